@@ -1,0 +1,173 @@
+"""Numbered migrations, applied at start-up and recorded in the `_migrations` table.
+
+Each migration is a function of a connection, registered with `@migration(number, name)`.
+Numbers by area, so that parts of the system can add theirs without colliding:
+1-9 foundation, 10-19 schedule and push, 20-29 detection and alerts, 30-39 exports,
+40-49 operations and hardening.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from backend.storage import iso, utcnow
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: dict[int, tuple[str, Migration]] = {}
+
+
+def migration(number: int, name: str) -> Callable[[Migration], Migration]:
+    def register(fn: Migration) -> Migration:
+        if number in MIGRATIONS:
+            raise RuntimeError(f"migration {number} is registered twice")
+        MIGRATIONS[number] = (name, fn)
+        return fn
+
+    return register
+
+
+def _run(conn: sqlite3.Connection, statements: list[str]) -> None:
+    for sql in statements:
+        conn.execute(sql)
+
+
+def apply(conn: sqlite3.Connection) -> list[str]:
+    """Apply every pending migration in order, each in its own transaction; return their names."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+        " applied_at TEXT NOT NULL)"
+    )
+    applied: list[str] = []
+    for number in sorted(MIGRATIONS):
+        name, fn = MIGRATIONS[number]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Checked inside the lock: another process may have applied it meanwhile.
+            if conn.execute("SELECT 1 FROM _migrations WHERE number = ?", (number,)).fetchone():
+                conn.execute("COMMIT")
+                continue
+            fn(conn)
+            conn.execute(
+                "INSERT INTO _migrations (number, name, applied_at) VALUES (?, ?, ?)",
+                (number, name, iso(utcnow())),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(f"{number:04d}_{name}")
+    return applied
+
+
+@migration(1, "foundation")
+def _foundation(conn: sqlite3.Connection) -> None:
+    _run(
+        conn,
+        [
+            """CREATE TABLE users (
+                id INTEGER PRIMARY KEY,
+                email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+                name TEXT NOT NULL,
+                role TEXT NOT NULL CHECK (role IN ('clinician', 'admin')),
+                password_hash TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                password_changed_at TEXT NOT NULL,
+                disabled_at TEXT
+            )""",
+            """CREATE TABLE sessions (
+                id_hash TEXT PRIMARY KEY,
+                user_id INTEGER NOT NULL REFERENCES users(id),
+                csrf_token TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                expires_at TEXT NOT NULL,
+                source TEXT
+            )""",
+            "CREATE INDEX sessions_user ON sessions(user_id)",
+            """CREATE TABLE throttle (
+                key TEXT PRIMARY KEY,
+                failures INTEGER NOT NULL,
+                first_failure_at TEXT NOT NULL,
+                locked_until TEXT
+            )""",
+            """CREATE TABLE patients (
+                id TEXT PRIMARY KEY,
+                display_name TEXT NOT NULL,
+                pathway_id TEXT NOT NULL,
+                timezone TEXT NOT NULL DEFAULT 'Europe/Amsterdam',
+                language TEXT NOT NULL DEFAULT 'nl' CHECK (language IN ('nl', 'en')),
+                reminder_time TEXT NOT NULL DEFAULT '20:00',
+                anchor_date TEXT NOT NULL,
+                enrolled_at TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'left')),
+                thresholds TEXT NOT NULL DEFAULT '{}',
+                created_by INTEGER REFERENCES users(id)
+            )""",
+            "CREATE INDEX patients_pathway ON patients(pathway_id, status)",
+            """CREATE TABLE enrolment_codes (
+                code_hash TEXT PRIMARY KEY,
+                patient_id TEXT NOT NULL REFERENCES patients(id),
+                created_at TEXT NOT NULL,
+                expires_at TEXT NOT NULL,
+                used_at TEXT
+            )""",
+            "CREATE INDEX enrolment_codes_patient ON enrolment_codes(patient_id)",
+            """CREATE TABLE devices (
+                token_hash TEXT PRIMARY KEY,
+                patient_id TEXT NOT NULL REFERENCES patients(id),
+                created_at TEXT NOT NULL,
+                last_seen_at TEXT,
+                revoked_at TEXT
+            )""",
+            "CREATE INDEX devices_patient ON devices(patient_id)",
+            # A response is never changed: an edit is a newer response for the same
+            # questionnaire and local_date (see the current_responses view).
+            """CREATE TABLE responses (
+                id TEXT PRIMARY KEY,
+                patient_id TEXT NOT NULL REFERENCES patients(id),
+                questionnaire_id TEXT NOT NULL,
+                questionnaire_version INTEGER NOT NULL,
+                authored_at TEXT NOT NULL,
+                authored_at_client TEXT NOT NULL,
+                local_date TEXT NOT NULL,
+                task_id INTEGER,
+                answers TEXT NOT NULL,
+                scores TEXT NOT NULL DEFAULT '{}',
+                content_hash TEXT NOT NULL,
+                received_at TEXT NOT NULL
+            )""",
+            "CREATE INDEX responses_day ON responses(patient_id, questionnaire_id, local_date,"
+            " authored_at)",
+            "CREATE INDEX responses_patient_date ON responses(patient_id, local_date)",
+            "CREATE INDEX responses_received ON responses(patient_id, received_at)",
+            """CREATE VIEW current_responses AS
+                SELECT * FROM responses r WHERE NOT EXISTS (
+                    SELECT 1 FROM responses n
+                    WHERE n.patient_id = r.patient_id
+                      AND n.questionnaire_id = r.questionnaire_id
+                      AND n.local_date = r.local_date
+                      AND (n.authored_at > r.authored_at
+                           OR (n.authored_at = r.authored_at AND n.rowid > r.rowid)))""",
+            # NEN 7513: who, in which role, for which patient, what, on what, when, from where.
+            """CREATE TABLE audit_log (
+                id INTEGER PRIMARY KEY,
+                at TEXT NOT NULL,
+                user_id INTEGER,
+                user_email TEXT,
+                role TEXT,
+                patient_id TEXT,
+                action TEXT NOT NULL,
+                object TEXT,
+                source TEXT
+            )""",
+            "CREATE INDEX audit_patient ON audit_log(patient_id, at)",
+            """CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+               BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END""",
+            """CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+               BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END""",
+            """CREATE TABLE settings_kv (
+                key TEXT PRIMARY KEY,
+                value TEXT NOT NULL
+            )""",
+        ],
+    )

@@ -1,0 +1,116 @@
+"""Settings: one msgspec Struct, filled from PIJNWACHT_* environment variables and CLI flags."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(Exception):
+    """A setting has a value start-up cannot use; the message names the variable."""
+
+
+class Settings(msgspec.Struct, kw_only=True):
+    """Everything the server, the CLI and the scheduler need to know about their surroundings."""
+
+    db: str = "data/pijnwacht.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    questionnaires_dir: str = str(PROJECT_ROOT / "questionnaires")
+    pwa_dir: str = str(PROJECT_ROOT / "pwa")
+    # The public origin the PWA is served from (used in enrolment links and QR codes).
+    public_url: str = ""
+    # Cookies get the Secure flag: set when served over HTTPS (also behind a TLS proxy).
+    secure_cookies: bool = False
+    # Trust X-Forwarded-For for the audit log's source address (only behind your own proxy).
+    trust_proxy: bool = False
+    session_hours: int = 12
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
+    enrol_max_failures: int = 10
+    enrol_code_days: int = 14
+    # Urgent alerts not acknowledged within this many minutes escalate.
+    escalate_after_minutes: int = 60
+    # Quiet hours (patient's local time): no pushes between these hours.
+    quiet_start: str = "22:00"
+    quiet_end: str = "08:00"
+    # Run the in-process scheduler (APScheduler) beside the web server.
+    scheduler: bool = True
+    max_body_bytes: int = 2_000_000
+    push_contact: str = "mailto:pijnteam@example.org"
+    push_timeout_seconds: float = 10.0
+    log_level: str = "info"
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.db).resolve().parent
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
+
+
+_FIELDS = {f.name: f for f in msgspec.structs.fields(Settings)}
+
+
+def _parse(name: str, raw: str, typ: Any) -> Any:
+    if typ is bool:
+        low = raw.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError("expected true or false")
+    if typ is int:
+        return int(raw)
+    if typ is float:
+        return float(raw)
+    return raw
+
+
+def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from PIJNWACHT_* variables, then explicit overrides (CLI flags) on top."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for name, field in _FIELDS.items():
+        var = f"PIJNWACHT_{name.upper()}"
+        if var in env:
+            try:
+                values[name] = _parse(name, env[var], field.type)
+            except ValueError as exc:
+                raise SettingsError(f"{var}={env[var]!r} is not valid: {exc}") from None
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        settings = msgspec.convert(values, Settings)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"invalid setting: {exc}") from None
+    _check(settings)
+    return settings
+
+
+def _check(s: Settings) -> None:
+    def bad(name: str, why: str) -> SettingsError:
+        return SettingsError(f"PIJNWACHT_{name.upper()} is not valid: {why}")
+
+    if not 0 < s.port < 65536:
+        raise bad("port", f"{s.port} is not a TCP port (1-65535)")
+    for name in ("quiet_start", "quiet_end"):
+        value = getattr(s, name)
+        try:
+            hh, mm = value.split(":")
+            if not (0 <= int(hh) < 24 and 0 <= int(mm) < 60):
+                raise ValueError
+        except ValueError:
+            raise bad(name, f"{value!r} is not a time as HH:MM") from None
+    for name in ("session_hours", "login_max_failures", "enrol_max_failures", "enrol_code_days"):
+        if getattr(s, name) <= 0:
+            raise bad(name, "must be a positive number")
+    if s.log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise bad("log_level", "one of debug, info, warning, error")
+    if not Path(s.questionnaires_dir).is_dir():
+        raise bad("questionnaires_dir", f"{s.questionnaires_dir} is not a folder")

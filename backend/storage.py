@@ -1,0 +1,267 @@
+"""Storage: one SQLite file, its pragmas, one writer that commits concurrent writes together.
+
+Every write in the process goes through `Database.write` (async) or `Database.write_sync`:
+a job is a function `fn(conn) -> value` run by the writer thread inside `BEGIN IMMEDIATE`.
+The writer takes every job waiting in its queue, runs each in its own SAVEPOINT (a failing
+job rolls back only itself) and commits them all at once (group commit), then answers each
+caller after that commit, so a caller never hears "saved" before the data is durable.
+Reads use per-thread connections of their own (WAL lets them run beside the writer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlite_utils
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 10_000
+# How many queued jobs one commit may take at most; bounds the latency of the first in line.
+MAX_GROUP = 256
+
+
+class StorageUnavailable(Exception):
+    """The database cannot take writes now (read-only file, full disk, locked too long)."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(dt: datetime) -> str:
+    """A UTC timestamp as stored: 2026-03-29T18:15:00Z (sorts as text)."""
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection with the project's pragmas: the one place they are set."""
+    conn = sqlite3.connect(
+        str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+    )
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if not readonly:
+        conn.execute("PRAGMA journal_mode = WAL")
+    # FULL: a committed diary entry survives a power cut (design.md, "Data").
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    if readonly:
+        conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
+def _is_storage_fault(exc: BaseException) -> bool:
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    msg = str(exc).lower()
+    return any(
+        s in msg
+        for s in ("readonly", "read-only", "disk is full", "database is locked", "disk i/o", "unable to open")
+    )
+
+
+class _Job:
+    __slots__ = ("fn", "future")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any]):
+        self.fn = fn
+        self.future: Future = Future()
+
+
+class Writer:
+    """The single writer thread with group commit."""
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="pijnwacht-writer", daemon=True)
+        self._conn: sqlite3.Connection | None = None
+        self._started = False
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        with self._lock:
+            if not self._started:
+                self._conn = connect(self.path)
+                self._thread.start()
+                self._started = True
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._started:
+                self._queue.put(None)
+                self._thread.join(timeout=30)
+                if self._conn is not None:
+                    self._conn.close()
+                self._started = False
+
+    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> Future:
+        if not self._started:
+            self.start()
+        job = _Job(fn)
+        self._queue.put(job)
+        return job.future
+
+    def _loop(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            jobs = [first]
+            stop = False
+            while len(jobs) < MAX_GROUP:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                jobs.append(nxt)
+            self._run_group(conn, jobs)
+            if stop:
+                return
+
+    def _run_group(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
+        results: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except Exception as exc:  # locked past busy_timeout, read-only file, ...
+            self._fail_all(jobs, exc)
+            return
+        try:
+            for i, job in enumerate(jobs):
+                sp = f"job{i}"
+                conn.execute(f"SAVEPOINT {sp}")
+                try:
+                    value = job.fn(conn)
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                    conn.execute(f"ROLLBACK TO {sp}")
+                    conn.execute(f"RELEASE {sp}")
+                    if _is_storage_fault(exc):
+                        raise
+                    results.append((False, exc))
+                else:
+                    conn.execute(f"RELEASE {sp}")
+                    results.append((True, value))
+            conn.execute("COMMIT")
+        except BaseException as exc:  # noqa: BLE001
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            self._fail_all(jobs, exc)
+            return
+        for job, (ok, value) in zip(jobs, results, strict=True):
+            if ok:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(value)
+
+    @staticmethod
+    def _fail_all(jobs: list[_Job], exc: BaseException) -> None:
+        if _is_storage_fault(exc):
+            log.error("database refused a write: %s", exc)
+            err: BaseException = StorageUnavailable(
+                "The database cannot save right now; nothing was saved. Try again later."
+            )
+        else:
+            err = exc
+        for job in jobs:
+            if not job.future.done():
+                job.future.set_exception(err)
+
+
+class Database:
+    """The one database of a running process: its writer and its readers."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.writer = Writer(self.path)
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+
+    # -- set-up ---------------------------------------------------------------------------
+    def migrate(self) -> list[str]:
+        """Apply pending migrations (through the writer, so it is safe beside a server)."""
+        from backend import migrations
+
+        conn = connect(self.path)
+        try:
+            return migrations.apply(conn)
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.writer.stop()
+        with self._readers_lock:
+            for c in self._readers:
+                c.close()
+            self._readers.clear()
+        self._local = threading.local()
+
+    # -- reads ----------------------------------------------------------------------------
+    @property
+    def reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, readonly=True)
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        return self.reader.execute(sql, params).fetchall()
+
+    def query_one(self, sql: str, params: Any = ()) -> sqlite3.Row | None:
+        return self.reader.execute(sql, params).fetchone()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every query inside sees the same state of the database."""
+        conn = self.reader
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    def utils(self, conn: sqlite3.Connection | None = None) -> sqlite_utils.Database:
+        return sqlite_utils.Database(conn or self.reader)
+
+    # -- writes ---------------------------------------------------------------------------
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.wrap_future(self.writer.submit(fn))
+
+    def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return self.writer.submit(fn).result()
+
+
+def open_database(path: str | Path) -> Database:
+    """Open (and create, and migrate) the database file."""
+    db = Database(path)
+    db.migrate()
+    return db
