@@ -171,3 +171,55 @@ def _foundation(conn: sqlite3.Connection) -> None:
             )""",
         ],
     )
+
+
+@migration(15, "push")
+def _push(conn: sqlite3.Connection) -> None:
+    _run(
+        conn,
+        [
+            # A browser's PushSubscription: a patient's device, or a clinician who opted in
+            # for escalations. Never deleted: a dead endpoint is deactivated (history kept).
+            """CREATE TABLE push_subscriptions (
+                id INTEGER PRIMARY KEY,
+                patient_id TEXT REFERENCES patients(id),
+                user_id INTEGER REFERENCES users(id),
+                endpoint TEXT NOT NULL UNIQUE,
+                p256dh TEXT NOT NULL,
+                auth TEXT NOT NULL,
+                user_agent TEXT,
+                created_at TEXT NOT NULL,
+                last_success_at TEXT,
+                failures INTEGER NOT NULL DEFAULT 0,
+                deactivated_at TEXT,
+                CHECK ((patient_id IS NULL) <> (user_id IS NULL))
+            )""",
+            "CREATE INDEX push_subscriptions_patient ON push_subscriptions(patient_id)"
+            " WHERE deactivated_at IS NULL",
+            "CREATE INDEX push_subscriptions_user ON push_subscriptions(user_id)"
+            " WHERE deactivated_at IS NULL",
+            # One row per message per device; status moves queued -> sending -> sent | dead
+            # (or back to queued for a retry) by compare-and-set updates only.
+            """CREATE TABLE push_queue (
+                id INTEGER PRIMARY KEY,
+                subscription_id INTEGER NOT NULL REFERENCES push_subscriptions(id),
+                payload TEXT NOT NULL,
+                urgency TEXT NOT NULL
+                    CHECK (urgency IN ('very-low', 'low', 'normal', 'high')),
+                ttl INTEGER NOT NULL,
+                topic TEXT,
+                created_at TEXT NOT NULL,
+                expires_at TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'queued'
+                    CHECK (status IN ('queued', 'sending', 'sent', 'dead')),
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at TEXT NOT NULL,
+                claimed_at TEXT,
+                claim TEXT,
+                sent_at TEXT,
+                last_status TEXT
+            )""",
+            "CREATE INDEX push_queue_due ON push_queue(status, next_attempt_at)",
+            "CREATE INDEX push_queue_subscription ON push_queue(subscription_id, status)",
+        ],
+    )
