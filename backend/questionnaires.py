@@ -145,9 +145,10 @@ def check_definition(q: Questionnaire, where: str) -> None:
             raise DefinitionError(f"{at}: duplicate item id")
         seen.add(item.id)
         _check_text(item.text, f"{at}.text")
-        if item.type in ("scale", "number", "count"):
-            if item.min is None or item.max is None or item.min >= item.max:
-                raise DefinitionError(f"{at}: a {item.type} item needs min < max")
+        if item.type in ("scale", "number", "count") and (
+            item.min is None or item.max is None or item.min >= item.max
+        ):
+            raise DefinitionError(f"{at}: a {item.type} item needs min < max")
         if item.type in ("scale", "count") and (
             item.min != int(item.min) or item.max != int(item.max)  # type: ignore[arg-type]
         ):
@@ -160,8 +161,16 @@ def check_definition(q: Questionnaire, where: str) -> None:
                 raise DefinitionError(f"{at}: option values repeat")
             for o in item.options:
                 _check_text(o.text, f"{at}.options[{o.value}]")
+    score_ids: set[str] = set()
     for n, score in enumerate(q.scores):
         at = f"{where}: scores[{n}] ({score.id})"
+        # Scores and answers end up side by side in exports and FHIR linkIds: one namespace.
+        if score.id in seen or score.id in score_ids:
+            raise DefinitionError(f"{at}: score id repeats an item or score id")
+        score_ids.add(score.id)
+        _check_text(score.label, f"{at}.label")
+        for band in score.bands:
+            _check_text(band.label, f"{at}.bands")
         for item_id in score.items:
             if item_id not in seen:
                 raise DefinitionError(f"{at}: unknown item {item_id!r}")
@@ -203,29 +212,194 @@ class Library(msgspec.Struct):
         return self.by_version.get((qid, version))
 
 
-def load_library(folder: str | Path) -> Library:
-    """Load and check every definition; the file name is `<id>.toml` or `<id>.v<N>.toml`."""
+def load_library(folder: str | Path, *, verify_lock: bool = True) -> Library:
+    """Load and check every definition; the file name is `<id>.toml` or `<id>.v<N>.toml`.
+
+    With `verify_lock` (the default, and what the server does at start-up) every file must be
+    recorded unchanged in `questionnaires.lock`: a published version never changes silently.
+    """
     # Scoring functions live beside the definitions' logic; import registers them.
     from backend import scoring  # noqa: F401
 
     folder = Path(folder)
     by_version: dict[tuple[str, int], Questionnaire] = {}
+    by_file: dict[str, Questionnaire] = {}
     for path in definition_files(folder):
         q = load_file(path)
         stem = path.name.removesuffix(".toml")
-        base = stem.split(".v")[0]
+        base, _, suffix = stem.partition(".v")
         if base != q.id:
             raise DefinitionError(f"{path.name}: id {q.id!r} does not match the file name")
+        if suffix and suffix != str(q.version):
+            raise DefinitionError(
+                f"{path.name}: the file name says version {suffix}, the file {q.version}"
+            )
         key = (q.id, q.version)
         if key in by_version:
             raise DefinitionError(f"{path.name}: {q.id} version {q.version} is defined twice")
         by_version[key] = q
+        by_file[path.name] = q
+    if verify_lock:
+        check_lock(folder, by_file)
     latest: dict[str, Questionnaire] = {}
     for (qid, _version), q in sorted(by_version.items()):
         latest[qid] = q
     if "diary" not in latest:
         raise DefinitionError(f"{folder}: the daily diary (diary.toml) is missing")
     return Library(by_version=by_version, latest=latest)
+
+
+# -- the lock: published versions do not change ----------------------------------------
+LOCK_FILE = "questionnaires.lock"
+LOCK_COMMAND = "python -m backend.questionnaires lock"
+
+
+class LockEntry(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+    version: int
+    sha256: str
+
+
+class Lock(msgspec.Struct, forbid_unknown_fields=True):
+    """questionnaires.lock: the checksum of every published definition file, by file name."""
+
+    files: dict[str, LockEntry] = {}
+    note: str = (
+        "Checksums of published questionnaire definitions. Never edit a published file: "
+        f"publish <id>.v<N>.toml and run `{LOCK_COMMAND}` (it adds new files only)."
+    )
+
+
+def definition_checksum(path: Path) -> str:
+    """sha256 of a definition file, with line endings normalised (a CRLF checkout still matches)."""
+    return hashlib.sha256(path.read_bytes().replace(b"\r\n", b"\n")).hexdigest()
+
+
+def read_lock(folder: str | Path) -> Lock | None:
+    """The folder's lock, or None when there is none."""
+    path = Path(folder) / LOCK_FILE
+    if not path.exists():
+        return None
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=Lock)
+    except msgspec.DecodeError as exc:
+        raise DefinitionError(f"{LOCK_FILE}: not a valid lock file: {exc}") from None
+
+
+def write_lock(folder: str | Path, lock: Lock) -> None:
+    data = msgspec.json.format(msgspec.json.encode(lock), indent=2)
+    (Path(folder) / LOCK_FILE).write_bytes(data + b"\n")
+
+
+def _next_version_file(qid: str, versions: set[int]) -> str:
+    return f"{qid}.v{max(versions, default=1) + 1}.toml"
+
+
+def _compare_with_lock(
+    folder: Path, lock: Lock, by_file: Mapping[str, Questionnaire]
+) -> tuple[list[str], list[str]]:
+    """(files not yet in the lock, problems with published files), one message per problem."""
+    versions: dict[str, set[int]] = {}
+    for entry in lock.files.values():
+        versions.setdefault(entry.id, set()).add(entry.version)
+    for q in by_file.values():
+        versions.setdefault(q.id, set()).add(q.version)
+    unlocked, problems = [], []
+    for name, q in sorted(by_file.items()):
+        entry = lock.files.get(name)
+        if entry is None:
+            unlocked.append(name)
+        elif definition_checksum(folder / name) == entry.sha256:
+            continue
+        elif (entry.id, entry.version) == (q.id, q.version):
+            problems.append(
+                f"{name} changed but its version did not: publish a new version "
+                f"({_next_version_file(q.id, versions[q.id])}) instead"
+            )
+        else:
+            problems.append(
+                f"{name} was published as {entry.id} version {entry.version} and has changed: "
+                f"restore it and publish the new version as its own file "
+                f"({_next_version_file(q.id, versions[q.id])})"
+            )
+    for name, entry in sorted(lock.files.items()):
+        if name not in by_file:
+            problems.append(
+                f"{name} ({entry.id} version {entry.version}) is published in {LOCK_FILE} but "
+                "missing: published versions stay, so stored responses keep their meaning"
+            )
+    return unlocked, problems
+
+
+def lock_problems(folder: str | Path, by_file: Mapping[str, Questionnaire]) -> list[str]:
+    """Every way the definition files differ from the lock, one message per file."""
+    folder = Path(folder)
+    lock = read_lock(folder)
+    if lock is None:
+        return [f"{LOCK_FILE} is missing in {folder}: run `{LOCK_COMMAND}` to publish the files"]
+    unlocked, problems = _compare_with_lock(folder, lock, by_file)
+    return problems + [
+        f"{name} is not in {LOCK_FILE}: run `{LOCK_COMMAND}` to publish it" for name in unlocked
+    ]
+
+
+def check_lock(folder: str | Path, by_file: Mapping[str, Questionnaire]) -> None:
+    """Fail, naming each file, when a definition file does not match questionnaires.lock."""
+    problems = lock_problems(folder, by_file)
+    if problems:
+        raise DefinitionError("; ".join(problems))
+
+
+def lock_new_files(folder: str | Path) -> tuple[list[str], list[str]]:
+    """Add every definition file not yet in the lock; never change an entry that is there.
+
+    Returns (added file names, problems that stop the lock from being written). Every file
+    is loaded and checked first, so a broken definition is never published.
+    """
+    folder = Path(folder)
+    load_library(folder, verify_lock=False)
+    by_file = {p.name: load_file(p) for p in definition_files(folder)}
+    lock = read_lock(folder) or Lock()
+    unlocked, problems = _compare_with_lock(folder, lock, by_file)
+    if problems:
+        return [], problems
+    for name in unlocked:
+        q = by_file[name]
+        lock.files[name] = LockEntry(
+            id=q.id, version=q.version, sha256=definition_checksum(folder / name)
+        )
+    lock.files = dict(sorted(lock.files.items()))
+    if unlocked or not (folder / LOCK_FILE).exists():
+        write_lock(folder, lock)
+    return unlocked, []
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m backend.questionnaires lock|check [FOLDER]`: publish new files, or verify."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m backend.questionnaires")
+    parser.add_argument("command", choices=["lock", "check"])
+    parser.add_argument("folder", nargs="?", default="questionnaires")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "check":
+            library = load_library(args.folder)
+            print(f"{len(library.by_version)} definitions match {LOCK_FILE}")
+            return 0
+        added, problems = lock_new_files(args.folder)
+    except DefinitionError as exc:
+        print(f"error: {exc}")
+        return 1
+    for msg in problems:
+        print(f"error: {msg}")
+    if problems:
+        return 1
+    for name in added:
+        print(f"locked {name}")
+    if not added:
+        print(f"nothing new to lock; {LOCK_FILE} unchanged")
+    return 0
 
 
 # -- answers ------------------------------------------------------------------------------
@@ -335,3 +509,10 @@ def band_for(score: Score, value: float) -> Band | None:
         if band.min <= value <= band.max:
             return band
     return None
+
+
+if __name__ == "__main__":
+    # Run through the package module so scoring functions register in the same module object.
+    from backend import questionnaires as _questionnaires
+
+    raise SystemExit(_questionnaires.main())
