@@ -1,0 +1,234 @@
+"""A questionnaire definition as a FHIR R4 Questionnaire resource (export, integrations).
+
+Pure: a Questionnaire definition in, a JSON-ready dict out. Items keep our item ids as
+linkId, so a QuestionnaireResponse in the export points straight at them. Scores become
+read-only items; where a score is a plain sum or mean of all its items, it carries an SDC
+calculatedExpression (FHIRPath) so a form filler can compute it too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backend.questionnaires import LANGUAGES, Item, Questionnaire, Score, Text
+
+BASE_URL = "https://pijnwacht.nl/fhir"
+LOINC = "http://loinc.org"
+EXT_MIN = "http://hl7.org/fhir/StructureDefinition/minValue"
+EXT_MAX = "http://hl7.org/fhir/StructureDefinition/maxValue"
+EXT_MAX_DECIMALS = "http://hl7.org/fhir/StructureDefinition/maxDecimalPlaces"
+EXT_ORDINAL = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
+EXT_TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation"
+EXT_ITEM_CONTROL = "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl"
+EXT_SLIDER_STEP = "http://hl7.org/fhir/StructureDefinition/questionnaire-sliderStepValue"
+EXT_UNIT_TEXT = "http://hl7.org/fhir/StructureDefinition/questionnaire-unit"
+EXT_CALCULATED = (
+    "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression"
+)
+ITEM_CONTROL_SYSTEM = "http://hl7.org/fhir/questionnaire-item-control"
+
+
+def canonical_url(q: Questionnaire) -> str:
+    return q.url or f"{BASE_URL}/Questionnaire/{q.id}"
+
+
+def answer_system(q: Questionnaire, item: Item) -> str:
+    """The code system of a choice item's answers: codes are the answer values as text."""
+    return f"{canonical_url(q)}/answers/{item.id}"
+
+
+def to_fhir(q: Questionnaire, lang: str = "nl") -> dict[str, Any]:
+    """The definition as an R4 Questionnaire in `lang`, the other language as translations."""
+    if lang not in LANGUAGES:
+        raise ValueError(f"language must be one of {', '.join(LANGUAGES)}")
+    resource: dict[str, Any] = {
+        "resourceType": "Questionnaire",
+        "id": f"{q.id}-v{q.version}".replace("_", "-"),
+        "url": canonical_url(q),
+        "version": str(q.version),
+        "name": _computable_name(q.id),
+        "status": "active",
+        "language": lang,
+        "subjectType": ["Patient"],
+    }
+    resource.update(_text_field("title", q.title, lang))
+    description = q.intro
+    if description:
+        resource.update(_text_field("description", description, lang))
+    if q.licence_note:
+        resource["copyright"] = q.licence_note
+    items = [_item(q, item, lang) for item in q.items]
+    items += [_score_item(q, score, lang) for score in q.scores]
+    resource["item"] = items
+    return resource
+
+
+def _computable_name(qid: str) -> str:
+    # FHIR's name is machine-friendly: starts upper-case, letters/digits/underscore only.
+    cleaned = "".join(ch if ch.isalnum() else "_" for ch in qid)
+    return cleaned[:1].upper() + cleaned[1:]
+
+
+def _text_field(field: str, text: Text, lang: str) -> dict[str, Any]:
+    """`field` in `lang`, with the other languages as translation extensions on `_field`."""
+    out: dict[str, Any] = {field: text[lang]}
+    translations = [
+        {
+            "url": EXT_TRANSLATION,
+            "extension": [
+                {"url": "lang", "valueCode": other},
+                {"url": "content", "valueString": text[other]},
+            ],
+        }
+        for other in LANGUAGES
+        if other != lang and text.get(other)
+    ]
+    if translations:
+        out[f"_{field}"] = {"extension": translations}
+    return out
+
+
+def _number(value: float, integer: bool) -> dict[str, Any]:
+    return {"valueInteger": int(value)} if integer else {"valueDecimal": value}
+
+
+def _item(q: Questionnaire, item: Item, lang: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"linkId": item.id}
+    if item.loinc:
+        out["code"] = [{"system": LOINC, "code": item.loinc}]
+    out.update(_text_field("text", item.text, lang))
+    extensions: list[dict[str, Any]] = []
+    if item.type == "choice":
+        out["type"] = "choice"
+        out["answerOption"] = [
+            {
+                "valueCoding": {
+                    "system": answer_system(q, item),
+                    "code": str(option.value),
+                    "display": option.text[lang],
+                },
+                "extension": [{"url": EXT_ORDINAL, "valueDecimal": option.value}],
+            }
+            for option in item.options or []
+        ]
+    elif item.type == "text":
+        out["type"] = "text" if item.max_length > 255 else "string"
+        out["maxLength"] = item.max_length
+    else:
+        assert item.min is not None and item.max is not None
+        integer = item.type in ("scale", "count") or (
+            item.step is not None and float(item.step).is_integer() and float(item.min).is_integer()
+        )
+        out["type"] = "integer" if integer else "decimal"
+        extensions.append({"url": EXT_MIN, **_number(item.min, integer)})
+        extensions.append({"url": EXT_MAX, **_number(item.max, integer)})
+        if not integer:
+            extensions.append({"url": EXT_MAX_DECIMALS, "valueInteger": _decimals(item.step)})
+        if item.type == "scale":
+            extensions.append(
+                {
+                    "url": EXT_ITEM_CONTROL,
+                    "valueCodeableConcept": {
+                        "coding": [{"system": ITEM_CONTROL_SYSTEM, "code": "slider"}]
+                    },
+                }
+            )
+            extensions.append({"url": EXT_SLIDER_STEP, "valueInteger": int(item.step or 1)})
+        if item.unit:
+            extensions.append({"url": EXT_UNIT_TEXT, "valueCoding": {"display": item.unit[lang]}})
+    if extensions:
+        out["extension"] = extensions
+    out["required"] = item.required
+    children = []
+    if item.min_label or item.max_label:
+        # Anchors of a scale are shown beside it: display items, as SDC form fillers expect.
+        for which, label in (("lower", item.min_label), ("upper", item.max_label)):
+            if label:
+                children.append(
+                    {
+                        "linkId": f"{item.id}.{which}",
+                        "type": "display",
+                        **_text_field("text", label, lang),
+                        "extension": [_item_control(f"{which}")],
+                    }
+                )
+    if item.help:
+        children.append(
+            {
+                "linkId": f"{item.id}.help",
+                "type": "display",
+                **_text_field("text", item.help, lang),
+                "extension": [_item_control("help")],
+            }
+        )
+    if children:
+        out["item"] = children
+    return out
+
+
+def _item_control(code: str) -> dict[str, Any]:
+    return {
+        "url": EXT_ITEM_CONTROL,
+        "valueCodeableConcept": {"coding": [{"system": ITEM_CONTROL_SYSTEM, "code": code}]},
+    }
+
+
+def _decimals(step: float | None) -> int:
+    if step is None:
+        return 2
+    text = f"{step:f}".rstrip("0")
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+def _score_item(q: Questionnaire, score: Score, lang: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"linkId": score.id}
+    if score.loinc:
+        out["code"] = [{"system": LOINC, "code": score.loinc}]
+    out.update(_text_field("text", score.label, lang))
+    integer = score.decimals == 0 and score.method == "sum"
+    out["type"] = "integer" if integer else "decimal"
+    out["readOnly"] = True
+    out["required"] = False
+    extensions: list[dict[str, Any]] = []
+    if score.min is not None:
+        extensions.append({"url": EXT_MIN, **_number(score.min, integer)})
+    if score.max is not None:
+        extensions.append({"url": EXT_MAX, **_number(score.max, integer)})
+    expression = calculated_expression(q, score)
+    if expression:
+        extensions.append(
+            {
+                "url": EXT_CALCULATED,
+                "valueExpression": {
+                    "description": f"{score.method} of {', '.join(score.items)}",
+                    "language": "text/fhirpath",
+                    "expression": expression,
+                },
+            }
+        )
+    if extensions:
+        out["extension"] = extensions
+    return out
+
+
+def calculated_expression(q: Questionnaire, score: Score) -> str | None:
+    """FHIRPath for a sum or mean over all its items (answered in full); None if not simple.
+
+    Prorated sums, percentages with missing sections and value sets (EQ-5D) are left to the
+    server's own scoring: a form filler that cannot say "at least 4 of 7" would be wrong.
+    """
+    if score.method not in ("sum", "mean") or not score.items:
+        return None
+    if score.min_answered is not None and score.min_answered < len(score.items):
+        return None
+    kinds = {(q.item(i).type == "choice") for i in score.items if q.item(i) is not None}
+    if len(kinds) != 1:
+        return None
+    # A choice answer is a Coding whose code is the answer value; numbers are answered as is.
+    value = "answer.value.code.toInteger()" if kinds == {True} else "answer.value"
+    ids = " | ".join(f"'{i}'" for i in score.items)
+    selected = f"%resource.repeat(item).where(linkId in ({ids})).{value}"
+    total = f"{selected}.aggregate($this + $total, 0)"
+    if score.method == "sum":
+        return total
+    return f"({total}) / {len(score.items)}"
