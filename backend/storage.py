@@ -11,6 +11,7 @@ Reads use per-thread connections of their own (WAL lets them run beside the writ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -166,10 +167,8 @@ class Writer:
                     results.append((True, value))
             conn.execute("COMMIT")
         except BaseException as exc:  # noqa: BLE001
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
             self._fail_all(jobs, exc)
             return
         for job, (ok, value) in zip(jobs, results, strict=True):

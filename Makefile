@@ -1,0 +1,63 @@
+# Pijnwacht — every developer task is a make target. `make run` and `make test` work on a
+# fresh machine: they install what they need (Python packages into .venv, Debian's chromium
+# for the browser tests, axe-core from npm).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install install-test run test lint format bench browser-deps clean lock
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@ $(VENV)/.runtime
+
+install: $(VENV)/.runtime
+install-test: $(VENV)/.test
+
+## Serve the PWA and the clinic on http://127.0.0.1:8000 (first run: demo clinic and login)
+run: $(VENV)/.runtime
+	$(BIN)/pijnwacht demo --if-empty
+	$(BIN)/pijnwacht serve
+
+## Browser-test dependencies: Debian's Chromium and the pinned axe-core
+browser-deps: node_modules/axe-core/axe.min.js
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-dejavu-core; }
+
+node_modules/axe-core/axe.min.js: package.json
+	npm install --no-audit --no-fund --silent
+	@touch $@
+
+## Every test: lint, unit, API, fault, security and browser suites
+test: $(VENV)/.test browser-deps
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+lint: $(VENV)/.test
+	$(BIN)/ruff check .
+
+format: $(VENV)/.test
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format backend tests
+
+## Benchmarks (tests/bench): prints a table and writes bench-results/bench.json
+bench: $(VENV)/.test browser-deps
+	@command -v wrk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
+	$(BIN)/python -m tests.bench
+
+## Record checksums of new questionnaire definitions (a published version never changes)
+lock: $(VENV)/.runtime
+	$(BIN)/python -m backend.questionnaires lock
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

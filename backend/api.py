@@ -1,0 +1,394 @@
+"""The patient API (`/api/v1`): enrolment, profile, questionnaires, tasks, responses, push."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, delete, get, patch, post, put
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.response import Response, Stream
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from backend import enrolment, responses
+from backend.accounts import clear_failures, record_failure, throttled_until
+from backend.enrolment import EnrolmentError, Patient
+from backend.responses import BatchIn, BatchItem, BatchResult, Invalid, ResponseIn, ResponseOut
+from backend.services import Services
+from backend.storage import iso, parse_iso, utcnow
+
+
+class EnrolIn(msgspec.Struct, forbid_unknown_fields=True):
+    code: str
+
+
+class Me(msgspec.Struct):
+    id: str
+    display_name: str
+    pathway_id: str
+    pathway_title: dict[str, str]
+    language: str
+    timezone: str
+    reminder_time: str
+    enrolled_on: str
+    team_seen_at: str | None
+
+
+class EnrolOut(msgspec.Struct):
+    token: str
+    patient: Me
+
+
+class MePatch(msgspec.Struct, forbid_unknown_fields=True):
+    language: str | msgspec.UnsetType = msgspec.UNSET
+    timezone: str | msgspec.UnsetType = msgspec.UNSET
+    reminder_time: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class PutResult(msgspec.Struct):
+    id: str
+    status: str
+
+
+class ResponsesOut(msgspec.Struct):
+    responses: list[ResponseOut]
+
+
+class BatchOut(msgspec.Struct):
+    results: list[BatchResult]
+
+
+class TaskOut(msgspec.Struct):
+    id: int
+    questionnaire: str
+    label: str | None
+    due_at: str
+    expires_at: str
+    status: str
+
+
+class TasksOut(msgspec.Struct):
+    tasks: list[TaskOut]
+
+
+class QuestionnairesOut(msgspec.Struct):
+    questionnaires: list[dict[str, Any]]
+
+
+class PushKeyOut(msgspec.Struct):
+    key: str
+
+
+class PushKeys(msgspec.Struct):
+    p256dh: str
+    auth: str
+
+
+class SubscriptionIn(msgspec.Struct):
+    endpoint: str
+    keys: PushKeys
+    expirationTime: float | None = None  # noqa: N815 - the browser's field name
+
+
+class UnsubscribeIn(msgspec.Struct):
+    endpoint: str
+
+
+def services_of(request: Request) -> Services:
+    return request.app.state.services
+
+
+def client_address(request: Request) -> str:
+    services = services_of(request)
+    if services.settings.trust_proxy:
+        forwarded = request.headers.get("x-forwarded-for")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else "unknown"
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthorizedException(
+            "This device is not signed in: send 'Authorization: Bearer <device token>'."
+        )
+    return token.strip()
+
+
+async def provide_patient(request: Request) -> Patient:
+    services = services_of(request)
+    patient = enrolment.patient_for_token(services.db.reader, bearer_token(request))
+    if patient is None:
+        raise NotAuthorizedException(
+            "This device is no longer signed in. Join again with a new code from the pain team."
+        )
+    return patient
+
+
+def me_of(services: Services, patient: Patient) -> Me:
+    pathway = services.pathways.get(patient.pathway_id)
+    title = dict(pathway.title) if pathway is not None else {"nl": patient.pathway_id}
+    row = services.db.query_one("SELECT team_seen_at FROM patients WHERE id = ?", (patient.id,))
+    return Me(
+        id=patient.id,
+        display_name=patient.display_name,
+        pathway_id=patient.pathway_id,
+        pathway_title=title,
+        language=patient.language,
+        timezone=patient.timezone,
+        reminder_time=patient.reminder_time,
+        enrolled_on=patient.enrolled_at[:10],
+        team_seen_at=row["team_seen_at"] if row else None,
+    )
+
+
+def _invalid(problems: list[dict[str, str]]) -> HTTPException:
+    first = problems[0]
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return HTTPException(
+        status_code=422,
+        detail=f"{first['field']}: {first['error']}{more}",
+        extra=problems,
+    )
+
+
+class EnrolController(Controller):
+    path = "/api/v1/enrol"
+    tags = ["patient"]
+
+    @post("", status_code=HTTP_201_CREATED, summary="Exchange a one-time enrolment code for a device token")
+    async def enrol(self, request: Request, data: EnrolIn) -> EnrolOut:
+        services = services_of(request)
+        settings = services.settings
+        key = f"enrol:{client_address(request)}"
+        now = utcnow()
+        until = throttled_until(services.db.reader, key, now)
+        if until is not None:
+            raise HTTPException(
+                status_code=429,
+                detail="Too many wrong codes from this address. Try again after "
+                f"{until.strftime('%H:%M')} UTC, or ask the pain team.",
+                headers={"Retry-After": str(max(1, int((until - now).total_seconds())))},
+            )
+
+        def redeem(conn):
+            try:
+                patient, token = enrolment.redeem_code(conn, data.code)
+            except EnrolmentError as exc:
+                return exc
+            clear_failures(conn, key)
+            return patient, token
+
+        result = await services.db.write(redeem)
+        if isinstance(result, EnrolmentError):
+            await services.db.write(
+                lambda conn: record_failure(
+                    conn, key, now, max_failures=settings.enrol_max_failures,
+                    lockout=timedelta(minutes=settings.login_lockout_minutes),
+                )
+            )
+            raise HTTPException(status_code=result.status, detail=str(result))
+        patient, token = result
+        return EnrolOut(token=token, patient=me_of(services, patient))
+
+
+class PatientController(Controller):
+    path = "/api/v1"
+    tags = ["patient"]
+    dependencies = {"patient": Provide(provide_patient)}
+
+    @get("/me", summary="The patient's profile and settings")
+    async def get_me(self, request: Request, patient: Patient) -> Me:
+        return me_of(services_of(request), patient)
+
+    @patch("/me", summary="Change language, time zone or reminder time")
+    async def patch_me(self, request: Request, patient: Patient, data: MePatch) -> Me:
+        services = services_of(request)
+        changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
+
+        def update(conn):
+            updated = enrolment.update_settings(conn, patient.id, **changes)
+            if "timezone" in changes or "reminder_time" in changes:
+                from backend import scheduler
+
+                scheduler.materialise(conn, patient.id, utcnow(), services.pathways)
+            return updated
+
+        try:
+            updated = await services.db.write(update)
+        except EnrolmentError as exc:
+            raise HTTPException(status_code=exc.status, detail=str(exc)) from None
+        return me_of(services, updated)
+
+    @delete("/me/device", status_code=HTTP_204_NO_CONTENT, summary="Sign this device out")
+    async def leave(self, request: Request, patient: Patient) -> None:
+        token = bearer_token(request)
+        await services_of(request).db.write(lambda conn: enrolment.revoke_token(conn, token))
+
+    @get("/questionnaires", summary="The questionnaire definitions this patient may answer")
+    async def questionnaires(self, request: Request, patient: Patient) -> QuestionnairesOut:
+        services = services_of(request)
+        pathway = services.pathways.get(patient.pathway_id)
+        wanted = set(pathway.questionnaires()) if pathway is not None else {"diary"}
+        wanted.add("diary")
+        defs = [
+            msgspec.to_builtins(q)
+            for (qid, _v), q in sorted(services.library.by_version.items())
+            if qid in wanted
+        ]
+        return QuestionnairesOut(questionnaires=defs)
+
+    @get("/tasks", summary="Open tasks: questionnaires due now")
+    async def tasks(self, request: Request, patient: Patient) -> TasksOut:
+        from backend import scheduler
+
+        rows = scheduler.open_tasks(services_of(request).db.reader, patient.id, utcnow())
+        return TasksOut(tasks=[msgspec.convert(r, TaskOut, from_attributes=True) for r in rows])
+
+    @put(
+        "/responses/{response_id:str}",
+        summary="Store one response (idempotent by UUID)",
+        status_code=HTTP_201_CREATED,
+        responses=None,
+    )
+    async def put_response(
+        self, request: Request, patient: Patient, response_id: str, data: ResponseIn
+    ) -> Response[PutResult]:
+        services = services_of(request)
+        now = utcnow()
+        try:
+            checked = responses.check(response_id, data, patient, services.library, now)
+        except Invalid as exc:
+            raise _invalid(exc.problems) from None
+        [outcome] = await services.db.write(
+            lambda conn: responses.store(
+                conn, patient, [checked], now=now, after=services.after_store
+            )
+        )
+        if outcome == "conflict":
+            raise HTTPException(
+                status_code=409,
+                detail=f"Response {checked.id} was already stored with other content. "
+                "An edit must be sent as a new response with a new id.",
+            )
+        status = HTTP_201_CREATED if outcome == "created" else HTTP_200_OK
+        return Response(PutResult(id=checked.id, status=outcome), status_code=status)
+
+    @post("/responses:batch", status_code=HTTP_200_OK, summary="Store many responses at once")
+    async def batch(self, request: Request, patient: Patient, data: BatchIn) -> BatchOut:
+        services = services_of(request)
+        if len(data.responses) > responses.MAX_BATCH:
+            raise HTTPException(
+                status_code=413,
+                detail=f"A batch holds at most {responses.MAX_BATCH} responses; "
+                f"this one has {len(data.responses)}. Send it in parts.",
+            )
+        now = utcnow()
+        results: list[BatchResult | None] = []
+        checked: list[responses.Checked] = []
+        for raw in data.responses:
+            rid = str(raw.get("id", "")) if isinstance(raw, dict) else ""
+            try:
+                item = msgspec.convert(raw, BatchItem)
+            except msgspec.ValidationError as exc:
+                results.append(BatchResult(id=rid, status="invalid", error=str(exc)))
+                continue
+            body = ResponseIn(
+                questionnaire=item.questionnaire, version=item.version,
+                authored_at=item.authored_at, local_date=item.local_date,
+                answers=item.answers, task_id=item.task_id,
+            )
+            try:
+                checked.append(responses.check(item.id, body, patient, services.library, now))
+                results.append(None)
+            except Invalid as exc:
+                results.append(BatchResult(id=item.id, status="invalid", error=str(exc)))
+        outcomes = iter(
+            await services.db.write(
+                lambda conn: responses.store(
+                    conn, patient, checked, now=now, after=services.after_store
+                )
+            )
+            if checked
+            else []
+        )
+        stored = iter(checked)
+        final: list[BatchResult] = []
+        for r in results:
+            if r is None:
+                c = next(stored)
+                outcome = next(outcomes)
+                error = (
+                    "already stored with other content; send an edit with a new id"
+                    if outcome == "conflict" else None
+                )
+                final.append(BatchResult(id=c.id, status=outcome, error=error))
+            else:
+                final.append(r)
+        return BatchOut(results=final)
+
+    @get("/responses", summary="The patient's own responses (restores history on a new phone)")
+    async def list_responses(
+        self, request: Request, patient: Patient, since: str | None = None
+    ) -> ResponsesOut:
+        since_utc = None
+        if since:
+            try:
+                since_dt = parse_iso(since)
+                if since_dt.tzinfo is None:
+                    raise ValueError
+            except ValueError:
+                raise HTTPException(
+                    status_code=400,
+                    detail="since must be a date and time with offset, e.g. 2026-03-01T00:00:00Z",
+                ) from None
+            since_utc = iso(since_dt)
+        rows = responses.list_for_patient(services_of(request).db.reader, patient.id, since_utc)
+        return ResponsesOut(responses=rows)
+
+    @get("/me/export", summary="Download all of the patient's own data (CSV)")
+    async def export_own(self, request: Request, patient: Patient) -> Stream:
+        from backend import exports
+
+        conn = services_of(request).db.reader
+        return Stream(
+            exports.patient_export(conn, patient.id),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": 'attachment; filename="pijnwacht-mijn-gegevens.csv"'
+            },
+        )
+
+    @get("/push/key", summary="The server's VAPID public key")
+    async def push_key(self, request: Request, patient: Patient) -> PushKeyOut:
+        vapid = services_of(request).vapid
+        if vapid is None:
+            raise HTTPException(status_code=503, detail="Push messages are not set up here.")
+        return PushKeyOut(key=vapid.public_key_b64)
+
+    @post("/push/subscriptions", status_code=HTTP_201_CREATED, summary="Register this browser for reminders")
+    async def subscribe(self, request: Request, patient: Patient, data: SubscriptionIn) -> None:
+        from backend import push
+
+        sub = msgspec.to_builtins(data)
+        try:
+            await services_of(request).db.write(
+                lambda conn: push.save_subscription(conn, patient_id=patient.id, subscription=sub)
+            )
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
+
+    @delete("/push/subscriptions", status_code=HTTP_204_NO_CONTENT, summary="Stop reminders on this browser")
+    async def unsubscribe(self, request: Request, patient: Patient, data: UnsubscribeIn) -> None:
+        from backend import push
+
+        await services_of(request).db.write(
+            lambda conn: push.remove_subscription(
+                conn, patient_id=patient.id, endpoint=data.endpoint
+            )
+        )
+

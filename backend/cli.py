@@ -1,0 +1,216 @@
+"""The `pijnwacht` command: serve, accounts, enrolment, scheduler passes, exports, backups."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import os
+import sqlite3
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from backend.settings import Settings, SettingsError, load_settings
+
+
+def _settings(args: argparse.Namespace, **extra) -> Settings:
+    return load_settings(db=getattr(args, "db", None), **extra)
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"pijnwacht: {message}", file=sys.stderr)
+    return code
+
+
+# -- serve --------------------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from backend.app import create_app
+
+    settings = _settings(args, host=args.host, port=args.port)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    app = create_app(settings)
+    print(f"Pijnwacht on {settings.base_url}  (patient app: /   clinic: /clinic/)", flush=True)
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+        # Access logs hold URLs only (no bodies); keep them, but never at debug with bodies.
+        access_log=True, proxy_headers=settings.trust_proxy,
+        forwarded_allow_ips="*" if settings.trust_proxy else None,
+    )
+    return 0
+
+
+# -- accounts -----------------------------------------------------------------------------
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from backend import accounts, services
+
+    settings = _settings(args)
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != password:
+            return _fail("the two passwords differ")
+    svc = services.build(settings, push=False)
+    try:
+        user = svc.db.write_sync(
+            lambda conn: accounts.add_user(
+                conn, email=args.email, name=args.name, role=args.role, password=password
+            )
+        )
+    except accounts.AccountError as exc:
+        return _fail(str(exc))
+    finally:
+        svc.close()
+    print(f"Added {user.role} {user.email} (id {user.id}).")
+    return 0
+
+
+# -- enrolment ----------------------------------------------------------------------------
+def cmd_enrol(args: argparse.Namespace) -> int:
+    from backend import enrolment, scheduler, services
+    from backend.storage import utcnow
+
+    settings = _settings(args)
+    try:
+        start = date.fromisoformat(args.start) if args.start else None
+    except ValueError:
+        return _fail(f"--start {args.start!r} is not a date as YYYY-MM-DD")
+    svc = services.build(settings, push=False)
+
+    def create(conn):
+        patient, code, expires = enrolment.create_patient(
+            conn, display_name=args.name, pathway_id=args.pathway,
+            known_pathways=svc.pathway_ids, timezone=args.timezone, anchor_date=start,
+            reminder_time=args.reminder_time, code_days=settings.enrol_code_days,
+        )
+        scheduler.materialise(conn, patient.id, utcnow(), svc.pathways)
+        return patient, code, expires
+
+    try:
+        patient, code, expires = svc.db.write_sync(create)
+    except enrolment.EnrolmentError as exc:
+        return _fail(str(exc))
+    finally:
+        svc.close()
+    if args.json:
+        print(json.dumps({"patient_id": patient.id, "code": code, "expires_at": expires}))
+    else:
+        print(f"Patient {patient.id} ({patient.display_name}) on pathway {patient.pathway_id}.")
+        print(f"Enrolment code: {code}  (valid until {expires[:10]})")
+        print(f"Link: {settings.base_url}/?code={code}")
+    return 0
+
+
+# -- demo ---------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace) -> int:
+    """First run of `make run`: a demo clinician (login printed once) and a demo clinic."""
+    from backend import demo
+
+    settings = _settings(args)
+    return demo.run(settings, if_empty=args.if_empty)
+
+
+# -- backup -------------------------------------------------------------------------------
+def cmd_backup(args: argparse.Namespace) -> int:
+    """SQLite's online backup: consistent while the server runs; the file appears whole or not."""
+    settings = _settings(args)
+    source_path = Path(settings.db)
+    if not source_path.exists():
+        return _fail(f"no database at {source_path}")
+    target = Path(args.file)
+    if target.resolve() == source_path.resolve():
+        return _fail("the backup must be another file than the database itself")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    from backend.storage import connect
+
+    source = connect(source_path, readonly=True)
+    try:
+        dest = sqlite3.connect(str(tmp))
+        try:
+            source.backup(dest, pages=1024)
+            check = dest.execute("PRAGMA integrity_check").fetchone()[0]
+            dest.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            dest.close()
+        if check != "ok":
+            tmp.unlink(missing_ok=True)
+            return _fail(f"the copy failed its integrity check: {check}")
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, target)
+    except Exception:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        source.close()
+    print(f"Backed up {source_path} to {target} ({target.stat().st_size} bytes, integrity ok).")
+    return 0
+
+
+# -- parser -------------------------------------------------------------------------------
+def parse_now(text: str | None) -> datetime:
+    if not text:
+        return datetime.now(UTC)
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        raise ValueError(f"--now {text!r} needs a UTC offset, e.g. 2026-03-29T18:00:00Z")
+    return value.astimezone(UTC)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pijnwacht", description=__doc__)
+    parser.add_argument("--db", help="database file (default: $PIJNWACHT_DB or data/pijnwacht.db)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="serve the PWA, the API and the clinic pages")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("user", help="clinician accounts")
+    usub = p.add_subparsers(dest="user_command", required=True)
+    p = usub.add_parser("add", help="add a clinician or admin account")
+    p.add_argument("--email", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--role", choices=["clinician", "admin"], default="clinician")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.set_defaults(func=cmd_user_add)
+
+    p = sub.add_parser("enrol", help="enrol a patient and print a one-time code")
+    p.add_argument("--name", required=True, help="display name or pseudonym (no BSN)")
+    p.add_argument("--pathway", required=True)
+    p.add_argument("--timezone", default="Europe/Amsterdam")
+    p.add_argument("--start", help="anchor date YYYY-MM-DD (enrolment, treatment or surgery)")
+    p.add_argument("--reminder-time", default="20:00")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_enrol)
+
+    p = sub.add_parser("demo", help="create a demo clinician and demo patients")
+    p.add_argument("--if-empty", action="store_true", help="only when there are no accounts yet")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("backup", help="online backup of the database to FILE")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_backup)
+
+    # -- commands of the other parts (tick, replay, export) are added below --
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SettingsError as exc:
+        return _fail(str(exc))
+    except ValueError as exc:
+        return _fail(str(exc))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

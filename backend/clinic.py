@@ -1,0 +1,468 @@
+"""Clinic pages (`/clinic`): sign-in, patients and enrolment, accounts, the audit trail.
+
+Every page needs a clinician session (server-side, cookie `pw_session`); every form carries
+the session's CSRF token; every read or change of a patient's data is audit-logged.
+Other clinic areas (the alert inbox, the patient timeline, exports) add their own
+controllers with the same guard (`requires_clinician`) and helpers (`page`, `audit_access`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, timedelta
+from typing import Any
+
+import segno
+from litestar import Controller, Request, Response, get, post
+from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+)
+from litestar.handlers import BaseRouteHandler
+from litestar.response import Redirect, Template
+
+from backend import accounts, audit, enrolment
+from backend.accounts import AccountError, Session
+from backend.api import client_address, services_of
+from backend.enrolment import EnrolmentError
+from backend.storage import iso, utcnow
+
+SESSION_COOKIE = "pw_session"
+LOGIN_CSRF_COOKIE = "pw_login_csrf"
+
+
+# -- session, guards, CSRF ----------------------------------------------------------------
+def current_session(request: ASGIConnection) -> Session | None:
+    if "pw_session" not in request.scope.setdefault("state", {}):
+        services = request.app.state.services
+        token = request.cookies.get(SESSION_COOKIE)
+        request.scope["state"]["pw_session"] = accounts.load_session(services.db.reader, token)
+    return request.scope["state"]["pw_session"]
+
+
+def requires_clinician(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    if current_session(connection) is None:
+        raise NotAuthorizedException("Sign in to see the clinic pages.")
+
+
+def requires_admin(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    session = current_session(connection)
+    if session is None:
+        raise NotAuthorizedException("Sign in to see the clinic pages.")
+    if session.user.role != "admin":
+        raise PermissionDeniedException("Only an administrator may do this.")
+
+
+async def check_csrf(request: Request) -> None:
+    """before_request for every clinic form: the posted csrf_token must match the session's."""
+    if request.method != "POST":
+        return
+    session = current_session(request)
+    form = await request.form()
+    if session is None or not accounts.csrf_ok(session, form.get("csrf_token")):
+        raise PermissionDeniedException(
+            "This form has expired or did not come from this site. Reload the page and try again."
+        )
+
+
+def session_of(request: Request) -> Session:
+    session = current_session(request)
+    assert session is not None  # the guard ran
+    return session
+
+
+def page(request: Request, name: str, **context: Any) -> Template:
+    """Render a clinic template with what every page needs (user, CSRF token, nav counts)."""
+    session = current_session(request)
+    services = services_of(request)
+    counts = nav_counts(services) if session else {}
+    return Template(
+        template_name=name,
+        context={
+            "user": session.user if session else None,
+            "csrf_token": session.csrf_token if session else "",
+            "nav": counts,
+            **context,
+        },
+    )
+
+
+def nav_counts(services: Any) -> dict[str, int]:
+    row = services.db.query_one(
+        "SELECT count(*) AS open, sum(severity = 'urgent') AS urgent FROM alerts"
+        " WHERE status IN ('open', 'acknowledged')"
+    )
+    return {"open": row["open"] or 0, "urgent": row["urgent"] or 0} if row else {}
+
+
+def audit_access(
+    conn, request: Request, *, patient_id: str | None, action: str, object: str | None = None  # noqa: A002
+) -> None:
+    """Log a clinician's access to patient data (NEN 7513), inside a write transaction."""
+    session = session_of(request)
+    audit.record(
+        conn,
+        user_id=session.user.id,
+        user_email=session.user.email,
+        role=session.user.role,
+        patient_id=patient_id,
+        action=action,
+        object=object,
+        source=client_address(request),
+    )
+
+
+def mark_seen_by_team(conn, patient_id: str) -> None:
+    """The patient sees in the app that the pain team has looked at their reports."""
+    conn.execute("UPDATE patients SET team_seen_at = ? WHERE id = ?", (iso(utcnow()), patient_id))
+
+
+def _cookie(request: Request, key: str, value: str, *, max_age: int | None) -> Cookie:
+    return Cookie(
+        key=key,
+        value=value,
+        path="/clinic",
+        httponly=True,
+        samesite="strict",
+        secure=services_of(request).settings.secure_cookies,
+        max_age=max_age,
+    )
+
+
+# -- sign in and out ----------------------------------------------------------------------
+class AuthController(Controller):
+    path = "/clinic"
+    include_in_schema = False
+
+    @get("/login", name="clinic:login")
+    async def login_form(self, request: Request, error: str | None = None) -> Response:
+        token = secrets.token_urlsafe(24)
+        response = page(request, "clinic/login.html", login_csrf=token, error=error)
+        response.cookies.append(_cookie(request, LOGIN_CSRF_COOKIE, token, max_age=3600))
+        return response
+
+    @post("/login", name="clinic:login-submit")
+    async def login(self, request: Request) -> Response:
+        services = services_of(request)
+        settings = services.settings
+        form = await request.form()
+        email = str(form.get("email", "")).strip()
+        password = str(form.get("password", ""))
+        cookie_token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+        if not cookie_token or not secrets.compare_digest(
+            cookie_token, str(form.get("login_csrf", ""))
+        ):
+            return self._again(request, "The form had expired. Please sign in again.", 403)
+        now = utcnow()
+        keys = [f"login:{email.lower()}", f"login-ip:{client_address(request)}"]
+        reader = services.db.reader
+        if any(accounts.throttled_until(reader, k, now) for k in keys):
+            return self._again(
+                request,
+                f"Too many failed sign-ins. Wait {settings.login_lockout_minutes} minutes"
+                " or ask an administrator.",
+                429,
+            )
+        lockout = timedelta(minutes=settings.login_lockout_minutes)
+
+        def attempt(conn):
+            user = accounts.verify_login(conn, email, password)
+            if user is None:
+                for k in keys:
+                    record_max = settings.login_max_failures * (1 if k.startswith("login:") else 4)
+                    accounts.record_failure(conn, k, now, max_failures=record_max, lockout=lockout)
+                return None
+            for k in keys:
+                accounts.clear_failures(conn, k)
+            return accounts.create_session(
+                conn, user, hours=settings.session_hours, source=client_address(request)
+            )
+
+        result = await services.db.write(attempt)
+        if result is None:
+            return self._again(request, "E-mail address or password is not right.", 401)
+        token, _session = result
+        response = Redirect(path="/clinic/")
+        response.cookies.append(
+            _cookie(request, SESSION_COOKIE, token, max_age=settings.session_hours * 3600)
+        )
+        response.cookies.append(_cookie(request, LOGIN_CSRF_COOKIE, "", max_age=0))
+        return response
+
+    def _again(self, request: Request, error: str, status: int) -> Response:
+        token = secrets.token_urlsafe(24)
+        response = page(request, "clinic/login.html", login_csrf=token, error=error)
+        response.status_code = status
+        response.cookies.append(_cookie(request, LOGIN_CSRF_COOKIE, token, max_age=3600))
+        return response
+
+    @post("/logout", name="clinic:logout", guards=[requires_clinician], before_request=check_csrf)
+    async def logout(self, request: Request) -> Response:
+        token = request.cookies.get(SESSION_COOKIE)
+        await services_of(request).db.write(lambda conn: accounts.end_session(conn, token))
+        response = Redirect(path="/clinic/login")
+        response.cookies.append(_cookie(request, SESSION_COOKIE, "", max_age=0))
+        return response
+
+
+# -- patients and enrolment ---------------------------------------------------------------
+def _pathway_choices(services) -> list[tuple[str, str]]:
+    return [(pid, p.title.get("nl", pid)) for pid, p in sorted(services.pathways.items())]
+
+
+class PatientsController(Controller):
+    path = "/clinic"
+    guards = [requires_clinician]
+    before_request = check_csrf
+    include_in_schema = False
+
+    @get("/patients", name="clinic:patients")
+    async def patients(self, request: Request, q: str | None = None) -> Template:
+        services = services_of(request)
+        sql = (
+            "SELECT p.id, p.display_name, p.pathway_id, p.enrolled_at, p.status,"
+            " (SELECT max(local_date) FROM responses r WHERE r.patient_id = p.id) AS last_entry,"
+            " (SELECT count(*) FROM alerts a WHERE a.patient_id = p.id"
+            "  AND a.status IN ('open', 'acknowledged')) AS open_alerts"
+            " FROM patients p"
+        )
+        params: list[Any] = []
+        if q:
+            sql += " WHERE p.display_name LIKE ? OR p.id = ?"
+            params += [f"%{q.strip()}%", q.strip()]
+        sql += " ORDER BY p.status, p.display_name LIMIT 200"
+        rows = services.db.query(sql, params)
+        await services.db.write(
+            lambda conn: audit_access(conn, request, patient_id=None, action="list_patients",
+                                      object=f"search={q!r}" if q else None)
+        )
+        return page(request, "clinic/patients.html", patients=rows, q=q or "",
+                    pathways=dict(_pathway_choices(services)))
+
+    @get("/patients/new", name="clinic:enrol")
+    async def enrol_form(self, request: Request) -> Template:
+        services = services_of(request)
+        return page(request, "clinic/enrol.html", pathways=_pathway_choices(services),
+                    form={}, errors=None, today=date.today().isoformat())
+
+    @post("/patients", name="clinic:enrol-submit")
+    async def enrol(self, request: Request) -> Response:
+        services = services_of(request)
+        form = await request.form()
+        session = session_of(request)
+        values = {k: str(form.get(k, "")).strip() for k in
+                  ("display_name", "pathway_id", "timezone", "anchor_date", "reminder_time")}
+        try:
+            anchor = date.fromisoformat(values["anchor_date"]) if values["anchor_date"] else None
+        except ValueError:
+            anchor = None
+            errors = "The start date must be a date."
+        else:
+            errors = None
+
+        def create(conn):
+            patient, code, expires = enrolment.create_patient(
+                conn,
+                display_name=values["display_name"],
+                pathway_id=values["pathway_id"],
+                known_pathways=services.pathway_ids,
+                timezone=values["timezone"] or "Europe/Amsterdam",
+                anchor_date=anchor,
+                reminder_time=values["reminder_time"] or "20:00",
+                created_by=session.user.id,
+                code_days=services.settings.enrol_code_days,
+            )
+            from backend import scheduler
+
+            scheduler.materialise(conn, patient.id, utcnow(), services.pathways)
+            audit_access(conn, request, patient_id=patient.id, action="enrol",
+                         object=f"pathway={patient.pathway_id}")
+            return patient, code, expires
+
+        if errors is None:
+            try:
+                patient, code, expires = await services.db.write(create)
+            except EnrolmentError as exc:
+                errors = str(exc)
+        if errors:
+            response = page(request, "clinic/enrol.html", pathways=_pathway_choices(services),
+                            form=values, errors=errors, today=date.today().isoformat())
+            response.status_code = 422
+            return response
+        return self._code_page(request, patient.id, patient.display_name, code, expires)
+
+    def _code_page(self, request: Request, patient_id: str, name: str, code: str, expires: str):
+        link = f"{services_of(request).settings.base_url}/?code={code}"
+        qr = segno.make(link, error="m").svg_inline(scale=5, dark="#000", light="#fff",
+                                                      title="QR-code voor de aanmelding")
+        return page(request, "clinic/code.html", patient_id=patient_id, name=name, code=code,
+                    expires=expires, link=link, qr=qr)
+
+    @post("/patients/{patient_id:str}/code", name="clinic:new-code")
+    async def new_code(self, request: Request, patient_id: str) -> Response:
+        services = services_of(request)
+
+        def make(conn):
+            patient = enrolment.get_patient(conn, patient_id)
+            if patient is None:
+                return None
+            audit_access(conn, request, patient_id=patient_id, action="new_enrolment_code")
+            return patient, *enrolment.new_code(
+                conn, patient_id, days=services.settings.enrol_code_days
+            )
+
+        result = await services.db.write(make)
+        if result is None:
+            raise NotFoundException("No such patient.")
+        patient, code, expires = result
+        return self._code_page(request, patient.id, patient.display_name, code, expires)
+
+    @get("/patients/{patient_id:str}/settings", name="clinic:patient-settings")
+    async def settings_form(self, request: Request, patient_id: str,
+                            error: str | None = None) -> Template:
+        services = services_of(request)
+        patient = enrolment.get_patient(services.db.reader, patient_id)
+        if patient is None:
+            raise NotFoundException("No such patient.")
+        devices = services.db.query(
+            "SELECT created_at, revoked_at FROM devices WHERE patient_id = ? ORDER BY created_at",
+            (patient_id,),
+        )
+        await services.db.write(
+            lambda conn: audit_access(conn, request, patient_id=patient_id, action="view",
+                                      object="settings")
+        )
+        return page(request, "clinic/patient_settings.html", patient=patient, devices=devices,
+                    pathways=_pathway_choices(services), error=error)
+
+    @post("/patients/{patient_id:str}/settings", name="clinic:patient-settings-submit")
+    async def settings_submit(self, request: Request, patient_id: str) -> Response:
+        services = services_of(request)
+        form = await request.form()
+        pathway_id = str(form.get("pathway_id", "")).strip()
+        anchor = str(form.get("anchor_date", "")).strip()
+        reminder = str(form.get("reminder_time", "")).strip()
+
+        def change(conn):
+            patient = enrolment.get_patient(conn, patient_id)
+            if patient is None:
+                raise NotFoundException("No such patient.")
+            if pathway_id not in services.pathway_ids:
+                raise EnrolmentError(f"Unknown pathway {pathway_id!r}.", 422)
+            try:
+                date.fromisoformat(anchor)
+            except ValueError:
+                raise EnrolmentError("The anchor date must be a date as YYYY-MM-DD.", 422) from None
+            enrolment.check_reminder_time(reminder)
+            conn.execute(
+                "UPDATE patients SET pathway_id = ?, anchor_date = ?, reminder_time = ?"
+                " WHERE id = ?",
+                (pathway_id, anchor, reminder, patient_id),
+            )
+            from backend import scheduler
+
+            # The future schedule follows the change; the past stays as it was.
+            scheduler.materialise(conn, patient_id, utcnow(), services.pathways)
+            audit_access(conn, request, patient_id=patient_id, action="change_settings",
+                         object=f"pathway={pathway_id} anchor={anchor} reminder={reminder}")
+
+        try:
+            await services.db.write(change)
+        except EnrolmentError as exc:
+            return Redirect(path=f"/clinic/patients/{patient_id}/settings",
+                            query_params={"error": str(exc)})
+        return Redirect(path=f"/clinic/patients/{patient_id}/settings")
+
+    @post("/patients/{patient_id:str}/devices/revoke", name="clinic:revoke-devices")
+    async def revoke_devices(self, request: Request, patient_id: str) -> Response:
+        services = services_of(request)
+
+        def revoke(conn):
+            enrolment.revoke_patient_devices(conn, patient_id)
+            audit_access(conn, request, patient_id=patient_id, action="revoke_devices")
+
+        await services.db.write(revoke)
+        return Redirect(path=f"/clinic/patients/{patient_id}/settings")
+
+
+# -- accounts -----------------------------------------------------------------------------
+class AccountsController(Controller):
+    path = "/clinic"
+    guards = [requires_clinician]
+    before_request = check_csrf
+    include_in_schema = False
+
+    @get("/password", name="clinic:password")
+    async def password_form(self, request: Request) -> Template:
+        return page(request, "clinic/password.html", error=None, done=False)
+
+    @post("/password", name="clinic:password-submit")
+    async def password(self, request: Request) -> Response:
+        services = services_of(request)
+        form = await request.form()
+        user = session_of(request).user
+        old, new, again = (str(form.get(k, "")) for k in ("current", "new", "again"))
+        if new != again:
+            response = page(request, "clinic/password.html",
+                            error="The two new passwords differ.", done=False)
+            response.status_code = 422
+            return response
+        try:
+            await services.db.write(lambda conn: accounts.change_password(conn, user, old, new))
+        except AccountError as exc:
+            response = page(request, "clinic/password.html", error=str(exc), done=False)
+            response.status_code = 422
+            return response
+        # Every session ended, this one too: sign in again with the new password.
+        response = Redirect(path="/clinic/login")
+        response.cookies.append(_cookie(request, SESSION_COOKIE, "", max_age=0))
+        return response
+
+    @get("/users", name="clinic:users", guards=[requires_admin])
+    async def users(self, request: Request) -> Template:
+        users = accounts.list_users(services_of(request).db.reader)
+        return page(request, "clinic/users.html", users=users, error=None, form={})
+
+    @post("/users", name="clinic:users-submit", guards=[requires_admin])
+    async def add_user(self, request: Request) -> Response:
+        services = services_of(request)
+        form = await request.form()
+        values = {k: str(form.get(k, "")).strip() for k in ("email", "name", "role")}
+        password = str(form.get("password", ""))
+        try:
+            await services.db.write(
+                lambda conn: accounts.add_user(conn, password=password, **values)
+            )
+        except AccountError as exc:
+            response = page(request, "clinic/users.html",
+                            users=accounts.list_users(services.db.reader), error=str(exc),
+                            form=values)
+            response.status_code = 422
+            return response
+        return Redirect(path="/clinic/users")
+
+    @get("/audit/{patient_id:str}", name="clinic:audit", guards=[requires_admin])
+    async def audit_page(self, request: Request, patient_id: str) -> Template:
+        services = services_of(request)
+        patient = enrolment.get_patient(services.db.reader, patient_id)
+        if patient is None:
+            raise NotFoundException("No such patient.")
+        rows = audit.history(services.db.reader, patient_id)
+        await services.db.write(
+            lambda conn: audit_access(conn, request, patient_id=patient_id, action="view",
+                                      object="audit_log")
+        )
+        return page(request, "clinic/audit.html", patient=patient, rows=rows)
+
+
+def clinic_exception_handler(request: Request, exc: HTTPException) -> Response:
+    """HTML answers for the clinic: a sign-in redirect for 401, a readable page otherwise."""
+    if exc.status_code == 401:
+        return Redirect(path="/clinic/login")
+    response = page(request, "clinic/error.html", status=exc.status_code, detail=exc.detail)
+    response.status_code = exc.status_code
+    return response

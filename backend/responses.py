@@ -1,0 +1,256 @@
+"""Responses: the one ingestion path for every answer a patient sends (diary and questionnaires).
+
+`check` turns a submitted response into a normalised `Checked` record or a list of reasons;
+`store` writes checked records idempotently by UUID inside the writer's transaction:
+the same UUID with the same content is a no-op ("duplicate"), with other content a "conflict".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+
+import msgspec
+
+from backend.enrolment import Patient
+from backend.questionnaires import Library, check_answers, compute_scores
+from backend.storage import iso, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 500
+# How far the diary day may lie from the day the answer was written (a late entry for last
+# week is fine; an entry for next month is a mistake).
+MAX_DAYS_LATE = 14
+MAX_DAYS_EARLY = 1
+
+
+class ResponseIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A response as the PWA sends it (contract.md, "A response")."""
+
+    questionnaire: str
+    version: int
+    authored_at: str
+    local_date: str
+    answers: dict[str, Any]
+    task_id: int | None = None
+
+
+class BatchItem(ResponseIn, kw_only=True, forbid_unknown_fields=True):
+    id: str
+
+
+class BatchIn(msgspec.Struct, forbid_unknown_fields=True):
+    responses: list[dict[str, Any]]
+
+
+class BatchResult(msgspec.Struct, omit_defaults=True):
+    id: str
+    status: Literal["created", "duplicate", "conflict", "invalid"]
+    error: str | None = None
+
+
+class ResponseOut(msgspec.Struct):
+    id: str
+    questionnaire: str
+    version: int
+    authored_at: str
+    local_date: str
+    task_id: int | None
+    answers: dict[str, Any]
+    received_at: str
+
+
+class Invalid(Exception):
+    """A response that cannot be stored; `problems` lists (field, why) pairs."""
+
+    def __init__(self, problems: list[dict[str, str]]):
+        super().__init__("; ".join(f"{p['field']}: {p['error']}" for p in problems))
+        self.problems = problems
+
+
+class Checked(msgspec.Struct, frozen=True):
+    id: str
+    questionnaire: str
+    version: int
+    authored_at: str  # UTC
+    authored_at_client: str
+    local_date: str
+    task_id: int | None
+    answers: dict[str, Any]
+    scores: dict[str, float]
+    content_hash: str
+
+
+def _normal_number(v: Any) -> Any:
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
+
+
+def check(
+    response_id: str, r: ResponseIn, patient: Patient, library: Library, now: datetime
+) -> Checked:
+    """Validate one response for this patient; raise Invalid naming each field and why."""
+    problems: list[dict[str, str]] = []
+
+    def bad(field: str, why: str) -> None:
+        problems.append({"field": field, "error": why})
+
+    try:
+        rid = str(uuid.UUID(response_id))
+    except (ValueError, AttributeError, TypeError):
+        bad("id", "must be a UUID such as 3f1c2a9e-8b7d-4c55-9a10-2f6b7c8d9e01")
+        rid = ""
+    authored: datetime | None = None
+    try:
+        authored = datetime.fromisoformat(r.authored_at)
+        if authored.tzinfo is None:
+            bad("authored_at", "must include the UTC offset, e.g. 2026-03-29T20:15:00+02:00")
+            authored = None
+    except ValueError:
+        bad("authored_at", "must be a date and time as ISO 8601, e.g. 2026-03-29T20:15:00+02:00")
+    try:
+        local = date.fromisoformat(r.local_date)
+        if len(r.local_date) != 10:
+            raise ValueError
+    except ValueError:
+        bad("local_date", "must be a date as YYYY-MM-DD")
+        local = None
+    if authored is not None:
+        if authored - now > timedelta(days=1):
+            bad("authored_at", "lies in the future: check the phone's date and time")
+        if local is not None:
+            written = authored.astimezone(patient.zone).date()
+            if not -MAX_DAYS_EARLY <= (written - local).days <= MAX_DAYS_LATE:
+                bad(
+                    "local_date",
+                    f"{r.local_date} is too far from the day it was written ({written});"
+                    f" a diary day may be filled in up to {MAX_DAYS_LATE} days late",
+                )
+    q = library.get(r.questionnaire, r.version)
+    if q is None:
+        if library.get(r.questionnaire) is None:
+            bad("questionnaire", f"unknown questionnaire {r.questionnaire!r}")
+        else:
+            bad("version", f"{r.questionnaire} has no version {r.version}")
+    else:
+        for err in check_answers(q, r.answers):
+            bad(f"answers.{err.item}", err.error)
+    if r.task_id is not None and r.task_id < 0:
+        bad("task_id", "must be a task id from GET /api/v1/tasks, or null")
+    if problems:
+        raise Invalid(problems)
+    assert q is not None and authored is not None
+    answers = {k: _normal_number(v) for k, v in r.answers.items() if v is not None}
+    utc = iso(authored.astimezone(UTC))
+    content = msgspec.json.encode(
+        [r.questionnaire, r.version, utc, r.local_date, r.task_id, dict(sorted(answers.items()))]
+    )
+    return Checked(
+        id=rid,
+        questionnaire=r.questionnaire,
+        version=r.version,
+        authored_at=utc,
+        authored_at_client=r.authored_at,
+        local_date=r.local_date,
+        task_id=r.task_id,
+        answers=answers,
+        scores=compute_scores(q, answers),
+        content_hash=hashlib.sha256(content).hexdigest(),
+    )
+
+
+Outcome = Literal["created", "duplicate", "conflict"]
+# Called inside the same transaction after new responses of a patient are stored
+# (task completion, detection): (conn, patient, new responses, now).
+AfterStore = Callable[[sqlite3.Connection, Patient, list[Checked], datetime], None]
+
+
+def store(
+    conn: sqlite3.Connection,
+    patient: Patient,
+    items: Iterable[Checked],
+    *,
+    now: datetime | None = None,
+    after: Iterable[AfterStore] = (),
+) -> list[Outcome]:
+    """Store checked responses idempotently; then run the after-store hooks once for the new ones."""
+    now = now or utcnow()
+    received = iso(now)
+    outcomes: list[Outcome] = []
+    created: list[Checked] = []
+    for c in items:
+        row = conn.execute(
+            "SELECT patient_id, content_hash FROM responses WHERE id = ?", (c.id,)
+        ).fetchone()
+        if row is not None:
+            same = row["patient_id"] == patient.id and row["content_hash"] == c.content_hash
+            outcomes.append("duplicate" if same else "conflict")
+            continue
+        conn.execute(
+            "INSERT INTO responses (id, patient_id, questionnaire_id, questionnaire_version,"
+            " authored_at, authored_at_client, local_date, task_id, answers, scores, content_hash,"
+            " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                c.id, patient.id, c.questionnaire, c.version, c.authored_at,
+                c.authored_at_client, c.local_date, c.task_id,
+                msgspec.json.encode(c.answers).decode(), msgspec.json.encode(c.scores).decode(),
+                c.content_hash, received,
+            ),
+        )
+        outcomes.append("created")
+        created.append(c)
+    if created:
+        for n, hook in enumerate(after):
+            # A failing hook (task bookkeeping, detection) must never lose the response:
+            # it rolls back only itself; the nightly sweep evaluates the patient again.
+            conn.execute(f"SAVEPOINT hook{n}")
+            try:
+                hook(conn, patient, created, now)
+            except Exception as exc:
+                conn.execute(f"ROLLBACK TO hook{n}")
+                # The type only: an exception's message may quote answers (health data).
+                log.error(
+                    "after-store hook %s failed with %s for patient %s",
+                    getattr(hook, "__name__", n), type(exc).__name__, patient.id,
+                )
+            conn.execute(f"RELEASE hook{n}")
+    return outcomes
+
+
+def list_for_patient(
+    conn: sqlite3.Connection, patient_id: str, since: str | None = None
+) -> list[ResponseOut]:
+    """A patient's own responses received after `since` (all of them without it)."""
+    sql = (
+        "SELECT id, questionnaire_id, questionnaire_version, authored_at_client, local_date,"
+        " task_id, answers, received_at FROM responses WHERE patient_id = ?"
+    )
+    params: list[Any] = [patient_id]
+    if since:
+        sql += " AND received_at > ?"
+        params.append(since)
+    sql += " ORDER BY received_at, rowid"
+    return [
+        ResponseOut(
+            id=r["id"],
+            questionnaire=r["questionnaire_id"],
+            version=r["questionnaire_version"],
+            authored_at=r["authored_at_client"],
+            local_date=r["local_date"],
+            task_id=r["task_id"],
+            answers=msgspec.json.decode(r["answers"]),
+            received_at=r["received_at"],
+        )
+        for r in conn.execute(sql, params)
+    ]
+
+
+def answers_of(row: Mapping[str, Any]) -> dict[str, Any]:
+    return msgspec.json.decode(row["answers"])

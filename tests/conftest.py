@@ -1,0 +1,115 @@
+"""Shared fixtures: a real SQLite file per test, the real app, enrolled patients, clinicians."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from litestar.testing import TestClient
+
+from backend import accounts, enrolment
+from backend.app import create_app
+from backend.services import Services, build
+from backend.settings import Settings, load_settings
+
+PASSWORD = "correct horse battery"
+AMS = ZoneInfo("Europe/Amsterdam")
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return load_settings(env={}, db=str(tmp_path / "pijnwacht.db"), scheduler=False)
+
+
+@pytest.fixture
+def services(settings) -> Iterator[Services]:
+    svc = build(settings)
+    yield svc
+    svc.close()
+
+
+@pytest.fixture
+def client(settings, services) -> Iterator[TestClient]:
+    app = create_app(settings, services)
+    with TestClient(app=app) as c:
+        yield c
+
+
+def enrol_patient(services: Services, client: TestClient, name: str = "Mevr. Jansen",
+                  pathway: str = "chronic-pain") -> tuple[str, dict[str, str]]:
+    """Enrol a patient and redeem the code: (patient id, Authorization headers)."""
+    _patient, code, _ = services.db.write_sync(
+        lambda conn: enrolment.create_patient(
+            conn, display_name=name, pathway_id=pathway, known_pathways=services.pathway_ids
+        )
+    )
+    r = client.post("/api/v1/enrol", json={"code": code})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    return body["patient"]["id"], {"Authorization": f"Bearer {body['token']}"}
+
+
+@pytest.fixture
+def patient(services, client) -> tuple[str, dict[str, str]]:
+    return enrol_patient(services, client)
+
+
+@pytest.fixture
+def other_patient(services, client) -> tuple[str, dict[str, str]]:
+    return enrol_patient(services, client, name="Dhr. de Vries")
+
+
+def diary(day: str | None = None, **answers) -> dict:
+    """A diary response as the PWA sends it, written at 20:15 Amsterdam time on its day."""
+    local = day or datetime.now(AMS).date().isoformat()
+    authored = datetime.fromisoformat(f"{local}T20:15:00").replace(tzinfo=AMS)
+    if authored > datetime.now(AMS):
+        authored = datetime.now(AMS) - timedelta(minutes=1)
+    base = {"pain_avg": 5, "pain_worst": 7, "sleep_hours": 6.5}
+    base.update(answers)
+    return {
+        "questionnaire": "diary",
+        "version": 1,
+        "authored_at": authored.isoformat(),
+        "local_date": local,
+        "task_id": None,
+        "answers": base,
+    }
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def add_clinician(services: Services, email: str = "nurse@example.org", role: str = "clinician",
+                  password: str = PASSWORD):
+    return services.db.write_sync(
+        lambda conn: accounts.add_user(conn, email=email, name=email.split("@")[0], role=role,
+                                       password=password)
+    )
+
+
+def login(client: TestClient, email: str, password: str = PASSWORD):
+    form = client.get("/clinic/login")
+    token = re.search(r'name="login_csrf" value="([^"]+)"', form.text).group(1)
+    return client.post("/clinic/login", data={"email": email, "password": password,
+                                              "login_csrf": token}, follow_redirects=False)
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+@pytest.fixture
+def clinician(services, client):
+    """A signed-in clinician: the client carries the session; returns the page CSRF token."""
+    add_clinician(services)
+    r = login(client, "nurse@example.org")
+    assert r.status_code in (302, 303), r.text
+    page = client.get("/clinic/patients")
+    assert page.status_code == 200, page.text
+    return csrf_of(page.text)
