@@ -82,7 +82,7 @@ class Score(msgspec.Struct, forbid_unknown_fields=True):
     loinc: str | None = None
 
 
-class Questionnaire(msgspec.Struct, forbid_unknown_fields=True):
+class Questionnaire(msgspec.Struct, forbid_unknown_fields=True, dict=True):
     id: str
     version: int
     title: Text
@@ -103,7 +103,12 @@ class Questionnaire(msgspec.Struct, forbid_unknown_fields=True):
         return self._items_by_id().get(item_id)
 
     def _items_by_id(self) -> dict[str, Item]:
-        return {i.id: i for i in self.items}
+        # Built once per definition (dict=True gives the Struct a __dict__ for the cache);
+        # definitions are not changed after loading.
+        cached = self.__dict__.get("_by_id")
+        if cached is None:
+            cached = self.__dict__["_by_id"] = {i.id: i for i in self.items}
+        return cached
 
 
 class AnswerError(msgspec.Struct):
