@@ -1,0 +1,97 @@
+// Questionnaires: the open tasks, and a generic runner — one item per screen, resumable.
+import { h, t, tx, formatDateTime, isoWithOffset, announce } from '../ui.js';
+import { state, store, submit } from '../app.js';
+import { renderItem } from '../items.js';
+import { today } from './today.js';
+import { showCrisis, crisisBox } from '../crisis.js';
+
+const draftKey = (taskId) => `task:${taskId}`;
+
+export async function tasksScreen() {
+  const tasks = state.tasks.filter((task) => task.questionnaire !== 'diary');
+  const drafts = new Set((await store.all('drafts')).map((d) => d.key));
+  const list = h('ul', { class: 'tasks' });
+  for (const task of tasks) {
+    const q = state.questionnaires.get(task.questionnaire);
+    const title = q ? tx(q.title) : (tx(task.label) || task.questionnaire);
+    list.append(h('li', { class: 'card' },
+      h('h2', {}, title),
+      task.expires_at ? h('p', { class: 'hint' }, t('task_due', { date: formatDateTime(task.expires_at, state.me.timezone) })) : null,
+      q ? h('a', { class: 'button primary', href: `#/task/${task.id}` }, drafts.has(draftKey(task.id)) ? t('task_resume') : t('task_start'),
+        h('span', { class: 'vh' }, `: ${title}`))
+        : h('p', {}, t('task_unknown'))));
+  }
+  return h('section', { class: 'screen' }, h('h1', {}, t('tasks_title')),
+    tasks.length ? list : h('p', { class: 'notice' }, t('tasks_none')));
+}
+
+export async function taskScreen(taskId) {
+  const task = state.tasks.find((x) => x.id === taskId);
+  const q = task && state.questionnaires.get(task.questionnaire);
+  if (!q) return h('section', { class: 'screen' }, h('h1', {}, t('tasks_title')), h('p', {}, t('task_unknown')), h('a', { href: '#/tasks' }, t('tasks_title')));
+  const draft = (await store.get('drafts', draftKey(taskId))) || { key: draftKey(taskId), questionnaire: q.id, version: q.version, answers: {}, index: 0 };
+  if (draft.version !== q.version) { draft.answers = {}; draft.index = 0; draft.version = q.version; }
+  const items = q.items;
+  const section = h('section', { class: 'screen runner' });
+  const keep = () => { draft.updated_at = new Date().toISOString(); return store.put('drafts', draft); };
+
+  function show(index, focusQuestion) {
+    draft.index = Math.max(0, Math.min(items.length - 1, index));
+    keep();
+    const item = items[draft.index];
+    const last = draft.index === items.length - 1;
+    const error = h('p', { class: 'error', role: 'alert' });
+    const safety = h('div', { class: 'safety-slot' });
+    const updateSafety = (v) => {
+      const hit = item.safety && typeof v === 'number' && v > item.safety.above;
+      safety.replaceChildren(...(hit ? [crisisBox()] : []));
+      return hit;
+    };
+    const widget = renderItem(item, draft.answers[item.id], (v) => {
+      if (v === undefined) delete draft.answers[item.id]; else draft.answers[item.id] = v;
+      error.textContent = '';
+      keep();
+      // A worrying answer shows the crisis contacts at once — on the phone, offline too.
+      if (updateSafety(v)) showCrisis();
+    }, {});
+    updateSafety(draft.answers[item.id]);
+    const progress = h('div', { class: 'progress' },
+      h('p', { id: 'progress-text' }, t('runner_progress', { n: draft.index + 1, total: items.length })),
+      h('progress', { max: String(items.length), value: String(draft.index + 1), 'aria-labelledby': 'progress-text' }));
+    const back = h('button', { type: 'button', class: 'secondary', disabled: draft.index === 0, onclick: () => show(draft.index - 1, true) }, t('runner_back'));
+    const next = h('button', { type: 'submit', class: 'primary' }, last ? t('runner_send') : t('runner_next'));
+    const later = h('a', { href: '#/tasks', class: 'button link', onclick: () => announce(t('runner_saved_later'), 'ok') }, t('runner_later'));
+    const form = h('form', { class: 'stack', novalidate: true }, widget.el, safety, error, h('div', { class: 'row buttons' }, back, next), later);
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      if (item.required && draft.answers[item.id] === undefined) { error.textContent = t('runner_required'); widget.focus(); return; }
+      if (!last) { show(draft.index + 1, true); return; }
+      const firstMissing = items.findIndex((i) => i.required && draft.answers[i.id] === undefined);
+      if (firstMissing >= 0) { show(firstMissing, true); return; }
+      next.disabled = true;
+      const sent = await submit({
+        questionnaire: q.id, version: q.version, authored_at: isoWithOffset(), local_date: today(),
+        task_id: task.id, answers: { ...draft.answers },
+      });
+      await store.del('drafts', draft.key);
+      // Hide the task until the server's list no longer has it.
+      const done = (await store.get('kv', 'done_tasks')) || [];
+      await store.put('kv', [...done, task.id].slice(-200), 'done_tasks');
+      state.tasks = state.tasks.filter((x) => x.id !== task.id);
+      await store.put('kv', state.tasks, 'tasks');
+      location.hash = '#/tasks';
+      // After the list has rendered, so the message is not cleared.
+      setTimeout(() => announce(sent ? t('runner_sent') : t('runner_queued'), sent ? 'ok' : 'queued'), 50);
+    });
+    section.replaceChildren(
+      h('h1', {}, tx(q.title)),
+      progress,
+      q.recall && draft.index === 0 ? h('p', { class: 'intro' }, tx(q.recall)) : null,
+      q.intro && draft.index === 0 ? h('p', { class: 'intro' }, tx(q.intro)) : null,
+      form);
+    // "Vraag 3 van 9" first, then the question: where a screen reader user expects to be.
+    if (focusQuestion) { const p = progress.firstChild; p.tabIndex = -1; p.focus(); }
+  }
+  show(draft.index, false);
+  return section;
+}

@@ -1,0 +1,108 @@
+/* Pijnwacht service worker: the app shell offline, the outbox by Background Sync, Web Push.
+ * The shell is cache-first under a versioned name: change VERSION whenever a shell file
+ * changes, so phones fetch the new shell once and drop the old one.
+ */
+importScripts('/js/core.js');
+
+const VERSION = 'pijnwacht-shell-v1';
+const SHELL = [
+  '/', '/manifest.webmanifest', '/css/app.css',
+  '/js/app.js', '/js/core.js', '/js/ui.js', '/js/items.js', '/js/chart.js', '/js/crisis.js', '/js/push.js',
+  '/js/i18n/nl.js', '/js/i18n/en.js',
+  '/js/screens/join.js', '/js/screens/today.js', '/js/screens/tasks.js', '/js/screens/trend.js', '/js/screens/settings.js',
+  '/icons/icon-192.png', '/icons/icon-512.png',
+];
+
+self.addEventListener('install', (event) => {
+  event.waitUntil(caches.open(VERSION).then((cache) => cache.addAll(SHELL.map((u) => new Request(u, { cache: 'reload' })))).then(() => self.skipWaiting()));
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil((async () => {
+    for (const name of await caches.keys()) if (name !== VERSION) await caches.delete(name);
+    await self.clients.claim();
+    // App start without a page: send what waits (covers browsers without Background Sync).
+    await sendOutbox();
+  })());
+});
+
+self.addEventListener('fetch', (event) => {
+  const req = event.request;
+  const url = new URL(req.url);
+  // The API is never cached here: the app keeps last-known data per patient in IndexedDB.
+  if (req.method !== 'GET' || url.origin !== self.location.origin || url.pathname.startsWith('/api/')) return;
+  if (req.mode === 'navigate') {
+    // Any page of the app (also /?code=...) is the shell; the router reads the URL.
+    event.respondWith(caches.match('/').then((hit) => hit || fetch(req)));
+    return;
+  }
+  if (url.pathname.startsWith('/clinic') || url.pathname.startsWith('/schema') || url.pathname === '/healthz') return;
+  event.respondWith(caches.match(req, { ignoreSearch: true }).then((hit) => hit || fetch(req)));
+});
+
+async function sendOutbox() {
+  const summary = await self.Pijnwacht.flush();
+  const windows = await self.clients.matchAll({ type: 'window' });
+  for (const client of windows) client.postMessage({ type: 'outbox-changed', summary });
+  return summary;
+}
+
+self.addEventListener('sync', (event) => {
+  if (event.tag !== self.Pijnwacht.SYNC_TAG) return;
+  event.waitUntil(sendOutbox().then((s) => {
+    // Throwing tells the browser to retry later (with its own back-off).
+    if (s.offline || s.serverError) throw new Error('outbox not sent yet');
+  }));
+});
+
+self.addEventListener('message', (event) => {
+  if (event.data && event.data.type === 'flush') event.waitUntil(sendOutbox());
+});
+
+/** The notification to show for a push message {title, body, url, tag} (no health data in it). */
+function notificationFor(data) {
+  return {
+    title: data.title || 'Pijnwacht',
+    options: {
+      body: data.body || '',
+      tag: data.tag || 'pijnwacht',
+      renotify: Boolean(data.tag),
+      icon: '/icons/icon-192.png',
+      badge: '/icons/icon-192.png',
+      lang: 'nl',
+      data: { url: data.url || '/#/today' },
+    },
+  };
+}
+
+self.addEventListener('push', (event) => {
+  let data = {};
+  try { data = event.data ? event.data.json() : {}; } catch (e) { data = { body: event.data ? event.data.text() : '' }; }
+  const { title, options } = notificationFor(data);
+  event.waitUntil(self.registration.showNotification(title, options));
+});
+
+/** Bring the app to the front on the notification's screen, or open it there. */
+async function openFromNotification(notification) {
+  const target = new URL((notification.data && notification.data.url) || '/#/today', self.location.origin);
+  if (target.origin !== self.location.origin) target.href = new URL('/#/today', self.location.origin).href;
+  const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
+  const client = windows.find((c) => new URL(c.url).origin === self.location.origin);
+  if (client) {
+    client.postMessage({ type: 'open', url: target.href });
+    return client.focus().catch(() => client);
+  }
+  return self.clients.openWindow(target.href);
+}
+self.openFromNotification = openFromNotification;
+
+self.addEventListener('notificationclick', (event) => {
+  event.notification.close();
+  event.waitUntil(openFromNotification(event.notification));
+});
+
+self.addEventListener('pushsubscriptionchange', (event) => {
+  // The browser replaced the subscription: the page re-subscribes at its next start
+  // (it needs the server's key and the device token), so only forget the old endpoint here.
+  event.waitUntil(self.Pijnwacht.store.del('kv', 'push_endpoint'));
+});
