@@ -223,3 +223,110 @@ def _push(conn: sqlite3.Connection) -> None:
             "CREATE INDEX push_queue_subscription ON push_queue(subscription_id, status)",
         ],
     )
+
+
+@migration(10, "tasks")
+def _tasks(conn: sqlite3.Connection) -> None:
+    _run(
+        conn,
+        [
+            # A patient's pathway materialised (backend/scheduler.py): one questionnaire for
+            # one local date, open from opens_at, due at due_at, answerable until expires_at.
+            # reminder_times: the planned pushes (JSON list of UTC times); next_reminder_at is
+            # the next one not yet claimed, NULL when none is left or the task is closed.
+            """CREATE TABLE tasks (
+                id INTEGER PRIMARY KEY,
+                patient_id TEXT NOT NULL REFERENCES patients(id),
+                questionnaire_id TEXT NOT NULL,
+                label TEXT,
+                local_date TEXT NOT NULL,
+                until_date TEXT NOT NULL,
+                opens_at TEXT NOT NULL,
+                due_at TEXT NOT NULL,
+                expires_at TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'open'
+                    CHECK (status IN ('open', 'done', 'expired', 'cancelled')),
+                reminder_times TEXT NOT NULL DEFAULT '[]',
+                reminders_sent INTEGER NOT NULL DEFAULT 0,
+                next_reminder_at TEXT,
+                reminder_claimed_at TEXT,
+                response_id TEXT,
+                created_at TEXT NOT NULL,
+                UNIQUE (patient_id, questionnaire_id, local_date)
+            )""",
+            # "Which reminders are due" and "which open tasks are past their window" are
+            # index range scans over small partial indexes.
+            "CREATE INDEX tasks_next_reminder ON tasks(next_reminder_at)"
+            " WHERE next_reminder_at IS NOT NULL",
+            "CREATE INDEX tasks_open_expiry ON tasks(expires_at) WHERE status = 'open'",
+            "CREATE INDEX tasks_patient_open ON tasks(patient_id, opens_at) WHERE status = 'open'",
+            # Exactly one process runs the in-process scheduler: the holder of this row.
+            """CREATE TABLE scheduler_lease (
+                name TEXT PRIMARY KEY,
+                holder TEXT NOT NULL,
+                expires_at TEXT NOT NULL
+            )""",
+        ],
+    )
+
+
+@migration(11, "patient_schedule")
+def _patient_schedule(conn: sqlite3.Connection) -> None:
+    _run(
+        conn,
+        [
+            # How far each patient's tasks are planned, and from what: plan_key names the
+            # pathway file, dates, reminder time, zone and quiet hours the tasks came from.
+            # next_roll_at: when the scheduler must plan this patient again ('' = now).
+            """CREATE TABLE patient_schedule (
+                patient_id TEXT PRIMARY KEY REFERENCES patients(id),
+                pathway_id TEXT,
+                pathway_checksum TEXT,
+                plan_key TEXT,
+                planned_until TEXT,
+                next_roll_at TEXT,
+                updated_at TEXT
+            )""",
+            "CREATE INDEX patient_schedule_roll ON patient_schedule(next_roll_at)"
+            " WHERE next_roll_at IS NOT NULL",
+            "CREATE INDEX patient_schedule_pathway ON patient_schedule(pathway_id,"
+            " pathway_checksum)",
+            # Whoever creates or changes a patient, the scheduler plans them at its next tick
+            # (callers also call scheduler.materialise at once, so tasks show immediately).
+            """CREATE TRIGGER patients_schedule_new AFTER INSERT ON patients
+               BEGIN
+                 INSERT OR IGNORE INTO patient_schedule (patient_id, next_roll_at)
+                 VALUES (new.id, '');
+               END""",
+            """CREATE TRIGGER patients_schedule_changed
+               AFTER UPDATE OF pathway_id, anchor_date, reminder_time, timezone, status,
+                               enrolled_at ON patients
+               BEGIN
+                 INSERT OR IGNORE INTO patient_schedule (patient_id, next_roll_at)
+                 VALUES (new.id, '');
+                 UPDATE patient_schedule SET next_roll_at = '' WHERE patient_id = new.id;
+               END""",
+            "INSERT OR IGNORE INTO patient_schedule (patient_id, next_roll_at)"
+            " SELECT id, '' FROM patients",
+        ],
+    )
+
+
+@migration(12, "reminder_log")
+def _reminder_log(conn: sqlite3.Connection) -> None:
+    _run(
+        conn,
+        [
+            # One row per claimed reminder: what was due when, and when it was claimed
+            # (the push queue holds the per-device delivery).
+            """CREATE TABLE reminder_log (
+                id INTEGER PRIMARY KEY,
+                task_id INTEGER NOT NULL REFERENCES tasks(id),
+                patient_id TEXT NOT NULL,
+                planned_at TEXT NOT NULL,
+                claimed_at TEXT NOT NULL,
+                pushes INTEGER NOT NULL DEFAULT 0
+            )""",
+            "CREATE INDEX reminder_log_task ON reminder_log(task_id)",
+        ],
+    )

@@ -1,0 +1,715 @@
+"""Scheduler: the shell that keeps each patient's tasks in SQLite and reminds on time.
+
+The database is the schedule (design.md): `materialise` stores what `schedule.plan` says
+as rows of `tasks`; `run_tick` is one pass over them — plan patients whose horizon runs
+out or whose pathway, dates or reminder time changed, expire tasks past their window,
+claim the reminders that are due and queue one push per patient in the same transaction.
+APScheduler only calls `run_tick` every minute, in the one process that holds the lease.
+
+Never a reminder twice: a reminder is claimed by an UPDATE whose WHERE clause is the
+compare (`next_reminder_at` still due) and whose SET is the swap (`next_reminder_at` moves
+to the task's next planned time), inside the writer's `BEGIN IMMEDIATE`. Two ticks at once
+(two servers, cron beside a server, a restart half-way) each run that statement; the
+second finds nothing due. The push is queued by the same transaction, so a claim without
+its push (or a push without its claim) cannot be committed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sqlite3
+import time as clock
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from backend import push as webpush
+from backend.pathways import Pathway
+from backend.questionnaires import Library
+from backend.schedule import PlannedTask, QuietHours, local_midnight, parse_hhmm, plan
+from backend.settings import Settings
+from backend.storage import Database, iso, parse_iso
+
+log = logging.getLogger(__name__)
+
+DIARY = "diary"
+# Daily tasks are stored this many days ahead, and planned again when fewer than
+# ROLL_AHEAD_DAYS remain: a patient is re-planned every few days, never every tick.
+HORIZON_DAYS = 7
+ROLL_AHEAD_DAYS = 3
+# At most this many patients are planned per tick (spread over write jobs of ROLL_CHUNK),
+# so the night after a mass enrolment does not hold the writer for minutes.
+ROLL_BATCH = 5000
+ROLL_CHUNK = 500
+# Claimed reminders per write job: other writes (diaries coming in) go between jobs.
+CLAIM_CHUNK = 5000
+# A reminder found more than this late (server down, laptop asleep) is dropped, not sent:
+# "time for your diary" at 03:00 or twice in a row helps nobody.
+REMINDER_GRACE = timedelta(hours=1)
+# A patient whose planning fails is tried again after this (and logged by id only).
+RETRY_AFTER = timedelta(hours=1)
+LEASE_NAME = "scheduler"
+LEASE_TTL = timedelta(minutes=3)
+# One-off tasks are planned this far ahead (all of them: pathways end within a few years).
+ONE_OFFS_DAYS = 5 * 366
+
+MESSAGES = {
+    "nl": {
+        "title": "Pijnwacht",
+        "diary": "Tijd voor uw dagboek",
+        "questionnaire": "Er staat een vragenlijst voor u klaar",
+    },
+    "en": {
+        "title": "Pijnwacht",
+        "diary": "Time for your diary",
+        "questionnaire": "A questionnaire is waiting for you",
+    },
+}
+
+
+class TickReport(msgspec.Struct, kw_only=True):
+    """What one scheduler pass did, in counts (for logs, the CLI and tests; no health data)."""
+
+    now: str
+    planned: int = 0  # patients planned (new, changed, or rolled forward)
+    plan_errors: int = 0
+    expired: int = 0
+    completed: int = 0  # due tasks found already answered (reminder skipped)
+    late_skipped: int = 0  # reminders dropped because found more than REMINDER_GRACE late
+    reminders: int = 0  # reminders claimed
+    pushes_queued: int = 0  # push messages queued (one per device)
+    pushed: int | None = None  # sent by the flush after the claims, if one was given
+    seconds: float = 0.0
+
+
+def quiet_hours(settings: Settings | None) -> QuietHours:
+    s = settings or Settings()
+    return QuietHours(parse_hhmm(s.quiet_start), parse_hhmm(s.quiet_end))
+
+
+def _enrolled_on(text: str, tz: ZoneInfo) -> date:
+    if len(text) == 10:
+        return date.fromisoformat(text)
+    return parse_iso(text).astimezone(tz).date()
+
+
+def _next_after(times: list[str], now_iso: str) -> str | None:
+    return next((t for t in times if t >= now_iso), None)
+
+
+# -- materialise: a patient's pathway as rows of `tasks` ------------------------------------
+def materialise(
+    conn: sqlite3.Connection,
+    patient_id: str,
+    now: datetime,
+    pathways: Mapping[str, Pathway],
+    *,
+    settings: Settings | None = None,
+) -> int:
+    """Store a patient's tasks (daily ones HORIZON_DAYS ahead, one-offs all); return how many
+    rows were created or changed.
+
+    Call inside the writer transaction after enrolling a patient or changing their pathway,
+    anchor date, reminder time, zone or status (the scheduler also notices such changes
+    itself within a minute). When what the plan depends on changed, open tasks from today
+    on are re-planned (a task whose window is still open keeps its reminders already sent)
+    and those no longer in the plan are cancelled; tasks of earlier days stay as they are.
+    Otherwise only the new days are added. A patient who left has their open tasks cancelled.
+    """
+    p = conn.execute(
+        "SELECT pathway_id, timezone, reminder_time, anchor_date, enrolled_at, status"
+        " FROM patients WHERE id = ?",
+        (patient_id,),
+    ).fetchone()
+    if p is None:
+        raise LookupError(f"no patient {patient_id}")
+    at = iso(now)
+    state = conn.execute(
+        "SELECT plan_key, planned_until FROM patient_schedule WHERE patient_id = ?",
+        (patient_id,),
+    ).fetchone()
+    if p["status"] != "active":
+        cur = conn.execute(
+            "UPDATE tasks SET status = 'cancelled', next_reminder_at = NULL"
+            " WHERE patient_id = ? AND status = 'open'",
+            (patient_id,),
+        )
+        _save_state(conn, patient_id, None, "left", None, None, at)
+        return cur.rowcount
+    pathway = pathways.get(p["pathway_id"])
+    if pathway is None:
+        raise LookupError(f"patient {patient_id}: no pathway {p['pathway_id']!r}")
+    tz = ZoneInfo(p["timezone"])
+    quiet = quiet_hours(settings)
+    today = now.astimezone(tz).date()
+    enrolled_on = _enrolled_on(p["enrolled_at"], tz)
+    key = "|".join(
+        (
+            pathway.id,
+            pathway.checksum,
+            p["anchor_date"],
+            enrolled_on.isoformat(),
+            p["reminder_time"],
+            p["timezone"],
+            f"{quiet.start:%H:%M}-{quiet.end:%H:%M}",
+        )
+    )
+    horizon = today + timedelta(days=HORIZON_DAYS)
+    args: dict[str, Any] = dict(
+        anchor_date=date.fromisoformat(p["anchor_date"]),
+        enrolled_on=enrolled_on,
+        reminder_time=parse_hhmm(p["reminder_time"]),
+        tz=tz,
+        quiet=quiet,
+        end=horizon,
+    )
+    if state is not None and state["plan_key"] == key and state["planned_until"]:
+        # Same plan: add the days after the last planned one (one-offs exist already).
+        start = max(today, date.fromisoformat(state["planned_until"]) + timedelta(days=1))
+        tasks = plan(pathway, start=start, **args) if start <= horizon else []
+        changed = _insert_new(conn, patient_id, tasks, at)
+    else:
+        tasks = plan(pathway, start=today, one_offs_until=today + timedelta(ONE_OFFS_DAYS), **args)
+        changed = _replace_from(conn, patient_id, tasks, today, at)
+    roll_at = local_midnight(horizon - timedelta(days=ROLL_AHEAD_DAYS), tz)
+    _save_state(conn, patient_id, pathway, key, horizon.isoformat(), iso(roll_at), at)
+    return changed
+
+
+def _save_state(
+    conn: sqlite3.Connection,
+    patient_id: str,
+    pathway: Pathway | None,
+    key: str,
+    planned_until: str | None,
+    roll_at: str | None,
+    at: str,
+) -> None:
+    conn.execute(
+        "INSERT INTO patient_schedule (patient_id, pathway_id, pathway_checksum, plan_key,"
+        " planned_until, next_roll_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (patient_id) DO UPDATE SET pathway_id = excluded.pathway_id,"
+        " pathway_checksum = excluded.pathway_checksum, plan_key = excluded.plan_key,"
+        " planned_until = excluded.planned_until, next_roll_at = excluded.next_roll_at,"
+        " updated_at = excluded.updated_at",
+        (
+            patient_id,
+            pathway.id if pathway else None,
+            pathway.checksum if pathway else None,
+            key,
+            planned_until,
+            roll_at,
+            at,
+        ),
+    )
+
+
+def _row(patient_id: str, t: PlannedTask, next_reminder: str | None, at: str) -> tuple:
+    return (
+        patient_id,
+        t.questionnaire,
+        t.label,
+        t.local_date.isoformat(),
+        t.until_date.isoformat(),
+        iso(t.opens_at),
+        iso(t.due_at),
+        iso(t.expires_at),
+        json.dumps([iso(r) for r in t.reminders]),
+        next_reminder,
+        at,
+    )
+
+
+_INSERT = (
+    "INSERT INTO tasks (patient_id, questionnaire_id, label, local_date, until_date, opens_at,"
+    " due_at, expires_at, reminder_times, next_reminder_at, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _insert_new(
+    conn: sqlite3.Connection, patient_id: str, tasks: list[PlannedTask], at: str
+) -> int:
+    rows = [
+        _row(patient_id, t, _next_after([iso(r) for r in t.reminders], at), at)
+        for t in tasks
+        if iso(t.expires_at) > at
+    ]
+    before = conn.total_changes
+    conn.executemany(_INSERT + " ON CONFLICT DO NOTHING", rows)
+    return conn.total_changes - before
+
+
+def _replace_from(
+    conn: sqlite3.Connection, patient_id: str, tasks: list[PlannedTask], today: date, at: str
+) -> int:
+    existing = {
+        (r["questionnaire_id"], r["local_date"]): r
+        for r in conn.execute(
+            "SELECT id, questionnaire_id, local_date, status, reminders_sent FROM tasks"
+            " WHERE patient_id = ? AND until_date >= ?",
+            (patient_id, today.isoformat()),
+        )
+    }
+    changed = 0
+    planned: set[tuple[str, str]] = set()
+    for t in tasks:
+        k = (t.questionnaire, t.local_date.isoformat())
+        planned.add(k)
+        times = [iso(r) for r in t.reminders]
+        old = existing.get(k)
+        if old is None:
+            if iso(t.expires_at) > at:
+                conn.execute(_INSERT, _row(patient_id, t, _next_after(times, at), at))
+                changed += 1
+            continue
+        if old["status"] not in ("open", "cancelled") or k[1] < today.isoformat():
+            continue  # answered, expired, or of an earlier day: the past stays
+        nxt = _next_after(times[old["reminders_sent"] :], at)
+        conn.execute(
+            "UPDATE tasks SET label = ?, until_date = ?, opens_at = ?, due_at = ?,"
+            " expires_at = ?, reminder_times = ?, next_reminder_at = ?, status = 'open'"
+            " WHERE id = ?",
+            (
+                t.label,
+                t.until_date.isoformat(),
+                iso(t.opens_at),
+                iso(t.due_at),
+                iso(t.expires_at),
+                json.dumps(times),
+                nxt,
+                old["id"],
+            ),
+        )
+        changed += 1
+    for k, old in existing.items():
+        if k not in planned and old["status"] == "open" and k[1] >= today.isoformat():
+            conn.execute(
+                "UPDATE tasks SET status = 'cancelled', next_reminder_at = NULL WHERE id = ?",
+                (old["id"],),
+            )
+            changed += 1
+    return changed
+
+
+# -- what the patient API needs -------------------------------------------------------------
+def open_tasks(conn: sqlite3.Connection, patient_id: str, now: datetime) -> list[dict]:
+    """The patient's tasks to do now: open, begun (from local midnight of their day), not expired.
+
+    A task shows from the start of its day (today's diary in the morning, too), not only
+    from its reminder time. Sorted by due time.
+    """
+    at = iso(now)
+    rows = conn.execute(
+        "SELECT id, questionnaire_id, label, local_date, due_at, expires_at, status FROM tasks"
+        " WHERE patient_id = ? AND status = 'open' AND opens_at <= ? AND expires_at > ?"
+        " ORDER BY due_at, questionnaire_id",
+        (patient_id, at, at),
+    ).fetchall()
+    return [
+        {
+            "id": r["id"],
+            "questionnaire": r["questionnaire_id"],
+            "label": r["label"],
+            "local_date": r["local_date"],
+            "due_at": r["due_at"],
+            "expires_at": r["expires_at"],
+            "status": r["status"],
+        }
+        for r in rows
+    ]
+
+
+def complete_task(
+    conn: sqlite3.Connection,
+    *,
+    patient_id: str,
+    questionnaire_id: str,
+    task_id: int | None,
+    local_date: str,
+    response_id: str,
+    now: datetime,
+) -> int | None:
+    """Mark the task a new response answers as done; return its id (None: no such task).
+
+    With `task_id`: that task, if it is the patient's and for this questionnaire (else the
+    id is ignored and the response is matched as without one). Without: the task of this
+    questionnaire whose window holds the response's local_date (the diary: that very day),
+    preferring an open one. An expired task is completed too: a diary written on time
+    offline and synced late was answered. An edit (a task already done) changes nothing.
+    Call inside the writer transaction that stores the response.
+    """
+    row = None
+    if task_id is not None:
+        row = conn.execute(
+            "SELECT id, status FROM tasks WHERE id = ? AND patient_id = ? AND questionnaire_id = ?",
+            (task_id, patient_id, questionnaire_id),
+        ).fetchone()
+    if row is None:
+        row = conn.execute(
+            "SELECT id, status FROM tasks WHERE patient_id = ? AND questionnaire_id = ?"
+            " AND local_date <= ? AND until_date >= ? AND status IN ('open', 'expired', 'done')"
+            " ORDER BY status = 'open' DESC, status = 'expired' DESC, local_date DESC LIMIT 1",
+            (patient_id, questionnaire_id, local_date, local_date),
+        ).fetchone()
+    if row is None or row["status"] == "cancelled":
+        return None
+    if row["status"] != "done":
+        conn.execute(
+            "UPDATE tasks SET status = 'done', response_id = ?, next_reminder_at = NULL"
+            " WHERE id = ? AND status IN ('open', 'expired')",
+            (response_id, row["id"]),
+        )
+    return int(row["id"])
+
+
+# -- the tick -------------------------------------------------------------------------------
+def _mark_stale_plans(conn: sqlite3.Connection, pathways: Mapping[str, Pathway], at: str) -> int:
+    """Patients planned from an older version of their pathway file are re-planned."""
+    n = 0
+    for p in pathways.values():
+        # `<` or `>` rather than `!=`: two index range scans that are empty when nothing changed.
+        n += conn.execute(
+            "UPDATE patient_schedule SET next_roll_at = ? WHERE pathway_id = ?"
+            " AND (pathway_checksum < ? OR pathway_checksum > ?)"
+            " AND (next_roll_at IS NULL OR next_roll_at > ?) AND plan_key != 'left'",
+            ("", p.id, p.checksum, p.checksum, at),
+        ).rowcount
+    return n
+
+
+def _expire(conn: sqlite3.Connection, at: str) -> int:
+    return conn.execute(
+        "UPDATE tasks SET status = 'expired', next_reminder_at = NULL"
+        " WHERE status = 'open' AND expires_at <= ?",
+        (at,),
+    ).rowcount
+
+
+def _plan_due(
+    db: Database,
+    settings: Settings,
+    now: datetime,
+    pathways: Mapping[str, Pathway],
+    report: TickReport,
+) -> None:
+    at = iso(now)
+    left = ROLL_BATCH
+    while left > 0:
+
+        def job(conn: sqlite3.Connection, limit: int = min(left, ROLL_CHUNK)) -> tuple[int, int]:
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT patient_id FROM patient_schedule WHERE next_roll_at <= ?"
+                    " ORDER BY next_roll_at LIMIT ?",
+                    (at, limit),
+                )
+            ]
+            errors = 0
+            for pid in ids:
+                conn.execute("SAVEPOINT plan_one")
+                try:
+                    materialise(conn, pid, now, pathways, settings=settings)
+                except Exception as exc:  # noqa: BLE001 - one bad patient must not stop the rest
+                    conn.execute("ROLLBACK TO plan_one")
+                    errors += 1
+                    # Pushed forward before going on, so a failing patient is not retried
+                    # every tick (the message names the patient id, never health data).
+                    log.error("planning patient %s failed: %s", pid, type(exc).__name__)
+                    conn.execute(
+                        "UPDATE patient_schedule SET next_roll_at = ? WHERE patient_id = ?",
+                        (iso(now + RETRY_AFTER), pid),
+                    )
+                conn.execute("RELEASE plan_one")
+            return len(ids), errors
+
+        done, errors = db.write_sync(job)
+        report.planned += done - errors
+        report.plan_errors += errors
+        left -= done
+        if done < ROLL_CHUNK:
+            break
+
+
+_DUE = "next_reminder_at <= :now AND next_reminder_at > :late AND status = 'open'"
+
+
+def _claim(now: datetime) -> Callable[[sqlite3.Connection], tuple[int, int, int, int]]:
+    """One write job: close answered due tasks, drop late reminders, claim and queue the rest."""
+    at = iso(now)
+    params = {"now": at, "late": iso(now - REMINDER_GRACE), "limit": CLAIM_CHUNK}
+
+    def job(conn: sqlite3.Connection) -> tuple[int, int, int, int]:
+        # A due task already answered (a response stored before its task existed, or not
+        # linked) is done: its reminder is skipped.
+        completed = conn.execute(
+            "UPDATE tasks SET status = 'done', next_reminder_at = NULL, response_id ="
+            " (SELECT r.id FROM responses r WHERE r.patient_id = tasks.patient_id"
+            "  AND r.questionnaire_id = tasks.questionnaire_id AND r.local_date = tasks.local_date"
+            "  ORDER BY r.authored_at LIMIT 1)"
+            f" WHERE {_DUE} AND EXISTS (SELECT 1 FROM responses r"
+            "  WHERE r.patient_id = tasks.patient_id AND r.questionnaire_id = tasks.questionnaire_id"
+            "  AND r.local_date = tasks.local_date)",
+            params,
+        ).rowcount
+        late = conn.execute(
+            "UPDATE tasks SET next_reminder_at = (SELECT min(j.value)"
+            " FROM json_each(tasks.reminder_times) j WHERE j.value > :now)"
+            " WHERE next_reminder_at <= :late",
+            params,
+        ).rowcount
+        # The claim: compare (still due, still open) and set (advance to the next planned
+        # reminder) in one statement; a concurrent tick that ran first leaves nothing due.
+        claimed = conn.execute(
+            "UPDATE tasks SET reminders_sent = reminders_sent + 1, reminder_claimed_at = :now,"
+            " next_reminder_at = (SELECT min(j.value) FROM json_each(tasks.reminder_times) j"
+            "  WHERE j.value > :now)"
+            f" WHERE id IN (SELECT id FROM tasks WHERE {_DUE}"
+            "  ORDER BY next_reminder_at LIMIT :limit) AND "
+            + _DUE
+            + " RETURNING id, patient_id, questionnaire_id, expires_at,"
+            " (SELECT max(j.value) FROM json_each(tasks.reminder_times) j"
+            "  WHERE j.value <= :now) AS planned_at,"
+            " (SELECT language FROM patients WHERE id = tasks.patient_id) AS language",
+            params,
+        ).fetchall()
+        queued = 0
+        log_rows = []
+        for patient_id, tasks in _by_patient(claimed).items():
+            n = webpush.enqueue(conn, patient_id=patient_id, message=_message(tasks, now), now=now)
+            queued += n
+            log_rows.extend((t["id"], patient_id, t["planned_at"] or at, at, n) for t in tasks)
+        conn.executemany(
+            "INSERT INTO reminder_log (task_id, patient_id, planned_at, claimed_at, pushes)"
+            " VALUES (?, ?, ?, ?, ?)",
+            log_rows,
+        )
+        return len(claimed), queued, completed, late
+
+    return job
+
+
+def _by_patient(rows: list[sqlite3.Row]) -> dict[str, list[sqlite3.Row]]:
+    out: dict[str, list[sqlite3.Row]] = {}
+    for r in rows:
+        out.setdefault(r["patient_id"], []).append(r)
+    return out
+
+
+def _message(tasks: list[sqlite3.Row], now: datetime) -> webpush.PushMessage:
+    """One push for all of a patient's tasks due at once; fixed texts, no health data."""
+    texts = MESSAGES.get(tasks[0]["language"], MESSAGES["nl"])
+    diary = [t for t in tasks if t["questionnaire_id"] == DIARY]
+    first = diary[0] if diary else tasks[0]
+    url = "/#/today" if diary or len(tasks) > 1 else f"/#/task/{first['id']}"
+    # Kept by the push service only while the task can still be answered.
+    expires = min(parse_iso(t["expires_at"]) for t in tasks)
+    ttl = int(min(max((expires - now).total_seconds(), 60), webpush.MAX_TTL))
+    return webpush.PushMessage(
+        title=texts["title"],
+        body=texts["diary"] if diary else texts["questionnaire"],
+        url=url,
+        tag=f"task-{first['id']}",
+        urgency="normal",
+        ttl=ttl,
+    )
+
+
+def run_tick(
+    db: Database,
+    settings: Settings,
+    now: datetime,
+    library: Library | None,
+    pathways: Mapping[str, Pathway],
+    push: Callable[[datetime], Any] | None = None,
+) -> TickReport:
+    """One scheduler pass as of `now`; safe beside any other pass (see the module docstring).
+
+    Plans patients that are new, changed, or near the end of their horizon (at most
+    ROLL_BATCH per pass), expires tasks past their window, closes due tasks already
+    answered, claims due reminders and queues their pushes. Then, when `push` is given
+    (e.g. `lambda now: push.flush_sync(db, settings, keys, now)`), sends what is queued;
+    its result's `sent` (or the result itself) becomes `report.pushed`.
+    `library` is accepted for the passes other modules add (silence sweep); unused here.
+    """
+    del library
+    started = clock.perf_counter()
+    now = now.astimezone(UTC)
+    at = iso(now)
+    report = TickReport(now=at)
+
+    def housekeeping(conn: sqlite3.Connection) -> int:
+        _mark_stale_plans(conn, pathways, at)
+        return _expire(conn, at)
+
+    report.expired = db.write_sync(housekeeping)
+    _plan_due(db, settings, now, pathways, report)
+    report.expired += db.write_sync(lambda conn: _expire(conn, at))
+    while True:
+        claimed, queued, completed, late = db.write_sync(_claim(now))
+        report.reminders += claimed
+        report.pushes_queued += queued
+        report.completed += completed
+        report.late_skipped += late
+        if claimed < CLAIM_CHUNK:
+            break
+    if push is not None:
+        result = push(now)
+        report.pushed = getattr(result, "sent", result)
+    report.seconds = round(clock.perf_counter() - started, 4)
+    if report.reminders or report.planned or report.expired or report.plan_errors:
+        log.info(
+            "tick %s: %d planned, %d expired, %d reminders, %d pushes queued",
+            at,
+            report.planned,
+            report.expired,
+            report.reminders,
+            report.pushes_queued,
+        )
+    return report
+
+
+# -- the lease and the in-process scheduler -------------------------------------------------
+def take_lease(
+    conn: sqlite3.Connection,
+    holder: str,
+    now: datetime,
+    *,
+    ttl: timedelta = LEASE_TTL,
+    name: str = LEASE_NAME,
+) -> bool:
+    """Take or renew the scheduler lease for `holder`; False when another holds it unexpired."""
+    cur = conn.execute(
+        "INSERT INTO scheduler_lease (name, holder, expires_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,"
+        " expires_at = excluded.expires_at"
+        " WHERE scheduler_lease.holder = excluded.holder OR scheduler_lease.expires_at <= ?",
+        (name, holder, iso(now + ttl), iso(now)),
+    )
+    return cur.rowcount == 1
+
+
+def release_lease(conn: sqlite3.Connection, holder: str, *, name: str = LEASE_NAME) -> bool:
+    cur = conn.execute("DELETE FROM scheduler_lease WHERE name = ? AND holder = ?", (name, holder))
+    return cur.rowcount == 1
+
+
+class TickScheduler(BackgroundScheduler):
+    """APScheduler running `run_tick` every minute in this process while it holds the lease."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        library: Library | None,
+        pathways: Mapping[str, Pathway],
+        push: Callable[[datetime], Any] | None,
+    ) -> None:
+        super().__init__(timezone=UTC)
+        self.db, self.settings, self.library, self.pathways = db, settings, library, pathways
+        self.push = push
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.last_report: TickReport | None = None
+
+    def tick(self, now: datetime | None = None) -> TickReport | None:
+        """One tick if this process holds (or can take) the lease; None when another does."""
+        now = now or datetime.now(UTC)
+        if not self.db.write_sync(lambda conn: take_lease(conn, self.holder, now)):
+            return None
+        try:
+            self.last_report = run_tick(
+                self.db, self.settings, now, self.library, self.pathways, self.push
+            )
+        except Exception:
+            log.exception("scheduler tick failed")
+            return None
+        return self.last_report
+
+    def stop(self) -> None:
+        """Stop ticking (waits for a running tick) and hand the lease back."""
+        if self.running:
+            self.shutdown(wait=True)
+        try:
+            self.db.write_sync(lambda conn: release_lease(conn, self.holder))
+        except Exception:  # noqa: BLE001 - the lease expires by itself
+            log.warning("could not release the scheduler lease")
+
+
+def start_scheduler(
+    db: Database,
+    settings: Settings,
+    library: Library | None,
+    pathways: Mapping[str, Pathway],
+    *,
+    push: Callable[[datetime], Any] | None | bool = True,
+) -> TickScheduler:
+    """Start the per-minute tick in a background thread; call `.stop()` on shut-down.
+
+    `push=True` (default) sends queued pushes after each tick with the VAPID keys of the
+    data folder; pass a callable to send otherwise, or None/False not to send.
+    """
+    if push is True:
+        keys = webpush.ensure_vapid_keys(settings.data_dir)
+
+        def push(now: datetime) -> Any:
+            return webpush.flush_sync(db, settings, keys, now)
+
+    sched = TickScheduler(db, settings, library, pathways, push or None)
+    # Every minute on the minute (+2 s, so a reminder due at 20:00:00 goes out at 20:00:02).
+    # coalesce=True: after a stall (suspended VM, long GC, busy disk) the missed runs collapse
+    # into one catch-up tick, not a burst: a tick catches up on everything due anyway, the
+    # database being the schedule. misfire_grace_time=None: that catch-up runs however late
+    # it is (reminders later than REMINDER_GRACE are dropped by the tick itself, on purpose).
+    # max_instances=1: a slow tick is never overlapped by the next one.
+    first = datetime.now(UTC).replace(second=2, microsecond=0) + timedelta(minutes=1)
+    sched.add_job(
+        sched.tick,
+        IntervalTrigger(minutes=1, start_date=first, timezone=UTC),
+        id="tick",
+        name="pijnwacht tick",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=None,
+        next_run_time=datetime.now(UTC),  # one tick at start-up: catch up after a restart
+        replace_existing=True,
+    )
+    sched.start()
+    return sched
+
+
+def stop_scheduler(sched: TickScheduler) -> None:
+    sched.stop()
+
+
+def tick_once(settings: Settings, now: datetime | None = None) -> TickReport:
+    """`pijnwacht tick`: one pass, regardless of the lease (claims are compare-and-set),
+    sending the queued pushes; for cron beside or instead of a running server."""
+    from backend.pathways import load_pathways
+    from backend.questionnaires import load_library
+    from backend.storage import open_database
+
+    db = open_database(settings.db)
+    try:
+        library = load_library(settings.questionnaires_dir)
+        pathways = load_pathways(settings.questionnaires_dir, library)
+        keys = webpush.ensure_vapid_keys(settings.data_dir)
+        return run_tick(
+            db,
+            settings,
+            now or datetime.now(UTC),
+            library,
+            pathways,
+            push=lambda at: webpush.flush_sync(db, settings, keys, at),
+        )
+    finally:
+        db.close()

@@ -1,0 +1,470 @@
+"""The scheduler shell on a real SQLite file: tasks, ticks, reminder claims, lease, pushes."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from backend import push, scheduler
+from backend.pathways import load_pathways
+from backend.questionnaires import load_library
+from backend.settings import Settings
+from backend.storage import Database, iso, open_database
+from tests.pushservice import PushService
+
+AMS = ZoneInfo("Europe/Amsterdam")
+QUESTIONNAIRES = Path(__file__).resolve().parent.parent / "questionnaires"
+
+
+@pytest.fixture(scope="module")
+def library():
+    return load_library(QUESTIONNAIRES)
+
+
+@pytest.fixture(scope="module")
+def pathways(library):
+    return load_pathways(QUESTIONNAIRES, library)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "pijnwacht.db"
+
+
+@pytest.fixture
+def db(db_path):
+    database = open_database(db_path)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def settings(db_path) -> Settings:
+    return Settings(db=str(db_path), push_timeout_seconds=2.0)
+
+
+def local(day: date, hh: int, mm: int = 0) -> datetime:
+    return datetime.combine(day, time(hh, mm), AMS).astimezone(UTC)
+
+
+def add_patient(
+    db, pid, *, pathway="chronic-pain", reminder="20:00", anchor="2026-03-20", enrolled=None, language="nl"
+):
+    enrolled = enrolled or iso(local(date.fromisoformat(anchor), 9))
+    db.write_sync(
+        lambda c: c.execute(
+            "INSERT INTO patients (id, display_name, pathway_id, reminder_time, anchor_date,"
+            " enrolled_at, language) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (pid, f"Patiënt {pid}", pathway, reminder, anchor, enrolled, language),
+        )
+    )
+
+
+def answer_diary(db, pid, day: date, now: datetime, rid: str | None = None) -> int | None:
+    rid = rid or f"r-{pid}-{day}"
+
+    def run(c):
+        c.execute(
+            "INSERT INTO responses (id, patient_id, questionnaire_id, questionnaire_version,"
+            " authored_at, authored_at_client, local_date, answers, content_hash, received_at)"
+            " VALUES (?, ?, 'diary', 1, ?, ?, ?, '{}', 'x', ?)",
+            (rid, pid, iso(now), now.isoformat(), day.isoformat(), iso(now)),
+        )
+        return scheduler.complete_task(
+            c,
+            patient_id=pid,
+            questionnaire_id="diary",
+            task_id=None,
+            local_date=day.isoformat(),
+            response_id=rid,
+            now=now,
+        )
+
+    return db.write_sync(run)
+
+
+def diary_claims(db, pid):
+    return db.query(
+        "SELECT t.local_date, l.claimed_at FROM reminder_log l JOIN tasks t ON t.id = l.task_id"
+        " WHERE l.patient_id = ? AND t.questionnaire_id = 'diary' ORDER BY l.id",
+        (pid,),
+    )
+
+
+def tick(db, settings, pathways, now, library=None):
+    return scheduler.run_tick(db, settings, now, library, pathways)
+
+
+# -- materialise, open tasks, completing ---------------------------------------------------
+def test_enrolment_creates_the_horizon_of_diaries_and_every_prom_once(db, settings, pathways):
+    add_patient(db, "p1", anchor="2026-03-20")
+    now = local(date(2026, 3, 20), 10)
+    made = db.write_sync(lambda c: scheduler.materialise(c, "p1", now, pathways))
+    rows = db.query("SELECT questionnaire_id, label, local_date FROM tasks WHERE patient_id='p1'")
+    diaries = [r for r in rows if r["questionnaire_id"] == "diary"]
+    assert len(diaries) == scheduler.HORIZON_DAYS + 1
+    assert sorted(r["label"] for r in rows if r["questionnaire_id"] == "bpi") == sorted(
+        ["intake", "6w", "3m", "6m", "12m"]
+    )
+    assert made == len(rows)
+    again = db.write_sync(lambda c: scheduler.materialise(c, "p1", now, pathways))
+    assert again == 0
+    assert len(db.query("SELECT id FROM tasks WHERE patient_id='p1'")) == len(rows)
+
+
+def test_todays_diary_is_open_from_the_morning_and_gone_when_done(db, pathways):
+    add_patient(db, "p1", anchor="2026-03-20")
+    morning = local(date(2026, 3, 21), 7)
+    db.write_sync(lambda c: scheduler.materialise(c, "p1", morning, pathways))
+    tasks = scheduler.open_tasks(db.reader, "p1", morning)
+    diary = [t for t in tasks if t["questionnaire"] == "diary"]
+    assert [t["local_date"] for t in diary] == ["2026-03-21"]
+    assert diary[0]["due_at"] == iso(local(date(2026, 3, 21), 20))
+    assert {t["questionnaire"] for t in tasks} >= {"bpi", "eq5d5l", "phq9", "gad7"}  # intake
+    done = answer_diary(db, "p1", date(2026, 3, 21), morning)
+    assert done == diary[0]["id"]
+    assert not [t for t in scheduler.open_tasks(db.reader, "p1", morning) if t["questionnaire"] == "diary"]
+
+
+def test_a_task_id_of_another_patient_is_ignored(db, pathways):
+    add_patient(db, "p1")
+    add_patient(db, "p2")
+    now = local(date(2026, 3, 21), 9)
+    for pid in ("p1", "p2"):
+        db.write_sync(lambda c, pid=pid: scheduler.materialise(c, pid, now, pathways))
+    theirs = db.query_one(
+        "SELECT id FROM tasks WHERE patient_id='p2' AND questionnaire_id='diary' AND local_date='2026-03-21'"
+    )["id"]
+    got = db.write_sync(
+        lambda c: scheduler.complete_task(
+            c,
+            patient_id="p1",
+            questionnaire_id="diary",
+            task_id=theirs,
+            local_date="2026-03-21",
+            response_id="r1",
+            now=now,
+        )
+    )
+    assert got != theirs
+    assert db.query_one("SELECT status FROM tasks WHERE id=?", (theirs,))["status"] == "open"
+    mine = db.query_one("SELECT patient_id, status FROM tasks WHERE id=?", (got,))
+    assert tuple(mine) == ("p1", "done")
+
+
+def test_past_window_tasks_expire_and_a_late_synced_diary_still_completes(db, settings, pathways):
+    add_patient(db, "p1")
+    day = date(2026, 3, 21)
+    tick(db, settings, pathways, local(day, 12))
+    report = tick(db, settings, pathways, local(day + timedelta(days=1), 0, 5))
+    assert report.expired >= 1
+    row = db.query_one(
+        "SELECT id, status FROM tasks WHERE patient_id='p1' AND questionnaire_id='diary' AND local_date=?",
+        (day.isoformat(),),
+    )
+    assert row["status"] == "expired"
+    assert not [
+        t
+        for t in scheduler.open_tasks(db.reader, "p1", local(day + timedelta(1), 0, 5))
+        if t["local_date"] == day.isoformat()
+    ]
+    # Written that evening on a phone without network, synced the next morning.
+    assert answer_diary(db, "p1", day, local(day + timedelta(days=1), 8)) == row["id"]
+    assert db.query_one("SELECT status FROM tasks WHERE id=?", (row["id"],))["status"] == "done"
+
+
+# -- the reminder claims --------------------------------------------------------------------
+def test_one_reminder_a_day_at_20_00_local_through_dst_concurrent_ticks_and_a_restart(
+    db_path, settings, pathways
+):
+    """Ticks every 10 minutes, 26-31 March 2026 (DST on the 29th); two ticks at once on the
+    evenings; the database reopened (a restart) on the 29th; the diary done early on the 30th."""
+    db = open_database(db_path)
+    add_patient(db, "p1", anchor="2026-03-26")
+    first, last = date(2026, 3, 26), date(2026, 3, 31)
+    now = local(first, 9)
+    end = local(last + timedelta(days=1), 0)
+    dbs = [db]
+    try:
+        while now < end:
+            day = now.astimezone(AMS).date()
+            if day == date(2026, 3, 30) and now.astimezone(AMS).hour == 12 and now.minute == 0:
+                answer_diary(db, "p1", day, now)
+            if now.astimezone(AMS).hour == 20 and now.minute == 0:
+                if day == date(2026, 3, 29):
+                    db.close()  # a restart: a new process with a new Database
+                    db = open_database(db_path)
+                    dbs.append(db)
+                other = Database(db_path)
+                dbs.append(other)
+                results = []
+                threads = [
+                    threading.Thread(
+                        target=lambda d=d, at=now, out=results: out.append(tick(d, settings, pathways, at))
+                    )
+                    for d in (db, other)
+                ]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                # Whatever was due was claimed by one of the two, never by both.
+                logged = db.query("SELECT task_id FROM reminder_log WHERE claimed_at = ?", (iso(now),))
+                assert sum(r.reminders for r in results) == len(logged)
+            else:
+                tick(db, settings, pathways, now)
+            now += timedelta(minutes=10)
+        claims = diary_claims(db, "p1")
+        twice = db.query("SELECT task_id, planned_at FROM reminder_log GROUP BY 1, 2 HAVING count(*) > 1")
+        assert twice == []
+        days = [r["local_date"] for r in claims]
+        expected = [d.isoformat() for d in (first + timedelta(i) for i in range(6)) if d != date(2026, 3, 30)]
+        assert days == expected
+        for r in claims:
+            at = datetime.fromisoformat(r["claimed_at"].replace("Z", "+00:00")).astimezone(AMS)
+            assert at.date().isoformat() == r["local_date"] and at.time() == time(20, 0)
+    finally:
+        for d in dbs:
+            d.close()
+
+
+def test_no_reminder_when_the_diary_is_done(db, settings, pathways):
+    add_patient(db, "p1")
+    day = date(2026, 3, 21)
+    tick(db, settings, pathways, local(day, 9))
+    answer_diary(db, "p1", day, local(day, 19))
+    report = tick(db, settings, pathways, local(day, 20))
+    assert report.reminders == 0 or not diary_claims(db, "p1")
+    assert not diary_claims(db, "p1")
+
+
+def test_an_answer_not_linked_to_its_task_still_stops_the_reminder(db, settings, pathways):
+    add_patient(db, "p1")
+    day = date(2026, 3, 21)
+    tick(db, settings, pathways, local(day, 9))
+    db.write_sync(
+        lambda c: c.execute(
+            "INSERT INTO responses (id, patient_id, questionnaire_id, questionnaire_version,"
+            " authored_at, authored_at_client, local_date, answers, content_hash, received_at)"
+            " VALUES ('r', 'p1', 'diary', 1, ?, ?, ?, '{}', 'x', ?)",
+            (iso(local(day, 18)), "x", day.isoformat(), iso(local(day, 18))),
+        )
+    )
+    report = tick(db, settings, pathways, local(day, 20))
+    assert report.completed == 1 and not diary_claims(db, "p1")
+
+
+def test_quiet_hours_hold_an_early_reminder_until_they_end(db, settings, pathways):
+    add_patient(db, "p1", reminder="06:30")
+    day = date(2026, 3, 21)
+    tick(db, settings, pathways, local(day - timedelta(days=1), 12))
+    for hh, mm in ((6, 30), (7, 0), (7, 50)):
+        assert tick(db, settings, pathways, local(day, hh, mm)).reminders == 0
+    assert tick(db, settings, pathways, local(day, 8, 0)).reminders >= 1
+    (claim,) = [r for r in diary_claims(db, "p1") if r["local_date"] == day.isoformat()]
+    assert claim["claimed_at"] == iso(local(day, 8))
+
+
+def test_a_reminder_found_hours_late_is_dropped_not_sent(db, settings, pathways):
+    add_patient(db, "p1")
+    day = date(2026, 3, 21)
+    tick(db, settings, pathways, local(day, 12))
+    # The server was down from 19:00 to 21:30.
+    report = tick(db, settings, pathways, local(day, 21, 30))
+    assert report.reminders == 0 and report.late_skipped == 1
+    assert tick(db, settings, pathways, local(day, 21, 31)).reminders == 0
+
+
+def test_reminders_of_a_prom_repeat_until_answered(db, settings, pathways):
+    add_patient(db, "p1", anchor="2026-03-21")  # intake PROMs on the 21st, 3 reminders 48 h apart
+    day = date(2026, 3, 21)
+    tick(db, settings, pathways, local(day, 12))
+    tick(db, settings, pathways, local(day, 20))
+    bpi = db.query_one(
+        "SELECT id, reminders_sent, next_reminder_at FROM tasks WHERE patient_id='p1'"
+        " AND questionnaire_id='bpi' AND label='intake'"
+    )
+    assert bpi["reminders_sent"] == 1
+    assert bpi["next_reminder_at"] == iso(local(day, 20) + timedelta(hours=48))
+    # Answered the next day: no second reminder.
+    db.write_sync(
+        lambda c: scheduler.complete_task(
+            c,
+            patient_id="p1",
+            questionnaire_id="bpi",
+            task_id=bpi["id"],
+            local_date="2026-03-22",
+            response_id="rb",
+            now=local(day, 22),
+        )
+    )
+    tick(db, settings, pathways, local(day + timedelta(days=2), 20))
+    row = db.query_one("SELECT status, reminders_sent FROM tasks WHERE id=?", (bpi["id"],))
+    assert tuple(row) == ("done", 1)
+
+
+# -- changes by the clinician ---------------------------------------------------------------
+def test_a_new_reminder_time_applies_from_today_and_the_past_stays(db, settings, pathways):
+    add_patient(db, "p1")
+    day = date(2026, 3, 21)
+    tick(db, settings, pathways, local(day - timedelta(days=1), 12))
+    tick(db, settings, pathways, local(day - timedelta(days=1), 20))
+    db.write_sync(lambda c: c.execute("UPDATE patients SET reminder_time = '21:00' WHERE id = 'p1'"))
+    # No explicit materialise: the tick notices the change itself.
+    assert tick(db, settings, pathways, local(day, 15)).planned == 1
+    assert tick(db, settings, pathways, local(day, 20)).reminders == 0
+    assert tick(db, settings, pathways, local(day, 21)).reminders == 1
+    yesterday = db.query_one(
+        "SELECT due_at FROM tasks WHERE patient_id='p1' AND questionnaire_id='diary' AND local_date=?",
+        ((day - timedelta(days=1)).isoformat(),),
+    )
+    assert yesterday["due_at"] == iso(local(day - timedelta(days=1), 20))
+
+
+def test_a_pathway_change_replaces_the_future_and_keeps_the_past(db, settings, pathways):
+    add_patient(db, "p1", anchor="2026-03-01")
+    start = date(2026, 3, 1)
+    for i in range(5):
+        tick(db, settings, pathways, local(start + timedelta(days=i), 21))
+    answer_diary(db, "p1", start + timedelta(days=2), local(start + timedelta(days=2), 22))
+    before = {
+        tuple(r)
+        for r in db.query(
+            "SELECT id, questionnaire_id, local_date, status FROM tasks WHERE patient_id='p1'"
+            " AND local_date < '2026-03-06'"
+        )
+    }
+    now = local(date(2026, 3, 6), 10)
+
+    def change(c):
+        c.execute("UPDATE patients SET pathway_id = 'palliative' WHERE id = 'p1'")
+        return scheduler.materialise(c, "p1", now, pathways, settings=settings)
+
+    db.write_sync(change)
+    after = {
+        tuple(r)
+        for r in db.query(
+            "SELECT id, questionnaire_id, local_date, status FROM tasks WHERE patient_id='p1'"
+            " AND local_date < '2026-03-06'"
+        )
+    }
+    assert after == before  # done, expired and the intake PROMs of the past: unchanged
+    future = db.query(
+        "SELECT questionnaire_id, status FROM tasks WHERE patient_id='p1' AND local_date >= '2026-03-06'"
+    )
+    open_now = {r["questionnaire_id"] for r in future if r["status"] == "open"}
+    assert open_now == {"diary", "esas"}
+    cancelled = {r["questionnaire_id"] for r in future if r["status"] == "cancelled"}
+    assert {"bpi", "peg", "pgic"} <= cancelled
+    assert tick(db, settings, pathways, local(date(2026, 3, 6), 20)).reminders == 2
+    assert tick(db, settings, pathways, local(date(2026, 3, 6), 20)).reminders == 0
+
+
+def test_a_patient_who_left_gets_no_more_reminders(db, settings, pathways):
+    add_patient(db, "p1")
+    day = date(2026, 3, 21)
+    tick(db, settings, pathways, local(day, 12))
+    db.write_sync(lambda c: c.execute("UPDATE patients SET status = 'left' WHERE id = 'p1'"))
+    assert tick(db, settings, pathways, local(day, 20)).reminders == 0
+    assert not scheduler.open_tasks(db.reader, "p1", local(day, 20))
+
+
+def test_daily_tasks_roll_forward_without_planning_every_tick(db, settings, pathways):
+    add_patient(db, "p1")
+    now = local(date(2026, 3, 21), 12)
+    assert tick(db, settings, pathways, now).planned == 1
+    assert tick(db, settings, pathways, now + timedelta(minutes=1)).planned == 0
+    later = now + timedelta(days=scheduler.HORIZON_DAYS - scheduler.ROLL_AHEAD_DAYS + 1)
+    assert tick(db, settings, pathways, later).planned == 1
+    last = db.query_one("SELECT max(local_date) AS d FROM tasks WHERE questionnaire_id='diary'")
+    assert last["d"] == (later.astimezone(AMS).date() + timedelta(scheduler.HORIZON_DAYS)).isoformat()
+
+
+def test_an_unknown_pathway_is_logged_and_retried_later_not_every_tick(db, settings, pathways):
+    add_patient(db, "p1", pathway="retired-pathway")
+    add_patient(db, "p2")
+    now = local(date(2026, 3, 21), 12)
+    report = tick(db, settings, pathways, now)
+    assert report.plan_errors == 1 and report.planned == 1
+    assert tick(db, settings, pathways, now + timedelta(minutes=1)).plan_errors == 0
+
+
+# -- lease and the in-process scheduler -----------------------------------------------------
+def test_only_one_process_holds_the_lease(db):
+    now = datetime(2026, 3, 21, 12, tzinfo=UTC)
+    take = lambda holder, at: db.write_sync(lambda c: scheduler.take_lease(c, holder, at))  # noqa: E731
+    assert take("a", now)
+    assert not take("b", now + timedelta(seconds=30))
+    assert take("a", now + timedelta(minutes=1))  # renewed
+    assert not take("b", now + timedelta(minutes=3))
+    assert take("b", now + timedelta(minutes=4, seconds=1))  # a stopped renewing: expired
+    assert not take("a", now + timedelta(minutes=5))
+    assert db.write_sync(lambda c: scheduler.release_lease(c, "b"))
+    assert take("a", now + timedelta(minutes=5))
+
+
+def test_the_scheduler_ticks_at_start_and_a_second_one_stands_by(db, settings, library, pathways):
+    add_patient(db, "p1", anchor="2026-03-20")
+    first = scheduler.start_scheduler(db, settings, library, pathways, push=None)
+    second = scheduler.TickScheduler(db, settings, library, pathways, None)
+    try:
+        job = first.get_job("tick")
+        assert job.coalesce is True and job.max_instances == 1 and job.misfire_grace_time is None
+        for _ in range(100):
+            if first.last_report is not None:
+                break
+            threading.Event().wait(0.05)
+        assert first.last_report is not None and first.last_report.planned == 1
+        assert second.tick() is None  # the lease is taken
+    finally:
+        scheduler.stop_scheduler(first)
+    assert second.tick() is not None  # handed back on stop
+
+
+# -- end to end, with Web Push --------------------------------------------------------------
+def test_one_encrypted_push_at_20_00_local_each_day(db, settings, tmp_path, pathways):
+    add_patient(db, "p1", anchor="2026-03-27", language="nl")
+    add_patient(db, "p2", anchor="2026-03-27", language="en")
+    keys = push.ensure_vapid_keys(tmp_path)
+    with PushService() as service:
+        subs = {}
+        for pid in ("p1", "p2"):
+            subs[pid] = service.new_subscription()
+            db.write_sync(
+                lambda c, pid=pid: push.save_subscription(
+                    c, patient_id=pid, subscription=subs[pid], now=local(date(2026, 3, 27), 9)
+                )
+            )
+
+        def run(now):
+            return scheduler.run_tick(
+                db,
+                settings,
+                now,
+                None,
+                pathways,
+                push=lambda at: push.flush_sync(db, settings, keys, at),
+            )
+
+        for day in (date(2026, 3, 28), date(2026, 3, 29)):  # the 29th: DST
+            for hh, mm in ((12, 0), (19, 59), (20, 0), (20, 1), (23, 0)):
+                run(local(day, hh, mm))
+        assert service.errors == []
+        got = service.received(subs["p1"]["endpoint"])
+        assert len(got) == 2
+        payloads = [m["payload"] for m in got]
+        assert {p["body"] for p in payloads} == {"Tijd voor uw dagboek"}
+        assert all(p["url"] == "/#/today" and p["tag"].startswith("task-") for p in payloads)
+        # Only the fixed message fields travel: no scores, answers or names.
+        assert all(set(p) == {"title", "body", "url", "tag"} for p in payloads)
+        english = [m["payload"] for m in service.received(subs["p2"]["endpoint"])]
+        assert [p["body"] for p in english] == ["Time for your diary"] * 2
+    claimed = [r["claimed_at"] for r in diary_claims(db, "p1")]
+    assert [
+        datetime.fromisoformat(c.replace("Z", "+00:00")).astimezone(AMS).strftime("%d %H:%M")
+        for c in claimed[-2:]
+    ] == ["28 20:00", "29 20:00"]
