@@ -571,21 +571,44 @@ def _record(outcomes: list[_Outcome], now_dt: datetime, claim: str, report: Flus
     return run
 
 
+class _VapidHeaders:
+    """One signed VAPID Authorization header per push service origin, for one flush.
+
+    Signing per push would cost more than the encryption; a JWT for one audience may be
+    reused until it expires (RFC 8292), and a flush ends long before VAPID_EXPIRY_SECONDS.
+    Claims are a fresh dict per signature: nothing shared is ever mutated.
+    """
+
+    def __init__(self, keys: VapidKeys, contact: str):
+        self._keys = keys
+        self._contact = contact
+        self._by_origin: dict[str, dict[str, str]] = {}
+
+    def for_endpoint(self, endpoint: str) -> dict[str, str]:
+        origin = _origin(endpoint)
+        header = self._by_origin.get(origin)
+        if header is None:
+            claims = {
+                "sub": self._contact,
+                "aud": origin,
+                "exp": int(time.time()) + VAPID_EXPIRY_SECONDS,
+            }
+            header = self._keys.vapid.sign(claims)
+            self._by_origin[origin] = header
+        return header
+
+
 async def _send(
     session: aiohttp.ClientSession,
     row: _Row,
-    keys: VapidKeys,
-    contact: str,
+    vapid: _VapidHeaders,
     timeout: aiohttp.ClientTimeout,
     now: datetime,
 ) -> _Outcome:
-    # A fresh claims dict per call: pywebpush writes aud and exp into the one it is given.
-    claims: dict[str, str | int] = {
-        "sub": contact,
-        "aud": _origin(row.endpoint),
-        "exp": int(time.time()) + VAPID_EXPIRY_SECONDS,
+    headers: dict[str, str | int | float] = {
+        **vapid.for_endpoint(row.endpoint),
+        "Urgency": row.urgency,
     }
-    headers: dict[str, str | int | float] = {"Urgency": row.urgency}
     if row.topic:
         headers["Topic"] = row.topic
     # The push service may keep the message only as long as it is still useful.
@@ -595,8 +618,6 @@ async def _send(
         resp = await webpush_async(
             subscription_info=info,
             data=row.payload,
-            vapid_private_key=keys.vapid,
-            vapid_claims=claims,
             content_encoding="aes128gcm",
             ttl=ttl,
             headers=headers,
@@ -643,6 +664,7 @@ async def flush(
     budget = STALE_AFTER.total_seconds() / 2 - settings.push_timeout_seconds
     started = time.monotonic()
     gate = asyncio.Semaphore(CONCURRENCY)
+    vapid = _VapidHeaders(keys, settings.push_contact)
     connector = aiohttp.TCPConnector(limit=CONCURRENCY)
 
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -651,7 +673,7 @@ async def flush(
             async with gate:
                 if time.monotonic() - started > budget:
                     return _Outcome(row, released=True)
-                return await _send(session, row, keys, settings.push_contact, timeout, now)
+                return await _send(session, row, vapid, timeout, now)
 
         outcomes = await asyncio.gather(*(one(r) for r in rows))
 

@@ -113,6 +113,7 @@ class PushService:
         self.url = ""
         self.errors: list[str] = []
         self._subs: dict[str, _Subscription] = {}
+        self._vapid_cache: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -220,6 +221,19 @@ class PushService:
         return self._subs[token]
 
     # -- the push service ------------------------------------------------------------------
+    def _verified(self, authorization: str) -> dict[str, Any]:
+        # A sender may reuse one JWT for many pushes (RFC 8292): check its signature once,
+        # its expiry every time.
+        claims = self._vapid_cache.get(authorization)
+        if claims is None:
+            claims = verify_vapid(authorization, self.url)
+            if len(self._vapid_cache) > 1000:
+                self._vapid_cache.clear()
+            self._vapid_cache[authorization] = claims
+        elif claims["exp"] <= time.time():
+            raise VapidError("exp is past")
+        return claims
+
     def _reject(self, status: int, why: str) -> web.Response:
         with self._lock:
             self.errors.append(why)
@@ -231,8 +245,9 @@ class PushService:
             sub = self._subs.get(token)
         if sub is None:
             return web.Response(status=404, text="no such subscription")
+        authorization = request.headers.get("Authorization", "")
         try:
-            claims = verify_vapid(request.headers.get("Authorization", ""), self.url)
+            claims = self._verified(authorization)
         except VapidError as exc:
             return self._reject(401, f"VAPID: {exc}")
         if sub.application_server_key and claims["_k"] != sub.application_server_key:
