@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 
 from backend import accounts, enrolment, scheduler, services
 from backend.settings import Settings
@@ -46,8 +47,52 @@ def run(settings: Settings, *, if_empty: bool) -> int:
     return 0
 
 
-def fill_demo_cohort(svc: services.Services, patients: int = 30, days: int = 120) -> int:
-    """Demo patients with realistic simulated diaries (and the alerts they raise)."""
-    from backend import simulate
+DEMO_NAMES = [
+    "Mevr. Jansen", "Dhr. de Vries", "Mevr. Bakker", "Dhr. Visser", "Mevr. Smit", "Dhr. Meijer",
+    "Mevr. de Boer", "Dhr. Mulder", "Mevr. de Groot", "Dhr. Bos", "Mevr. Vos", "Dhr. Peters",
+    "Mevr. Hendriks", "Dhr. van Leeuwen", "Mevr. Dekker", "Dhr. Brouwer", "Mevr. de Wit",
+    "Dhr. Dijkstra", "Mevr. Smits", "Dhr. de Graaf", "Mevr. van der Meer", "Dhr. van der Linden",
+    "Mevr. Kok", "Dhr. Jacobs", "Mevr. de Haan", "Dhr. Vermeulen", "Mevr. van den Berg",
+    "Dhr. van der Heijden", "Mevr. van Dijk", "Dhr. Janssen",
+]
+DEMO_PATHWAYS = ["chronic-pain", "chronic-pain", "opioid", "treatment-followup", "palliative"]
 
-    return simulate.fill_demo(svc, patients=patients, days=days)
+
+def fill_demo_cohort(svc: services.Services, patients: int = 30, days: int = 120) -> int:
+    """Demo patients with simulated diaries sent day by day through the real ingestion path,
+    so the alerts they raise open and close as they would have in the clinic."""
+    from datetime import datetime, time, timedelta
+
+    from backend import responses, simulate
+    from backend.responses import ResponseIn
+
+    today = utcnow().date()
+    spec = simulate.CohortSpec(patients=patients, days=days, seed=7,
+                               start=today - timedelta(days=days - 1))
+    for n, sim in enumerate(simulate.simulate(spec)):
+        name = DEMO_NAMES[n % len(DEMO_NAMES)]
+        pathway = DEMO_PATHWAYS[n % len(DEMO_PATHWAYS)]
+
+        def create(conn, name=name, pathway=pathway):
+            patient, _code, _exp = enrolment.create_patient(
+                conn, display_name=name, pathway_id=pathway, known_pathways=svc.pathway_ids,
+                anchor_date=spec.start,
+            )
+            conn.execute("UPDATE patients SET enrolled_at = ? WHERE id = ?",
+                         (f"{spec.start.isoformat()}T09:00:00Z", patient.id))
+            return enrolment.get_patient(conn, patient.id)
+
+        patient = svc.db.write_sync(create)
+        for entry in sim.entries:
+            written = datetime.combine(entry.local_date, time(20, 15), patient.zone)
+            body = ResponseIn(questionnaire="diary", version=1, authored_at=written.isoformat(),
+                              local_date=entry.local_date.isoformat(), answers=entry.answers)
+            checked = responses.check(str(uuid.uuid4()), body, patient, svc.library, written)
+            svc.db.write_sync(
+                lambda conn, c=checked, w=written, p=patient: responses.store(
+                    conn, p, [c], now=w, after=svc.after_store
+                )
+            )
+        svc.db.write_sync(lambda conn, p=patient: scheduler.materialise(
+            conn, p.id, utcnow(), svc.pathways))
+    return patients

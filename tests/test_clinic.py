@@ -1,0 +1,172 @@
+"""Clinic sign-in, sessions, CSRF, roles, enrolment pages and the audit trail."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+import pytest
+
+from backend import accounts
+from tests.conftest import PASSWORD, add_clinician, csrf_of, login
+
+
+def test_clinic_pages_need_a_session(client):
+    for path in ("/clinic/patients", "/clinic/patients/new", "/clinic/users", "/clinic/password"):
+        r = client.get(path, follow_redirects=False)
+        assert r.status_code in (302, 303) and r.headers["location"].endswith("/clinic/login"), path
+
+
+def test_login_gives_a_fresh_session_id_and_logout_ends_it(client, services):
+    add_clinician(services)
+    client.cookies.set("pw_session", "planted-by-an-attacker", path="/clinic")
+    r = login(client, "nurse@example.org")
+    assert r.status_code in (302, 303)
+    session = r.cookies.get("pw_session")
+    assert session and session != "planted-by-an-attacker"
+    set_cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in set_cookie and "samesite=strict" in set_cookie
+    page = client.get("/clinic/patients")
+    assert page.status_code == 200
+    r = client.post("/clinic/logout", data={"csrf_token": csrf_of(page.text)},
+                    follow_redirects=False)
+    assert r.status_code in (302, 303)
+    client.cookies.set("pw_session", session, path="/clinic")
+    assert client.get("/clinic/patients", follow_redirects=False).status_code in (302, 303)
+
+
+def test_wrong_password_is_refused_and_guessing_is_throttled(client, services, settings):
+    add_clinician(services)
+    for _ in range(settings.login_max_failures):
+        r = login(client, "nurse@example.org", "wrong password!")
+        assert r.status_code == 401 and "not right" in r.text
+    # Locked now: even the right password waits out the lockout.
+    r = login(client, "nurse@example.org")
+    assert r.status_code == 429 and "Too many" in r.text
+
+
+def test_every_form_needs_its_csrf_token(client, clinician):
+    r = client.post("/clinic/patients", data={"display_name": "X", "pathway_id": "chronic-pain"})
+    assert r.status_code == 403
+    r = client.post("/clinic/patients", data={"display_name": "X", "pathway_id": "chronic-pain",
+                                              "csrf_token": "forged"})
+    assert r.status_code == 403
+    assert "expired" in r.text
+    conn = sqlite3.connect(client.app.state.settings.db)
+    assert conn.execute("SELECT count(*) FROM patients").fetchone()[0] == 0
+    conn.close()
+
+
+def test_login_form_needs_its_own_csrf_token(client, services):
+    add_clinician(services)
+    r = client.post("/clinic/login", data={"email": "nurse@example.org", "password": PASSWORD},
+                    follow_redirects=False)
+    assert r.status_code == 403
+
+
+def test_enrol_page_makes_a_code_and_qr_and_audits(client, clinician, settings):
+    r = client.post("/clinic/patients", data={
+        "csrf_token": clinician, "display_name": "Mevr. Bakker", "pathway_id": "opioid",
+        "anchor_date": "", "reminder_time": "19:00", "timezone": "Europe/Amsterdam"})
+    assert r.status_code == 200, r.text
+    code = re.search(r'class="code"[^>]*>([A-Z0-9]{4}-[A-Z0-9]{4})<', r.text).group(1)
+    assert "<svg" in r.text and f"/?code={code}" in r.text
+    conn = sqlite3.connect(settings.db)
+    row = conn.execute("SELECT id, pathway_id, reminder_time FROM patients").fetchone()
+    assert row[1:] == ("opioid", "19:00")
+    audit = conn.execute("SELECT action, user_email, role, patient_id, source FROM audit_log"
+                         " WHERE action = 'enrol'").fetchone()
+    conn.close()
+    assert audit == ("enrol", "nurse@example.org", "clinician", row[0], "testclient")
+    # The code works once in the patient API.
+    assert client.post("/api/v1/enrol", json={"code": code}).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("name", "pathway", "words"),
+    [("", "chronic-pain", "required"), ("123456782", "chronic-pain", "BSN"),
+     ("Mevr. A", "unknown-path", "unknown")],
+)
+def test_enrol_page_explains_bad_input(client, clinician, name, pathway, words):
+    r = client.post("/clinic/patients", data={"csrf_token": clinician, "display_name": name,
+                                              "pathway_id": pathway})
+    assert r.status_code == 422 and words in r.text
+
+
+def test_only_admins_manage_accounts(client, services, clinician):
+    assert client.get("/clinic/users").status_code == 403
+    add_clinician(services, email="boss@example.org", role="admin")
+    client.cookies.clear()
+    login(client, "boss@example.org")
+    page = client.get("/clinic/users")
+    assert page.status_code == 200
+    r = client.post("/clinic/users", data={"csrf_token": csrf_of(page.text), "name": "Nieuw",
+                                           "email": "new@example.org", "role": "clinician",
+                                           "password": "welkom123"})
+    assert r.status_code == 422 and "common passwords" in r.text
+    r = client.post("/clinic/users", data={"csrf_token": csrf_of(page.text), "name": "Nieuw",
+                                           "email": "new@example.org", "role": "clinician",
+                                           "password": "lange-zin-voor-nieuw"},
+                    follow_redirects=False)
+    assert r.status_code in (302, 303)
+    assert "new@example.org" in client.get("/clinic/users").text
+
+
+def test_password_change_ends_every_session(client, services, clinician):
+    page = client.get("/clinic/password")
+    r = client.post("/clinic/password", data={"csrf_token": csrf_of(page.text), "current": PASSWORD,
+                                              "new": "short", "again": "short"})
+    assert r.status_code == 422 and "8 characters" in r.text
+    r = client.post("/clinic/password", data={"csrf_token": csrf_of(page.text), "current": PASSWORD,
+                                              "new": "een nieuw lang wachtwoord",
+                                              "again": "een nieuw lang wachtwoord"},
+                    follow_redirects=False)
+    assert r.status_code in (302, 303)
+    assert client.get("/clinic/patients", follow_redirects=False).status_code in (302, 303)
+    assert login(client, "nurse@example.org", "een nieuw lang wachtwoord").status_code in (302, 303)
+
+
+def test_password_hashes_are_argon2id_at_least_owasp_minimum(services):
+    add_clinician(services)
+    row = services.db.query_one("SELECT password_hash FROM users")
+    params = dict(p.split("=") for p in row["password_hash"].split("$")[3].split(","))
+    assert row["password_hash"].startswith("$argon2id$")
+    assert int(params["m"]) >= 19 * 1024 and int(params["t"]) >= 2
+
+
+def test_audit_log_refuses_update_and_delete(services, client, clinician):
+    client.get("/clinic/patients")
+    conn = sqlite3.connect(services.settings.db)
+    assert conn.execute("SELECT count(*) FROM audit_log").fetchone()[0] >= 1
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("UPDATE audit_log SET user_email = 'someone-else'")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("DELETE FROM audit_log")
+    conn.close()
+
+
+def test_admin_sees_a_patients_access_history(client, services, patient):
+    pid, _ = patient
+    add_clinician(services, email="boss@example.org", role="admin")
+    login(client, "boss@example.org")
+    assert client.get(f"/clinic/patients/{pid}/settings").status_code == 200
+    page = client.get(f"/clinic/audit/{pid}")
+    assert page.status_code == 200
+    assert "boss@example.org" in page.text and "settings" in page.text
+
+
+def test_security_headers_on_every_kind_of_answer(client, clinician):
+    for path in ("/clinic/patients", "/api/v1/me", "/healthz", "/clinic/nope"):
+        r = client.get(path)
+        csp = r.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+        assert "unsafe-inline" not in csp
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["referrer-policy"] == "no-referrer"
+    assert client.get("/api/v1/me").headers["cache-control"] == "no-store"
+
+
+def test_session_check_is_not_fooled_by_a_disabled_account(client, services, clinician):
+    services.db.write_sync(lambda conn: conn.execute("UPDATE users SET disabled_at = 'now'"))
+    assert client.get("/clinic/patients", follow_redirects=False).status_code in (302, 303)
+    assert accounts.verify_login(services.db.reader, "nurse@example.org", PASSWORD) is None
