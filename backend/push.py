@@ -373,6 +373,19 @@ def enqueue(
     return cur.rowcount
 
 
+def prune_queue(conn: sqlite3.Connection, *, now: datetime, keep_days: int = 30) -> int:
+    """Delete finished queue rows (sent or dead) older than `keep_days`; return how many.
+
+    A reminder a day for every patient adds up; the nightly sweep calls this so the queue
+    holds what is pending plus a month of history to answer "did my phone get it?".
+    """
+    cur = conn.execute(
+        "DELETE FROM push_queue WHERE status IN ('sent', 'dead') AND created_at < ?",
+        (iso(now - timedelta(days=keep_days)),),
+    )
+    return cur.rowcount
+
+
 # -- sending ------------------------------------------------------------------------------
 
 
@@ -646,6 +659,7 @@ async def flush(
     deactivated; 413 and other 4xx dead; 429 retried after Retry-After; 5xx, timeouts and
     connection errors retried with exponential backoff, dead after MAX_ATTEMPTS tries.
     Database work runs in the writer thread, HTTP on this event loop: it never blocks.
+    If `report.claimed == limit` more may be due: call again (a tick does, until less).
     """
     # A bad contact would fail every push; say so once instead of killing the queue.
     keys.vapid._base_sign({"sub": settings.push_contact, "aud": "https://example.org"})

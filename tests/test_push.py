@@ -491,3 +491,44 @@ def test_pushes_signed_with_another_key_are_refused_by_the_service(
     assert report.sent == 0
     assert push_service.received(phone) == []
     assert push_service.errors
+
+
+def test_rows_a_slow_flush_cannot_reach_in_time_go_back_to_the_queue(
+    db, keys, settings, push_service, monkeypatch
+):
+    # A flush stops starting new pushes well before its claim could look abandoned, so no
+    # other flush takes over a row this one is still about to send.
+    monkeypatch.setattr(push, "STALE_AFTER", timedelta(seconds=2))
+    monkeypatch.setattr(push, "CONCURRENCY", 1)
+    add_patient(db, "p1")
+    stuck = subscribe(db, push_service, keys, "p1")
+    push_service.script(stuck, ["hang"])
+    remind(db, "p1")
+    waiting = []
+    for n in range(3):
+        add_patient(db, f"q{n}")
+        waiting.append(subscribe(db, push_service, keys, f"q{n}"))
+        remind(db, f"q{n}")
+
+    report = push.flush_sync(db, settings, keys, T0)
+
+    assert report.released == 3 and report.sent == 0
+    rows = {r["subscription_id"]: r for r in queue_rows(db)}
+    assert all(r["status"] == "queued" and r["attempts"] == 0 for r in list(rows.values())[1:])
+    report = push.flush_sync(db, settings, keys, T0)
+    assert report.sent == 3
+    assert all(len(push_service.received(e)) == 1 for e in waiting)
+
+
+def test_finished_rows_are_pruned_after_a_month_pending_ones_never(
+    db, keys, settings, push_service
+):
+    add_patient(db, "p1")
+    subscribe(db, push_service, keys, "p1")
+    remind(db, "p1", now=T0)
+    push.flush_sync(db, settings, keys, T0)
+    remind(db, "p1", now=T0 + timedelta(days=1), message=PushMessage(
+        title="Pijnwacht", body="Tijd voor uw dagboek", ttl=push.MAX_TTL))
+    later = T0 + timedelta(days=31)
+    assert db.write_sync(lambda c: push.prune_queue(c, now=later)) == 1
+    assert [r["status"] for r in queue_rows(db)] == ["queued"]
