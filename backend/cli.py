@@ -198,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_backup)
 
     # -- commands of the other parts (tick, replay, export) are added below --
+    from backend.exports import add_export_command
+
+    add_export_command(sub)
     return parser
 
 
