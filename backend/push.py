@@ -136,7 +136,10 @@ def ensure_vapid_keys(data_dir: Path) -> VapidKeys:
     if mode & 0o077:
         log.warning("VAPID private key was readable by others (mode %o); set to 0600", mode)
         os.chmod(private_path, 0o600)
-    key = serialization.load_pem_private_key(private_path.read_bytes(), password=None)
+    try:
+        key = serialization.load_pem_private_key(private_path.read_bytes(), password=None)
+    except ValueError:
+        raise ValueError(f"{private_path} is not an unencrypted PEM private key") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
         raise ValueError(f"{private_path} is not a P-256 private key")
     public_b64 = _b64url(
@@ -708,3 +711,40 @@ def flush_sync(
 ) -> FlushReport:
     """`flush` for callers without an event loop (a scheduler thread, the CLI)."""
     return asyncio.run(flush(db, settings, keys, now, limit=limit))
+
+
+async def drain(
+    db: Database,
+    settings: Settings,
+    keys: VapidKeys,
+    now: datetime,
+    *,
+    limit: int = 1000,
+    max_seconds: float = 45.0,
+) -> FlushReport:
+    """Flush again and again until nothing due is left or `max_seconds` have passed.
+
+    For the per-minute tick: at 20:00 every patient with the default reminder time is due at
+    once, far more than one flush of `limit`; 45 s leaves the tick room inside its minute.
+    """
+    total = FlushReport()
+    started = time.monotonic()
+    while True:
+        report = await flush(db, settings, keys, now, limit=limit)
+        for name in FlushReport.__struct_fields__:
+            setattr(total, name, getattr(total, name) + getattr(report, name))
+        if report.claimed < limit or time.monotonic() - started > max_seconds:
+            return total
+
+
+def drain_sync(
+    db: Database,
+    settings: Settings,
+    keys: VapidKeys,
+    now: datetime,
+    *,
+    limit: int = 1000,
+    max_seconds: float = 45.0,
+) -> FlushReport:
+    """`drain` for callers without an event loop (the scheduler's thread, `pijnwacht tick`)."""
+    return asyncio.run(drain(db, settings, keys, now, limit=limit, max_seconds=max_seconds))

@@ -532,3 +532,15 @@ def test_finished_rows_are_pruned_after_a_month_pending_ones_never(
     later = T0 + timedelta(days=31)
     assert db.write_sync(lambda c: push.prune_queue(c, now=later)) == 1
     assert [r["status"] for r in queue_rows(db)] == ["queued"]
+
+
+def test_drain_sends_a_backlog_larger_than_one_flush(db, keys, settings, push_service):
+    endpoints = []
+    for n in range(25):
+        add_patient(db, f"p{n}")
+        endpoints.append(subscribe(db, push_service, keys, f"p{n}"))
+        remind(db, f"p{n}")
+    assert push.flush_sync(db, settings, keys, T0, limit=10).sent == 10
+    report = push.drain_sync(db, settings, keys, T0, limit=10)
+    assert report.sent == 15 and report.claimed == 15
+    assert [len(push_service.received(e)) for e in endpoints] == [1] * 25
