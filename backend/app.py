@@ -15,7 +15,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend import api, clinic
+from backend import api, clinic, consult
 from backend.services import Services, build
 from backend.settings import Settings
 from backend.storage import StorageUnavailable
@@ -144,6 +144,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         clinic.PatientsController,
         clinic.AccountsController,
         # Other clinic areas (inbox, timeline, exports) add their controllers here.
+        consult.ConsultController,
         create_static_files_router(path="/clinic/static", directories=[STATIC], name="clinic-static"),
         create_static_files_router(
             path="/", directories=[Path(settings.pwa_dir)], html_mode=True, name="pwa"

@@ -184,6 +184,38 @@ def write_export(path: str | Path, chunks: Iterable[str]) -> int:
     return written
 
 
+def stream_from(
+    db_path: str | Path, make: Callable[[sqlite3.Connection], Iterator[str]]
+) -> Iterator[bytes]:
+    """An export for an HTTP stream, over a read-only connection of its own, as UTF-8 bytes.
+
+    `make(conn)` runs now, so a bad request raises ExportError before any byte is sent.
+    Its own connection because a stream is read in worker threads and holds a read
+    transaction, while the shared per-thread readers serve other requests meanwhile.
+    The connection closes when the stream ends or is abandoned.
+    """
+    from backend.storage import connect
+
+    conn = connect(db_path, readonly=True)
+    try:
+        chunks = make(conn)
+    except BaseException:
+        conn.close()
+        raise
+
+    def gen() -> Iterator[bytes]:
+        try:
+            for chunk in chunks:
+                yield chunk.encode("utf-8")
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()  # ends the export's read transaction before the connection
+            conn.close()
+
+    return gen()
+
+
 def _read_transaction(conn: sqlite3.Connection) -> Callable[[], None]:
     """Open a read transaction (one consistent snapshot) if none is open; return its closer."""
     if conn.in_transaction:
@@ -295,6 +327,15 @@ def _long_chunks(
             yield "".join(lines)
     finally:
         close()
+
+
+def patient_export(conn: sqlite3.Connection, patient_id: str) -> Iterator[str]:
+    """A patient's own responses as the long CSV (their complete history, edits included);
+    just the header when they have none yet. For `GET /api/v1/me/export` (text/csv)."""
+    try:
+        return iter_long(conn, patient_id=patient_id)
+    except ExportError:
+        return iter([",".join(LONG_HEADER) + "\r\n"])
 
 
 # -- wide consult CSV ---------------------------------------------------------------------

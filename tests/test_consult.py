@@ -1,0 +1,171 @@
+"""The consult: the clinic's CSV download, the printable summary, the cohort page, charts."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+import xml.etree.ElementTree as ET
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from backend import consult
+from backend.exports import PointSummary, patient_export
+from tests.conftest import AMS, diary, new_id
+
+
+@pytest.fixture(autouse=True)
+def alerts_table(services):
+    """The clinic's navigation counts open alerts; until the alerts migration (20-29) lands,
+    a stand-in table with the columns the pages read (a no-op once the real one exists)."""
+    services.db.write_sync(lambda conn: conn.execute(
+        "CREATE TABLE IF NOT EXISTS alerts (id INTEGER PRIMARY KEY, patient_id TEXT,"
+        " rule_id TEXT, category TEXT, severity TEXT, status TEXT, opened_on TEXT,"
+        " closed_on TEXT, reason TEXT, outcome TEXT, note TEXT)"))
+
+
+def send(client, headers, body) -> None:
+    r = client.put(f"/api/v1/responses/{new_id()}", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+
+
+def phq9(day: str, level: int) -> dict:
+    body = diary(day)
+    body.update(questionnaire="phq9",
+                answers={**{f"phq9_{n}": level for n in range(1, 9)}, "phq9_9": 0})
+    return body
+
+
+def days_ago(n: int) -> str:
+    return (datetime.now(AMS).date() - timedelta(days=n)).isoformat()
+
+
+def audit_rows(settings, action: str) -> list[tuple]:
+    conn = sqlite3.connect(settings.db)
+    try:
+        return conn.execute("SELECT patient_id, object, user_email FROM audit_log"
+                            " WHERE action = ? ORDER BY id", (action,)).fetchall()
+    finally:
+        conn.close()
+
+
+def test_consult_csv_downloads_for_dutch_excel_and_is_audited(client, clinician, patient,
+                                                              settings):
+    pid, headers = patient
+    send(client, headers, diary(days_ago(2), pain_avg=6, sleep_hours=6.5))
+    send(client, headers, diary(days_ago(1), pain_avg=4, sleep_hours=7))
+    r = client.get(f"/clinic/patients/{pid}/consult.csv")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/csv")
+    assert "attachment" in r.headers["content-disposition"]
+    assert r.content.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig")), delimiter=";"))
+    assert [row[1] for row in rows[1:]] == [days_ago(2), days_ago(1)]
+    assert dict(zip(rows[0], rows[1], strict=True))["sleep_hours"] == "6,5"
+    assert audit_rows(settings, "export") == [
+        (pid, "wide csv dialect nl start..end", "nurse@example.org")]
+    plain = client.get(f"/clinic/patients/{pid}/consult.csv?dialect=standard&from={days_ago(1)}")
+    assert plain.text.splitlines()[1].split(",")[1] == days_ago(1)
+
+
+def test_consult_csv_refuses_bad_requests_and_strangers(client, clinician, patient):
+    pid, headers = patient
+    send(client, headers, diary(days_ago(1)))
+    assert client.get("/clinic/patients/nobody/consult.csv").status_code == 404
+    r = client.get(f"/clinic/patients/{pid}/consult.csv?from=2026-02-01&to=2026-01-01")
+    assert r.status_code == 400 and "wrong way round" in r.json()["detail"]
+    assert client.get(f"/clinic/patients/{pid}/consult.csv?dialect=xx").status_code == 400
+    client.cookies.clear()
+    r = client.get(f"/clinic/patients/{pid}/consult.csv", follow_redirects=False)
+    assert r.status_code in (302, 303, 401)
+    assert "pain_avg" not in r.text
+
+
+def test_consult_summary_page_shows_period_baseline_scores_and_chart(client, clinician, patient,
+                                                                     settings):
+    pid, headers = patient
+    for n in range(40, 0, -1):
+        pain = 7 if n <= 10 else 4
+        send(client, headers, diary(days_ago(n), pain_avg=pain, pain_worst=pain + 1,
+                                    se_constipation=3 if n <= 3 else 0, note="slecht" if n == 2 else None))
+    send(client, headers, phq9(days_ago(39), 1))
+    send(client, headers, phq9(days_ago(3), 2))
+    r = client.get(f"/clinic/patients/{pid}/consult")
+    assert r.status_code == 200, r.text
+    html = r.text
+    assert "Consultoverzicht" in html and "Mevr. Jansen" in html
+    assert "baseline 4" in html  # median of the 28 days before the 28-day period
+    assert "<svg" in html and "<polyline" in html
+    assert "PHQ-9" in html and "16" in html and "+8" in html  # 8 -> 16 since intake
+    assert "slecht" in html
+    assert audit_rows(settings, "view")[-1][0] == pid
+    short = client.get(f"/clinic/patients/{pid}/consult?from={days_ago(5)}&to={days_ago(1)}")
+    assert f"{days_ago(5)} t/m {days_ago(1)}" in short.text
+    assert client.get("/clinic/patients/nobody/consult").status_code == 404
+
+
+def test_cohort_page_and_csv(client, clinician, patient, other_patient, settings):
+    for _pid, headers in (patient, other_patient):
+        for n in range(5, 0, -1):
+            send(client, headers, diary(days_ago(n), pain_avg=6))
+    r = client.get("/clinic/cohort/chronic-pain")
+    assert r.status_code == 200, r.text
+    assert "intake" in r.text and "<svg" in r.text
+    csv_r = client.get("/clinic/cohort/chronic-pain/cohort.csv")
+    assert csv_r.status_code == 200
+    rows = list(csv.reader(io.StringIO(csv_r.text)))
+    assert rows[0][:3] == ["patient_id", "anchor_date", "time_point"]
+    assert len(rows) == 1 + 2 * 5  # two patients x five time points
+    assert {a[0] for a in audit_rows(settings, "export")} == {patient[0], other_patient[0]}
+    assert client.get("/clinic/cohort/nope").status_code == 404
+
+
+def test_pain_chart_is_wellformed_svg_with_gaps_and_baseline():
+    start = date(2026, 3, 1)
+    days = [(start + timedelta(days=i), v, None) for i, v in
+            enumerate([5, 6, None, None, 7, 8, 6])]
+    svg = consult.pain_chart_svg(days, 4.5)
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    assert len(root.findall(f"{ns}polyline")) == 2  # the gap splits the line
+    assert len(root.findall(f"{ns}circle")) == 5
+    assert "baseline 4.5" in svg and "style=" not in svg  # CSP: no inline style
+    bars = consult.cohort_chart_svg([PointSummary("intake", 0, 3, 3, 3, 1.0, 6.5, 3),
+                                     PointSummary("6w", 42, 3, 0, 0, None, None, 0)])
+    assert len(ET.fromstring(bars).findall(f"{ns}rect")) == 1
+
+
+def test_alerts_in_the_period_with_outcome_and_note(settings, services, patient):
+    pid, _headers = patient
+
+    def add(conn):
+        for opened, closed, outcome in (("2026-03-01", "2026-03-05", "called_patient"),
+                                        ("2026-01-01", "2026-01-10", "no_action"),
+                                        ("2026-03-20", None, None)):
+            conn.execute("INSERT INTO alerts (patient_id, rule_id, severity, status, opened_on,"
+                         " closed_on, reason, outcome, note) VALUES (?, 'pain_rise', 'high', ?,"
+                         " ?, ?, 'pijn hoger', ?, 'gebeld')",
+                         (pid, "resolved" if closed else "open", opened, closed, outcome))
+
+    services.db.write_sync(add)
+    conn = sqlite3.connect(settings.db)
+    conn.row_factory = sqlite3.Row
+    found = consult.alerts_for(conn, pid, date(2026, 3, 1), date(2026, 3, 28))
+    conn.close()
+    assert [(a["opened"], a["outcome"]) for a in found] == [("2026-03-20", None),
+                                                            ("2026-03-01", "called_patient")]
+    assert found[1]["notes"] == ["gebeld"]
+
+
+def test_patient_export_is_their_own_long_csv(client, patient, other_patient, settings):
+    pid, headers = patient
+    send(client, headers, diary(days_ago(1), pain_avg=3))
+    send(client, other_patient[1], diary(days_ago(1), pain_avg=9))
+    conn = sqlite3.connect(settings.db)
+    text = "".join(patient_export(conn, pid))
+    empty = "".join(patient_export(conn, "p-without-data"))
+    conn.close()
+    rows = list(csv.reader(io.StringIO(text)))
+    assert {r[0] for r in rows[1:]} == {pid}
+    assert empty.startswith("patient_id,response_id") and empty.count("\n") == 1
