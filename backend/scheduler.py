@@ -51,7 +51,7 @@ ROLL_AHEAD_DAYS = 3
 ROLL_BATCH = 5000
 ROLL_CHUNK = 500
 # Claimed reminders per write job: other writes (diaries coming in) go between jobs.
-CLAIM_CHUNK = 5000
+CLAIM_CHUNK = 2000
 # A reminder found more than this late (server down, laptop asleep) is dropped, not sent:
 # "time for your diary" at 03:00 or twice in a row helps nobody.
 REMINDER_GRACE = timedelta(hours=1)
@@ -236,9 +236,7 @@ _INSERT = (
 )
 
 
-def _insert_new(
-    conn: sqlite3.Connection, patient_id: str, tasks: list[PlannedTask], at: str
-) -> int:
+def _insert_new(conn: sqlite3.Connection, patient_id: str, tasks: list[PlannedTask], at: str) -> int:
     rows = [
         _row(patient_id, t, _next_after([iso(r) for r in t.reminders], at), at)
         for t in tasks
@@ -479,14 +477,21 @@ def _claim(now: datetime) -> Callable[[sqlite3.Connection], tuple[int, int, int,
             + _DUE
             + " RETURNING id, patient_id, questionnaire_id, expires_at,"
             " (SELECT max(j.value) FROM json_each(tasks.reminder_times) j"
-            "  WHERE j.value <= :now) AS planned_at,"
-            " (SELECT language FROM patients WHERE id = tasks.patient_id) AS language",
+            "  WHERE j.value <= :now) AS planned_at",
             params,
         ).fetchall()
+        # (A subquery for the language inside RETURNING is not indexed: one lookup instead.)
+        languages = dict(
+            conn.execute(
+                "SELECT id, language FROM patients WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(list({r["patient_id"] for r in claimed})),),
+            ).fetchall()
+        )
         queued = 0
         log_rows = []
         for patient_id, tasks in _by_patient(claimed).items():
-            n = webpush.enqueue(conn, patient_id=patient_id, message=_message(tasks, now), now=now)
+            message = _message(tasks, languages.get(patient_id, "nl"), now)
+            n = webpush.enqueue(conn, patient_id=patient_id, message=message, now=now)
             queued += n
             log_rows.extend((t["id"], patient_id, t["planned_at"] or at, at, n) for t in tasks)
         conn.executemany(
@@ -506,9 +511,9 @@ def _by_patient(rows: list[sqlite3.Row]) -> dict[str, list[sqlite3.Row]]:
     return out
 
 
-def _message(tasks: list[sqlite3.Row], now: datetime) -> webpush.PushMessage:
+def _message(tasks: list[sqlite3.Row], language: str, now: datetime) -> webpush.PushMessage:
     """One push for all of a patient's tasks due at once; fixed texts, no health data."""
-    texts = MESSAGES.get(tasks[0]["language"], MESSAGES["nl"])
+    texts = MESSAGES.get(language, MESSAGES["nl"])
     diary = [t for t in tasks if t["questionnaire_id"] == DIARY]
     first = diary[0] if diary else tasks[0]
     url = "/#/today" if diary or len(tasks) > 1 else f"/#/task/{first['id']}"
@@ -627,9 +632,7 @@ class TickScheduler(BackgroundScheduler):
         if not self.db.write_sync(lambda conn: take_lease(conn, self.holder, now)):
             return None
         try:
-            self.last_report = run_tick(
-                self.db, self.settings, now, self.library, self.pathways, self.push
-            )
+            self.last_report = run_tick(self.db, self.settings, now, self.library, self.pathways, self.push)
         except Exception:
             log.exception("scheduler tick failed")
             return None
