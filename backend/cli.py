@@ -201,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     from backend.exports import add_export_command
 
     add_export_command(sub)
+    from backend.scheduler import add_tick_command
+
+    add_tick_command(sub)
     return parser
 
 

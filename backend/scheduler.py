@@ -716,3 +716,25 @@ def tick_once(settings: Settings, now: datetime | None = None) -> TickReport:
         )
     finally:
         db.close()
+
+
+def add_tick_command(subparsers: Any) -> Any:
+    """Add `tick` to the `pijnwacht` command's argparse subparsers."""
+    p = subparsers.add_parser(
+        "tick",
+        help="one scheduler pass (plans, expiries, due reminders), then exit",
+        description="One scheduler pass as of --now (default: now): safe from cron and beside a"
+        " running server; a reminder is never sent twice.",
+    )
+    p.add_argument("--now", metavar="ISO-8601", help="e.g. 2026-03-29T18:00:00Z")
+    p.set_defaults(func=tick_command)
+    return p
+
+
+def tick_command(args: Any) -> int:
+    """Run `pijnwacht tick`: print the pass's counts as one JSON object."""
+    from backend.cli import _settings, parse_now
+
+    report = tick_once(_settings(args), parse_now(args.now))
+    print(json.dumps(msgspec.to_builtins(report)))
+    return 0

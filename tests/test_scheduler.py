@@ -468,3 +468,15 @@ def test_one_encrypted_push_at_20_00_local_each_day(db, settings, tmp_path, path
         datetime.fromisoformat(c.replace("Z", "+00:00")).astimezone(AMS).strftime("%d %H:%M")
         for c in claimed[-2:]
     ] == ["28 20:00", "29 20:00"]
+
+
+def test_pijnwacht_tick_from_cron_claims_once(db, db_path, pathways, capsys):
+    from backend import cli
+
+    add_patient(db, "p1", anchor="2026-03-20")
+    at = iso(local(date(2026, 3, 21), 20))
+    assert cli.main(["--db", str(db_path), "tick", "--now", at]) == 0
+    assert cli.main(["--db", str(db_path), "tick", "--now", at]) == 0
+    first, second = [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert '"reminders": 1' in first and '"reminders": 0' in second
+    assert [r["local_date"] for r in diary_claims(db, "p1")] == ["2026-03-21"]
