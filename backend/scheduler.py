@@ -57,6 +57,9 @@ CLAIM_CHUNK = 2000
 REMINDER_GRACE = timedelta(hours=1)
 # A patient whose planning fails is tried again after this (and logged by id only).
 RETRY_AFTER = timedelta(hours=1)
+# History kept: claimed reminders in reminder_log, finished rows of the push queue.
+KEEP_REMINDER_LOG_DAYS = 90
+KEEP_PUSH_QUEUE_DAYS = 30
 LEASE_NAME = "scheduler"
 LEASE_TTL = timedelta(minutes=3)
 # One-off tasks are planned this far ahead (all of them: pathways end within a few years).
@@ -88,6 +91,7 @@ class TickReport(msgspec.Struct, kw_only=True):
     reminders: int = 0  # reminders claimed
     pushes_queued: int = 0  # push messages queued (one per device)
     pushed: int | None = None  # sent by the flush after the claims, if one was given
+    pruned: int = 0  # old reminder log and push queue rows deleted (once a day)
     seconds: float = 0.0
 
 
@@ -393,6 +397,24 @@ def _expire(conn: sqlite3.Connection, at: str) -> int:
     ).rowcount
 
 
+def _prune_daily(conn: sqlite3.Connection, now: datetime) -> int:
+    """Once a day (the first tick of a UTC day): delete history past its keeping time."""
+    today = now.date().isoformat()
+    claimed = conn.execute(
+        "INSERT INTO settings_kv (key, value) VALUES ('scheduler.pruned_on', ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        " WHERE settings_kv.value < excluded.value",
+        (today,),
+    ).rowcount
+    if not claimed:
+        return 0  # done today already (by this or another process)
+    n = conn.execute(
+        "DELETE FROM reminder_log WHERE claimed_at < ?",
+        (iso(now - timedelta(days=KEEP_REMINDER_LOG_DAYS)),),
+    ).rowcount
+    return n + webpush.prune_queue(conn, now=now, keep_days=KEEP_PUSH_QUEUE_DAYS)
+
+
 def _plan_due(
     db: Database,
     settings: Settings,
@@ -558,6 +580,7 @@ def run_tick(
         return _expire(conn, at)
 
     report.expired = db.write_sync(housekeeping)
+    report.pruned = db.write_sync(lambda conn: _prune_daily(conn, now))
     _plan_due(db, settings, now, pathways, report)
     report.expired += db.write_sync(lambda conn: _expire(conn, at))
     while True:
@@ -658,14 +681,15 @@ def start_scheduler(
 ) -> TickScheduler:
     """Start the per-minute tick in a background thread; call `.stop()` on shut-down.
 
-    `push=True` (default) sends queued pushes after each tick with the VAPID keys of the
+    `push=True` (default) sends queued pushes (push.drain_sync) after each tick with the VAPID keys of the
     data folder; pass a callable to send otherwise, or None/False not to send.
     """
     if push is True:
         keys = webpush.ensure_vapid_keys(settings.data_dir)
 
         def push(now: datetime) -> Any:
-            return webpush.flush_sync(db, settings, keys, now)
+            # drain: at 20:00 far more is due than one flush takes.
+            return webpush.drain_sync(db, settings, keys, now)
 
     sched = TickScheduler(db, settings, library, pathways, push or None)
     # Every minute on the minute (+2 s, so a reminder due at 20:00:00 goes out at 20:00:02).
@@ -712,7 +736,7 @@ def tick_once(settings: Settings, now: datetime | None = None) -> TickReport:
             now or datetime.now(UTC),
             library,
             pathways,
-            push=lambda at: webpush.flush_sync(db, settings, keys, at),
+            push=lambda at: webpush.drain_sync(db, settings, keys, at),
         )
     finally:
         db.close()

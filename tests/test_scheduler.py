@@ -480,3 +480,16 @@ def test_pijnwacht_tick_from_cron_claims_once(db, db_path, pathways, capsys):
     first, second = [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert '"reminders": 1' in first and '"reminders": 0' in second
     assert [r["local_date"] for r in diary_claims(db, "p1")] == ["2026-03-21"]
+
+
+def test_old_reminder_history_is_pruned_once_a_day(db, settings, pathways):
+    add_patient(db, "p1", anchor="2026-01-01")
+    tick(db, settings, pathways, local(date(2026, 1, 1), 12))
+    tick(db, settings, pathways, local(date(2026, 1, 1), 20))
+    assert db.query_one("SELECT count(*) AS n FROM reminder_log")["n"] >= 1
+    # Within the keeping time nothing goes; past it, the first tick of the day prunes.
+    assert tick(db, settings, pathways, local(date(2026, 3, 1), 12)).pruned == 0
+    later = local(date(2026, 1, 1), 12) + timedelta(days=scheduler.KEEP_REMINDER_LOG_DAYS + 2)
+    assert tick(db, settings, pathways, later).pruned >= 1
+    assert db.query_one("SELECT count(*) AS n FROM reminder_log")["n"] == 0
+    assert tick(db, settings, pathways, later + timedelta(minutes=1)).pruned == 0
