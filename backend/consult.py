@@ -34,8 +34,28 @@ DEFAULT_PERIOD_DAYS = 28
 # the period; with fewer than 10 such days, the median of the diary's first 7 days (intake).
 BASELINE_DAYS = 28
 MIN_BASELINE_DAYS = 10
-SIDE_EFFECTS = ("se_drowsiness", "se_nausea", "se_constipation", "se_dizziness")
+SIDE_EFFECTS = {"se_drowsiness": "Sufheid", "se_nausea": "Misselijkheid",
+                "se_constipation": "Verstopping", "se_dizziness": "Duizeligheid"}
 LEVELS = {0: "geen", 1: "licht", 2: "matig", 3: "ernstig"}
+SEVERITY_NL = {"urgent": "urgent", "high": "hoog", "routine": "routine"}
+STATUS_NL = {"open": "open", "acknowledged": "in behandeling", "resolved": "afgehandeld",
+             "closed": "gesloten"}
+OUTCOME_NL = {"called_patient": "patiënt gebeld", "changed_medication": "medicatie aangepast",
+              "appointment": "afspraak gemaakt", "no_action": "geen actie nodig"}
+# One A4: the newest few notes and alerts; the rest stays in the timeline.
+MAX_NOTES = 5
+NOTE_CHARS = 110
+MAX_ALERTS = 5
+
+
+def num(x: float | None, signed: bool = False) -> str:
+    """A number as Dutch readers write it: 6,5 and 6 (not 6.0); – when absent."""
+    if x is None:
+        return "–"
+    text = f"{x:+.1f}" if signed else f"{x:.1f}"
+    if text.endswith(".0"):
+        text = text[:-2]
+    return text.replace(".", ",")
 
 
 # -- charts -------------------------------------------------------------------------------
@@ -48,7 +68,7 @@ def pain_chart_svg(
     baseline: float | None,
     *,
     width: int = 680,
-    height: int = 190,
+    height: int = 150,
 ) -> str:
     """Daily pain (average and worst, NRS 0-10) over the period with the baseline, as SVG.
 
@@ -82,9 +102,11 @@ def pain_chart_svg(
     # Date labels: the first, the last and about five between.
     every = max(1, round(n / 6))
     for i, (day, _a, _w) in enumerate(days):
-        if i % every == 0 or i == n - 1:
+        # A regular label too close to the last one would overlap it.
+        if (i % every == 0 and n - 1 - i >= every / 2) or i == n - 1:
+            anchor = "end" if i == n - 1 and n > 1 else ("start" if i == 0 else "middle")
             parts.append(
-                f'<text x="{x(i):.1f}" y="{height - 8}" font-size="11" text-anchor="middle" '
+                f'<text x="{x(i):.1f}" y="{height - 8}" font-size="11" text-anchor="{anchor}" '
                 f'fill="#555d66">{day.day}-{day.month}</text>'
             )
     if baseline is not None:
@@ -243,12 +265,13 @@ def consult_summary(
 
     side_effects = []
     diary_def = library.get("diary")
-    for item in SIDE_EFFECTS:
+    for item, short in SIDE_EFFECTS.items():
         levels = values(item)
         q_item = diary_def.item(item) if diary_def else None
         side_effects.append({
             "item": item,
-            "label": q_item.text.get("nl", item) if q_item else item,
+            "label": short,
+            "question": q_item.text.get("nl", item) if q_item else item,
             "days_moderate": sum(1 for v in levels if v >= 2),
             "days_severe": sum(1 for v in levels if v >= 3),
             "worst": LEVELS.get(int(max(levels))) if levels else None,
@@ -269,8 +292,9 @@ def consult_summary(
     }
     pain_change = (round(stats["pain_avg"] - baseline, 1)
                    if stats["pain_avg"] is not None and baseline is not None else None)
-    notes = [(d.isoformat(), diary[d]["note"]) for d in period
+    notes = [(d.isoformat(), _short(diary[d]["note"])) for d in period
              if d in diary and isinstance(diary[d].get("note"), str) and diary[d]["note"].strip()]
+    alerts = alerts_for(conn, patient_id, start, end)
 
     pathway = pathways.get(patient["pathway_id"])
     return {
@@ -286,10 +310,17 @@ def consult_summary(
         "stats": stats,
         "side_effects": side_effects,
         "scores": score_lines(library, proms, end),
-        "alerts": alerts_for(conn, patient_id, start, end),
-        "notes": notes[-8:],
+        "alerts": alerts[:MAX_ALERTS],
+        "more_alerts": max(0, len(alerts) - MAX_ALERTS),
+        "notes": notes[-MAX_NOTES:],
+        "more_notes": max(0, len(notes) - MAX_NOTES),
         "success": _success(pathway, diary, patient["anchor_date"]),
     }
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= NOTE_CHARS else text[: NOTE_CHARS - 1].rstrip() + "…"
 
 
 def score_lines(
@@ -362,6 +393,9 @@ def alerts_for(conn: sqlite3.Connection, patient_id: str, start: date, end: date
             continue
         r["opened"] = opened
         r["closed"] = closed
+        r["severity_nl"] = SEVERITY_NL.get(r.get("severity") or "", r.get("severity") or "")
+        r["status_nl"] = STATUS_NL.get(r.get("status") or "", r.get("status") or "")
+        r["outcome_nl"] = OUTCOME_NL.get(r.get("outcome") or "", r.get("outcome") or "")
         out.append(r)
     if _table_exists(conn, "alert_notes") and out:
         ids = [r.get("id") for r in out]
@@ -459,7 +493,7 @@ class ConsultController(Controller):
         await services.db.write(lambda conn: clinic.audit_access(
             conn, request, patient_id=patient_id, action="view",
             object=f"consult summary {summary['start']}..{summary['end']}"))
-        return clinic.page(request, "clinic/consult.html", s=summary)
+        return clinic.page(request, "clinic/consult.html", s=summary, num=num)
 
     @get("/cohort/{pathway_id:str}", name="clinic:cohort")
     async def cohort_page(self, request: Request, pathway_id: str) -> Template:

@@ -7,6 +7,7 @@ import io
 import sqlite3
 import xml.etree.ElementTree as ET
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -169,3 +170,55 @@ def test_patient_export_is_their_own_long_csv(client, patient, other_patient, se
     rows = list(csv.reader(io.StringIO(text)))
     assert {r[0] for r in rows[1:]} == {pid}
     assert empty.startswith("patient_id,response_id") and empty.count("\n") == 1
+
+
+def test_consult_summary_prints_on_one_a4_page(client, clinician, patient, services, tmp_path):
+    """A full month with notes, three questionnaires and alerts still prints as one A4."""
+    from playwright.sync_api import sync_playwright
+
+    pid, headers = patient
+    for n in range(60, 0, -1):
+        send(client, headers, diary(days_ago(n), pain_avg=3 + n % 5, pain_worst=8,
+                                    sleep_quality=5, activity=4, mood=6, rescue_doses=2,
+                                    se_drowsiness=n % 4, se_nausea=1, se_constipation=2,
+                                    se_dizziness=0,
+                                    note=f"Een lange opmerking over dag {n}, met wat uitleg erbij"
+                                    " over slapen, lopen en de medicatie." if n < 12 else None))
+    for n in (58, 30, 3):
+        send(client, headers, phq9(days_ago(n), 1 + (n < 10)))
+        gad = diary(days_ago(n))
+        gad.update(questionnaire="gad7", answers={f"gad7_{i}": 2 for i in range(1, 8)})
+        send(client, headers, gad)
+        peg = diary(days_ago(n))
+        peg.update(questionnaire="peg",
+                   answers={"peg_pain": 6, "peg_enjoyment": 5, "peg_activity": 7})
+        send(client, headers, peg)
+    services.db.write_sync(lambda conn: conn.executemany(
+        "INSERT INTO alerts (patient_id, rule_id, severity, status, opened_on, reason, outcome,"
+        " note) VALUES (?, 'pain_rise', 'high', 'resolved', ?, 'gemiddelde pijn 6,4 over 5 dagen"
+        " vs baseline 3,9 (+2,5; +64 %)', 'called_patient', 'Patiënt gebeld, afspraak gemaakt')",
+        [(pid, days_ago(n)) for n in (20, 12, 5)]))
+    html = client.get(f"/clinic/patients/{pid}/consult").text
+    static = Path(__file__).resolve().parents[1] / "backend" / "static"
+
+    def serve(route):
+        url = route.request.url
+        if "/clinic/static/" in url:
+            name = url.rsplit("/", 1)[1]
+            route.fulfill(body=(static / name).read_text(), content_type="text/css")
+        else:
+            route.fulfill(body=html, content_type="text/html")
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium",
+                                     args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            page.route("**/*", serve)
+            page.goto("http://clinic.test/clinic/consult")
+            pdf = page.pdf(format="A4", prefer_css_page_size=True)
+        finally:
+            browser.close()
+    pages = pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
+    (tmp_path / "consult.pdf").write_bytes(pdf)
+    assert pages == 1
