@@ -110,6 +110,10 @@ def _next_after(times: list[str], now_iso: str) -> str | None:
     return next((t for t in times if t >= now_iso), None)
 
 
+def _next_after_strictly(times: list[str], now_iso: str) -> str | None:
+    return next((t for t in times if t > now_iso), None)
+
+
 # -- materialise: a patient's pathway as rows of `tasks` ------------------------------------
 def materialise(
     conn: sqlite3.Connection,
@@ -488,34 +492,38 @@ def _claim(now: datetime) -> Callable[[sqlite3.Connection], tuple[int, int, int,
             " WHERE next_reminder_at <= :late",
             params,
         ).rowcount
-        # The claim: compare (still due, still open) and set (advance to the next planned
-        # reminder) in one statement; a concurrent tick that ran first leaves nothing due.
-        claimed = conn.execute(
-            "UPDATE tasks SET reminders_sent = reminders_sent + 1, reminder_claimed_at = :now,"
-            " next_reminder_at = (SELECT min(j.value) FROM json_each(tasks.reminder_times) j"
-            "  WHERE j.value > :now)"
-            f" WHERE id IN (SELECT id FROM tasks WHERE {_DUE}"
-            "  ORDER BY next_reminder_at LIMIT :limit) AND "
-            + _DUE
-            + " RETURNING id, patient_id, questionnaire_id, expires_at,"
-            " (SELECT max(j.value) FROM json_each(tasks.reminder_times) j"
-            "  WHERE j.value <= :now) AS planned_at",
+        due = conn.execute(
+            "SELECT t.id, t.patient_id, t.questionnaire_id, t.expires_at, t.reminder_times,"
+            " t.next_reminder_at, p.language FROM tasks t JOIN patients p ON p.id = t.patient_id"
+            " WHERE t.next_reminder_at <= :now AND t.next_reminder_at > :late"
+            " AND t.status = 'open' ORDER BY t.next_reminder_at LIMIT :limit",
             params,
         ).fetchall()
-        # (A subquery for the language inside RETURNING is not indexed: one lookup instead.)
-        languages = dict(
-            conn.execute(
-                "SELECT id, language FROM patients WHERE id IN (SELECT value FROM json_each(?))",
-                (json.dumps(list({r["patient_id"] for r in claimed})),),
-            ).fetchall()
+        # The claim, per task: compare (next_reminder_at is still the one we saw) and set
+        # (advance it to the next planned reminder). A concurrent pass that claimed first
+        # changed next_reminder_at, so this one matches no row.
+        swaps = [
+            (at, _next_after_strictly(json.loads(r["reminder_times"]), at), r["id"], r["next_reminder_at"])
+            for r in due
+        ]
+        cur = conn.executemany(
+            "UPDATE tasks SET reminders_sent = reminders_sent + 1, reminder_claimed_at = ?,"
+            " next_reminder_at = ? WHERE id = ? AND next_reminder_at = ? AND status = 'open'",
+            swaps,
         )
+        if cur.rowcount != len(due):
+            # Cannot happen inside the writer's BEGIN IMMEDIATE; if it ever does, roll this
+            # job back rather than queue a push for a reminder another pass has claimed.
+            raise RuntimeError("reminder claims raced; this pass is rolled back")
+        claimed = due
+        languages = {r["patient_id"]: r["language"] for r in due}
         queued = 0
         log_rows = []
         for patient_id, tasks in _by_patient(claimed).items():
             message = _message(tasks, languages.get(patient_id, "nl"), now)
             n = webpush.enqueue(conn, patient_id=patient_id, message=message, now=now)
             queued += n
-            log_rows.extend((t["id"], patient_id, t["planned_at"] or at, at, n) for t in tasks)
+            log_rows.extend((t["id"], patient_id, t["next_reminder_at"], at, n) for t in tasks)
         conn.executemany(
             "INSERT INTO reminder_log (task_id, patient_id, planned_at, claimed_at, pushes)"
             " VALUES (?, ?, ?, ?, ?)",
