@@ -1,0 +1,37 @@
+-- wrk: PUT /api/v1/responses/{uuid}, a fresh UUID per request (run prefix + thread + counter),
+-- device tokens and diary days taken in turn. Arguments after `--`:
+--   tokens_file run_prefix(8 hex digits) authored_at local_dates(comma-separated)
+local tokens, bodies = {}, {}
+local counter = 0
+local prefix = "00000000"
+local nthreads = 0
+
+function setup(thread)
+  nthreads = nthreads + 1
+  thread:set("tid", nthreads)
+end
+
+function init(args)
+  for line in io.lines(args[1]) do tokens[#tokens + 1] = line end
+  prefix = args[2]
+  local i = 0
+  for day in string.gmatch(args[4], "[^,]+") do
+    i = i + 1
+    bodies[#bodies + 1] = string.format(
+      '{"questionnaire":"diary","version":1,"authored_at":"%s","local_date":"%s","task_id":null,'
+      .. '"answers":{"pain_avg":%d,"pain_worst":%d,"sleep_hours":6.5,"sleep_quality":5,"activity":4,'
+      .. '"mood":6,"rescue_doses":1,"se_drowsiness":0,"se_nausea":1,"se_constipation":0,'
+      .. '"se_dizziness":0}}',
+      args[3], day, 2 + i % 6, 4 + i % 6)
+  end
+end
+
+function request()
+  counter = counter + 1
+  local id = string.format("%s-%04x-4000-8000-%012x", prefix, tid or 1, counter)
+  local headers = {
+    ["Authorization"] = "Bearer " .. tokens[counter % #tokens + 1],
+    ["Content-Type"] = "application/json",
+  }
+  return wrk.format("PUT", "/api/v1/responses/" .. id, headers, bodies[counter % #bodies + 1])
+end
