@@ -6,12 +6,13 @@ out or whose pathway, dates or reminder time changed, expire tasks past their wi
 claim the reminders that are due and queue one push per patient in the same transaction.
 APScheduler only calls `run_tick` every minute, in the one process that holds the lease.
 
-Never a reminder twice: a reminder is claimed by an UPDATE whose WHERE clause is the
-compare (`next_reminder_at` still due) and whose SET is the swap (`next_reminder_at` moves
-to the task's next planned time), inside the writer's `BEGIN IMMEDIATE`. Two ticks at once
-(two servers, cron beside a server, a restart half-way) each run that statement; the
-second finds nothing due. The push is queued by the same transaction, so a claim without
-its push (or a push without its claim) cannot be committed.
+Never a reminder twice: a reminder is claimed by `UPDATE tasks ... WHERE id = ? AND
+next_reminder_at = ?` - the compare is "its next reminder is still the one this pass read",
+the swap moves `next_reminder_at` to the task's next planned time (or NULL) - inside the
+writer's `BEGIN IMMEDIATE`. Two passes at once (two servers, cron beside a server, a
+restart half-way) serialise on that lock; the second reads nothing due, and were it ever
+to act on a stale read its compare would match no row. The push is queued by the same
+transaction, so a claim without its push (or a push without its claim) cannot be committed.
 """
 
 from __future__ import annotations

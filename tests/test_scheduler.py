@@ -237,9 +237,11 @@ def test_no_reminder_when_the_diary_is_done(db, settings, pathways):
     day = date(2026, 3, 21)
     tick(db, settings, pathways, local(day, 9))
     answer_diary(db, "p1", day, local(day, 19))
-    report = tick(db, settings, pathways, local(day, 20))
-    assert report.reminders == 0 or not diary_claims(db, "p1")
+    tick(db, settings, pathways, local(day, 20))
     assert not diary_claims(db, "p1")
+    # The next day, not answered: reminded.
+    tick(db, settings, pathways, local(day + timedelta(days=1), 20))
+    assert [r["local_date"] for r in diary_claims(db, "p1")] == ["2026-03-22"]
 
 
 def test_an_answer_not_linked_to_its_task_still_stops_the_reminder(db, settings, pathways):
