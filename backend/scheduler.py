@@ -93,6 +93,8 @@ class TickReport(msgspec.Struct, kw_only=True):
     pushes_queued: int = 0  # push messages queued (one per device)
     pushed: int | None = None  # sent by the flush after the claims, if one was given
     pruned: int = 0  # old reminder log and push queue rows deleted (once a day)
+    # What each registered pass returned (register_pass), by name; "error" if it raised.
+    passes: dict[str, Any] = msgspec.field(default_factory=dict)
     seconds: float = 0.0
 
 
@@ -561,6 +563,18 @@ def _message(tasks: list[sqlite3.Row], language: str, now: datetime) -> webpush.
     )
 
 
+# Passes other modules add to every tick (the silence sweep, alert escalation), by name:
+# fn(db, settings, now, library, pathways) -> a JSON-able summary. Each must be cheap when
+# there is nothing to do, and safe beside another tick (compare-and-set, like the claims).
+TickPass = Callable[[Database, Settings, datetime, Any, Mapping[str, Pathway]], Any]
+PASSES: dict[str, TickPass] = {}
+
+
+def register_pass(name: str, fn: TickPass) -> None:
+    """Run `fn` in every tick after the reminders (e.g. `register_pass("silence", alerts.sweep)`)."""
+    PASSES[name] = fn
+
+
 def run_tick(
     db: Database,
     settings: Settings,
@@ -576,9 +590,8 @@ def run_tick(
     answered, claims due reminders and queues their pushes. Then, when `push` is given
     (e.g. `lambda now: push.flush_sync(db, settings, keys, now)`), sends what is queued;
     its result's `sent` (or the result itself) becomes `report.pushed`.
-    `library` is accepted for the passes other modules add (silence sweep); unused here.
+    Between the claims and the sending, the passes registered with `register_pass` run.
     """
-    del library
     started = clock.perf_counter()
     now = now.astimezone(UTC)
     at = iso(now)
@@ -600,6 +613,12 @@ def run_tick(
         report.late_skipped += late
         if claimed < CLAIM_CHUNK:
             break
+    for name, fn in PASSES.items():
+        try:
+            report.passes[name] = fn(db, settings, now, library, pathways)
+        except Exception as exc:  # noqa: BLE001 - one failing pass must not stop the pushes
+            log.error("tick pass %s failed: %s", name, type(exc).__name__)
+            report.passes[name] = "error"
     if push is not None:
         result = push(now)
         report.pushed = getattr(result, "sent", result)

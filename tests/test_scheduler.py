@@ -495,3 +495,17 @@ def test_old_reminder_history_is_pruned_once_a_day(db, settings, pathways):
     assert tick(db, settings, pathways, later).pruned >= 1
     assert db.query_one("SELECT count(*) AS n FROM reminder_log")["n"] == 0
     assert tick(db, settings, pathways, later + timedelta(minutes=1)).pruned == 0
+
+
+def test_registered_passes_run_every_tick_and_a_failing_one_does_not_stop_it(
+    db, settings, pathways, monkeypatch
+):
+    seen = []
+    monkeypatch.setattr(scheduler, "PASSES", {})
+    scheduler.register_pass("silence", lambda db, s, now, lib, pw: seen.append(now) or 3)
+    scheduler.register_pass("broken", lambda *a: 1 / 0)
+    add_patient(db, "p1", anchor="2026-03-20")
+    now = local(date(2026, 3, 21), 20)
+    report = tick(db, settings, pathways, now)
+    assert seen == [now] and report.passes == {"silence": 3, "broken": "error"}
+    assert [r["local_date"] for r in diary_claims(db, "p1")] == ["2026-03-21"]
