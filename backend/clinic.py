@@ -75,7 +75,7 @@ def session_of(request: Request) -> Session:
     return session
 
 
-def page(request: Request, name: str, **context: Any) -> Template:
+def page(request: Request, name: str, /, **context: Any) -> Template:
     """Render a clinic template with what every page needs (user, CSRF token, nav counts)."""
     session = current_session(request)
     services = services_of(request)
