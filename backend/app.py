@@ -59,6 +59,10 @@ def security_headers(app: ASGIApp) -> ASGIApp:
                     headers.append((b"cache-control", b"no-store"))
                 if path == "/sw.js":
                     headers.append((b"cache-control", b"no-cache"))
+                settings = getattr(getattr(scope.get("app"), "state", None), "settings", None)
+                if getattr(settings, "secure_cookies", False):
+                    # Served over HTTPS (a TLS proxy in front): browsers must never fall back.
+                    headers.append((b"strict-transport-security", b"max-age=31536000"))
                 message["headers"] = headers
             await send(message)
 
@@ -152,7 +156,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     ]
     app = Litestar(
         route_handlers=route_handlers,
-        middleware=[security_headers],
         template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
         openapi_config=OpenAPIConfig(
             title="Pijnwacht patient API", version="1.0.0", path="/schema",
@@ -168,6 +171,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         request_max_body_size=settings.max_body_bytes,
         debug=False,
     )
+    # Around the whole app, not as route middleware: that would miss the answers Litestar
+    # gives itself for unknown paths and methods (404, 405).
+    app.asgi_handler = security_headers(app.asgi_handler)
     app.state.services = services
     app.state.settings = settings
     return app
