@@ -116,12 +116,24 @@ export async function submit(response) {
   return !still;
 }
 
+let retryTimer = null;
+let retryDelay = 0;
+
 export async function sendOutbox() {
+  clearTimeout(retryTimer);
   const summary = await PW.flush();
-  if (summary.unauthorized) await signOut('removed');
+  if (summary.unauthorized) { await signOut('removed'); return summary; }
   if (summary.offline) setOnline(false); else if (summary.sent || summary.serverError) setOnline(true);
   updateOutboxBadge();
   document.dispatchEvent(new CustomEvent('outbox-changed', { detail: summary }));
+  // While the app is open, keep trying (5 s, 10 s, … up to 5 min): the `online` event can
+  // come before the connection really works, and a server may be down for a while.
+  if (summary.offline || summary.serverError) {
+    retryDelay = Math.min(retryDelay ? retryDelay * 2 : 5000, 300000);
+    retryTimer = setTimeout(sendOutbox, retryDelay);
+  } else {
+    retryDelay = 0;
+  }
   return summary;
 }
 

@@ -18,8 +18,8 @@ function questionText(item, opts) {
 
 function clearButton(item, onClear) {
   if (item.required) return null;
-  return h('button', { type: 'button', class: 'link clear', hidden: true, onclick: onClear }, t('clear_answer'),
-    h('span', { class: 'vh' }, `: ${tx(item.text)}`));
+  return h('button', { type: 'button', class: 'link clear', hidden: true, onclick: onClear, 'aria-label': `${t('clear_answer')}: ${tx(item.text)}` },
+    t('clear_answer'));
 }
 
 /** Radio group of big buttons, min..max (pain NRS 0–10: eleven buttons named "6 van 10"). */

@@ -65,7 +65,7 @@ export default {
 
   tasks_title: 'Questionnaires',
   tasks_none: 'No questionnaires are waiting for you now.',
-  task_due: 'Please complete before {date}',
+  task_due: 'Please complete by {date}',
   task_resume: 'Continue',
   task_start: 'Start',
   task_unknown: 'This questionnaire is not available (any more).',

@@ -65,7 +65,7 @@ export default {
 
   tasks_title: 'Vragenlijsten',
   tasks_none: 'Er staan nu geen vragenlijsten voor u klaar.',
-  task_due: 'Graag invullen vóór {date}',
+  task_due: 'Graag invullen uiterlijk {date}',
   task_resume: 'Verder invullen',
   task_start: 'Beginnen',
   task_unknown: 'Deze vragenlijst is niet (meer) beschikbaar.',

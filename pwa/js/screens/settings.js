@@ -74,8 +74,8 @@ async function outboxView() {
     list.append(h('li', { class: problem ? 'problem' : null }, h('span', {}, title),
       problem ? h('p', { class: 'error' }, problem) : null,
       // Only answers the server refused can be removed: pending ones are still on their way.
-      problem ? h('button', { type: 'button', class: 'secondary', onclick: async () => { await store.del('outbox', item.id); await sendOutbox(); } },
-        t('outbox_remove'), h('span', { class: 'vh' }, `: ${title}`)) : null));
+      problem ? h('button', { type: 'button', class: 'secondary', 'aria-label': `${t('outbox_remove')}: ${title}`,
+        onclick: async () => { await store.del('outbox', item.id); await sendOutbox(); } }, t('outbox_remove')) : null));
   }
   return [h('p', { class: 'outbox-count' }, t('outbox_count', { n: items.length })), list];
 }

@@ -1,11 +1,16 @@
 // Questionnaires: the open tasks, and a generic runner — one item per screen, resumable.
-import { h, t, tx, formatDateTime, isoWithOffset, announce } from '../ui.js';
+import { h, t, tx, formatDay, localDate, isoWithOffset, announce } from '../ui.js';
 import { state, store, submit } from '../app.js';
 import { renderItem } from '../items.js';
 import { today } from './today.js';
 import { showCrisis, crisisBox } from '../crisis.js';
 
 const draftKey = (taskId) => `task:${taskId}`;
+
+/** The last day a task can be done: it expires at the start of the next day, usually. */
+function lastDay(expiresAt) {
+  return formatDay(localDate(new Date(Date.parse(expiresAt) - 60e3), state.me.timezone));
+}
 
 export async function tasksScreen() {
   const tasks = state.tasks.filter((task) => task.questionnaire !== 'diary');
@@ -16,9 +21,9 @@ export async function tasksScreen() {
     const title = q ? tx(q.title) : (tx(task.label) || task.questionnaire);
     list.append(h('li', { class: 'card' },
       h('h2', {}, title),
-      task.expires_at ? h('p', { class: 'hint' }, t('task_due', { date: formatDateTime(task.expires_at, state.me.timezone) })) : null,
-      q ? h('a', { class: 'button primary', href: `#/task/${task.id}` }, drafts.has(draftKey(task.id)) ? t('task_resume') : t('task_start'),
-        h('span', { class: 'vh' }, `: ${title}`))
+      task.expires_at ? h('p', { class: 'hint' }, t('task_due', { date: lastDay(task.expires_at) })) : null,
+      q ? h('a', { class: 'button primary', href: `#/task/${task.id}`, 'aria-label': `${drafts.has(draftKey(task.id)) ? t('task_resume') : t('task_start')}: ${title}` },
+        drafts.has(draftKey(task.id)) ? t('task_resume') : t('task_start'))
         : h('p', {}, t('task_unknown'))));
   }
   return h('section', { class: 'screen' }, h('h1', {}, t('tasks_title')),
