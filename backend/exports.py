@@ -16,8 +16,9 @@ return the generator.
 - Wide CSV: current responses only, one row per patient per day from the patient's first to
   last day with data (inside --from/--to), empty days kept so gaps show; diary items in
   definition order, then `<questionnaire>_<score>` columns. `dialect="nl"` is for Dutch Excel:
-  UTF-8 with BOM, `;`, decimal comma.
-- Cohort: PROM scores per patient at the pathway's time points (see `cohort_rows`), and a
+  UTF-8 with BOM, `;`, decimal comma. Free text that Excel would run as a formula (=, +, -,
+  @) gets a leading quote here; the long CSV keeps text exactly as stored.
+- Cohort: PROM scores per patient at the pathway's time points (see `outcome_at`), and a
   summary per time point (completion rate, median pain) from `cohort_summary`.
 - FHIR: see backend/fhir_export.py.
 """
