@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -290,6 +291,7 @@ def test_every_screen_passes_axe_and_is_photographed(page, server, patient):
         page.wait_for_timeout(150)  # let the focus move and live regions settle
         violations = axe(page)
         assert violations == [], f"{name}: {json.dumps(violations, indent=1)}"
+        page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
     page.goto(f"/?code={patient['code']}")
@@ -332,4 +334,52 @@ def test_every_screen_passes_axe_and_is_photographed(page, server, patient):
     expect(page.get_by_role("heading", name="Dagboek")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     assert axe(page) == []
+    assert page.js_errors == []
+
+
+def test_settings_conflict_download_language_and_leave(page, server, patient):
+    join(page, patient["code"])
+    fill_diary(page, 6, 8)
+    save(page, SENT)
+    [stored] = server.responses(patient["patient_id"])
+
+    # Same UUID, other content (a bug or a tampered phone): the server refuses with a
+    # conflict; the app keeps the answer, marked, until the patient removes it.
+    page.evaluate("""async (id) => {
+        const item = (await self.Pijnwacht.store.get('history', id));
+        const body = {questionnaire: 'diary', version: 1, authored_at: item.authored_at,
+                      local_date: item.local_date, task_id: null, answers: {pain_avg: 1, pain_worst: 2}};
+        await self.Pijnwacht.store.put('outbox', {id, body, queued_at: new Date().toISOString(),
+                                                  state: 'pending', attempts: 0, error: null});
+    }""", stored["id"])
+    page.goto("/#/settings")
+    page.get_by_role("button", name="Nu versturen").click()
+    expect(page.get_by_text("De server heeft al andere antwoorden onder dit nummer.")).to_be_visible()
+    assert server.responses(patient["patient_id"])[0]["answers"]["pain_avg"] == 6
+    assert axe(page) == []
+    page.get_by_role("button", name="Verwijderen: Dagboek van", exact=False).click()
+    expect(page.get_by_text("Alles is verstuurd.")).to_be_visible()
+
+    # Right of access: the patient's own data as a CSV file.
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Mijn gegevens downloaden (CSV)").click()
+    assert download.value.suggested_filename.endswith(".csv")
+    assert stored["id"] in Path(download.value.path()).read_text(encoding="utf-8-sig")
+
+    # English, saved on the server, and the whole app follows.
+    page.get_by_role("radio", name="English").check()
+    page.get_by_role("button", name="Instellingen opslaan").click()
+    expect(page.get_by_role("heading", name="Settings")).to_be_visible()
+    expect(page.get_by_role("navigation", name="Main menu").get_by_role("link", name="Today")).to_be_visible()
+    assert server.query("SELECT language FROM patients WHERE id = ?", (patient["patient_id"],))[0][0] == "en"
+    assert axe(page) == []
+
+    # Leaving removes this device: its token no longer works, the join screen is back.
+    token = page.evaluate("self.Pijnwacht.store.get('kv', 'token')")
+    page.get_by_role("button", name="Remove device").click()
+    page.get_by_role("dialog").get_by_role("button", name="Yes, remove").click()
+    expect(page.get_by_role("heading", name="Join Pijnwacht")).to_be_visible()
+    gone = httpx.get(f"{server.url}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert gone.status_code == 401
+    assert page.evaluate("self.Pijnwacht.store.get('kv', 'token')") is None
     assert page.js_errors == []
