@@ -94,8 +94,8 @@ def run(quick: bool = False) -> list[Figure]:
     folder = workdir()
     db = folder / "batch.db"
     creds = seed(db, patients=PATIENTS, history_patients=PATIENTS, days=HISTORY_DAYS, tokens=PATIENTS)
-    reference = folder / "raw.db"
-    shutil.copy(db, reference)
+    pristine = folder / "pristine.db"
+    shutil.copy(db, pristine)
     load = Load(folder, creds)
     seconds, runs = (3, 1) if quick else (8, 3)
     groups = raw_rows(100 * BATCH if quick else 300 * BATCH, creds, load)
@@ -111,6 +111,9 @@ def run(quick: bool = False) -> list[Figure]:
             api_cpu.append(per_cpu * BATCH)
             p99.append(r.p99_ms)
             bad += r.non_2xx + r.errors
+            # A fresh copy of the same seeded database each time: the same ids go in again.
+            reference = folder / f"raw-{len(raw)}.db"
+            shutil.copy(pristine, reference)
             raw.append(raw_sqlite(reference, groups))
         peak = srv.sample_memory()
     ratios = [a / r for a, r in zip(api, raw, strict=True)]
