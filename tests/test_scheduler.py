@@ -509,3 +509,23 @@ def test_registered_passes_run_every_tick_and_a_failing_one_does_not_stop_it(
     report = tick(db, settings, pathways, now)
     assert seen == [now] and report.passes == {"silence": 3, "broken": "error"}
     assert [r["local_date"] for r in diary_claims(db, "p1")] == ["2026-03-21"]
+
+
+def test_two_tick_processes_at_once_send_one_reminder(db, db_path, pathways):
+    """Two `pijnwacht tick` processes at the same minute (two crons, or cron beside a server)."""
+    import os
+    import subprocess
+    import sys
+
+    for n in range(5):
+        add_patient(db, f"p{n}", anchor="2026-03-20")
+    at = iso(local(date(2026, 3, 21), 20))
+    env = {**os.environ, "PIJNWACHT_DB": str(db_path)}
+    cmd = [sys.executable, "-m", "backend.cli", "tick", "--now", at]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=60)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    total = sum(int(o.split('"reminders": ')[1].split(",")[0]) for o in outs)
+    assert total == 5
+    rows = db.query("SELECT task_id, count(*) AS n FROM reminder_log GROUP BY task_id")
+    assert len(rows) == 5 and {r["n"] for r in rows} == {1}
