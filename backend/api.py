@@ -11,6 +11,7 @@ from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.handlers import BaseRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Response, Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
@@ -98,6 +99,35 @@ class UnsubscribeIn(msgspec.Struct):
     endpoint: str
 
 
+class ErrorOut(msgspec.Struct):
+    """Every refusal of the API: the status, what is wrong, and per-field problems if any."""
+
+    status_code: int
+    detail: str
+    extra: list[dict[str, Any]] | dict[str, Any] | None = None
+
+
+_ERRORS = {
+    401: "This device is not (or no longer) signed in",
+    404: "Unknown or already used code",
+    409: "Same id, other content: an edit needs a new id",
+    410: "The code has expired",
+    413: "Too large: send it in parts",
+    422: "Invalid values; `extra` names each field and why",
+    429: "Too many tries from this address (see Retry-After)",
+    503: "The database cannot save now; nothing was saved, try again (see Retry-After)",
+}
+
+
+def errors(*codes: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the refusals a handler may give (the schema says what can happen)."""
+    return {
+        code: ResponseSpec(data_container=ErrorOut, description=_ERRORS[code],
+                           generate_examples=False)
+        for code in codes
+    }
+
+
 def services_of(request: ASGIConnection) -> Services:
     return request.app.state.services
 
@@ -175,7 +205,8 @@ class EnrolController(Controller):
     path = "/api/v1/enrol"
     tags = ["patient"]
 
-    @post("", status_code=HTTP_201_CREATED, summary="Exchange a one-time enrolment code for a device token")
+    @post("", status_code=HTTP_201_CREATED, summary="Exchange a one-time enrolment code for a device token",
+          responses=errors(404, 410, 413, 429, 503))
     async def enrol(self, request: Request, data: EnrolIn) -> EnrolOut:
         services = services_of(request)
         settings = services.settings
@@ -217,11 +248,12 @@ class PatientController(Controller):
     guards = [requires_device]
     dependencies = {"patient": Provide(provide_patient)}
 
-    @get("/me", summary="The patient's profile and settings")
+    @get("/me", summary="The patient's profile and settings", responses=errors(401))
     async def get_me(self, request: Request, patient: Patient) -> Me:
         return me_of(services_of(request), patient)
 
-    @patch("/me", summary="Change language, time zone or reminder time")
+    @patch("/me", summary="Change language, time zone or reminder time",
+           responses=errors(401, 413, 422, 503))
     async def patch_me(self, request: Request, patient: Patient, data: MePatch) -> Me:
         services = services_of(request)
         changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
@@ -240,12 +272,14 @@ class PatientController(Controller):
             raise HTTPException(status_code=exc.status, detail=str(exc)) from None
         return me_of(services, updated)
 
-    @delete("/me/device", status_code=HTTP_204_NO_CONTENT, summary="Sign this device out")
+    @delete("/me/device", status_code=HTTP_204_NO_CONTENT, summary="Sign this device out",
+            responses=errors(401, 503))
     async def leave(self, request: Request, patient: Patient) -> None:
         token = bearer_token(request)
         await services_of(request).db.write(lambda conn: enrolment.revoke_token(conn, token))
 
-    @get("/questionnaires", summary="The questionnaire definitions this patient may answer")
+    @get("/questionnaires", summary="The questionnaire definitions this patient may answer",
+         responses=errors(401))
     async def questionnaires(self, request: Request, patient: Patient) -> QuestionnairesOut:
         services = services_of(request)
         pathway = services.pathways.get(patient.pathway_id)
@@ -258,7 +292,7 @@ class PatientController(Controller):
         ]
         return QuestionnairesOut(questionnaires=defs)
 
-    @get("/tasks", summary="Open tasks: questionnaires due now")
+    @get("/tasks", summary="Open tasks: questionnaires due now", responses=errors(401))
     async def tasks(self, request: Request, patient: Patient) -> TasksOut:
         from backend import scheduler
 
@@ -269,7 +303,11 @@ class PatientController(Controller):
         "/responses/{response_id:str}",
         summary="Store one response (idempotent by UUID)",
         status_code=HTTP_201_CREATED,
-        responses=None,
+        responses={
+            200: ResponseSpec(PutResult, description="Already stored with the same content",
+                              generate_examples=False),
+            **errors(401, 409, 413, 422, 503),
+        },
     )
     async def put_response(
         self, request: Request, patient: Patient, response_id: str, data: ResponseIn
@@ -294,7 +332,8 @@ class PatientController(Controller):
         status = HTTP_201_CREATED if outcome == "created" else HTTP_200_OK
         return Response(PutResult(id=checked.id, status=outcome), status_code=status)
 
-    @post("/responses:batch", status_code=HTTP_200_OK, summary="Store many responses at once")
+    @post("/responses:batch", status_code=HTTP_200_OK, summary="Store many responses at once",
+          responses=errors(401, 413, 503))
     async def batch(self, request: Request, patient: Patient, data: BatchIn) -> BatchOut:
         services = services_of(request)
         if len(data.responses) > responses.MAX_BATCH:
@@ -347,7 +386,8 @@ class PatientController(Controller):
                 final.append(r)
         return BatchOut(results=final)
 
-    @get("/responses", summary="The patient's own responses (restores history on a new phone)")
+    @get("/responses", summary="The patient's own responses (restores history on a new phone)",
+         responses=errors(401))
     async def list_responses(
         self, request: Request, patient: Patient, since: str | None = None
     ) -> ResponsesOut:
@@ -366,27 +406,32 @@ class PatientController(Controller):
         rows = responses.list_for_patient(services_of(request).db.reader, patient.id, since_utc)
         return ResponsesOut(responses=rows)
 
-    @get("/me/export", summary="Download all of the patient's own data (CSV)")
+    @get("/me/export", summary="Download all of the patient's own data (CSV)", media_type="text/csv",
+         responses=errors(401))
     async def export_own(self, request: Request, patient: Patient) -> Stream:
         from backend import exports
 
-        conn = services_of(request).db.reader
+        # Its own connection: a stream is read in worker threads and holds a read transaction.
+        body = exports.stream_from(
+            services_of(request).settings.db, lambda conn: exports.patient_export(conn, patient.id)
+        )
         return Stream(
-            exports.patient_export(conn, patient.id),
-            media_type="text/csv; charset=utf-8",
+            body,
+            media_type="text/csv",  # Litestar adds "; charset=utf-8" itself
             headers={
                 "Content-Disposition": 'attachment; filename="pijnwacht-mijn-gegevens.csv"'
             },
         )
 
-    @get("/push/key", summary="The server's VAPID public key")
+    @get("/push/key", summary="The server's VAPID public key", responses=errors(401, 503))
     async def push_key(self, request: Request, patient: Patient) -> PushKeyOut:
         vapid = services_of(request).vapid
         if vapid is None:
             raise HTTPException(status_code=503, detail="Push messages are not set up here.")
         return PushKeyOut(key=vapid.public_key_b64)
 
-    @post("/push/subscriptions", status_code=HTTP_201_CREATED, summary="Register this browser for reminders")
+    @post("/push/subscriptions", status_code=HTTP_201_CREATED, summary="Register this browser for reminders",
+          responses=errors(401, 413, 422, 503))
     async def subscribe(self, request: Request, patient: Patient, data: SubscriptionIn) -> None:
         from backend import push
 
@@ -398,7 +443,8 @@ class PatientController(Controller):
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
 
-    @delete("/push/subscriptions", status_code=HTTP_204_NO_CONTENT, summary="Stop reminders on this browser")
+    @delete("/push/subscriptions", status_code=HTTP_204_NO_CONTENT,
+            summary="Stop reminders on this browser", responses=errors(401, 413, 503))
     async def unsubscribe(self, request: Request, patient: Patient, data: UnsubscribeIn) -> None:
         from backend import push
 
