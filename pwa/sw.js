@@ -4,7 +4,7 @@
  */
 importScripts('/js/core.js');
 
-const VERSION = 'pijnwacht-shell-v1';
+const VERSION = 'pijnwacht-shell-v2';
 const SHELL = [
   '/', '/manifest.webmanifest', '/css/app.css',
   '/js/app.js', '/js/core.js', '/js/ui.js', '/js/items.js', '/js/chart.js', '/js/crisis.js', '/js/push.js',
@@ -31,12 +31,13 @@ self.addEventListener('fetch', (event) => {
   const url = new URL(req.url);
   // The API is never cached here: the app keeps last-known data per patient in IndexedDB.
   if (req.method !== 'GET' || url.origin !== self.location.origin || url.pathname.startsWith('/api/')) return;
+  // The clinic pages and the API docs share the origin but are not the app: leave them alone.
+  if (/^\/(clinic|schema|healthz)(\/|$)/.test(url.pathname)) return;
   if (req.mode === 'navigate') {
     // Any page of the app (also /?code=...) is the shell; the router reads the URL.
     event.respondWith(caches.match('/').then((hit) => hit || fetch(req)));
     return;
   }
-  if (url.pathname.startsWith('/clinic') || url.pathname.startsWith('/schema') || url.pathname === '/healthz') return;
   event.respondWith(caches.match(req, { ignoreSearch: true }).then((hit) => hit || fetch(req)));
 });
 

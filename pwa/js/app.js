@@ -6,6 +6,7 @@ import { todayScreen } from './screens/today.js';
 import { tasksScreen, taskScreen } from './screens/tasks.js';
 import { trendScreen } from './screens/trend.js';
 import { settingsScreen } from './screens/settings.js';
+import { renewPush } from './push.js';
 
 const PW = self.Pijnwacht;
 export const store = PW.store;
@@ -251,6 +252,7 @@ async function start() {
   await render();
   if (state.token) {
     await sendOutbox();
+    renewPush();
     const langBefore = document.documentElement.lang;
     if (!firstLoad && await refresh()) {
       // Tasks or language may have changed: redraw lists, never a form being filled in.

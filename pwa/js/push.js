@@ -49,6 +49,7 @@ export async function enablePush() {
   if (!sub) sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey });
   await api('POST', '/push/subscriptions', sub.toJSON());
   await store.put('kv', sub.endpoint, 'push_endpoint');
+  await store.put('kv', true, 'push_wanted');
   return 'on';
 }
 
@@ -62,5 +63,13 @@ export async function disablePush() {
     await sub.unsubscribe();
   }
   await store.del('kv', 'push_endpoint');
+  await store.put('kv', false, 'push_wanted');
   return 'off';
+}
+
+/** At app start: the browser may have replaced or dropped the subscription; renew it quietly. */
+export async function renewPush() {
+  if (!pushSupported() || Notification.permission !== 'granted' || !(await store.get('kv', 'push_wanted'))) return;
+  if ((await pushStatus()) === 'on') return;
+  try { await enablePush(); } catch (e) { /* next start tries again */ }
 }

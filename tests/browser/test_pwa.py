@@ -70,6 +70,11 @@ def test_join_with_code_and_save_the_diary(page, server, patient):
     page.reload()
     expect(page.get_by_text("U heeft deze dag al ingevuld")).to_be_visible()
     expect(page.locator('[data-item="pain_avg"]').get_by_role("radio", name="6 van 10")).to_be_checked()
+    # The service worker serves the app shell, never in place of the clinic's pages.
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    page.goto("/clinic/login")
+    expect(page.locator("h1")).to_have_text("Aanmelden")
+    assert page.locator("form.diary").count() == 0
     assert page.js_errors == []
 
 
@@ -383,3 +388,30 @@ def test_settings_conflict_download_language_and_leave(page, server, patient):
     assert gone.status_code == 401
     assert page.evaluate("self.Pijnwacht.store.get('kv', 'token')") is None
     assert page.js_errors == []
+
+
+def test_background_sync_sends_the_outbox_with_the_app_closed(context, server, patient):
+    page = context.new_page()
+    join(page, patient["code"])
+    context.set_offline(True)
+    fill_diary(page, 7, 9)
+    save(page, QUEUED)
+    page.close()  # the patient puts the phone away: no page left to send anything
+    context.set_offline(False)
+
+    # The browser fires the `sync` event when the network is back; DevTools can fire it too.
+    probe = context.new_page()
+    cdp = context.new_cdp_session(probe)
+    registrations: list[dict] = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
+    cdp.send("ServiceWorker.enable")
+    for _ in range(50):
+        if registrations:
+            break
+        probe.wait_for_timeout(100)
+    assert server.responses(patient["patient_id"]) == []
+    cdp.send("ServiceWorker.dispatchSyncEvent", {
+        "origin": server.url, "registrationId": registrations[0]["registrationId"],
+        "tag": "pijnwacht-outbox", "lastChance": False})
+    [stored] = server.wait_for_responses(patient["patient_id"], 1)
+    assert stored["answers"] == {"pain_avg": 7, "pain_worst": 9}

@@ -41,9 +41,14 @@ export async function joinScreen() {
     button.disabled = true;
     button.textContent = t('join_busy');
     try {
+      const chosen = language();
       const data = await api('POST', '/enrol', { code });
       sessionStorage.removeItem('pijnwacht-removed');
       await signIn(data.token, data.patient);
+      // A language picked before joining wins (we are online: the code just worked).
+      if (chosen !== data.patient.language) {
+        await setMe(await api('PATCH', '/me', { language: chosen }).catch(() => data.patient));
+      }
       // The code is used up: keep it out of the address bar and history.
       history.replaceState(null, '', '/#/setup');
       await refresh();
@@ -67,7 +72,7 @@ export async function joinScreen() {
 /** After joining: language, reminder time, notifications — three choices, then the diary. */
 export async function setupScreen() {
   const me = state.me;
-  const langGroup = languageChoice(me.language || language(), (code) => { setLanguage(code); render(); });
+  const langGroup = languageChoice(language(), (code) => { setLanguage(code); render(); });
   const time = h('input', { id: 'reminder', type: 'time', value: me.reminder_time || '20:00', required: true, 'aria-describedby': 'reminder-hint' });
   const notif = await notificationsBlock();
   const error = h('p', { class: 'error', role: 'alert' });

@@ -2,6 +2,7 @@
 import { h, t, tx, localDate, addDays, formatDay, isoWithOffset, announce } from '../ui.js';
 import { state, store, submit, emergencyText } from '../app.js';
 import { renderItem } from '../items.js';
+import { showCrisis } from '../crisis.js';
 
 const DAYS_BACK = 7; // how far back a missed day may be filled in
 
@@ -41,6 +42,7 @@ export async function todayScreen(day) {
     const w = renderItem(item, answers[item.id], (v) => {
       if (v === undefined) delete answers[item.id]; else answers[item.id] = v;
       error.textContent = '';
+      if (item.safety && typeof v === 'number' && v > item.safety.above) showCrisis();
     }, { markRequired: true, start: item.id === 'sleep_hours' ? (lastSleep ?? 7) : undefined });
     widgets.set(item.id, w);
     form.append(w.el);
