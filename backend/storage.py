@@ -72,14 +72,23 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def _is_storage_fault(exc: BaseException) -> bool:
-    if not isinstance(exc, sqlite3.OperationalError):
-        return False
-    msg = str(exc).lower()
-    return any(
-        s in msg
-        for s in ("readonly", "read-only", "disk is full", "database is locked", "disk i/o", "unable to open")
-    )
+def _is_storage_fault(exc: BaseException | None) -> bool:
+    # Walk the chain: after SQLITE_FULL or an I/O error SQLite rolls the transaction back
+    # itself, so the caller's ROLLBACK TO fails with "no such savepoint" and the real
+    # cause is only in __context__.
+    for _ in range(5):
+        if exc is None:
+            return False
+        if isinstance(exc, sqlite3.OperationalError):
+            msg = str(exc).lower()
+            if any(
+                s in msg
+                for s in ("readonly", "read-only", "disk is full", "database is locked",
+                          "disk i/o", "unable to open")
+            ):
+                return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 class _Job:
@@ -160,10 +169,12 @@ class Writer:
                 try:
                     value = job.fn(conn)
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                    if _is_storage_fault(exc) or not conn.in_transaction:
+                        # Nothing of this group can be committed (SQLite may already
+                        # have rolled it all back): every job in it hears why.
+                        raise
                     conn.execute(f"ROLLBACK TO {sp}")
                     conn.execute(f"RELEASE {sp}")
-                    if _is_storage_fault(exc):
-                        raise
                     results.append((False, exc))
                 else:
                     conn.execute(f"RELEASE {sp}")
