@@ -216,6 +216,12 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc))
     except ValueError as exc:
         return _fail(str(exc))
+    except sqlite3.OperationalError as exc:
+        # A read-only volume or folder, a full disk: say what to check, not a traceback.
+        return _fail(
+            f"cannot use the database: {exc}. Check that its folder is writable (SQLite keeps"
+            " the -wal and -shm files beside it) and that the disk is not full.", 1
+        )
 
 
 if __name__ == "__main__":
