@@ -270,6 +270,8 @@ def test_a_safety_answer_shows_crisis_contacts_at_once_even_offline(page, contex
     expect(dialog.get_by_role("link", name="Direct gevaar? Bel 112")).to_have_attribute("href", "tel:112")
     expect(dialog).to_contain_text("huisartsenpost")
     assert axe(page) == []
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "crisis.png"))
     dialog.get_by_role("button", name="Ik heb dit gelezen").click()
     # The contacts stay on the screen while the answer stands.
     expect(page.locator(".safety-slot")).to_contain_text("0800-0113")
@@ -289,8 +291,10 @@ SCREENS = [
 ]
 
 
-def test_every_screen_passes_axe_and_is_photographed(page, server, patient):
+def test_every_screen_passes_axe_and_is_photographed(page, context, server, patient):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    requests: list[str] = []
+    context.on("request", lambda r: requests.append(r.url))
 
     def check(name: str) -> None:
         page.wait_for_timeout(150)  # let the focus move and live regions settle
@@ -333,13 +337,15 @@ def test_every_screen_passes_axe_and_is_photographed(page, server, patient):
     page.goto("/#/trend")
     expect(page.locator("svg.chart path.line")).to_have_count(3)  # pain avg, worst, activity
     expect(page.locator("svg.chart rect")).to_have_count(3)  # sleep bars
-    # English, and 200 % zoom (half the width): still no violations, nothing cut off.
+    # 200 % zoom (half the width): still no violations, nothing cut off sideways.
     page.set_viewport_size({"width": 195, "height": 422})
     page.goto("/#/today")
     expect(page.get_by_role("heading", name="Dagboek")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     assert axe(page) == []
     assert page.js_errors == []
+    # No request ever left the server's origin (no CDN, no fonts, no analytics).
+    assert requests and [u for u in requests if not u.startswith((server.url, "data:", "blob:"))] == []
 
 
 def test_settings_conflict_download_language_and_leave(page, server, patient):
