@@ -336,3 +336,57 @@ def _reminder_log(conn: sqlite3.Connection) -> None:
 def _reminder_log_claimed(conn: sqlite3.Connection) -> None:
     # The daily prune deletes by age: an index range scan, not a scan of the whole log.
     conn.execute("CREATE INDEX reminder_log_claimed ON reminder_log(claimed_at)")
+
+
+@migration(20, "alerts")
+def _alerts(conn: sqlite3.Connection) -> None:
+    _run(
+        conn,
+        [
+            # One row per alert episode (backend/alerts.py). status: open -> acknowledged ->
+            # resolved (by a clinician, with an outcome); closed = the condition was clear for
+            # the quiet period. closed_at also ends the episode of a resolved alert, so a
+            # condition that outlives its resolution does not raise a new alert every day.
+            """CREATE TABLE alerts (
+                id INTEGER PRIMARY KEY,
+                patient_id TEXT NOT NULL REFERENCES patients(id),
+                rule_id TEXT NOT NULL,
+                category TEXT NOT NULL CHECK (category IN
+                    ('pain', 'side_effect', 'safety', 'questionnaire', 'adherence')),
+                severity TEXT NOT NULL CHECK (severity IN ('urgent', 'high', 'routine')),
+                status TEXT NOT NULL DEFAULT 'open' CHECK (status IN
+                    ('open', 'acknowledged', 'resolved', 'closed')),
+                opened_on TEXT NOT NULL,
+                opened_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                last_evidence_on TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                acknowledged_by INTEGER REFERENCES users(id),
+                acknowledged_at TEXT,
+                assigned_to INTEGER REFERENCES users(id),
+                resolved_by INTEGER REFERENCES users(id),
+                resolved_at TEXT,
+                outcome TEXT CHECK (outcome IS NULL OR outcome IN
+                    ('called_patient', 'changed_medication', 'appointment', 'no_action')),
+                closed_at TEXT,
+                escalated_at TEXT
+            )""",
+            # At most one live alert per patient and rule.
+            "CREATE UNIQUE INDEX alerts_one_live ON alerts(patient_id, rule_id)"
+            " WHERE status IN ('open', 'acknowledged')",
+            "CREATE INDEX alerts_inbox ON alerts(status, severity, opened_at)",
+            "CREATE INDEX alerts_patient ON alerts(patient_id, closed_at, rule_id)",
+            "CREATE INDEX alerts_assigned ON alerts(assigned_to, status)"
+            " WHERE assigned_to IS NOT NULL",
+            "CREATE INDEX alerts_unescalated ON alerts(opened_at)"
+            " WHERE status = 'open' AND severity = 'urgent' AND escalated_at IS NULL",
+            """CREATE TABLE alert_notes (
+                id INTEGER PRIMARY KEY,
+                alert_id INTEGER NOT NULL REFERENCES alerts(id),
+                user_id INTEGER NOT NULL REFERENCES users(id),
+                at TEXT NOT NULL,
+                text TEXT NOT NULL
+            )""",
+            "CREATE INDEX alert_notes_alert ON alert_notes(alert_id, at)",
+        ],
+    )

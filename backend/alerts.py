@@ -1,0 +1,384 @@
+"""Alerts: the lifecycle of findings as alerts (pure `step`) and its SQLite persistence.
+
+One open alert per patient and rule: a finding for a rule without an open alert opens one;
+new evidence for an open alert updates it (never a second); an alert whose condition has
+been clear for the quiet period closes. `step` is the only place this is decided, for the
+live system (new response, nightly sweep) and for `pijnwacht replay` alike.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from backend.detection import (
+    REMINDER_RULES,
+    SEVERITY_RANK,
+    Entry,
+    Finding,
+    Thresholds,
+    evaluate,
+    lookback_days,
+    thresholds_for,
+)
+from backend.storage import iso, parse_iso, utcnow
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = ("called_patient", "changed_medication", "appointment", "no_action")
+# Statuses in which an alert still counts as "the open one" for its rule.
+LIVE_STATUSES = ("open", "acknowledged")
+
+
+class OpenAlert(msgspec.Struct):
+    """An alert not yet closed or resolved, as the lifecycle needs it."""
+
+    rule_id: str
+    category: str
+    severity: str
+    opened_on: date
+    last_evidence_on: date
+    reason: str
+    status: str = "open"
+    id: int | None = None
+
+
+class Update(msgspec.Struct):
+    alert: OpenAlert
+    finding: Finding
+
+
+class Changes(msgspec.Struct):
+    """What one evaluation changes: alerts opened, updated with new evidence, closed."""
+
+    opened: list[Finding] = []
+    updated: list[Update] = []
+    closed: list[OpenAlert] = []
+    # Findings that are not for the team (e.g. silence_reminder): the scheduler reminds.
+    reminders: list[Finding] = []
+    # Filled in when stored: the ids of the alerts opened.
+    opened_ids: list[int] = []
+
+
+def step(
+    open_alerts: Mapping[str, OpenAlert],
+    findings: Sequence[Finding],
+    today: date,
+    quiet_days: int,
+) -> Changes:
+    """The lifecycle: which alerts open, update and close given today's findings."""
+    by_rule: dict[str, Finding] = {}
+    for f in findings:
+        have = by_rule.get(f.rule_id)
+        if have is None or SEVERITY_RANK[f.severity] > SEVERITY_RANK[have.severity]:
+            by_rule[f.rule_id] = f
+    changes = Changes(opened=[], updated=[], closed=[], reminders=[], opened_ids=[])
+    for rule_id, f in by_rule.items():
+        if rule_id in REMINDER_RULES:
+            changes.reminders.append(f)
+        elif rule_id in open_alerts:
+            alert = open_alerts[rule_id]
+            if alert.status == "resolved" and SEVERITY_RANK[f.severity] > SEVERITY_RANK[
+                alert.severity
+            ]:
+                # Resolved, then worse: that is news, not more of the same.
+                changes.closed.append(alert)
+                changes.opened.append(f)
+            else:
+                changes.updated.append(Update(alert, f))
+        else:
+            changes.opened.append(f)
+    for rule_id, alert in open_alerts.items():
+        if rule_id not in by_rule and (today - alert.last_evidence_on).days >= quiet_days:
+            changes.closed.append(alert)
+    return changes
+
+
+def apply_in_memory(
+    open_alerts: dict[str, OpenAlert], changes: Changes, today: date
+) -> list[OpenAlert]:
+    """Apply `changes` to an in-memory set of open alerts (replay, simulation); return new ones."""
+    new: list[OpenAlert] = []
+    for f in changes.opened:
+        alert = OpenAlert(f.rule_id, f.category, f.severity, today, today, f.reason)
+        open_alerts[f.rule_id] = alert
+        new.append(alert)
+    for u in changes.updated:
+        u.alert.last_evidence_on = today
+        u.alert.reason = u.finding.reason
+        if SEVERITY_RANK[u.finding.severity] > SEVERITY_RANK[u.alert.severity]:
+            u.alert.severity = u.finding.severity
+    for alert in changes.closed:
+        open_alerts.pop(alert.rule_id, None)
+    return new
+
+
+# -- persistence --------------------------------------------------------------------------------
+ENTRY_COLUMNS = "questionnaire_id, local_date, answers, scores, authored_at"
+
+
+def _entry(row: sqlite3.Row) -> Entry:
+    return Entry(
+        questionnaire=row["questionnaire_id"],
+        local_date=date.fromisoformat(row["local_date"]),
+        answers=json.loads(row["answers"]),
+        scores=json.loads(row["scores"] or "{}"),
+        authored_at=row["authored_at"],
+    )
+
+
+def load_entries(
+    conn: sqlite3.Connection, patient_id: str, today: date, diary_days: int
+) -> list[Entry]:
+    """The patient's current responses up to `today`, oldest first: the diary of the last
+    `diary_days` days (or, after a long silence, its last entry) and every questionnaire."""
+    since = (today - timedelta(days=diary_days)).isoformat()
+    until = today.isoformat()
+    rows = conn.execute(
+        f"SELECT {ENTRY_COLUMNS} FROM current_responses WHERE patient_id = ?"
+        " AND local_date <= ? AND (questionnaire_id != 'diary' OR local_date >= ?)"
+        " ORDER BY local_date, authored_at",
+        (patient_id, until, since),
+    ).fetchall()
+    if not any(r["questionnaire_id"] == "diary" for r in rows):
+        last = conn.execute(
+            f"SELECT {ENTRY_COLUMNS} FROM current_responses WHERE patient_id = ?"
+            " AND questionnaire_id = 'diary' AND local_date <= ?"
+            " ORDER BY local_date DESC, authored_at DESC LIMIT 1",
+            (patient_id, until),
+        ).fetchone()
+        if last is not None:
+            rows = sorted([*rows, last], key=lambda r: (r["local_date"], r["authored_at"]))
+    return [_entry(r) for r in rows]
+
+
+def pathway_detection(pathways: Mapping[str, Any] | None, pathway_id: str) -> Mapping[str, Any]:
+    """The `[detection]` table of a pathway (an object with `.detection`, or a plain dict)."""
+    p = (pathways or {}).get(pathway_id)
+    if p is None:
+        return {}
+    if isinstance(p, Mapping):
+        return p.get("detection", {}) or {}
+    return getattr(p, "detection", None) or {}
+
+
+def patient_thresholds(
+    pathways: Mapping[str, Any] | None, pathway_id: str, overrides_json: str | None
+) -> Thresholds:
+    overrides = json.loads(overrides_json or "{}") or {}
+    return thresholds_for(pathway_detection(pathways, pathway_id), overrides)
+
+
+def load_open_alerts(conn: sqlite3.Connection, patient_id: str) -> dict[str, OpenAlert]:
+    """The patient's alerts whose episode is not over (open, acknowledged, or resolved by a
+    clinician while the condition still holds), one per rule (the newest)."""
+    out: dict[str, OpenAlert] = {}
+    for r in conn.execute(
+        "SELECT id, rule_id, category, severity, status, opened_on, last_evidence_on, reason"
+        " FROM alerts WHERE patient_id = ? AND closed_at IS NULL AND status != 'closed'"
+        " ORDER BY id",
+        (patient_id,),
+    ):
+        out[r["rule_id"]] = OpenAlert(
+            rule_id=r["rule_id"],
+            category=r["category"],
+            severity=r["severity"],
+            opened_on=date.fromisoformat(r["opened_on"]),
+            last_evidence_on=date.fromisoformat(r["last_evidence_on"]),
+            reason=r["reason"],
+            status=r["status"],
+            id=r["id"],
+        )
+    return out
+
+
+def write_changes(
+    conn: sqlite3.Connection, patient_id: str, changes: Changes, today: date, now: datetime
+) -> list[int]:
+    """Store what `step` decided; return the ids of the alerts opened."""
+    at = iso(now)
+    day = today.isoformat()
+    opened: list[int] = []
+    for alert in changes.closed:
+        # Compare-and-set on closed_at: a second evaluation never closes twice.
+        conn.execute(
+            "UPDATE alerts SET closed_at = ?, updated_at = ?,"
+            " status = CASE WHEN status IN ('open', 'acknowledged') THEN 'closed' ELSE status END"
+            " WHERE id = ? AND closed_at IS NULL",
+            (at, at, alert.id),
+        )
+    for u in changes.updated:
+        f, a = u.finding, u.alert
+        severity = f.severity if SEVERITY_RANK[f.severity] > SEVERITY_RANK[a.severity] else None
+        conn.execute(
+            "UPDATE alerts SET last_evidence_on = ?, reason = ?, severity = coalesce(?, severity),"
+            " updated_at = ? WHERE id = ? AND (last_evidence_on != ? OR reason != ? OR ? IS NOT NULL)",
+            (day, f.reason, severity, at, a.id, day, f.reason, severity),
+        )
+    for f in changes.opened:
+        cur = conn.execute(
+            "INSERT INTO alerts (patient_id, rule_id, category, severity, status, opened_on,"
+            " opened_at, updated_at, last_evidence_on, reason)"
+            " VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            (patient_id, f.rule_id, f.category, f.severity, day, at, at, day, f.reason),
+        )
+        if cur.rowcount == 1:
+            opened.append(int(cur.lastrowid))
+    return opened
+
+
+def _local_date(utc_text: str, timezone: str) -> date:
+    return parse_iso(utc_text).astimezone(ZoneInfo(timezone)).date()
+
+
+def evaluate_patient(
+    conn: sqlite3.Connection,
+    patient_id: str,
+    today: date,
+    library: Any,
+    pathways: Mapping[str, Any] | None,
+    *,
+    now: datetime | None = None,
+) -> Changes:
+    """Run every rule for one patient as of their local `today` and store the alert changes.
+
+    Runs inside the caller's write transaction (the writer connection): after a new response,
+    so the alert exists before the HTTP answer returns, and in the nightly sweep.
+    """
+    patient = conn.execute(
+        "SELECT pathway_id, timezone, enrolled_at, thresholds FROM patients WHERE id = ?",
+        (patient_id,),
+    ).fetchone()
+    if patient is None:
+        raise LookupError("no such patient")
+    thresholds = patient_thresholds(pathways, patient["pathway_id"], patient["thresholds"])
+    entries = load_entries(conn, patient_id, today, lookback_days(thresholds))
+    enrolled_on = _local_date(patient["enrolled_at"], patient["timezone"])
+    findings = evaluate(entries, thresholds, today, enrolled_on, library)
+    open_alerts = load_open_alerts(conn, patient_id)
+    changes = step(open_alerts, findings, today, thresholds.quiet_days)
+    changes.opened_ids = write_changes(conn, patient_id, changes, today, now or utcnow())
+    return changes
+
+
+SWEEP_CHUNK = 200
+
+
+def sweep(
+    db: Any,
+    settings: Any,
+    now: datetime,
+    library: Any,
+    pathways: Mapping[str, Any] | None,
+    reminders: list[tuple[str, Finding]] | None = None,
+) -> int:
+    """The nightly pass: every active patient evaluated as of their own local today (silence
+    included); returns how many alerts opened. Silence reminders go to `reminders` if given."""
+    patients = db.query("SELECT id, timezone FROM patients WHERE status = 'active' ORDER BY id")
+    opened = 0
+    for start in range(0, len(patients), SWEEP_CHUNK):
+        chunk = [(p["id"], now.astimezone(ZoneInfo(p["timezone"])).date())
+                 for p in patients[start : start + SWEEP_CHUNK]]
+
+        def run(conn: sqlite3.Connection, chunk: list[tuple[str, date]] = chunk) -> int:
+            n = 0
+            for patient_id, today in chunk:
+                conn.execute("SAVEPOINT sweep_patient")
+                try:
+                    changes = evaluate_patient(conn, patient_id, today, library, pathways, now=now)
+                except Exception as exc:  # noqa: BLE001 - one patient must not stop the sweep
+                    conn.execute("ROLLBACK TO sweep_patient")
+                    log.error("sweep: patient %s failed with %s", patient_id, type(exc).__name__)
+                else:
+                    n += len(changes.opened_ids)
+                    if reminders is not None:
+                        reminders.extend((patient_id, f) for f in changes.reminders)
+                conn.execute("RELEASE sweep_patient")
+            return n
+
+        opened += db.write_sync(run)
+    return opened
+
+
+def escalate(db: Any, settings: Any, now: datetime) -> list[int]:
+    """Urgent alerts still unacknowledged after `escalate_after_minutes`: mark them escalated
+    (compare-and-set, so never twice); return their ids."""
+    cutoff = iso(now - timedelta(minutes=settings.escalate_after_minutes))
+    at = iso(now)
+
+    def run(conn: sqlite3.Connection) -> list[int]:
+        rows = conn.execute(
+            "UPDATE alerts SET escalated_at = ?, updated_at = ?"
+            " WHERE status = 'open' AND severity = 'urgent' AND escalated_at IS NULL"
+            " AND opened_at <= ? RETURNING id",
+            (at, at, cutoff),
+        ).fetchall()
+        return sorted(r[0] for r in rows)
+
+    return db.write_sync(run)
+
+
+# -- what clinicians do (the inbox calls these inside a write transaction) ---------------------
+def acknowledge(conn: sqlite3.Connection, alert_id: int, user_id: int, now: datetime) -> bool:
+    """Open -> acknowledged; False when someone else was first (or it is no longer open)."""
+    at = iso(now)
+    cur = conn.execute(
+        "UPDATE alerts SET status = 'acknowledged', acknowledged_by = ?, acknowledged_at = ?,"
+        " updated_at = ? WHERE id = ? AND status = 'open'",
+        (user_id, at, at, alert_id),
+    )
+    return cur.rowcount == 1
+
+
+def assign(
+    conn: sqlite3.Connection, alert_id: int, user_id: int | None, now: datetime
+) -> bool:
+    cur = conn.execute(
+        "UPDATE alerts SET assigned_to = ?, updated_at = ? WHERE id = ?"
+        " AND status IN ('open', 'acknowledged')",
+        (user_id, iso(now), alert_id),
+    )
+    return cur.rowcount == 1
+
+
+def add_note(
+    conn: sqlite3.Connection, alert_id: int, user_id: int, text: str, now: datetime
+) -> int:
+    cur = conn.execute(
+        "INSERT INTO alert_notes (alert_id, user_id, at, text) VALUES (?, ?, ?, ?)",
+        (alert_id, user_id, iso(now), text),
+    )
+    return int(cur.lastrowid)
+
+
+def resolve(
+    conn: sqlite3.Connection, alert_id: int, user_id: int, outcome: str, now: datetime
+) -> bool:
+    """A clinician closes the alert with an outcome. While the condition lasts, the rule
+    keeps updating this alert instead of opening a new one (no re-alert the next morning)."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
+    at = iso(now)
+    cur = conn.execute(
+        "UPDATE alerts SET status = 'resolved', resolved_by = ?, resolved_at = ?, outcome = ?,"
+        " acknowledged_by = coalesce(acknowledged_by, ?), acknowledged_at = coalesce(acknowledged_at, ?),"
+        " updated_at = ? WHERE id = ? AND status IN ('open', 'acknowledged')",
+        (user_id, at, outcome, user_id, at, at, alert_id),
+    )
+    return cur.rowcount == 1
+
+
+def alert_rows(rows: Iterable[Mapping[str, Any]]) -> Iterable[list[str]]:
+    """Alerts as rows of the alerts CSV (contract.md), header first."""
+    yield ["patient_id", "rule_id", "category", "severity", "opened_on", "reason"]
+    for r in rows:
+        yield [r["patient_id"], r["rule_id"], r["category"], r["severity"], r["opened_on"],
+               r["reason"]]

@@ -1,0 +1,346 @@
+"""Replay: run the detection rules over a long responses CSV, day by day, into an alerts CSV.
+
+`pijnwacht replay RESPONSES.csv [--pathway ID] [--until YYYY-MM-DD] -o ALERTS.csv` lets a
+clinic tune thresholds on its own history: each patient is evaluated on every day from their
+first diary day up to `--until` (default: the last date in the file), time-based rules
+(silence) included, through the same `alerts.step` lifecycle as the live system. An edit (two
+responses of one questionnaire on one local date) counts as the newer one (authored_at).
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from backend.alerts import OpenAlert, apply_in_memory, pathway_detection, step
+from backend.detection import Entry, Finding, Thresholds, evaluate, thresholds_for
+
+LONG_HEADER = (
+    "patient_id",
+    "response_id",
+    "questionnaire_id",
+    "questionnaire_version",
+    "authored_at",
+    "local_date",
+    "item_id",
+    "value",
+)
+ALERTS_HEADER = ("patient_id", "rule_id", "category", "severity", "opened_on", "reason")
+
+Detector = Callable[[Sequence[Entry], date, date], list[Finding]]
+
+
+class ReplayError(ValueError):
+    """The input cannot be replayed; the message names the line and the column."""
+
+
+class AlertRow(msgspec.Struct):
+    """One row of the alerts CSV: an alert as it opened."""
+
+    patient_id: str
+    rule_id: str
+    category: str
+    severity: str
+    opened_on: date
+    reason: str
+
+
+class _Response(msgspec.Struct):
+    questionnaire: str
+    version: int
+    authored: datetime
+    authored_text: str
+    local_date: date
+    answers: dict[str, Any]
+
+
+# -- reading --------------------------------------------------------------------------------
+def _value(text: str) -> Any:
+    """An answer as the long CSV wrote it: whole numbers as int, decimals as float, else text."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if math.isfinite(number) else text
+
+
+def _parse_time(text: str) -> datetime:
+    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if at.tzinfo is None:
+        raise ValueError("no UTC offset")
+    return at
+
+
+def read_responses(
+    rows: Iterable[tuple[int, Mapping[str, str]]],
+) -> dict[str, dict[str, _Response]]:
+    """patient id -> response id -> response, from (line number, row) pairs of the long CSV."""
+    patients: dict[str, dict[str, _Response]] = {}
+    dates: dict[str, date] = {}
+    times: dict[str, datetime] = {}
+    for line, row in rows:
+        def bad(column: str, why: str, line: int = line) -> ReplayError:
+            return ReplayError(f"line {line}, column {column}: {why}")
+
+        for column in LONG_HEADER:
+            if row.get(column) is None:
+                raise bad(column, "missing")
+        pid, rid = row["patient_id"], row["response_id"]
+        if not pid:
+            raise bad("patient_id", "empty")
+        if not rid:
+            raise bad("response_id", "empty")
+        if not row["item_id"]:
+            raise bad("item_id", "empty")
+        responses = patients.setdefault(pid, {})
+        r = responses.get(rid)
+        if r is None:
+            day_text, at_text = row["local_date"], row["authored_at"]
+            day = dates.get(day_text)
+            if day is None:
+                try:
+                    day = dates[day_text] = date.fromisoformat(day_text)
+                except ValueError:
+                    raise bad("local_date", f"{day_text!r} is not a date (YYYY-MM-DD)") from None
+            at = times.get(at_text)
+            if at is None:
+                try:
+                    at = times[at_text] = _parse_time(at_text)
+                except ValueError:
+                    raise bad(
+                        "authored_at", f"{at_text!r} is not a time with UTC offset (ISO 8601)"
+                    ) from None
+            try:
+                version = int(row["questionnaire_version"])
+            except ValueError:
+                raise bad("questionnaire_version", "not a whole number") from None
+            if not row["questionnaire_id"]:
+                raise bad("questionnaire_id", "empty")
+            r = responses[rid] = _Response(row["questionnaire_id"], version, at, at_text, day, {})
+        r.answers[row["item_id"]] = _value(row["value"])
+    return patients
+
+
+def current_entries(responses: Iterable[_Response], library: Any = None) -> list[Entry]:
+    """The responses as entries, oldest first, an edit replacing what it supersedes."""
+    latest: dict[tuple[str, date], _Response] = {}
+    for r in responses:
+        key = (r.questionnaire, r.local_date)
+        have = latest.get(key)
+        if have is None or r.authored >= have.authored:
+            latest[key] = r
+    entries: list[Entry] = []
+    for r in sorted(latest.values(), key=lambda r: (r.local_date, r.authored)):
+        scores: dict[str, float] = {}
+        if library is not None:
+            q = library.get(r.questionnaire, r.version) or library.get(r.questionnaire)
+            if q is not None:
+                from backend.questionnaires import compute_scores
+
+                try:
+                    scores = compute_scores(q, r.answers)
+                except Exception:  # noqa: BLE001 - answers a definition cannot score: no scores
+                    scores = {}
+        entries.append(
+            Entry(r.questionnaire, r.local_date, r.answers, scores, r.authored_text)
+        )
+    return entries
+
+
+# -- the day-by-day run ---------------------------------------------------------------------
+class Timeline(msgspec.Struct):
+    """One patient's run: the alerts as they opened, and the days each rule fired."""
+
+    opened: list[AlertRow]
+    fired: dict[str, list[date]]
+
+
+def replay_patient(
+    patient_id: str,
+    entries: Sequence[Entry],
+    first_day: date,
+    until: date,
+    detector: Detector,
+    quiet_days: int,
+) -> Timeline:
+    """Evaluate one patient on every day from `first_day` to `until`, as the live system
+    would have (each day sees only the entries up to that day), through `alerts.step`."""
+    dates = [e.local_date for e in entries]
+    open_alerts: dict[str, OpenAlert] = {}
+    opened: list[AlertRow] = []
+    fired: dict[str, list[date]] = {}
+    today = first_day
+    one = timedelta(days=1)
+    while today <= until:
+        k = bisect.bisect_right(dates, today)
+        findings = detector(entries[:k], today, first_day)
+        for f in findings:
+            fired.setdefault(f.rule_id, []).append(today)
+        changes = step(open_alerts, findings, today, quiet_days)
+        for a in apply_in_memory(open_alerts, changes, today):
+            opened.append(AlertRow(patient_id, a.rule_id, a.category, a.severity, today, a.reason))
+        today += one
+    return Timeline(opened, fired)
+
+
+def replay(
+    rows: Iterable[Mapping[str, str]],
+    pathway: str | None,
+    until: date | None,
+    library: Any,
+    pathways: Mapping[str, Any] | None,
+) -> Iterator[AlertRow]:
+    """The alerts the rules would have opened over these long-CSV rows (dicts by header)."""
+    return _replay(enumerate(rows, start=2), pathway, until, library, pathways)
+
+
+def _replay(
+    numbered: Iterable[tuple[int, Mapping[str, str]]],
+    pathway: str | None,
+    until: date | None,
+    library: Any,
+    pathways: Mapping[str, Any] | None,
+) -> Iterator[AlertRow]:
+    if pathway is not None and pathways is not None and pathway not in pathways:
+        raise ReplayError(f"unknown pathway {pathway!r} (known: {', '.join(sorted(pathways))})")
+    thresholds = (
+        thresholds_for(pathway_detection(pathways, pathway), {}) if pathway else Thresholds()
+    )
+    patients = read_responses(numbered)
+    per_patient = {
+        pid: current_entries(responses.values(), library) for pid, responses in patients.items()
+    }
+    last = max((e[-1].local_date for e in per_patient.values() if e), default=None)
+    end = until or last
+
+    def detect(entries: Sequence[Entry], today: date, first: date) -> list[Finding]:
+        return evaluate(entries, thresholds, today, first, library)
+
+    for pid in sorted(per_patient):
+        entries = per_patient[pid]
+        if not entries or end is None or entries[0].local_date > end:
+            continue
+        timeline = replay_patient(
+            pid, entries, entries[0].local_date, end, detect, thresholds.quiet_days
+        )
+        yield from timeline.opened
+
+
+def run_replay(
+    csv_in: Path,
+    csv_out: Path,
+    pathway: str | None,
+    until: date | None,
+    library: Any,
+    pathways: Mapping[str, Any] | None,
+) -> int:
+    """Replay a long responses CSV file into an alerts CSV file (written atomically);
+    return the number of alerts."""
+    csv_in, csv_out = Path(csv_in), Path(csv_out)
+    with open(csv_in, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise ReplayError("line 1: the file is empty (expected the long CSV header)") from None
+        missing = [c for c in LONG_HEADER if c not in header]
+        if missing:
+            raise ReplayError(f"line 1, column {missing[0]}: missing from the header")
+        index = {c: header.index(c) for c in LONG_HEADER}
+        width = len(header)
+
+        def numbered() -> Iterator[tuple[int, dict[str, str]]]:
+            for row in reader:
+                line = reader.line_num
+                if not row:
+                    continue
+                if len(row) != width:
+                    raise ReplayError(
+                        f"line {line}: {len(row)} columns, the header has {width}"
+                    )
+                yield line, {c: row[i] for c, i in index.items()}
+
+        try:
+            rows = list(_replay(numbered(), pathway, until, library, pathways))
+        except csv.Error as exc:
+            raise ReplayError(f"line {reader.line_num}: not valid CSV ({exc})") from None
+    fd, tmp = tempfile.mkstemp(prefix=".replay-", suffix=".csv", dir=csv_out.parent or ".")
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out, lineterminator="\r\n")
+            writer.writerow(ALERTS_HEADER)
+            for a in rows:
+                writer.writerow(
+                    [a.patient_id, a.rule_id, a.category, a.severity, a.opened_on.isoformat(),
+                     a.reason]
+                )
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, csv_out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return len(rows)
+
+
+# -- the command --------------------------------------------------------------------------------
+def add_replay_command(subparsers: Any) -> Any:
+    """Add `replay` to the `pijnwacht` command's argparse subparsers."""
+    p = subparsers.add_parser(
+        "replay",
+        help="run the detection rules over a long responses CSV into an alerts CSV",
+        description="Evaluate the rules day by day over a long responses CSV (as exported by"
+        " `pijnwacht export --format long`), as the live system would have, and write the"
+        " alerts that would have opened.",
+    )
+    p.add_argument("responses", metavar="RESPONSES.csv")
+    p.add_argument("--pathway", help="use this pathway's detection thresholds")
+    p.add_argument("--until", metavar="YYYY-MM-DD", help="last day (default: last in the file)")
+    p.add_argument("-o", "--output", required=True, metavar="ALERTS.csv")
+    p.set_defaults(func=replay_command)
+    return p
+
+
+def replay_command(args: Any, settings: Any = None) -> int:
+    """Run `pijnwacht replay`: 0 done, 2 a problem with the input (message on stderr)."""
+    from backend.pathways import load_pathways
+    from backend.questionnaires import load_library
+    from backend.settings import load_settings
+
+    if settings is None:
+        settings = load_settings(db=getattr(args, "db", None))
+    until = None
+    if args.until:
+        try:
+            until = date.fromisoformat(args.until)
+        except ValueError:
+            print(f"pijnwacht replay: --until {args.until!r} is not a date (YYYY-MM-DD)",
+                  file=sys.stderr)
+            return 2
+    library = load_library(settings.questionnaires_dir)
+    pathways = load_pathways(settings.questionnaires_dir, library)
+    try:
+        n = run_replay(Path(args.responses), Path(args.output), args.pathway, until, library,
+                       pathways)
+    except FileNotFoundError as exc:
+        print(f"pijnwacht replay: {exc.filename}: no such file", file=sys.stderr)
+        return 2
+    except (ReplayError, ValueError) as exc:
+        print(f"pijnwacht replay: {args.responses}: {exc}", file=sys.stderr)
+        return 2
+    print(f"{n} alerts written to {args.output}")
+    return 0
