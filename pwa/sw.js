@@ -4,7 +4,7 @@
  */
 importScripts('/js/core.js');
 
-const VERSION = 'pijnwacht-shell-v2';
+const VERSION = 'pijnwacht-shell-v3';
 const SHELL = [
   '/', '/manifest.webmanifest', '/css/app.css',
   '/js/app.js', '/js/core.js', '/js/ui.js', '/js/items.js', '/js/chart.js', '/js/crisis.js', '/js/push.js',

@@ -111,7 +111,7 @@ export async function signOut(reason) {
 /** Put a response in the outbox and try to send it; returns true when the server has it. */
 export async function submit(response) {
   const item = await PW.enqueue(response);
-  const summary = await sendOutbox();
+  await sendOutbox();
   const still = await store.get('outbox', item.id);
   if (still) requestBackgroundSync();
   return !still;
