@@ -35,6 +35,13 @@ QUEUED = "Opgeslagen op uw telefoon. Het wordt verstuurd zodra er internet is."
 
 
 def test_join_with_code_and_save_the_diary(page, server, patient):
+    # A wrong code: the server's explanation is shown, and nothing else happens.
+    page.goto("/")
+    page.get_by_label("Uw code").fill("ABCD-EFGH")
+    page.get_by_role("button", name="Aanmelden").click()
+    expect(page.locator("#join-error")).not_to_be_empty()
+    expect(page.get_by_role("heading", name="Aanmelden bij Pijnwacht")).to_be_visible()
+
     page.goto(f"/?code={patient['code'].lower()}")
     # The link's code is filled in, shown the way the letter shows it.
     expect(page.get_by_label("Uw code")).to_have_value(patient["code"])
@@ -339,10 +346,12 @@ def test_every_screen_passes_axe_and_is_photographed(page, context, server, pati
     expect(page.locator("svg.chart rect")).to_have_count(3)  # sleep bars
     # 200 % zoom (half the width): still no violations, nothing cut off sideways.
     page.set_viewport_size({"width": 195, "height": 422})
-    page.goto("/#/today")
-    expect(page.get_by_role("heading", name="Dagboek")).to_be_visible()
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
-    assert axe(page) == []
+    for url in ("/#/today", "/#/tasks", "/#/trend", "/#/settings"):
+        page.goto(url)
+        page.locator("h1").wait_for()
+        page.wait_for_timeout(150)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), url
+        assert axe(page) == [], url
     assert page.js_errors == []
     # No request ever left the server's origin (no CDN, no fonts, no analytics).
     assert requests and [u for u in requests if not u.startswith((server.url, "data:", "blob:"))] == []
