@@ -109,10 +109,15 @@ def machine() -> dict[str, Any]:
 
 # -- processes -----------------------------------------------------------------------------
 def pinned(cmd: list[str], cpu: int | None) -> list[str]:
-    """`cmd` pinned to one CPU when taskset exists and the machine has more than one."""
+    """`cmd` pinned to one CPU when taskset exists and the machine has more than one.
+
+    Run as root, the pinned processes (server and wrk) also get a higher priority, so that
+    background work on a shared machine disturbs the measurement less.
+    """
     if cpu is None or not shutil.which("taskset") or (os.cpu_count() or 1) < 2:
         return cmd
-    return ["taskset", "-c", str(cpu), *cmd]
+    boost = ["nice", "-n", "-5"] if os.geteuid() == 0 and shutil.which("nice") else []
+    return [*boost, "taskset", "-c", str(cpu), *cmd]
 
 
 def peak_rss_mb(pid: int) -> float | None:
@@ -201,6 +206,7 @@ class WrkResult:
     p99_ms: float
     non_2xx: int
     errors: int
+    busy: float = float("nan")
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -365,9 +371,12 @@ def wrk_on(srv: Server, path: str = "", **kw: Any) -> tuple[WrkResult, float]:
     """wrk against the server, and the server's CPU-bound ceiling: requests per CPU second.
 
     Requests/s depends on what else the machine runs; requests per CPU second of the server
-    process does much less, so both are reported.
+    process does much less, so both are reported. `result.busy` is the share of one core
+    the server used: below ~85 % the server was not the bottleneck (wrk or the machine was).
     """
     cpu = srv.cpu_seconds()
+    t0 = time.perf_counter()
     result = wrk(srv.url + path, **kw)
     used = srv.cpu_seconds() - cpu
+    result.busy = used / (time.perf_counter() - t0)
     return result, (result.requests / used if used > 0 else float("nan"))

@@ -23,7 +23,8 @@ if __package__ in (None, ""):
 
 from tests.bench.common import BIN, ROOT, Figure, median, not_measured, seed, workdir  # noqa: E402
 
-TARGET_MS = 1.0
+# "Well under 1 ms": half of it, so a PASS leaves room for the rest of the request.
+TARGET_MS = 0.5
 
 
 def rule_time(db: Path, patient_ids: list[str]) -> list[float]:
@@ -78,7 +79,7 @@ def run(quick: bool = False) -> list[Figure]:
     med = median(times)
     figures = [Figure(
         "3 detection", "rule time per new response (365 days of history)", med, "ms",
-        target=f"well under {TARGET_MS:g} ms", ok=med < TARGET_MS, runs=times,
+        target=f"< {TARGET_MS:g} ms (well under 1 ms)", ok=med < TARGET_MS, runs=times,
         note=f"median over {len(times)} patients; p95 {sorted(times)[int(0.95 * (len(times) - 1))]:.2f} ms;"
              " history load + every rule + alert update",
     )]

@@ -60,6 +60,7 @@ def measure(db: Path, load: Load, *, log_level: str, seconds: float, runs: int) 
         "bad": bad, "peak_mb": peak,
         "healthz_cpu": health_cpu, "put_cpu": put_cpu,
         "cpu_ratio": [p / h for h, p in zip(health_cpu, put_cpu, strict=True)],
+        "healthz_busy": median(r.busy for r in health), "put_busy": median(r.busy for r in put),
     }
 
 
@@ -74,23 +75,32 @@ def run(quick: bool = False) -> list[Figure]:
     for level, label in (("info", "default log level info, access log on"),
                          ("warning", "log level warning, no access log")):
         m = measure(db, load, log_level=level, seconds=seconds, runs=runs)
-        ratio = median(m["ratio"])
-        note = f"{label}; {CONNECTIONS} connections"
+        ratio, cpu_ratio = median(m["ratio"]), median(m["cpu_ratio"])
+        note = f"{label}; {CONNECTIONS} connections; server busy {m['healthz_busy']:.0%} of its core"
         if m["bad"]:
             note += f"; {m['bad']} non-2xx/socket errors!"
+        # The wall-clock ratio is a ceiling ratio only if the bare endpoint kept the server's
+        # core busy; on a machine shared with other work it may not (wrk starved), and then
+        # the ratio of requests per server CPU-second is the honest figure.
+        saturated = m["healthz_busy"] >= 0.85
+        default = level == "info"
         figures += [
             Figure("1 http", f"GET /healthz [{level}]", median(m["healthz"]), "req/s",
                    note=note, runs=m["healthz"]),
             Figure("1 http", f"PUT /responses/{{uuid}} [{level}]", median(m["put"]), "req/s",
-                   note=f"p50 {m['put_p50']:.1f} ms, p99 {m['put_p99']:.1f} ms", runs=m["put"]),
-            Figure("1 http", f"ceiling ratio PUT/healthz [{level}]", ratio * 100, "%",
-                   target=f">= {TARGET_RATIO:.0%}",
-                   ok=None if level != "info" else (ratio >= TARGET_RATIO and not m["bad"]),
-                   note="the configured default" if level == "info" else "for comparison",
+                   note=f"p50 {m['put_p50']:.1f} ms, p99 {m['put_p99']:.1f} ms;"
+                   f" server busy {m['put_busy']:.0%}", runs=m["put"]),
+            Figure("1 http", f"ceiling ratio PUT/healthz, req/s [{level}]", ratio * 100, "%",
+                   target=f">= {TARGET_RATIO:.0%}" if default and saturated else "",
+                   ok=(ratio >= TARGET_RATIO and not m["bad"]) if default and saturated else None,
+                   note=("the configured default" if default else "for comparison")
+                   + ("" if saturated else "; healthz did not saturate the server: see CPU ratio"),
                    runs=[r * 100 for r in m["ratio"]]),
-            Figure("1 http", f"CPU ceiling ratio PUT/healthz [{level}]", median(m["cpu_ratio"]) * 100,
-                   "%", note=f"requests per server CPU-second: healthz {median(m['healthz_cpu']):,.0f},"
-                   f" PUT {median(m['put_cpu']):,.0f} (robust when other work shares the machine)",
+            Figure("1 http", f"ceiling ratio PUT/healthz, per CPU-s [{level}]", cpu_ratio * 100, "%",
+                   target=f">= {TARGET_RATIO:.0%}" if default and not saturated else "",
+                   ok=(cpu_ratio >= TARGET_RATIO and not m["bad"]) if default and not saturated else None,
+                   note=f"requests per server CPU-second: healthz {median(m['healthz_cpu']):,.0f},"
+                   f" PUT {median(m['put_cpu']):,.0f}",
                    runs=[r * 100 for r in m["cpu_ratio"]]),
             Figure("7 memory", f"server peak RSS (http, {level})", m["peak_mb"], "MB"),
         ]
