@@ -132,7 +132,10 @@ def cmd_backup(args: argparse.Namespace) -> int:
     try:
         dest = sqlite3.connect(str(tmp))
         try:
-            source.backup(dest, pages=1024)
+            # One step, one read transaction: a stepwise copy starts over whenever the
+            # server commits between steps, and on a busy clinic never finishes. WAL lets
+            # the server keep writing meanwhile.
+            source.backup(dest, pages=-1)
             check = dest.execute("PRAGMA integrity_check").fetchone()[0]
             dest.execute("PRAGMA journal_mode = DELETE")
         finally:
@@ -204,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     from backend.scheduler import add_tick_command
 
     add_tick_command(sub)
+    from backend.replay import add_replay_command
+
+    add_replay_command(sub)
     return parser
 
 
