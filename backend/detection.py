@@ -88,7 +88,8 @@ class Thresholds(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # -- safety and questionnaires ----------------------------------------------------------------
     # A questionnaire answer counts as current for this many days.
     questionnaire_days: int = 14
-    # A score in a band of this level or worse is a high-severity finding.
+    # A score in a band of this level or worse (or the score's worst band, if lower) is a
+    # high-severity finding, and alerts even on a first answer.
     questionnaire_high_level: int = 3
     # -- adherence ----------------------------------------------------------------------------
     # Days since the last diary: a reminder to the patient, then an alert for the team.
@@ -422,15 +423,19 @@ def questionnaire_scores(ctx: Context) -> list[Finding]:
             band = band_for(score, value)
             before = previous.scores.get(score.id) if previous is not None else None
             before_band = band_for(score, before) if isinstance(before, int | float) else None
+            # "Serious" = the high level, or the worst band a score has if it stops below it
+            # (PGIC's worst band, "much worse", is level 2; PHQ-9 >= 15 is level 3 of 4).
+            top = max((b.level for b in score.bands), default=0)
+            high_level = min(t.questionnaire_high_level, top) if top > 0 else t.questionnaire_high_level
             label = score.label.get("nl") or score.id
             reasons: list[str] = []
             severity: Severity = "routine"
             if band is not None and (
                 (before_band is not None and band.level > before_band.level)
-                or (before_band is None and band.level >= t.questionnaire_high_level)
+                or (before_band is None and band.level >= high_level)
             ):
                 reasons.append(f"nu '{band.label.get('nl', '')}'")
-                if band.level >= t.questionnaire_high_level:
+                if band.level >= high_level:
                     severity = "high"
             if (
                 score.mic is not None

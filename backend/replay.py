@@ -23,7 +23,14 @@ from typing import Any
 import msgspec
 
 from backend.alerts import OpenAlert, apply_in_memory, pathway_detection, step
-from backend.detection import Entry, Finding, Thresholds, evaluate, thresholds_for
+from backend.detection import (
+    Entry,
+    Finding,
+    Thresholds,
+    evaluate,
+    lookback_days,
+    thresholds_for,
+)
 
 LONG_HEADER = (
     "patient_id",
@@ -106,31 +113,36 @@ def read_responses(
             raise bad("response_id", "empty")
         if not row["item_id"]:
             raise bad("item_id", "empty")
+        # Every line is checked (not only a response's first): the caches keep it cheap.
+        day_text, at_text, version_text = (
+            row["local_date"], row["authored_at"], row["questionnaire_version"]
+        )
+        day = dates.get(day_text)
+        if day is None:
+            try:
+                day = dates[day_text] = date.fromisoformat(day_text)
+            except ValueError:
+                raise bad("local_date", f"{day_text!r} is not a date (YYYY-MM-DD)") from None
+        at = times.get(at_text)
+        if at is None:
+            try:
+                at = times[at_text] = _parse_time(at_text)
+            except ValueError:
+                raise bad(
+                    "authored_at", f"{at_text!r} is not a time with UTC offset (ISO 8601)"
+                ) from None
+        if not version_text.isdigit():
+            raise bad("questionnaire_version", f"{version_text!r} is not a whole number")
+        if not row["questionnaire_id"]:
+            raise bad("questionnaire_id", "empty")
         responses = patients.setdefault(pid, {})
         r = responses.get(rid)
         if r is None:
-            day_text, at_text = row["local_date"], row["authored_at"]
-            day = dates.get(day_text)
-            if day is None:
-                try:
-                    day = dates[day_text] = date.fromisoformat(day_text)
-                except ValueError:
-                    raise bad("local_date", f"{day_text!r} is not a date (YYYY-MM-DD)") from None
-            at = times.get(at_text)
-            if at is None:
-                try:
-                    at = times[at_text] = _parse_time(at_text)
-                except ValueError:
-                    raise bad(
-                        "authored_at", f"{at_text!r} is not a time with UTC offset (ISO 8601)"
-                    ) from None
-            try:
-                version = int(row["questionnaire_version"])
-            except ValueError:
-                raise bad("questionnaire_version", "not a whole number") from None
-            if not row["questionnaire_id"]:
-                raise bad("questionnaire_id", "empty")
-            r = responses[rid] = _Response(row["questionnaire_id"], version, at, at_text, day, {})
+            r = responses[rid] = _Response(
+                row["questionnaire_id"], int(version_text), at, at_text, day, {}
+            )
+        elif r.local_date != day or r.questionnaire != row["questionnaire_id"]:
+            raise bad("response_id", f"{rid!r} appears with another date or questionnaire")
         r.answers[row["item_id"]] = _value(row["value"])
     return patients
 
@@ -176,18 +188,30 @@ def replay_patient(
     until: date,
     detector: Detector,
     quiet_days: int,
+    lookback: int | None = None,
 ) -> Timeline:
     """Evaluate one patient on every day from `first_day` to `until`, as the live system
-    would have (each day sees only the entries up to that day), through `alerts.step`."""
-    dates = [e.local_date for e in entries]
+    would have (each day sees only the entries up to that day), through `alerts.step`.
+    `lookback`: how many days of diary the detector reads (None: all of it)."""
+    # The diary only as far back as the rules read it (a year of history would otherwise make
+    # every day cost as much as the whole year); other questionnaires in full (a PROM is
+    # compared with the one before it, however long ago).
+    diary = [e for e in entries if e.questionnaire == "diary"]
+    other = [e for e in entries if e.questionnaire != "diary"]
+    diary_dates = [e.local_date for e in diary]
+    other_dates = [e.local_date for e in other]
     open_alerts: dict[str, OpenAlert] = {}
     opened: list[AlertRow] = []
     fired: dict[str, list[date]] = {}
     today = first_day
     one = timedelta(days=1)
     while today <= until:
-        k = bisect.bisect_right(dates, today)
-        findings = detector(entries[:k], today, first_day)
+        k = bisect.bisect_right(diary_dates, today)
+        lo = 0
+        if lookback is not None:
+            lo = min(bisect.bisect_left(diary_dates, today - timedelta(days=lookback)), max(k - 1, 0))
+        seen = other[: bisect.bisect_right(other_dates, today)] + diary[lo:k]
+        findings = detector(seen, today, first_day)
         for f in findings:
             fired.setdefault(f.rule_id, []).append(today)
         changes = step(open_alerts, findings, today, quiet_days)
@@ -235,7 +259,8 @@ def _replay(
         if not entries or end is None or entries[0].local_date > end:
             continue
         timeline = replay_patient(
-            pid, entries, entries[0].local_date, end, detect, thresholds.quiet_days
+            pid, entries, entries[0].local_date, end, detect, thresholds.quiet_days,
+            lookback_days(thresholds),
         )
         yield from timeline.opened
 
@@ -331,6 +356,9 @@ def replay_command(args: Any, settings: Any = None) -> int:
             print(f"pijnwacht replay: --until {args.until!r} is not a date (YYYY-MM-DD)",
                   file=sys.stderr)
             return 2
+    from backend.storage import open_database
+
+    open_database(settings.db).close()  # every command makes the database when absent
     library = load_library(settings.questionnaires_dir)
     pathways = load_pathways(settings.questionnaires_dir, library)
     try:

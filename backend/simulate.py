@@ -19,7 +19,7 @@ from datetime import date, timedelta
 
 import msgspec
 
-from backend.detection import Entry, Finding, Thresholds, evaluate
+from backend.detection import Entry, Finding, Thresholds, evaluate, lookback_days
 from backend.replay import Timeline, replay_patient
 
 Detector = Callable[[Sequence[Entry], date, date], list[Finding]]
@@ -273,7 +273,8 @@ def score(
                      max(((e.end - p.enrolled_on).days for e in p.events), default=0))
         )
         patient_days += (until - p.enrolled_on).days + 1
-        run = replay_patient(p.id, p.entries, p.enrolled_on, until, detector, quiet)
+        run = replay_patient(p.id, p.entries, p.enrolled_on, until, detector, quiet,
+                             lookback_days(Thresholds()) + 7)
         pain_fired = sorted(
             d for rule, days in run.fired.items() for d in days if _is_pain_rule(rule, run)
         )

@@ -1,0 +1,209 @@
+"""Alert lifecycle: one alert per patient and rule, updated by new evidence, closed when quiet."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from backend import alerts
+from backend.alerts import OpenAlert, step
+from backend.detection import Finding
+from backend.settings import load_settings
+from backend.storage import open_database
+
+START = date(2026, 3, 2)
+
+
+@pytest.fixture
+def db(tmp_path):
+    database = open_database(tmp_path / "pijnwacht.db")
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return load_settings(env={}, db=str(tmp_path / "pijnwacht.db"), scheduler=False)
+
+
+def add_patient(conn: sqlite3.Connection, pid: str = "p1", thresholds: dict | None = None) -> str:
+    conn.execute(
+        "INSERT INTO patients (id, display_name, pathway_id, anchor_date, enrolled_at, thresholds)"
+        " VALUES (?, 'Test', 'opioid', ?, ?, ?)",
+        (pid, START.isoformat(), f"{START.isoformat()}T08:00:00Z", json.dumps(thresholds or {})),
+    )
+    return pid
+
+
+def add_diary(conn, pid: str, day: date, **answers) -> None:
+    answers = {"pain_avg": 4, "pain_worst": 5, **answers}
+    at = f"{day.isoformat()}T19:00:00Z"
+    conn.execute(
+        "INSERT INTO responses (id, patient_id, questionnaire_id, questionnaire_version,"
+        " authored_at, authored_at_client, local_date, answers, scores, content_hash, received_at)"
+        " VALUES (?, ?, 'diary', 1, ?, ?, ?, ?, '{}', 'x', ?)",
+        (str(uuid.uuid4()), pid, at, at, day.isoformat(), json.dumps(answers), at),
+    )
+
+
+def live(conn, pid="p1"):
+    return conn.execute(
+        "SELECT * FROM alerts WHERE patient_id = ? ORDER BY id", (pid,)
+    ).fetchall()
+
+
+def finding(rule="drowsiness_severe", severity="urgent", on=START) -> Finding:
+    return Finding(rule, "side_effect", severity, "ernstige sufheid", on)
+
+
+# -- the pure lifecycle ----------------------------------------------------------------------
+def test_step_opens_updates_instead_of_doubling_and_closes_after_the_quiet_period():
+    ch = step({}, [finding()], START, quiet_days=7)
+    assert [f.rule_id for f in ch.opened] == ["drowsiness_severe"] and not ch.updated
+    a = OpenAlert("drowsiness_severe", "side_effect", "urgent", START, START, "x")
+    ch = step({"drowsiness_severe": a}, [finding()], START + timedelta(days=2), 7)
+    assert not ch.opened and len(ch.updated) == 1
+    assert not step({"drowsiness_severe": a}, [], START + timedelta(days=6), 7).closed
+    assert step({"drowsiness_severe": a}, [], START + timedelta(days=7), 7).closed == [a]
+
+
+def test_step_routes_silence_reminders_to_the_patient_not_the_team():
+    f = Finding("silence_reminder", "adherence", "routine", "2 dagen", START)
+    ch = step({}, [f], START, 7)
+    assert ch.reminders == [f] and not ch.opened
+
+
+# -- stored -------------------------------------------------------------------------------------
+def test_severe_drowsiness_opens_one_urgent_alert_that_new_evidence_updates(db):
+    def run(conn):
+        add_patient(conn)
+        add_diary(conn, "p1", START, se_drowsiness=3)
+        first = alerts.evaluate_patient(conn, "p1", START, None, {})
+        add_diary(conn, "p1", START + timedelta(days=1), se_drowsiness=3)
+        second = alerts.evaluate_patient(conn, "p1", START + timedelta(days=1), None, {})
+        return first, second, live(conn)
+
+    first, second, rows = db.write_sync(run)
+    assert len(first.opened_ids) == 1 and not second.opened_ids and len(second.updated) == 1
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["severity"], row["status"], row["category"]) == ("urgent", "open", "side_effect")
+    assert row["last_evidence_on"] == (START + timedelta(days=1)).isoformat()
+
+
+def test_an_alert_closes_once_the_condition_is_clear_for_the_quiet_period(db):
+    def run(conn):
+        add_patient(conn, thresholds={"quiet_days": 3})
+        for i in range(6):
+            add_diary(conn, "p1", START + timedelta(days=i), se_drowsiness=3 if i == 0 else 0)
+        for i in range(6):
+            alerts.evaluate_patient(conn, "p1", START + timedelta(days=i), None, {})
+        return live(conn)
+
+    rows = db.write_sync(run)
+    assert len(rows) == 1 and rows[0]["status"] == "closed" and rows[0]["closed_at"]
+
+
+def test_only_one_live_alert_per_patient_and_rule_even_when_written_directly(db):
+    def run(conn):
+        add_patient(conn)
+        add_diary(conn, "p1", START, se_drowsiness=3)
+        alerts.evaluate_patient(conn, "p1", START, None, {})
+        conn.execute(
+            "INSERT INTO alerts (patient_id, rule_id, category, severity, opened_on, opened_at,"
+            " updated_at, last_evidence_on, reason) SELECT patient_id, rule_id, category,"
+            " severity, opened_on, opened_at, updated_at, last_evidence_on, reason FROM alerts"
+        )
+
+    with pytest.raises(sqlite3.IntegrityError):
+        db.write_sync(run)
+
+
+def test_a_resolved_alert_is_not_raised_again_while_the_condition_lasts(db):
+    now = datetime(2026, 3, 2, 20, 0, tzinfo=UTC)
+
+    def with_user(conn):
+        conn.execute(
+            "INSERT INTO users (id, email, name, role, password_hash, created_at,"
+            " password_changed_at) VALUES (1, 'a@b.nl', 'Verpleegkundige', 'clinician', 'x',"
+            " '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')"
+        )
+        add_patient(conn)
+        for i in range(3):
+            add_diary(conn, "p1", START + timedelta(days=i), se_constipation=2)
+        alerts.evaluate_patient(conn, "p1", START + timedelta(days=2), None, {})
+        (alert_id,) = [r["id"] for r in live(conn)]
+        assert alerts.acknowledge(conn, alert_id, 1, now)
+        assert not alerts.acknowledge(conn, alert_id, 1, now)  # compare-and-set
+        alerts.add_note(conn, alert_id, 1, "Gebeld, laxans gestart", now)
+        assert alerts.resolve(conn, alert_id, 1, "changed_medication", now)
+        add_diary(conn, "p1", START + timedelta(days=3), se_constipation=2)
+        later = alerts.evaluate_patient(conn, "p1", START + timedelta(days=3), None, {})
+        add_diary(conn, "p1", START + timedelta(days=4), se_constipation=3)
+        worse = alerts.evaluate_patient(conn, "p1", START + timedelta(days=4), None, {})
+        return later, worse, live(conn)
+
+    later, worse, rows = db.write_sync(with_user)
+    assert not later.opened_ids  # still constipated: the resolved alert takes the evidence
+    assert rows[0]["status"] == "resolved" and rows[0]["outcome"] == "changed_medication"
+    # Severe constipation is a rule of its own: that does open.
+    assert [r["rule_id"] for r in rows if r["status"] == "open"] == [
+        "side_effect_severe.se_constipation"
+    ]
+    assert worse.opened_ids
+
+
+def test_sweep_catches_a_silent_patient_as_of_their_local_day(db, settings):
+    def seed(conn):
+        add_patient(conn)
+        for i in range(10):
+            add_diary(conn, "p1", START + timedelta(days=i))
+
+    db.write_sync(seed)
+    reminders: list = []
+    quiet_day = START + timedelta(days=9 + 2)
+    at = datetime(quiet_day.year, quiet_day.month, quiet_day.day, 22, 30, tzinfo=UTC)
+    assert alerts.sweep(db, settings, at, None, {}, reminders) == 0
+    assert [f.rule_id for _, f in reminders] == ["silence_reminder"]
+    # 23:30 UTC on the 5th silent day is already the 6th day in Amsterdam; the sweep follows
+    # the patient's zone either way and opens the team alert once.
+    silent = START + timedelta(days=9 + 5)
+    at = datetime(silent.year, silent.month, silent.day, 20, 0, tzinfo=UTC)
+    assert alerts.sweep(db, settings, at, None, {}) == 1
+    assert alerts.sweep(db, settings, at + timedelta(days=1), None, {}) == 0
+    rows = db.query("SELECT rule_id, category, opened_on FROM alerts")
+    assert [(r["rule_id"], r["category"], r["opened_on"]) for r in rows] == [
+        ("silence", "adherence", silent.isoformat())
+    ]
+
+
+def test_one_patient_with_broken_thresholds_does_not_stop_the_sweep(db, settings):
+    def seed(conn):
+        add_patient(conn, "p1", thresholds={"no_such_threshold": 1})
+        add_patient(conn, "p2")
+
+    db.write_sync(seed)
+    at = datetime.combine(START + timedelta(days=10), datetime.min.time(), UTC) + timedelta(hours=20)
+    assert alerts.sweep(db, settings, at, None, {}) == 1
+    assert [r["patient_id"] for r in db.query("SELECT patient_id FROM alerts")] == ["p2"]
+
+
+def test_unacknowledged_urgent_alerts_escalate_once(db, settings):
+    opened = datetime(2026, 3, 2, 19, 0, tzinfo=UTC)
+
+    def run(conn):
+        add_patient(conn)
+        add_diary(conn, "p1", START, se_drowsiness=3)
+        alerts.evaluate_patient(conn, "p1", START, None, {}, now=opened)
+
+    db.write_sync(run)
+    minutes = settings.escalate_after_minutes
+    assert alerts.escalate(db, settings, opened + timedelta(minutes=minutes - 1)) == []
+    ids = alerts.escalate(db, settings, opened + timedelta(minutes=minutes))
+    assert len(ids) == 1
+    assert alerts.escalate(db, settings, opened + timedelta(minutes=minutes + 5)) == []
+    assert db.query_one("SELECT escalated_at FROM alerts")["escalated_at"]
