@@ -42,9 +42,11 @@ def rule_time(db: Path, patient_ids: list[str]) -> list[float]:
     times = []
     for pid in patient_ids:
         conn.execute("BEGIN IMMEDIATE")
-        t0 = time.perf_counter()
+        # CPU time of this thread: the rules are pure computation plus SQLite reads from the
+        # page cache, and on a shared machine wall time mostly measures the neighbours.
+        t0 = time.thread_time()
         alerts.evaluate_patient(conn, pid, today, library, pathways)
-        times.append((time.perf_counter() - t0) * 1000)
+        times.append((time.thread_time() - t0) * 1000)
         conn.execute("ROLLBACK")
     conn.close()
     return times
@@ -81,7 +83,7 @@ def run(quick: bool = False) -> list[Figure]:
         "3 detection", "rule time per new response (365 days of history)", med, "ms",
         target=f"< {TARGET_MS:g} ms (well under 1 ms)", ok=med < TARGET_MS, runs=times,
         note=f"median over {len(times)} patients; p95 {sorted(times)[int(0.95 * (len(times) - 1))]:.2f} ms;"
-             " history load + every rule + alert update",
+             " CPU time; history load + every rule + alert update",
     )]
     try:
         rate, rows = replay_rate(db, folder)
