@@ -113,7 +113,9 @@ class World:
         self.b_id, b_headers = enrol_patient(services, client, "Dhr. Bos")
         # The clinic pages are tried on a third patient, so revoking devices or new codes
         # do not take A's or B's access away halfway through.
-        self.victim_id, _ = enrol_patient(services, client, "Mevr. Claes")
+        self.victim_id, victim = enrol_patient(services, client, "Mevr. Claes")
+        assert client.put(f"/api/v1/responses/{new_id()}", json=diary(pain_avg=3),
+                          headers=victim).status_code == 201
         _r, revoked = enrol_patient(services, client, "Dhr. Dekker")
         assert client.delete("/api/v1/me/device", headers=revoked).status_code == 204
         self.b_response = new_id()
@@ -371,3 +373,36 @@ def test_answers_for_unknown_paths_and_methods_carry_the_headers(world):
         assert "frame-ancestors 'none'" in r.headers.get("content-security-policy", ""), path
         assert r.headers.get("x-content-type-options") == "nosniff", path
         assert "strict-transport-security" not in r.headers
+
+
+# -- audit trail (NEN 7513) ---------------------------------------------------------------
+# Clinic pages that show no patient's data (forms, the clinic's own accounts).
+NO_PATIENT_DATA = {"/clinic", "/clinic/login", "/clinic/patients/new", "/clinic/password",
+                   "/clinic/users", "/clinic/static/{}"}
+
+
+def test_every_clinic_read_of_patient_data_is_in_the_audit_log(world):
+    """Each clinic page or download that shows patient data leaves a row with when, who, in
+    which role, which patient, what was done to which object, and from where."""
+    db = world.services.db
+    pages = [p for m, p in app_routes(world.client.app)
+             if m == "GET" and p.startswith("/clinic") and shape(p) not in NO_PATIENT_DATA]
+    assert len(pages) >= 3
+    missing = []
+    for path in pages:
+        for who in sorted(MATRIX.get(("GET", shape(path)), frozenset()) & CLINIC):
+            last = db.query_one("SELECT coalesce(max(id), 0) AS n FROM audit_log")["n"]
+            r = world.request(who, "GET", path)
+            assert r.status_code == 200, (who, path, r.status_code)
+            rows = db.query("SELECT * FROM audit_log WHERE id > ?", (last,))
+            if not rows:
+                missing.append(f"{who} GET {path}")
+                continue
+            email = f"{'admin' if who == ADMIN else 'clinician'}@example.org"
+            for row in rows:
+                assert row["at"] and row["action"] and row["source"], dict(row)
+                assert row["user_email"] == email and row["role"] in ("clinician", "admin")
+                assert row["user_id"] is not None
+            if "{patient_id" in path:
+                assert world.victim_id in {row["patient_id"] for row in rows}, (path, rows)
+    assert not missing, "reads of patient data without an audit row: " + ", ".join(missing)
