@@ -52,7 +52,8 @@ def seed_alerts(db: Path, patient_ids: list[str], n: int) -> None:
              ("silence", "adherence", "routine"), ("rescue_escalation", "side_effect", "high")]
     rows = []
     for k in range(n):
-        rule, category, severity = rules[k % len(rules)]
+        # One live alert per patient and rule (the schema insists): rules in turn per round.
+        rule, category, severity = rules[(k // len(patient_ids)) % len(rules)]
         day = today - timedelta(days=rng.randrange(14))
         at = f"{day.isoformat()}T08:{k % 60:02d}:00Z"
         known = {
@@ -122,8 +123,9 @@ def run(quick: bool = False) -> list[Figure]:
     ids = [f"p{n:07d}" for n in range(history)]
     figures: list[Figure] = []
     try:
-        seed_alerts(db, ids, ALERTS)
-        alerts_note = f"{ALERTS} open alerts"
+        n_alerts = min(ALERTS, 4 * len(ids))
+        seed_alerts(db, ids, n_alerts)
+        alerts_note = f"{n_alerts} open alerts"
     except LookupError:
         alerts_note = "no alerts table yet: 0 alerts"
     cookie = clinician_cookie(db)
