@@ -125,11 +125,12 @@ ENTRY_COLUMNS = "questionnaire_id, local_date, answers, scores, authored_at"
 
 
 def _entry(row: sqlite3.Row) -> Entry:
+    decode = msgspec.json.decode
     return Entry(
         questionnaire=row["questionnaire_id"],
         local_date=date.fromisoformat(row["local_date"]),
-        answers=json.loads(row["answers"]),
-        scores=json.loads(row["scores"] or "{}"),
+        answers=decode(row["answers"]),
+        scores=decode(row["scores"] or "{}"),
         authored_at=row["authored_at"],
     )
 
@@ -137,21 +138,26 @@ def _entry(row: sqlite3.Row) -> Entry:
 def load_entries(
     conn: sqlite3.Connection, patient_id: str, today: date, diary_days: int
 ) -> list[Entry]:
-    """The patient's current responses up to `today`, oldest first: the diary of the last
-    `diary_days` days (or, after a long silence, its last entry) and every questionnaire."""
+    """The patient's responses up to `today`, oldest first: the diary of the last `diary_days`
+    days (or, after a long silence, its last entry) and every questionnaire.
+
+    Read from `responses` in (local_date, authored_at) order rather than through the
+    current_responses view: the rules take the last response of a day anyway (an edit wins),
+    and the view's per-row subquery would cost more than the rules themselves.
+    """
     since = (today - timedelta(days=diary_days)).isoformat()
     until = today.isoformat()
     rows = conn.execute(
-        f"SELECT {ENTRY_COLUMNS} FROM current_responses WHERE patient_id = ?"
+        f"SELECT {ENTRY_COLUMNS} FROM responses WHERE patient_id = ?"
         " AND local_date <= ? AND (questionnaire_id != 'diary' OR local_date >= ?)"
-        " ORDER BY local_date, authored_at",
+        " ORDER BY local_date, authored_at, rowid",
         (patient_id, until, since),
     ).fetchall()
     if not any(r["questionnaire_id"] == "diary" for r in rows):
         last = conn.execute(
-            f"SELECT {ENTRY_COLUMNS} FROM current_responses WHERE patient_id = ?"
+            f"SELECT {ENTRY_COLUMNS} FROM responses WHERE patient_id = ?"
             " AND questionnaire_id = 'diary' AND local_date <= ?"
-            " ORDER BY local_date DESC, authored_at DESC LIMIT 1",
+            " ORDER BY local_date DESC, authored_at DESC, rowid DESC LIMIT 1",
             (patient_id, until),
         ).fetchone()
         if last is not None:

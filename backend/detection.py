@@ -58,8 +58,11 @@ class Thresholds(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # today, so that the first weeks of a rise do not drag the baseline up with them.
     baseline_days: int = 42
     recent_days: int = 14
-    # A personal baseline needs four weeks of diary: fewer days give one too noisy to judge.
-    min_baseline_days: int = 28
+    # A personal baseline needs diary days spread over four weeks (or over the whole baseline
+    # window if shorter): fewer give one too noisy to judge. Days, not a share, so that a
+    # patient who skips many days is still watched.
+    min_baseline_days: int = 14
+    min_baseline_span_days: int = 28
     # The recent window judged against the baseline (calendar days, today included).
     window_days: int = 7
     min_window_days: int = 4
@@ -211,6 +214,8 @@ def pain_rise(ctx: Context) -> list[Finding]:
     base_days = [(d, v) for d, v in pain if base_start <= d < base_end]
     recent = [(d, v) for d, v in pain if recent_start <= d <= today]
     if len(base_days) < t.min_baseline_days or len(recent) < t.min_window_days:
+        return []
+    if (base_end - base_days[0][0]).days < min(t.min_baseline_span_days, t.baseline_days):
         return []
     base = [v for _, v in base_days]
     baseline = statistics.median(base)
