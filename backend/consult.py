@@ -43,9 +43,9 @@ STATUS_NL = {"open": "open", "acknowledged": "in behandeling", "resolved": "afge
 OUTCOME_NL = {"called_patient": "patiënt gebeld", "changed_medication": "medicatie aangepast",
               "appointment": "afspraak gemaakt", "no_action": "geen actie nodig"}
 # One A4: the newest few notes and alerts; the rest stays in the timeline.
-MAX_NOTES = 5
+MAX_NOTES = 3
 NOTE_CHARS = 110
-MAX_ALERTS = 5
+MAX_ALERTS = 4
 
 
 def num(x: float | None, signed: bool = False) -> str:
@@ -197,12 +197,6 @@ class ScoreLine(msgspec.Struct):
 
 def _mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 1) if values else None
-
-
-def _table_exists(conn: sqlite3.Connection, name: str) -> bool:
-    return conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?", (name,)
-    ).fetchone() is not None
 
 
 def consult_summary(
@@ -378,43 +372,32 @@ def _success(pathway: Any, diary: dict[date, dict[str, Any]], anchor: str) -> di
 
 
 def alerts_for(conn: sqlite3.Connection, patient_id: str, start: date, end: date) -> list[dict]:
-    """The patient's alerts that were open at some time in the period, with outcome and notes."""
-    if not _table_exists(conn, "alerts"):
-        return []
-    rows = [dict(r) for r in conn.execute("SELECT * FROM alerts WHERE patient_id = ?",
-                                          (patient_id,))]
-    out = []
-    for r in rows:
-        opened = str(r.get("opened_on") or r.get("opened_at") or "")[:10]
-        closed = str(r.get("closed_on") or r.get("resolved_at") or r.get("closed_at") or "")[:10]
-        if opened and opened > end.isoformat():
-            continue
-        if closed and closed < start.isoformat():
-            continue
-        r["opened"] = opened
-        r["closed"] = closed
-        r["severity_nl"] = SEVERITY_NL.get(r.get("severity") or "", r.get("severity") or "")
-        r["status_nl"] = STATUS_NL.get(r.get("status") or "", r.get("status") or "")
-        r["outcome_nl"] = OUTCOME_NL.get(r.get("outcome") or "", r.get("outcome") or "")
-        out.append(r)
-    if _table_exists(conn, "alert_notes") and out:
-        ids = [r.get("id") for r in out]
-        notes: dict[Any, list[str]] = {}
-        cols = {c[1] for c in conn.execute("PRAGMA table_info(alert_notes)")}
-        text_col = "text" if "text" in cols else ("note" if "note" in cols else None)
-        if text_col and "alert_id" in cols:
-            for alert_id, text in conn.execute(
-                f"SELECT alert_id, {text_col} FROM alert_notes WHERE alert_id IN"
-                f" ({','.join('?' * len(ids))}) ORDER BY rowid", ids,
-            ):
-                notes.setdefault(alert_id, []).append(text)
-        for r in out:
-            r["notes"] = notes.get(r.get("id"), [])
+    """The patient's alerts that were live at some time in the period, with outcome and notes."""
+    rows = conn.execute(
+        "SELECT * FROM alerts WHERE patient_id = ? AND opened_on <= ?"
+        " AND (coalesce(closed_at, resolved_at) IS NULL OR coalesce(closed_at, resolved_at) >= ?)"
+        # Urgent first: a capped list on paper must never hide the urgent ones.
+        " ORDER BY CASE severity WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 ELSE 2 END,"
+        " opened_on DESC, id DESC",
+        (patient_id, end.isoformat(), start.isoformat()),
+    ).fetchall()
+    out = [dict(r) for r in rows]
+    notes: dict[int, list[str]] = {}
+    if out:
+        ids = [r["id"] for r in out]
+        for alert_id, text in conn.execute(
+            f"SELECT alert_id, text FROM alert_notes WHERE alert_id IN ({','.join('?' * len(ids))})"
+            " ORDER BY at, id", ids,
+        ):
+            notes.setdefault(alert_id, []).append(text)
     for r in out:
-        if "notes" not in r:
-            note = r.get("note") or r.get("notes")
-            r["notes"] = [note] if isinstance(note, str) and note else []
-    return sorted(out, key=lambda r: r["opened"], reverse=True)
+        r["opened"] = r["opened_on"]
+        r["closed"] = (r["closed_at"] or r["resolved_at"] or "")[:10]
+        r["severity_nl"] = SEVERITY_NL.get(r["severity"], r["severity"])
+        r["status_nl"] = STATUS_NL.get(r["status"], r["status"])
+        r["outcome_nl"] = OUTCOME_NL.get(r["outcome"] or "", r["outcome"] or "")
+        r["notes"] = notes.get(r["id"], [])
+    return out
 
 
 # -- clinic pages -------------------------------------------------------------------------

@@ -9,21 +9,29 @@ import xml.etree.ElementTree as ET
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from backend import consult
 from backend.exports import PointSummary, patient_export
 from tests.conftest import AMS, diary, new_id
 
 
-@pytest.fixture(autouse=True)
-def alerts_table(services):
-    """The clinic's navigation counts open alerts; until the alerts migration (20-29) lands,
-    a stand-in table with the columns the pages read (a no-op once the real one exists)."""
-    services.db.write_sync(lambda conn: conn.execute(
-        "CREATE TABLE IF NOT EXISTS alerts (id INTEGER PRIMARY KEY, patient_id TEXT,"
-        " rule_id TEXT, category TEXT, severity TEXT, status TEXT, opened_on TEXT,"
-        " closed_on TEXT, reason TEXT, outcome TEXT, note TEXT)"))
+def add_alert(conn, patient_id: str, *, opened: str, closed: str | None, status: str,
+              outcome: str | None, reason: str, note: str | None, rule: str = "pain_rise") -> None:
+    """An alert as the inbox leaves it: resolved with an outcome, with a clinician's note."""
+    user = conn.execute("SELECT id FROM users LIMIT 1").fetchone()
+    user_id = user[0] if user else conn.execute(
+        "INSERT INTO users (email, name, role, password_hash, created_at, password_changed_at)"
+        " VALUES ('n@example.org', 'N', 'clinician', 'x', 'now', 'now')").lastrowid
+    resolved = f"{closed}T10:00:00Z" if closed else None
+    alert_id = conn.execute(
+        "INSERT INTO alerts (patient_id, rule_id, category, severity, status, opened_on,"
+        " opened_at, updated_at, last_evidence_on, reason, outcome, resolved_by, resolved_at,"
+        " closed_at) VALUES (?, ?, 'pain', 'high', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (patient_id, rule, status, opened, f"{opened}T09:00:00Z", f"{opened}T09:00:00Z", opened,
+         reason, outcome, user_id if resolved else None, resolved, resolved),
+    ).lastrowid
+    if note:
+        conn.execute("INSERT INTO alert_notes (alert_id, user_id, at, text) VALUES (?, ?, ?, ?)",
+                     (alert_id, user_id, f"{opened}T11:00:00Z", note))
 
 
 def send(client, headers, body) -> None:
@@ -144,10 +152,9 @@ def test_alerts_in_the_period_with_outcome_and_note(settings, services, patient)
         for opened, closed, outcome in (("2026-03-01", "2026-03-05", "called_patient"),
                                         ("2026-01-01", "2026-01-10", "no_action"),
                                         ("2026-03-20", None, None)):
-            conn.execute("INSERT INTO alerts (patient_id, rule_id, severity, status, opened_on,"
-                         " closed_on, reason, outcome, note) VALUES (?, 'pain_rise', 'high', ?,"
-                         " ?, ?, 'pijn hoger', ?, 'gebeld')",
-                         (pid, "resolved" if closed else "open", opened, closed, outcome))
+            add_alert(conn, pid, opened=opened, closed=closed,
+                      status="resolved" if closed else "open", outcome=outcome,
+                      reason="pijn hoger", note="gebeld", rule=f"pain_rise_{opened}")
 
     services.db.write_sync(add)
     conn = sqlite3.connect(settings.db)
@@ -193,11 +200,13 @@ def test_consult_summary_prints_on_one_a4_page(client, clinician, patient, servi
         peg.update(questionnaire="peg",
                    answers={"peg_pain": 6, "peg_enjoyment": 5, "peg_activity": 7})
         send(client, headers, peg)
-    services.db.write_sync(lambda conn: conn.executemany(
-        "INSERT INTO alerts (patient_id, rule_id, severity, status, opened_on, reason, outcome,"
-        " note) VALUES (?, 'pain_rise', 'high', 'resolved', ?, 'gemiddelde pijn 6,4 over 5 dagen"
-        " vs baseline 3,9 (+2,5; +64 %)', 'called_patient', 'Patiënt gebeld, afspraak gemaakt')",
-        [(pid, days_ago(n)) for n in (20, 12, 5)]))
+    def alerts(conn):
+        for n in (20, 12, 5):
+            add_alert(conn, pid, opened=days_ago(n), closed=days_ago(n - 1), status="resolved",
+                      outcome="called_patient", note="Patiënt gebeld, afspraak gemaakt",
+                      reason="gemiddelde pijn 6,4 over 5 dagen vs baseline 3,9 (+2,5; +64 %)")
+
+    services.db.write_sync(alerts)
     html = client.get(f"/clinic/patients/{pid}/consult").text
     static = Path(__file__).resolve().parents[1] / "backend" / "static"
 
