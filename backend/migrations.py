@@ -225,6 +225,12 @@ def _push(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration(2, "team_seen_at")
+def _team_seen(conn: sqlite3.Connection) -> None:
+    # When the pain team last looked at the patient's reports (shown in the PWA).
+    conn.execute("ALTER TABLE patients ADD COLUMN team_seen_at TEXT")
+
+
 @migration(10, "tasks")
 def _tasks(conn: sqlite3.Connection) -> None:
     _run(
@@ -390,3 +396,11 @@ def _alerts(conn: sqlite3.Connection) -> None:
             "CREATE INDEX alert_notes_alert ON alert_notes(alert_id, at)",
         ],
     )
+
+
+@migration(40, "patients_list_index")
+def _patients_list_index(conn: sqlite3.Connection) -> None:
+    # The clinic's patient list sorts by status and name and shows the first 200: with this
+    # index SQLite reads those 200 in order instead of sorting every patient (and running the
+    # per-row subqueries for all of them): 49 ms -> 0.4 ms at 100 000 patients (make bench).
+    conn.execute("CREATE INDEX IF NOT EXISTS patients_list ON patients(status, display_name)")
