@@ -197,6 +197,11 @@ def _check_endpoint(endpoint: Any) -> str:
         raise ValueError("endpoint must be an http(s) URL")
     if parts.username or parts.password or parts.fragment:
         raise ValueError("endpoint is not a valid push service URL")
+    # Browsers' push services are all https. Plain http only to this machine (the loopback
+    # stand-in of the tests), so a device token cannot make the server POST into the
+    # clinic's internal network.
+    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+        raise ValueError("endpoint must be an https URL")
     return endpoint
 
 

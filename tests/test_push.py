@@ -421,6 +421,8 @@ def _b64(n: int) -> str:
     [
         ({"endpoint": None}, "endpoint"),
         ({"endpoint": "ftp://push.example.org/x"}, "endpoint"),
+        # Plain http into the clinic's network: refused (only loopback, for the stand-in).
+        ({"endpoint": "http://10.0.0.5/admin"}, "endpoint"),
         ({"endpoint": "https://"}, "endpoint"),
         ({"keys": None}, "keys"),
         ({"keys": {"auth": _b64(16)}}, "keys.p256dh"),
