@@ -1,0 +1,90 @@
+"""The clinician inbox: triage, acknowledge, assign, note, resolve, CSV — all audit-logged."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from tests.conftest import diary, new_id
+
+AMS = ZoneInfo("Europe/Amsterdam")
+
+
+def report_drowsy(client, headers):
+    today = datetime.now(AMS).date()
+    r = client.put(f"/api/v1/responses/{new_id()}", headers=headers,
+                   json=diary(today.isoformat(), se_drowsiness=3), )
+    assert r.status_code == 201, r.text
+
+
+def test_severe_drowsiness_reaches_the_inbox_before_the_answer_returns(client, clinician, patient):
+    _pid, headers = patient
+    report_drowsy(client, headers)
+    page = client.get("/clinic/inbox")
+    assert page.status_code == 200
+    assert "ernstige sufheid" in page.text and "urgent" in page.text
+
+
+def test_acknowledge_note_assign_resolve_are_audited_and_need_csrf(client, clinician, patient, services):
+    pid, headers = patient
+    report_drowsy(client, headers)
+    alert_id = services.db.query_one("SELECT id FROM alerts")["id"]
+    r = client.post(f"/clinic/alerts/{alert_id}/acknowledge", data={"csrf_token": "wrong"})
+    assert r.status_code == 403
+    assert services.db.query_one("SELECT status FROM alerts")["status"] == "open"
+    r = client.post(f"/clinic/alerts/{alert_id}/acknowledge", data={"csrf_token": clinician},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    user_id = services.db.query_one("SELECT id FROM users")["id"]
+    client.post(f"/clinic/alerts/{alert_id}/assign",
+                data={"csrf_token": clinician, "assigned_to": str(user_id)})
+    client.post(f"/clinic/alerts/{alert_id}/note",
+                data={"csrf_token": clinician, "text": "Gebeld: dosis verlaagd"})
+    client.post(f"/clinic/alerts/{alert_id}/resolve",
+                data={"csrf_token": clinician, "outcome": "changed_medication"})
+    row = services.db.query_one("SELECT * FROM alerts")
+    assert (row["status"], row["outcome"], row["assigned_to"]) == (
+        "resolved", "changed_medication", user_id)
+    detail = client.get(f"/clinic/alerts/{alert_id}")
+    assert "Gebeld: dosis verlaagd" in detail.text and "medicatie aangepast" in detail.text
+    actions = [r["action"] for r in services.db.query(
+        "SELECT action FROM audit_log WHERE patient_id = ? ORDER BY id", (pid,))]
+    for action in ("acknowledge_alert", "assign_alert", "note_alert", "resolve_alert",
+                   "view_alert"):
+        assert action in actions
+    # Resolved alerts leave the default inbox; the status filter finds them.
+    assert "ernstige sufheid" not in client.get("/clinic/inbox").text
+    assert "ernstige sufheid" in client.get("/clinic/inbox?status=resolved").text
+
+
+def test_inbox_sorts_urgent_first_and_filters(client, clinician, patient, other_patient, services):
+    _pid, headers = patient
+    _other, other_headers = other_patient
+    today = datetime.now(AMS).date()
+    for i in range(3):
+        day = (today - timedelta(days=i)).isoformat()
+        r = client.put(f"/api/v1/responses/{new_id()}", headers=other_headers,
+                       json=diary(day, se_constipation=2))
+        assert r.status_code == 201
+    report_drowsy(client, headers)
+    text = client.get("/clinic/inbox").text
+    assert text.index("ernstige sufheid") < text.index("obstipatie")
+    only = client.get("/clinic/inbox?severity=routine").text
+    assert "obstipatie" in only and "ernstige sufheid" not in only
+
+
+def test_alerts_csv_has_the_contract_header(client, clinician, patient):
+    _pid, headers = patient
+    report_drowsy(client, headers)
+    r = client.get("/clinic/alerts.csv")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(r.text)))
+    assert rows[0] == ["patient_id", "rule_id", "category", "severity", "opened_on", "reason"]
+    assert rows[1][1:4] == ["drowsiness_severe", "side_effect", "urgent"]
+
+
+def test_inbox_needs_a_session(client):
+    assert client.get("/clinic/inbox", follow_redirects=False).status_code in (302, 303, 401)
+    assert client.get("/clinic/alerts.csv", follow_redirects=False).status_code in (302, 303, 401)
