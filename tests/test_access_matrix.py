@@ -71,6 +71,11 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/clinic/inbox"): CLINIC,
     ("GET", "/clinic/alerts.csv"): CLINIC,
     ("GET", "/clinic/patients/{}"): CLINIC,
+    ("GET", "/clinic/alerts/{}"): CLINIC,
+    ("POST", "/clinic/alerts/{}/acknowledge"): CLINIC,
+    ("POST", "/clinic/alerts/{}/assign"): CLINIC,
+    ("POST", "/clinic/alerts/{}/note"): CLINIC,
+    ("POST", "/clinic/alerts/{}/resolve"): CLINIC,
     # Files and the API description
     ("GET", "/clinic/static/{}"): PUBLIC,
     ("GET", "/{}"): PUBLIC,
@@ -114,8 +119,12 @@ class World:
         # The clinic pages are tried on a third patient, so revoking devices or new codes
         # do not take A's or B's access away halfway through.
         self.victim_id, victim = enrol_patient(services, client, "Mevr. Claes")
-        assert client.put(f"/api/v1/responses/{new_id()}", json=diary(pain_avg=3),
+        # Severe drowsiness: an urgent alert, so the alert pages have one to show.
+        assert client.put(f"/api/v1/responses/{new_id()}", json=diary(pain_avg=3, se_drowsiness=3),
                           headers=victim).status_code == 201
+        alert = services.db.query_one("SELECT id FROM alerts WHERE patient_id = ?",
+                                      (self.victim_id,))
+        self.alert_id = str(alert["id"]) if alert else "1"
         _r, revoked = enrol_patient(services, client, "Dhr. Dekker")
         assert client.delete("/api/v1/me/device", headers=revoked).status_code == 204
         self.b_response = new_id()
@@ -140,7 +149,7 @@ class World:
     def url_for(self, path: str) -> str:
         values = {
             "patient_id": self.victim_id, "pathway_id": "chronic-pain", "response_id": new_id(),
-            "path": "nothing-here",
+            "path": "nothing-here", "alert_id": self.alert_id,
         }
 
         def fill(m: re.Match) -> str:
