@@ -22,7 +22,7 @@ import pytest
 
 from tests.server import Server, enrol_direct, redeem
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(90)
 
 AMS = ZoneInfo("Europe/Amsterdam")
 CLIENTS = 20
