@@ -215,3 +215,188 @@ class InboxController(Controller):
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="alerts.csv"'},
         )
+
+
+# -- the patient page: timeline of the last 90 days ---------------------------------------------
+CHART_DAYS = 90
+W, PAD = 720, 36
+SIDE_EFFECT_LABELS = {"se_drowsiness": "sufheid", "se_nausea": "misselijk",
+                      "se_constipation": "obstipatie", "se_dizziness": "duizelig"}
+LEVEL_FILL = {0: "#e8f3ea", 1: "#f6e7a8", 2: "#f0a35e", 3: "#c8372d"}
+
+
+def _x(day_index: int) -> float:
+    return PAD + (W - 2 * PAD) * day_index / (CHART_DAYS - 1)
+
+
+def _line_chart(
+    series: list[tuple[str, dict[int, float], str, str]], top: float, height: int,
+    band: tuple[float, float] | None = None, markers: list[tuple[int, str]] = (),
+    bars: bool = False,
+) -> str:
+    """An SVG chart of day-indexed values (0 = first day shown). Only numbers and fixed words
+    go into the markup; nothing a person typed."""
+    h = height
+    inner = h - 2 * 14
+
+    def y(v: float) -> float:
+        return 14 + inner * (1 - min(max(v, 0), top) / top)
+
+    parts = [f'<svg viewBox="0 0 {W} {h}" width="100%" role="img" class="chart">']
+    for tick in (0, top / 2, top):
+        parts.append(f'<line x1="{PAD}" x2="{W - PAD}" y1="{y(tick):.1f}" y2="{y(tick):.1f}"'
+                     ' stroke="#ddd"/>')
+        parts.append(f'<text x="{PAD - 6}" y="{y(tick) + 4:.1f}" text-anchor="end"'
+                     f' font-size="10">{tick:g}</text>')
+    if band is not None:
+        lo, hi = band
+        parts.append(f'<rect x="{PAD}" width="{W - 2 * PAD}" y="{y(hi):.1f}"'
+                     f' height="{max(0.5, y(lo) - y(hi)):.1f}" fill="#dbe9f7">'
+                     '<title>baseline</title></rect>')
+    for name, values, colour, dash in series:
+        pts = sorted(values.items())
+        if bars:
+            bw = (W - 2 * PAD) / CHART_DAYS * 0.7
+            for d, v in pts:
+                parts.append(f'<rect x="{_x(d) - bw / 2:.1f}" y="{y(v):.1f}" width="{bw:.1f}"'
+                             f' height="{y(0) - y(v):.1f}" fill="{colour}"/>')
+            continue
+        # Break the line at a missing day: a gap must look like a gap.
+        path, prev = [], None
+        for d, v in pts:
+            path.append(("L" if prev is not None and d - prev == 1 else "M")
+                        + f"{_x(d):.1f},{y(v):.1f}")
+            prev = d
+        if path:
+            parts.append(f'<path d="{" ".join(path)}" fill="none" stroke="{colour}"'
+                         f' stroke-width="2" stroke-dasharray="{dash}"><title>{name}</title></path>')
+        for d, v in pts:
+            parts.append(f'<circle cx="{_x(d):.1f}" cy="{y(v):.1f}" r="2" fill="{colour}"/>')
+    for d, severity in markers:
+        colour = {"urgent": "#c8372d", "high": "#e07b00"}.get(severity, "#555")
+        parts.append(f'<path d="M{_x(d):.1f},{h - 2} l-5,-9 l10,0 z" fill="{colour}">'
+                     f'<title>melding ({SEVERITIES.get(severity, severity)})</title></path>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _strip(levels: dict[str, dict[int, float]]) -> str:
+    rows = list(SIDE_EFFECT_LABELS)
+    h = 14 * len(rows) + 4
+    cell = (W - 2 * PAD) / CHART_DAYS
+    parts = [f'<svg viewBox="0 0 {W} {h}" width="100%" role="img" class="chart">']
+    for r, item in enumerate(rows):
+        parts.append(f'<text x="{PAD - 4}" y="{14 * r + 12}" text-anchor="end" font-size="9">'
+                     f'{SIDE_EFFECT_LABELS[item]}</text>')
+        for d, v in levels.get(item, {}).items():
+            parts.append(f'<rect x="{_x(d) - cell / 2:.1f}" y="{14 * r + 2}" width="{cell:.1f}"'
+                         f' height="12" fill="{LEVEL_FILL.get(int(v), "#999")}"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+class PatientPageController(Controller):
+    path = "/clinic"
+    guards = [requires_clinician]
+    before_request = check_csrf
+    include_in_schema = False
+
+    @get("/patients/{patient_id:str}", name="clinic:patient")
+    async def patient(self, request: Request, patient_id: str) -> Template:
+        import statistics
+        from datetime import date, timedelta
+
+        from markupsafe import Markup
+
+        from backend.alerts import _local_date
+        from backend.questionnaires import band_for
+
+        services = services_of(request)
+        p = services.db.query_one("SELECT * FROM patients WHERE id = ?", (patient_id,))
+        if p is None:
+            raise NotFoundException("No such patient.")
+        from zoneinfo import ZoneInfo
+
+        today = utcnow().astimezone(ZoneInfo(p["timezone"])).date()
+        first = today - timedelta(days=CHART_DAYS - 1)
+        rows = services.db.query(
+            "SELECT questionnaire_id, local_date, answers, scores FROM current_responses"
+            " WHERE patient_id = ? AND local_date >= ? ORDER BY local_date, authored_at",
+            (patient_id, (first - timedelta(days=56)).isoformat()),
+        )
+        import json
+
+        def idx(text: str) -> int:
+            return (date.fromisoformat(text) - first).days
+
+        series: dict[str, dict[int, float]] = {}
+        history: list[float] = []
+        proms: list[dict[str, Any]] = []
+        for r in rows:
+            answers = json.loads(r["answers"])
+            i = idx(r["local_date"])
+            if r["questionnaire_id"] == "diary":
+                if i < 0:
+                    if isinstance(answers.get("pain_avg"), int | float):
+                        history.append(float(answers["pain_avg"]))
+                    continue
+                for k, v in answers.items():
+                    if isinstance(v, int | float) and not isinstance(v, bool):
+                        series.setdefault(k, {})[i] = float(v)
+            elif i >= 0:
+                q = services.library.get(r["questionnaire_id"])
+                for sid, value in json.loads(r["scores"] or "{}").items():
+                    score = next((s for s in (q.scores if q else []) if s.id == sid), None)
+                    band = band_for(score, value) if score else None
+                    proms.append({"day": r["local_date"], "questionnaire": r["questionnaire_id"],
+                                  "score": score.label.get("nl", sid) if score else sid,
+                                  "value": value, "band": band.label.get("nl", "") if band else "",
+                                  "level": band.level if band else 0})
+        pain = series.get("pain_avg", {})
+        recent_base = [v for d, v in pain.items() if d <= CHART_DAYS - 15] + history
+        band = None
+        if len(recent_base) >= 7:
+            med = statistics.median(recent_base)
+            band = (med, med)
+        patient_alerts = services.db.query(
+            "SELECT * FROM alerts WHERE patient_id = ? ORDER BY opened_at DESC LIMIT 50",
+            (patient_id,),
+        )
+        markers = [(idx(a["opened_on"]), a["severity"]) for a in patient_alerts
+                   if 0 <= idx(a["opened_on"]) < CHART_DAYS]
+        charts = {
+            "pain": Markup(_line_chart(
+                [("gemiddelde pijn", pain, "#1f5fa8", "none"),
+                 ("ergste pijn", series.get("pain_worst", {}), "#c8372d", "4 3")],
+                10, 180, band=(band[0] - 0.5, band[1] + 0.5) if band else None, markers=markers)),
+            "sleep": Markup(_line_chart([("slaap (uur)", series.get("sleep_hours", {}),
+                                          "#4a7d4a", "none")], 12, 90)),
+            "rescue": Markup(_line_chart([("noodmedicatie", series.get("rescue_doses", {}),
+                                           "#7a4a9d", "none")],
+                                         max([4.0, *series.get("rescue_doses", {}).values()]),
+                                         80, bars=True)),
+            "side_effects": Markup(_strip({k: series.get(k, {}) for k in SIDE_EFFECT_LABELS})),
+        }
+        notes = services.db.query(
+            "SELECT n.alert_id, n.at, n.text, u.name FROM alert_notes n JOIN alerts a"
+            " ON a.id = n.alert_id JOIN users u ON u.id = n.user_id WHERE a.patient_id = ?"
+            " ORDER BY n.at DESC LIMIT 50", (patient_id,),
+        )
+
+        def log(conn) -> None:
+            audit_access(conn, request, patient_id=patient_id, action="view_patient",
+                         object="timeline 90 days")
+            from backend.clinic import mark_seen_by_team
+
+            mark_seen_by_team(conn, patient_id)
+
+        await services.db.write(log)
+        pathway = services.pathways.get(p["pathway_id"])
+        return page(
+            request, "inbox/patient.html", p=p, charts=charts, alerts=patient_alerts,
+            notes=notes, proms=proms, first=first.isoformat(), today=today.isoformat(),
+            baseline=band[0] if band else None, severities=SEVERITIES, categories=CATEGORIES,
+            statuses=STATUSES, outcomes=OUTCOMES,
+            pathway=pathway.title.get("nl", p["pathway_id"]) if pathway else p["pathway_id"],
+            enrolled_on=_local_date(p["enrolled_at"], p["timezone"]).isoformat(),
+        )

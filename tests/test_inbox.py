@@ -88,3 +88,22 @@ def test_alerts_csv_has_the_contract_header(client, clinician, patient):
 def test_inbox_needs_a_session(client):
     assert client.get("/clinic/inbox", follow_redirects=False).status_code in (302, 303, 401)
     assert client.get("/clinic/alerts.csv", follow_redirects=False).status_code in (302, 303, 401)
+
+
+def test_patient_page_draws_the_charts_and_lists_alerts_with_reasons(client, clinician, patient,
+                                                                     services):
+    pid, headers = patient
+    today = datetime.now(AMS).date()
+    for i in range(10, 0, -1):
+        day = (today - timedelta(days=i)).isoformat()
+        assert client.put(f"/api/v1/responses/{new_id()}", headers=headers,
+                          json=diary(day, pain_avg=4, rescue_doses=1)).status_code == 201
+    report_drowsy(client, headers)
+    r = client.get(f"/clinic/patients/{pid}")
+    assert r.status_code == 200
+    assert r.text.count("<svg") == 4 and "ernstige sufheid" in r.text
+    assert "<script" not in r.text
+    actions = [x["action"] for x in services.db.query(
+        "SELECT action FROM audit_log WHERE patient_id = ?", (pid,))]
+    assert "view_patient" in actions
+    assert client.get("/clinic/patients/nobody").status_code == 404
