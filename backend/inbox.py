@@ -219,7 +219,7 @@ class InboxController(Controller):
 
 # -- the patient page: timeline of the last 90 days ---------------------------------------------
 CHART_DAYS = 90
-W, PAD = 720, 36
+W, PAD = 720, 64
 SIDE_EFFECT_LABELS = {"se_drowsiness": "sufheid", "se_nausea": "misselijk",
                       "se_constipation": "obstipatie", "se_dizziness": "duizelig"}
 LEVEL_FILL = {0: "#e8f3ea", 1: "#f6e7a8", 2: "#f0a35e", 3: "#c8372d"}
