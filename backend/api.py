@@ -263,7 +263,8 @@ class PatientController(Controller):
             if "timezone" in changes or "reminder_time" in changes:
                 from backend import scheduler
 
-                scheduler.materialise(conn, patient.id, utcnow(), services.pathways)
+                scheduler.materialise(conn, patient.id, utcnow(), services.pathways,
+                                      settings=services.settings)
             return updated
 
         try:

@@ -87,7 +87,7 @@ def cmd_enrol(args: argparse.Namespace) -> int:
             known_pathways=svc.pathway_ids, timezone=args.timezone, anchor_date=start,
             reminder_time=args.reminder_time, code_days=settings.enrol_code_days,
         )
-        scheduler.materialise(conn, patient.id, utcnow(), svc.pathways)
+        scheduler.materialise(conn, patient.id, utcnow(), svc.pathways, settings=settings)
         return patient, code, expires
 
     try:

@@ -278,7 +278,8 @@ class PatientsController(Controller):
             )
             from backend import scheduler
 
-            scheduler.materialise(conn, patient.id, utcnow(), services.pathways)
+            scheduler.materialise(conn, patient.id, utcnow(), services.pathways,
+                                      settings=services.settings)
             audit_access(conn, request, patient_id=patient.id, action="enrol",
                          object=f"pathway={patient.pathway_id}")
             return patient, code, expires
@@ -366,7 +367,8 @@ class PatientsController(Controller):
             from backend import scheduler
 
             # The future schedule follows the change; the past stays as it was.
-            scheduler.materialise(conn, patient_id, utcnow(), services.pathways)
+            scheduler.materialise(conn, patient.id, utcnow(), services.pathways,
+                                      settings=services.settings)
             audit_access(conn, request, patient_id=patient_id, action="change_settings",
                          object=f"pathway={pathway_id} anchor={anchor} reminder={reminder}")
 

@@ -29,7 +29,7 @@ def run(settings: Settings, *, if_empty: bool) -> int:
                 known_pathways=svc.pathway_ids, created_by=user.id,
                 code_days=settings.enrol_code_days,
             )
-            scheduler.materialise(conn, patient.id, utcnow(), svc.pathways)
+            scheduler.materialise(conn, patient.id, utcnow(), svc.pathways, settings=settings)
             return code
 
         code = svc.db.write_sync(create)
@@ -94,5 +94,5 @@ def fill_demo_cohort(svc: services.Services, patients: int = 30, days: int = 120
                 )
             )
         svc.db.write_sync(lambda conn, p=patient: scheduler.materialise(
-            conn, p.id, utcnow(), svc.pathways))
+            conn, p.id, utcnow(), svc.pathways, settings=svc.settings))
     return patients

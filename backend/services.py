@@ -63,7 +63,94 @@ def build(settings: Settings, *, push: bool = True) -> Services:
         services.vapid = push_mod.ensure_vapid_keys(settings.data_dir)
     services.after_store.append(_complete_tasks)
     services.after_store.append(_make_detection_hook(services))
+    from backend import scheduler
+
+    scheduler.register_pass("escalate", escalation_pass)
+    scheduler.register_pass("nightly", nightly_pass)
     return services
+
+
+# -- passes of the scheduler tick -----------------------------------------------------------
+# The nightly sweep runs once per UTC day, from this hour on (03:00/04:00 in Amsterdam: after
+# every Dutch patient's day has ended, before anyone starts the next one).
+NIGHTLY_HOUR_UTC = 2
+SILENCE_NUDGE = {
+    "nl": ("Pijnwacht", "We hebben al even geen dagboek van u gezien. Wilt u het weer invullen?"),
+    "en": ("Pijnwacht", "We have not seen your diary for a while. Would you fill it in again?"),
+}
+ESCALATION = ("Pijnwacht", "Er staat een urgente melding open in de inbox.")
+
+
+def escalation_pass(db: Database, settings: Settings, now: datetime, library, pathways) -> int:
+    """Urgent alerts unacknowledged for too long: mark them and push to opted-in clinicians."""
+    from backend import alerts, push
+
+    escalated = alerts.escalate(db, settings, now)
+    if escalated:
+        title, body = ESCALATION
+        message = push.PushMessage(title=title, body=body, url="/clinic/inbox",
+                                   tag="escalation", urgency="high", ttl=3600)
+
+        def notify(conn: sqlite3.Connection) -> int:
+            users = conn.execute(
+                "SELECT DISTINCT user_id FROM push_subscriptions"
+                " WHERE user_id IS NOT NULL AND deactivated_at IS NULL"
+            ).fetchall()
+            return sum(push.enqueue(conn, user_id=u[0], message=message, now=now) for u in users)
+
+        db.write_sync(notify)
+    return len(escalated)
+
+
+def _claim_nightly(conn: sqlite3.Connection, day: str) -> bool:
+    """Compare-and-set on the day of the last sweep: exactly one tick sweeps each day."""
+    conn.execute("INSERT OR IGNORE INTO settings_kv (key, value) VALUES ('nightly_sweep', '')")
+    cur = conn.execute(
+        "UPDATE settings_kv SET value = ? WHERE key = 'nightly_sweep' AND value < ?", (day, day)
+    )
+    return cur.rowcount == 1
+
+
+def nightly_pass(db: Database, settings: Settings, now: datetime, library, pathways) -> Any:
+    """Once a day: every patient evaluated (silence included), silence nudges queued for the
+    end of the patient's quiet hours, and the push queue pruned."""
+    from zoneinfo import ZoneInfo
+
+    from backend import alerts, push, schedule
+
+    if now.hour < NIGHTLY_HOUR_UTC or not db.write_sync(
+        lambda conn: _claim_nightly(conn, now.date().isoformat())
+    ):
+        return None
+    nudges: list = []
+    opened = alerts.sweep(db, settings, now, library, pathways, reminders=nudges)
+    if nudges:
+        wake = schedule.parse_hhmm(settings.quiet_end)
+        rows = {r["id"]: r for r in db.query(
+            "SELECT id, language, timezone FROM patients WHERE status = 'active'")}
+
+        def queue(conn: sqlite3.Connection) -> int:
+            n = 0
+            for patient_id, _finding in nudges:
+                p = rows.get(patient_id)
+                if p is None:
+                    continue
+                tz = ZoneInfo(p["timezone"])
+                local = now.astimezone(tz)
+                send_at = datetime.combine(local.date(), wake, tz)
+                if send_at < local:
+                    send_at = local
+                title, body = SILENCE_NUDGE.get(p["language"], SILENCE_NUDGE["nl"])
+                message = push.PushMessage(title=title, body=body, url="/#/today",
+                                           tag="silence", urgency="normal", ttl=12 * 3600)
+                n += push.enqueue(conn, patient_id=patient_id, message=message, now=send_at)
+            return n
+
+        nudged = db.write_sync(queue)
+    else:
+        nudged = 0
+    pruned = db.write_sync(lambda conn: push.prune_queue(conn, now=now))
+    return {"alerts_opened": opened, "silence_nudges": nudged, "push_pruned": pruned}
 
 
 def _make_detection_hook(services: Services) -> AfterStore:
