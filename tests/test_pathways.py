@@ -134,3 +134,24 @@ def test_bad_anchor_is_named(tmp_path):
     path.write_text(path.read_text().replace('"enrolment"', '"birthday"'))
     with pytest.raises(DefinitionError, match=r"pathway-test\.toml.*anchor"):
         load_pathways(tmp_path, library)
+
+
+@pytest.mark.parametrize(("pathway", "first_day"), [("tps", 0), ("treatment-followup", -7)])
+def test_short_diary_pathways_still_catch_a_sustained_rise(shipped, pathway, first_day):
+    """Pathways with a diary of a few weeks: pain that climbs and stays up alerts within them."""
+    from datetime import date, timedelta
+
+    from backend.detection import Entry, evaluate
+
+    anchor = date(2026, 3, 2)
+    t = thresholds_for(shipped[pathway].detection, {})
+    entries, fired = [], None
+    for day in range(first_day, 14):
+        d = anchor + timedelta(days=day)
+        pain = 3 if day < 7 else 7
+        entries.append(Entry("diary", d, {"pain_avg": pain, "pain_worst": pain + 1}, {},
+                             f"{d.isoformat()}T19:00:00Z"))
+        if any(f.rule_id == "pain_rise" for f in evaluate(entries, t, d, anchor)):
+            fired = day
+            break
+    assert fired is not None and fired <= 12, (pathway, fired)
