@@ -30,6 +30,9 @@ from backend.detection import (
 )
 from backend.storage import iso, parse_iso, utcnow
 
+# The alerts CSV (contract.md): the inbox export and the output of `pijnwacht replay`.
+ALERTS_HEADER = ("patient_id", "rule_id", "category", "severity", "opened_on", "reason")
+
 log = logging.getLogger(__name__)
 
 OUTCOMES = ("called_patient", "changed_medication", "appointment", "no_action")
@@ -384,7 +387,7 @@ def resolve(
 
 def alert_rows(rows: Iterable[Mapping[str, Any]]) -> Iterable[list[str]]:
     """Alerts as rows of the alerts CSV (contract.md), header first."""
-    yield ["patient_id", "rule_id", "category", "severity", "opened_on", "reason"]
+    yield list(ALERTS_HEADER)
     for r in rows:
         yield [r["patient_id"], r["rule_id"], r["category"], r["severity"], r["opened_on"],
                r["reason"]]

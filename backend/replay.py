@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from backend.alerts import OpenAlert, apply_in_memory, pathway_detection, step
+from backend.alerts import ALERTS_HEADER, OpenAlert, apply_in_memory, pathway_detection, step
 from backend.detection import (
     Entry,
     Finding,
@@ -31,18 +31,7 @@ from backend.detection import (
     lookback_days,
     thresholds_for,
 )
-
-LONG_HEADER = (
-    "patient_id",
-    "response_id",
-    "questionnaire_id",
-    "questionnaire_version",
-    "authored_at",
-    "local_date",
-    "item_id",
-    "value",
-)
-ALERTS_HEADER = ("patient_id", "rule_id", "category", "severity", "opened_on", "reason")
+from backend.exports import LONG_HEADER
 
 Detector = Callable[[Sequence[Entry], date, date], list[Finding]]
 
