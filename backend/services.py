@@ -74,10 +74,6 @@ def build(settings: Settings, *, push: bool = True) -> Services:
 # The nightly sweep runs once per UTC day, from this hour on (03:00/04:00 in Amsterdam: after
 # every Dutch patient's day has ended, before anyone starts the next one).
 NIGHTLY_HOUR_UTC = 2
-SILENCE_NUDGE = {
-    "nl": ("Pijnwacht", "We hebben al even geen dagboek van u gezien. Wilt u het weer invullen?"),
-    "en": ("Pijnwacht", "We have not seen your diary for a while. Would you fill it in again?"),
-}
 ESCALATION = ("Pijnwacht", "Er staat een urgente melding open in de inbox.")
 
 
@@ -112,47 +108,23 @@ def _claim_nightly(conn: sqlite3.Connection, day: str) -> bool:
 
 
 def nightly_pass(db: Database, settings: Settings, now: datetime, library, pathways) -> Any:
-    """Once a day: every patient evaluated (silence included), silence nudges queued for the
-    end of the patient's quiet hours, and the push queue pruned."""
-    from zoneinfo import ZoneInfo
+    """Once a day: every patient evaluated as of their own day (silence included), and the
+    push queue pruned.
 
-    from backend import alerts, push, schedule
+    A silent patient is reminded by the diary reminder they already get every evening; a
+    second "we miss you" push would make two a day (alarm fatigue for patients too), so the
+    silence rule's first step (`silence_reminder`) sends nothing extra, and the team hears
+    after `silence_alert_days`.
+    """
+    from backend import alerts, push
 
     if now.hour < NIGHTLY_HOUR_UTC or not db.write_sync(
         lambda conn: _claim_nightly(conn, now.date().isoformat())
     ):
         return None
-    nudges: list = []
-    opened = alerts.sweep(db, settings, now, library, pathways, reminders=nudges)
-    if nudges:
-        wake = schedule.parse_hhmm(settings.quiet_end)
-        rows = {r["id"]: r for r in db.query(
-            "SELECT id, language, timezone FROM patients WHERE status = 'active'")}
-
-        def queue(conn: sqlite3.Connection) -> int:
-            n = 0
-            for patient_id, _finding in nudges:
-                p = rows.get(patient_id)
-                if p is None:
-                    continue
-                tz = ZoneInfo(p["timezone"])
-                local = now.astimezone(tz)
-                send_at = datetime.combine(local.date(), wake, tz)
-                if send_at < local:
-                    send_at = local
-                title, body = SILENCE_NUDGE.get(p["language"], SILENCE_NUDGE["nl"])
-                message = push.PushMessage(title=title, body=body, url="/#/today",
-                                           tag="silence", urgency="normal", ttl=12 * 3600)
-                n += push.enqueue(conn, patient_id=patient_id, message=message, now=send_at)
-            return n
-
-        nudged = db.write_sync(queue)
-    else:
-        nudged = 0
+    opened = alerts.sweep(db, settings, now, library, pathways)
     pruned = db.write_sync(lambda conn: push.prune_queue(conn, now=now))
-    return {"alerts_opened": opened, "silence_nudges": nudged, "push_pruned": pruned}
-
-
+    return {"alerts_opened": opened, "push_pruned": pruned}
 def _make_detection_hook(services: Services) -> AfterStore:
     def detect(conn: sqlite3.Connection, patient: Patient, new: list[Checked], now: datetime):
         from backend import alerts
