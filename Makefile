@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install install-test run test lint format bench browser-deps clean lock
+.PHONY: install install-test run test lint format bench browser-deps clean lock screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ bench: $(VENV)/.test browser-deps
 	@command -v wrk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
 	$(BIN)/python -m tests.bench
+
+## Refresh the README's phone screenshots (docs/screenshots/) from the browser tests
+screenshots: $(VENV)/.test browser-deps
+	PIJNWACHT_SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -q tests/browser
 
 ## Record checksums of new questionnaire definitions (a published version never changes)
 lock: $(VENV)/.runtime

@@ -7,6 +7,7 @@ import os
 import socket
 import sqlite3
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,10 @@ ROOT = Path(__file__).resolve().parents[2]
 PIJNWACHT = ROOT / ".venv" / "bin" / "pijnwacht"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# Screenshots of the main screens: docs/screenshots/ is refreshed on purpose (`make screenshots`),
+# not by every test run.
+SCREENSHOTS = Path(os.environ.get("PIJNWACHT_SCREENSHOTS_DIR")
+                   or Path(tempfile.gettempdir()) / "pijnwacht-screenshots")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
