@@ -520,13 +520,21 @@ def _claim(now: datetime) -> Callable[[sqlite3.Connection], tuple[int, int, int,
             raise RuntimeError("reminder claims raced; this pass is rolled back")
         claimed = due
         languages = {r["patient_id"]: r["language"] for r in due}
-        queued = 0
-        log_rows = []
-        for patient_id, tasks in _by_patient(claimed).items():
-            message = _message(tasks, languages.get(patient_id, "nl"), now)
-            n = webpush.enqueue(conn, patient_id=patient_id, message=message, now=now)
-            queued += n
-            log_rows.extend((t["id"], patient_id, t["next_reminder_at"], at, n) for t in tasks)
+        by_patient = _by_patient(claimed)
+        messages = [(patient_id, _message(tasks, languages.get(patient_id, "nl"), now))
+                    for patient_id, tasks in by_patient.items()]
+        queued = webpush.enqueue_many(conn, messages, now=now)
+        # The log keeps, per claimed task, how many devices its patient had then.
+        devices = dict(conn.execute(
+            "SELECT patient_id, count(*) FROM push_subscriptions WHERE deactivated_at IS NULL"
+            " AND patient_id IN (SELECT value FROM json_each(?)) GROUP BY patient_id",
+            (json.dumps(list(by_patient)),),
+        ).fetchall())
+        log_rows = [
+            (t["id"], patient_id, t["next_reminder_at"], at, devices.get(patient_id, 0))
+            for patient_id, tasks in by_patient.items()
+            for t in tasks
+        ]
         conn.executemany(
             "INSERT INTO reminder_log (task_id, patient_id, planned_at, claimed_at, pushes)"
             " VALUES (?, ?, ?, ?, ?)",
