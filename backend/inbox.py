@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException, ValidationException
@@ -80,6 +81,8 @@ def _filters(
     return (" WHERE " + " AND ".join(where) if where else ""), params, chosen
 
 
+PAGE_SIZE = 100
+
 SELECT = (
     "SELECT a.*, p.display_name, p.pathway_id, u.name AS assignee_name"
     " FROM alerts a JOIN patients p ON p.id = a.patient_id"
@@ -97,10 +100,20 @@ class InboxController(Controller):
     async def inbox(
         self, request: Request, severity: str | None = None, category: str | None = None,
         status: str | None = None, assignee: str | None = None, pathway: str | None = None,
+        offset: int = 0,
     ) -> Template:
         services = services_of(request)
         where, params, chosen = _filters(severity, category, status, assignee, pathway)
-        rows = services.db.query(SELECT + where + ORDER + " LIMIT 500", params)
+        offset = max(0, offset)
+        # A page the nurse can work through; one more row tells whether there is a next page.
+        rows = services.db.query(
+            SELECT + where + ORDER + " LIMIT ? OFFSET ?", [*params, PAGE_SIZE + 1, offset]
+        )
+        more = len(rows) > PAGE_SIZE
+        rows = rows[:PAGE_SIZE]
+        base_query = urlencode(
+            [(k, v) for k, v in request.query_params.items() if k != "offset" and v]
+        )
         users = services.db.query("SELECT id, name FROM users WHERE disabled_at IS NULL ORDER BY name")
         await services.db.write(
             lambda conn: audit_access(conn, request, patient_id=None, action="list_alerts",
@@ -110,7 +123,8 @@ class InboxController(Controller):
             request, "inbox/list.html", alerts=rows, users=users, chosen=chosen,
             severities=SEVERITIES, categories=CATEGORIES, statuses=STATUSES, outcomes=OUTCOMES,
             pathways={pid: p.title.get("nl", pid) for pid, p in services.pathways.items()},
-            query=request.url.query,
+            query=request.url.query, offset=offset, page_size=PAGE_SIZE, more=more,
+            base_query=base_query,
         )
 
     @get("/alerts/{alert_id:int}", name="alerts:detail")

@@ -107,3 +107,25 @@ def test_patient_page_draws_the_charts_and_lists_alerts_with_reasons(client, cli
         "SELECT action FROM audit_log WHERE patient_id = ?", (pid,))]
     assert "view_patient" in actions
     assert client.get("/clinic/patients/nobody").status_code == 404
+
+
+def test_a_long_inbox_comes_in_pages_keeping_the_filters(client, clinician, patient, services):
+    pid, _headers = patient
+
+    def add(conn):
+        for n in range(130):
+            conn.execute(
+                "INSERT INTO alerts (patient_id, rule_id, category, severity, status, opened_on,"
+                " opened_at, updated_at, last_evidence_on, reason)"
+                " VALUES (?, ?, 'pain', 'high', 'open', '2026-11-01', ?, ?, '2026-11-01', ?)",
+                (pid, f"rule_{n}", f"2026-11-01T{n // 60:02d}:{n % 60:02d}:00Z",
+                 "2026-11-01T00:00:00Z", f"reden {n}"),
+            )
+
+    services.db.write_sync(add)
+    first = client.get("/clinic/inbox", params={"severity": "high"})
+    assert first.text.count('class="sev-high"') == 100
+    assert "offset=100" in first.text and "severity=high" in first.text
+    second = client.get("/clinic/inbox", params={"severity": "high", "offset": 100})
+    assert second.text.count('class="sev-high"') == 30
+    assert "Meldingen 101–130" in second.text and "Volgende" not in second.text
