@@ -8,6 +8,7 @@ controllers with the same guard (`requires_clinician`) and helpers (`page`, `aud
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import date, timedelta
 from typing import Any
@@ -423,6 +424,30 @@ class AccountsController(Controller):
         response = Redirect(path="/clinic/login")
         response.cookies.append(_cookie(request, SESSION_COOKIE, "", max_age=0))
         return response
+
+    @get("/push/key", name="clinic:push-key")
+    async def push_key(self, request: Request) -> dict[str, str]:
+        vapid = services_of(request).vapid
+        if vapid is None:
+            raise HTTPException(status_code=503, detail="Push messages are not set up here.")
+        return {"key": vapid.public_key_b64}
+
+    @post("/push/subscriptions", name="clinic:push-subscribe", status_code=201)
+    async def push_subscribe(self, request: Request) -> dict[str, str]:
+        """This browser gets a push when an urgent alert escalates (opt-in per clinician)."""
+        from backend import push
+
+        form = await request.form()
+        try:
+            subscription = json.loads(str(form.get("subscription", "")))
+            user_id = session_of(request).user.id
+            await services_of(request).db.write(
+                lambda conn: push.save_subscription(conn, user_id=user_id,
+                                                    subscription=subscription)
+            )
+        except (ValueError, TypeError) as exc:
+            raise HTTPException(status_code=422, detail=f"subscription: {exc}") from None
+        return {"status": "subscribed"}
 
     @get("/users", name="clinic:users", guards=[requires_admin])
     async def users(self, request: Request) -> Template:

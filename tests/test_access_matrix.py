@@ -59,6 +59,8 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/clinic/patients/{}/settings"): CLINIC,
     ("POST", "/clinic/patients/{}/settings"): CLINIC,
     ("GET", "/clinic/password"): CLINIC,
+    ("GET", "/clinic/push/key"): CLINIC,
+    ("POST", "/clinic/push/subscriptions"): CLINIC,
     ("POST", "/clinic/password"): CLINIC,
     ("GET", "/clinic/users"): ADMIN_ONLY,
     ("POST", "/clinic/users"): ADMIN_ONLY,
@@ -387,6 +389,7 @@ def test_answers_for_unknown_paths_and_methods_carry_the_headers(world):
 # -- audit trail (NEN 7513) ---------------------------------------------------------------
 # Clinic pages that show no patient's data (forms, the clinic's own accounts).
 NO_PATIENT_DATA = {"/clinic", "/clinic/login", "/clinic/patients/new", "/clinic/password",
+                   "/clinic/push/key",
                    "/clinic/users", "/clinic/static/{}"}
 
 

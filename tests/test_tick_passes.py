@@ -53,3 +53,33 @@ def test_silence_sweep_runs_once_a_day_and_tells_the_team_after_five_days(client
     assert silence["category"] == "adherence" and "stil" in silence["reason"]
     # No extra push: the evening diary reminder is the patient's reminder.
     assert services.db.query_one("SELECT count(*) AS n FROM push_queue")["n"] == 0
+
+
+def test_a_clinician_who_opted_in_gets_a_push_without_patient_data_on_escalation(
+    client, services, clinician, patient
+):
+    import json
+
+    from backend import push
+    from tests.pushservice import PushService
+
+    pid, headers = patient
+    with PushService() as service:
+        sub = service.new_subscription()
+        assert client.get("/clinic/push/key").json()["key"] == services.vapid.public_key_b64
+        r = client.post("/clinic/push/subscriptions",
+                        data={"csrf_token": clinician, "subscription": json.dumps(sub)})
+        assert r.status_code == 201
+        bad = client.post("/clinic/push/subscriptions",
+                          data={"csrf_token": clinician, "subscription": "{}"})
+        assert bad.status_code == 422
+        client.put(f"/api/v1/responses/{new_id()}", json=diary(se_drowsiness=3), headers=headers)
+        opened = parse_iso(services.db.query_one(
+            "SELECT opened_at FROM alerts WHERE severity = 'urgent'")["opened_at"])
+        later = opened + timedelta(minutes=services.settings.escalate_after_minutes + 1)
+        assert tick(services, later).passes["escalate"] == 1
+        push.flush_sync(services.db, services.settings, services.vapid, later)
+        [received] = service.received(sub["endpoint"])
+    assert received["payload"]["url"] == "/clinic/inbox"
+    text = json.dumps(received["payload"])
+    assert "Jansen" not in text and pid not in text and "sufheid" not in text
