@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -210,7 +211,7 @@ class Database:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.writer = Writer(self.path)
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -221,7 +222,12 @@ class Database:
         """Apply pending migrations (through the writer, so it is safe beside a server)."""
         from backend import migrations
 
+        new_file = not self.path.exists()
         conn = connect(self.path)
+        if new_file:
+            # Health data: readable by the server's user only (SQLite gives its -wal and -shm
+            # files the same mode). An existing file keeps the mode its admin chose.
+            os.chmod(self.path, 0o600)
         try:
             return migrations.apply(conn)
         finally:

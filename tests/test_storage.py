@@ -83,3 +83,10 @@ def test_a_wrong_setting_names_its_variable(env, words):
 def test_settings_from_environment_and_flags():
     s = load_settings(env={"PIJNWACHT_PORT": "8123", "PIJNWACHT_SECURE_COOKIES": "true"}, port=9000)
     assert s.port == 9000 and s.secure_cookies is True
+
+
+def test_a_new_database_is_readable_by_the_server_user_only(tmp_path):
+    db = open_database(tmp_path / "data" / "new.db")
+    db.close()
+    assert oct((tmp_path / "data" / "new.db").stat().st_mode & 0o777) == "0o600"
+    assert oct((tmp_path / "data").stat().st_mode & 0o777) == "0o700"
