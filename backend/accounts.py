@@ -94,11 +94,6 @@ def add_user(conn: sqlite3.Connection, *, email: str, name: str, role: str, pass
     return User(id=cur.lastrowid, email=email, name=name.strip(), role=role)
 
 
-def get_user(conn: sqlite3.Connection, user_id: int) -> User | None:
-    row = conn.execute(
-        "SELECT id, email, name, role FROM users WHERE id = ? AND disabled_at IS NULL", (user_id,)
-    ).fetchone()
-    return User(**dict(row)) if row else None
 
 
 def list_users(conn: sqlite3.Connection) -> list[User]:

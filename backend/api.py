@@ -177,7 +177,6 @@ async def provide_patient(request: Request) -> Patient:
 def me_of(services: Services, patient: Patient) -> Me:
     pathway = services.pathways.get(patient.pathway_id)
     title = dict(pathway.title) if pathway is not None else {"nl": patient.pathway_id}
-    row = services.db.query_one("SELECT team_seen_at FROM patients WHERE id = ?", (patient.id,))
     return Me(
         id=patient.id,
         display_name=patient.display_name,
@@ -187,7 +186,7 @@ def me_of(services: Services, patient: Patient) -> Me:
         timezone=patient.timezone,
         reminder_time=patient.reminder_time,
         enrolled_on=patient.enrolled_at[:10],
-        team_seen_at=row["team_seen_at"] if row else None,
+        team_seen_at=patient.team_seen_at,
     )
 
 
@@ -353,13 +352,9 @@ class PatientController(Controller):
             except msgspec.ValidationError as exc:
                 results.append(BatchResult(id=rid, status="invalid", error=str(exc)))
                 continue
-            body = ResponseIn(
-                questionnaire=item.questionnaire, version=item.version,
-                authored_at=item.authored_at, local_date=item.local_date,
-                answers=item.answers, task_id=item.task_id,
-            )
             try:
-                checked.append(responses.check(item.id, body, patient, services.library, now))
+                # A BatchItem is a ResponseIn with its id: checked as it is.
+                checked.append(responses.check(item.id, item, patient, services.library, now))
                 results.append(None)
             except Invalid as exc:
                 results.append(BatchResult(id=item.id, status="invalid", error=str(exc)))

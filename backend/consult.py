@@ -483,8 +483,7 @@ class ConsultController(Controller):
         services = clinic.services_of(request)
         if pathway_id not in services.pathways:
             raise NotFoundException("No such pathway.")
-        points = exports.cohort_time_points(pathway_id, services.settings.questionnaires_dir,
-                                            services.library)
+        points = exports.cohort_time_points(pathway_id, services.pathways)
         conn = connect(services.settings.db, readonly=True)
         try:
             try:
@@ -506,8 +505,7 @@ class ConsultController(Controller):
         services = clinic.services_of(request)
         if pathway_id not in services.pathways:
             raise NotFoundException("No such pathway.")
-        points = exports.cohort_time_points(pathway_id, services.settings.questionnaires_dir,
-                                            services.library)
+        points = exports.cohort_time_points(pathway_id, services.pathways)
 
         def make(conn: sqlite3.Connection) -> Iterator[str]:
             return exports.iter_cohort(conn, services.library, pathway_id, time_points=points)

@@ -39,6 +39,8 @@ class Patient(msgspec.Struct, frozen=True):
     enrolled_at: str
     status: str
     thresholds: str = "{}"
+    # When the pain team last looked at this patient's reports (shown in the app).
+    team_seen_at: str | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -50,7 +52,7 @@ class Patient(msgspec.Struct, frozen=True):
 
 PATIENT_COLUMNS = (
     "id, display_name, pathway_id, timezone, language, reminder_time, anchor_date,"
-    " enrolled_at, status, thresholds"
+    " enrolled_at, status, thresholds, team_seen_at"
 )
 
 

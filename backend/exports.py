@@ -31,7 +31,7 @@ import os
 import sqlite3
 import statistics
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -530,14 +530,10 @@ def window_for(at_days: int) -> int:
     return 14 if at_days <= 42 else 30
 
 
-def cohort_time_points(
-    pathway_id: str, questionnaires_dir: str | Path, library: Library
-) -> tuple[TimePoint, ...]:
+def cohort_time_points(pathway_id: str, pathways: Mapping[str, Any]) -> tuple[TimePoint, ...]:
     """The pathway's outcome time points: the days of its `at_days` schedule entries, named by
     their labels (first label wins for a day), with default windows; none: the defaults."""
-    from backend.pathways import load_pathways
-
-    pathway = load_pathways(questionnaires_dir, library).get(pathway_id)
+    pathway = pathways.get(pathway_id)
     if pathway is None:
         raise ExportError(f"unknown pathway {pathway_id!r}")
     found: dict[int, str] = {}
@@ -932,7 +928,10 @@ def export_command(args: Any, settings: Any = None) -> int:
         library = load_library(settings.questionnaires_dir) if args.format != "long" else None
         points = DEFAULT_TIME_POINTS
         if args.format == "cohort" and args.pathway and library is not None:
-            points = cohort_time_points(args.pathway, settings.questionnaires_dir, library)
+            from backend.pathways import load_pathways
+
+            pathways = load_pathways(settings.questionnaires_dir, library)
+            points = cohort_time_points(args.pathway, pathways)
         actor = Actor(user_id=None, user_email=getpass.getuser(), role="admin", source="cli")
         done = export_to_file(
             conn,

@@ -12,7 +12,7 @@ import logging
 import re
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
@@ -259,6 +259,3 @@ def list_for_patient(
         for r in conn.execute(sql, params)
     ]
 
-
-def answers_of(row: Mapping[str, Any]) -> dict[str, Any]:
-    return msgspec.json.decode(row["answers"])

@@ -17,14 +17,11 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
-
-import sqlite_utils
 
 log = logging.getLogger(__name__)
 
@@ -257,19 +254,6 @@ class Database:
 
     def query_one(self, sql: str, params: Any = ()) -> sqlite3.Row | None:
         return self.reader.execute(sql, params).fetchone()
-
-    @contextmanager
-    def snapshot(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: every query inside sees the same state of the database."""
-        conn = self.reader
-        conn.execute("BEGIN")
-        try:
-            yield conn
-        finally:
-            conn.execute("COMMIT")
-
-    def utils(self, conn: sqlite3.Connection | None = None) -> sqlite_utils.Database:
-        return sqlite_utils.Database(conn or self.reader)
 
     # -- writes ---------------------------------------------------------------------------
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:

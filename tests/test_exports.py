@@ -28,7 +28,7 @@ from backend.exports import (
     write_export,
 )
 from backend.fhir_export import iter_fhir
-from backend.pathways import PATHWAY_IDS
+from backend.pathways import PATHWAY_IDS, load_pathways
 from backend.questionnaires import load_library
 from backend.settings import PROJECT_ROOT
 from backend.storage import connect
@@ -36,6 +36,7 @@ from backend.storage import connect
 AMS = ZoneInfo("Europe/Amsterdam")
 QDIR = PROJECT_ROOT / "questionnaires"
 LIBRARY = load_library(QDIR)
+PATHWAYS = load_pathways(QDIR, LIBRARY)
 ADMIN = Actor(user_id=None, user_email="tester", role="admin", source="cli")
 
 
@@ -257,12 +258,12 @@ def test_outcome_at_takes_the_nearest_response_inside_the_window():
 
 
 def test_cohort_time_points_come_from_the_pathway_file():
-    points = cohort_time_points("chronic-pain", QDIR, LIBRARY)
+    points = cohort_time_points("chronic-pain", PATHWAYS)
     assert [(p.label, p.at_days) for p in points] == [
         ("intake", 0), ("6w", 42), ("3m", 91), ("6m", 182), ("12m", 365)]
     assert [(p.before, p.after) for p in points][1:3] == [(14, 14), (30, 30)]
     with pytest.raises(ExportError, match="unknown pathway"):
-        cohort_time_points("nope", QDIR, LIBRARY)
+        cohort_time_points("nope", PATHWAYS)
 
 
 def test_cohort_export_and_summary(db):
