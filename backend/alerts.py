@@ -8,6 +8,7 @@ live system (new response, nightly sweep) and for `pijnwacht replay` alike.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sqlite3
@@ -124,48 +125,40 @@ def apply_in_memory(
 
 
 # -- persistence --------------------------------------------------------------------------------
-ENTRY_COLUMNS = "questionnaire_id, local_date, answers, scores, authored_at"
-
-
-def _entry(row: sqlite3.Row) -> Entry:
-    decode = msgspec.json.decode
-    return Entry(
-        questionnaire=row["questionnaire_id"],
-        local_date=date.fromisoformat(row["local_date"]),
-        answers=decode(row["answers"]),
-        scores=decode(row["scores"] or "{}"),
-        authored_at=row["authored_at"],
-    )
-
-
 def load_entries(
     conn: sqlite3.Connection, patient_id: str, today: date, diary_days: int
 ) -> list[Entry]:
-    """The patient's responses up to `today`, oldest first: the diary of the last `diary_days`
-    days (or, after a long silence, its last entry) and every questionnaire.
+    """The patient's current responses up to `today`, oldest first: the diary of the last
+    `diary_days` days (or, after a long silence, its last entry) and every questionnaire.
 
-    Read from `responses` in (local_date, authored_at) order rather than through the
-    current_responses view: the rules take the last response of a day anyway (an edit wins),
-    and the view's per-row subquery would cost more than the rules themselves.
+    One response per questionnaire and day: of several (edits), the last written wins, as it
+    does in the current_responses view - decided here over plain rows (the view's per-row
+    subquery costs more than the rules themselves), and only the winners' answers are decoded,
+    so a day edited many times costs little more than a day answered once.
     """
     since = (today - timedelta(days=diary_days)).isoformat()
     until = today.isoformat()
-    rows = conn.execute(
-        f"SELECT {ENTRY_COLUMNS} FROM responses WHERE patient_id = ?"
-        " AND local_date <= ? AND (questionnaire_id != 'diary' OR local_date >= ?)"
-        " ORDER BY local_date, authored_at, rowid",
+    cur = conn.cursor()
+    cur.row_factory = None  # plain tuples: sorted and unpacked below
+    rows = cur.execute(
+        "SELECT local_date, authored_at, rowid, questionnaire_id, answers, scores FROM responses"
+        " WHERE patient_id = ? AND local_date <= ? AND (questionnaire_id != 'diary' OR local_date >= ?)",
         (patient_id, until, since),
     ).fetchall()
-    if not any(r["questionnaire_id"] == "diary" for r in rows):
-        last = conn.execute(
-            f"SELECT {ENTRY_COLUMNS} FROM responses WHERE patient_id = ?"
-            " AND questionnaire_id = 'diary' AND local_date <= ?"
+    if not any(r[3] == "diary" for r in rows):
+        rows += cur.execute(
+            "SELECT local_date, authored_at, rowid, questionnaire_id, answers, scores FROM responses"
+            " WHERE patient_id = ? AND questionnaire_id = 'diary' AND local_date <= ?"
             " ORDER BY local_date DESC, authored_at DESC, rowid DESC LIMIT 1",
             (patient_id, until),
-        ).fetchone()
-        if last is not None:
-            rows = sorted([*rows, last], key=lambda r: (r["local_date"], r["authored_at"]))
-    return [_entry(r) for r in rows]
+        ).fetchall()
+    rows.sort()  # local_date, then authored_at, then rowid: the last of a day is the current one
+    current = {(r[3], r[0]): r for r in rows}
+    decode, day = msgspec.json.decode, date.fromisoformat
+    return [
+        Entry(q, day(d), decode(answers), decode(scores) if scores and scores != "{}" else {}, at)
+        for d, at, _, q, answers, scores in current.values()
+    ]
 
 
 def pathway_detection(pathways: Mapping[str, Any] | None, pathway_id: str) -> Mapping[str, Any]:
@@ -181,8 +174,14 @@ def pathway_detection(pathways: Mapping[str, Any] | None, pathway_id: str) -> Ma
 def patient_thresholds(
     pathways: Mapping[str, Any] | None, pathway_id: str, overrides_json: str | None
 ) -> Thresholds:
-    overrides = json.loads(overrides_json or "{}") or {}
-    return thresholds_for(pathway_detection(pathways, pathway_id), overrides)
+    return _thresholds(tuple(pathway_detection(pathways, pathway_id).items()), overrides_json or "{}")
+
+
+@functools.lru_cache(maxsize=1024)
+def _thresholds(pathway: tuple[tuple[str, Any], ...], overrides_json: str) -> Thresholds:
+    # Checked once per distinct pathway table and patient overrides, not on every response
+    # (Thresholds is frozen, so one instance serves every patient who shares them).
+    return thresholds_for(dict(pathway), json.loads(overrides_json) or {})
 
 
 def load_open_alerts(conn: sqlite3.Connection, patient_id: str) -> dict[str, OpenAlert]:

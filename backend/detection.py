@@ -50,7 +50,7 @@ class Entry(msgspec.Struct, frozen=True):
     authored_at: str = ""
 
 
-class Thresholds(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class Thresholds(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
     """Every tunable number of the rules; a pathway's `[detection]` table sets any of them."""
 
     # -- pain: a sustained rise against the patient's own baseline ----------------------------
@@ -180,13 +180,15 @@ class Context(msgspec.Struct):
 
 
 Rule = Callable[[Context], list[Finding]]
+_NUMBER = (int, float)
 
 
 def daily_values(diary: Mapping[date, Entry], item: str) -> dict[date, float]:
     out: dict[date, float] = {}
     for day, entry in diary.items():
         value = entry.answers.get(item)
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        # type(), not isinstance: a bool is not a pain score (and this runs 57 times a rule).
+        if type(value) in _NUMBER and math.isfinite(value):
             out[day] = float(value)
     return out
 

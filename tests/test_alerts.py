@@ -207,3 +207,38 @@ def test_unacknowledged_urgent_alerts_escalate_once(db, settings):
     assert len(ids) == 1
     assert alerts.escalate(db, settings, opened + timedelta(minutes=minutes + 5)) == []
     assert db.query_one("SELECT escalated_at FROM alerts")["escalated_at"]
+
+
+def test_detection_reads_the_current_response_of_each_day_like_the_view(db):
+    """Edits: the rules see, per questionnaire and day, exactly the response the
+    current_responses view shows (the last written; same minute: the last stored)."""
+
+    def job(conn):
+        add_patient(conn)
+        for i in range(20):
+            add_diary(conn, "p1", START + timedelta(days=i), pain_avg=3)
+        # Day 5 edited twice; the second edit in the same minute as the first.
+        add_diary(conn, "p1", START + timedelta(days=5), pain_avg=8)
+        add_diary(conn, "p1", START + timedelta(days=5), pain_avg=9)
+        # An edit of day 7 written earlier than the original (clock wrong): the original wins.
+        conn.execute(
+            "INSERT INTO responses (id, patient_id, questionnaire_id, questionnaire_version,"
+            " authored_at, authored_at_client, local_date, answers, scores, content_hash,"
+            " received_at) VALUES ('old-clock', 'p1', 'diary', 1, ?, ?, ?, '{\"pain_avg\": 0}',"
+            " '{}', 'x', ?)",
+            ("2026-03-01T00:00:00Z",) * 2 + ((START + timedelta(days=7)).isoformat(), "2026-03-20T00:00:00Z"),
+        )
+        today = START + timedelta(days=19)
+        entries = alerts.load_entries(conn, "p1", today, 57)
+        view = conn.execute(
+            "SELECT local_date, answers FROM current_responses WHERE patient_id = 'p1'"
+            " ORDER BY local_date"
+        ).fetchall()
+        return entries, view
+
+    entries, view = db.write_sync(job)
+    assert [(e.local_date.isoformat(), e.answers) for e in entries] == [
+        (r["local_date"], json.loads(r["answers"])) for r in view
+    ]
+    assert len(entries) == 20
+    assert entries[5].answers["pain_avg"] == 9 and entries[7].answers["pain_avg"] == 3
