@@ -10,7 +10,6 @@ from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotAuthorizedException
-from litestar.handlers import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Response, Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -161,12 +160,14 @@ def _patient_of_token(connection: ASGIConnection) -> Patient:
     return patient
 
 
-async def requires_device(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    """Guard: check the device token before the body is read, so a stranger's request is
-    refused with 401 and never gets the server to parse (or explain) a body."""
-    # async on purpose: Litestar runs a sync guard in its thread pool, and that hop cost
-    # more than the indexed token lookup itself (py-spy, make bench: ~12 % of a PUT).
-    connection.scope.setdefault("state", {})["pw_patient"] = _patient_of_token(connection)
+async def requires_device(request: Request) -> None:
+    """Before every patient request: check the device token before the body is read, so a
+    stranger's request is refused with 401 and never gets the server to parse (or explain)
+    a body."""
+    # A before_request hook rather than a guard: Litestar copies the route handler for every
+    # guard call, and async because a sync hook would hop to the thread pool (py-spy, make
+    # bench: each cost more than the indexed token lookup itself).
+    request.scope.setdefault("state", {})["pw_patient"] = _patient_of_token(request)
 
 
 async def provide_patient(request: Request) -> Patient:
@@ -244,7 +245,7 @@ class EnrolController(Controller):
 class PatientController(Controller):
     path = "/api/v1"
     tags = ["patient"]
-    guards = [requires_device]
+    before_request = requires_device
     dependencies = {"patient": Provide(provide_patient)}
 
     @get("/me", summary="The patient's profile and settings", responses=errors(401))

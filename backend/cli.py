@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import getpass
 import json
 import logging
@@ -33,6 +34,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args, host=args.host, port=args.port)
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
+    # Start-up objects (routes, questionnaires, pathways) never die: out of the collector's
+    # sight. And a young-generation pass every 10 000 allocations instead of 700: a diary
+    # evaluation makes a few thousand short-lived objects, and collecting them mid-request
+    # cost ~20 % of a PUT (make bench). Memory stays flat (reference counting frees them).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 50, 100)
     print(f"Pijnwacht on {settings.base_url}  (patient app: /   clinic: /clinic/)", flush=True)
     uvicorn.run(
         app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
