@@ -6,13 +6,15 @@ out or whose pathway, dates or reminder time changed, expire tasks past their wi
 claim the reminders that are due and queue one push per patient in the same transaction.
 APScheduler only calls `run_tick` every minute, in the one process that holds the lease.
 
-Never a reminder twice: a reminder is claimed by `UPDATE tasks ... WHERE id = ? AND
-next_reminder_at = ?` - the compare is "its next reminder is still the one this pass read",
-the swap moves `next_reminder_at` to the task's next planned time (or NULL) - inside the
-writer's `BEGIN IMMEDIATE`. Two passes at once (two servers, cron beside a server, a
-restart half-way) serialise on that lock; the second reads nothing due, and were it ever
-to act on a stale read its compare would match no row. The push is queued by the same
-transaction, so a claim without its push (or a push without its claim) cannot be committed.
+Never a reminder twice: the due reminders are claimed a chunk at a time, inside the
+writer's `BEGIN IMMEDIATE`, by one `UPDATE tasks ... WHERE id IN (the chunk) AND status =
+'open' AND next_reminder_at <= now AND next_reminder_at > now - grace` - the compare is
+"still open and still due", the swap moves `next_reminder_at` to the task's next planned
+time (or NULL) - and the job is rolled back unless it claimed every task of the chunk. Two
+passes at once (two servers, cron beside a server, a restart half-way) serialise on that
+lock; the second reads nothing due, and were it ever to act on a stale read its compare
+would match fewer rows. The push is queued by the same transaction, so a claim without its
+push (or a push without its claim) cannot be committed.
 """
 
 from __future__ import annotations
@@ -111,10 +113,6 @@ def _enrolled_on(text: str, tz: ZoneInfo) -> date:
 
 def _next_after(times: list[str], now_iso: str) -> str | None:
     return next((t for t in times if t >= now_iso), None)
-
-
-def _next_after_strictly(times: list[str], now_iso: str) -> str | None:
-    return next((t for t in times if t > now_iso), None)
 
 
 # -- materialise: a patient's pathway as rows of `tasks` ------------------------------------
@@ -468,107 +466,194 @@ def _plan_due(
             break
 
 
-_DUE = "next_reminder_at <= :now AND next_reminder_at > :late AND status = 'open'"
+# The claim, in SQL: a few statements per chunk of up to CLAIM_CHUNK due reminders, no
+# Python per reminder (the 20:00 minute has every patient's diary due at once). The chunk
+# lives in scratch tables of the writer's connection (TEMP: never in the file, never seen
+# by another connection), emptied by every job: its tasks, with the reminder time each was
+# read at (the log keeps it after the claim moved it), and one push message per patient.
+_CHUNK_TABLES = (
+    "CREATE TEMP TABLE IF NOT EXISTS scheduler_claim (id INTEGER PRIMARY KEY,"
+    " patient_id TEXT NOT NULL, questionnaire_id TEXT NOT NULL, expires_at TEXT NOT NULL,"
+    " planned_at TEXT NOT NULL, answered INTEGER NOT NULL)",
+    "CREATE TEMP TABLE IF NOT EXISTS scheduler_message (patient_id TEXT PRIMARY KEY,"
+    " payload TEXT NOT NULL, ttl INTEGER NOT NULL, tag TEXT NOT NULL) WITHOUT ROWID",
+)
+# A chunk row; `answered`: a response for the task's questionnaire and day exists already
+# (stored before its task existed, or not linked), so the task is done, its reminder skipped.
+_CHUNK_ROW = (
+    "INSERT INTO temp.scheduler_claim (id, patient_id, questionnaire_id, expires_at,"
+    " planned_at, answered)"
+    " SELECT t.id, t.patient_id, t.questionnaire_id, t.expires_at, t.next_reminder_at,"
+    " EXISTS (SELECT 1 FROM responses r WHERE r.patient_id = t.patient_id"
+    "  AND r.questionnaire_id = t.questionnaire_id AND r.local_date = t.local_date)"
+)
+# A chunk: the first :limit due reminders, earliest first, along the reminder index ...
+_PICK = (
+    f"{_CHUNK_ROW} FROM tasks AS t"
+    " WHERE t.next_reminder_at <= :now AND t.next_reminder_at > :late AND t.status = 'open'"
+    " ORDER BY t.next_reminder_at, t.id LIMIT :limit"
+)
+# ... and the other due tasks of their patients (begun ones: a reminder comes after its
+# task opens), so that a patient's tasks due at once make one push, wherever they fall in
+# the reminder index.
+#
+# Here and below a big table is reached as `big.key IN (SELECT key FROM temp...)`, with
+# INDEXED BY where SQLite might choose otherwise: one index lookup per row of the chunk.
+# Written as a join ("FROM chunk CROSS JOIN big") SQLite may use a Bloom filter, built by
+# reading all of `big` for every chunk: each chunk then costs as much as the whole table,
+# and the 20:00 minute grows with the square of the patients.
+_PICK_MORE = (
+    f"{_CHUNK_ROW} FROM tasks AS t INDEXED BY tasks_patient_open"
+    " WHERE t.patient_id IN (SELECT patient_id FROM temp.scheduler_claim)"
+    " AND t.id NOT IN (SELECT id FROM temp.scheduler_claim)"
+    " AND t.status = 'open' AND t.opens_at <= :now"
+    " AND t.next_reminder_at <= :now AND t.next_reminder_at > :late"
+)
+_COMPLETE = (
+    "UPDATE tasks SET status = 'done', next_reminder_at = NULL, response_id ="
+    " (SELECT r.id FROM responses r WHERE r.patient_id = tasks.patient_id"
+    "  AND r.questionnaire_id = tasks.questionnaire_id AND r.local_date = tasks.local_date"
+    "  ORDER BY r.authored_at LIMIT 1)"
+    " WHERE id IN (SELECT id FROM temp.scheduler_claim WHERE answered) AND status = 'open'"
+)
+# The claim: compare (still open, its reminder still due) and set (next_reminder_at to the
+# next planned reminder after now, or NULL).
+_SWAP = (
+    "UPDATE tasks SET reminders_sent = reminders_sent + 1, reminder_claimed_at = :now,"
+    " next_reminder_at = (SELECT min(j.value) FROM json_each(tasks.reminder_times) j"
+    "  WHERE j.value > :now)"
+    " WHERE id IN (SELECT id FROM temp.scheduler_claim) AND status = 'open'"
+    " AND next_reminder_at <= :now AND next_reminder_at > :late"
+)
+# One message per patient: the diary's task, or else the first of the patient's tasks in
+# claim order (reminder time, then id), names it - its tag and topic, and the url of a lone
+# questionnaire (/#/today for the diary or several tasks). It is kept for an offline device
+# while the earliest-expiring task can still be answered (at least 60 s, at most MAX_TTL;
+# whole seconds rounded down, like int()). "First" is the least of (not the diary, reminder
+# time, id) as one text, whose last 20 characters are the id. The payload is the JSON
+# push.enqueue makes: a head with title and body in the patient's language ({head}, see
+# `_payload_heads`), then url and tag, which need no escaping.
+_MESSAGES = (
+    "INSERT INTO temp.scheduler_message (patient_id, payload, ttl, tag)"
+    " SELECT m.patient_id, {head}"
+    "  || CASE WHEN m.diary OR m.n > 1 THEN '/#/today' ELSE '/#/task/' || m.first_id END"
+    "  || '\",\"tag\":\"task-' || m.first_id || '\"}}',"
+    " min(max(unixepoch(m.expires_at) - :now_s - :now_frac, 60), :max_ttl), 'task-' || m.first_id"
+    " FROM (SELECT c.patient_id, (SELECT p.language FROM patients p WHERE p.id = c.patient_id)"
+    "  AS language, count(*) AS n, max(c.questionnaire_id = :diary) AS diary,"
+    "  min(c.expires_at) AS expires_at, CAST(substr(min((c.questionnaire_id != :diary)"
+    "   || c.planned_at || printf('%020d', c.id)), -20) AS INTEGER) AS first_id"
+    "  FROM temp.scheduler_claim c GROUP BY c.patient_id) AS m"
+)
+# One queued push per active device of the patient, the rows push.enqueue would write.
+_QUEUE = (
+    "INSERT INTO push_queue (subscription_id, payload, urgency, ttl, topic, created_at,"
+    " expires_at, next_attempt_at)"
+    " SELECT s.id, m.payload, 'normal', m.ttl, m.tag, :now,"
+    "  strftime('%Y-%m-%dT%H:%M:%SZ', :now_s + m.ttl, 'unixepoch'), :now"
+    " FROM push_subscriptions AS s INDEXED BY push_subscriptions_patient"
+    " CROSS JOIN temp.scheduler_message AS m"
+    " WHERE s.patient_id IN (SELECT patient_id FROM temp.scheduler_message)"
+    " AND s.deactivated_at IS NULL AND m.patient_id = s.patient_id"
+)
+# The log: per claimed task, how many devices its patient had then.
+_LOG = (
+    "INSERT INTO reminder_log (task_id, patient_id, planned_at, claimed_at, pushes)"
+    " SELECT c.id, c.patient_id, c.planned_at, :now, (SELECT count(*) FROM push_subscriptions s"
+    "  WHERE s.patient_id = c.patient_id AND s.deactivated_at IS NULL)"
+    " FROM temp.scheduler_claim c"
+)
 
 
-def _claim(now: datetime) -> Callable[[sqlite3.Connection], tuple[int, int, int, int]]:
-    """One write job: close answered due tasks, drop late reminders, claim and queue the rest."""
+def _payload_head(texts: Mapping[str, str], kind: str) -> str:
+    """The payload JSON push.enqueue makes for these texts, up to the url's value.
+
+    Cut from a whole payload and checked: completed with a url and a tag (which need no
+    escaping) it is, to the byte, what push.enqueue would queue."""
+    url, tag = "/#/task/12", "task-12"
+    message = webpush.PushMessage(title=texts["title"], body=texts[kind], url=url, tag=tag)
+    payload = webpush._check_message(message)
+    tail = f'{url}","tag":"{tag}"}}'
+    if not payload.endswith(tail):
+        raise ValueError(f"push payloads no longer end in url and tag: {payload}")
+    return payload[: -len(tail)]
+
+
+def _payload_heads() -> tuple[str, dict[str, str]]:
+    """SQL for {head} in _MESSAGES (by the patient's language, Dutch if it has no texts,
+    and whether the diary is among the tasks) and its parameters."""
+    args: dict[str, str] = {}
+    cases: dict[str, str] = {}
+    for kind in ("diary", "questionnaire"):
+        whens = ""
+        for n, (language, texts) in enumerate(MESSAGES.items()):
+            args[f"language{n}"] = language
+            args[f"{kind}{n}"] = _payload_head(texts, kind)
+            whens += f" WHEN :language{n} THEN :{kind}{n}"
+        args[f"{kind}_default"] = _payload_head(MESSAGES["nl"], kind)
+        cases[kind] = f"CASE m.language{whens} ELSE :{kind}_default END"
+    return f"CASE WHEN m.diary THEN {cases['diary']} ELSE {cases['questionnaire']} END", args
+
+
+class _Claimed(msgspec.Struct):
+    picked: int  # due reminders taken in index order, answered ones too (< CLAIM_CHUNK: all)
+    claimed: int
+    queued: int
+    completed: int
+    late: int
+
+
+def _claim(now: datetime) -> Callable[[sqlite3.Connection], _Claimed]:
+    """One write job: drop late reminders, close answered due tasks, claim and queue the rest
+    (see _CHUNK_TABLES and the statements after it)."""
     at = iso(now)
+    whole = now.replace(microsecond=0)
     params = {"now": at, "late": iso(now - REMINDER_GRACE), "limit": CLAIM_CHUNK}
+    head, head_args = _payload_heads()
+    messages_sql = _MESSAGES.format(head=head)
+    message_params = {
+        **head_args,
+        "now_s": int(whole.timestamp()),
+        # (expires - now) rounded down: a second less when now is past a whole second.
+        "now_frac": 1 if now.microsecond else 0,
+        "max_ttl": webpush.MAX_TTL,
+        "diary": DIARY,
+    }
+    queue_params = {"now": at, "now_s": message_params["now_s"]}
 
-    def job(conn: sqlite3.Connection) -> tuple[int, int, int, int]:
-        # A due task already answered (a response stored before its task existed, or not
-        # linked) is done: its reminder is skipped.
-        completed = conn.execute(
-            "UPDATE tasks SET status = 'done', next_reminder_at = NULL, response_id ="
-            " (SELECT r.id FROM responses r WHERE r.patient_id = tasks.patient_id"
-            "  AND r.questionnaire_id = tasks.questionnaire_id AND r.local_date = tasks.local_date"
-            "  ORDER BY r.authored_at LIMIT 1)"
-            f" WHERE {_DUE} AND EXISTS (SELECT 1 FROM responses r"
-            "  WHERE r.patient_id = tasks.patient_id AND r.questionnaire_id = tasks.questionnaire_id"
-            "  AND r.local_date = tasks.local_date)",
-            params,
-        ).rowcount
+    def job(conn: sqlite3.Connection) -> _Claimed:
         late = conn.execute(
             "UPDATE tasks SET next_reminder_at = (SELECT min(j.value)"
             " FROM json_each(tasks.reminder_times) j WHERE j.value > :now)"
             " WHERE next_reminder_at <= :late",
             params,
         ).rowcount
-        due = conn.execute(
-            "SELECT t.id, t.patient_id, t.questionnaire_id, t.expires_at, t.reminder_times,"
-            " t.next_reminder_at, p.language FROM tasks t JOIN patients p ON p.id = t.patient_id"
-            " WHERE t.next_reminder_at <= :now AND t.next_reminder_at > :late"
-            " AND t.status = 'open' ORDER BY t.next_reminder_at LIMIT :limit",
-            params,
-        ).fetchall()
-        # The claim, per task: compare (next_reminder_at is still the one we saw) and set
-        # (advance it to the next planned reminder). A concurrent pass that claimed first
-        # changed next_reminder_at, so this one matches no row.
-        swaps = [
-            (at, _next_after_strictly(json.loads(r["reminder_times"]), at), r["id"], r["next_reminder_at"])
-            for r in due
-        ]
-        cur = conn.executemany(
-            "UPDATE tasks SET reminders_sent = reminders_sent + 1, reminder_claimed_at = ?,"
-            " next_reminder_at = ? WHERE id = ? AND next_reminder_at = ? AND status = 'open'",
-            swaps,
-        )
-        if cur.rowcount != len(due):
+        for sql in _CHUNK_TABLES:
+            conn.execute(sql)
+        conn.execute("DELETE FROM temp.scheduler_claim")
+        conn.execute("DELETE FROM temp.scheduler_message")
+        picked = conn.execute(_PICK, params).rowcount
+        if not picked:
+            return _Claimed(0, 0, 0, 0, late)
+        picked_more = conn.execute(_PICK_MORE, params).rowcount
+        completed = conn.execute(_COMPLETE).rowcount
+        answered = conn.execute("DELETE FROM temp.scheduler_claim WHERE answered").rowcount
+        to_claim = picked + picked_more - answered
+        claimed = conn.execute(_SWAP, params).rowcount if to_claim else 0
+        if claimed != to_claim:
             # Cannot happen inside the writer's BEGIN IMMEDIATE; if it ever does, roll this
             # job back rather than queue a push for a reminder another pass has claimed.
             raise RuntimeError("reminder claims raced; this pass is rolled back")
-        claimed = due
-        languages = {r["patient_id"]: r["language"] for r in due}
-        by_patient = _by_patient(claimed)
-        messages = [(patient_id, _message(tasks, languages.get(patient_id, "nl"), now))
-                    for patient_id, tasks in by_patient.items()]
-        queued = webpush.enqueue_many(conn, messages, now=now)
-        # The log keeps, per claimed task, how many devices its patient had then.
-        devices = dict(conn.execute(
-            "SELECT patient_id, count(*) FROM push_subscriptions WHERE deactivated_at IS NULL"
-            " AND patient_id IN (SELECT value FROM json_each(?)) GROUP BY patient_id",
-            (json.dumps(list(by_patient)),),
-        ).fetchall())
-        log_rows = [
-            (t["id"], patient_id, t["next_reminder_at"], at, devices.get(patient_id, 0))
-            for patient_id, tasks in by_patient.items()
-            for t in tasks
-        ]
-        conn.executemany(
-            "INSERT INTO reminder_log (task_id, patient_id, planned_at, claimed_at, pushes)"
-            " VALUES (?, ?, ?, ?, ?)",
-            log_rows,
-        )
-        return len(claimed), queued, completed, late
+        queued = 0
+        if claimed:
+            conn.execute(messages_sql, message_params)
+            queued = conn.execute(_QUEUE, queue_params).rowcount
+            conn.execute(_LOG, {"now": at})
+        conn.execute("DELETE FROM temp.scheduler_claim")
+        conn.execute("DELETE FROM temp.scheduler_message")
+        return _Claimed(picked, claimed, queued, completed, late)
 
     return job
-
-
-def _by_patient(rows: list[sqlite3.Row]) -> dict[str, list[sqlite3.Row]]:
-    out: dict[str, list[sqlite3.Row]] = {}
-    for r in rows:
-        out.setdefault(r["patient_id"], []).append(r)
-    return out
-
-
-def _message(tasks: list[sqlite3.Row], language: str, now: datetime) -> webpush.PushMessage:
-    """One push for all of a patient's tasks due at once; fixed texts, no health data."""
-    texts = MESSAGES.get(language, MESSAGES["nl"])
-    diary = [t for t in tasks if t["questionnaire_id"] == DIARY]
-    first = diary[0] if diary else tasks[0]
-    url = "/#/today" if diary or len(tasks) > 1 else f"/#/task/{first['id']}"
-    # Kept by the push service only while the task can still be answered.
-    expires = min(parse_iso(t["expires_at"]) for t in tasks)
-    ttl = int(min(max((expires - now).total_seconds(), 60), webpush.MAX_TTL))
-    return webpush.PushMessage(
-        title=texts["title"],
-        body=texts["diary"] if diary else texts["questionnaire"],
-        url=url,
-        tag=f"task-{first['id']}",
-        urgency="normal",
-        ttl=ttl,
-    )
 
 
 # Passes other modules add to every tick (the silence sweep, alert escalation), by name:
@@ -613,13 +698,14 @@ def run_tick(
     report.pruned = db.write_sync(lambda conn: _prune_daily(conn, now))
     _plan_due(db, settings, now, pathways, report)
     report.expired += db.write_sync(lambda conn: _expire(conn, at))
+    claim = _claim(now)
     while True:
-        claimed, queued, completed, late = db.write_sync(_claim(now))
-        report.reminders += claimed
-        report.pushes_queued += queued
-        report.completed += completed
-        report.late_skipped += late
-        if claimed < CLAIM_CHUNK:
+        done = db.write_sync(claim)
+        report.reminders += done.claimed
+        report.pushes_queued += done.queued
+        report.completed += done.completed
+        report.late_skipped += done.late
+        if done.picked < CLAIM_CHUNK:
             break
     for name, fn in PASSES.items():
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -308,6 +309,212 @@ def test_reminders_of_a_prom_repeat_until_answered(db, settings, pathways):
     row = db.query_one("SELECT status, reminders_sent FROM tasks WHERE id=?", (bpi["id"],))
     assert tuple(row) == ("done", 1)
 
+
+# -- the claim, row by row: hand-made tasks, no planning ------------------------------------
+T20 = datetime(2026, 3, 21, 19, 0, 0, 250_000, tzinfo=UTC)  # 20:00 in Amsterdam, plus 0.25 s
+
+
+def manual_patient(db, pid, *, language="nl", devices=1, gone=0):
+    """A patient whose tasks the test writes itself: the scheduler never plans them."""
+    add_patient(db, pid, language=language)
+
+    def run(c):
+        c.execute(
+            "UPDATE patient_schedule SET next_roll_at = NULL, plan_key = 'manual' WHERE patient_id = ?",
+            (pid,),
+        )
+        for n in range(devices + gone):
+            c.execute(
+                "INSERT INTO push_subscriptions (patient_id, endpoint, p256dh, auth, created_at,"
+                " deactivated_at) VALUES (?, ?, 'k', 'a', ?, ?)",
+                (pid, f"https://push.example/{pid}/{n}", iso(T20 - timedelta(days=9)),
+                 iso(T20 - timedelta(days=1)) if n >= devices else None),
+            )
+
+    db.write_sync(run)
+
+
+def manual_task(db, pid, questionnaire, reminders, expires, *, local_date="2026-03-21"):
+    times = [iso(r) for r in reminders]
+
+    def run(c):
+        return c.execute(
+            "INSERT INTO tasks (patient_id, questionnaire_id, local_date, until_date, opens_at,"
+            " due_at, expires_at, reminder_times, next_reminder_at, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (pid, questionnaire, local_date, local_date, iso(T20 - timedelta(hours=20)), times[0],
+             iso(expires), json.dumps(times), times[0], iso(T20 - timedelta(days=2))),
+        ).lastrowid
+
+    return db.write_sync(run)
+
+
+def expected_message(tasks, language, now):
+    """What one patient's push says (scheduler._message's rules, written out again here):
+    tasks are (id, questionnaire, expires) in claim order (by reminder time, then id)."""
+    texts = scheduler.MESSAGES[language]
+    diary = [t for t in tasks if t[1] == "diary"]
+    first = (diary or tasks)[0]
+    ttl = int(min(max((min(t[2] for t in tasks) - now).total_seconds(), 60), push.MAX_TTL))
+    message = push.PushMessage(
+        title=texts["title"],
+        body=texts["diary"] if diary else texts["questionnaire"],
+        url="/#/today" if diary or len(tasks) > 1 else f"/#/task/{first[0]}",
+        tag=f"task-{first[0]}",
+        ttl=ttl,
+    )
+    return push._check_message(message), ttl, message.tag
+
+
+def test_the_20_00_claim_queues_one_message_per_patient_and_logs_every_task(db, settings, pathways):
+    now = T20
+    at19 = now.replace(microsecond=0)  # as stored: whole seconds
+    soon, day, week = at19 + timedelta(seconds=30), at19 + timedelta(hours=4), at19 + timedelta(days=7)
+    manual_patient(db, "pa")  # the diary: one device
+    a = manual_task(db, "pa", "diary", [at19], day)
+    manual_patient(db, "pb", language="en", devices=2, gone=1)  # a PROM only: two devices
+    b = manual_task(db, "pb", "bpi", [at19, at19 + timedelta(hours=48)], week)
+    manual_patient(db, "pc", devices=0)  # diary and PROM at once, no device: logged, no push
+    c1 = manual_task(db, "pc", "diary", [at19], day)
+    c2 = manual_task(db, "pc", "bpi", [at19], week)
+    manual_patient(db, "pd", language="en")  # two PROMs; one nearly expired, one far off
+    d1 = manual_task(db, "pd", "peg", [at19 - timedelta(minutes=1)], soon)
+    d2 = manual_task(db, "pd", "bpi", [at19 - timedelta(minutes=30)], at19 + timedelta(days=40))
+    manual_patient(db, "pe")  # answered before its task was linked: done, no reminder
+    e = manual_task(db, "pe", "diary", [at19], day)
+    manual_patient(db, "ph")  # the diary answered, a PROM not: the push is for the PROM
+    h1 = manual_task(db, "ph", "diary", [at19], day)
+    h2 = manual_task(db, "ph", "bpi", [at19], week)
+    for rid, pid in (("re", "pe"), ("rh", "ph")):
+        db.write_sync(
+            lambda c, rid=rid, pid=pid: c.execute(
+                "INSERT INTO responses (id, patient_id, questionnaire_id, questionnaire_version,"
+                " authored_at, authored_at_client, local_date, answers, content_hash, received_at)"
+                " VALUES (?, ?, 'diary', 1, ?, 'x', '2026-03-21', '{}', 'x', ?)",
+                (rid, pid, iso(now - timedelta(hours=1)), iso(now - timedelta(hours=1))),
+            )
+        )
+    manual_patient(db, "pf")  # 90 minutes late: dropped, the next reminder stays
+    f = manual_task(db, "pf", "diary", [at19 - timedelta(minutes=90), at19 + timedelta(minutes=30)], day)
+    manual_patient(db, "pg")  # a PROM due before the diary: the diary still names the push
+    g1 = manual_task(db, "pg", "bpi", [at19 - timedelta(minutes=15)], week)
+    g2 = manual_task(db, "pg", "diary", [at19], day)
+
+    report = tick(db, settings, pathways, now)
+    assert (report.reminders, report.pushes_queued, report.completed, report.late_skipped) == (9, 6, 2, 1)
+
+    subs = {
+        r["patient_id"]: [s["id"] for s in db.query(
+            "SELECT id FROM push_subscriptions WHERE patient_id = ? AND deactivated_at IS NULL"
+            " ORDER BY id", (r["patient_id"],))]
+        for r in db.query("SELECT id AS patient_id FROM patients")
+    }
+    messages = {
+        "pa": expected_message([(a, "diary", day)], "nl", now),
+        "pb": expected_message([(b, "bpi", week)], "en", now),
+        "pd": expected_message([(d2, "bpi", at19 + timedelta(days=40)), (d1, "peg", soon)], "en", now),
+        "pg": expected_message([(g1, "bpi", week), (g2, "diary", day)], "nl", now),
+        "ph": expected_message([(h2, "bpi", week)], "nl", now),
+    }
+    assert messages["pa"][1] == 4 * 3600 - 1  # what is left of the window, in whole seconds
+    assert messages["pd"][1] == 60 and f"task-{d2}" == messages["pd"][2]
+    assert '"url":"/#/task/' in messages["pb"][0] and f'"tag":"task-{g2}"' in messages["pg"][0]
+    expected_queue = sorted(
+        (sub, payload, "normal", ttl, tag, iso(now), iso(now + timedelta(seconds=ttl)), iso(now), "queued")
+        for pid, (payload, ttl, tag) in messages.items()
+        for sub in subs[pid]
+    )
+    queue = db.query(
+        "SELECT subscription_id, payload, urgency, ttl, topic, created_at, expires_at,"
+        " next_attempt_at, status FROM push_queue ORDER BY subscription_id"
+    )
+    assert [tuple(r) for r in queue] == expected_queue
+
+    log_rows = db.query("SELECT task_id, patient_id, planned_at, claimed_at, pushes FROM reminder_log")
+    planned = {a: at19, b: at19, c1: at19, c2: at19, d1: at19 - timedelta(minutes=1),
+               d2: at19 - timedelta(minutes=30), g1: at19 - timedelta(minutes=15), g2: at19, h2: at19}
+    devices = {"pa": 1, "pb": 2, "pc": 0, "pd": 1, "pg": 1, "ph": 1}
+    owner = {a: "pa", b: "pb", c1: "pc", c2: "pc", d1: "pd", d2: "pd", g1: "pg", g2: "pg", h2: "ph"}
+    assert sorted(tuple(r) for r in log_rows) == sorted(
+        (t, owner[t], iso(p), iso(now), devices[owner[t]]) for t, p in planned.items()
+    )
+
+    tasks = {r["id"]: r for r in db.query("SELECT * FROM tasks")}
+    assert tasks[b]["next_reminder_at"] == iso(at19 + timedelta(hours=48))
+    assert all(tasks[t]["next_reminder_at"] is None for t in planned if t != b)
+    assert all(tasks[t]["reminders_sent"] == 1 and tasks[t]["reminder_claimed_at"] == iso(now)
+               for t in planned)
+    assert (tasks[e]["status"], tasks[e]["response_id"], tasks[e]["reminders_sent"]) == ("done", "re", 0)
+    assert (tasks[h1]["status"], tasks[h1]["response_id"], tasks[h1]["reminders_sent"]) == ("done", "rh", 0)
+    assert tasks[f]["next_reminder_at"] == iso(at19 + timedelta(minutes=30))
+    assert tasks[f]["reminders_sent"] == 0
+
+    # The same minute again (a second server, cron): nothing left to claim.
+    again = tick(db, settings, pathways, now)
+    assert (again.reminders, again.pushes_queued, again.completed, again.late_skipped) == (0, 0, 0, 0)
+    assert len(db.query("SELECT id FROM push_queue")) == len(expected_queue)
+
+
+def test_a_patients_tasks_due_at_once_make_one_push_across_claim_chunks(
+    db, settings, pathways, monkeypatch
+):
+    monkeypatch.setattr(scheduler, "CLAIM_CHUNK", 2)
+    at19 = T20.replace(microsecond=0)
+    far = T20 + timedelta(days=7)
+    manual_patient(db, "px")
+    manual_patient(db, "py")
+    x1 = manual_task(db, "px", "bpi", [at19 - timedelta(minutes=2)], far)
+    manual_task(db, "py", "diary", [at19 - timedelta(minutes=1)], far)
+    x2 = manual_task(db, "px", "phq9", [at19], far)
+    for n in range(5):  # and more patients than fit in one chunk
+        manual_patient(db, f"pz{n}", language="en", devices=2)
+        manual_task(db, f"pz{n}", "diary", [at19], far)
+    report = tick(db, settings, pathways, T20)
+    assert (report.reminders, report.pushes_queued) == (3 + 5, 2 + 5 * 2)
+    per_patient = db.query(
+        "SELECT s.patient_id, count(*) AS n, min(q.payload) AS payload FROM push_queue q"
+        " JOIN push_subscriptions s ON s.id = q.subscription_id GROUP BY s.patient_id"
+    )
+    pushes = {r["patient_id"]: r["n"] for r in per_patient}
+    assert pushes == {"px": 1, "py": 1, **{f"pz{n}": 2 for n in range(5)}}
+    (px,) = [r["payload"] for r in per_patient if r["patient_id"] == "px"]
+    assert json.loads(px) == {"title": "Pijnwacht", "body": "Er staat een vragenlijst voor u klaar",
+                              "url": "/#/today", "tag": f"task-{x1}"}
+    logged = db.query("SELECT task_id, count(*) AS n FROM reminder_log GROUP BY task_id")
+    assert len(logged) == 8 and {r["n"] for r in logged} == {1}
+    assert x2 in {r["task_id"] for r in logged}
+    assert tick(db, settings, pathways, T20).reminders == 0
+
+
+
+def test_a_claim_that_lost_a_race_is_rolled_back_with_its_pushes_and_log(db, settings, pathways):
+    at19 = T20.replace(microsecond=0)
+    manual_patient(db, "pa")
+    a = manual_task(db, "pa", "diary", [at19], at19 + timedelta(hours=4))
+    manual_patient(db, "pb")
+    b = manual_task(db, "pb", "diary", [at19], at19 + timedelta(hours=4))
+    tick(db, settings, pathways, T20 - timedelta(hours=2))  # nothing due yet
+    # Another pass claims pb's reminder between this pass's read and its claim (impossible
+    # inside one BEGIN IMMEDIATE; a trigger on the writer's connection plays the other pass).
+    db.write_sync(
+        lambda c: c.execute(
+            "CREATE TEMP TRIGGER other_pass AFTER INSERT ON scheduler_claim"
+            f" WHEN new.id = {b} BEGIN"
+            "  UPDATE tasks SET next_reminder_at = NULL, reminders_sent = 1 WHERE id = new.id;"
+            " END"
+        )
+    )
+    with pytest.raises(RuntimeError, match="raced"):
+        tick(db, settings, pathways, T20)
+    assert db.query("SELECT id FROM push_queue") == []
+    assert db.query("SELECT id FROM reminder_log") == []
+    row = db.query_one("SELECT next_reminder_at, reminders_sent FROM tasks WHERE id = ?", (a,))
+    assert tuple(row) == (iso(at19), 0)
+    db.write_sync(lambda c: c.execute("DROP TRIGGER temp.other_pass"))
+    db.write_sync(lambda c: c.execute("UPDATE tasks SET next_reminder_at = NULL WHERE id = ?", (b,)))
+    report = tick(db, settings, pathways, T20)
+    assert (report.reminders, report.pushes_queued) == (1, 1)
+    assert [r["task_id"] for r in db.query("SELECT task_id FROM reminder_log")] == [a]
 
 # -- changes by the clinician ---------------------------------------------------------------
 def test_a_new_reminder_time_applies_from_today_and_the_past_stays(db, settings, pathways):
