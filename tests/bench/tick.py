@@ -112,12 +112,12 @@ def reset(path: Path) -> None:
     conn.close()
 
 
-def timed(path: Path, settings: Settings, pathways, now: datetime) -> tuple[float, int]:
+def timed(path: Path, settings: Settings, pathways, now: datetime) -> tuple[float, int, int]:
     db = open_database(path)
     try:
         started = clock.perf_counter()
         report = scheduler.run_tick(db, settings, now, None, pathways)
-        return clock.perf_counter() - started, report.reminders
+        return clock.perf_counter() - started, report.reminders, report.pushes_queued
     finally:
         db.close()
 
@@ -152,12 +152,13 @@ def main() -> None:
             if n > args.burst_max:
                 print(f"{line} {'-':>13} {'-':>10} {'-':>10}", flush=True)
                 continue
-            busy, claimed = [], 0
+            busy, claimed, queued = [], 0, 0
             for _ in range(args.runs):
                 reset(path)
-                seconds, claimed = timed(path, settings, pathways, local(TODAY, 20))
+                seconds, claimed, queued = timed(path, settings, pathways, local(TODAY, 20))
                 busy.append(seconds)
             assert claimed == n, f"claimed {claimed} of {n}"
+            assert queued == n, f"queued {queued} pushes for {n} patients with one device each"
             med = statistics.median(busy)
             print(f"{line} {med:>13.3f} {claimed:>10} {1e6 * med / n:>10.1f}", flush=True)
 
