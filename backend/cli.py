@@ -12,6 +12,7 @@ import sqlite3
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from backend.settings import Settings, SettingsError, load_settings
 
@@ -27,13 +28,18 @@ def _fail(message: str, code: int = 2) -> int:
 
 # -- serve --------------------------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from backend.app import create_app
 
     settings = _settings(args, host=args.host, port=args.port)
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    app = create_app(settings)
+    serve(settings, create_app(settings))
+    return 0
+
+
+def serve(settings: Settings, app: Any) -> None:
+    """Serve `app` with uvicorn as `pijnwacht serve` does (also used by tests/bench)."""
+    import uvicorn
+
     # Start-up objects (routes, questionnaires, pathways) never die: out of the collector's
     # sight. And a young-generation pass every 10 000 allocations instead of 700: a diary
     # evaluation makes a few thousand short-lived objects, and collecting them mid-request
@@ -48,7 +54,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=True, proxy_headers=settings.trust_proxy,
         forwarded_allow_ips="*" if settings.trust_proxy else None,
     )
-    return 0
 
 
 # -- accounts -----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.bench.common import (  # noqa: E402
+    BIN,
     LUA,
     Figure,
     Load,
@@ -64,6 +65,30 @@ def measure(db: Path, load: Load, *, log_level: str, seconds: float, runs: int) 
     }
 
 
+def breakdown(db: Path, load: Load, *, seconds: float, runs: int) -> list[Figure]:
+    """How far each part of the write path is from the bare endpoint: the same server with
+    detection, then storage, then the writer hop taken out (tests/bench/stripped_server.py)."""
+    figures: list[Figure] = []
+    for mode, what in (("no-detection", "stored + task bookkeeping, no detection"),
+                       ("empty-write", "auth + validation + an empty writer job"),
+                       ("no-write", "auth + validation only")):
+        command = [str(BIN / "python"), "-m", "tests.bench.stripped_server", mode]
+        with Server(db, log_level="info", command=command) as srv:
+            wrk(srv.url + "/healthz", seconds=1, connections=CONNECTIONS)
+            wrk(srv.url, seconds=1, connections=CONNECTIONS, script=LUA / "put.lua", args=load.args())
+            health, put = [], []
+            for _ in range(runs):
+                health.append(wrk_on(srv, "/healthz", seconds=seconds, connections=CONNECTIONS)[1])
+                put.append(wrk_on(srv, seconds=seconds, connections=CONNECTIONS,
+                                  script=LUA / "put.lua", args=load.args())[1])
+        ratios = [p / h * 100 for h, p in zip(health, put, strict=True)]
+        figures.append(Figure(
+            "1 http", f"breakdown: PUT/healthz per CPU-s, {mode}", median(ratios), "%",
+            note=f"{what}: PUT {median(put):,.0f}, healthz {median(health):,.0f} per CPU-s",
+            runs=ratios))
+    return figures
+
+
 def run(quick: bool = False) -> list[Figure]:
     """Measure and return the figures (medians of several alternating runs)."""
     folder = workdir()
@@ -104,6 +129,8 @@ def run(quick: bool = False) -> list[Figure]:
                    runs=[r * 100 for r in m["cpu_ratio"]]),
             Figure("7 memory", f"server peak RSS (http, {level})", m["peak_mb"], "MB"),
         ]
+        if default:
+            figures += breakdown(db, load, seconds=seconds, runs=runs)
     return figures
 
 
