@@ -25,7 +25,7 @@ import re
 import secrets
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -369,21 +369,6 @@ def enqueue(
     owner = patient_id if patient_id is not None else user_id
     row = _queue_row(message, now, iso(now), owner)
     return conn.execute(_ENQUEUE_SQL.format(column=column), row).rowcount
-
-
-def enqueue_many(
-    conn: sqlite3.Connection, messages: Sequence[tuple[str, PushMessage]], *, now: datetime
-) -> int:
-    """Queue one message per patient, `(patient_id, message)` pairs, for every active device
-    of each; return how many rows. The scheduler's 20:00 burst: one prepared statement for
-    the whole batch instead of a call per patient."""
-    at = iso(now)
-    rows = [_queue_row(message, now, at, patient_id) for patient_id, message in messages]
-    if not rows:
-        return 0
-    before = conn.total_changes
-    conn.executemany(_ENQUEUE_SQL.format(column="patient_id"), rows)
-    return conn.total_changes - before
 
 
 def _queue_row(message: PushMessage, now: datetime, at: str, owner: Any) -> tuple:
