@@ -6,6 +6,8 @@ stored with fsync'd group commit, task bookkeeping and detection in the same tra
 The database holds 1 000 enrolled patients with 60 days of diaries each; the PUTs rotate
 over their device tokens. Measured twice: with the configured default log level (info: one
 uvicorn access-log line per request) and with PIJNWACHT_LOG_LEVEL=warning (no access log).
+Then broken down: the same server with detection, then storage, then the writer hop taken
+out (stripped_server.py). Every server starts on its own copy of the seeded database.
 
 (Named http_ceiling.py, not http.py: a file named http.py in this folder would shadow the
 standard library's http package for any script run from here.)
@@ -13,6 +15,7 @@ standard library's http package for any script run from here.)
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -38,8 +41,16 @@ CONNECTIONS = 32
 TARGET_RATIO = 0.40
 
 
+def fresh(seeded: Path, name: str) -> Path:
+    """A copy of the seeded database: every server starts from the same history (the PUTs
+    of one measurement must not make the next one's patients' histories longer)."""
+    copy = seeded.with_name(f"{name}.db")
+    shutil.copyfile(seeded, copy)
+    return copy
+
+
 def measure(db: Path, load: Load, *, log_level: str, seconds: float, runs: int) -> dict:
-    with Server(db, log_level=log_level) as srv:
+    with Server(fresh(db, log_level), log_level=log_level) as srv:
         # Warm up: imports, caches, SQLite page cache, the first checkpoint.
         wrk(srv.url + "/healthz", seconds=1, connections=CONNECTIONS)
         wrk(srv.url, seconds=2, connections=CONNECTIONS, script=LUA / "put.lua", args=load.args())
@@ -73,7 +84,7 @@ def breakdown(db: Path, load: Load, *, seconds: float, runs: int) -> list[Figure
                        ("empty-write", "auth + validation + an empty writer job"),
                        ("no-write", "auth + validation only")):
         command = [str(BIN / "python"), "-m", "tests.bench.stripped_server", mode]
-        with Server(db, log_level="info", command=command) as srv:
+        with Server(fresh(db, mode), log_level="info", command=command) as srv:
             wrk(srv.url + "/healthz", seconds=1, connections=CONNECTIONS)
             wrk(srv.url, seconds=1, connections=CONNECTIONS, script=LUA / "put.lua", args=load.args())
             health, put = [], []
