@@ -138,17 +138,17 @@ def load_entries(
     """
     since = (today - timedelta(days=diary_days)).isoformat()
     until = today.isoformat()
+    select = "SELECT local_date, authored_at, rowid, questionnaire_id, answers, scores FROM responses"
     cur = conn.cursor()
     cur.row_factory = None  # plain tuples: sorted and unpacked below
     rows = cur.execute(
-        "SELECT local_date, authored_at, rowid, questionnaire_id, answers, scores FROM responses"
-        " WHERE patient_id = ? AND local_date <= ? AND (questionnaire_id != 'diary' OR local_date >= ?)",
+        f"{select} WHERE patient_id = ? AND local_date <= ?"
+        " AND (questionnaire_id != 'diary' OR local_date >= ?)",
         (patient_id, until, since),
     ).fetchall()
     if not any(r[3] == "diary" for r in rows):
         rows += cur.execute(
-            "SELECT local_date, authored_at, rowid, questionnaire_id, answers, scores FROM responses"
-            " WHERE patient_id = ? AND questionnaire_id = 'diary' AND local_date <= ?"
+            f"{select} WHERE patient_id = ? AND questionnaire_id = 'diary' AND local_date <= ?"
             " ORDER BY local_date DESC, authored_at DESC, rowid DESC LIMIT 1",
             (patient_id, until),
         ).fetchall()

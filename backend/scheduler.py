@@ -649,8 +649,6 @@ def _claim(now: datetime) -> Callable[[sqlite3.Connection], _Claimed]:
             conn.execute(messages_sql, message_params)
             queued = conn.execute(_QUEUE, queue_params).rowcount
             conn.execute(_LOG, {"now": at})
-        conn.execute("DELETE FROM temp.scheduler_claim")
-        conn.execute("DELETE FROM temp.scheduler_message")
         return _Claimed(picked, claimed, queued, completed, late)
 
     return job

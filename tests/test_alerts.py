@@ -39,9 +39,9 @@ def add_patient(conn: sqlite3.Connection, pid: str = "p1", thresholds: dict | No
     return pid
 
 
-def add_diary(conn, pid: str, day: date, **answers) -> None:
+def add_diary(conn, pid: str, day: date, at: str | None = None, **answers) -> None:
     answers = {"pain_avg": 4, "pain_worst": 5, **answers}
-    at = f"{day.isoformat()}T19:00:00Z"
+    at = at or f"{day.isoformat()}T19:00:00Z"
     conn.execute(
         "INSERT INTO responses (id, patient_id, questionnaire_id, questionnaire_version,"
         " authored_at, authored_at_client, local_date, answers, scores, content_hash, received_at)"
@@ -221,13 +221,7 @@ def test_detection_reads_the_current_response_of_each_day_like_the_view(db):
         add_diary(conn, "p1", START + timedelta(days=5), pain_avg=8)
         add_diary(conn, "p1", START + timedelta(days=5), pain_avg=9)
         # An edit of day 7 written earlier than the original (clock wrong): the original wins.
-        conn.execute(
-            "INSERT INTO responses (id, patient_id, questionnaire_id, questionnaire_version,"
-            " authored_at, authored_at_client, local_date, answers, scores, content_hash,"
-            " received_at) VALUES ('old-clock', 'p1', 'diary', 1, ?, ?, ?, '{\"pain_avg\": 0}',"
-            " '{}', 'x', ?)",
-            ("2026-03-01T00:00:00Z",) * 2 + ((START + timedelta(days=7)).isoformat(), "2026-03-20T00:00:00Z"),
-        )
+        add_diary(conn, "p1", START + timedelta(days=7), at="2026-03-01T00:00:00Z", pain_avg=0)
         today = START + timedelta(days=19)
         entries = alerts.load_entries(conn, "p1", today, 57)
         view = conn.execute(

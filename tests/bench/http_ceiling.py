@@ -49,8 +49,12 @@ def fresh(seeded: Path, name: str) -> Path:
     return copy
 
 
-def measure(db: Path, load: Load, *, log_level: str, seconds: float, runs: int) -> dict:
-    with Server(fresh(db, log_level), log_level=log_level) as srv:
+def measure(db: Path, load: Load, *, log_level: str, seconds: float, runs: int,
+            mode: str | None = None) -> dict:
+    """healthz and PUT alternately on one server: `pijnwacht serve`, or with a `mode` the
+    stripped server of that mode (stripped_server.py)."""
+    command = [str(BIN / "python"), "-m", "tests.bench.stripped_server", mode] if mode else None
+    with Server(fresh(db, mode or log_level), log_level=log_level, command=command) as srv:
         # Warm up: imports, caches, SQLite page cache, the first checkpoint.
         wrk(srv.url + "/healthz", seconds=1, connections=CONNECTIONS)
         wrk(srv.url, seconds=2, connections=CONNECTIONS, script=LUA / "put.lua", args=load.args())
@@ -83,16 +87,9 @@ def breakdown(db: Path, load: Load, *, seconds: float, runs: int) -> list[Figure
     for mode, what in (("no-detection", "stored + task bookkeeping, no detection"),
                        ("empty-write", "auth + validation + an empty writer job"),
                        ("no-write", "auth + validation only")):
-        command = [str(BIN / "python"), "-m", "tests.bench.stripped_server", mode]
-        with Server(fresh(db, mode), log_level="info", command=command) as srv:
-            wrk(srv.url + "/healthz", seconds=1, connections=CONNECTIONS)
-            wrk(srv.url, seconds=1, connections=CONNECTIONS, script=LUA / "put.lua", args=load.args())
-            health, put = [], []
-            for _ in range(runs):
-                health.append(wrk_on(srv, "/healthz", seconds=seconds, connections=CONNECTIONS)[1])
-                put.append(wrk_on(srv, seconds=seconds, connections=CONNECTIONS,
-                                  script=LUA / "put.lua", args=load.args())[1])
-        ratios = [p / h * 100 for h, p in zip(health, put, strict=True)]
+        m = measure(db, load, log_level="info", seconds=seconds, runs=runs, mode=mode)
+        ratios = [r * 100 for r in m["cpu_ratio"]]
+        health, put = m["healthz_cpu"], m["put_cpu"]
         figures.append(Figure(
             "1 http", f"breakdown: PUT/healthz per CPU-s, {mode}", median(ratios), "%",
             note=f"{what}: PUT {median(put):,.0f}, healthz {median(health):,.0f} per CPU-s",
