@@ -40,14 +40,16 @@ node_modules/axe-core/axe.min.js: package.json
 ## Every test: lint, unit, API, fault, security and browser suites
 test: $(VENV)/.test browser-deps
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 format: $(VENV)/.test
 	$(BIN)/ruff check --fix .
-	$(BIN)/ruff format backend tests
+	$(BIN)/ruff format .
 
 ## Benchmarks (tests/bench): prints a table and writes bench-results/bench.json
 bench: $(VENV)/.test browser-deps

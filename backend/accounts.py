@@ -43,9 +43,7 @@ class Session(msgspec.Struct, frozen=True):
 def _common_passwords() -> frozenset[str]:
     try:
         return frozenset(
-            line.strip().lower()
-            for line in _COMMON_PASSWORDS_FILE.read_text().splitlines()
-            if line.strip()
+            line.strip().lower() for line in _COMMON_PASSWORDS_FILE.read_text().splitlines() if line.strip()
         )
     except FileNotFoundError:
         return frozenset()
@@ -94,8 +92,6 @@ def add_user(conn: sqlite3.Connection, *, email: str, name: str, role: str, pass
     return User(id=cur.lastrowid, email=email, name=name.strip(), role=role)
 
 
-
-
 def list_users(conn: sqlite3.Connection) -> list[User]:
     rows = conn.execute(
         "SELECT id, email, name, role FROM users WHERE disabled_at IS NULL ORDER BY name"
@@ -106,8 +102,7 @@ def list_users(conn: sqlite3.Connection) -> list[User]:
 def verify_login(conn: sqlite3.Connection, email: str, password: str) -> User | None:
     """The user if the password is right (rehashing if parameters changed), else None."""
     row = conn.execute(
-        "SELECT id, email, name, role, password_hash FROM users"
-        " WHERE email = ? AND disabled_at IS NULL",
+        "SELECT id, email, name, role, password_hash FROM users WHERE email = ? AND disabled_at IS NULL",
         (email.strip(),),
     ).fetchone()
     if row is None:
@@ -120,9 +115,7 @@ def verify_login(conn: sqlite3.Connection, email: str, password: str) -> User | 
     except (argon2_exceptions.VerificationError, argon2_exceptions.InvalidHashError):
         return None
     if HASHER.check_needs_rehash(row["password_hash"]):
-        conn.execute(
-            "UPDATE users SET password_hash = ? WHERE id = ?", (hash_password(password), row["id"])
-        )
+        conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (hash_password(password), row["id"]))
     return User(id=row["id"], email=row["email"], name=row["name"], role=row["role"])
 
 
@@ -197,9 +190,7 @@ def record_failure(
     conn: sqlite3.Connection, key: str, now: datetime, *, max_failures: int, lockout: timedelta
 ) -> None:
     """Count a failed try; after max_failures within the lockout window, lock the key."""
-    row = conn.execute(
-        "SELECT failures, first_failure_at FROM throttle WHERE key = ?", (key,)
-    ).fetchone()
+    row = conn.execute("SELECT failures, first_failure_at FROM throttle WHERE key = ?", (key,)).fetchone()
     if row is None or parse_iso(row["first_failure_at"]) < now - lockout:
         failures, first = 1, now
     else:

@@ -89,9 +89,7 @@ def step(
             changes.reminders.append(f)
         elif rule_id in open_alerts:
             alert = open_alerts[rule_id]
-            if alert.status == "resolved" and SEVERITY_RANK[f.severity] > SEVERITY_RANK[
-                alert.severity
-            ]:
+            if alert.status == "resolved" and SEVERITY_RANK[f.severity] > SEVERITY_RANK[alert.severity]:
                 # Resolved, then worse: that is news, not more of the same.
                 changes.closed.append(alert)
                 changes.opened.append(f)
@@ -105,9 +103,7 @@ def step(
     return changes
 
 
-def apply_in_memory(
-    open_alerts: dict[str, OpenAlert], changes: Changes, today: date
-) -> list[OpenAlert]:
+def apply_in_memory(open_alerts: dict[str, OpenAlert], changes: Changes, today: date) -> list[OpenAlert]:
     """Apply `changes` to an in-memory set of open alerts (replay, simulation); return new ones."""
     new: list[OpenAlert] = []
     for f in changes.opened:
@@ -125,9 +121,7 @@ def apply_in_memory(
 
 
 # -- persistence --------------------------------------------------------------------------------
-def load_entries(
-    conn: sqlite3.Connection, patient_id: str, today: date, diary_days: int
-) -> list[Entry]:
+def load_entries(conn: sqlite3.Connection, patient_id: str, today: date, diary_days: int) -> list[Entry]:
     """The patient's current responses up to `today`, oldest first: the diary of the last
     `diary_days` days (or, after a long silence, its last entry) and every questionnaire.
 
@@ -293,8 +287,10 @@ def sweep(
     patients = db.query("SELECT id, timezone FROM patients WHERE status = 'active' ORDER BY id")
     opened = 0
     for start in range(0, len(patients), SWEEP_CHUNK):
-        chunk = [(p["id"], now.astimezone(ZoneInfo(p["timezone"])).date())
-                 for p in patients[start : start + SWEEP_CHUNK]]
+        chunk = [
+            (p["id"], now.astimezone(ZoneInfo(p["timezone"])).date())
+            for p in patients[start : start + SWEEP_CHUNK]
+        ]
 
         def run(conn: sqlite3.Connection, chunk: list[tuple[str, date]] = chunk) -> int:
             n = 0
@@ -346,9 +342,7 @@ def acknowledge(conn: sqlite3.Connection, alert_id: int, user_id: int, now: date
     return cur.rowcount == 1
 
 
-def assign(
-    conn: sqlite3.Connection, alert_id: int, user_id: int | None, now: datetime
-) -> bool:
+def assign(conn: sqlite3.Connection, alert_id: int, user_id: int | None, now: datetime) -> bool:
     cur = conn.execute(
         "UPDATE alerts SET assigned_to = ?, updated_at = ? WHERE id = ?"
         " AND status IN ('open', 'acknowledged')",
@@ -357,9 +351,7 @@ def assign(
     return cur.rowcount == 1
 
 
-def add_note(
-    conn: sqlite3.Connection, alert_id: int, user_id: int, text: str, now: datetime
-) -> int:
+def add_note(conn: sqlite3.Connection, alert_id: int, user_id: int, text: str, now: datetime) -> int:
     cur = conn.execute(
         "INSERT INTO alert_notes (alert_id, user_id, at, text) VALUES (?, ?, ?, ?)",
         (alert_id, user_id, iso(now), text),
@@ -367,9 +359,7 @@ def add_note(
     return int(cur.lastrowid)
 
 
-def resolve(
-    conn: sqlite3.Connection, alert_id: int, user_id: int, outcome: str, now: datetime
-) -> bool:
+def resolve(conn: sqlite3.Connection, alert_id: int, user_id: int, outcome: str, now: datetime) -> bool:
     """A clinician closes the alert with an outcome. While the condition lasts, the rule
     keeps updating this alert instead of opening a new one (no re-alert the next morning)."""
     if outcome not in OUTCOMES:
@@ -388,5 +378,4 @@ def alert_rows(rows: Iterable[Mapping[str, Any]]) -> Iterable[list[str]]:
     """Alerts as rows of the alerts CSV (contract.md), header first."""
     yield list(ALERTS_HEADER)
     for r in rows:
-        yield [r["patient_id"], r["rule_id"], r["category"], r["severity"], r["opened_on"],
-               r["reason"]]
+        yield [r["patient_id"], r["rule_id"], r["category"], r["severity"], r["opened_on"], r["reason"]]

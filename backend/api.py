@@ -121,8 +121,7 @@ _ERRORS = {
 def errors(*codes: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the refusals a handler may give (the schema says what can happen)."""
     return {
-        code: ResponseSpec(data_container=ErrorOut, description=_ERRORS[code],
-                           generate_examples=False)
+        code: ResponseSpec(data_container=ErrorOut, description=_ERRORS[code], generate_examples=False)
         for code in codes
     }
 
@@ -205,8 +204,12 @@ class EnrolController(Controller):
     path = "/api/v1/enrol"
     tags = ["patient"]
 
-    @post("", status_code=HTTP_201_CREATED, summary="Exchange a one-time enrolment code for a device token",
-          responses=errors(404, 410, 413, 429, 503))
+    @post(
+        "",
+        status_code=HTTP_201_CREATED,
+        summary="Exchange a one-time enrolment code for a device token",
+        responses=errors(404, 410, 413, 429, 503),
+    )
     async def enrol(self, request: Request, data: EnrolIn) -> EnrolOut:
         services = services_of(request)
         settings = services.settings
@@ -233,7 +236,10 @@ class EnrolController(Controller):
         if isinstance(result, EnrolmentError):
             await services.db.write(
                 lambda conn: record_failure(
-                    conn, key, now, max_failures=settings.enrol_max_failures,
+                    conn,
+                    key,
+                    now,
+                    max_failures=settings.enrol_max_failures,
                     lockout=timedelta(minutes=settings.login_lockout_minutes),
                 )
             )
@@ -252,8 +258,7 @@ class PatientController(Controller):
     async def get_me(self, request: Request, patient: Patient) -> Me:
         return me_of(services_of(request), patient)
 
-    @patch("/me", summary="Change language, time zone or reminder time",
-           responses=errors(401, 413, 422, 503))
+    @patch("/me", summary="Change language, time zone or reminder time", responses=errors(401, 413, 422, 503))
     async def patch_me(self, request: Request, patient: Patient, data: MePatch) -> Me:
         services = services_of(request)
         changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
@@ -263,8 +268,9 @@ class PatientController(Controller):
             if "timezone" in changes or "reminder_time" in changes:
                 from backend import scheduler
 
-                scheduler.materialise(conn, patient.id, utcnow(), services.pathways,
-                                      settings=services.settings)
+                scheduler.materialise(
+                    conn, patient.id, utcnow(), services.pathways, settings=services.settings
+                )
             return updated
 
         try:
@@ -273,14 +279,21 @@ class PatientController(Controller):
             raise HTTPException(status_code=exc.status, detail=str(exc)) from None
         return me_of(services, updated)
 
-    @delete("/me/device", status_code=HTTP_204_NO_CONTENT, summary="Sign this device out",
-            responses=errors(401, 503))
+    @delete(
+        "/me/device",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Sign this device out",
+        responses=errors(401, 503),
+    )
     async def leave(self, request: Request, patient: Patient) -> None:
         token = bearer_token(request)
         await services_of(request).db.write(lambda conn: enrolment.revoke_token(conn, token))
 
-    @get("/questionnaires", summary="The questionnaire definitions this patient may answer",
-         responses=errors(401))
+    @get(
+        "/questionnaires",
+        summary="The questionnaire definitions this patient may answer",
+        responses=errors(401),
+    )
     async def questionnaires(self, request: Request, patient: Patient) -> QuestionnairesOut:
         services = services_of(request)
         pathway = services.pathways.get(patient.pathway_id)
@@ -305,8 +318,9 @@ class PatientController(Controller):
         summary="Store one response (idempotent by UUID)",
         status_code=HTTP_201_CREATED,
         responses={
-            200: ResponseSpec(PutResult, description="Already stored with the same content",
-                              generate_examples=False),
+            200: ResponseSpec(
+                PutResult, description="Already stored with the same content", generate_examples=False
+            ),
             **errors(401, 409, 413, 422, 503),
         },
     )
@@ -320,9 +334,7 @@ class PatientController(Controller):
         except Invalid as exc:
             raise _invalid(exc.problems) from None
         [outcome] = await services.db.write(
-            lambda conn: responses.store(
-                conn, patient, [checked], now=now, after=services.after_store
-            )
+            lambda conn: responses.store(conn, patient, [checked], now=now, after=services.after_store)
         )
         if outcome == "conflict":
             raise HTTPException(
@@ -333,8 +345,12 @@ class PatientController(Controller):
         status = HTTP_201_CREATED if outcome == "created" else HTTP_200_OK
         return Response(PutResult(id=checked.id, status=outcome), status_code=status)
 
-    @post("/responses:batch", status_code=HTTP_200_OK, summary="Store many responses at once",
-          responses=errors(401, 413, 503))
+    @post(
+        "/responses:batch",
+        status_code=HTTP_200_OK,
+        summary="Store many responses at once",
+        responses=errors(401, 413, 503),
+    )
     async def batch(self, request: Request, patient: Patient, data: BatchIn) -> BatchOut:
         services = services_of(request)
         if len(data.responses) > responses.MAX_BATCH:
@@ -361,9 +377,7 @@ class PatientController(Controller):
                 results.append(BatchResult(id=item.id, status="invalid", error=str(exc)))
         outcomes = iter(
             await services.db.write(
-                lambda conn: responses.store(
-                    conn, patient, checked, now=now, after=services.after_store
-                )
+                lambda conn: responses.store(conn, patient, checked, now=now, after=services.after_store)
             )
             if checked
             else []
@@ -376,15 +390,19 @@ class PatientController(Controller):
                 outcome = next(outcomes)
                 error = (
                     "already stored with other content; send an edit with a new id"
-                    if outcome == "conflict" else None
+                    if outcome == "conflict"
+                    else None
                 )
                 final.append(BatchResult(id=c.id, status=outcome, error=error))
             else:
                 final.append(r)
         return BatchOut(results=final)
 
-    @get("/responses", summary="The patient's own responses (restores history on a new phone)",
-         responses=errors(401))
+    @get(
+        "/responses",
+        summary="The patient's own responses (restores history on a new phone)",
+        responses=errors(401),
+    )
     async def list_responses(
         self, request: Request, patient: Patient, since: str | None = None
     ) -> ResponsesOut:
@@ -403,8 +421,12 @@ class PatientController(Controller):
         rows = responses.list_for_patient(services_of(request).db.reader, patient.id, since_utc)
         return ResponsesOut(responses=rows)
 
-    @get("/me/export", summary="Download all of the patient's own data (CSV)", media_type="text/csv",
-         responses=errors(401))
+    @get(
+        "/me/export",
+        summary="Download all of the patient's own data (CSV)",
+        media_type="text/csv",
+        responses=errors(401),
+    )
     async def export_own(self, request: Request, patient: Patient) -> Stream:
         from backend import exports
 
@@ -415,9 +437,7 @@ class PatientController(Controller):
         return Stream(
             body,
             media_type="text/csv",  # Litestar adds "; charset=utf-8" itself
-            headers={
-                "Content-Disposition": 'attachment; filename="pijnwacht-mijn-gegevens.csv"'
-            },
+            headers={"Content-Disposition": 'attachment; filename="pijnwacht-mijn-gegevens.csv"'},
         )
 
     @get("/push/key", summary="The server's VAPID public key", responses=errors(401, 503))
@@ -427,8 +447,12 @@ class PatientController(Controller):
             raise HTTPException(status_code=503, detail="Push messages are not set up here.")
         return PushKeyOut(key=vapid.public_key_b64)
 
-    @post("/push/subscriptions", status_code=HTTP_201_CREATED, summary="Register this browser for reminders",
-          responses=errors(401, 413, 422, 503))
+    @post(
+        "/push/subscriptions",
+        status_code=HTTP_201_CREATED,
+        summary="Register this browser for reminders",
+        responses=errors(401, 413, 422, 503),
+    )
     async def subscribe(self, request: Request, patient: Patient, data: SubscriptionIn) -> None:
         from backend import push
 
@@ -440,14 +464,15 @@ class PatientController(Controller):
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
 
-    @delete("/push/subscriptions", status_code=HTTP_204_NO_CONTENT,
-            summary="Stop reminders on this browser", responses=errors(401, 413, 503))
+    @delete(
+        "/push/subscriptions",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Stop reminders on this browser",
+        responses=errors(401, 413, 503),
+    )
     async def unsubscribe(self, request: Request, patient: Patient, data: UnsubscribeIn) -> None:
         from backend import push
 
         await services_of(request).db.write(
-            lambda conn: push.remove_subscription(
-                conn, patient_id=patient.id, endpoint=data.endpoint
-            )
+            lambda conn: push.remove_subscription(conn, patient_id=patient.id, endpoint=data.endpoint)
         )
-

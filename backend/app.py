@@ -89,9 +89,7 @@ async def clinic_home() -> Redirect:
 
 def _storage_unavailable(request: Request, exc: StorageUnavailable) -> Response:
     if request.url.path.startswith("/clinic"):
-        return clinic.clinic_exception_handler(
-            request, HTTPException(status_code=503, detail=str(exc))
-        )
+        return clinic.clinic_exception_handler(request, HTTPException(status_code=503, detail=str(exc)))
     return Response(
         {"status_code": 503, "detail": str(exc)},
         status_code=503,
@@ -106,8 +104,7 @@ def _http_exception(request: Request, exc: HTTPException) -> Response:
     body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
     if exc.extra:
         body["extra"] = exc.extra
-    return Response(body, status_code=exc.status_code, media_type=MediaType.JSON,
-                    headers=exc.headers)
+    return Response(body, status_code=exc.status_code, media_type=MediaType.JSON, headers=exc.headers)
 
 
 def _internal_error(request: Request, exc: Exception) -> Response:
@@ -115,8 +112,11 @@ def _internal_error(request: Request, exc: Exception) -> Response:
     log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
     return _http_exception(
         request,
-        HTTPException(status_code=500, detail="Something went wrong on the server; nothing "
-                      "was lost. Try again, and tell the pain team if it keeps happening."),
+        HTTPException(
+            status_code=500,
+            detail="Something went wrong on the server; nothing "
+            "was lost. Try again, and tell the pain team if it keeps happening.",
+        ),
     )
 
 
@@ -161,7 +161,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         route_handlers=route_handlers,
         template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
         openapi_config=OpenAPIConfig(
-            title="Pijnwacht patient API", version="1.0.0", path="/schema",
+            title="Pijnwacht patient API",
+            version="1.0.0",
+            path="/schema",
             description="The API the Pijnwacht PWA uses (contract.md).",
         ),
         exception_handlers={

@@ -49,9 +49,13 @@ def serve(settings: Settings, app: Any) -> None:
     gc.set_threshold(10_000, 50, 100)
     print(f"Pijnwacht on {settings.base_url}  (patient app: /   clinic: /clinic/)", flush=True)
     uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
         # Access logs hold URLs only (no bodies); keep them, but never at debug with bodies.
-        access_log=True, proxy_headers=settings.trust_proxy,
+        access_log=True,
+        proxy_headers=settings.trust_proxy,
         forwarded_allow_ips="*" if settings.trust_proxy else None,
     )
 
@@ -96,9 +100,14 @@ def cmd_enrol(args: argparse.Namespace) -> int:
 
     def create(conn):
         patient, code, expires = enrolment.create_patient(
-            conn, display_name=args.name, pathway_id=args.pathway,
-            known_pathways=svc.pathway_ids, timezone=args.timezone, anchor_date=start,
-            reminder_time=args.reminder_time, code_days=settings.enrol_code_days,
+            conn,
+            display_name=args.name,
+            pathway_id=args.pathway,
+            known_pathways=svc.pathway_ids,
+            timezone=args.timezone,
+            anchor_date=start,
+            reminder_time=args.reminder_time,
+            code_days=settings.enrol_code_days,
         )
         scheduler.materialise(conn, patient.id, utcnow(), svc.pathways, settings=settings)
         return patient, code, expires
@@ -239,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         # A read-only volume or folder, a full disk: say what to check, not a traceback.
         return _fail(
             f"cannot use the database: {exc}. Check that its folder is writable (SQLite keeps"
-            " the -wal and -shm files beside it) and that the disk is not full.", 1
+            " the -wal and -shm files beside it) and that the disk is not full.",
+            1,
         )
 
 

@@ -101,7 +101,12 @@ def nav_counts(services: Any) -> dict[str, int]:
 
 
 def audit_access(
-    conn, request: Request, *, patient_id: str | None, action: str, object: str | None = None  # noqa: A002
+    conn,
+    request: Request,
+    *,
+    patient_id: str | None,
+    action: str,
+    object: str | None = None,  # noqa: A002
 ) -> None:
     """Log a clinician's access to patient data (NEN 7513), inside a write transaction."""
     session = session_of(request)
@@ -154,9 +159,7 @@ class AuthController(Controller):
         email = str(form.get("email", "")).strip()
         password = str(form.get("password", ""))
         cookie_token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-        if not cookie_token or not secrets.compare_digest(
-            cookie_token, str(form.get("login_csrf", ""))
-        ):
+        if not cookie_token or not secrets.compare_digest(cookie_token, str(form.get("login_csrf", ""))):
             return self._again(request, "The form had expired. Please sign in again.", 403)
         now = utcnow()
         keys = [f"login:{email.lower()}", f"login-ip:{client_address(request)}"]
@@ -238,25 +241,39 @@ class PatientsController(Controller):
         sql += " ORDER BY p.status, p.display_name LIMIT 200"
         rows = services.db.query(sql, params)
         await services.db.write(
-            lambda conn: audit_access(conn, request, patient_id=None, action="list_patients",
-                                      object=f"search={q!r}" if q else None)
+            lambda conn: audit_access(
+                conn, request, patient_id=None, action="list_patients", object=f"search={q!r}" if q else None
+            )
         )
-        return page(request, "clinic/patients.html", patients=rows, q=q or "",
-                    pathways=dict(_pathway_choices(services)))
+        return page(
+            request,
+            "clinic/patients.html",
+            patients=rows,
+            q=q or "",
+            pathways=dict(_pathway_choices(services)),
+        )
 
     @get("/patients/new", name="clinic:enrol")
     async def enrol_form(self, request: Request) -> Template:
         services = services_of(request)
-        return page(request, "clinic/enrol.html", pathways=_pathway_choices(services),
-                    form={}, errors=None, today=date.today().isoformat())
+        return page(
+            request,
+            "clinic/enrol.html",
+            pathways=_pathway_choices(services),
+            form={},
+            errors=None,
+            today=date.today().isoformat(),
+        )
 
     @post("/patients", name="clinic:enrol-submit")
     async def enrol(self, request: Request) -> Response:
         services = services_of(request)
         form = await request.form()
         session = session_of(request)
-        values = {k: str(form.get(k, "")).strip() for k in
-                  ("display_name", "pathway_id", "timezone", "anchor_date", "reminder_time")}
+        values = {
+            k: str(form.get(k, "")).strip()
+            for k in ("display_name", "pathway_id", "timezone", "anchor_date", "reminder_time")
+        }
         try:
             anchor = date.fromisoformat(values["anchor_date"]) if values["anchor_date"] else None
         except ValueError:
@@ -279,10 +296,10 @@ class PatientsController(Controller):
             )
             from backend import scheduler
 
-            scheduler.materialise(conn, patient.id, utcnow(), services.pathways,
-                                      settings=services.settings)
-            audit_access(conn, request, patient_id=patient.id, action="enrol",
-                         object=f"pathway={patient.pathway_id}")
+            scheduler.materialise(conn, patient.id, utcnow(), services.pathways, settings=services.settings)
+            audit_access(
+                conn, request, patient_id=patient.id, action="enrol", object=f"pathway={patient.pathway_id}"
+            )
             return patient, code, expires
 
         if errors is None:
@@ -291,18 +308,33 @@ class PatientsController(Controller):
             except EnrolmentError as exc:
                 errors = str(exc)
         if errors:
-            response = page(request, "clinic/enrol.html", pathways=_pathway_choices(services),
-                            form=values, errors=errors, today=date.today().isoformat())
+            response = page(
+                request,
+                "clinic/enrol.html",
+                pathways=_pathway_choices(services),
+                form=values,
+                errors=errors,
+                today=date.today().isoformat(),
+            )
             response.status_code = 422
             return response
         return self._code_page(request, patient.id, patient.display_name, code, expires)
 
     def _code_page(self, request: Request, patient_id: str, name: str, code: str, expires: str):
         link = f"{services_of(request).settings.base_url}/?code={code}"
-        qr = segno.make(link, error="m").svg_inline(scale=5, dark="#000", light="#fff",
-                                                      title="QR-code voor de aanmelding")
-        return page(request, "clinic/code.html", patient_id=patient_id, name=name, code=code,
-                    expires=expires, link=link, qr=qr)
+        qr = segno.make(link, error="m").svg_inline(
+            scale=5, dark="#000", light="#fff", title="QR-code voor de aanmelding"
+        )
+        return page(
+            request,
+            "clinic/code.html",
+            patient_id=patient_id,
+            name=name,
+            code=code,
+            expires=expires,
+            link=link,
+            qr=qr,
+        )
 
     @post("/patients/{patient_id:str}/code", name="clinic:new-code")
     async def new_code(self, request: Request, patient_id: str) -> Response:
@@ -313,9 +345,7 @@ class PatientsController(Controller):
             if patient is None:
                 return None
             audit_access(conn, request, patient_id=patient_id, action="new_enrolment_code")
-            return patient, *enrolment.new_code(
-                conn, patient_id, days=services.settings.enrol_code_days
-            )
+            return patient, *enrolment.new_code(conn, patient_id, days=services.settings.enrol_code_days)
 
         result = await services.db.write(make)
         if result is None:
@@ -324,8 +354,7 @@ class PatientsController(Controller):
         return self._code_page(request, patient.id, patient.display_name, code, expires)
 
     @get("/patients/{patient_id:str}/settings", name="clinic:patient-settings")
-    async def settings_form(self, request: Request, patient_id: str,
-                            error: str | None = None) -> Template:
+    async def settings_form(self, request: Request, patient_id: str, error: str | None = None) -> Template:
         services = services_of(request)
         patient = enrolment.get_patient(services.db.reader, patient_id)
         if patient is None:
@@ -335,11 +364,16 @@ class PatientsController(Controller):
             (patient_id,),
         )
         await services.db.write(
-            lambda conn: audit_access(conn, request, patient_id=patient_id, action="view",
-                                      object="settings")
+            lambda conn: audit_access(conn, request, patient_id=patient_id, action="view", object="settings")
         )
-        return page(request, "clinic/patient_settings.html", patient=patient, devices=devices,
-                    pathways=_pathway_choices(services), error=error)
+        return page(
+            request,
+            "clinic/patient_settings.html",
+            patient=patient,
+            devices=devices,
+            pathways=_pathway_choices(services),
+            error=error,
+        )
 
     @post("/patients/{patient_id:str}/settings", name="clinic:patient-settings-submit")
     async def settings_submit(self, request: Request, patient_id: str) -> Response:
@@ -361,23 +395,25 @@ class PatientsController(Controller):
                 raise EnrolmentError("The anchor date must be a date as YYYY-MM-DD.", 422) from None
             enrolment.check_reminder_time(reminder)
             conn.execute(
-                "UPDATE patients SET pathway_id = ?, anchor_date = ?, reminder_time = ?"
-                " WHERE id = ?",
+                "UPDATE patients SET pathway_id = ?, anchor_date = ?, reminder_time = ? WHERE id = ?",
                 (pathway_id, anchor, reminder, patient_id),
             )
             from backend import scheduler
 
             # The future schedule follows the change; the past stays as it was.
-            scheduler.materialise(conn, patient.id, utcnow(), services.pathways,
-                                      settings=services.settings)
-            audit_access(conn, request, patient_id=patient_id, action="change_settings",
-                         object=f"pathway={pathway_id} anchor={anchor} reminder={reminder}")
+            scheduler.materialise(conn, patient.id, utcnow(), services.pathways, settings=services.settings)
+            audit_access(
+                conn,
+                request,
+                patient_id=patient_id,
+                action="change_settings",
+                object=f"pathway={pathway_id} anchor={anchor} reminder={reminder}",
+            )
 
         try:
             await services.db.write(change)
         except EnrolmentError as exc:
-            return Redirect(path=f"/clinic/patients/{patient_id}/settings",
-                            query_params={"error": str(exc)})
+            return Redirect(path=f"/clinic/patients/{patient_id}/settings", query_params={"error": str(exc)})
         return Redirect(path=f"/clinic/patients/{patient_id}/settings")
 
     @post("/patients/{patient_id:str}/devices/revoke", name="clinic:revoke-devices")
@@ -410,8 +446,9 @@ class AccountsController(Controller):
         user = session_of(request).user
         old, new, again = (str(form.get(k, "")) for k in ("current", "new", "again"))
         if new != again:
-            response = page(request, "clinic/password.html",
-                            error="The two new passwords differ.", done=False)
+            response = page(
+                request, "clinic/password.html", error="The two new passwords differ.", done=False
+            )
             response.status_code = 422
             return response
         try:
@@ -442,8 +479,7 @@ class AccountsController(Controller):
             subscription = json.loads(str(form.get("subscription", "")))
             user_id = session_of(request).user.id
             await services_of(request).db.write(
-                lambda conn: push.save_subscription(conn, user_id=user_id,
-                                                    subscription=subscription)
+                lambda conn: push.save_subscription(conn, user_id=user_id, subscription=subscription)
             )
         except (ValueError, TypeError) as exc:
             raise HTTPException(status_code=422, detail=f"subscription: {exc}") from None
@@ -461,13 +497,15 @@ class AccountsController(Controller):
         values = {k: str(form.get(k, "")).strip() for k in ("email", "name", "role")}
         password = str(form.get("password", ""))
         try:
-            await services.db.write(
-                lambda conn: accounts.add_user(conn, password=password, **values)
-            )
+            await services.db.write(lambda conn: accounts.add_user(conn, password=password, **values))
         except AccountError as exc:
-            response = page(request, "clinic/users.html",
-                            users=accounts.list_users(services.db.reader), error=str(exc),
-                            form=values)
+            response = page(
+                request,
+                "clinic/users.html",
+                users=accounts.list_users(services.db.reader),
+                error=str(exc),
+                form=values,
+            )
             response.status_code = 422
             return response
         return Redirect(path="/clinic/users")
@@ -480,8 +518,7 @@ class AccountsController(Controller):
             raise NotFoundException("No such patient.")
         rows = audit.history(services.db.reader, patient_id)
         await services.db.write(
-            lambda conn: audit_access(conn, request, patient_id=patient_id, action="view",
-                                      object="audit_log")
+            lambda conn: audit_access(conn, request, patient_id=patient_id, action="view", object="audit_log")
         )
         return page(request, "clinic/audit.html", patient=patient, rows=rows)
 

@@ -34,14 +34,26 @@ DEFAULT_PERIOD_DAYS = 28
 # the period; with fewer than 10 such days, the median of the diary's first 7 days (intake).
 BASELINE_DAYS = 28
 MIN_BASELINE_DAYS = 10
-SIDE_EFFECTS = {"se_drowsiness": "Sufheid", "se_nausea": "Misselijkheid",
-                "se_constipation": "Verstopping", "se_dizziness": "Duizeligheid"}
+SIDE_EFFECTS = {
+    "se_drowsiness": "Sufheid",
+    "se_nausea": "Misselijkheid",
+    "se_constipation": "Verstopping",
+    "se_dizziness": "Duizeligheid",
+}
 LEVELS = {0: "geen", 1: "licht", 2: "matig", 3: "ernstig"}
 SEVERITY_NL = {"urgent": "urgent", "high": "hoog", "routine": "routine"}
-STATUS_NL = {"open": "open", "acknowledged": "in behandeling", "resolved": "afgehandeld",
-             "closed": "gesloten"}
-OUTCOME_NL = {"called_patient": "patiënt gebeld", "changed_medication": "medicatie aangepast",
-              "appointment": "afspraak gemaakt", "no_action": "geen actie nodig"}
+STATUS_NL = {
+    "open": "open",
+    "acknowledged": "in behandeling",
+    "resolved": "afgehandeld",
+    "closed": "gesloten",
+}
+OUTCOME_NL = {
+    "called_patient": "patiënt gebeld",
+    "changed_medication": "medicatie aangepast",
+    "appointment": "afspraak gemaakt",
+    "no_action": "geen actie nodig",
+}
 # One A4: the newest few notes and alerts; the rest stays in the timeline.
 MAX_NOTES = 3
 NOTE_CHARS = 110
@@ -130,14 +142,15 @@ def pain_chart_svg(
                 continue
             segment.append(f"{x(i):.1f},{y(float(v)):.1f}")
             if index == 1:
-                parts.append(f'<circle cx="{x(i):.1f}" cy="{y(float(v)):.1f}" r="2.5" '
-                             f'fill="{colour}"/>')
+                parts.append(f'<circle cx="{x(i):.1f}" cy="{y(float(v)):.1f}" r="2.5" fill="{colour}"/>')
         if segment:
             segments.append(segment)
         for seg in segments:
             if len(seg) > 1:
-                parts.append(f'<polyline points="{" ".join(seg)}" fill="none" '
-                             f'stroke="{colour}" stroke-width="1.8"{dash}/>')
+                parts.append(
+                    f'<polyline points="{" ".join(seg)}" fill="none" '
+                    f'stroke="{colour}" stroke-width="1.8"{dash}/>'
+                )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -155,23 +168,31 @@ def cohort_chart_svg(points: Sequence[PointSummary], *, width: int = 560, height
     ]
     for v in (0, 5, 10):
         yy = top + plot_h * (1 - v / 10)
-        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{yy:.1f}" y2="{yy:.1f}" '
-                     'stroke="#e1e4e8"/>'
-                     f'<text x="{left - 6}" y="{yy + 4:.1f}" font-size="11" '
-                     f'text-anchor="end" fill="#555d66">{v}</text>')
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{yy:.1f}" y2="{yy:.1f}" '
+            'stroke="#e1e4e8"/>'
+            f'<text x="{left - 6}" y="{yy + 4:.1f}" font-size="11" '
+            f'text-anchor="end" fill="#555d66">{v}</text>'
+        )
     for i, p in enumerate(points):
         cx = left + slot * (i + 0.5)
-        parts.append(f'<text x="{cx:.1f}" y="{height - 10}" font-size="11" '
-                     f'text-anchor="middle" fill="#555d66">{escape(p.label)}</text>')
+        parts.append(
+            f'<text x="{cx:.1f}" y="{height - 10}" font-size="11" '
+            f'text-anchor="middle" fill="#555d66">{escape(p.label)}</text>'
+        )
         if p.median_pain is None:
-            parts.append(f'<text x="{cx:.1f}" y="{top + plot_h - 4}" font-size="11" '
-                         'text-anchor="middle" fill="#555d66">–</text>')
+            parts.append(
+                f'<text x="{cx:.1f}" y="{top + plot_h - 4}" font-size="11" '
+                'text-anchor="middle" fill="#555d66">–</text>'
+            )
             continue
         h = plot_h * p.median_pain / 10
-        parts.append(f'<rect x="{cx - slot * 0.3:.1f}" y="{top + plot_h - h:.1f}" '
-                     f'width="{slot * 0.6:.1f}" height="{h:.1f}" fill="#0b5cad"/>'
-                     f'<text x="{cx:.1f}" y="{top + plot_h - h - 4:.1f}" font-size="11" '
-                     f'text-anchor="middle" fill="#1b1f24">{_fmt(p.median_pain)}</text>')
+        parts.append(
+            f'<rect x="{cx - slot * 0.3:.1f}" y="{top + plot_h - h:.1f}" '
+            f'width="{slot * 0.6:.1f}" height="{h:.1f}" fill="#0b5cad"/>'
+            f'<text x="{cx:.1f}" y="{top + plot_h - h - 4:.1f}" font-size="11" '
+            f'text-anchor="middle" fill="#1b1f24">{_fmt(p.median_pain)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -235,8 +256,11 @@ def consult_summary(
                 proms.append((day, qid, version, values))
 
     def pains(lo: date, hi: date) -> list[float]:
-        return [a["pain_avg"] for d, a in diary.items()
-                if lo <= d <= hi and isinstance(a.get("pain_avg"), int | float)]
+        return [
+            a["pain_avg"]
+            for d, a in diary.items()
+            if lo <= d <= hi and isinstance(a.get("pain_avg"), int | float)
+        ]
 
     before = pains(start - timedelta(days=BASELINE_DAYS), start - timedelta(days=1))
     if len(before) >= MIN_BASELINE_DAYS:
@@ -244,14 +268,12 @@ def consult_summary(
         baseline_note = f"mediaan van de {BASELINE_DAYS} dagen vóór deze periode"
     else:
         first = sorted(diary)[:7]
-        intake = [diary[d]["pain_avg"] for d in first if isinstance(diary[d].get("pain_avg"),
-                                                                     int | float)]
+        intake = [diary[d]["pain_avg"] for d in first if isinstance(diary[d].get("pain_avg"), int | float)]
         baseline = round(statistics.median(intake), 1) if len(intake) >= 3 else None
         baseline_note = "mediaan van de eerste 7 dagboekdagen" if baseline is not None else ""
 
     period = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-    chart_days = [(d, diary.get(d, {}).get("pain_avg"), diary.get(d, {}).get("pain_worst"))
-                  for d in period]
+    chart_days = [(d, diary.get(d, {}).get("pain_avg"), diary.get(d, {}).get("pain_worst")) for d in period]
     in_period = [diary[d] for d in period if d in diary]
 
     def values(item: str) -> list[float]:
@@ -262,15 +284,17 @@ def consult_summary(
     for item, short in SIDE_EFFECTS.items():
         levels = values(item)
         q_item = diary_def.item(item) if diary_def else None
-        side_effects.append({
-            "item": item,
-            "label": short,
-            "question": q_item.text.get("nl", item) if q_item else item,
-            "days_moderate": sum(1 for v in levels if v >= 2),
-            "days_severe": sum(1 for v in levels if v >= 3),
-            "worst": LEVELS.get(int(max(levels))) if levels else None,
-            "days": len(levels),
-        })
+        side_effects.append(
+            {
+                "item": item,
+                "label": short,
+                "question": q_item.text.get("nl", item) if q_item else item,
+                "days_moderate": sum(1 for v in levels if v >= 2),
+                "days_severe": sum(1 for v in levels if v >= 3),
+                "worst": LEVELS.get(int(max(levels))) if levels else None,
+                "days": len(levels),
+            }
+        )
     rescue = values("rescue_doses")
     stats = {
         "diary_days": len(in_period),
@@ -284,17 +308,22 @@ def consult_summary(
         "rescue_per_day": _mean(rescue),
         "rescue_total": int(sum(rescue)) if rescue else None,
     }
-    pain_change = (round(stats["pain_avg"] - baseline, 1)
-                   if stats["pain_avg"] is not None and baseline is not None else None)
-    notes = [(d.isoformat(), _short(diary[d]["note"])) for d in period
-             if d in diary and isinstance(diary[d].get("note"), str) and diary[d]["note"].strip()]
+    pain_change = (
+        round(stats["pain_avg"] - baseline, 1)
+        if stats["pain_avg"] is not None and baseline is not None
+        else None
+    )
+    notes = [
+        (d.isoformat(), _short(diary[d]["note"]))
+        for d in period
+        if d in diary and isinstance(diary[d].get("note"), str) and diary[d]["note"].strip()
+    ]
     alerts = alerts_for(conn, patient_id, start, end)
 
     pathway = pathways.get(patient["pathway_id"])
     return {
         "patient": dict(patient),
-        "pathway_title": pathway.title.get("nl", patient["pathway_id"]) if pathway else
-        patient["pathway_id"],
+        "pathway_title": pathway.title.get("nl", patient["pathway_id"]) if pathway else patient["pathway_id"],
         "start": start.isoformat(),
         "end": end.isoformat(),
         "baseline": baseline,
@@ -340,20 +369,22 @@ def score_lines(
         if change is not None and score is not None and score.mic and abs(change) >= score.mic:
             worse = change > 0 if score.worse == "higher" else change < 0
             verdict = "worse" if worse else "better"
-        out.append(ScoreLine(
-            questionnaire=qid,
-            title=(q.short_title or q.title).get("nl", qid) if q else qid,
-            score=sid,
-            label=score.label.get("nl", sid) if score else sid,
-            latest=value,
-            latest_date=day,
-            band=band.label.get("nl") if band else None,
-            band_level=band.level if band else 0,
-            intake=v0 if d0 != day else None,
-            intake_date=d0 if d0 != day else None,
-            change=change,
-            verdict=verdict,
-        ))
+        out.append(
+            ScoreLine(
+                questionnaire=qid,
+                title=(q.short_title or q.title).get("nl", qid) if q else qid,
+                score=sid,
+                label=score.label.get("nl", sid) if score else sid,
+                latest=value,
+                latest_date=day,
+                band=band.label.get("nl") if band else None,
+                band_level=band.level if band else 0,
+                intake=v0 if d0 != day else None,
+                intake_date=d0 if d0 != day else None,
+                change=change,
+                verdict=verdict,
+            )
+        )
     return out
 
 
@@ -365,8 +396,9 @@ def _success(pathway: Any, diary: dict[date, dict[str, Any]], anchor: str) -> di
     from backend.pathways import success_outcome
 
     a = date.fromisoformat(anchor)
-    by_day = {(d - a).days: v[rule.item] for d, v in diary.items()
-              if isinstance(v.get(rule.item), int | float)}
+    by_day = {
+        (d - a).days: v[rule.item] for d, v in diary.items() if isinstance(v.get(rule.item), int | float)
+    }
     outcome = success_outcome(rule, by_day)
     return {"label": rule.label.get("nl", ""), "outcome": outcome}
 
@@ -387,7 +419,8 @@ def alerts_for(conn: sqlite3.Connection, patient_id: str, start: date, end: date
         ids = [r["id"] for r in out]
         for alert_id, text in conn.execute(
             f"SELECT alert_id, text FROM alert_notes WHERE alert_id IN ({','.join('?' * len(ids))})"
-            " ORDER BY at, id", ids,
+            " ORDER BY at, id",
+            ids,
         ):
             notes.setdefault(alert_id, []).append(text)
     for r in out:
@@ -428,7 +461,10 @@ class ConsultController(Controller):
 
     @get("/patients/{patient_id:str}/consult.csv", name="clinic:consult-csv")
     async def consult_csv(
-        self, request: Request, patient_id: str, dialect: str = "nl",
+        self,
+        request: Request,
+        patient_id: str,
+        dialect: str = "nl",
         date_from: Annotated[str | None, QueryParameter(query="from")] = None,
         date_to: Annotated[str | None, QueryParameter(query="to")] = None,
     ) -> Stream:
@@ -437,9 +473,14 @@ class ConsultController(Controller):
             raise ValidationException("dialect must be nl (Dutch Excel) or standard")
 
         def make(conn: sqlite3.Connection) -> Iterator[str]:
-            return exports.iter_wide(conn, services.library, patient_id=patient_id,
-                                     date_from=date_from, date_to=date_to,
-                                     dialect=dialect)  # type: ignore[arg-type]
+            return exports.iter_wide(
+                conn,
+                services.library,
+                patient_id=patient_id,
+                date_from=date_from,
+                date_to=date_to,
+                dialect=dialect,
+            )  # type: ignore[arg-type]
 
         try:
             body = exports.stream_from(services.settings.db, make)
@@ -448,14 +489,22 @@ class ConsultController(Controller):
                 raise NotFoundException(str(exc)) from None
             raise ValidationException(str(exc)) from None
         span = f"{date_from or 'start'}..{date_to or 'end'}"
-        await services.db.write(lambda conn: clinic.audit_access(
-            conn, request, patient_id=patient_id, action="export",
-            object=f"wide csv dialect {dialect} {span}"))
+        await services.db.write(
+            lambda conn: clinic.audit_access(
+                conn,
+                request,
+                patient_id=patient_id,
+                action="export",
+                object=f"wide csv dialect {dialect} {span}",
+            )
+        )
         return _csv_response(body, f"consult-{patient_id}.csv")
 
     @get("/patients/{patient_id:str}/consult", name="clinic:consult-summary")
     async def consult_page(
-        self, request: Request, patient_id: str,
+        self,
+        request: Request,
+        patient_id: str,
         date_from: Annotated[str | None, QueryParameter(query="from")] = None,
         date_to: Annotated[str | None, QueryParameter(query="to")] = None,
     ) -> Template:
@@ -465,17 +514,24 @@ class ConsultController(Controller):
         conn = connect(services.settings.db, readonly=True)
         try:
             conn.execute("BEGIN")
-            summary = consult_summary(conn, services.library, services.pathways, patient_id,
-                                      date_from=start, date_to=end)
+            summary = consult_summary(
+                conn, services.library, services.pathways, patient_id, date_from=start, date_to=end
+            )
         except ExportError as exc:
             if "unknown patient" in str(exc):
                 raise NotFoundException("No such patient.") from None
             raise ValidationException(str(exc)) from None
         finally:
             conn.close()
-        await services.db.write(lambda conn: clinic.audit_access(
-            conn, request, patient_id=patient_id, action="view",
-            object=f"consult summary {summary['start']}..{summary['end']}"))
+        await services.db.write(
+            lambda conn: clinic.audit_access(
+                conn,
+                request,
+                patient_id=patient_id,
+                action="view",
+                object=f"consult summary {summary['start']}..{summary['end']}",
+            )
+        )
         return clinic.page(request, "clinic/consult.html", s=summary, num=num)
 
     @get("/cohort/{pathway_id:str}", name="clinic:cohort")
@@ -492,13 +548,21 @@ class ConsultController(Controller):
                 summary = []
         finally:
             conn.close()
-        await services.db.write(lambda conn: clinic.audit_access(
-            conn, request, patient_id=None, action="view", object=f"cohort summary {pathway_id}"))
+        await services.db.write(
+            lambda conn: clinic.audit_access(
+                conn, request, patient_id=None, action="view", object=f"cohort summary {pathway_id}"
+            )
+        )
         pathway = services.pathways[pathway_id]
-        return clinic.page(request, "clinic/cohort.html", pathway_id=pathway_id,
-                           pathway_title=pathway.title.get("nl", pathway_id), points=summary,
-                           chart=cohort_chart_svg(summary) if summary else "",
-                           pathways=sorted(services.pathways))
+        return clinic.page(
+            request,
+            "clinic/cohort.html",
+            pathway_id=pathway_id,
+            pathway_title=pathway.title.get("nl", pathway_id),
+            points=summary,
+            chart=cohort_chart_svg(summary) if summary else "",
+            pathways=sorted(services.pathways),
+        )
 
     @get("/cohort/{pathway_id:str}/cohort.csv", name="clinic:cohort-csv")
     async def cohort_csv(self, request: Request, pathway_id: str) -> Stream:
@@ -514,13 +578,18 @@ class ConsultController(Controller):
             body = exports.stream_from(services.settings.db, make)
         except ExportError as exc:
             raise NotFoundException(str(exc)) from None
-        ids = [r[0] for r in services.db.query(
-            "SELECT id FROM patients WHERE pathway_id = ? ORDER BY id", (pathway_id,))]
+        ids = [
+            r[0]
+            for r in services.db.query(
+                "SELECT id FROM patients WHERE pathway_id = ? ORDER BY id", (pathway_id,)
+            )
+        ]
 
         def log(conn: sqlite3.Connection) -> None:
             for pid in ids:
-                clinic.audit_access(conn, request, patient_id=pid, action="export",
-                                    object=f"cohort csv {pathway_id}")
+                clinic.audit_access(
+                    conn, request, patient_id=pid, action="export", object=f"cohort csv {pathway_id}"
+                )
 
         await services.db.write(log)
         return _csv_response(body, f"cohort-{pathway_id}.csv")

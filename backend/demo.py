@@ -21,12 +21,18 @@ def run(settings: Settings, *, if_empty: bool) -> int:
 
         def create(conn):
             user = accounts.add_user(
-                conn, email=DEMO_EMAIL, name="Demo Pijnverpleegkundige", role="admin",
+                conn,
+                email=DEMO_EMAIL,
+                name="Demo Pijnverpleegkundige",
+                role="admin",
                 password=password,
             )
             patient, code, expires = enrolment.create_patient(
-                conn, display_name="Demo patiënt (telefoon)", pathway_id="chronic-pain",
-                known_pathways=svc.pathway_ids, created_by=user.id,
+                conn,
+                display_name="Demo patiënt (telefoon)",
+                pathway_id="chronic-pain",
+                known_pathways=svc.pathway_ids,
+                created_by=user.id,
                 code_days=settings.enrol_code_days,
             )
             scheduler.materialise(conn, patient.id, utcnow(), svc.pathways, settings=settings)
@@ -48,12 +54,36 @@ def run(settings: Settings, *, if_empty: bool) -> int:
 
 
 DEMO_NAMES = [
-    "Mevr. Jansen", "Dhr. de Vries", "Mevr. Bakker", "Dhr. Visser", "Mevr. Smit", "Dhr. Meijer",
-    "Mevr. de Boer", "Dhr. Mulder", "Mevr. de Groot", "Dhr. Bos", "Mevr. Vos", "Dhr. Peters",
-    "Mevr. Hendriks", "Dhr. van Leeuwen", "Mevr. Dekker", "Dhr. Brouwer", "Mevr. de Wit",
-    "Dhr. Dijkstra", "Mevr. Smits", "Dhr. de Graaf", "Mevr. van der Meer", "Dhr. van der Linden",
-    "Mevr. Kok", "Dhr. Jacobs", "Mevr. de Haan", "Dhr. Vermeulen", "Mevr. van den Berg",
-    "Dhr. van der Heijden", "Mevr. van Dijk", "Dhr. Janssen",
+    "Mevr. Jansen",
+    "Dhr. de Vries",
+    "Mevr. Bakker",
+    "Dhr. Visser",
+    "Mevr. Smit",
+    "Dhr. Meijer",
+    "Mevr. de Boer",
+    "Dhr. Mulder",
+    "Mevr. de Groot",
+    "Dhr. Bos",
+    "Mevr. Vos",
+    "Dhr. Peters",
+    "Mevr. Hendriks",
+    "Dhr. van Leeuwen",
+    "Mevr. Dekker",
+    "Dhr. Brouwer",
+    "Mevr. de Wit",
+    "Dhr. Dijkstra",
+    "Mevr. Smits",
+    "Dhr. de Graaf",
+    "Mevr. van der Meer",
+    "Dhr. van der Linden",
+    "Mevr. Kok",
+    "Dhr. Jacobs",
+    "Mevr. de Haan",
+    "Dhr. Vermeulen",
+    "Mevr. van den Berg",
+    "Dhr. van der Heijden",
+    "Mevr. van Dijk",
+    "Dhr. Janssen",
 ]
 DEMO_PATHWAYS = ["chronic-pain", "chronic-pain", "opioid", "treatment-followup", "palliative"]
 
@@ -67,32 +97,44 @@ def fill_demo_cohort(svc: services.Services, patients: int = 30, days: int = 120
     from backend.responses import ResponseIn
 
     today = utcnow().date()
-    spec = simulate.CohortSpec(patients=patients, days=days, seed=7,
-                               start=today - timedelta(days=days - 1))
+    spec = simulate.CohortSpec(patients=patients, days=days, seed=7, start=today - timedelta(days=days - 1))
     for n, sim in enumerate(simulate.simulate(spec)):
         name = DEMO_NAMES[n % len(DEMO_NAMES)]
         pathway = DEMO_PATHWAYS[n % len(DEMO_PATHWAYS)]
 
         def create(conn, name=name, pathway=pathway):
             patient, _code, _exp = enrolment.create_patient(
-                conn, display_name=name, pathway_id=pathway, known_pathways=svc.pathway_ids,
+                conn,
+                display_name=name,
+                pathway_id=pathway,
+                known_pathways=svc.pathway_ids,
                 anchor_date=spec.start,
             )
-            conn.execute("UPDATE patients SET enrolled_at = ? WHERE id = ?",
-                         (f"{spec.start.isoformat()}T09:00:00Z", patient.id))
+            conn.execute(
+                "UPDATE patients SET enrolled_at = ? WHERE id = ?",
+                (f"{spec.start.isoformat()}T09:00:00Z", patient.id),
+            )
             return enrolment.get_patient(conn, patient.id)
 
         patient = svc.db.write_sync(create)
         for entry in sim.entries:
             written = datetime.combine(entry.local_date, time(20, 15), patient.zone)
-            body = ResponseIn(questionnaire="diary", version=1, authored_at=written.isoformat(),
-                              local_date=entry.local_date.isoformat(), answers=entry.answers)
+            body = ResponseIn(
+                questionnaire="diary",
+                version=1,
+                authored_at=written.isoformat(),
+                local_date=entry.local_date.isoformat(),
+                answers=entry.answers,
+            )
             checked = responses.check(str(uuid.uuid4()), body, patient, svc.library, written)
             svc.db.write_sync(
                 lambda conn, c=checked, w=written, p=patient: responses.store(
                     conn, p, [c], now=w, after=svc.after_store
                 )
             )
-        svc.db.write_sync(lambda conn, p=patient: scheduler.materialise(
-            conn, p.id, utcnow(), svc.pathways, settings=svc.settings))
+        svc.db.write_sync(
+            lambda conn, p=patient: scheduler.materialise(
+                conn, p.id, utcnow(), svc.pathways, settings=svc.settings
+            )
+        )
     return patients

@@ -290,8 +290,6 @@ class Noise(msgspec.Struct):
         return math.sqrt(var_mean + var_base)
 
 
-
-
 def side_effects(ctx: Context) -> list[Finding]:
     """Severe drowsiness (urgent, same day), other severe side effects, persisting ones."""
     t = ctx.thresholds
@@ -458,8 +456,7 @@ def questionnaire_scores(ctx: Context) -> list[Finding]:
                     f"questionnaire.{qid}.{score.id}",
                     "questionnaire",
                     severity,
-                    f"{label} {nl(value)}{was}: {', '.join(reasons)}, "
-                    f"op {dutch_date(latest.local_date)}",
+                    f"{label} {nl(value)}{was}: {', '.join(reasons)}, op {dutch_date(latest.local_date)}",
                     ctx.today,
                 )
             )
@@ -477,11 +474,7 @@ def silence(ctx: Context) -> list[Finding]:
     silent = (ctx.today - since).days
     what = f"laatste dagboek {dutch_date(last)}" if last is not None else "nog geen dagboek"
     if t.silence_alert_days and silent >= t.silence_alert_days:
-        return [
-            Finding(
-                "silence", "adherence", "routine", f"{silent} dagen stil ({what})", ctx.today
-            )
-        ]
+        return [Finding("silence", "adherence", "routine", f"{silent} dagen stil ({what})", ctx.today)]
     if t.silence_reminder_days and silent >= t.silence_reminder_days:
         return [
             Finding(
@@ -527,10 +520,13 @@ def _last_diary_day(entries: Sequence[Entry], today: date) -> date | None:
 
 def lookback_days(t: Thresholds) -> int:
     """How many days of history the rules read (callers load at least this much)."""
-    return max(
-        t.baseline_days + max(t.recent_days, t.window_days),
-        3 * t.side_effect_persist_days + t.side_effect_days,
-    ) + 1
+    return (
+        max(
+            t.baseline_days + max(t.recent_days, t.window_days),
+            3 * t.side_effect_persist_days + t.side_effect_days,
+        )
+        + 1
+    )
 
 
 def evaluate(

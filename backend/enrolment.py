@@ -100,9 +100,7 @@ def check_display_name(name: str) -> str:
 
 
 def get_patient(conn: sqlite3.Connection, patient_id: str) -> Patient | None:
-    row = conn.execute(
-        f"SELECT {PATIENT_COLUMNS} FROM patients WHERE id = ?", (patient_id,)
-    ).fetchone()
+    row = conn.execute(f"SELECT {PATIENT_COLUMNS} FROM patients WHERE id = ?", (patient_id,)).fetchone()
     return Patient(**dict(row)) if row else None
 
 
@@ -141,8 +139,15 @@ def create_patient(
         "INSERT INTO patients (id, display_name, pathway_id, timezone, language, reminder_time,"
         " anchor_date, enrolled_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            pid, display_name, pathway_id, timezone, language, reminder_time,
-            anchor.isoformat(), iso(now), created_by,
+            pid,
+            display_name,
+            pathway_id,
+            timezone,
+            language,
+            reminder_time,
+            anchor.isoformat(),
+            iso(now),
+            created_by,
         ),
     )
     code, expires = new_code(conn, pid, days=code_days)
@@ -161,8 +166,7 @@ def new_code(conn: sqlite3.Connection, patient_id: str, *, days: int = 14) -> tu
     code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
     expires = iso(now + timedelta(days=days))
     conn.execute(
-        "INSERT INTO enrolment_codes (code_hash, patient_id, created_at, expires_at)"
-        " VALUES (?, ?, ?, ?)",
+        "INSERT INTO enrolment_codes (code_hash, patient_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
         (_hash(code), patient_id, iso(now), expires),
     )
     return format_code(code), expires
@@ -172,9 +176,7 @@ def redeem_code(conn: sqlite3.Connection, code: str) -> tuple[Patient, str]:
     """Exchange a one-time code for a device token (>= 128 random bits; only its hash is kept)."""
     normal = normalise_code(code)
     if len(normal) != CODE_LENGTH or any(c not in CODE_ALPHABET for c in normal):
-        raise EnrolmentError(
-            f"An enrolment code has {CODE_LENGTH} letters and digits, like ABCD-EFGH.", 404
-        )
+        raise EnrolmentError(f"An enrolment code has {CODE_LENGTH} letters and digits, like ABCD-EFGH.", 404)
     row = conn.execute(
         "SELECT patient_id, expires_at, used_at FROM enrolment_codes WHERE code_hash = ?",
         (_hash(normal),),
@@ -189,9 +191,7 @@ def redeem_code(conn: sqlite3.Connection, code: str) -> tuple[Patient, str]:
     patient = get_patient(conn, row["patient_id"])
     if patient is None or patient.status != "active":
         raise EnrolmentError("This code is unknown or was already used.", 404)
-    conn.execute(
-        "UPDATE enrolment_codes SET used_at = ? WHERE code_hash = ?", (iso(now), _hash(normal))
-    )
+    conn.execute("UPDATE enrolment_codes SET used_at = ? WHERE code_hash = ?", (iso(now), _hash(normal)))
     token = secrets.token_urlsafe(32)  # 256 bits
     conn.execute(
         "INSERT INTO devices (token_hash, patient_id, created_at, last_seen_at) VALUES (?, ?, ?, ?)",

@@ -185,9 +185,7 @@ def write_export(path: str | Path, chunks: Iterable[str]) -> int:
     return written
 
 
-def stream_from(
-    db_path: str | Path, make: Callable[[sqlite3.Connection], Iterator[str]]
-) -> Iterator[bytes]:
+def stream_from(db_path: str | Path, make: Callable[[sqlite3.Connection], Iterator[str]]) -> Iterator[bytes]:
     """An export for an HTTP stream, over a read-only connection of its own, as UTF-8 bytes.
 
     `make(conn)` runs now, so a bad request raises ExportError before any byte is sent.
@@ -387,10 +385,7 @@ def score_columns(
 ) -> list[tuple[str, str]]:
     """The (questionnaire, score) pairs present in the range, by questionnaire then definition."""
     where, params = _where(patient_id, date_from, date_to)
-    sql = (
-        "SELECT DISTINCT r.questionnaire_id, j.key FROM current_responses r, json_each(r.scores) j"
-        f"{where}"
-    )
+    sql = f"SELECT DISTINCT r.questionnaire_id, j.key FROM current_responses r, json_each(r.scores) j{where}"
     present: dict[str, set[str]] = {}
     for qid, key in conn.execute(sql, params):
         present.setdefault(qid, set()).add(key)
@@ -541,9 +536,7 @@ def cohort_time_points(pathway_id: str, pathways: Mapping[str, Any]) -> tuple[Ti
         for n, day in enumerate(entry.at_days):
             label = entry.labels[n] if n < len(entry.labels) else f"day {day}"
             found.setdefault(day, label)
-    points = tuple(
-        TimePoint(found[day], day, window_for(day), window_for(day)) for day in sorted(found)
-    )
+    points = tuple(TimePoint(found[day], day, window_for(day), window_for(day)) for day in sorted(found))
     return points or DEFAULT_TIME_POINTS
 
 
@@ -696,14 +689,20 @@ def iter_cohort(
 def _cohort_chunks(outcomes: Iterator[Outcome], columns: list[tuple[str, list[str]]]) -> Iterator[str]:
     sink = _Sink()
     writer = csv.writer(sink, lineterminator="\r\n")
-    header = ["patient_id", "anchor_date", "time_point", "at_days", "target_date", "status",
-              "pain_avg_7d"]
+    header = ["patient_id", "anchor_date", "time_point", "at_days", "target_date", "status", "pain_avg_7d"]
     for qid, keys in columns:
         header += [f"{qid}_date", *(score_column(qid, k) for k in keys)]
     writer.writerow(header)
     for n, o in enumerate(outcomes, 1):
-        row: list[Any] = [o.patient_id, o.anchor_date, o.point.label, o.point.at_days,
-                          o.target_date, o.status, _cell(o.pain_avg_7d, False)]
+        row: list[Any] = [
+            o.patient_id,
+            o.anchor_date,
+            o.point.label,
+            o.point.at_days,
+            o.target_date,
+            o.status,
+            _cell(o.pain_avg_7d, False),
+        ]
         for qid, keys in columns:
             day, scores = o.proms.get(qid, ("", {}))
             row += [day, *(_cell(scores.get(k), False) for k in keys)]
@@ -853,22 +852,23 @@ def export_to_file(
         write_export(path, iter_long(conn, patient_id=patient_id, date_from=date_from, date_to=date_to))
     elif fmt == "wide":
         assert library is not None
-        chunks = iter_wide(conn, library, patient_id=patient_id, date_from=date_from,
-                           date_to=date_to, dialect=dialect)
+        chunks = iter_wide(
+            conn, library, patient_id=patient_id, date_from=date_from, date_to=date_to, dialect=dialect
+        )
         write_export(path, chunks)
         detail += f" dialect {dialect}"
     elif fmt == "fhir":
         from backend.fhir_export import iter_fhir
 
         assert library is not None
-        write_export(path, iter_fhir(conn, library, patient_id=patient_id, date_from=date_from,
-                                     date_to=date_to))
+        write_export(
+            path, iter_fhir(conn, library, patient_id=patient_id, date_from=date_from, date_to=date_to)
+        )
     elif fmt == "cohort":
         assert library is not None
         if not pathway_id:
             raise ExportError("a cohort export needs --pathway")
-        write_export(path, iter_cohort(conn, library, pathway_id, time_points=time_points,
-                                       today=today))
+        write_export(path, iter_cohort(conn, library, pathway_id, time_points=time_points, today=today))
         summary = cohort_summary(conn, pathway_id, time_points=time_points, today=today)
         second = summary_path(path)
         write_export(second, iter_cohort_summary(summary))
@@ -878,8 +878,10 @@ def export_to_file(
         raise ExportError(f"unknown export format {fmt!r} (long, wide, fhir, cohort)")
     if fmt == "cohort":
         assert pathway_id is not None
-        ids = [r[0] for r in conn.execute(
-            "SELECT id FROM patients WHERE pathway_id = ? ORDER BY id", (pathway_id,))]
+        ids = [
+            r[0]
+            for r in conn.execute("SELECT id FROM patients WHERE pathway_id = ? ORDER BY id", (pathway_id,))
+        ]
     else:
         ids = exported_patients(conn, patient_id, *_check_range(date_from, date_to))
     audit_export(conn, actor, ids, fmt, detail)
@@ -900,8 +902,12 @@ def add_export_command(subparsers: Any) -> Any:
     p.add_argument("--patient", help="one patient id (default: every patient)")
     p.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", help="first local date")
     p.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="last local date")
-    p.add_argument("--dialect", choices=["standard", "nl"], default="standard",
-                   help="wide CSV: standard (comma) or nl (Dutch Excel: BOM, ';', decimal comma)")
+    p.add_argument(
+        "--dialect",
+        choices=["standard", "nl"],
+        default="standard",
+        help="wide CSV: standard (comma) or nl (Dutch Excel: BOM, ';', decimal comma)",
+    )
     p.add_argument("--pathway", help="cohort export: the pathway id")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="the file to write")
     p.set_defaults(func=export_command)

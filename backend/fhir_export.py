@@ -114,8 +114,11 @@ def observations(
     for item in q.items:
         value = answers.get(item.id)
         if item.loinc and isinstance(value, int | float) and not isinstance(value, bool):
-            val = {"valueInteger": int(value)} if item.type in ("scale", "count", "choice") else {
-                "valueQuantity": {"value": value, "system": UCUM, "code": "1", "unit": "1"}}
+            val = (
+                {"valueInteger": int(value)}
+                if item.type in ("scale", "count", "choice")
+                else {"valueQuantity": {"value": value, "system": UCUM, "code": "1", "unit": "1"}}
+            )
             found.append((item.loinc, item.text.get("en", item.id), val))
     for score in q.scores:
         value = scores.get(score.id)
@@ -123,8 +126,9 @@ def observations(
             if score.method == "sum" and float(value).is_integer():
                 val = {"valueInteger": int(value)}
             else:
-                val = {"valueQuantity": {"value": value, "system": UCUM, "code": "{score}",
-                                         "unit": "{score}"}}
+                val = {
+                    "valueQuantity": {"value": value, "system": UCUM, "code": "{score}", "unit": "{score}"}
+                }
             found.append((score.loinc, score.label.get("en", score.id), val))
     out = []
     for code, text, value in found:
@@ -164,9 +168,7 @@ def iter_fhir(
     return _fhir_chunks(conn, library, sql, params)
 
 
-def _fhir_chunks(
-    conn: sqlite3.Connection, library: Library, sql: str, params: list[Any]
-) -> Iterator[str]:
+def _fhir_chunks(conn: sqlite3.Connection, library: Library, sql: str, params: list[Any]) -> Iterator[str]:
     close = _read_transaction(conn)
     try:
         encode = msgspec.json.encode

@@ -22,9 +22,7 @@ EXT_TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation"
 EXT_ITEM_CONTROL = "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl"
 EXT_SLIDER_STEP = "http://hl7.org/fhir/StructureDefinition/questionnaire-sliderStepValue"
 EXT_UNIT_TEXT = "http://hl7.org/fhir/StructureDefinition/questionnaire-unit"
-EXT_CALCULATED = (
-    "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression"
-)
+EXT_CALCULATED = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression"
 ITEM_CONTROL_SYSTEM = "http://hl7.org/fhir/questionnaire-item-control"
 
 
@@ -128,9 +126,7 @@ def _item(q: Questionnaire, item: Item, lang: str) -> dict[str, Any]:
             extensions.append(
                 {
                     "url": EXT_ITEM_CONTROL,
-                    "valueCodeableConcept": {
-                        "coding": [{"system": ITEM_CONTROL_SYSTEM, "code": "slider"}]
-                    },
+                    "valueCodeableConcept": {"coding": [{"system": ITEM_CONTROL_SYSTEM, "code": "slider"}]},
                 }
             )
             extensions.append({"url": EXT_SLIDER_STEP, "valueInteger": int(item.step or 1)})

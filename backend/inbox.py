@@ -44,20 +44,25 @@ OUTCOMES = {
     "appointment": "afspraak gemaakt",
     "no_action": "geen actie nodig",
 }
-ORDER = (
-    " ORDER BY CASE a.severity WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 ELSE 2 END,"
-    " a.opened_at, a.id"
-)
+ORDER = " ORDER BY CASE a.severity WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 ELSE 2 END, a.opened_at, a.id"
 
 
 def _filters(
-    severity: str | None, category: str | None, status: str | None, assignee: str | None,
+    severity: str | None,
+    category: str | None,
+    status: str | None,
+    assignee: str | None,
     pathway: str | None,
 ) -> tuple[str, list[Any], dict[str, str]]:
     where: list[str] = []
     params: list[Any] = []
-    chosen = {"severity": severity or "", "category": category or "", "status": status or "live",
-              "assignee": assignee or "", "pathway": pathway or ""}
+    chosen = {
+        "severity": severity or "",
+        "category": category or "",
+        "status": status or "live",
+        "assignee": assignee or "",
+        "pathway": pathway or "",
+    }
     if severity in SEVERITIES:
         where.append("a.severity = ?")
         params.append(severity)
@@ -98,8 +103,13 @@ class InboxController(Controller):
 
     @get("/inbox", name="alerts:list")
     async def inbox(
-        self, request: Request, severity: str | None = None, category: str | None = None,
-        status: str | None = None, assignee: str | None = None, pathway: str | None = None,
+        self,
+        request: Request,
+        severity: str | None = None,
+        category: str | None = None,
+        status: str | None = None,
+        assignee: str | None = None,
+        pathway: str | None = None,
         offset: int = 0,
     ) -> Template:
         services = services_of(request)
@@ -111,19 +121,28 @@ class InboxController(Controller):
         )
         more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
-        base_query = urlencode(
-            [(k, v) for k, v in request.query_params.items() if k != "offset" and v]
-        )
+        base_query = urlencode([(k, v) for k, v in request.query_params.items() if k != "offset" and v])
         users = services.db.query("SELECT id, name FROM users WHERE disabled_at IS NULL ORDER BY name")
         await services.db.write(
-            lambda conn: audit_access(conn, request, patient_id=None, action="list_alerts",
-                                      object=request.url.query or None)
+            lambda conn: audit_access(
+                conn, request, patient_id=None, action="list_alerts", object=request.url.query or None
+            )
         )
         return page(
-            request, "inbox/list.html", alerts=rows, users=users, chosen=chosen,
-            severities=SEVERITIES, categories=CATEGORIES, statuses=STATUSES, outcomes=OUTCOMES,
+            request,
+            "inbox/list.html",
+            alerts=rows,
+            users=users,
+            chosen=chosen,
+            severities=SEVERITIES,
+            categories=CATEGORIES,
+            statuses=STATUSES,
+            outcomes=OUTCOMES,
             pathways={pid: p.title.get("nl", pid) for pid, p in services.pathways.items()},
-            query=request.url.query, offset=offset, page_size=PAGE_SIZE, more=more,
+            query=request.url.query,
+            offset=offset,
+            page_size=PAGE_SIZE,
+            more=more,
             base_query=base_query,
         )
 
@@ -135,7 +154,8 @@ class InboxController(Controller):
             raise NotFoundException("No such alert.")
         notes = services.db.query(
             "SELECT n.at, n.text, u.name FROM alert_notes n JOIN users u ON u.id = n.user_id"
-            " WHERE n.alert_id = ? ORDER BY n.at, n.id", (alert_id,)
+            " WHERE n.alert_id = ? ORDER BY n.at, n.id",
+            (alert_id,),
         )
         history = services.db.query(
             "SELECT id, rule_id, severity, status, opened_on, reason FROM alerts"
@@ -144,12 +164,22 @@ class InboxController(Controller):
         )
         users = services.db.query("SELECT id, name FROM users WHERE disabled_at IS NULL ORDER BY name")
         await services.db.write(
-            lambda conn: audit_access(conn, request, patient_id=row["patient_id"],
-                                      action="view_alert", object=f"alert {alert_id}")
+            lambda conn: audit_access(
+                conn, request, patient_id=row["patient_id"], action="view_alert", object=f"alert {alert_id}"
+            )
         )
-        return page(request, "inbox/detail.html", a=row, notes=notes, history=history,
-                    users=users, severities=SEVERITIES, categories=CATEGORIES,
-                    statuses=STATUSES, outcomes=OUTCOMES)
+        return page(
+            request,
+            "inbox/detail.html",
+            a=row,
+            notes=notes,
+            history=history,
+            users=users,
+            severities=SEVERITIES,
+            categories=CATEGORIES,
+            statuses=STATUSES,
+            outcomes=OUTCOMES,
+        )
 
     async def _act(self, request: Request, alert_id: int, action: str, fn) -> Response:
         services = services_of(request)
@@ -162,8 +192,9 @@ class InboxController(Controller):
 
         def run(conn) -> bool:
             done = fn(conn, form, user_id, now)
-            audit_access(conn, request, patient_id=row["patient_id"], action=action,
-                         object=f"alert {alert_id}")
+            audit_access(
+                conn, request, patient_id=row["patient_id"], action=action, object=f"alert {alert_id}"
+            )
             return done
 
         await services.db.write(run)
@@ -174,7 +205,9 @@ class InboxController(Controller):
     @post("/alerts/{alert_id:int}/acknowledge", name="alerts:acknowledge")
     async def acknowledge(self, request: Request, alert_id: int) -> Response:
         return await self._act(
-            request, alert_id, "acknowledge_alert",
+            request,
+            alert_id,
+            "acknowledge_alert",
             lambda conn, form, uid, now: alerts.acknowledge(conn, alert_id, uid, now),
         )
 
@@ -210,8 +243,13 @@ class InboxController(Controller):
 
     @get("/alerts.csv", name="alerts:csv")
     async def alerts_csv(
-        self, request: Request, severity: str | None = None, category: str | None = None,
-        status: str | None = None, assignee: str | None = None, pathway: str | None = None,
+        self,
+        request: Request,
+        severity: str | None = None,
+        category: str | None = None,
+        status: str | None = None,
+        assignee: str | None = None,
+        pathway: str | None = None,
     ) -> Response:
         services = services_of(request)
         where, params, _ = _filters(severity, category, status, assignee, pathway)
@@ -221,8 +259,9 @@ class InboxController(Controller):
         for line in alerts.alert_rows(rows):
             writer.writerow(line)
         await services.db.write(
-            lambda conn: audit_access(conn, request, patient_id=None, action="export_alerts",
-                                      object=f"{len(rows)} alerts")
+            lambda conn: audit_access(
+                conn, request, patient_id=None, action="export_alerts", object=f"{len(rows)} alerts"
+            )
         )
         return Response(
             content=buf.getvalue().encode("utf-8"),
@@ -234,8 +273,12 @@ class InboxController(Controller):
 # -- the patient page: timeline of the last 90 days ---------------------------------------------
 CHART_DAYS = 90
 W, PAD = 720, 64
-SIDE_EFFECT_LABELS = {"se_drowsiness": "sufheid", "se_nausea": "misselijk",
-                      "se_constipation": "obstipatie", "se_dizziness": "duizelig"}
+SIDE_EFFECT_LABELS = {
+    "se_drowsiness": "sufheid",
+    "se_nausea": "misselijk",
+    "se_constipation": "obstipatie",
+    "se_dizziness": "duizelig",
+}
 LEVEL_FILL = {0: "#e8f3ea", 1: "#f6e7a8", 2: "#f0a35e", 3: "#c8372d"}
 
 
@@ -244,8 +287,11 @@ def _x(day_index: int) -> float:
 
 
 def _line_chart(
-    series: list[tuple[str, dict[int, float], str, str]], top: float, height: int,
-    band: tuple[float, float] | None = None, markers: list[tuple[int, str]] = (),
+    series: list[tuple[str, dict[int, float], str, str]],
+    top: float,
+    height: int,
+    band: tuple[float, float] | None = None,
+    markers: list[tuple[int, str]] = (),
     bars: bool = False,
 ) -> str:
     """An SVG chart of day-indexed values (0 = first day shown). Only numbers and fixed words
@@ -258,38 +304,45 @@ def _line_chart(
 
     parts = [f'<svg viewBox="0 0 {W} {h}" width="100%" role="img" class="chart">']
     for tick in (0, top / 2, top):
-        parts.append(f'<line x1="{PAD}" x2="{W - PAD}" y1="{y(tick):.1f}" y2="{y(tick):.1f}"'
-                     ' stroke="#ddd"/>')
-        parts.append(f'<text x="{PAD - 6}" y="{y(tick) + 4:.1f}" text-anchor="end"'
-                     f' font-size="10">{tick:g}</text>')
+        parts.append(f'<line x1="{PAD}" x2="{W - PAD}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#ddd"/>')
+        parts.append(
+            f'<text x="{PAD - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" font-size="10">{tick:g}</text>'
+        )
     if band is not None:
         lo, hi = band
-        parts.append(f'<rect x="{PAD}" width="{W - 2 * PAD}" y="{y(hi):.1f}"'
-                     f' height="{max(0.5, y(lo) - y(hi)):.1f}" fill="#dbe9f7">'
-                     '<title>baseline</title></rect>')
+        parts.append(
+            f'<rect x="{PAD}" width="{W - 2 * PAD}" y="{y(hi):.1f}"'
+            f' height="{max(0.5, y(lo) - y(hi)):.1f}" fill="#dbe9f7">'
+            "<title>baseline</title></rect>"
+        )
     for name, values, colour, dash in series:
         pts = sorted(values.items())
         if bars:
             bw = (W - 2 * PAD) / CHART_DAYS * 0.7
             for d, v in pts:
-                parts.append(f'<rect x="{_x(d) - bw / 2:.1f}" y="{y(v):.1f}" width="{bw:.1f}"'
-                             f' height="{y(0) - y(v):.1f}" fill="{colour}"/>')
+                parts.append(
+                    f'<rect x="{_x(d) - bw / 2:.1f}" y="{y(v):.1f}" width="{bw:.1f}"'
+                    f' height="{y(0) - y(v):.1f}" fill="{colour}"/>'
+                )
             continue
         # Break the line at a missing day: a gap must look like a gap.
         path, prev = [], None
         for d, v in pts:
-            path.append(("L" if prev is not None and d - prev == 1 else "M")
-                        + f"{_x(d):.1f},{y(v):.1f}")
+            path.append(("L" if prev is not None and d - prev == 1 else "M") + f"{_x(d):.1f},{y(v):.1f}")
             prev = d
         if path:
-            parts.append(f'<path d="{" ".join(path)}" fill="none" stroke="{colour}"'
-                         f' stroke-width="2" stroke-dasharray="{dash}"><title>{name}</title></path>')
+            parts.append(
+                f'<path d="{" ".join(path)}" fill="none" stroke="{colour}"'
+                f' stroke-width="2" stroke-dasharray="{dash}"><title>{name}</title></path>'
+            )
         for d, v in pts:
             parts.append(f'<circle cx="{_x(d):.1f}" cy="{y(v):.1f}" r="2" fill="{colour}"/>')
     for d, severity in markers:
         colour = {"urgent": "#c8372d", "high": "#e07b00"}.get(severity, "#555")
-        parts.append(f'<path d="M{_x(d):.1f},{h - 2} l-5,-9 l10,0 z" fill="{colour}">'
-                     f'<title>melding ({SEVERITIES.get(severity, severity)})</title></path>')
+        parts.append(
+            f'<path d="M{_x(d):.1f},{h - 2} l-5,-9 l10,0 z" fill="{colour}">'
+            f"<title>melding ({SEVERITIES.get(severity, severity)})</title></path>"
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -300,11 +353,15 @@ def _strip(levels: dict[str, dict[int, float]]) -> str:
     cell = (W - 2 * PAD) / CHART_DAYS
     parts = [f'<svg viewBox="0 0 {W} {h}" width="100%" role="img" class="chart">']
     for r, item in enumerate(rows):
-        parts.append(f'<text x="{PAD - 4}" y="{14 * r + 12}" text-anchor="end" font-size="9">'
-                     f'{SIDE_EFFECT_LABELS[item]}</text>')
+        parts.append(
+            f'<text x="{PAD - 4}" y="{14 * r + 12}" text-anchor="end" font-size="9">'
+            f"{SIDE_EFFECT_LABELS[item]}</text>"
+        )
         for d, v in levels.get(item, {}).items():
-            parts.append(f'<rect x="{_x(d) - cell / 2:.1f}" y="{14 * r + 2}" width="{cell:.1f}"'
-                         f' height="12" fill="{LEVEL_FILL.get(int(v), "#999")}"/>')
+            parts.append(
+                f'<rect x="{_x(d) - cell / 2:.1f}" y="{14 * r + 2}" width="{cell:.1f}"'
+                f' height="12" fill="{LEVEL_FILL.get(int(v), "#999")}"/>'
+            )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -362,10 +419,16 @@ class PatientPageController(Controller):
                 for sid, value in json.loads(r["scores"] or "{}").items():
                     score = next((s for s in (q.scores if q else []) if s.id == sid), None)
                     band = band_for(score, value) if score else None
-                    proms.append({"day": r["local_date"], "questionnaire": r["questionnaire_id"],
-                                  "score": score.label.get("nl", sid) if score else sid,
-                                  "value": value, "band": band.label.get("nl", "") if band else "",
-                                  "level": band.level if band else 0})
+                    proms.append(
+                        {
+                            "day": r["local_date"],
+                            "questionnaire": r["questionnaire_id"],
+                            "score": score.label.get("nl", sid) if score else sid,
+                            "value": value,
+                            "band": band.label.get("nl", "") if band else "",
+                            "level": band.level if band else 0,
+                        }
+                    )
         pain = series.get("pain_avg", {})
         recent_base = [v for d, v in pain.items() if d <= CHART_DAYS - 15] + history
         band = None
@@ -376,30 +439,48 @@ class PatientPageController(Controller):
             "SELECT * FROM alerts WHERE patient_id = ? ORDER BY opened_at DESC LIMIT 50",
             (patient_id,),
         )
-        markers = [(idx(a["opened_on"]), a["severity"]) for a in patient_alerts
-                   if 0 <= idx(a["opened_on"]) < CHART_DAYS]
+        markers = [
+            (idx(a["opened_on"]), a["severity"])
+            for a in patient_alerts
+            if 0 <= idx(a["opened_on"]) < CHART_DAYS
+        ]
         charts = {
-            "pain": Markup(_line_chart(
-                [("gemiddelde pijn", pain, "#1f5fa8", "none"),
-                 ("ergste pijn", series.get("pain_worst", {}), "#c8372d", "4 3")],
-                10, 180, band=(band[0] - 0.5, band[1] + 0.5) if band else None, markers=markers)),
-            "sleep": Markup(_line_chart([("slaap (uur)", series.get("sleep_hours", {}),
-                                          "#4a7d4a", "none")], 12, 90)),
-            "rescue": Markup(_line_chart([("noodmedicatie", series.get("rescue_doses", {}),
-                                           "#7a4a9d", "none")],
-                                         max([4.0, *series.get("rescue_doses", {}).values()]),
-                                         80, bars=True)),
+            "pain": Markup(
+                _line_chart(
+                    [
+                        ("gemiddelde pijn", pain, "#1f5fa8", "none"),
+                        ("ergste pijn", series.get("pain_worst", {}), "#c8372d", "4 3"),
+                    ],
+                    10,
+                    180,
+                    band=(band[0] - 0.5, band[1] + 0.5) if band else None,
+                    markers=markers,
+                )
+            ),
+            "sleep": Markup(
+                _line_chart([("slaap (uur)", series.get("sleep_hours", {}), "#4a7d4a", "none")], 12, 90)
+            ),
+            "rescue": Markup(
+                _line_chart(
+                    [("noodmedicatie", series.get("rescue_doses", {}), "#7a4a9d", "none")],
+                    max([4.0, *series.get("rescue_doses", {}).values()]),
+                    80,
+                    bars=True,
+                )
+            ),
             "side_effects": Markup(_strip({k: series.get(k, {}) for k in SIDE_EFFECT_LABELS})),
         }
         notes = services.db.query(
             "SELECT n.alert_id, n.at, n.text, u.name FROM alert_notes n JOIN alerts a"
             " ON a.id = n.alert_id JOIN users u ON u.id = n.user_id WHERE a.patient_id = ?"
-            " ORDER BY n.at DESC LIMIT 50", (patient_id,),
+            " ORDER BY n.at DESC LIMIT 50",
+            (patient_id,),
         )
 
         def log(conn) -> None:
-            audit_access(conn, request, patient_id=patient_id, action="view_patient",
-                         object="timeline 90 days")
+            audit_access(
+                conn, request, patient_id=patient_id, action="view_patient", object="timeline 90 days"
+            )
             from backend.clinic import mark_seen_by_team
 
             mark_seen_by_team(conn, patient_id)
@@ -407,10 +488,20 @@ class PatientPageController(Controller):
         await services.db.write(log)
         pathway = services.pathways.get(p["pathway_id"])
         return page(
-            request, "inbox/patient.html", p=p, charts=charts, alerts=patient_alerts,
-            notes=notes, proms=proms, first=first.isoformat(), today=today.isoformat(),
-            baseline=band[0] if band else None, severities=SEVERITIES, categories=CATEGORIES,
-            statuses=STATUSES, outcomes=OUTCOMES,
+            request,
+            "inbox/patient.html",
+            p=p,
+            charts=charts,
+            alerts=patient_alerts,
+            notes=notes,
+            proms=proms,
+            first=first.isoformat(),
+            today=today.isoformat(),
+            baseline=band[0] if band else None,
+            severities=SEVERITIES,
+            categories=CATEGORIES,
+            statuses=STATUSES,
+            outcomes=OUTCOMES,
             pathway=pathway.title.get("nl", p["pathway_id"]) if pathway else p["pathway_id"],
             enrolled_on=_local_date(p["enrolled_at"], p["timezone"]).isoformat(),
         )

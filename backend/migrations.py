@@ -143,8 +143,7 @@ def _foundation(conn: sqlite3.Connection) -> None:
                 content_hash TEXT NOT NULL,
                 received_at TEXT NOT NULL
             )""",
-            "CREATE INDEX responses_day ON responses(patient_id, questionnaire_id, local_date,"
-            " authored_at)",
+            "CREATE INDEX responses_day ON responses(patient_id, questionnaire_id, local_date, authored_at)",
             "CREATE INDEX responses_patient_date ON responses(patient_id, local_date)",
             "CREATE INDEX responses_received ON responses(patient_id, received_at)",
             """CREATE VIEW current_responses AS
@@ -269,8 +268,7 @@ def _tasks(conn: sqlite3.Connection) -> None:
             )""",
             # "Which reminders are due" and "which open tasks are past their window" are
             # index range scans over small partial indexes.
-            "CREATE INDEX tasks_next_reminder ON tasks(next_reminder_at)"
-            " WHERE next_reminder_at IS NOT NULL",
+            "CREATE INDEX tasks_next_reminder ON tasks(next_reminder_at) WHERE next_reminder_at IS NOT NULL",
             "CREATE INDEX tasks_open_expiry ON tasks(expires_at) WHERE status = 'open'",
             "CREATE INDEX tasks_patient_open ON tasks(patient_id, opens_at) WHERE status = 'open'",
             # Exactly one process runs the in-process scheduler: the holder of this row.
@@ -302,8 +300,7 @@ def _patient_schedule(conn: sqlite3.Connection) -> None:
             )""",
             "CREATE INDEX patient_schedule_roll ON patient_schedule(next_roll_at)"
             " WHERE next_roll_at IS NOT NULL",
-            "CREATE INDEX patient_schedule_pathway ON patient_schedule(pathway_id,"
-            " pathway_checksum)",
+            "CREATE INDEX patient_schedule_pathway ON patient_schedule(pathway_id, pathway_checksum)",
             # Whoever creates or changes a patient, the scheduler plans them at its next tick
             # (callers also call scheduler.materialise at once, so tasks show immediately).
             """CREATE TRIGGER patients_schedule_new AFTER INSERT ON patients
@@ -319,8 +316,7 @@ def _patient_schedule(conn: sqlite3.Connection) -> None:
                  VALUES (new.id, '');
                  UPDATE patient_schedule SET next_roll_at = '' WHERE patient_id = new.id;
                END""",
-            "INSERT OR IGNORE INTO patient_schedule (patient_id, next_roll_at)"
-            " SELECT id, '' FROM patients",
+            "INSERT OR IGNORE INTO patient_schedule (patient_id, next_roll_at) SELECT id, '' FROM patients",
         ],
     )
 
@@ -389,8 +385,7 @@ def _alerts(conn: sqlite3.Connection) -> None:
             " WHERE status IN ('open', 'acknowledged')",
             "CREATE INDEX alerts_inbox ON alerts(status, severity, opened_at)",
             "CREATE INDEX alerts_patient ON alerts(patient_id, closed_at, rule_id)",
-            "CREATE INDEX alerts_assigned ON alerts(assigned_to, status)"
-            " WHERE assigned_to IS NOT NULL",
+            "CREATE INDEX alerts_assigned ON alerts(assigned_to, status) WHERE assigned_to IS NOT NULL",
             "CREATE INDEX alerts_unescalated ON alerts(opened_at)"
             " WHERE status = 'open' AND severity = 'urgent' AND escalated_at IS NULL",
             """CREATE TABLE alert_notes (

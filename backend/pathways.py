@@ -153,9 +153,7 @@ def check_pathway(p: Pathway, library: Library, where: str) -> None:
     for n, e in enumerate(p.schedule):
         at = f"{where}: schedule[{n}] ({e.questionnaire})"
         if library.get(e.questionnaire) is None:
-            raise DefinitionError(
-                f"{at}.questionnaire: no questionnaire {e.questionnaire!r} in the library"
-            )
+            raise DefinitionError(f"{at}.questionnaire: no questionnaire {e.questionnaire!r} in the library")
         kinds = [
             k
             for k, on in (
@@ -167,8 +165,7 @@ def check_pathway(p: Pathway, library: Library, where: str) -> None:
         ]
         if len(kinds) != 1:
             raise DefinitionError(
-                f"{at}: set exactly one of daily, every_days, at_days (found: "
-                f"{', '.join(kinds) or 'none'})"
+                f"{at}: set exactly one of daily, every_days, at_days (found: {', '.join(kinds) or 'none'})"
             )
         if e.every_days is not None and e.every_days < 1:
             raise DefinitionError(f"{at}.every_days: must be 1 or more")
@@ -176,9 +173,7 @@ def check_pathway(p: Pathway, library: Library, where: str) -> None:
             if len(set(e.at_days)) != len(e.at_days):
                 raise DefinitionError(f"{at}.at_days: a day is listed twice")
             if e.labels and len(e.labels) != len(e.at_days):
-                raise DefinitionError(
-                    f"{at}.labels: {len(e.labels)} labels for {len(e.at_days)} days"
-                )
+                raise DefinitionError(f"{at}.labels: {len(e.labels)} labels for {len(e.at_days)} days")
             if e.from_day is not None or e.for_days is not None:
                 raise DefinitionError(f"{at}: from_day and for_days are for daily or every_days")
         elif e.labels:
@@ -194,9 +189,7 @@ def check_pathway(p: Pathway, library: Library, where: str) -> None:
         if not 0 <= e.reminders.count <= MAX_REMINDERS:
             raise DefinitionError(f"{at}.reminders.count: must be 0..{MAX_REMINDERS}")
         if e.reminders.count > 1 and e.reminders.hours_apart < MIN_HOURS_APART:
-            raise DefinitionError(
-                f"{at}.reminders.hours_apart: at least {MIN_HOURS_APART:g} hour apart"
-            )
+            raise DefinitionError(f"{at}.reminders.hours_apart: at least {MIN_HOURS_APART:g} hour apart")
         key = (e.questionnaire, e.kind)
         if e.kind == "daily" and key in seen:
             raise DefinitionError(f"{at}: {e.questionnaire} is daily twice")
@@ -210,9 +203,7 @@ def check_pathway(p: Pathway, library: Library, where: str) -> None:
         _check_text(s.label, f"{where}: success.label")
         q = library.get(s.questionnaire)
         if q is None or q.item(s.item) is None:
-            raise DefinitionError(
-                f"{where}: success.item: {s.questionnaire} has no item {s.item!r}"
-            )
+            raise DefinitionError(f"{where}: success.item: {s.questionnaire} has no item {s.item!r}")
         for name in ("baseline_days", "outcome_days"):
             days = getattr(s, name)
             if len(days) != 2 or days[0] > days[1]:

@@ -322,9 +322,7 @@ def _check_message(message: PushMessage) -> str:
         raise ValueError("title is missing")
     if not isinstance(message.body, str):
         raise ValueError("body must be text")
-    if not isinstance(message.url, str) or not message.url.startswith("/") or (
-        message.url.startswith("//")
-    ):
+    if not isinstance(message.url, str) or not message.url.startswith("/") or (message.url.startswith("//")):
         raise ValueError("url must be a route of the app, starting with /")
     if not isinstance(message.tag, str) or not message.tag:
         raise ValueError("tag is missing")
@@ -507,9 +505,7 @@ def _claim(db_now: datetime, limit: int, claim: str):
                 )
                 gone += 1
                 continue
-            live.append(
-                _Row(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], parse_iso(r[8]), r[9])
-            )
+            live.append(_Row(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], parse_iso(r[8]), r[9]))
         return live, expired, gone
 
     return run
@@ -534,8 +530,7 @@ def _record(outcomes: list[_Outcome], now_dt: datetime, claim: str, report: Flus
                 # Not tried in this flush (time budget spent): back in line, attempt not used.
                 if row_update(
                     row,
-                    "status = 'queued', claim = NULL, claimed_at = NULL,"
-                    " attempts = attempts - 1",
+                    "status = 'queued', claim = NULL, claimed_at = NULL, attempts = attempts - 1",
                 ):
                     report.released += 1
             elif status is not None and 200 <= status <= 202:

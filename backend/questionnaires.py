@@ -201,8 +201,6 @@ def definition_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.toml") if not p.name.startswith("pathway-"))
 
 
-
-
 class Library(msgspec.Struct):
     """Every questionnaire definition known to the server, by id and by (id, version)."""
 
@@ -234,9 +232,7 @@ def load_library(folder: str | Path, *, verify_lock: bool = True) -> Library:
         if base != q.id:
             raise DefinitionError(f"{path.name}: id {q.id!r} does not match the file name")
         if suffix and suffix != str(q.version):
-            raise DefinitionError(
-                f"{path.name}: the file name says version {suffix}, the file {q.version}"
-            )
+            raise DefinitionError(f"{path.name}: the file name says version {suffix}, the file {q.version}")
         key = (q.id, q.version)
         if key in by_version:
             raise DefinitionError(f"{path.name}: {q.id} version {q.version} is defined twice")
@@ -368,9 +364,7 @@ def lock_new_files(folder: str | Path) -> tuple[list[str], list[str]]:
         return [], problems
     for name in unlocked:
         q = by_file[name]
-        lock.files[name] = LockEntry(
-            id=q.id, version=q.version, sha256=definition_checksum(folder / name)
-        )
+        lock.files[name] = LockEntry(id=q.id, version=q.version, sha256=definition_checksum(folder / name))
     lock.files = dict(sorted(lock.files.items()))
     if unlocked or not (folder / LOCK_FILE).exists():
         write_lock(folder, lock)

@@ -89,6 +89,7 @@ def read_responses(
     dates: dict[str, date] = {}
     times: dict[str, datetime] = {}
     for line, row in rows:
+
         def bad(column: str, why: str, line: int = line) -> ReplayError:
             return ReplayError(f"line {line}, column {column}: {why}")
 
@@ -104,7 +105,9 @@ def read_responses(
             raise bad("item_id", "empty")
         # Every line is checked (not only a response's first): the caches keep it cheap.
         day_text, at_text, version_text = (
-            row["local_date"], row["authored_at"], row["questionnaire_version"]
+            row["local_date"],
+            row["authored_at"],
+            row["questionnaire_version"],
         )
         day = dates.get(day_text)
         if day is None:
@@ -117,9 +120,7 @@ def read_responses(
             try:
                 at = times[at_text] = _parse_time(at_text)
             except ValueError:
-                raise bad(
-                    "authored_at", f"{at_text!r} is not a time with UTC offset (ISO 8601)"
-                ) from None
+                raise bad("authored_at", f"{at_text!r} is not a time with UTC offset (ISO 8601)") from None
         if not version_text.isdigit():
             raise bad("questionnaire_version", f"{version_text!r} is not a whole number")
         if not row["questionnaire_id"]:
@@ -127,9 +128,7 @@ def read_responses(
         responses = patients.setdefault(pid, {})
         r = responses.get(rid)
         if r is None:
-            r = responses[rid] = _Response(
-                row["questionnaire_id"], int(version_text), at, at_text, day, {}
-            )
+            r = responses[rid] = _Response(row["questionnaire_id"], int(version_text), at, at_text, day, {})
         elif r.local_date != day or r.questionnaire != row["questionnaire_id"]:
             raise bad("response_id", f"{rid!r} appears with another date or questionnaire")
         r.answers[row["item_id"]] = _value(row["value"])
@@ -156,9 +155,7 @@ def current_entries(responses: Iterable[_Response], library: Any = None) -> list
                     scores = compute_scores(q, r.answers)
                 except Exception:  # noqa: BLE001 - answers a definition cannot score: no scores
                     scores = {}
-        entries.append(
-            Entry(r.questionnaire, r.local_date, r.answers, scores, r.authored_text)
-        )
+        entries.append(Entry(r.questionnaire, r.local_date, r.answers, scores, r.authored_text))
     return entries
 
 
@@ -230,13 +227,9 @@ def _replay(
 ) -> Iterator[AlertRow]:
     if pathway is not None and pathways is not None and pathway not in pathways:
         raise ReplayError(f"unknown pathway {pathway!r} (known: {', '.join(sorted(pathways))})")
-    thresholds = (
-        thresholds_for(pathway_detection(pathways, pathway), {}) if pathway else Thresholds()
-    )
+    thresholds = thresholds_for(pathway_detection(pathways, pathway), {}) if pathway else Thresholds()
     patients = read_responses(numbered)
-    per_patient = {
-        pid: current_entries(responses.values(), library) for pid, responses in patients.items()
-    }
+    per_patient = {pid: current_entries(responses.values(), library) for pid, responses in patients.items()}
     last = max((e[-1].local_date for e in per_patient.values() if e), default=None)
     end = until or last
 
@@ -248,7 +241,12 @@ def _replay(
         if not entries or end is None or entries[0].local_date > end:
             continue
         timeline = replay_patient(
-            pid, entries, entries[0].local_date, end, detect, thresholds.quiet_days,
+            pid,
+            entries,
+            entries[0].local_date,
+            end,
+            detect,
+            thresholds.quiet_days,
             lookback_days(thresholds),
         )
         yield from timeline.opened
@@ -283,9 +281,7 @@ def run_replay(
                 if not row:
                     continue
                 if len(row) != width:
-                    raise ReplayError(
-                        f"line {line}: {len(row)} columns, the header has {width}"
-                    )
+                    raise ReplayError(f"line {line}: {len(row)} columns, the header has {width}")
                 yield line, {c: row[i] for c, i in index.items()}
 
         try:
@@ -299,8 +295,7 @@ def run_replay(
             writer.writerow(ALERTS_HEADER)
             for a in rows:
                 writer.writerow(
-                    [a.patient_id, a.rule_id, a.category, a.severity, a.opened_on.isoformat(),
-                     a.reason]
+                    [a.patient_id, a.rule_id, a.category, a.severity, a.opened_on.isoformat(), a.reason]
                 )
             out.flush()
             os.fsync(out.fileno())
@@ -342,8 +337,7 @@ def replay_command(args: Any, settings: Any = None) -> int:
         try:
             until = date.fromisoformat(args.until)
         except ValueError:
-            print(f"pijnwacht replay: --until {args.until!r} is not a date (YYYY-MM-DD)",
-                  file=sys.stderr)
+            print(f"pijnwacht replay: --until {args.until!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
             return 2
     from backend.storage import open_database
 
@@ -351,8 +345,7 @@ def replay_command(args: Any, settings: Any = None) -> int:
     library = load_library(settings.questionnaires_dir)
     pathways = load_pathways(settings.questionnaires_dir, library)
     try:
-        n = run_replay(Path(args.responses), Path(args.output), args.pathway, until, library,
-                       pathways)
+        n = run_replay(Path(args.responses), Path(args.output), args.pathway, until, library, pathways)
     except FileNotFoundError as exc:
         print(f"pijnwacht replay: {exc.filename}: no such file", file=sys.stderr)
         return 2

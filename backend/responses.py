@@ -95,9 +95,7 @@ def _normal_number(v: Any) -> Any:
     return v
 
 
-def check(
-    response_id: str, r: ResponseIn, patient: Patient, library: Library, now: datetime
-) -> Checked:
+def check(response_id: str, r: ResponseIn, patient: Patient, library: Library, now: datetime) -> Checked:
     """Validate one response for this patient; raise Invalid naming each field and why."""
     problems: list[dict[str, str]] = []
 
@@ -199,19 +197,25 @@ def store(
             " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (id) DO NOTHING",
             (
-                c.id, patient.id, c.questionnaire, c.version, c.authored_at,
-                c.authored_at_client, c.local_date, c.task_id,
-                encode(c.answers).decode(), encode(c.scores).decode(),
-                c.content_hash, received,
+                c.id,
+                patient.id,
+                c.questionnaire,
+                c.version,
+                c.authored_at,
+                c.authored_at_client,
+                c.local_date,
+                c.task_id,
+                encode(c.answers).decode(),
+                encode(c.scores).decode(),
+                c.content_hash,
+                received,
             ),
         )
         if cur.rowcount == 1:
             outcomes.append("created")
             created.append(c)
             continue
-        row = conn.execute(
-            "SELECT patient_id, content_hash FROM responses WHERE id = ?", (c.id,)
-        ).fetchone()
+        row = conn.execute("SELECT patient_id, content_hash FROM responses WHERE id = ?", (c.id,)).fetchone()
         same = row["patient_id"] == patient.id and row["content_hash"] == c.content_hash
         outcomes.append("duplicate" if same else "conflict")
     if created:
@@ -226,7 +230,9 @@ def store(
                 # The type only: an exception's message may quote answers (health data).
                 log.error(
                     "after-store hook %s failed with %s for patient %s",
-                    getattr(hook, "__name__", n), type(exc).__name__, patient.id,
+                    getattr(hook, "__name__", n),
+                    type(exc).__name__,
+                    patient.id,
                 )
             conn.execute(f"RELEASE hook{n}")
     return outcomes
@@ -258,4 +264,3 @@ def list_for_patient(
         )
         for r in conn.execute(sql, params)
     ]
-

@@ -92,9 +92,7 @@ def quiet_adjusted(
     return tuple(out)
 
 
-def _days(
-    entry: ScheduleEntry, anchor: date, first: date, last: date
-) -> list[tuple[date, str | None]]:
+def _days(entry: ScheduleEntry, anchor: date, first: date, last: date) -> list[tuple[date, str | None]]:
     """The local dates (with labels) of an entry's tasks whose window touches [first, last]."""
     if entry.kind == "at":
         labels = entry.labels or [None] * len(entry.at_days)
@@ -156,8 +154,7 @@ def plan(
             due = local_at(day, reminder_time, tz)
             expires = local_midnight(until + timedelta(days=1), tz)
             wanted = [
-                due + timedelta(hours=entry.reminders.hours_apart * k)
-                for k in range(entry.reminders.count)
+                due + timedelta(hours=entry.reminders.hours_apart * k) for k in range(entry.reminders.count)
             ]
             tasks[key] = PlannedTask(
                 questionnaire=entry.questionnaire,

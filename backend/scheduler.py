@@ -537,7 +537,7 @@ _MESSAGES = (
     "INSERT INTO temp.scheduler_message (patient_id, payload, ttl, tag)"
     " SELECT m.patient_id, {head}"
     "  || CASE WHEN m.diary OR m.n > 1 THEN '/#/today' ELSE '/#/task/' || m.first_id END"
-    "  || '\",\"tag\":\"task-' || m.first_id || '\"}}',"
+    '  || \'","tag":"task-\' || m.first_id || \'"}}\','
     " min(max(unixepoch(m.expires_at) - :now_s - :now_frac, 60), :max_ttl), 'task-' || m.first_id"
     " FROM (SELECT c.patient_id, (SELECT p.language FROM patients p WHERE p.id = c.patient_id)"
     "  AS language, count(*) AS n, max(c.questionnaire_id = :diary) AS diary,"

@@ -84,8 +84,9 @@ def escalation_pass(db: Database, settings: Settings, now: datetime, library, pa
     escalated = alerts.escalate(db, settings, now)
     if escalated:
         title, body = ESCALATION
-        message = push.PushMessage(title=title, body=body, url="/clinic/inbox",
-                                   tag="escalation", urgency="high", ttl=3600)
+        message = push.PushMessage(
+            title=title, body=body, url="/clinic/inbox", tag="escalation", urgency="high", ttl=3600
+        )
 
         def notify(conn: sqlite3.Connection) -> int:
             users = conn.execute(
@@ -125,6 +126,8 @@ def nightly_pass(db: Database, settings: Settings, now: datetime, library, pathw
     opened = alerts.sweep(db, settings, now, library, pathways)
     pruned = db.write_sync(lambda conn: push.prune_queue(conn, now=now))
     return {"alerts_opened": opened, "push_pruned": pruned}
+
+
 def _make_detection_hook(services: Services) -> AfterStore:
     def detect(conn: sqlite3.Connection, patient: Patient, new: list[Checked], now: datetime):
         from backend import alerts

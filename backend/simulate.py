@@ -133,8 +133,9 @@ def _patient(spec: CohortSpec, rng: random.Random, n: int) -> SimPatient:
         length = rng.randint(*spec.silence_days)
         for _ in range(20):
             s = rng.randint(14, days - length - 2)
-            if all(not (e.start - timedelta(days=14) <= day(s) <= e.onset + timedelta(days=10))
-                   for e in events):
+            if all(
+                not (e.start - timedelta(days=14) <= day(s) <= e.onset + timedelta(days=10)) for e in events
+            ):
                 for k in range(s, s + length):
                     missing[k] = True
                 missing[s - 1] = False
@@ -152,8 +153,7 @@ def _patient(spec: CohortSpec, rng: random.Random, n: int) -> SimPatient:
     innovation = sd * math.sqrt(1 - phi * phi)
     for i in range(days):
         noise = phi * noise + rng.gauss(0, innovation)
-        if i in drowsy and not any(e.start <= day(i) <= e.end for e in events
-                                   if e.kind == "silence"):
+        if i in drowsy and not any(e.start <= day(i) <= e.end for e in events if e.kind == "silence"):
             missing[i] = False
         if missing[i]:
             continue
@@ -168,15 +168,14 @@ def _patient(spec: CohortSpec, rng: random.Random, n: int) -> SimPatient:
             "se_constipation": rng.choice((0, 0, 1, 1, 2)),
             "se_dizziness": rng.choice((0, 0, 0, 0, 1)),
         }
-        entries.append(
-            Entry("diary", day(i), answers, {}, f"{day(i).isoformat()}T19:00:00Z")
-        )
+        entries.append(Entry("diary", day(i), answers, {}, f"{day(i).isoformat()}T19:00:00Z"))
     for d in sorted(drowsy):
         if missing[d]:
             continue
         events.append(Event("drowsiness", day(d), day(d), day(d)))
-    return SimPatient(f"sim-{spec.seed}-{n:04d}", spec.start, round(base, 2), round(sd, 2),
-                      round(phi, 2), entries, events)
+    return SimPatient(
+        f"sim-{spec.seed}-{n:04d}", spec.start, round(base, 2), round(sd, 2), round(phi, 2), entries, events
+    )
 
 
 # -- detectors --------------------------------------------------------------------------------
@@ -255,7 +254,9 @@ class Scores(msgspec.Struct):
 
 
 def score(
-    cohort: Sequence[SimPatient], detector: Detector, quiet_days: int | None = None,
+    cohort: Sequence[SimPatient],
+    detector: Detector,
+    quiet_days: int | None = None,
     catch_days: int = 7,
 ) -> Scores:
     """Run `detector` over every patient and measure it against the labelled events."""
@@ -269,15 +270,16 @@ def score(
         if not p.entries:
             continue
         until = p.enrolled_on + timedelta(
-            days=max((p.entries[-1].local_date - p.enrolled_on).days,
-                     max(((e.end - p.enrolled_on).days for e in p.events), default=0))
+            days=max(
+                (p.entries[-1].local_date - p.enrolled_on).days,
+                max(((e.end - p.enrolled_on).days for e in p.events), default=0),
+            )
         )
         patient_days += (until - p.enrolled_on).days + 1
-        run = replay_patient(p.id, p.entries, p.enrolled_on, until, detector, quiet,
-                             lookback_days(Thresholds()) + 7)
-        pain_fired = sorted(
-            d for rule, days in run.fired.items() for d in days if _is_pain_rule(rule, run)
+        run = replay_patient(
+            p.id, p.entries, p.enrolled_on, until, detector, quiet, lookback_days(Thresholds()) + 7
         )
+        pain_fired = sorted(d for rule, days in run.fired.items() for d in days if _is_pain_rule(rule, run))
         pain_alerts = [a for a in run.opened if a.category == "pain"]
         other += sum(1 for a in run.opened if a.category != "pain")
         pain_events = [e for e in p.events if e.kind in ("step", "ramp")]
@@ -285,9 +287,7 @@ def score(
         for e in pain_events:
             events += 1
             hits = [d for d in pain_fired if e.start <= d <= e.onset + timedelta(days=catch_days)]
-            in_event = [
-                n for n, a in enumerate(pain_alerts) if e.start <= a.opened_on <= e.end
-            ]
+            in_event = [n for n, a in enumerate(pain_alerts) if e.start <= a.opened_on <= e.end]
             attributed.update(in_event)
             if hits:
                 detected += 1
@@ -300,9 +300,7 @@ def score(
                 drowsy_caught += e.start in run.fired.get("drowsiness_severe", [])
             elif e.kind == "silence":
                 silences += 1
-                silences_caught += any(
-                    e.start <= d <= e.end for d in run.fired.get("silence", [])
-                )
+                silences_caught += any(e.start <= d <= e.end for d in run.fired.get("silence", []))
     months = patient_days / 30.44
     return Scores(
         pain_events=events,

@@ -81,8 +81,14 @@ def _is_storage_fault(exc: BaseException | None) -> bool:
             msg = str(exc).lower()
             if any(
                 s in msg
-                for s in ("readonly", "read-only", "disk is full", "database is locked",
-                          "disk i/o", "unable to open")
+                for s in (
+                    "readonly",
+                    "read-only",
+                    "disk is full",
+                    "database is locked",
+                    "disk i/o",
+                    "unable to open",
+                )
             ):
                 return True
         exc = exc.__cause__ or exc.__context__

@@ -39,8 +39,9 @@ def client(settings, services) -> Iterator[TestClient]:
         yield c
 
 
-def enrol_patient(services: Services, client: TestClient, name: str = "Mevr. Jansen",
-                  pathway: str = "chronic-pain") -> tuple[str, dict[str, str]]:
+def enrol_patient(
+    services: Services, client: TestClient, name: str = "Mevr. Jansen", pathway: str = "chronic-pain"
+) -> tuple[str, dict[str, str]]:
     """Enrol a patient and redeem the code: (patient id, Authorization headers)."""
     _patient, code, _ = services.db.write_sync(
         lambda conn: enrolment.create_patient(
@@ -85,19 +86,24 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def add_clinician(services: Services, email: str = "nurse@example.org", role: str = "clinician",
-                  password: str = PASSWORD):
+def add_clinician(
+    services: Services, email: str = "nurse@example.org", role: str = "clinician", password: str = PASSWORD
+):
     return services.db.write_sync(
-        lambda conn: accounts.add_user(conn, email=email, name=email.split("@")[0], role=role,
-                                       password=password)
+        lambda conn: accounts.add_user(
+            conn, email=email, name=email.split("@")[0], role=role, password=password
+        )
     )
 
 
 def login(client: TestClient, email: str, password: str = PASSWORD):
     form = client.get("/clinic/login")
     token = re.search(r'name="login_csrf" value="([^"]+)"', form.text).group(1)
-    return client.post("/clinic/login", data={"email": email, "password": password,
-                                              "login_csrf": token}, follow_redirects=False)
+    return client.post(
+        "/clinic/login",
+        data={"email": email, "password": password, "login_csrf": token},
+        follow_redirects=False,
+    )
 
 
 def csrf_of(html: str) -> str:

@@ -86,9 +86,7 @@ def verify_vapid(authorization: str, audience: str, now: float | None = None) ->
         raise VapidError(f"alg is {header.get('alg')!r}, not ES256")
     if len(sig) != 64:
         raise VapidError("signature is not 64 bytes (r||s)")
-    der = utils.encode_dss_signature(
-        int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
-    )
+    der = utils.encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
     try:
         key.verify(der, f"{header_b64}.{claims_b64}".encode(), ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
@@ -212,9 +210,7 @@ class PushService:
 
     def total_received(self) -> int:
         with self._lock:
-            return sum(
-                1 for s in self._subs.values() for r in s.requests if 200 <= r["status"] < 300
-            )
+            return sum(1 for s in self._subs.values() for r in s.requests if 200 <= r["status"] < 300)
 
     def _sub(self, endpoint: str) -> _Subscription:
         token = endpoint.rstrip("/").rsplit("/", 1)[-1]
@@ -259,9 +255,7 @@ class PushService:
         if urgency is not None and urgency not in URGENCIES:
             return self._reject(400, f"Urgency {urgency!r} is not valid")
         topic = request.headers.get("Topic")
-        if topic is not None and (len(topic) > 32 or not topic.replace("-", "").replace(
-            "_", ""
-        ).isalnum()):
+        if topic is not None and (len(topic) > 32 or not topic.replace("-", "").replace("_", "").isalnum()):
             return self._reject(400, f"Topic {topic!r} is not valid")
         if request.headers.get("Content-Encoding") != "aes128gcm":
             return self._reject(400, "Content-Encoding is not aes128gcm")

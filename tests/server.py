@@ -59,7 +59,10 @@ class Server:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 pijnwacht_cmd("serve", "--host", "127.0.0.1", "--port", str(self.port)),
-                env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         self.wait_healthy(timeout)
@@ -112,8 +115,13 @@ class Server:
     def run(self, *args: str, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:  # noqa: A002
         """Run another `pijnwacht` command on the same database (as cron or an operator would)."""
         return subprocess.run(
-            pijnwacht_cmd(*args), env=self.env, cwd=ROOT, input=input, capture_output=True,
-            text=True, timeout=timeout,
+            pijnwacht_cmd(*args),
+            env=self.env,
+            cwd=ROOT,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
     def enrol(self, name: str = "Mevr. Jansen", pathway: str = "chronic-pain") -> tuple[str, str]:

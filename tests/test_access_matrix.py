@@ -122,24 +122,30 @@ class World:
         # do not take A's or B's access away halfway through.
         self.victim_id, victim = enrol_patient(services, client, "Mevr. Claes")
         # Severe drowsiness: an urgent alert, so the alert pages have one to show.
-        assert client.put(f"/api/v1/responses/{new_id()}", json=diary(pain_avg=3, se_drowsiness=3),
-                          headers=victim).status_code == 201
-        alert = services.db.query_one("SELECT id FROM alerts WHERE patient_id = ?",
-                                      (self.victim_id,))
+        assert (
+            client.put(
+                f"/api/v1/responses/{new_id()}", json=diary(pain_avg=3, se_drowsiness=3), headers=victim
+            ).status_code
+            == 201
+        )
+        alert = services.db.query_one("SELECT id FROM alerts WHERE patient_id = ?", (self.victim_id,))
         self.alert_id = str(alert["id"]) if alert else "1"
         _r, revoked = enrol_patient(services, client, "Dhr. Dekker")
         assert client.delete("/api/v1/me/device", headers=revoked).status_code == 204
         self.b_response = new_id()
-        r = client.put(f"/api/v1/responses/{self.b_response}", json=diary(note="B's secret note"),
-                       headers=b_headers)
+        r = client.put(
+            f"/api/v1/responses/{self.b_response}", json=diary(note="B's secret note"), headers=b_headers
+        )
         assert r.status_code == 201
-        self.headers = {A: a_headers, B: b_headers, REVOKED: revoked, ANON: {}, CLIN: {},
-                        ADMIN: {}}
+        self.headers = {A: a_headers, B: b_headers, REVOKED: revoked, ANON: {}, CLIN: {}, ADMIN: {}}
         self.sessions: dict[str, tuple[str, str]] = {}
         for who, role in ((CLIN, "clinician"), (ADMIN, "admin")):
             user = services.db.write_sync(
                 lambda conn, role=role: accounts.add_user(
-                    conn, email=f"{role}@example.org", name=role, role=role,
+                    conn,
+                    email=f"{role}@example.org",
+                    name=role,
+                    role=role,
                     password=PASSWORD,
                 )
             )
@@ -150,8 +156,11 @@ class World:
 
     def url_for(self, path: str) -> str:
         values = {
-            "patient_id": self.victim_id, "pathway_id": "chronic-pain", "response_id": new_id(),
-            "path": "nothing-here", "alert_id": self.alert_id,
+            "patient_id": self.victim_id,
+            "pathway_id": "chronic-pain",
+            "response_id": new_id(),
+            "path": "nothing-here",
+            "alert_id": self.alert_id,
         }
 
         def fill(m: re.Match) -> str:
@@ -178,8 +187,11 @@ class World:
             # Its own CSRF pair (cookie + field) comes with the form; the right password
             # passes, whoever sends it: sign-in is open to all.
             page = self.client.get("/clinic/login")
-            form = {"email": "clinician@example.org", "password": PASSWORD,
-                    "login_csrf": re.search(r'name="login_csrf" value="([^"]+)"', page.text)[1]}
+            form = {
+                "email": "clinician@example.org",
+                "password": PASSWORD,
+                "login_csrf": re.search(r'name="login_csrf" value="([^"]+)"', page.text)[1],
+            }
         if path.startswith("/api/"):
             body = API_BODIES.get((method, shape(path)))
             if body is not None:
@@ -196,9 +208,11 @@ API_BODIES = {
     ("POST", "/api/v1/responses:batch"): {"responses": []},
     ("POST", "/api/v1/push/subscriptions"): {
         "endpoint": "https://push.example.org/send/abc",
-        "keys": {"p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1Xbjha"
-                           "zAkj7I99e8QcYP7DkM",
-                 "auth": "tBHItJI5svbpez7KI4CCXg"},
+        "keys": {
+            "p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1Xbjha"
+            "zAkj7I99e8QcYP7DkM",
+            "auth": "tBHItJI5svbpez7KI4CCXg",
+        },
     },
     ("DELETE", "/api/v1/push/subscriptions"): {"endpoint": "https://push.example.org/send/abc"},
 }
@@ -240,8 +254,7 @@ def test_only_the_allowed_callers_pass_every_route(world):
             r = world.request(who, method, path)
             no = refused(r, method, path)
             if no == (who in allowed):
-                wrong.append(f"{who} {method} {path}: {r.status_code} "
-                             f"{'refused' if no else 'passed'}")
+                wrong.append(f"{who} {method} {path}: {r.status_code} {'refused' if no else 'passed'}")
             elif who in allowed and r.status_code >= 500:
                 wrong.append(f"{who} {method} {path}: server error {r.status_code}")
             if who not in allowed:
@@ -252,15 +265,19 @@ def test_only_the_allowed_callers_pass_every_route(world):
 
 
 def test_every_clinic_post_needs_its_csrf_token(world):
-    posts = [(m, p) for m, p in app_routes(world.client.app)
-             if m == "POST" and p.startswith("/clinic") and p != "/clinic/login"]
+    posts = [
+        (m, p)
+        for m, p in app_routes(world.client.app)
+        if m == "POST" and p.startswith("/clinic") and p != "/clinic/login"
+    ]
     assert len(posts) >= 6
     db = world.services.db
 
     def state():
-        return [db.query_one(f"SELECT count(*) AS n FROM {t}")["n"]
-                for t in ("patients", "users", "sessions", "enrolment_codes")] + [
-            db.query_one("SELECT count(*) AS n FROM devices WHERE revoked_at IS NULL")["n"]]
+        return [
+            db.query_one(f"SELECT count(*) AS n FROM {t}")["n"]
+            for t in ("patients", "users", "sessions", "enrolment_codes")
+        ] + [db.query_one("SELECT count(*) AS n FROM devices WHERE revoked_at IS NULL")["n"]]
 
     before = state()
     for method, path in posts:
@@ -286,9 +303,14 @@ def test_patient_endpoints_show_only_the_callers_own_data(world):
 
 def test_a_patient_token_never_opens_clinic_pages(world):
     """Not with the bearer header, not as a cookie, not for the patient's own id."""
-    clinic_gets = [p for m, p in app_routes(world.client.app)
-                   if m == "GET" and p.startswith("/clinic") and p not in ("/clinic", "/clinic/login")
-                   and not p.startswith("/clinic/static")]
+    clinic_gets = [
+        p
+        for m, p in app_routes(world.client.app)
+        if m == "GET"
+        and p.startswith("/clinic")
+        and p not in ("/clinic", "/clinic/login")
+        and not p.startswith("/clinic/static")
+    ]
     token = world.headers[A]["Authorization"].split()[1]
     for path in clinic_gets:
         url = PARAM.sub(world.a_id, path) if "patient_id" in path else world.url_for(path)
@@ -313,7 +335,9 @@ def test_patient_ids_in_clinic_urls_are_random_not_counted(world):
     ids = [
         services.db.write_sync(
             lambda conn, i=i: enrolment.create_patient(
-                conn, display_name=f"P{i}", pathway_id="chronic-pain",
+                conn,
+                display_name=f"P{i}",
+                pathway_id="chronic-pain",
                 known_pathways=services.pathway_ids,
             )
         )[0].id
@@ -345,8 +369,11 @@ def test_a_token_of_a_patient_who_left_is_refused(world):
 def test_auth_is_checked_before_the_body(world):
     """An anonymous caller learns nothing from validation errors about the API's inner shape."""
     for who in (ANON, REVOKED):
-        r = world.client.put(f"/api/v1/responses/{new_id()}", content=b"{garbage",
-                             headers={**world.headers[who], "content-type": "application/json"})
+        r = world.client.put(
+            f"/api/v1/responses/{new_id()}",
+            content=b"{garbage",
+            headers={**world.headers[who], "content-type": "application/json"},
+        )
         assert r.status_code == 401, (who, r.status_code, r.text)
 
 
@@ -354,16 +381,23 @@ def test_auth_is_checked_before_the_body(world):
 @pytest.mark.parametrize("secure", [True, False])
 def test_cookies_are_secure_and_hsts_is_sent_behind_tls(tmp_path, secure):
     """PIJNWACHT_SECURE_COOKIES=true (the documented setting behind a TLS proxy)."""
-    settings = load_settings(env={"PIJNWACHT_SECURE_COOKIES": str(secure).lower()},
-                             db=str(tmp_path / "tls.db"), scheduler=False)
+    settings = load_settings(
+        env={"PIJNWACHT_SECURE_COOKIES": str(secure).lower()}, db=str(tmp_path / "tls.db"), scheduler=False
+    )
     services = build(settings)
-    services.db.write_sync(lambda conn: accounts.add_user(
-        conn, email="nurse@example.org", name="nurse", role="clinician", password=PASSWORD))
+    services.db.write_sync(
+        lambda conn: accounts.add_user(
+            conn, email="nurse@example.org", name="nurse", role="clinician", password=PASSWORD
+        )
+    )
     with TestClient(app=create_app(settings, services), base_url="https://testserver.local") as c:
         form = c.get("/clinic/login")
         token = re.search(r'name="login_csrf" value="([^"]+)"', form.text)[1]
-        r = c.post("/clinic/login", data={"email": "nurse@example.org", "password": PASSWORD,
-                                          "login_csrf": token}, follow_redirects=False)
+        r = c.post(
+            "/clinic/login",
+            data={"email": "nurse@example.org", "password": PASSWORD, "login_csrf": token},
+            follow_redirects=False,
+        )
         assert r.status_code in (302, 303)
         cookies = [v.lower() for k, v in r.headers.multi_items() if k == "set-cookie"]
         session_cookie = next(v for v in cookies if v.startswith("pw_session="))
@@ -377,8 +411,12 @@ def test_cookies_are_secure_and_hsts_is_sent_behind_tls(tmp_path, secure):
 
 
 def test_answers_for_unknown_paths_and_methods_carry_the_headers(world):
-    for method, path in (("GET", "/clinic/nope"), ("GET", "/api/v1/nope"),
-                         ("POST", "/healthz"), ("DELETE", "/api/v1/me/export")):
+    for method, path in (
+        ("GET", "/clinic/nope"),
+        ("GET", "/api/v1/nope"),
+        ("POST", "/healthz"),
+        ("DELETE", "/api/v1/me/export"),
+    ):
         r = world.client.request(method, path, follow_redirects=False)
         assert r.status_code in (404, 405), (method, path, r.status_code)
         assert "frame-ancestors 'none'" in r.headers.get("content-security-policy", ""), path
@@ -388,17 +426,26 @@ def test_answers_for_unknown_paths_and_methods_carry_the_headers(world):
 
 # -- audit trail (NEN 7513) ---------------------------------------------------------------
 # Clinic pages that show no patient's data (forms, the clinic's own accounts).
-NO_PATIENT_DATA = {"/clinic", "/clinic/login", "/clinic/patients/new", "/clinic/password",
-                   "/clinic/push/key",
-                   "/clinic/users", "/clinic/static/{}"}
+NO_PATIENT_DATA = {
+    "/clinic",
+    "/clinic/login",
+    "/clinic/patients/new",
+    "/clinic/password",
+    "/clinic/push/key",
+    "/clinic/users",
+    "/clinic/static/{}",
+}
 
 
 def test_every_clinic_read_of_patient_data_is_in_the_audit_log(world):
     """Each clinic page or download that shows patient data leaves a row with when, who, in
     which role, which patient, what was done to which object, and from where."""
     db = world.services.db
-    pages = [p for m, p in app_routes(world.client.app)
-             if m == "GET" and p.startswith("/clinic") and shape(p) not in NO_PATIENT_DATA]
+    pages = [
+        p
+        for m, p in app_routes(world.client.app)
+        if m == "GET" and p.startswith("/clinic") and shape(p) not in NO_PATIENT_DATA
+    ]
     assert len(pages) >= 3
     missing = []
     for path in pages:

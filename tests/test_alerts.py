@@ -51,9 +51,7 @@ def add_diary(conn, pid: str, day: date, at: str | None = None, **answers) -> No
 
 
 def live(conn, pid="p1"):
-    return conn.execute(
-        "SELECT * FROM alerts WHERE patient_id = ? ORDER BY id", (pid,)
-    ).fetchall()
+    return conn.execute("SELECT * FROM alerts WHERE patient_id = ? ORDER BY id", (pid,)).fetchall()
 
 
 def finding(rule="drowsiness_severe", severity="urgent", on=START) -> Finding:
@@ -151,9 +149,7 @@ def test_a_resolved_alert_is_not_raised_again_while_the_condition_lasts(db):
     assert not later.opened_ids  # still constipated: the resolved alert takes the evidence
     assert rows[0]["status"] == "resolved" and rows[0]["outcome"] == "changed_medication"
     # Severe constipation is a rule of its own: that does open.
-    assert [r["rule_id"] for r in rows if r["status"] == "open"] == [
-        "side_effect_severe.se_constipation"
-    ]
+    assert [r["rule_id"] for r in rows if r["status"] == "open"] == ["side_effect_severe.se_constipation"]
     assert worse.opened_ids
 
 
@@ -225,8 +221,7 @@ def test_detection_reads_the_current_response_of_each_day_like_the_view(db):
         today = START + timedelta(days=19)
         entries = alerts.load_entries(conn, "p1", today, 57)
         view = conn.execute(
-            "SELECT local_date, answers FROM current_responses WHERE patient_id = 'p1'"
-            " ORDER BY local_date"
+            "SELECT local_date, answers FROM current_responses WHERE patient_id = 'p1' ORDER BY local_date"
         ).fetchall()
         return entries, view
 

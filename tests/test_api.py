@@ -30,9 +30,17 @@ def test_healthz_and_openapi(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     schema = client.get("/schema/openapi.json").json()
     paths = schema["paths"]
-    for path in ("/api/v1/enrol", "/api/v1/me", "/api/v1/responses/{response_id}",
-                 "/api/v1/responses:batch", "/api/v1/responses", "/api/v1/tasks",
-                 "/api/v1/questionnaires", "/api/v1/push/key", "/api/v1/push/subscriptions"):
+    for path in (
+        "/api/v1/enrol",
+        "/api/v1/me",
+        "/api/v1/responses/{response_id}",
+        "/api/v1/responses:batch",
+        "/api/v1/responses",
+        "/api/v1/tasks",
+        "/api/v1/questionnaires",
+        "/api/v1/push/key",
+        "/api/v1/push/subscriptions",
+    ):
         assert path in paths, path
 
 
@@ -122,10 +130,16 @@ def test_same_uuid_other_content_is_409_and_keeps_the_first(client, patient, set
     ("change", "field", "words"),
     [
         ({"answers": {"pain_avg": 11, "pain_worst": 7}}, "answers.pain_avg", "between 0 and 10"),
-        ({"answers": {"pain_avg": 5, "pain_worst": 7, "sleep_hours": 25}}, "answers.sleep_hours",
-         "between 0 and 24"),
-        ({"answers": {"pain_avg": 5, "pain_worst": 7, "sleep_hours": 6.3}}, "answers.sleep_hours",
-         "steps of 0.5"),
+        (
+            {"answers": {"pain_avg": 5, "pain_worst": 7, "sleep_hours": 25}},
+            "answers.sleep_hours",
+            "between 0 and 24",
+        ),
+        (
+            {"answers": {"pain_avg": 5, "pain_worst": 7, "sleep_hours": 6.3}},
+            "answers.sleep_hours",
+            "steps of 0.5",
+        ),
         ({"answers": {"pain_avg": 5, "pain_worst": 7, "mood_x": 3}}, "answers.mood_x", "no item"),
         ({"answers": {"pain_worst": 7}}, "answers.pain_avg", "required"),
         ({"answers": {"pain_avg": "zes", "pain_worst": 7}}, "answers.pain_avg", "number"),
@@ -138,8 +152,7 @@ def test_same_uuid_other_content_is_409_and_keeps_the_first(client, patient, set
         ({"authored_at": "2099-03-29T20:15:00+02:00"}, "authored_at", "future"),
     ],
 )
-def test_invalid_responses_are_422_naming_the_field(client, patient, settings, change, field,
-                                                    words):
+def test_invalid_responses_are_422_naming_the_field(client, patient, settings, change, field, words):
     pid, headers = patient
     body = {**diary(), **change}
     r = client.put(f"/api/v1/responses/{new_id()}", json=body, headers=headers)
@@ -170,8 +183,7 @@ def test_batch_mixes_new_duplicate_conflict_and_invalid(client, patient, setting
     client.put(f"/api/v1/responses/{conflict_id}", json=diary(pain_avg=3), headers=headers)
     new_ids = [new_id() for _ in range(3)]
     items = [
-        {"id": new_ids[i], **diary((today - timedelta(days=i + 1)).isoformat(), pain_avg=4)}
-        for i in range(3)
+        {"id": new_ids[i], **diary((today - timedelta(days=i + 1)).isoformat(), pain_avg=4)} for i in range(3)
     ]
     items += [
         {"id": dup_id, **diary(pain_avg=3)},
@@ -201,14 +213,14 @@ def test_an_edit_supersedes_but_history_is_kept(client, patient, services):
     pid, headers = patient
     day = diary()
     first = {**day, "answers": {"pain_avg": 4, "pain_worst": 6}}
-    later = {**day, "authored_at": (datetime.fromisoformat(day["authored_at"])
-                                    + timedelta(seconds=30)).isoformat(),
-             "answers": {"pain_avg": 7, "pain_worst": 8}}
+    later = {
+        **day,
+        "authored_at": (datetime.fromisoformat(day["authored_at"]) + timedelta(seconds=30)).isoformat(),
+        "answers": {"pain_avg": 7, "pain_worst": 8},
+    }
     client.put(f"/api/v1/responses/{new_id()}", json=first, headers=headers)
     client.put(f"/api/v1/responses/{new_id()}", json=later, headers=headers)
-    rows = services.db.query(
-        "SELECT answers FROM current_responses WHERE patient_id = ?", (pid,)
-    )
+    rows = services.db.query("SELECT answers FROM current_responses WHERE patient_id = ?", (pid,))
     assert len(rows) == 1 and '"pain_avg":7' in rows[0]["answers"]
     history = services.db.query("SELECT count(*) AS n FROM responses WHERE patient_id = ?", (pid,))
     assert history[0]["n"] == 2
@@ -239,8 +251,7 @@ def test_unknown_or_revoked_token_is_401(client, patient, services):
 
 def test_patch_me_changes_settings_and_refuses_bad_values(client, patient):
     _pid, headers = patient
-    r = client.patch("/api/v1/me", json={"language": "en", "reminder_time": "19:30"},
-                     headers=headers)
+    r = client.patch("/api/v1/me", json={"language": "en", "reminder_time": "19:30"}, headers=headers)
     assert r.status_code == 200
     assert r.json()["language"] == "en" and r.json()["reminder_time"] == "19:30"
     bad = client.patch("/api/v1/me", json={"reminder_time": "25:00"}, headers=headers)
@@ -256,8 +267,7 @@ def test_responses_since_restores_history(client, patient):
     everything = client.get("/api/v1/responses", headers=headers).json()["responses"]
     assert len(everything) == 1
     later = everything[0]["received_at"]
-    assert client.get("/api/v1/responses", params={"since": later},
-                      headers=headers).json()["responses"] == []
+    assert client.get("/api/v1/responses", params={"since": later}, headers=headers).json()["responses"] == []
     r = client.get("/api/v1/responses", params={"since": "yesterday"}, headers=headers)
     assert r.status_code == 400 and "since" in r.json()["detail"]
 

@@ -40,9 +40,16 @@ def grow(db, patient_id: str, rows: int) -> None:
             "INSERT INTO responses (id, patient_id, questionnaire_id, questionnaire_version,"
             " authored_at, authored_at_client, local_date, task_id, answers, scores,"
             " content_hash, received_at) VALUES (?, ?, 'diary', 1, ?, ?, ?, NULL, ?, '{}', ?, ?)",
-            (str(uuid.uuid4()), patient_id, f"{day}T18:00:{i % 60:02d}Z",
-             f"{day}T20:00:00+02:00", day, f'{{"pain_avg": 5, "note": "{note}"}}',
-             f"h{i}", f"{day}T18:00:00Z"),
+            (
+                str(uuid.uuid4()),
+                patient_id,
+                f"{day}T18:00:{i % 60:02d}Z",
+                f"{day}T20:00:00+02:00",
+                day,
+                f'{{"pain_avg": 5, "note": "{note}"}}',
+                f"h{i}",
+                f"{day}T18:00:00Z",
+            ),
         )
     conn.execute("COMMIT")
     conn.close()

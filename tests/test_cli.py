@@ -17,8 +17,9 @@ PIJNWACHT = [sys.executable, "-m", "backend.cli"]
 
 def run(tmp_path: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PIJNWACHT_DB": str(tmp_path / "cli.db")}
-    return subprocess.run([*PIJNWACHT, *args], input=stdin, capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=120)
+    return subprocess.run(
+        [*PIJNWACHT, *args], input=stdin, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
+    )
 
 
 def test_enrol_json_prints_exactly_one_object(tmp_path):
@@ -36,9 +37,11 @@ def test_enrol_json_prints_exactly_one_object(tmp_path):
 
 @pytest.mark.parametrize(
     ("args", "words"),
-    [(["--pathway", "nope"], "unknown"), (["--pathway", "opioid", "--timezone", "Mars/Base"],
-                                          "time zone"),
-     (["--pathway", "opioid", "--start", "29-03-2026"], "YYYY-MM-DD")],
+    [
+        (["--pathway", "nope"], "unknown"),
+        (["--pathway", "opioid", "--timezone", "Mars/Base"], "time zone"),
+        (["--pathway", "opioid", "--start", "29-03-2026"], "YYYY-MM-DD"),
+    ],
 )
 def test_enrol_refuses_bad_input_with_a_reason(tmp_path, args, words):
     r = run(tmp_path, "enrol", "--name", "A", *args)
@@ -46,24 +49,53 @@ def test_enrol_refuses_bad_input_with_a_reason(tmp_path, args, words):
 
 
 def test_user_add_reads_the_password_from_stdin(tmp_path):
-    r = run(tmp_path, "user", "add", "--email", "a@example.org", "--name", "A",
-            "--role", "admin", "--password-stdin", stdin="een lang wachtwoord\n")
+    r = run(
+        tmp_path,
+        "user",
+        "add",
+        "--email",
+        "a@example.org",
+        "--name",
+        "A",
+        "--role",
+        "admin",
+        "--password-stdin",
+        stdin="een lang wachtwoord\n",
+    )
     assert r.returncode == 0, r.stderr
-    r = run(tmp_path, "user", "add", "--email", "a@example.org", "--name", "A",
-            "--password-stdin", stdin="een lang wachtwoord\n")
+    r = run(
+        tmp_path,
+        "user",
+        "add",
+        "--email",
+        "a@example.org",
+        "--name",
+        "A",
+        "--password-stdin",
+        stdin="een lang wachtwoord\n",
+    )
     assert r.returncode == 2 and "already an account" in r.stderr
-    r = run(tmp_path, "user", "add", "--email", "b@example.org", "--name", "B",
-            "--password-stdin", stdin="kort\n")
+    r = run(
+        tmp_path, "user", "add", "--email", "b@example.org", "--name", "B", "--password-stdin", stdin="kort\n"
+    )
     assert r.returncode == 2 and "at least 8" in r.stderr
-    r = run(tmp_path, "user", "add", "--email", "b@example.org", "--name", "B",
-            "--password-stdin", stdin="wachtwoord123\n")
+    r = run(
+        tmp_path,
+        "user",
+        "add",
+        "--email",
+        "b@example.org",
+        "--name",
+        "B",
+        "--password-stdin",
+        stdin="wachtwoord123\n",
+    )
     assert r.returncode == 2 and "common passwords" in r.stderr
 
 
 def test_a_wrong_setting_stops_the_command_naming_the_variable(tmp_path):
     env = {**os.environ, "PIJNWACHT_DB": str(tmp_path / "x.db"), "PIJNWACHT_PORT": "high"}
-    r = subprocess.run([*PIJNWACHT, "serve"], capture_output=True, text=True, env=env, cwd=ROOT,
-                       timeout=60)
+    r = subprocess.run([*PIJNWACHT, "serve"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
     assert r.returncode == 2 and "PIJNWACHT_PORT" in r.stderr
 
 

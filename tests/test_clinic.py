@@ -28,8 +28,7 @@ def test_login_gives_a_fresh_session_id_and_logout_ends_it(client, services):
     assert "httponly" in set_cookie and "samesite=strict" in set_cookie
     page = client.get("/clinic/patients")
     assert page.status_code == 200
-    r = client.post("/clinic/logout", data={"csrf_token": csrf_of(page.text)},
-                    follow_redirects=False)
+    r = client.post("/clinic/logout", data={"csrf_token": csrf_of(page.text)}, follow_redirects=False)
     assert r.status_code in (302, 303)
     client.cookies.set("pw_session", session, path="/clinic")
     assert client.get("/clinic/patients", follow_redirects=False).status_code in (302, 303)
@@ -48,8 +47,9 @@ def test_wrong_password_is_refused_and_guessing_is_throttled(client, services, s
 def test_every_form_needs_its_csrf_token(client, clinician):
     r = client.post("/clinic/patients", data={"display_name": "X", "pathway_id": "chronic-pain"})
     assert r.status_code == 403
-    r = client.post("/clinic/patients", data={"display_name": "X", "pathway_id": "chronic-pain",
-                                              "csrf_token": "forged"})
+    r = client.post(
+        "/clinic/patients", data={"display_name": "X", "pathway_id": "chronic-pain", "csrf_token": "forged"}
+    )
     assert r.status_code == 403
     assert "expired" in r.text
     conn = sqlite3.connect(client.app.state.settings.db)
@@ -59,23 +59,33 @@ def test_every_form_needs_its_csrf_token(client, clinician):
 
 def test_login_form_needs_its_own_csrf_token(client, services):
     add_clinician(services)
-    r = client.post("/clinic/login", data={"email": "nurse@example.org", "password": PASSWORD},
-                    follow_redirects=False)
+    r = client.post(
+        "/clinic/login", data={"email": "nurse@example.org", "password": PASSWORD}, follow_redirects=False
+    )
     assert r.status_code == 403
 
 
 def test_enrol_page_makes_a_code_and_qr_and_audits(client, clinician, settings):
-    r = client.post("/clinic/patients", data={
-        "csrf_token": clinician, "display_name": "Mevr. Bakker", "pathway_id": "opioid",
-        "anchor_date": "", "reminder_time": "19:00", "timezone": "Europe/Amsterdam"})
+    r = client.post(
+        "/clinic/patients",
+        data={
+            "csrf_token": clinician,
+            "display_name": "Mevr. Bakker",
+            "pathway_id": "opioid",
+            "anchor_date": "",
+            "reminder_time": "19:00",
+            "timezone": "Europe/Amsterdam",
+        },
+    )
     assert r.status_code == 200, r.text
     code = re.search(r'class="code"[^>]*>([A-Z0-9]{4}-[A-Z0-9]{4})<', r.text).group(1)
     assert "<svg" in r.text and f"/?code={code}" in r.text
     conn = sqlite3.connect(settings.db)
     row = conn.execute("SELECT id, pathway_id, reminder_time FROM patients").fetchone()
     assert row[1:] == ("opioid", "19:00")
-    audit = conn.execute("SELECT action, user_email, role, patient_id, source FROM audit_log"
-                         " WHERE action = 'enrol'").fetchone()
+    audit = conn.execute(
+        "SELECT action, user_email, role, patient_id, source FROM audit_log WHERE action = 'enrol'"
+    ).fetchone()
     conn.close()
     assert audit == ("enrol", "nurse@example.org", "clinician", row[0], "testclient")
     # The code works once in the patient API.
@@ -84,12 +94,16 @@ def test_enrol_page_makes_a_code_and_qr_and_audits(client, clinician, settings):
 
 @pytest.mark.parametrize(
     ("name", "pathway", "words"),
-    [("", "chronic-pain", "required"), ("123456782", "chronic-pain", "BSN"),
-     ("Mevr. A", "unknown-path", "unknown")],
+    [
+        ("", "chronic-pain", "required"),
+        ("123456782", "chronic-pain", "BSN"),
+        ("Mevr. A", "unknown-path", "unknown"),
+    ],
 )
 def test_enrol_page_explains_bad_input(client, clinician, name, pathway, words):
-    r = client.post("/clinic/patients", data={"csrf_token": clinician, "display_name": name,
-                                              "pathway_id": pathway})
+    r = client.post(
+        "/clinic/patients", data={"csrf_token": clinician, "display_name": name, "pathway_id": pathway}
+    )
     assert r.status_code == 422 and words in r.text
 
 
@@ -100,27 +114,49 @@ def test_only_admins_manage_accounts(client, services, clinician):
     login(client, "boss@example.org")
     page = client.get("/clinic/users")
     assert page.status_code == 200
-    r = client.post("/clinic/users", data={"csrf_token": csrf_of(page.text), "name": "Nieuw",
-                                           "email": "new@example.org", "role": "clinician",
-                                           "password": "welkom123"})
+    r = client.post(
+        "/clinic/users",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "name": "Nieuw",
+            "email": "new@example.org",
+            "role": "clinician",
+            "password": "welkom123",
+        },
+    )
     assert r.status_code == 422 and "common passwords" in r.text
-    r = client.post("/clinic/users", data={"csrf_token": csrf_of(page.text), "name": "Nieuw",
-                                           "email": "new@example.org", "role": "clinician",
-                                           "password": "lange-zin-voor-nieuw"},
-                    follow_redirects=False)
+    r = client.post(
+        "/clinic/users",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "name": "Nieuw",
+            "email": "new@example.org",
+            "role": "clinician",
+            "password": "lange-zin-voor-nieuw",
+        },
+        follow_redirects=False,
+    )
     assert r.status_code in (302, 303)
     assert "new@example.org" in client.get("/clinic/users").text
 
 
 def test_password_change_ends_every_session(client, services, clinician):
     page = client.get("/clinic/password")
-    r = client.post("/clinic/password", data={"csrf_token": csrf_of(page.text), "current": PASSWORD,
-                                              "new": "short", "again": "short"})
+    r = client.post(
+        "/clinic/password",
+        data={"csrf_token": csrf_of(page.text), "current": PASSWORD, "new": "short", "again": "short"},
+    )
     assert r.status_code == 422 and "8 characters" in r.text
-    r = client.post("/clinic/password", data={"csrf_token": csrf_of(page.text), "current": PASSWORD,
-                                              "new": "een nieuw lang wachtwoord",
-                                              "again": "een nieuw lang wachtwoord"},
-                    follow_redirects=False)
+    r = client.post(
+        "/clinic/password",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "current": PASSWORD,
+            "new": "een nieuw lang wachtwoord",
+            "again": "een nieuw lang wachtwoord",
+        },
+        follow_redirects=False,
+    )
     assert r.status_code in (302, 303)
     assert client.get("/clinic/patients", follow_redirects=False).status_code in (302, 303)
     assert login(client, "nurse@example.org", "een nieuw lang wachtwoord").status_code in (302, 303)

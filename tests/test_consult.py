@@ -14,24 +14,53 @@ from backend.exports import PointSummary, patient_export
 from tests.conftest import AMS, diary, new_id
 
 
-def add_alert(conn, patient_id: str, *, opened: str, closed: str | None, status: str,
-              outcome: str | None, reason: str, note: str | None, rule: str = "pain_rise") -> None:
+def add_alert(
+    conn,
+    patient_id: str,
+    *,
+    opened: str,
+    closed: str | None,
+    status: str,
+    outcome: str | None,
+    reason: str,
+    note: str | None,
+    rule: str = "pain_rise",
+) -> None:
     """An alert as the inbox leaves it: resolved with an outcome, with a clinician's note."""
     user = conn.execute("SELECT id FROM users LIMIT 1").fetchone()
-    user_id = user[0] if user else conn.execute(
-        "INSERT INTO users (email, name, role, password_hash, created_at, password_changed_at)"
-        " VALUES ('n@example.org', 'N', 'clinician', 'x', 'now', 'now')").lastrowid
+    user_id = (
+        user[0]
+        if user
+        else conn.execute(
+            "INSERT INTO users (email, name, role, password_hash, created_at, password_changed_at)"
+            " VALUES ('n@example.org', 'N', 'clinician', 'x', 'now', 'now')"
+        ).lastrowid
+    )
     resolved = f"{closed}T10:00:00Z" if closed else None
     alert_id = conn.execute(
         "INSERT INTO alerts (patient_id, rule_id, category, severity, status, opened_on,"
         " opened_at, updated_at, last_evidence_on, reason, outcome, resolved_by, resolved_at,"
         " closed_at) VALUES (?, ?, 'pain', 'high', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (patient_id, rule, status, opened, f"{opened}T09:00:00Z", f"{opened}T09:00:00Z", opened,
-         reason, outcome, user_id if resolved else None, resolved, resolved),
+        (
+            patient_id,
+            rule,
+            status,
+            opened,
+            f"{opened}T09:00:00Z",
+            f"{opened}T09:00:00Z",
+            opened,
+            reason,
+            outcome,
+            user_id if resolved else None,
+            resolved,
+            resolved,
+        ),
     ).lastrowid
     if note:
-        conn.execute("INSERT INTO alert_notes (alert_id, user_id, at, text) VALUES (?, ?, ?, ?)",
-                     (alert_id, user_id, f"{opened}T11:00:00Z", note))
+        conn.execute(
+            "INSERT INTO alert_notes (alert_id, user_id, at, text) VALUES (?, ?, ?, ?)",
+            (alert_id, user_id, f"{opened}T11:00:00Z", note),
+        )
 
 
 def send(client, headers, body) -> None:
@@ -41,8 +70,7 @@ def send(client, headers, body) -> None:
 
 def phq9(day: str, level: int) -> dict:
     body = diary(day)
-    body.update(questionnaire="phq9",
-                answers={**{f"phq9_{n}": level for n in range(1, 9)}, "phq9_9": 0})
+    body.update(questionnaire="phq9", answers={**{f"phq9_{n}": level for n in range(1, 9)}, "phq9_9": 0})
     return body
 
 
@@ -53,14 +81,14 @@ def days_ago(n: int) -> str:
 def audit_rows(settings, action: str) -> list[tuple]:
     conn = sqlite3.connect(settings.db)
     try:
-        return conn.execute("SELECT patient_id, object, user_email FROM audit_log"
-                            " WHERE action = ? ORDER BY id", (action,)).fetchall()
+        return conn.execute(
+            "SELECT patient_id, object, user_email FROM audit_log WHERE action = ? ORDER BY id", (action,)
+        ).fetchall()
     finally:
         conn.close()
 
 
-def test_consult_csv_downloads_for_dutch_excel_and_is_audited(client, clinician, patient,
-                                                              settings):
+def test_consult_csv_downloads_for_dutch_excel_and_is_audited(client, clinician, patient, settings):
     pid, headers = patient
     send(client, headers, diary(days_ago(2), pain_avg=6, sleep_hours=6.5))
     send(client, headers, diary(days_ago(1), pain_avg=4, sleep_hours=7))
@@ -72,8 +100,7 @@ def test_consult_csv_downloads_for_dutch_excel_and_is_audited(client, clinician,
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig")), delimiter=";"))
     assert [row[1] for row in rows[1:]] == [days_ago(2), days_ago(1)]
     assert dict(zip(rows[0], rows[1], strict=True))["sleep_hours"] == "6,5"
-    assert audit_rows(settings, "export") == [
-        (pid, "wide csv dialect nl start..end", "nurse@example.org")]
+    assert audit_rows(settings, "export") == [(pid, "wide csv dialect nl start..end", "nurse@example.org")]
     plain = client.get(f"/clinic/patients/{pid}/consult.csv?dialect=standard&from={days_ago(1)}")
     assert plain.text.splitlines()[1].split(",")[1] == days_ago(1)
 
@@ -91,13 +118,21 @@ def test_consult_csv_refuses_bad_requests_and_strangers(client, clinician, patie
     assert "pain_avg" not in r.text
 
 
-def test_consult_summary_page_shows_period_baseline_scores_and_chart(client, clinician, patient,
-                                                                     settings):
+def test_consult_summary_page_shows_period_baseline_scores_and_chart(client, clinician, patient, settings):
     pid, headers = patient
     for n in range(40, 0, -1):
         pain = 7 if n <= 10 else 4
-        send(client, headers, diary(days_ago(n), pain_avg=pain, pain_worst=pain + 1,
-                                    se_constipation=3 if n <= 3 else 0, note="slecht" if n == 2 else None))
+        send(
+            client,
+            headers,
+            diary(
+                days_ago(n),
+                pain_avg=pain,
+                pain_worst=pain + 1,
+                se_constipation=3 if n <= 3 else 0,
+                note="slecht" if n == 2 else None,
+            ),
+        )
     send(client, headers, phq9(days_ago(39), 1))
     send(client, headers, phq9(days_ago(3), 2))
     r = client.get(f"/clinic/patients/{pid}/consult")
@@ -132,16 +167,16 @@ def test_cohort_page_and_csv(client, clinician, patient, other_patient, settings
 
 def test_pain_chart_is_wellformed_svg_with_gaps_and_baseline():
     start = date(2026, 3, 1)
-    days = [(start + timedelta(days=i), v, None) for i, v in
-            enumerate([5, 6, None, None, 7, 8, 6])]
+    days = [(start + timedelta(days=i), v, None) for i, v in enumerate([5, 6, None, None, 7, 8, 6])]
     svg = consult.pain_chart_svg(days, 4.5)
     root = ET.fromstring(svg)
     ns = "{http://www.w3.org/2000/svg}"
     assert len(root.findall(f"{ns}polyline")) == 2  # the gap splits the line
     assert len(root.findall(f"{ns}circle")) == 5
     assert "baseline 4.5" in svg and "style=" not in svg  # CSP: no inline style
-    bars = consult.cohort_chart_svg([PointSummary("intake", 0, 3, 3, 3, 1.0, 6.5, 3),
-                                     PointSummary("6w", 42, 3, 0, 0, None, None, 0)])
+    bars = consult.cohort_chart_svg(
+        [PointSummary("intake", 0, 3, 3, 3, 1.0, 6.5, 3), PointSummary("6w", 42, 3, 0, 0, None, None, 0)]
+    )
     assert len(ET.fromstring(bars).findall(f"{ns}rect")) == 1
 
 
@@ -149,20 +184,32 @@ def test_alerts_in_the_period_with_outcome_and_note(settings, services, patient)
     pid, _headers = patient
 
     def add(conn):
-        for opened, closed, outcome in (("2026-03-01", "2026-03-05", "called_patient"),
-                                        ("2026-01-01", "2026-01-10", "no_action"),
-                                        ("2026-03-20", None, None)):
-            add_alert(conn, pid, opened=opened, closed=closed,
-                      status="resolved" if closed else "open", outcome=outcome,
-                      reason="pijn hoger", note="gebeld", rule=f"pain_rise_{opened}")
+        for opened, closed, outcome in (
+            ("2026-03-01", "2026-03-05", "called_patient"),
+            ("2026-01-01", "2026-01-10", "no_action"),
+            ("2026-03-20", None, None),
+        ):
+            add_alert(
+                conn,
+                pid,
+                opened=opened,
+                closed=closed,
+                status="resolved" if closed else "open",
+                outcome=outcome,
+                reason="pijn hoger",
+                note="gebeld",
+                rule=f"pain_rise_{opened}",
+            )
 
     services.db.write_sync(add)
     conn = sqlite3.connect(settings.db)
     conn.row_factory = sqlite3.Row
     found = consult.alerts_for(conn, pid, date(2026, 3, 1), date(2026, 3, 28))
     conn.close()
-    assert [(a["opened"], a["outcome"]) for a in found] == [("2026-03-20", None),
-                                                            ("2026-03-01", "called_patient")]
+    assert [(a["opened"], a["outcome"]) for a in found] == [
+        ("2026-03-20", None),
+        ("2026-03-01", "called_patient"),
+    ]
     assert found[1]["notes"] == ["gebeld"]
 
 
@@ -185,26 +232,48 @@ def test_consult_summary_prints_on_one_a4_page(client, clinician, patient, servi
 
     pid, headers = patient
     for n in range(60, 0, -1):
-        send(client, headers, diary(days_ago(n), pain_avg=3 + n % 5, pain_worst=8,
-                                    sleep_quality=5, activity=4, mood=6, rescue_doses=2,
-                                    se_drowsiness=n % 4, se_nausea=1, se_constipation=2,
-                                    se_dizziness=0,
-                                    note=f"Een lange opmerking over dag {n}, met wat uitleg erbij"
-                                    " over slapen, lopen en de medicatie." if n < 12 else None))
+        send(
+            client,
+            headers,
+            diary(
+                days_ago(n),
+                pain_avg=3 + n % 5,
+                pain_worst=8,
+                sleep_quality=5,
+                activity=4,
+                mood=6,
+                rescue_doses=2,
+                se_drowsiness=n % 4,
+                se_nausea=1,
+                se_constipation=2,
+                se_dizziness=0,
+                note=f"Een lange opmerking over dag {n}, met wat uitleg erbij"
+                " over slapen, lopen en de medicatie."
+                if n < 12
+                else None,
+            ),
+        )
     for n in (58, 30, 3):
         send(client, headers, phq9(days_ago(n), 1 + (n < 10)))
         gad = diary(days_ago(n))
         gad.update(questionnaire="gad7", answers={f"gad7_{i}": 2 for i in range(1, 8)})
         send(client, headers, gad)
         peg = diary(days_ago(n))
-        peg.update(questionnaire="peg",
-                   answers={"peg_pain": 6, "peg_enjoyment": 5, "peg_activity": 7})
+        peg.update(questionnaire="peg", answers={"peg_pain": 6, "peg_enjoyment": 5, "peg_activity": 7})
         send(client, headers, peg)
+
     def alerts(conn):
         for n in (20, 12, 5):
-            add_alert(conn, pid, opened=days_ago(n), closed=days_ago(n - 1), status="resolved",
-                      outcome="called_patient", note="Patiënt gebeld, afspraak gemaakt",
-                      reason="gemiddelde pijn 6,4 over 5 dagen vs baseline 3,9 (+2,5; +64 %)")
+            add_alert(
+                conn,
+                pid,
+                opened=days_ago(n),
+                closed=days_ago(n - 1),
+                status="resolved",
+                outcome="called_patient",
+                note="Patiënt gebeld, afspraak gemaakt",
+                reason="gemiddelde pijn 6,4 over 5 dagen vs baseline 3,9 (+2,5; +64 %)",
+            )
 
     services.db.write_sync(alerts)
     html = client.get(f"/clinic/patients/{pid}/consult").text
@@ -219,8 +288,9 @@ def test_consult_summary_prints_on_one_a4_page(client, clinician, patient, servi
             route.fulfill(body=html, content_type="text/html")
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium",
-                                     args=["--no-sandbox", "--disable-gpu"])
+        browser = pw.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
+        )
         try:
             page = browser.new_page()
             page.route("**/*", serve)

@@ -40,14 +40,31 @@ def outbox_for(client_no: int) -> list[dict]:
         authored = now - timedelta(minutes=k + 1, seconds=client_no)
         local = (now.date() - timedelta(days=k % 14)).isoformat()
         if k % 15 == 14:
-            body = {"questionnaire": "peg", "version": 1,
-                    "answers": {"peg_pain": k % 11, "peg_enjoyment": 3, "peg_activity": 4}}
+            body = {
+                "questionnaire": "peg",
+                "version": 1,
+                "answers": {"peg_pain": k % 11, "peg_enjoyment": 3, "peg_activity": 4},
+            }
         else:
-            body = {"questionnaire": "diary", "version": 1,
-                    "answers": {"pain_avg": (k + client_no) % 11, "pain_worst": 10,
-                                "sleep_hours": 0.5 * (k % 20), "note": f"c{client_no} k{k}"}}
-        items.append({"id": str(uuid.uuid4()), "authored_at": authored.isoformat(),
-                      "local_date": local, "task_id": None, **body})
+            body = {
+                "questionnaire": "diary",
+                "version": 1,
+                "answers": {
+                    "pain_avg": (k + client_no) % 11,
+                    "pain_worst": 10,
+                    "sleep_hours": 0.5 * (k % 20),
+                    "note": f"c{client_no} k{k}",
+                },
+            }
+        items.append(
+            {
+                "id": str(uuid.uuid4()),
+                "authored_at": authored.isoformat(),
+                "local_date": local,
+                "task_id": None,
+                **body,
+            }
+        )
     return items
 
 
@@ -135,8 +152,7 @@ def test_sigkill_during_sync_loses_and_doubles_nothing(tmp_path, kill_after):
         codes = enrol_direct(server.db, CLIENTS)
         patients = [redeem(server.url, code) for code in codes]
         counter = Counter()
-        phones = [Phone(i, server.url, headers, counter) for i, (_pid, headers) in
-                  enumerate(patients)]
+        phones = [Phone(i, server.url, headers, counter) for i, (_pid, headers) in enumerate(patients)]
         deadline = time.monotonic() + 40
         threads = [threading.Thread(target=p.run, args=(deadline,)) for p in phones]
         for t in threads:

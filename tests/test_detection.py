@@ -143,12 +143,14 @@ def test_phq9_into_moderately_severe_and_pgic_much_worse_alert(library):
     q = [f for f in found if f.category == "questionnaire"]
     assert q and q[0].severity == "high" and "16" in q[0].reason
     assert not [
-        f for f in evaluate([phq9(0, 8), phq9(42, 9)], Thresholds(), day(42), START, library)
+        f
+        for f in evaluate([phq9(0, 8), phq9(42, 9)], Thresholds(), day(42), START, library)
         if f.category == "questionnaire"
     ]
     worse = Entry("pgic", day(14), {"pgic": 6}, compute_scores(pgic, {"pgic": 6}), "")
-    assert any(f.category == "questionnaire" for f in
-               evaluate([worse], Thresholds(), day(14), START, library))
+    assert any(
+        f.category == "questionnaire" for f in evaluate([worse], Thresholds(), day(14), START, library)
+    )
 
 
 def test_silence_reminds_the_patient_first_then_alerts_the_team():

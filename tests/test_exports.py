@@ -51,7 +51,10 @@ def db(tmp_path):
 
 def new_patient(conn, name="Mevr. Jansen", pathway="chronic-pain", anchor=date(2026, 1, 5)):
     patient, _code, _exp = enrolment.create_patient(
-        conn, display_name=name, pathway_id=pathway, known_pathways=set(PATHWAY_IDS),
+        conn,
+        display_name=name,
+        pathway_id=pathway,
+        known_pathways=set(PATHWAY_IDS),
         anchor_date=anchor,
     )
     return patient
@@ -60,8 +63,9 @@ def new_patient(conn, name="Mevr. Jansen", pathway="chronic-pain", anchor=date(2
 def add(conn, patient, day: str, answers: dict, qid="diary", at="20:15", rid=None) -> str:
     """Store a response through the real ingestion path (check + store), written on `day`."""
     authored = datetime.fromisoformat(f"{day}T{at}:00").replace(tzinfo=AMS)
-    r = responses.ResponseIn(questionnaire=qid, version=1, authored_at=authored.isoformat(),
-                             local_date=day, answers=answers)
+    r = responses.ResponseIn(
+        questionnaire=qid, version=1, authored_at=authored.isoformat(), local_date=day, answers=answers
+    )
     rid = rid or str(uuid.uuid4())
     checked = responses.check(rid, r, patient, LIBRARY, authored + timedelta(hours=1))
     conn.execute("BEGIN IMMEDIATE")
@@ -117,7 +121,7 @@ def test_long_csv_keeps_superseded_edits_for_replay(db):
 def test_long_csv_lines_match_what_the_csv_module_writes(db):
     _path, conn = db
     p = new_patient(conn)
-    tricky = ['a,b', 'say "hi"', "line\r\nbreak", " spaced ", "=1+1", "ünïcødé ✓", ""]
+    tricky = ["a,b", 'say "hi"', "line\r\nbreak", " spaced ", "=1+1", "ünïcødé ✓", ""]
     for n, note in enumerate(tricky):
         add(conn, p, f"2026-01-{n + 5:02d}", diary(n, sleep_hours=n + 0.5, note=note))
     ours = "".join(iter_long(conn))
@@ -135,8 +139,9 @@ def test_long_csv_filters_by_patient_and_dates(db):
     for day in ("2026-01-05", "2026-01-06", "2026-01-07"):
         add(conn, a, day, diary(5))
         add(conn, b, day, diary(2))
-    body = read_csv("".join(iter_long(conn, patient_id=b.id, date_from="2026-01-06",
-                                      date_to="2026-01-06")))[1:]
+    body = read_csv("".join(iter_long(conn, patient_id=b.id, date_from="2026-01-06", date_to="2026-01-06")))[
+        1:
+    ]
     assert {(r[0], r[5]) for r in body} == {(b.id, "2026-01-06")}
 
 
@@ -163,8 +168,11 @@ def test_bad_requests_raise_a_clear_error_before_any_output(db, kwargs, message)
     _path, conn = db
     p = new_patient(conn)
     add(conn, p, "2026-01-05", diary(9, note="persoonlijk"))
-    for make in (lambda: iter_long(conn, **kwargs), lambda: iter_wide(conn, LIBRARY, **kwargs),
-                 lambda: iter_fhir(conn, LIBRARY, **kwargs)):
+    for make in (
+        lambda: iter_long(conn, **kwargs),
+        lambda: iter_wide(conn, LIBRARY, **kwargs),
+        lambda: iter_fhir(conn, LIBRARY, **kwargs),
+    ):
         with pytest.raises(ExportError, match=message) as err:
             make()
         assert "persoonlijk" not in str(err.value) and "9" not in str(err.value).split("'")[0]
@@ -205,8 +213,8 @@ def test_wide_csv_one_row_per_day_with_current_answers_gaps_and_scores(db):
     rows = read_csv("".join(iter_wide(conn, LIBRARY)))
     header = rows[0]
     diary_ids = [i.id for i in LIBRARY.get("diary").items]
-    assert header[:2 + len(diary_ids)] == ["patient_id", "local_date", *diary_ids]
-    assert header[2 + len(diary_ids):] == ["phq9_total"]
+    assert header[: 2 + len(diary_ids)] == ["patient_id", "local_date", *diary_ids]
+    assert header[2 + len(diary_ids) :] == ["phq9_total"]
     days = [r[1] for r in rows[1:]]
     assert days == ["2026-01-05", "2026-01-06", "2026-01-07", "2026-01-08"]
     first = dict(zip(header, rows[1], strict=True))
@@ -234,18 +242,20 @@ def test_wide_csv_for_dutch_excel_has_bom_semicolons_and_decimal_commas(db):
 def test_wide_csv_neutralises_formulas_in_free_text(db):
     _path, conn = db
     p = new_patient(conn)
-    add(conn, p, "2026-01-05", diary(6, note="=HYPERLINK(\"http://x\")"))
+    add(conn, p, "2026-01-05", diary(6, note='=HYPERLINK("http://x")'))
     rows = read_csv("".join(iter_wide(conn, LIBRARY)))
-    assert dict(zip(rows[0], rows[1], strict=True))["note"] == "'=HYPERLINK(\"http://x\")"
+    assert dict(zip(rows[0], rows[1], strict=True))["note"] == '\'=HYPERLINK("http://x")'
 
 
 # -- cohort -------------------------------------------------------------------------------
 def test_outcome_at_takes_the_nearest_response_inside_the_window():
     anchor = date(2026, 1, 1)
     point = TimePoint("6w", 42, 14, 14)  # target 2026-02-12
-    proms = [("2026-02-20", "phq9", {"phq9_total": 9.0}),
-             ("2026-02-10", "phq9", {"phq9_total": 12.0}),
-             ("2026-03-10", "phq9", {"phq9_total": 3.0})]  # outside the window
+    proms = [
+        ("2026-02-20", "phq9", {"phq9_total": 9.0}),
+        ("2026-02-10", "phq9", {"phq9_total": 12.0}),
+        ("2026-03-10", "phq9", {"phq9_total": 3.0}),
+    ]  # outside the window
     pains = {f"2026-02-{d:02d}": float(d % 3 + 4) for d in range(9, 16)}
     o = outcome_at("p1", anchor, point, proms, pains, today=date(2026, 6, 1))
     assert o.status == "completed" and o.target_date == "2026-02-12"
@@ -260,7 +270,12 @@ def test_outcome_at_takes_the_nearest_response_inside_the_window():
 def test_cohort_time_points_come_from_the_pathway_file():
     points = cohort_time_points("chronic-pain", PATHWAYS)
     assert [(p.label, p.at_days) for p in points] == [
-        ("intake", 0), ("6w", 42), ("3m", 91), ("6m", 182), ("12m", 365)]
+        ("intake", 0),
+        ("6w", 42),
+        ("3m", 91),
+        ("6m", 182),
+        ("12m", 365),
+    ]
     assert [(p.before, p.after) for p in points][1:3] == [(14, 14), (30, 30)]
     with pytest.raises(ExportError, match="unknown pathway"):
         cohort_time_points("nope", PATHWAYS)
@@ -279,18 +294,25 @@ def test_cohort_export_and_summary(db):
     add(conn, a, (anchor + timedelta(days=45)).isoformat(), phq9(2), qid="phq9")  # 6w, 3 late
     points = [TimePoint("intake", 0, 14, 14), TimePoint("6w", 42, 14, 14)]
     today = anchor + timedelta(days=70)
-    rows = read_csv("".join(iter_cohort(conn, LIBRARY, "chronic-pain", time_points=points,
-                                        today=today)))
+    rows = read_csv("".join(iter_cohort(conn, LIBRARY, "chronic-pain", time_points=points, today=today)))
     header = rows[0]
-    assert header == ["patient_id", "anchor_date", "time_point", "at_days", "target_date",
-                      "status", "pain_avg_7d", "phq9_date", "phq9_total"]
+    assert header == [
+        "patient_id",
+        "anchor_date",
+        "time_point",
+        "at_days",
+        "target_date",
+        "status",
+        "pain_avg_7d",
+        "phq9_date",
+        "phq9_total",
+    ]
     got = {(r[0], r[2]): dict(zip(header, r, strict=True)) for r in rows[1:]}
     assert len(got) == 4
     assert got[(a.id, "6w")]["phq9_total"] == "16" and got[(a.id, "6w")]["phq9_date"] == "2026-02-19"
     assert got[(b.id, "6w")]["status"] == "missed"
     assert got[(b.id, "intake")]["pain_avg_7d"] == "8"
-    summary = {s.label: s for s in cohort_summary(conn, "chronic-pain", time_points=points,
-                                                  today=today)}
+    summary = {s.label: s for s in cohort_summary(conn, "chronic-pain", time_points=points, today=today)}
     assert (summary["intake"].completed, summary["intake"].due) == (2, 2)
     assert summary["6w"].completion_rate == 0.5
     assert summary["intake"].median_pain == 7.0 and summary["6w"].median_pain is None
@@ -315,8 +337,7 @@ def test_fhir_bundle_is_valid_r4_with_loinc_observations(db):
     by_type: dict[str, list] = {}
     for e in bundle.entry:
         by_type.setdefault(e.resource.get_resource_type(), []).append(e.resource)
-    qrs = {qr.questionnaire.split("|")[0].rsplit("/", 1)[1]: qr
-           for qr in by_type["QuestionnaireResponse"]}
+    qrs = {qr.questionnaire.split("|")[0].rsplit("/", 1)[1]: qr for qr in by_type["QuestionnaireResponse"]}
     d = qrs["diary"]
     assert d.questionnaire == "https://pijnwacht.nl/fhir/Questionnaire/diary|1"
     assert d.status == "completed" and d.subject.reference == f"Patient/{p.id}"
@@ -341,10 +362,12 @@ def test_export_to_file_audits_each_patient(db, tmp_path):
     add(conn, b, "2026-01-06", diary(5))
     done = export_to_file(conn, tmp_path / "long.csv", fmt="long", actor=ADMIN)
     assert done.patients == 2
-    log = conn.execute("SELECT patient_id, action, role, source, user_email, object"
-                       " FROM audit_log ORDER BY patient_id").fetchall()
-    assert [tuple(r)[:5] for r in log] == [(pid, "export", "admin", "cli", "tester")
-                                           for pid in sorted([a.id, b.id])]
+    log = conn.execute(
+        "SELECT patient_id, action, role, source, user_email, object FROM audit_log ORDER BY patient_id"
+    ).fetchall()
+    assert [tuple(r)[:5] for r in log] == [
+        (pid, "export", "admin", "cli", "tester") for pid in sorted([a.id, b.id])
+    ]
     assert log[0]["object"].startswith("export long")
 
 
@@ -353,28 +376,70 @@ def test_cli_export_writes_files_and_exits_2_on_bad_input(db, tmp_path, capsys):
     p = new_patient(conn)
     add(conn, p, "2026-01-05", diary(5, sleep_hours=6.5))
     out = tmp_path / "wide.csv"
-    code = cli.main(["--db", str(path), "export", "--format", "wide", "--dialect", "nl",
-                     "--patient", p.id, "-o", str(out)])
+    code = cli.main(
+        [
+            "--db",
+            str(path),
+            "export",
+            "--format",
+            "wide",
+            "--dialect",
+            "nl",
+            "--patient",
+            p.id,
+            "-o",
+            str(out),
+        ]
+    )
     assert code == 0
     assert out.read_bytes().startswith(b"\xef\xbb\xbf") and b"6,5" in out.read_bytes()
     fhir = tmp_path / "bundle.json"
     assert cli.main(["--db", str(path), "export", "--format", "fhir", "-o", str(fhir)]) == 0
     assert json.loads(fhir.read_text())["resourceType"] == "Bundle"
     cohort = tmp_path / "cohort.csv"
-    assert cli.main(["--db", str(path), "export", "--format", "cohort", "--pathway",
-                     "chronic-pain", "-o", str(cohort)]) == 0
+    assert (
+        cli.main(
+            [
+                "--db",
+                str(path),
+                "export",
+                "--format",
+                "cohort",
+                "--pathway",
+                "chronic-pain",
+                "-o",
+                str(cohort),
+            ]
+        )
+        == 0
+    )
     summary = read_csv((tmp_path / "cohort-summary.csv").read_text())
     assert summary[0][:3] == ["label", "at_days", "patients"]
     assert [r[0] for r in summary[1:]] == ["intake", "6w", "3m", "6m", "12m"]
     capsys.readouterr()
     bad = tmp_path / "bad.csv"
-    code = cli.main(["--db", str(path), "export", "--format", "long", "--from", "2026-02-01",
-                     "--to", "2026-01-01", "-o", str(bad)])
+    code = cli.main(
+        [
+            "--db",
+            str(path),
+            "export",
+            "--format",
+            "long",
+            "--from",
+            "2026-02-01",
+            "--to",
+            "2026-01-01",
+            "-o",
+            str(bad),
+        ]
+    )
     assert code == 2
     assert "wrong way round" in capsys.readouterr().err
     assert not bad.exists()
-    assert cli.main(["--db", str(path), "export", "--format", "long", "--patient", "nobody",
-                     "-o", str(bad)]) == 2
+    assert (
+        cli.main(["--db", str(path), "export", "--format", "long", "--patient", "nobody", "-o", str(bad)])
+        == 2
+    )
     assert not bad.exists()
     n = conn.execute("SELECT count(*) FROM audit_log WHERE action = 'export'").fetchone()[0]
     assert n == 3  # wide, fhir, cohort (one patient each); the refused ones log nothing

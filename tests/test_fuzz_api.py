@@ -53,7 +53,9 @@ def new_device(services) -> dict[str, str]:
 
     def make(conn):
         patient, code, _ = enrolment.create_patient(
-            conn, display_name="Mevr. Fuzz", pathway_id="chronic-pain",
+            conn,
+            display_name="Mevr. Fuzz",
+            pathway_id="chronic-pain",
             known_pathways=services.pathway_ids,
         )
         return enrolment.redeem_code(conn, code)[1]
@@ -73,16 +75,24 @@ def test_patient_api_survives_fuzzing(client, services):
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
             @given(case=op.as_strategy(generation_mode=mode))
-            @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
-                      phases=[Phase.explicit, Phase.generate],
-                      suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=MAX_EXAMPLES,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
             def send(case):
                 nonlocal tried
                 tried += 1
                 response = case.call(headers=Device.headers)
-                case.validate_response(response, headers=Device.headers,
-                                       additional_checks=[refusals_say_what_is_wrong],
-                                       excluded_checks=[positive_data_acceptance])
+                case.validate_response(
+                    response,
+                    headers=Device.headers,
+                    additional_checks=[refusals_say_what_is_wrong],
+                    excluded_checks=[positive_data_acceptance],
+                )
                 if (case.method.upper(), case.path) == ("DELETE", "/api/v1/me/device") and (
                     response.status_code == 204
                 ):

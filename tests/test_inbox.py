@@ -15,8 +15,11 @@ AMS = ZoneInfo("Europe/Amsterdam")
 
 def report_drowsy(client, headers):
     today = datetime.now(AMS).date()
-    r = client.put(f"/api/v1/responses/{new_id()}", headers=headers,
-                   json=diary(today.isoformat(), se_drowsiness=3), )
+    r = client.put(
+        f"/api/v1/responses/{new_id()}",
+        headers=headers,
+        json=diary(today.isoformat(), se_drowsiness=3),
+    )
     assert r.status_code == 201, r.text
 
 
@@ -35,25 +38,29 @@ def test_acknowledge_note_assign_resolve_are_audited_and_need_csrf(client, clini
     r = client.post(f"/clinic/alerts/{alert_id}/acknowledge", data={"csrf_token": "wrong"})
     assert r.status_code == 403
     assert services.db.query_one("SELECT status FROM alerts")["status"] == "open"
-    r = client.post(f"/clinic/alerts/{alert_id}/acknowledge", data={"csrf_token": clinician},
-                    follow_redirects=False)
+    r = client.post(
+        f"/clinic/alerts/{alert_id}/acknowledge", data={"csrf_token": clinician}, follow_redirects=False
+    )
     assert r.status_code == 303
     user_id = services.db.query_one("SELECT id FROM users")["id"]
-    client.post(f"/clinic/alerts/{alert_id}/assign",
-                data={"csrf_token": clinician, "assigned_to": str(user_id)})
-    client.post(f"/clinic/alerts/{alert_id}/note",
-                data={"csrf_token": clinician, "text": "Gebeld: dosis verlaagd"})
-    client.post(f"/clinic/alerts/{alert_id}/resolve",
-                data={"csrf_token": clinician, "outcome": "changed_medication"})
+    client.post(
+        f"/clinic/alerts/{alert_id}/assign", data={"csrf_token": clinician, "assigned_to": str(user_id)}
+    )
+    client.post(
+        f"/clinic/alerts/{alert_id}/note", data={"csrf_token": clinician, "text": "Gebeld: dosis verlaagd"}
+    )
+    client.post(
+        f"/clinic/alerts/{alert_id}/resolve", data={"csrf_token": clinician, "outcome": "changed_medication"}
+    )
     row = services.db.query_one("SELECT * FROM alerts")
-    assert (row["status"], row["outcome"], row["assigned_to"]) == (
-        "resolved", "changed_medication", user_id)
+    assert (row["status"], row["outcome"], row["assigned_to"]) == ("resolved", "changed_medication", user_id)
     detail = client.get(f"/clinic/alerts/{alert_id}")
     assert "Gebeld: dosis verlaagd" in detail.text and "medicatie aangepast" in detail.text
-    actions = [r["action"] for r in services.db.query(
-        "SELECT action FROM audit_log WHERE patient_id = ? ORDER BY id", (pid,))]
-    for action in ("acknowledge_alert", "assign_alert", "note_alert", "resolve_alert",
-                   "view_alert"):
+    actions = [
+        r["action"]
+        for r in services.db.query("SELECT action FROM audit_log WHERE patient_id = ? ORDER BY id", (pid,))
+    ]
+    for action in ("acknowledge_alert", "assign_alert", "note_alert", "resolve_alert", "view_alert"):
         assert action in actions
     # Resolved alerts leave the default inbox; the status filter finds them.
     assert "ernstige sufheid" not in client.get("/clinic/inbox").text
@@ -66,8 +73,9 @@ def test_inbox_sorts_urgent_first_and_filters(client, clinician, patient, other_
     today = datetime.now(AMS).date()
     for i in range(3):
         day = (today - timedelta(days=i)).isoformat()
-        r = client.put(f"/api/v1/responses/{new_id()}", headers=other_headers,
-                       json=diary(day, se_constipation=2))
+        r = client.put(
+            f"/api/v1/responses/{new_id()}", headers=other_headers, json=diary(day, se_constipation=2)
+        )
         assert r.status_code == 201
     report_drowsy(client, headers)
     text = client.get("/clinic/inbox").text
@@ -91,14 +99,17 @@ def test_inbox_needs_a_session(client):
     assert client.get("/clinic/alerts.csv", follow_redirects=False).status_code in (302, 303, 401)
 
 
-def test_patient_page_draws_the_charts_and_lists_alerts_with_reasons(client, clinician, patient,
-                                                                     services):
+def test_patient_page_draws_the_charts_and_lists_alerts_with_reasons(client, clinician, patient, services):
     pid, headers = patient
     today = datetime.now(AMS).date()
     for i in range(10, 0, -1):
         day = (today - timedelta(days=i)).isoformat()
-        assert client.put(f"/api/v1/responses/{new_id()}", headers=headers,
-                          json=diary(day, pain_avg=4, rescue_doses=1)).status_code == 201
+        assert (
+            client.put(
+                f"/api/v1/responses/{new_id()}", headers=headers, json=diary(day, pain_avg=4, rescue_doses=1)
+            ).status_code
+            == 201
+        )
     report_drowsy(client, headers)
     r = client.get(f"/clinic/patients/{pid}")
     assert r.status_code == 200
@@ -106,8 +117,9 @@ def test_patient_page_draws_the_charts_and_lists_alerts_with_reasons(client, cli
     # Charts are drawn on the server: no inline script (the CSP forbids it), only our own files.
     scripts = re.findall(r"<script[^>]*>", r.text)
     assert all(re.search(r'src="/clinic/static/[\w.-]+\.js"', tag) for tag in scripts), scripts
-    actions = [x["action"] for x in services.db.query(
-        "SELECT action FROM audit_log WHERE patient_id = ?", (pid,))]
+    actions = [
+        x["action"] for x in services.db.query("SELECT action FROM audit_log WHERE patient_id = ?", (pid,))
+    ]
     assert "view_patient" in actions
     assert client.get("/clinic/patients/nobody").status_code == 404
 
@@ -121,8 +133,13 @@ def test_a_long_inbox_comes_in_pages_keeping_the_filters(client, clinician, pati
                 "INSERT INTO alerts (patient_id, rule_id, category, severity, status, opened_on,"
                 " opened_at, updated_at, last_evidence_on, reason)"
                 " VALUES (?, ?, 'pain', 'high', 'open', '2026-11-01', ?, ?, '2026-11-01', ?)",
-                (pid, f"rule_{n}", f"2026-11-01T{n // 60:02d}:{n % 60:02d}:00Z",
-                 "2026-11-01T00:00:00Z", f"reden {n}"),
+                (
+                    pid,
+                    f"rule_{n}",
+                    f"2026-11-01T{n // 60:02d}:{n % 60:02d}:00Z",
+                    "2026-11-01T00:00:00Z",
+                    f"reden {n}",
+                ),
             )
 
     services.db.write_sync(add)

@@ -86,9 +86,7 @@ def test_every_instrument_loads_with_the_ids_other_parts_rely_on(library: Librar
         "eq5d_anxiety",
         "eq5d_vas",
     ]
-    assert {"esas_pain", "esas_tiredness", "esas_drowsiness", "esas_wellbeing"} <= set(
-        items["esas"]
-    )
+    assert {"esas_pain", "esas_tiredness", "esas_drowsiness", "esas_wellbeing"} <= set(items["esas"])
 
 
 # -- scores from hand-computed answer sets -------------------------------------------------
@@ -194,9 +192,7 @@ def test_bpi_severity_and_interference_with_the_user_guide_missing_rule(library:
         ("53455", -0.339),
     ],
 )
-def test_eq5d5l_dutch_index_matches_published_values(
-    library: Library, state: str, index: float
-) -> None:
+def test_eq5d5l_dutch_index_matches_published_values(library: Library, state: str, index: float) -> None:
     eq5d = q_(library, "eq5d5l")
     dims = ["eq5d_mobility", "eq5d_selfcare", "eq5d_activities", "eq5d_pain", "eq5d_anxiety"]
     answers = {d: int(c) for d, c in zip(dims, state, strict=True)} | {"eq5d_vas": 65}
@@ -316,9 +312,7 @@ def test_every_text_is_in_dutch_and_english(library: Library, qid: str) -> None:
 
 
 @pytest.mark.parametrize("qid", INSTRUMENTS)
-def test_licensed_files_are_marked_and_hold_placeholder_text_only(
-    library: Library, qid: str
-) -> None:
+def test_licensed_files_are_marked_and_hold_placeholder_text_only(library: Library, qid: str) -> None:
     q = q_(library, qid)
     assert (q.licence == "licensed") == (qid in LICENSED)
     # Yes/no answers and units are nobody's licensed text; the title, score labels and bands
@@ -360,9 +354,7 @@ def test_fhir_questionnaire_is_valid_r4(library: Library, qid: str, lang: str) -
             assert codes == [str(o.value) for o in item.options or []]
         elif item.type in ("scale", "count"):
             assert fhir_item["type"] == "integer"
-            limits = {
-                e["url"].rsplit("/", 1)[1]: e.get("valueInteger") for e in fhir_item["extension"]
-            }
+            limits = {e["url"].rsplit("/", 1)[1]: e.get("valueInteger") for e in fhir_item["extension"]}
             assert (limits["minValue"], limits["maxValue"]) == (item.min, item.max)
     for score in q.scores:
         assert by_link[score.id]["readOnly"] is True

@@ -149,8 +149,9 @@ def test_short_diary_pathways_still_catch_a_sustained_rise(shipped, pathway, fir
     for day in range(first_day, 14):
         d = anchor + timedelta(days=day)
         pain = 3 if day < 7 else 7
-        entries.append(Entry("diary", d, {"pain_avg": pain, "pain_worst": pain + 1}, {},
-                             f"{d.isoformat()}T19:00:00Z"))
+        entries.append(
+            Entry("diary", d, {"pain_avg": pain, "pain_worst": pain + 1}, {}, f"{d.isoformat()}T19:00:00Z")
+        )
         if any(f.rule_id == "pain_rise" for f in evaluate(entries, t, d, anchor)):
             fired = day
             break

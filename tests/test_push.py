@@ -69,9 +69,7 @@ def subscribe(db: Database, service: PushService, keys: push.VapidKeys, patient_
 
 
 def remind(db: Database, patient_id: str, now: datetime = T0, message=REMINDER) -> int:
-    return db.write_sync(
-        lambda c: push.enqueue(c, patient_id=patient_id, message=message, now=now)
-    )
+    return db.write_sync(lambda c: push.enqueue(c, patient_id=patient_id, message=message, now=now))
 
 
 def queue_rows(db: Database) -> list[dict]:
@@ -123,8 +121,13 @@ def test_reminder_reaches_every_device_of_the_patient_decrypted_and_without_heal
 def test_payload_only_carries_the_message_fields(db, keys, settings, push_service):
     add_patient(db, "p1")
     phone = subscribe(db, push_service, keys, "p1")
-    remind(db, "p1", message=PushMessage(title="Pijnwacht", body="Vragenlijst klaarstaan",
-                                          url="/#/task/12", tag="task-12"))
+    remind(
+        db,
+        "p1",
+        message=PushMessage(
+            title="Pijnwacht", body="Vragenlijst klaarstaan", url="/#/task/12", tag="task-12"
+        ),
+    )
     push.flush_sync(db, settings, keys, T0)
     (got,) = push_service.received(phone)
     # Whatever a caller passes, the device gets exactly these four keys.
@@ -155,9 +158,7 @@ def test_ttl_sent_is_what_remains_of_the_message_lifetime(db, keys, settings, pu
 
 
 @pytest.mark.parametrize("status", [404, 410])
-def test_gone_subscription_is_deactivated_and_skipped_afterwards(
-    db, keys, settings, push_service, status
-):
+def test_gone_subscription_is_deactivated_and_skipped_afterwards(db, keys, settings, push_service, status):
     add_patient(db, "p1")
     gone = subscribe(db, push_service, keys, "p1")
     kept = subscribe(db, push_service, keys, "p1")
@@ -228,9 +229,7 @@ def test_429_retry_after_http_date_delays_the_retry(db, keys, settings, push_ser
     assert timedelta(seconds=595) <= delay <= timedelta(seconds=600)
 
 
-def test_server_errors_are_retried_with_growing_backoff_then_delivered(
-    db, keys, settings, push_service
-):
+def test_server_errors_are_retried_with_growing_backoff_then_delivered(db, keys, settings, push_service):
     add_patient(db, "p1")
     phone = subscribe(db, push_service, keys, "p1")
     push_service.script(phone, [500, 503])
@@ -250,9 +249,7 @@ def test_server_errors_are_retried_with_growing_backoff_then_delivered(
     assert subscription(db, phone)["failures"] == 0
 
 
-def test_a_failing_push_service_is_given_up_after_bounded_attempts(
-    db, keys, settings, push_service
-):
+def test_a_failing_push_service_is_given_up_after_bounded_attempts(db, keys, settings, push_service):
     add_patient(db, "p1")
     phone = subscribe(db, push_service, keys, "p1")
     push_service.script(phone, [500] * 20)
@@ -267,9 +264,7 @@ def test_a_failing_push_service_is_given_up_after_bounded_attempts(
     assert subscription(db, phone)["deactivated_at"] is None
 
 
-def test_hanging_endpoint_times_out_without_holding_up_the_others(
-    db, keys, settings, push_service
-):
+def test_hanging_endpoint_times_out_without_holding_up_the_others(db, keys, settings, push_service):
     add_patient(db, "p1")
     stuck = subscribe(db, push_service, keys, "p1")
     push_service.script(stuck, ["hang"])
@@ -372,8 +367,7 @@ def test_removed_subscription_gets_nothing_and_only_its_patient_can_remove_it(
     add_patient(db, "p2")
     phone = subscribe(db, push_service, keys, "p1")
     remind(db, "p1")
-    assert db.write_sync(lambda c: push.remove_subscription(c, patient_id="p2", endpoint=phone)) \
-        is False
+    assert db.write_sync(lambda c: push.remove_subscription(c, patient_id="p2", endpoint=phone)) is False
     assert db.write_sync(lambda c: push.remove_subscription(c, patient_id="p1", endpoint=phone))
     push.flush_sync(db, settings, keys, T0)
     assert push_service.requests(phone) == []
@@ -397,16 +391,23 @@ def test_device_passed_to_another_patient_stops_getting_the_first_patients_remin
 
 def test_clinician_subscription_receives_escalations(db, keys, settings, push_service):
     uid = db.write_sync(
-        lambda c: c.execute(
-            "INSERT INTO users (email, name, role, password_hash, created_at,"
-            " password_changed_at) VALUES ('a@b.nl', 'Dr. A', 'clinician', 'x', ?, ?)",
-            (iso(T0), iso(T0)),
-        ).lastrowid
+        lambda c: (
+            c.execute(
+                "INSERT INTO users (email, name, role, password_hash, created_at,"
+                " password_changed_at) VALUES ('a@b.nl', 'Dr. A', 'clinician', 'x', ?, ?)",
+                (iso(T0), iso(T0)),
+            ).lastrowid
+        )
     )
     sub = push_service.new_subscription(keys.public_key_b64)
     db.write_sync(lambda c: push.save_subscription(c, user_id=uid, subscription=sub))
-    message = PushMessage(title="Pijnwacht", body="Er staat een dringende melding open",
-                          url="/clinic/alerts", tag="escalation", urgency="high")
+    message = PushMessage(
+        title="Pijnwacht",
+        body="Er staat een dringende melding open",
+        url="/clinic/alerts",
+        tag="escalation",
+        urgency="high",
+    )
     assert db.write_sync(lambda c: push.enqueue(c, user_id=uid, message=message, now=T0)) == 1
     push.flush_sync(db, settings, keys, T0)
     assert push_service.received(sub["endpoint"])[0]["payload"]["url"] == "/clinic/alerts"
@@ -522,15 +523,17 @@ def test_rows_a_slow_flush_cannot_reach_in_time_go_back_to_the_queue(
     assert all(len(push_service.received(e)) == 1 for e in waiting)
 
 
-def test_finished_rows_are_pruned_after_a_month_pending_ones_never(
-    db, keys, settings, push_service
-):
+def test_finished_rows_are_pruned_after_a_month_pending_ones_never(db, keys, settings, push_service):
     add_patient(db, "p1")
     subscribe(db, push_service, keys, "p1")
     remind(db, "p1", now=T0)
     push.flush_sync(db, settings, keys, T0)
-    remind(db, "p1", now=T0 + timedelta(days=1), message=PushMessage(
-        title="Pijnwacht", body="Tijd voor uw dagboek", ttl=push.MAX_TTL))
+    remind(
+        db,
+        "p1",
+        now=T0 + timedelta(days=1),
+        message=PushMessage(title="Pijnwacht", body="Tijd voor uw dagboek", ttl=push.MAX_TTL),
+    )
     later = T0 + timedelta(days=31)
     assert db.write_sync(lambda c: push.prune_queue(c, now=later)) == 1
     assert [r["status"] for r in queue_rows(db)] == ["queued"]

@@ -24,9 +24,16 @@ def diary_rows(pid: str, day: date, answers: dict, authored: str | None = None) 
     rid = str(uuid.uuid4())
     at = authored or f"{day.isoformat()}T19:00:00Z"
     return [
-        {"patient_id": pid, "response_id": rid, "questionnaire_id": "diary",
-         "questionnaire_version": "1", "authored_at": at, "local_date": day.isoformat(),
-         "item_id": k, "value": str(v)}
+        {
+            "patient_id": pid,
+            "response_id": rid,
+            "questionnaire_id": "diary",
+            "questionnaire_version": "1",
+            "authored_at": at,
+            "local_date": day.isoformat(),
+            "item_id": k,
+            "value": str(v),
+        }
         for k, v in answers.items()
     ]
 
@@ -61,17 +68,27 @@ def test_replay_finds_a_rise_and_a_silence_once_each_on_the_right_day():
 
 def test_an_edit_replaces_the_earlier_answer_of_that_day():
     rows = history("a", 3)
-    rows += diary_rows("a", START + timedelta(days=3), {"pain_avg": 4, "se_drowsiness": 3},
-                       authored="2026-01-08T19:00:00Z")
-    rows += diary_rows("a", START + timedelta(days=3), {"pain_avg": 4, "se_drowsiness": 0},
-                       authored="2026-01-08T19:05:00+00:00")
+    rows += diary_rows(
+        "a", START + timedelta(days=3), {"pain_avg": 4, "se_drowsiness": 3}, authored="2026-01-08T19:00:00Z"
+    )
+    rows += diary_rows(
+        "a",
+        START + timedelta(days=3),
+        {"pain_avg": 4, "se_drowsiness": 0},
+        authored="2026-01-08T19:05:00+00:00",
+    )
     assert [a.rule_id for a in replay(rows, None, None, None, None)] == []
     # The other way round: the correction is what counts.
     rows = history("a", 3)
-    rows += diary_rows("a", START + timedelta(days=3), {"pain_avg": 4, "se_drowsiness": 0},
-                       authored="2026-01-08T19:00:00Z")
-    rows += diary_rows("a", START + timedelta(days=3), {"pain_avg": 4, "se_drowsiness": 3},
-                       authored="2026-01-08T21:05:00+02:00")
+    rows += diary_rows(
+        "a", START + timedelta(days=3), {"pain_avg": 4, "se_drowsiness": 0}, authored="2026-01-08T19:00:00Z"
+    )
+    rows += diary_rows(
+        "a",
+        START + timedelta(days=3),
+        {"pain_avg": 4, "se_drowsiness": 3},
+        authored="2026-01-08T21:05:00+02:00",
+    )
     assert [a.rule_id for a in replay(rows, None, None, None, None)] == ["drowsiness_severe"]
 
 
@@ -128,8 +145,12 @@ def test_replay_of_an_export_matches_the_live_system(tmp_path):
         for i in range(75):
             day = START + timedelta(days=i)
             if not 66 <= i < 73:
-                answers = {"pain_avg": pain[i % 7] if i < 58 else 8, "pain_worst": 9,
-                           "se_drowsiness": 3 if i == 20 else 0, "se_constipation": 0}
+                answers = {
+                    "pain_avg": pain[i % 7] if i < 58 else 8,
+                    "pain_worst": 9,
+                    "se_drowsiness": 3 if i == 20 else 0,
+                    "se_constipation": 0,
+                }
                 at = f"{day.isoformat()}T19:00:00Z"
                 conn.execute(
                     "INSERT INTO responses (id, patient_id, questionnaire_id,"
@@ -149,11 +170,28 @@ def test_replay_of_an_export_matches_the_live_system(tmp_path):
     env = {"PIJNWACHT_DB": str(db_path), "PATH": str(Path(sys.executable).parent)}
     long_csv, out = tmp_path / "long.csv", tmp_path / "alerts.csv"
     pijnwacht = str(Path(sys.executable).parent / "pijnwacht")
-    subprocess.run([pijnwacht, "export", "--format", "long", "-o", str(long_csv)], env=env,
-                   check=True, capture_output=True, cwd=ROOT)
-    r = subprocess.run([pijnwacht, "replay", str(long_csv), "--until",
-                        (START + timedelta(days=74)).isoformat(), "-o", str(out)], env=env,
-                       capture_output=True, text=True, cwd=ROOT)
+    subprocess.run(
+        [pijnwacht, "export", "--format", "long", "-o", str(long_csv)],
+        env=env,
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
+    r = subprocess.run(
+        [
+            pijnwacht,
+            "replay",
+            str(long_csv),
+            "--until",
+            (START + timedelta(days=74)).isoformat(),
+            "-o",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert r.returncode == 0, r.stderr
     with open(out, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
@@ -167,8 +205,12 @@ def test_replay_command_reports_bad_input_without_a_traceback(tmp_path):
     src = tmp_path / "in.csv"
     src.write_text(",".join(LONG_HEADER) + "\r\na,r1,diary,1,2026-01-05T19:00:00Z,gisteren,pain_avg,4\r\n")
     pijnwacht = str(Path(sys.executable).parent / "pijnwacht")
-    r = subprocess.run([pijnwacht, "replay", str(src), "-o", str(tmp_path / "o.csv")],
-                       env={"PIJNWACHT_DB": str(tmp_path / "x.db")}, capture_output=True,
-                       text=True, cwd=ROOT)
+    r = subprocess.run(
+        [pijnwacht, "replay", str(src), "-o", str(tmp_path / "o.csv")],
+        env={"PIJNWACHT_DB": str(tmp_path / "x.db")},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert r.returncode == 2
     assert "line 2, column local_date" in r.stderr and "Traceback" not in r.stderr

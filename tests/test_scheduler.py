@@ -327,8 +327,12 @@ def manual_patient(db, pid, *, language="nl", devices=1, gone=0):
             c.execute(
                 "INSERT INTO push_subscriptions (patient_id, endpoint, p256dh, auth, created_at,"
                 " deactivated_at) VALUES (?, ?, 'k', 'a', ?, ?)",
-                (pid, f"https://push.example/{pid}/{n}", iso(T20 - timedelta(days=9)),
-                 iso(T20 - timedelta(days=1)) if n >= devices else None),
+                (
+                    pid,
+                    f"https://push.example/{pid}/{n}",
+                    iso(T20 - timedelta(days=9)),
+                    iso(T20 - timedelta(days=1)) if n >= devices else None,
+                ),
             )
 
     db.write_sync(run)
@@ -342,8 +346,18 @@ def manual_task(db, pid, questionnaire, reminders, expires, *, local_date="2026-
             "INSERT INTO tasks (patient_id, questionnaire_id, local_date, until_date, opens_at,"
             " due_at, expires_at, reminder_times, next_reminder_at, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (pid, questionnaire, local_date, local_date, iso(T20 - timedelta(hours=20)), times[0],
-             iso(expires), json.dumps(times), times[0], iso(T20 - timedelta(days=2))),
+            (
+                pid,
+                questionnaire,
+                local_date,
+                local_date,
+                iso(T20 - timedelta(hours=20)),
+                times[0],
+                iso(expires),
+                json.dumps(times),
+                times[0],
+                iso(T20 - timedelta(days=2)),
+            ),
         ).lastrowid
 
     return db.write_sync(run)
@@ -404,9 +418,14 @@ def test_the_20_00_claim_queues_one_message_per_patient_and_logs_every_task(db, 
     assert (report.reminders, report.pushes_queued, report.completed, report.late_skipped) == (9, 6, 2, 1)
 
     subs = {
-        r["patient_id"]: [s["id"] for s in db.query(
-            "SELECT id FROM push_subscriptions WHERE patient_id = ? AND deactivated_at IS NULL"
-            " ORDER BY id", (r["patient_id"],))]
+        r["patient_id"]: [
+            s["id"]
+            for s in db.query(
+                "SELECT id FROM push_subscriptions WHERE patient_id = ? AND deactivated_at IS NULL"
+                " ORDER BY id",
+                (r["patient_id"],),
+            )
+        ]
         for r in db.query("SELECT id AS patient_id FROM patients")
     }
     messages = {
@@ -431,8 +450,17 @@ def test_the_20_00_claim_queues_one_message_per_patient_and_logs_every_task(db, 
     assert [tuple(r) for r in queue] == expected_queue
 
     log_rows = db.query("SELECT task_id, patient_id, planned_at, claimed_at, pushes FROM reminder_log")
-    planned = {a: at19, b: at19, c1: at19, c2: at19, d1: at19 - timedelta(minutes=1),
-               d2: at19 - timedelta(minutes=30), g1: at19 - timedelta(minutes=15), g2: at19, h2: at19}
+    planned = {
+        a: at19,
+        b: at19,
+        c1: at19,
+        c2: at19,
+        d1: at19 - timedelta(minutes=1),
+        d2: at19 - timedelta(minutes=30),
+        g1: at19 - timedelta(minutes=15),
+        g2: at19,
+        h2: at19,
+    }
     devices = {"pa": 1, "pb": 2, "pc": 0, "pd": 1, "pg": 1, "ph": 1}
     owner = {a: "pa", b: "pb", c1: "pc", c2: "pc", d1: "pd", d2: "pd", g1: "pg", g2: "pg", h2: "ph"}
     assert sorted(tuple(r) for r in log_rows) == sorted(
@@ -442,8 +470,9 @@ def test_the_20_00_claim_queues_one_message_per_patient_and_logs_every_task(db, 
     tasks = {r["id"]: r for r in db.query("SELECT * FROM tasks")}
     assert tasks[b]["next_reminder_at"] == iso(at19 + timedelta(hours=48))
     assert all(tasks[t]["next_reminder_at"] is None for t in planned if t != b)
-    assert all(tasks[t]["reminders_sent"] == 1 and tasks[t]["reminder_claimed_at"] == iso(now)
-               for t in planned)
+    assert all(
+        tasks[t]["reminders_sent"] == 1 and tasks[t]["reminder_claimed_at"] == iso(now) for t in planned
+    )
     assert (tasks[e]["status"], tasks[e]["response_id"], tasks[e]["reminders_sent"]) == ("done", "re", 0)
     assert (tasks[h1]["status"], tasks[h1]["response_id"], tasks[h1]["reminders_sent"]) == ("done", "rh", 0)
     assert tasks[f]["next_reminder_at"] == iso(at19 + timedelta(minutes=30))
@@ -455,9 +484,7 @@ def test_the_20_00_claim_queues_one_message_per_patient_and_logs_every_task(db, 
     assert len(db.query("SELECT id FROM push_queue")) == len(expected_queue)
 
 
-def test_a_patients_tasks_due_at_once_make_one_push_across_claim_chunks(
-    db, settings, pathways, monkeypatch
-):
+def test_a_patients_tasks_due_at_once_make_one_push_across_claim_chunks(db, settings, pathways, monkeypatch):
     monkeypatch.setattr(scheduler, "CLAIM_CHUNK", 2)
     at19 = T20.replace(microsecond=0)
     far = T20 + timedelta(days=7)
@@ -478,13 +505,16 @@ def test_a_patients_tasks_due_at_once_make_one_push_across_claim_chunks(
     pushes = {r["patient_id"]: r["n"] for r in per_patient}
     assert pushes == {"px": 1, "py": 1, **{f"pz{n}": 2 for n in range(5)}}
     (px,) = [r["payload"] for r in per_patient if r["patient_id"] == "px"]
-    assert json.loads(px) == {"title": "Pijnwacht", "body": "Er staat een vragenlijst voor u klaar",
-                              "url": "/#/today", "tag": f"task-{x1}"}
+    assert json.loads(px) == {
+        "title": "Pijnwacht",
+        "body": "Er staat een vragenlijst voor u klaar",
+        "url": "/#/today",
+        "tag": f"task-{x1}",
+    }
     logged = db.query("SELECT task_id, count(*) AS n FROM reminder_log GROUP BY task_id")
     assert len(logged) == 8 and {r["n"] for r in logged} == {1}
     assert x2 in {r["task_id"] for r in logged}
     assert tick(db, settings, pathways, T20).reminders == 0
-
 
 
 def test_a_claim_that_lost_a_race_is_rolled_back_with_its_pushes_and_log(db, settings, pathways):
@@ -515,6 +545,7 @@ def test_a_claim_that_lost_a_race_is_rolled_back_with_its_pushes_and_log(db, set
     report = tick(db, settings, pathways, T20)
     assert (report.reminders, report.pushes_queued) == (1, 1)
     assert [r["task_id"] for r in db.query("SELECT task_id FROM reminder_log")] == [a]
+
 
 # -- changes by the clinician ---------------------------------------------------------------
 def test_a_new_reminder_time_applies_from_today_and_the_past_stays(db, settings, pathways):

@@ -31,9 +31,7 @@ DAY = date(2026, 3, 21)
 def claims(db_path) -> list[tuple[int, int]]:
     conn = sqlite3.connect(db_path, timeout=10)
     try:
-        return conn.execute(
-            "SELECT task_id, count(*) FROM reminder_log GROUP BY task_id"
-        ).fetchall()
+        return conn.execute("SELECT task_id, count(*) FROM reminder_log GROUP BY task_id").fetchall()
     finally:
         conn.close()
 
@@ -48,14 +46,19 @@ def test_a_tick_killed_partway_then_rerun_reminds_everyone_once(tmp_path, kill_a
     env = {**os.environ, "PIJNWACHT_DB": str(db_path)}
     # The midday pass plans the day (enrolment does that in real life); the evening pass,
     # the one killed, has 150 reminders to claim and queue.
-    noon = subprocess.run(pijnwacht_cmd("tick", "--now", iso(local(DAY, 12))), env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    noon = subprocess.run(
+        pijnwacht_cmd("tick", "--now", iso(local(DAY, 12))),
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert noon.returncode == 0 and json.loads(noon.stdout)["reminders"] == 0, noon.stderr
     at = iso(local(DAY, 20, 1))
     cmd = pijnwacht_cmd("tick", "--now", at)
 
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     started = time.monotonic()
     if kill_at == "first-claim":
         while proc.poll() is None and time.monotonic() - started < 60:

@@ -61,19 +61,23 @@ def test_group_commit_answers_each_job_and_a_failing_job_rolls_back_alone(tmp_pa
 def test_foreign_keys_are_enforced(tmp_path):
     db = open_database(tmp_path / "f.db")
     with pytest.raises(sqlite3.IntegrityError):
-        db.write_sync(lambda c: c.execute(
-            "INSERT INTO devices (token_hash, patient_id, created_at) VALUES ('x', 'nobody', 'now')"
-        ))
+        db.write_sync(
+            lambda c: c.execute(
+                "INSERT INTO devices (token_hash, patient_id, created_at) VALUES ('x', 'nobody', 'now')"
+            )
+        )
     db.close()
 
 
 @pytest.mark.parametrize(
     ("env", "words"),
-    [({"PIJNWACHT_PORT": "eighty"}, "PIJNWACHT_PORT"),
-     ({"PIJNWACHT_PORT": "70000"}, "PIJNWACHT_PORT"),
-     ({"PIJNWACHT_SECURE_COOKIES": "maybe"}, "PIJNWACHT_SECURE_COOKIES"),
-     ({"PIJNWACHT_QUIET_START": "10pm"}, "PIJNWACHT_QUIET_START"),
-     ({"PIJNWACHT_QUESTIONNAIRES_DIR": "/nowhere"}, "PIJNWACHT_QUESTIONNAIRES_DIR")],
+    [
+        ({"PIJNWACHT_PORT": "eighty"}, "PIJNWACHT_PORT"),
+        ({"PIJNWACHT_PORT": "70000"}, "PIJNWACHT_PORT"),
+        ({"PIJNWACHT_SECURE_COOKIES": "maybe"}, "PIJNWACHT_SECURE_COOKIES"),
+        ({"PIJNWACHT_QUIET_START": "10pm"}, "PIJNWACHT_QUIET_START"),
+        ({"PIJNWACHT_QUESTIONNAIRES_DIR": "/nowhere"}, "PIJNWACHT_QUESTIONNAIRES_DIR"),
+    ],
 )
 def test_a_wrong_setting_names_its_variable(env, words):
     with pytest.raises(SettingsError, match=words):

@@ -42,10 +42,14 @@ def can_mount() -> bool:
 def small_tmpfs(where: Path, size: str) -> Iterator[Path | None]:
     """A tmpfs of `size` at `where`, or None when this machine will not mount one."""
     where.mkdir(parents=True, exist_ok=True)
-    if not can_mount() or subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where)],
-        capture_output=True,
-    ).returncode != 0:
+    if (
+        not can_mount()
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where)],
+            capture_output=True,
+        ).returncode
+        != 0
+    ):
         yield None
         return
     try:
@@ -68,7 +72,9 @@ class Clinic:
 
         def make(conn):
             _p, code, _ = enrolment.create_patient(
-                conn, display_name="Mevr. Vol", pathway_id="chronic-pain",
+                conn,
+                display_name="Mevr. Vol",
+                pathway_id="chronic-pain",
                 known_pathways=self.services.pathway_ids,
             )
             return enrolment.redeem_code(conn, code)
@@ -76,8 +82,7 @@ class Clinic:
         patient, token = self.services.db.write_sync(make)
         self.patient_id = patient.id
         self.headers = {"Authorization": f"Bearer {token}"}
-        first = self.client.put(f"/api/v1/responses/{new_id()}", json=diary(pain_avg=4),
-                                headers=self.headers)
+        first = self.client.put(f"/api/v1/responses/{new_id()}", json=diary(pain_avg=4), headers=self.headers)
         assert first.status_code == 201
 
     def close(self) -> None:
@@ -98,8 +103,7 @@ class Clinic:
         return [{"id": new_id(), **diary(note="x" * 1000)} for _ in range(n)]
 
     def send(self, items: list[dict]):
-        return self.client.post("/api/v1/responses:batch", json={"responses": items},
-                                headers=self.headers)
+        return self.client.post("/api/v1/responses:batch", json={"responses": items}, headers=self.headers)
 
     def assert_refused_whole(self, r, before: int) -> None:
         assert r.status_code == 503, r.text
@@ -152,8 +156,9 @@ def test_full_disk_refuses_whole_batches_and_keeps_serving_reads(tmp_path, how):
                 before = clinic.stored()
                 items = clinic.batch(200)
             clinic.assert_refused_whole(r, before)
-            single = clinic.client.put(f"/api/v1/responses/{new_id()}", json=diary(note="y" * 1000),
-                                       headers=clinic.headers)
+            single = clinic.client.put(
+                f"/api/v1/responses/{new_id()}", json=diary(note="y" * 1000), headers=clinic.headers
+            )
             assert single.status_code in (201, 503)
             if single.status_code == 201:
                 before += 1
@@ -187,8 +192,7 @@ def test_a_read_only_database_refuses_writes_clearly_and_recovers(tmp_path):
         clinic.assert_refused_whole(clinic.send(clinic.batch(5)), before)
         r = clinic.client.put(f"/api/v1/responses/{new_id()}", json=diary(), headers=clinic.headers)
         clinic.assert_refused_whole(r, before)
-        r = clinic.client.patch("/api/v1/me", json={"reminder_time": "19:00"},
-                                headers=clinic.headers)
+        r = clinic.client.patch("/api/v1/me", json={"reminder_time": "19:00"}, headers=clinic.headers)
         assert r.status_code == 503 and r.json()["detail"]
         clinic.assert_reads_work(before)
         # query_only refuses its own undo inside a write job: lift it directly.
@@ -207,17 +211,26 @@ def test_serve_on_an_unusable_database_says_what_to_check(tmp_path, how):
         env = {**os.environ, "PIJNWACHT_SCHEDULER": "false"}
         if how == "read-only-volume" and mount is not None:
             db = mount / "pijnwacht.db"
-            enrolled = subprocess.run(pijnwacht_cmd("--db", str(db), "enrol", "--name", "A",
-                                                    "--pathway", "chronic-pain", "--json"),
-                                      env=env, capture_output=True, text=True, timeout=60)
+            enrolled = subprocess.run(
+                pijnwacht_cmd("--db", str(db), "enrol", "--name", "A", "--pathway", "chronic-pain", "--json"),
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             assert enrolled.returncode == 0, enrolled.stderr
             subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
         else:
             # Not root: a folder where the file should be gives SQLite's same "unable to open".
             db = tmp_path / "not-a-file.db"
             db.mkdir()
-        r = subprocess.run(pijnwacht_cmd("--db", str(db), "serve", "--port", str(free_port())),
-                           env=env, capture_output=True, text=True, timeout=60)
+        r = subprocess.run(
+            pijnwacht_cmd("--db", str(db), "serve", "--port", str(free_port())),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert r.returncode != 0
         assert "Traceback" not in r.stderr, r.stderr
         assert "cannot use the database" in r.stderr and "writable" in r.stderr
@@ -233,8 +246,7 @@ def test_a_database_locked_too_long_is_503_not_a_hang(tmp_path):
         other.execute("BEGIN IMMEDIATE")
         try:
             started = time.monotonic()
-            r = clinic.client.put(f"/api/v1/responses/{new_id()}", json=diary(),
-                                  headers=clinic.headers)
+            r = clinic.client.put(f"/api/v1/responses/{new_id()}", json=diary(), headers=clinic.headers)
             assert time.monotonic() - started < 5
             clinic.assert_refused_whole(r, before)
             clinic.assert_reads_work(before)
@@ -253,16 +265,28 @@ def test_clinic_pages_say_so_when_the_database_cannot_save(tmp_path):
     try:
         from backend import accounts
 
-        user = clinic.services.db.write_sync(lambda conn: accounts.add_user(
-            conn, email="nurse@example.org", name="nurse", role="clinician",
-            password="correct horse battery"))
+        user = clinic.services.db.write_sync(
+            lambda conn: accounts.add_user(
+                conn,
+                email="nurse@example.org",
+                name="nurse",
+                role="clinician",
+                password="correct horse battery",
+            )
+        )
         token, session = clinic.services.db.write_sync(
-            lambda conn: accounts.create_session(conn, user, hours=1, source="test"))
+            lambda conn: accounts.create_session(conn, user, hours=1, source="test")
+        )
         clinic.writer("PRAGMA query_only = ON")
         clinic.client.cookies.set("pw_session", token, path="/clinic")
-        r = clinic.client.post("/clinic/patients", data={
-            "csrf_token": session.csrf_token, "display_name": "Mevr. Nieuw",
-            "pathway_id": "chronic-pain"})
+        r = clinic.client.post(
+            "/clinic/patients",
+            data={
+                "csrf_token": session.csrf_token,
+                "display_name": "Mevr. Nieuw",
+                "pathway_id": "chronic-pain",
+            },
+        )
         assert r.status_code == 503
         assert "text/html" in r.headers["content-type"] and "nothing was saved" in r.text
         assert "Traceback" not in r.text
@@ -280,8 +304,7 @@ def test_concurrent_writers_during_a_fault_all_get_an_answer(tmp_path):
         codes: list[int] = []
 
         def put():
-            r = clinic.client.put(f"/api/v1/responses/{new_id()}", json=diary(),
-                                  headers=clinic.headers)
+            r = clinic.client.put(f"/api/v1/responses/{new_id()}", json=diary(), headers=clinic.headers)
             codes.append(r.status_code)
 
         threads = [threading.Thread(target=put) for _ in range(20)]

@@ -10,8 +10,7 @@ from tests.conftest import AMS, diary, new_id
 
 
 def tick(services, now):
-    return scheduler.run_tick(services.db, services.settings, now, services.library,
-                              services.pathways)
+    return scheduler.run_tick(services.db, services.settings, now, services.library, services.pathways)
 
 
 def test_urgent_alert_escalates_once_after_the_set_time(client, services, patient):
@@ -32,13 +31,14 @@ def test_urgent_alert_escalates_once_after_the_set_time(client, services, patien
     assert row["escalated_at"] is not None
 
 
-def test_silence_sweep_runs_once_a_day_and_tells_the_team_after_five_days(client, services,
-                                                                          patient):
+def test_silence_sweep_runs_once_a_day_and_tells_the_team_after_five_days(client, services, patient):
     pid, headers = patient
     today = datetime.now(AMS).date()
     # A week of diaries synced in one batch, the last one six days ago.
-    items = [{"id": new_id(), **diary((today - timedelta(days=n)).isoformat(), pain_avg=4)}
-             for n in range(12, 5, -1)]
+    items = [
+        {"id": new_id(), **diary((today - timedelta(days=n)).isoformat(), pain_avg=4)}
+        for n in range(12, 5, -1)
+    ]
     r = client.post("/api/v1/responses:batch", json={"responses": items}, headers=headers)
     assert [x["status"] for x in r.json()["results"]] == ["created"] * 7
     services.db.write_sync(lambda conn: conn.execute("DELETE FROM alerts"))  # as of the batch
@@ -67,15 +67,16 @@ def test_a_clinician_who_opted_in_gets_a_push_without_patient_data_on_escalation
     with PushService() as service:
         sub = service.new_subscription()
         assert client.get("/clinic/push/key").json()["key"] == services.vapid.public_key_b64
-        r = client.post("/clinic/push/subscriptions",
-                        data={"csrf_token": clinician, "subscription": json.dumps(sub)})
+        r = client.post(
+            "/clinic/push/subscriptions", data={"csrf_token": clinician, "subscription": json.dumps(sub)}
+        )
         assert r.status_code == 201
-        bad = client.post("/clinic/push/subscriptions",
-                          data={"csrf_token": clinician, "subscription": "{}"})
+        bad = client.post("/clinic/push/subscriptions", data={"csrf_token": clinician, "subscription": "{}"})
         assert bad.status_code == 422
         client.put(f"/api/v1/responses/{new_id()}", json=diary(se_drowsiness=3), headers=headers)
-        opened = parse_iso(services.db.query_one(
-            "SELECT opened_at FROM alerts WHERE severity = 'urgent'")["opened_at"])
+        opened = parse_iso(
+            services.db.query_one("SELECT opened_at FROM alerts WHERE severity = 'urgent'")["opened_at"]
+        )
         later = opened + timedelta(minutes=services.settings.escalate_after_minutes + 1)
         assert tick(services, later).passes["escalate"] == 1
         push.flush_sync(services.db, services.settings, services.vapid, later)

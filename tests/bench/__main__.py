@@ -24,8 +24,9 @@ from tests.bench import common
 from tests.bench.common import Figure, not_measured, table
 
 PARTS = ["http", "batch", "detection", "tick", "clinic", "push", "export"]
-LABELS = dict(zip(PARTS, ["1 http", "2 batch", "3 detection", "4 tick", "5 clinic", "6 push",
-                          "7 memory"], strict=True))
+LABELS = dict(
+    zip(PARTS, ["1 http", "2 batch", "3 detection", "4 tick", "5 clinic", "6 push", "7 memory"], strict=True)
+)
 
 PLACEMENT = (
     "wrk is pinned to CPU 0 and the server to CPU 1 (taskset), so the load generator never "
@@ -61,8 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         print("wrk is not installed (apt-get install wrk): http and batch need it", file=sys.stderr)
         return 2
     info = common.machine()
-    print(f"Pijnwacht benchmarks on {info['cpus']} CPUs ({info['cpu']}), Python {info['python']},"
-          f" load average {info['load_average']:.1f}{' (quick)' if args.quick else ''}", flush=True)
+    print(
+        f"Pijnwacht benchmarks on {info['cpus']} CPUs ({info['cpu']}), Python {info['python']},"
+        f" load average {info['load_average']:.1f}{' (quick)' if args.quick else ''}",
+        flush=True,
+    )
     if info["taskset"]:
         print(PLACEMENT)
     else:
@@ -83,11 +87,21 @@ def main(argv: list[str] | None = None) -> int:
         print(table(got), flush=True)
         figures += got
     # Memory (7): the largest server RSS seen across parts, next to the export's.
-    servers = [f.value for f in figures if f.part == "7 memory" and f.name.startswith("server")
-               and f.value is not None]
+    servers = [
+        f.value
+        for f in figures
+        if f.part == "7 memory" and f.name.startswith("server") and f.value is not None
+    ]
     if servers:
-        figures.append(Figure("7 memory", "server peak RSS, all parts", max(servers), "MB",
-                              note="VmHWM of each `pijnwacht serve` process; the largest"))
+        figures.append(
+            Figure(
+                "7 memory",
+                "server peak RSS, all parts",
+                max(servers),
+                "MB",
+                note="VmHWM of each `pijnwacht serve` process; the largest",
+            )
+        )
     order = {p: n for n, p in enumerate(["1", "2", "3", "4", "5", "6", "7"])}
     figures.sort(key=lambda f: order.get(f.part[:1], 9))
     print("\n" + table(figures))

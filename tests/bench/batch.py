@@ -54,20 +54,56 @@ def raw_rows(n: int, creds, load: Load) -> list[list[tuple]]:
     groups: list[list[tuple]] = []
     for g in range(n // BATCH):
         pid = creds[g % len(creds)][0]
-        patient = Patient(pid, "x", "chronic-pain", "Europe/Amsterdam", "nl", "20:00",
-                          "2025-01-01", "2025-01-01T00:00:00Z", "active")
+        patient = Patient(
+            pid,
+            "x",
+            "chronic-pain",
+            "Europe/Amsterdam",
+            "nl",
+            "20:00",
+            "2025-01-01",
+            "2025-01-01T00:00:00Z",
+            "active",
+        )
         rows = []
         for k in range(BATCH):
             day = days[k % len(days)]
-            body = ResponseIn("diary", 1, load.authored_at, day, {
-                "pain_avg": 2 + k % 6, "pain_worst": 4 + k % 6, "sleep_hours": 6.5,
-                "sleep_quality": 5, "activity": 4, "mood": 6, "rescue_doses": 1,
-                "se_drowsiness": 0, "se_nausea": 1, "se_constipation": 0, "se_dizziness": 0})
+            body = ResponseIn(
+                "diary",
+                1,
+                load.authored_at,
+                day,
+                {
+                    "pain_avg": 2 + k % 6,
+                    "pain_worst": 4 + k % 6,
+                    "sleep_hours": 6.5,
+                    "sleep_quality": 5,
+                    "activity": 4,
+                    "mood": 6,
+                    "rescue_doses": 1,
+                    "se_drowsiness": 0,
+                    "se_nausea": 1,
+                    "se_constipation": 0,
+                    "se_dizziness": 0,
+                },
+            )
             c = check(str(uuid.uuid4()), body, patient, library, now)
-            rows.append((c.id, pid, c.questionnaire, c.version, c.authored_at,
-                         c.authored_at_client, c.local_date, c.task_id,
-                         msgspec.json.encode(c.answers).decode(),
-                         msgspec.json.encode(c.scores).decode(), c.content_hash, received))
+            rows.append(
+                (
+                    c.id,
+                    pid,
+                    c.questionnaire,
+                    c.version,
+                    c.authored_at,
+                    c.authored_at_client,
+                    c.local_date,
+                    c.task_id,
+                    msgspec.json.encode(c.answers).decode(),
+                    msgspec.json.encode(c.scores).decode(),
+                    c.content_hash,
+                    received,
+                )
+            )
         groups.append(rows)
     return groups
 
@@ -83,7 +119,9 @@ def raw_sqlite(path: Path, groups: list[list[tuple]]) -> float:
         conn.executemany(
             "INSERT INTO responses (id, patient_id, questionnaire_id, questionnaire_version,"
             " authored_at, authored_at_client, local_date, task_id, answers, scores, content_hash,"
-            " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
         conn.execute("COMMIT")
     dt = time.perf_counter() - t0
     conn.close()
@@ -102,11 +140,15 @@ def run(quick: bool = False) -> list[Figure]:
     api, api_cpu, raw, bad = [], [], [], 0
     p99 = []
     with Server(db) as srv:
-        wrk_on(srv, seconds=2, connections=CONNECTIONS, script=LUA / "batch.lua",
-               args=load.args(str(BATCH)))
+        wrk_on(srv, seconds=2, connections=CONNECTIONS, script=LUA / "batch.lua", args=load.args(str(BATCH)))
         for _ in range(runs):
-            r, per_cpu = wrk_on(srv, seconds=seconds, connections=CONNECTIONS,
-                                script=LUA / "batch.lua", args=load.args(str(BATCH)))
+            r, per_cpu = wrk_on(
+                srv,
+                seconds=seconds,
+                connections=CONNECTIONS,
+                script=LUA / "batch.lua",
+                args=load.args(str(BATCH)),
+            )
             api.append(r.rps * BATCH)
             api_cpu.append(per_cpu * BATCH)
             p99.append(r.p99_ms)
@@ -122,12 +164,31 @@ def run(quick: bool = False) -> list[Figure]:
         note += f"; {bad} non-2xx/socket errors!"
     return [
         Figure("2 batch", "batch sync via API", median(api), "responses/s", note=note, runs=api),
-        Figure("2 batch", "raw SQLite inserts, same rows", median(raw), "rows/s",
-               note="executemany, 100 rows per fsync'd transaction", runs=raw),
-        Figure("2 batch", "batch / raw SQLite", median(ratios) * 100, "%", target=f">= {TARGET:.0%}",
-               ok=median(ratios) >= TARGET and not bad, runs=[x * 100 for x in ratios]),
-        Figure("2 batch", "batch responses per server CPU-second", median(api_cpu), "responses/s",
-               note="the server's CPU-bound ceiling", runs=api_cpu),
+        Figure(
+            "2 batch",
+            "raw SQLite inserts, same rows",
+            median(raw),
+            "rows/s",
+            note="executemany, 100 rows per fsync'd transaction",
+            runs=raw,
+        ),
+        Figure(
+            "2 batch",
+            "batch / raw SQLite",
+            median(ratios) * 100,
+            "%",
+            target=f">= {TARGET:.0%}",
+            ok=median(ratios) >= TARGET and not bad,
+            runs=[x * 100 for x in ratios],
+        ),
+        Figure(
+            "2 batch",
+            "batch responses per server CPU-second",
+            median(api_cpu),
+            "responses/s",
+            note="the server's CPU-bound ceiling",
+            runs=api_cpu,
+        ),
         Figure("7 memory", "server peak RSS (batch)", peak, "MB"),
     ]
 

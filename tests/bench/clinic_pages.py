@@ -48,8 +48,12 @@ def seed_alerts(db: Path, patient_ids: list[str], n: int) -> None:
         raise LookupError("no alerts table")
     rng = random.Random(3)
     today = datetime.now(UTC).date()
-    rules = [("pain_rise", "pain", "high"), ("side_effect_severe", "side_effect", "urgent"),
-             ("silence", "adherence", "routine"), ("rescue_escalation", "side_effect", "high")]
+    rules = [
+        ("pain_rise", "pain", "high"),
+        ("side_effect_severe", "side_effect", "urgent"),
+        ("silence", "adherence", "routine"),
+        ("rescue_escalation", "side_effect", "high"),
+    ]
     rows = []
     for k in range(n):
         # One live alert per patient and rule (the schema insists): rules in turn per round.
@@ -57,10 +61,17 @@ def seed_alerts(db: Path, patient_ids: list[str], n: int) -> None:
         day = today - timedelta(days=rng.randrange(14))
         at = f"{day.isoformat()}T08:{k % 60:02d}:00Z"
         known = {
-            "patient_id": patient_ids[k % len(patient_ids)], "rule_id": rule, "category": category,
-            "severity": severity, "status": "open", "reason": "7-day mean 6.4 vs baseline 3.9 (+2.5, +64 %)",
-            "opened_on": day.isoformat(), "last_evidence_on": day.isoformat(),
-            "details": "{}", "evidence": "{}", "finding": "{}",
+            "patient_id": patient_ids[k % len(patient_ids)],
+            "rule_id": rule,
+            "category": category,
+            "severity": severity,
+            "status": "open",
+            "reason": "7-day mean 6.4 vs baseline 3.9 (+2.5, +64 %)",
+            "opened_on": day.isoformat(),
+            "last_evidence_on": day.isoformat(),
+            "details": "{}",
+            "evidence": "{}",
+            "finding": "{}",
         }
         row = {}
         for c in cols:
@@ -93,8 +104,13 @@ def clinician_cookie(db: Path) -> str:
 
     conn = connect(db)
     conn.execute("BEGIN IMMEDIATE")
-    user = accounts.add_user(conn, email="bench@example.org", name="Bench", role="clinician",
-                             password="a long benchmark passphrase 42")
+    user = accounts.add_user(
+        conn,
+        email="bench@example.org",
+        name="Bench",
+        role="clinician",
+        password="a long benchmark passphrase 42",
+    )
     token, _ = accounts.create_session(conn, user, hours=12, source="127.0.0.1")
     conn.execute("COMMIT")
     conn.close()
@@ -141,18 +157,32 @@ def run(quick: bool = False) -> list[Figure]:
             times, statuses = timed_gets(srv.port, cookie, paths)
             bad = [s for s in statuses if s != 200]
             if bad and all(s == 404 for s in bad):
-                figures.append(not_measured("5 clinic", name, f"{paths[0]} answers 404 (not landed)",
-                                            target=f"p95 < {TARGET_MS:.0f} ms"))
+                figures.append(
+                    not_measured(
+                        "5 clinic",
+                        name,
+                        f"{paths[0]} answers 404 (not landed)",
+                        target=f"p95 < {TARGET_MS:.0f} ms",
+                    )
+                )
                 continue
             p95 = _p95(times)
             note = f"median {median(times):.1f} ms over {len(times)}; {patients:,} patients, {alerts_note}"
             if bad:
                 note += f"; {len(bad)} answers not 200 ({bad[0]})!"
             target = f"p95 < {TARGET_MS:.0f} ms" if name != "patients list" else ""
-            figures.append(Figure(
-                "5 clinic", f"{name} p95", p95, "ms", target=target,
-                ok=(p95 < TARGET_MS and not bad) if target else None, note=note, runs=times,
-            ))
+            figures.append(
+                Figure(
+                    "5 clinic",
+                    f"{name} p95",
+                    p95,
+                    "ms",
+                    target=target,
+                    ok=(p95 < TARGET_MS and not bad) if target else None,
+                    note=note,
+                    runs=times,
+                )
+            )
         figures.append(Figure("7 memory", "server peak RSS (clinic pages)", srv.sample_memory(), "MB"))
     return figures
 

@@ -101,8 +101,11 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     return {
-        "cpus": os.cpu_count(), "cpu": cpu, "python": sys.version.split()[0],
-        "taskset": bool(shutil.which("taskset")), "wrk": shutil.which("wrk"),
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "python": sys.version.split()[0],
+        "taskset": bool(shutil.which("taskset")),
+        "wrk": shutil.which("wrk"),
         "load_average": os.getloadavg()[0],
     }
 
@@ -139,8 +142,15 @@ def free_port() -> int:
 class Server:
     """A real `pijnwacht serve` subprocess on a database file, pinned to `cpu`."""
 
-    def __init__(self, db: Path, *, log_level: str = "warning", cpu: int | None = 1,
-                 env: dict[str, str] | None = None, command: list[str] | None = None):
+    def __init__(
+        self,
+        db: Path,
+        *,
+        log_level: str = "warning",
+        cpu: int | None = 1,
+        env: dict[str, str] | None = None,
+        command: list[str] | None = None,
+    ):
         self.db = db
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -217,8 +227,16 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)] if m else float("nan")
 
 
-def wrk(url: str, *, seconds: float, connections: int, script: Path | None = None,
-        args: Sequence[str] = (), cpu: int | None = 0, threads: int = 1) -> WrkResult:
+def wrk(
+    url: str,
+    *,
+    seconds: float,
+    connections: int,
+    script: Path | None = None,
+    args: Sequence[str] = (),
+    cpu: int | None = 0,
+    threads: int = 1,
+) -> WrkResult:
     """Run wrk against `url` and parse requests/s, latency percentiles and errors."""
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", "--timeout", "10s"]
     if script is not None:
@@ -234,7 +252,10 @@ def wrk(url: str, *, seconds: float, connections: int, script: Path | None = Non
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     return WrkResult(
-        rps=rps, requests=requests, p50_ms=p50, p99_ms=p99,
+        rps=rps,
+        requests=requests,
+        p50_ms=p50,
+        p99_ms=p99,
         non_2xx=int(non2xx.group(1)) if non2xx else 0,
         errors=sum(int(g) for g in errs.groups()) if errs else 0,
     )
@@ -273,14 +294,27 @@ RESPONSE_INSERT = (
 def diary_row(rng: random.Random, patient_id: str, day: date, answers_json: str) -> tuple:
     authored = f"{day.isoformat()}T19:{rng.randrange(60):02d}:00Z"
     return (
-        str(uuid.UUID(int=rng.getrandbits(128), version=4)), patient_id, authored,
-        authored.replace("Z", "+00:00"), day.isoformat(), answers_json,
-        hashlib.sha256(answers_json.encode()).hexdigest(), authored,
+        str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        patient_id,
+        authored,
+        authored.replace("Z", "+00:00"),
+        day.isoformat(),
+        answers_json,
+        hashlib.sha256(answers_json.encode()).hexdigest(),
+        authored,
     )
 
 
-def seed(path: Path, *, patients: int, history_patients: int = 0, days: int = 0,
-         tokens: int = 0, today: date | None = None, seed_: int = 7) -> list[tuple[str, str]]:
+def seed(
+    path: Path,
+    *,
+    patients: int,
+    history_patients: int = 0,
+    days: int = 0,
+    tokens: int = 0,
+    today: date | None = None,
+    seed_: int = 7,
+) -> list[tuple[str, str]]:
     """A migrated database with bulk-inserted patients, diaries and device tokens.
 
     `history_patients` of the `patients` get `days` of daily diaries up to yesterday; the

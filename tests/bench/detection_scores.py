@@ -107,14 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     with ProcessPoolExecutor(args.workers) as pool:
         for variant, seed, scores in pool.map(_one, jobs):
             results[variant][seed] = scores
-    print(f"{args.patients} patients x {args.days} days per cohort;"
-          f" {time.perf_counter() - started:.0f} s")
+    print(f"{args.patients} patients x {args.days} days per cohort; {time.perf_counter() - started:.0f} s")
     print(table(results))
     if args.json:
         import msgspec
 
-        data = {v: {str(sd): {name: msgspec.to_builtins(s) for name, s in by.items()}
-                    for sd, by in r.items()} for v, r in results.items()}
+        data = {
+            v: {str(sd): {name: msgspec.to_builtins(s) for name, s in by.items()} for sd, by in r.items()}
+            for v, r in results.items()
+        }
         Path(args.json).write_text(json.dumps(data, indent=1, ensure_ascii=False))
     return 0
 

@@ -60,8 +60,18 @@ def stored_rules(folder: Path) -> float:
             "INSERT INTO responses (id, patient_id, questionnaire_id, questionnaire_version,"
             " authored_at, authored_at_client, local_date, answers, scores, content_hash,"
             " received_at) VALUES (?, ?, 'diary', 1, ?, ?, ?, ?, '{}', 'x', ?)",
-            [(str(uuid.uuid4()), p.id, e.authored_at, e.authored_at, e.local_date.isoformat(),
-              json.dumps(e.answers), e.authored_at) for e in p.entries],
+            [
+                (
+                    str(uuid.uuid4()),
+                    p.id,
+                    e.authored_at,
+                    e.authored_at,
+                    e.local_date.isoformat(),
+                    json.dumps(e.answers),
+                    e.authored_at,
+                )
+                for e in p.entries
+            ],
         )
     conn.execute("COMMIT")
     times = []
@@ -104,11 +114,11 @@ def main() -> int:
         print("| figure | median |")
         print("|---|---|")
         print(f"| rules per new response, 365 days of history (pure) | {pure_rules():.3f} ms |")
-        print(f"| evaluate_patient on SQLite (load + rules + alert update) | "
-              f"{stored_rules(folder):.3f} ms |")
+        print(f"| evaluate_patient on SQLite (load + rules + alert update) | {stored_rules(folder):.3f} ms |")
         rate, rows = replay_rate(folder)
-        print(f"| replay, 300 patients x 150 days ({rows:,} rows) | {rate:,.0f} rows/s"
-              f" ({rows / rate:.1f} s) |")
+        print(
+            f"| replay, 300 patients x 150 days ({rows:,} rows) | {rate:,.0f} rows/s ({rows / rate:.1f} s) |"
+        )
     return 0
 
 

@@ -47,7 +47,7 @@ def diary_answers(rng: random.Random) -> dict:
         "se_dizziness": rng.randint(0, 3),
     }
     if rng.random() < 0.1:
-        answers["note"] = "Slecht geslapen, veel last, \"zie\" arts"
+        answers["note"] = 'Slecht geslapen, veel last, "zie" arts'
     return answers
 
 

@@ -37,7 +37,10 @@ def _script(name: str) -> Path | None:
 def _run_script(path: Path, *args: str, timeout: float = 1200) -> str:
     try:
         out = subprocess.run(
-            [sys.executable, str(path), *args], capture_output=True, text=True, cwd=ROOT,
+            [sys.executable, str(path), *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
             timeout=timeout,
         )
     except subprocess.TimeoutExpired:
@@ -52,8 +55,14 @@ def detection(quick: bool) -> list[Figure]:
     try:
         from tests.bench import detection_parts
     except ImportError:
-        return [not_measured("3 detection", "rule time per new response", "backend.detection"
-                             " timing script not landed", target="well under 1 ms")]
+        return [
+            not_measured(
+                "3 detection",
+                "rule time per new response",
+                "backend.detection timing script not landed",
+                target="well under 1 ms",
+            )
+        ]
     return detection_parts.run(quick)
 
 
@@ -64,8 +73,11 @@ TICK_ROW = re.compile(r"^\s*(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)", re.
 def tick(quick: bool) -> list[Figure]:
     script = _script("tick.py")
     if script is None:
-        return [not_measured("4 tick", "scheduler tick", "tests/bench/tick.py not landed",
-                             target="< 1 s at 100 000")]
+        return [
+            not_measured(
+                "4 tick", "scheduler tick", "tests/bench/tick.py not landed", target="< 1 s at 100 000"
+            )
+        ]
     sizes = [10_000, 100_000] if quick else [10_000, 100_000, 1_000_000]
     rows: dict[int, tuple[float, float]] = {}
     figures = []
@@ -73,34 +85,57 @@ def tick(quick: bool) -> list[Figure]:
     # a busy machine may run out of time without losing the smaller sizes.
     for n in sizes:
         try:
-            out = _run_script(script, "--patients", str(n), "--runs", "1" if quick or n > 100_000 else "3",
-                              timeout=600 if n > 100_000 else 300)
+            out = _run_script(
+                script,
+                "--patients",
+                str(n),
+                "--runs",
+                "1" if quick or n > 100_000 else "3",
+                timeout=600 if n > 100_000 else 300,
+            )
         except RuntimeError as exc:
             figures.append(not_measured("4 tick", f"tick, {n:,} patients", str(exc)[:120]))
             continue
-        rows.update({int(m.group(1)): (float(m.group(3)), float(m.group(4)))
-                     for m in TICK_ROW.finditer(out)})
+        rows.update({int(m.group(1)): (float(m.group(3)), float(m.group(4))) for m in TICK_ROW.finditer(out)})
     if not rows:
         return figures
     for n, (quiet, busy) in sorted(rows.items()):
         target = "< 1 s" if n == 100_000 else ""
-        figures.append(Figure(
-            "4 tick", f"tick, {n:,} patients, all reminders due", busy, "s", target=target,
-            ok=(busy < 1.0) if n == 100_000 else None,
-            note=f"a quiet minute: {quiet * 1000:.1f} ms; {busy / n * 1e6:.1f} us per patient",
-        ))
+        figures.append(
+            Figure(
+                "4 tick",
+                f"tick, {n:,} patients, all reminders due",
+                busy,
+                "s",
+                target=target,
+                ok=(busy < 1.0) if n == 100_000 else None,
+                note=f"a quiet minute: {quiet * 1000:.1f} ms; {busy / n * 1e6:.1f} us per patient",
+            )
+        )
     if 100_000 in rows and 1_000_000 in rows:
         growth = rows[1_000_000][1] / rows[100_000][1]
-        figures.append(Figure(
-            "4 tick", "growth 100 000 -> 1 000 000 patients", growth, "x",
-            target="<= 10x (linear; 12x allowed for noise)", ok=growth <= 12,
-        ))
+        figures.append(
+            Figure(
+                "4 tick",
+                "growth 100 000 -> 1 000 000 patients",
+                growth,
+                "x",
+                target="<= 10x (linear; 12x allowed for noise)",
+                ok=growth <= 12,
+            )
+        )
     elif 10_000 in rows and 100_000 in rows:
         growth = rows[100_000][1] / rows[10_000][1]
-        figures.append(Figure(
-            "4 tick", "growth 10 000 -> 100 000 patients", growth, "x",
-            target="<= 10x (linear; 12x allowed for noise)", ok=growth <= 12,
-        ))
+        figures.append(
+            Figure(
+                "4 tick",
+                "growth 10 000 -> 100 000 patients",
+                growth,
+                "x",
+                target="<= 10x (linear; 12x allowed for noise)",
+                ok=growth <= 12,
+            )
+        )
     return figures
 
 
@@ -109,8 +144,11 @@ def clinic(quick: bool) -> list[Figure]:
     try:
         from tests.bench import clinic_pages
     except ImportError:
-        return [not_measured("5 clinic", "inbox and patient page", "inbox/timeline not landed",
-                             target="p95 < 50 ms")]
+        return [
+            not_measured(
+                "5 clinic", "inbox and patient page", "inbox/timeline not landed", target="p95 < 50 ms"
+            )
+        ]
     return clinic_pages.run(quick)
 
 
@@ -129,15 +167,29 @@ def push(quick: bool) -> list[Figure]:
         service.stop()
     rate = median(r.rate for r in rates)
     figures = [
-        Figure("6 push", "encrypted pushes/s to the loopback stand-in", rate, "pushes/s",
-               target=">= 500/s", ok=rate >= 500, runs=[r.rate for r in rates],
-               note=f"{pushes} per run; sender CPU {median(r.sender_cpu_ms for r in rates):.2f} ms/push"),
+        Figure(
+            "6 push",
+            "encrypted pushes/s to the loopback stand-in",
+            rate,
+            "pushes/s",
+            target=">= 500/s",
+            ok=rate >= 500,
+            runs=[r.rate for r in rates],
+            note=f"{pushes} per run; sender CPU {median(r.sender_cpu_ms for r in rates):.2f} ms/push",
+        ),
     ]
     idle, busy, pushed = latency
-    figures.append(Figure(
-        "6 push", "PUT p99 while pushing", busy, "ms", target=f"<= 2x idle ({idle:.0f} ms)",
-        ok=busy <= 2 * idle, note=f"{pushed} pushes sent meanwhile; idle p99 {idle:.1f} ms",
-    ))
+    figures.append(
+        Figure(
+            "6 push",
+            "PUT p99 while pushing",
+            busy,
+            "ms",
+            target=f"<= 2x idle ({idle:.0f} ms)",
+            ok=busy <= 2 * idle,
+            note=f"{pushed} pushes sent meanwhile; idle p99 {idle:.1f} ms",
+        )
+    )
     return figures
 
 
@@ -156,8 +208,9 @@ def _requests_while_pushing(service, pushes: int, quick: bool) -> tuple[float, f
         result: dict = {}
 
         def load_it() -> None:
-            result["r"] = wrk(srv.url, seconds=seconds, connections=8, script=LUA / "put.lua",
-                              args=load.args())
+            result["r"] = wrk(
+                srv.url, seconds=seconds, connections=8, script=LUA / "put.lua", args=load.args()
+            )
 
         t = threading.Thread(target=load_it)
         t.start()
@@ -179,13 +232,29 @@ def export(quick: bool) -> list[Figure]:
     script = _script("export_long.py")
     if script is None:
         return [not_measured("7 memory", "export peak RSS", "tests/bench/export_long.py not landed")]
-    out = _run_script(script, "--patients", "1000", "--days", "365", "--runs", "1" if quick else "3",
-                      "--dir", str(ROOT / "data" / "bench"), timeout=300 if quick else 600)
+    out = _run_script(
+        script,
+        "--patients",
+        "1000",
+        "--days",
+        "365",
+        "--runs",
+        "1" if quick else "3",
+        "--dir",
+        str(ROOT / "data" / "bench"),
+        timeout=300 if quick else 600,
+    )
     rate, rss = EXPORT_RATE.search(out), EXPORT_RSS.search(out)
     if rate is None or rss is None:
         raise RuntimeError(f"export_long.py printed no summary: {out[-300:]}")
     rows = float(rate.group(1).replace(",", ""))
     return [
-        Figure("7 memory", "export peak RSS (long CSV, 1 000 patients x 365 days)",
-               float(rss.group(1)), "MB", target="flat (streams)", note=f"{rows:,.0f} answer rows/s"),
+        Figure(
+            "7 memory",
+            "export peak RSS (long CSV, 1 000 patients x 365 days)",
+            float(rss.group(1)),
+            "MB",
+            target="flat (streams)",
+            note=f"{rows:,.0f} answer rows/s",
+        ),
     ]

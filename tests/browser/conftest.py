@@ -22,11 +22,17 @@ AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = "/usr/bin/chromium"
 # Screenshots of the main screens: docs/screenshots/ is refreshed on purpose (`make screenshots`),
 # not by every test run.
-SCREENSHOTS = Path(os.environ.get("PIJNWACHT_SCREENSHOTS_DIR")
-                   or Path(tempfile.gettempdir()) / "pijnwacht-screenshots")
+SCREENSHOTS = Path(
+    os.environ.get("PIJNWACHT_SCREENSHOTS_DIR") or Path(tempfile.gettempdir()) / "pijnwacht-screenshots"
+)
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 PHONE = {"width": 390, "height": 844}
 
@@ -48,7 +54,9 @@ class Server:
         self.log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [str(PIJNWACHT), "serve", "--port", str(self.port)],
-            env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -68,7 +76,10 @@ class Server:
         procs = [
             subprocess.Popen(
                 [str(PIJNWACHT), "enrol", "--name", name, "--pathway", pathway, "--json"],
-                env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
             for _ in range(count)
         ]
@@ -135,7 +146,10 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def context(browser: Browser, server: Server) -> Iterator[BrowserContext]:
     ctx = browser.new_context(
-        base_url=server.url, viewport=PHONE, locale="nl-NL", timezone_id="Europe/Amsterdam",
+        base_url=server.url,
+        viewport=PHONE,
+        locale="nl-NL",
+        timezone_id="Europe/Amsterdam",
         service_workers="allow",
     )
     ctx.grant_permissions(["notifications"], origin=server.url)

@@ -51,8 +51,10 @@ def test_join_with_code_and_save_the_diary(page, server, patient):
     page.get_by_label("Herinnering voor uw dagboek, elke dag om").fill("19:30")
     page.get_by_role("button", name="Klaar").click()
     expect(page.get_by_role("heading", name="Dagboek")).to_be_visible()
-    assert server.query("SELECT reminder_time FROM patients WHERE id = ?",
-                        (patient["patient_id"],))[0][0] == "19:30"
+    assert (
+        server.query("SELECT reminder_time FROM patients WHERE id = ?", (patient["patient_id"],))[0][0]
+        == "19:30"
+    )
 
     # Saving without the two required pain scores says what is missing.
     page.get_by_role("button", name="Opslaan").click()
@@ -68,11 +70,18 @@ def test_join_with_code_and_save_the_diary(page, server, patient):
 
     [stored] = server.responses(patient["patient_id"])
     assert stored["local_date"] == today()
-    assert stored["answers"] == {"pain_avg": 6, "pain_worst": 8, "sleep_hours": 7.5,
-                                 "se_nausea": 2, "rescue_doses": 1, "note": "Slecht weer"}
+    assert stored["answers"] == {
+        "pain_avg": 6,
+        "pain_worst": 8,
+        "sleep_hours": 7.5,
+        "se_nausea": 2,
+        "rescue_doses": 1,
+        "note": "Slecht weer",
+    }
     # authored_at keeps the device's UTC offset (Amsterdam: +01:00 or +02:00).
-    assert server.query("SELECT authored_at_client FROM responses WHERE id = ?",
-                        (stored["id"],))[0][0][-6:] in ("+01:00", "+02:00")
+    assert server.query("SELECT authored_at_client FROM responses WHERE id = ?", (stored["id"],))[0][0][
+        -6:
+    ] in ("+01:00", "+02:00")
     # The saved day opens with its answers, ready to be edited.
     page.reload()
     expect(page.get_by_text("U heeft deze dag al ingevuld")).to_be_visible()
@@ -126,9 +135,14 @@ def test_offline_entries_reach_the_server_exactly_once(page, context, server, pa
     assert len(stored) == 4
     assert len({r["id"] for r in stored}) == 4
     assert sorted(r["local_date"] for r in stored) == sorted([today(), today(), today(-1), today(-2)])
-    current = {r["local_date"]: r["pain_avg"] for r in server.query(
-        "SELECT local_date, json_extract(answers, '$.pain_avg') AS pain_avg FROM current_responses"
-        " WHERE patient_id = ? AND questionnaire_id = 'diary'", (patient["patient_id"],))}
+    current = {
+        r["local_date"]: r["pain_avg"]
+        for r in server.query(
+            "SELECT local_date, json_extract(answers, '$.pain_avg') AS pain_avg FROM current_responses"
+            " WHERE patient_id = ? AND questionnaire_id = 'diary'",
+            (patient["patient_id"],),
+        )
+    }
     assert current == {today(): 4, today(-1): 7, today(-2): 3}
     assert page.js_errors == []
 
@@ -139,8 +153,11 @@ def test_a_server_error_keeps_the_answer_in_the_outbox(page, server, patient):
 
     def fail(route):
         calls.append(route.request.url)
-        route.fulfill(status=500, content_type="application/json",
-                      body='{"status_code": 500, "detail": "Something went wrong"}')
+        route.fulfill(
+            status=500,
+            content_type="application/json",
+            body='{"status_code": 500, "detail": "Something went wrong"}',
+        )
 
     page.route("**/api/v1/responses*", fail)
     fill_diary(page, 6, 7)
@@ -150,7 +167,8 @@ def test_a_server_error_keeps_the_answer_in_the_outbox(page, server, patient):
     expect(page.get_by_text("1 antwoord(en) wachten op verzending.")).to_be_visible()
     page.get_by_role("button", name="Nu versturen").click()
     expect(page.locator("#status")).to_have_text(
-        "De server is nu niet bereikbaar. Wij proberen het later opnieuw.")
+        "De server is nu niet bereikbaar. Wij proberen het later opnieuw."
+    )
     assert server.responses(patient["patient_id"]) == []
 
     page.unroute("**/api/v1/responses*")
@@ -202,16 +220,21 @@ def test_push_subscribes_with_the_server_key_and_a_push_opens_the_task(page, con
     page.wait_for_function("() => navigator.serviceWorker.controller !== null")
 
     token = page.evaluate("self.Pijnwacht.store.get('kv', 'token')")
-    key = httpx.get(f"{server.url}/api/v1/push/key",
-                    headers={"Authorization": f"Bearer {token}"}).json()["key"]
+    key = httpx.get(f"{server.url}/api/v1/push/key", headers={"Authorization": f"Bearer {token}"}).json()[
+        "key"
+    ]
     assert page.evaluate("window.__subscribed") == {"userVisibleOnly": True, "key": key}
-    [sub] = server.query("SELECT endpoint FROM push_subscriptions WHERE patient_id = ?"
-                         " AND deactivated_at IS NULL", (patient["patient_id"],))
+    [sub] = server.query(
+        "SELECT endpoint FROM push_subscriptions WHERE patient_id = ? AND deactivated_at IS NULL",
+        (patient["patient_id"],),
+    )
     assert sub["endpoint"].startswith("https://push.invalid/send/")
 
     # A push message as the push service would deliver it, straight into the service worker.
-    [task] = server.query("SELECT id FROM tasks WHERE patient_id = ? AND questionnaire_id = 'phq9'"
-                          " ORDER BY opens_at LIMIT 1", (patient["patient_id"],))
+    [task] = server.query(
+        "SELECT id FROM tasks WHERE patient_id = ? AND questionnaire_id = 'phq9' ORDER BY opens_at LIMIT 1",
+        (patient["patient_id"],),
+    )
     cdp = context.new_cdp_session(page)
     registrations: list[dict] = []
     cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
@@ -220,19 +243,29 @@ def test_push_subscribes_with_the_server_key_and_a_push_opens_the_task(page, con
         if registrations:
             break
         page.wait_for_timeout(100)
-    payload = {"title": "Pijnwacht", "body": "Er staat een vragenlijst voor u klaar.",
-               "url": f"/#/task/{task['id']}", "tag": f"task-{task['id']}"}
-    cdp.send("ServiceWorker.deliverPushMessage", {
-        "origin": server.url, "registrationId": registrations[0]["registrationId"],
-        "data": json.dumps(payload)})
+    payload = {
+        "title": "Pijnwacht",
+        "body": "Er staat een vragenlijst voor u klaar.",
+        "url": f"/#/task/{task['id']}",
+        "tag": f"task-{task['id']}",
+    }
+    cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {
+            "origin": server.url,
+            "registrationId": registrations[0]["registrationId"],
+            "data": json.dumps(payload),
+        },
+    )
     shown = """async () => (await (await navigator.serviceWorker.ready).getNotifications())
         .map(n => ({title: n.title, body: n.body, tag: n.tag, url: n.data.url}))"""
     for _ in range(50):
         if page.evaluate(shown):
             break
         page.wait_for_timeout(100)
-    assert page.evaluate(shown) == [{"title": payload["title"], "body": payload["body"],
-                                     "tag": payload["tag"], "url": payload["url"]}]
+    assert page.evaluate(shown) == [
+        {"title": payload["title"], "body": payload["body"], "tag": payload["tag"], "url": payload["url"]}
+    ]
 
     # Clicking it (the browser's event, fired in the worker) brings the app to that task.
     page.goto("/#/trend")
@@ -249,14 +282,21 @@ def test_push_subscribes_with_the_server_key_and_a_push_opens_the_task(page, con
     page.goto("/#/settings")
     page.get_by_role("button", name="Meldingen uitzetten").click()
     expect(page.get_by_role("button", name="Meldingen toestaan")).to_be_visible()
-    assert server.query("SELECT endpoint FROM push_subscriptions WHERE patient_id = ?"
-                        " AND deactivated_at IS NULL", (patient["patient_id"],)) == []
+    assert (
+        server.query(
+            "SELECT endpoint FROM push_subscriptions WHERE patient_id = ? AND deactivated_at IS NULL",
+            (patient["patient_id"],),
+        )
+        == []
+    )
 
 
 def test_a_safety_answer_shows_crisis_contacts_at_once_even_offline(page, context, server, patient):
     join(page, patient["code"])
-    [task] = server.query("SELECT id FROM tasks WHERE patient_id = ? AND questionnaire_id = 'phq9'"
-                          " ORDER BY opens_at LIMIT 1", (patient["patient_id"],))
+    [task] = server.query(
+        "SELECT id FROM tasks WHERE patient_id = ? AND questionnaire_id = 'phq9' ORDER BY opens_at LIMIT 1",
+        (patient["patient_id"],),
+    )
     context.set_offline(True)
     page.goto("/#/tasks")
     page.get_by_role("link", name="Beginnen: PHQ-9", exact=False).click()
@@ -293,8 +333,14 @@ def test_a_safety_answer_shows_crisis_contacts_at_once_even_offline(page, contex
 
 
 SCREENS = [
-    ("join", None), ("setup", None), ("today", "/#/today"), ("yesterday", None),
-    ("tasks", "/#/tasks"), ("questionnaire", None), ("trend", "/#/trend"), ("settings", "/#/settings"),
+    ("join", None),
+    ("setup", None),
+    ("today", "/#/today"),
+    ("yesterday", None),
+    ("tasks", "/#/tasks"),
+    ("questionnaire", None),
+    ("trend", "/#/trend"),
+    ("settings", "/#/settings"),
 ]
 
 
@@ -365,13 +411,16 @@ def test_settings_conflict_download_language_and_leave(page, server, patient):
 
     # Same UUID, other content (a bug or a tampered phone): the server refuses with a
     # conflict; the app keeps the answer, marked, until the patient removes it.
-    page.evaluate("""async (id) => {
+    page.evaluate(
+        """async (id) => {
         const item = (await self.Pijnwacht.store.get('history', id));
         const body = {questionnaire: 'diary', version: 1, authored_at: item.authored_at,
                       local_date: item.local_date, task_id: null, answers: {pain_avg: 1, pain_worst: 2}};
         await self.Pijnwacht.store.put('outbox', {id, body, queued_at: new Date().toISOString(),
                                                   state: 'pending', attempts: 0, error: null});
-    }""", stored["id"])
+    }""",
+        stored["id"],
+    )
     page.goto("/#/settings")
     page.get_by_role("button", name="Nu versturen").click()
     expect(page.get_by_text("De server heeft al andere antwoorden onder dit nummer.")).to_be_visible()
@@ -425,8 +474,14 @@ def test_background_sync_sends_the_outbox_with_the_app_closed(context, server, p
             break
         probe.wait_for_timeout(100)
     assert server.responses(patient["patient_id"]) == []
-    cdp.send("ServiceWorker.dispatchSyncEvent", {
-        "origin": server.url, "registrationId": registrations[0]["registrationId"],
-        "tag": "pijnwacht-outbox", "lastChance": False})
+    cdp.send(
+        "ServiceWorker.dispatchSyncEvent",
+        {
+            "origin": server.url,
+            "registrationId": registrations[0]["registrationId"],
+            "tag": "pijnwacht-outbox",
+            "lastChance": False,
+        },
+    )
     [stored] = server.wait_for_responses(patient["patient_id"], 1)
     assert stored["answers"] == {"pain_avg": 7, "pain_worst": 9}

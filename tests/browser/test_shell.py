@@ -52,8 +52,9 @@ def test_every_module_the_app_imports_is_cached_for_offline_use():
 
 
 def test_the_shell_is_at_most_100_kb_compressed():
-    total = sum(len(gzip.compress(local_path(u).read_bytes(), 9))
-                for u in shell_files() if not u.endswith(".png"))
+    total = sum(
+        len(gzip.compress(local_path(u).read_bytes(), 9)) for u in shell_files() if not u.endswith(".png")
+    )
     total += len(gzip.compress((PWA / "sw.js").read_bytes(), 9))
     assert total <= SHELL_LIMIT, f"app shell is {total} bytes gzip"
 
