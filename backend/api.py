@@ -14,7 +14,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Response, Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from backend import enrolment, responses
+from backend import enrolment, intake, responses
 from backend.accounts import clear_failures, record_failure, throttled_until
 from backend.enrolment import EnrolmentError, Patient
 from backend.responses import BatchIn, BatchItem, BatchResult, Invalid, ResponseIn, ResponseOut
@@ -334,7 +334,9 @@ class PatientController(Controller):
         except Invalid as exc:
             raise _invalid(exc.problems) from None
         [outcome] = await services.db.write(
-            lambda conn: responses.store(conn, patient, [checked], now=now, after=services.after_store)
+            lambda conn: intake.receive(
+                conn, patient, [checked], library=services.library, pathways=services.pathways, now=now
+            )
         )
         if outcome == "conflict":
             raise HTTPException(
@@ -377,7 +379,9 @@ class PatientController(Controller):
                 results.append(BatchResult(id=item.id, status="invalid", error=str(exc)))
         outcomes = iter(
             await services.db.write(
-                lambda conn: responses.store(conn, patient, checked, now=now, after=services.after_store)
+                lambda conn: intake.receive(
+                    conn, patient, checked, library=services.library, pathways=services.pathways, now=now
+                )
             )
             if checked
             else []

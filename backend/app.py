@@ -127,17 +127,17 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     def on_startup(app: Litestar) -> None:
         app.state.scheduler = None
         if settings.scheduler:
-            from backend import scheduler
+            from backend import tick
 
-            app.state.scheduler = scheduler.start_scheduler(
+            app.state.scheduler = tick.start_scheduler(
                 services.db, settings, services.library, services.pathways
             )
 
     def on_shutdown(app: Litestar) -> None:
         if getattr(app.state, "scheduler", None) is not None:
-            from backend import scheduler
+            from backend import tick
 
-            scheduler.stop_scheduler(app.state.scheduler)
+            tick.stop_scheduler(app.state.scheduler)
         services.close()
 
     route_handlers: list[Any] = [

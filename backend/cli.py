@@ -136,6 +136,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo.run(settings, if_empty=args.if_empty)
 
 
+# -- tick ---------------------------------------------------------------------------------
+def cmd_tick(args: argparse.Namespace) -> int:
+    """`pijnwacht tick`: print the tick's counts as one JSON object."""
+    import msgspec
+
+    from backend import tick
+
+    report = tick.tick_once(_settings(args), parse_now(args.now))
+    print(json.dumps(msgspec.to_builtins(report)))
+    return 0
+
+
 # -- backup -------------------------------------------------------------------------------
 def cmd_backup(args: argparse.Namespace) -> int:
     """SQLite's online backup: consistent while the server runs; the file appears whole or not."""
@@ -218,6 +230,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--if-empty", action="store_true", help="only when there are no accounts yet")
     p.set_defaults(func=cmd_demo)
 
+    p = sub.add_parser(
+        "tick",
+        help="one scheduler tick (plan, expire, claim, escalate, nightly sweep, send), then exit",
+        description="One tick as of --now (default: now), every pass the server's own tick runs:"
+        " safe from cron and beside a running server; a reminder is never sent twice.",
+    )
+    p.add_argument("--now", metavar="ISO-8601", help="e.g. 2026-03-29T18:00:00Z")
+    p.set_defaults(func=cmd_tick)
+
     p = sub.add_parser("backup", help="online backup of the database to FILE")
     p.add_argument("file")
     p.set_defaults(func=cmd_backup)
@@ -226,9 +247,6 @@ def build_parser() -> argparse.ArgumentParser:
     from backend.exports import add_export_command
 
     add_export_command(sub)
-    from backend.scheduler import add_tick_command
-
-    add_tick_command(sub)
     from backend.replay import add_replay_command
 
     add_replay_command(sub)

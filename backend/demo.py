@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 
-from backend import accounts, enrolment, scheduler, services
+from backend import accounts, enrolment, intake, scheduler, services
 from backend.settings import Settings
 from backend.storage import utcnow
 
@@ -128,8 +128,8 @@ def fill_demo_cohort(svc: services.Services, patients: int = 30, days: int = 120
             )
             checked = responses.check(str(uuid.uuid4()), body, patient, svc.library, written)
             svc.db.write_sync(
-                lambda conn, c=checked, w=written, p=patient: responses.store(
-                    conn, p, [c], now=w, after=svc.after_store
+                lambda conn, c=checked, w=written, p=patient: intake.receive(
+                    conn, p, [c], library=svc.library, pathways=svc.pathways, now=w
                 )
             )
         svc.db.write_sync(

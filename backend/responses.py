@@ -12,7 +12,7 @@ import logging
 import re
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
@@ -169,9 +169,6 @@ def check(response_id: str, r: ResponseIn, patient: Patient, library: Library, n
 
 
 Outcome = Literal["created", "duplicate", "conflict"]
-# Called inside the same transaction after new responses of a patient are stored
-# (task completion, detection): (conn, patient, new responses, now).
-AfterStore = Callable[[sqlite3.Connection, Patient, list[Checked], datetime], None]
 
 
 def store(
@@ -180,13 +177,11 @@ def store(
     items: Iterable[Checked],
     *,
     now: datetime | None = None,
-    after: Iterable[AfterStore] = (),
 ) -> list[Outcome]:
-    """Store checked responses idempotently; then run the after-store hooks once for the new ones."""
+    """Store checked responses idempotently (what follows a new one: `intake.receive`)."""
     now = now or utcnow()
     received = iso(now)
     outcomes: list[Outcome] = []
-    created: list[Checked] = []
     encode = msgspec.json.encode
     for c in items:
         # Insert first, look only when the id was taken: a new response (the common case)
@@ -213,28 +208,10 @@ def store(
         )
         if cur.rowcount == 1:
             outcomes.append("created")
-            created.append(c)
             continue
         row = conn.execute("SELECT patient_id, content_hash FROM responses WHERE id = ?", (c.id,)).fetchone()
         same = row["patient_id"] == patient.id and row["content_hash"] == c.content_hash
         outcomes.append("duplicate" if same else "conflict")
-    if created:
-        for n, hook in enumerate(after):
-            # A failing hook (task bookkeeping, detection) must never lose the response:
-            # it rolls back only itself; the nightly sweep evaluates the patient again.
-            conn.execute(f"SAVEPOINT hook{n}")
-            try:
-                hook(conn, patient, created, now)
-            except Exception as exc:
-                conn.execute(f"ROLLBACK TO hook{n}")
-                # The type only: an exception's message may quote answers (health data).
-                log.error(
-                    "after-store hook %s failed with %s for patient %s",
-                    getattr(hook, "__name__", n),
-                    type(exc).__name__,
-                    patient.id,
-                )
-            conn.execute(f"RELEASE hook{n}")
     return outcomes
 
 

@@ -1,10 +1,10 @@
 """Scheduler: the shell that keeps each patient's tasks in SQLite and reminds on time.
 
 The database is the schedule (design.md): `materialise` stores what `schedule.plan` says
-as rows of `tasks`; `run_tick` is one pass over them — plan patients whose horizon runs
-out or whose pathway, dates or reminder time changed, expire tasks past their window,
-claim the reminders that are due and queue one push per patient in the same transaction.
-APScheduler only calls `run_tick` every minute, in the one process that holds the lease.
+as rows of `tasks`. The tick's task steps are here - `plan_due` (patients whose horizon runs
+out or whose pathway, dates or reminder time changed), `expire` (tasks past their window),
+`claim_due` (the reminders that are due, one push per patient queued in the same
+transaction) - and `tick.run_tick` calls them, by name, every minute.
 
 Never a reminder twice: the due reminders are claimed a chunk at a time, inside the
 writer's `BEGIN IMMEDIATE`, by one `UPDATE tasks ... WHERE id IN (the chunk) AND status =
@@ -21,23 +21,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
 import sqlite3
-import time as clock
-import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 
 from backend import push as webpush
 from backend.pathways import Pathway
-from backend.questionnaires import Library
 from backend.schedule import PlannedTask, QuietHours, local_midnight, parse_hhmm, plan
 from backend.settings import Settings
 from backend.storage import Database, iso, parse_iso
@@ -63,8 +56,6 @@ RETRY_AFTER = timedelta(hours=1)
 # History kept: claimed reminders in reminder_log, finished rows of the push queue.
 KEEP_REMINDER_LOG_DAYS = 90
 KEEP_PUSH_QUEUE_DAYS = 30
-LEASE_NAME = "scheduler"
-LEASE_TTL = timedelta(minutes=3)
 # One-off tasks are planned this far ahead (all of them: pathways end within a few years).
 ONE_OFFS_DAYS = 5 * 366
 
@@ -80,24 +71,6 @@ MESSAGES = {
         "questionnaire": "A questionnaire is waiting for you",
     },
 }
-
-
-class TickReport(msgspec.Struct, kw_only=True):
-    """What one scheduler pass did, in counts (for logs, the CLI and tests; no health data)."""
-
-    now: str
-    planned: int = 0  # patients planned (new, changed, or rolled forward)
-    plan_errors: int = 0
-    expired: int = 0
-    completed: int = 0  # due tasks found already answered (reminder skipped)
-    late_skipped: int = 0  # reminders dropped because found more than REMINDER_GRACE late
-    reminders: int = 0  # reminders claimed
-    pushes_queued: int = 0  # push messages queued (one per device)
-    pushed: int | None = None  # sent by the flush after the claims, if one was given
-    pruned: int = 0  # old reminder log and push queue rows deleted (once a day)
-    # What each registered pass returned (register_pass), by name; "error" if it raised.
-    passes: dict[str, Any] = msgspec.field(default_factory=dict)
-    seconds: float = 0.0
 
 
 def quiet_hours(settings: Settings | None) -> QuietHours:
@@ -380,7 +353,7 @@ def complete_task(
 
 
 # -- the tick -------------------------------------------------------------------------------
-def _mark_stale_plans(conn: sqlite3.Connection, pathways: Mapping[str, Pathway], at: str) -> int:
+def mark_stale_plans(conn: sqlite3.Connection, pathways: Mapping[str, Pathway], at: str) -> int:
     """Patients planned from an older version of their pathway file are re-planned."""
     n = 0
     for p in pathways.values():
@@ -394,7 +367,7 @@ def _mark_stale_plans(conn: sqlite3.Connection, pathways: Mapping[str, Pathway],
     return n
 
 
-def _expire(conn: sqlite3.Connection, at: str) -> int:
+def expire(conn: sqlite3.Connection, at: str) -> int:
     return conn.execute(
         "UPDATE tasks SET status = 'expired', next_reminder_at = NULL"
         " WHERE status = 'open' AND expires_at <= ?",
@@ -402,7 +375,7 @@ def _expire(conn: sqlite3.Connection, at: str) -> int:
     ).rowcount
 
 
-def _prune_daily(conn: sqlite3.Connection, now: datetime) -> int:
+def prune_daily(conn: sqlite3.Connection, now: datetime) -> int:
     """Once a day (the first tick of a UTC day): delete history past its keeping time."""
     today = now.date().isoformat()
     claimed = conn.execute(
@@ -420,15 +393,14 @@ def _prune_daily(conn: sqlite3.Connection, now: datetime) -> int:
     return n + webpush.prune_queue(conn, now=now, keep_days=KEEP_PUSH_QUEUE_DAYS)
 
 
-def _plan_due(
-    db: Database,
-    settings: Settings,
-    now: datetime,
-    pathways: Mapping[str, Pathway],
-    report: TickReport,
-) -> None:
+def plan_due(
+    db: Database, settings: Settings, now: datetime, pathways: Mapping[str, Pathway]
+) -> tuple[int, int]:
+    """Plan the patients that are new, changed, or near the end of their horizon (at most
+    ROLL_BATCH, in write jobs of ROLL_CHUNK); return (planned, failed)."""
     at = iso(now)
     left = ROLL_BATCH
+    planned = failed = 0
     while left > 0:
 
         def job(conn: sqlite3.Connection, limit: int = min(left, ROLL_CHUNK)) -> tuple[int, int]:
@@ -459,11 +431,12 @@ def _plan_due(
             return len(ids), errors
 
         done, errors = db.write_sync(job)
-        report.planned += done - errors
-        report.plan_errors += errors
+        planned += done - errors
+        failed += errors
         left -= done
         if done < ROLL_CHUNK:
             break
+    return planned, failed
 
 
 # The claim, in SQL: a few statements per chunk of up to CLAIM_CHUNK due reminders, no
@@ -595,7 +568,7 @@ def _payload_heads() -> tuple[str, dict[str, str]]:
     return f"CASE WHEN m.diary THEN {cases['diary']} ELSE {cases['questionnaire']} END", args
 
 
-class _Claimed(msgspec.Struct):
+class Claimed(msgspec.Struct):
     picked: int  # due reminders taken in index order, answered ones too (< CLAIM_CHUNK: all)
     claimed: int
     queued: int
@@ -603,7 +576,7 @@ class _Claimed(msgspec.Struct):
     late: int
 
 
-def _claim(now: datetime) -> Callable[[sqlite3.Connection], _Claimed]:
+def _claim(now: datetime) -> Callable[[sqlite3.Connection], Claimed]:
     """One write job: drop late reminders, close answered due tasks, claim and queue the rest
     (see _CHUNK_TABLES and the statements after it)."""
     at = iso(now)
@@ -621,7 +594,7 @@ def _claim(now: datetime) -> Callable[[sqlite3.Connection], _Claimed]:
     }
     queue_params = {"now": at, "now_s": message_params["now_s"]}
 
-    def job(conn: sqlite3.Connection) -> _Claimed:
+    def job(conn: sqlite3.Connection) -> Claimed:
         late = conn.execute(
             "UPDATE tasks SET next_reminder_at = (SELECT min(j.value)"
             " FROM json_each(tasks.reminder_times) j WHERE j.value > :now)"
@@ -634,7 +607,7 @@ def _claim(now: datetime) -> Callable[[sqlite3.Connection], _Claimed]:
         conn.execute("DELETE FROM temp.scheduler_message")
         picked = conn.execute(_PICK, params).rowcount
         if not picked:
-            return _Claimed(0, 0, 0, 0, late)
+            return Claimed(0, 0, 0, 0, late)
         picked_more = conn.execute(_PICK_MORE, params).rowcount
         completed = conn.execute(_COMPLETE).rowcount
         answered = conn.execute("DELETE FROM temp.scheduler_claim WHERE answered").rowcount
@@ -649,236 +622,21 @@ def _claim(now: datetime) -> Callable[[sqlite3.Connection], _Claimed]:
             conn.execute(messages_sql, message_params)
             queued = conn.execute(_QUEUE, queue_params).rowcount
             conn.execute(_LOG, {"now": at})
-        return _Claimed(picked, claimed, queued, completed, late)
+        return Claimed(picked, claimed, queued, completed, late)
 
     return job
 
 
-# Passes other modules add to every tick (the silence sweep, alert escalation), by name:
-# fn(db, settings, now, library, pathways) -> a JSON-able summary. Each must be cheap when
-# there is nothing to do, and safe beside another tick (compare-and-set, like the claims).
-TickPass = Callable[[Database, Settings, datetime, Any, Mapping[str, Pathway]], Any]
-PASSES: dict[str, TickPass] = {}
-
-
-def register_pass(name: str, fn: TickPass) -> None:
-    """Run `fn` in every tick after the reminders (e.g. `register_pass("silence", alerts.sweep)`)."""
-    PASSES[name] = fn
-
-
-def run_tick(
-    db: Database,
-    settings: Settings,
-    now: datetime,
-    library: Library | None,
-    pathways: Mapping[str, Pathway],
-    push: Callable[[datetime], Any] | None = None,
-) -> TickReport:
-    """One scheduler pass as of `now`; safe beside any other pass (see the module docstring).
-
-    Plans patients that are new, changed, or near the end of their horizon (at most
-    ROLL_BATCH per pass), expires tasks past their window, closes due tasks already
-    answered, claims due reminders and queues their pushes. Then, when `push` is given
-    (e.g. `lambda now: push.flush_sync(db, settings, keys, now)`), sends what is queued;
-    its result's `sent` (or the result itself) becomes `report.pushed`.
-    Between the claims and the sending, the passes registered with `register_pass` run.
-    """
-    started = clock.perf_counter()
-    now = now.astimezone(UTC)
-    at = iso(now)
-    report = TickReport(now=at)
-
-    def housekeeping(conn: sqlite3.Connection) -> int:
-        _mark_stale_plans(conn, pathways, at)
-        return _expire(conn, at)
-
-    report.expired = db.write_sync(housekeeping)
-    report.pruned = db.write_sync(lambda conn: _prune_daily(conn, now))
-    _plan_due(db, settings, now, pathways, report)
-    report.expired += db.write_sync(lambda conn: _expire(conn, at))
+def claim_due(db: Database, now: datetime) -> Claimed:
+    """Claim every due reminder and queue its pushes, a chunk per write job; the totals."""
     claim = _claim(now)
+    total = Claimed(0, 0, 0, 0, 0)
     while True:
         done = db.write_sync(claim)
-        report.reminders += done.claimed
-        report.pushes_queued += done.queued
-        report.completed += done.completed
-        report.late_skipped += done.late
+        total.picked += done.picked
+        total.claimed += done.claimed
+        total.queued += done.queued
+        total.completed += done.completed
+        total.late += done.late
         if done.picked < CLAIM_CHUNK:
-            break
-    for name, fn in PASSES.items():
-        try:
-            report.passes[name] = fn(db, settings, now, library, pathways)
-        except Exception as exc:  # noqa: BLE001 - one failing pass must not stop the pushes
-            log.error("tick pass %s failed: %s", name, type(exc).__name__)
-            report.passes[name] = "error"
-    if push is not None:
-        result = push(now)
-        report.pushed = getattr(result, "sent", result)
-    report.seconds = round(clock.perf_counter() - started, 4)
-    if report.reminders or report.planned or report.expired or report.plan_errors:
-        log.info(
-            "tick %s: %d planned, %d expired, %d reminders, %d pushes queued",
-            at,
-            report.planned,
-            report.expired,
-            report.reminders,
-            report.pushes_queued,
-        )
-    return report
-
-
-# -- the lease and the in-process scheduler -------------------------------------------------
-def take_lease(
-    conn: sqlite3.Connection,
-    holder: str,
-    now: datetime,
-    *,
-    ttl: timedelta = LEASE_TTL,
-    name: str = LEASE_NAME,
-) -> bool:
-    """Take or renew the scheduler lease for `holder`; False when another holds it unexpired."""
-    cur = conn.execute(
-        "INSERT INTO scheduler_lease (name, holder, expires_at) VALUES (?, ?, ?)"
-        " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,"
-        " expires_at = excluded.expires_at"
-        " WHERE scheduler_lease.holder = excluded.holder OR scheduler_lease.expires_at <= ?",
-        (name, holder, iso(now + ttl), iso(now)),
-    )
-    return cur.rowcount == 1
-
-
-def release_lease(conn: sqlite3.Connection, holder: str, *, name: str = LEASE_NAME) -> bool:
-    cur = conn.execute("DELETE FROM scheduler_lease WHERE name = ? AND holder = ?", (name, holder))
-    return cur.rowcount == 1
-
-
-class TickScheduler(BackgroundScheduler):
-    """APScheduler running `run_tick` every minute in this process while it holds the lease."""
-
-    def __init__(
-        self,
-        db: Database,
-        settings: Settings,
-        library: Library | None,
-        pathways: Mapping[str, Pathway],
-        push: Callable[[datetime], Any] | None,
-    ) -> None:
-        super().__init__(timezone=UTC)
-        self.db, self.settings, self.library, self.pathways = db, settings, library, pathways
-        self.push = push
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.last_report: TickReport | None = None
-
-    def tick(self, now: datetime | None = None) -> TickReport | None:
-        """One tick if this process holds (or can take) the lease; None when another does."""
-        now = now or datetime.now(UTC)
-        if not self.db.write_sync(lambda conn: take_lease(conn, self.holder, now)):
-            return None
-        try:
-            self.last_report = run_tick(self.db, self.settings, now, self.library, self.pathways, self.push)
-        except Exception:
-            log.exception("scheduler tick failed")
-            return None
-        return self.last_report
-
-    def stop(self) -> None:
-        """Stop ticking (waits for a running tick) and hand the lease back."""
-        if self.running:
-            self.shutdown(wait=True)
-        try:
-            self.db.write_sync(lambda conn: release_lease(conn, self.holder))
-        except Exception:  # noqa: BLE001 - the lease expires by itself
-            log.warning("could not release the scheduler lease")
-
-
-def start_scheduler(
-    db: Database,
-    settings: Settings,
-    library: Library | None,
-    pathways: Mapping[str, Pathway],
-    *,
-    push: Callable[[datetime], Any] | None | bool = True,
-) -> TickScheduler:
-    """Start the per-minute tick in a background thread; call `.stop()` on shut-down.
-
-    `push=True` (default) sends queued pushes (push.drain_sync) after each tick with the VAPID keys of the
-    data folder; pass a callable to send otherwise, or None/False not to send.
-    """
-    if push is True:
-        keys = webpush.ensure_vapid_keys(settings.data_dir)
-
-        def push(now: datetime) -> Any:
-            # drain: at 20:00 far more is due than one flush takes.
-            return webpush.drain_sync(db, settings, keys, now)
-
-    sched = TickScheduler(db, settings, library, pathways, push or None)
-    # Every minute on the minute (+2 s, so a reminder due at 20:00:00 goes out at 20:00:02).
-    # coalesce=True: after a stall (suspended VM, long GC, busy disk) the missed runs collapse
-    # into one catch-up tick, not a burst: a tick catches up on everything due anyway, the
-    # database being the schedule. misfire_grace_time=None: that catch-up runs however late
-    # it is (reminders later than REMINDER_GRACE are dropped by the tick itself, on purpose).
-    # max_instances=1: a slow tick is never overlapped by the next one.
-    first = datetime.now(UTC).replace(second=2, microsecond=0) + timedelta(minutes=1)
-    sched.add_job(
-        sched.tick,
-        IntervalTrigger(minutes=1, start_date=first, timezone=UTC),
-        id="tick",
-        name="pijnwacht tick",
-        coalesce=True,
-        max_instances=1,
-        misfire_grace_time=None,
-        next_run_time=datetime.now(UTC),  # one tick at start-up: catch up after a restart
-        replace_existing=True,
-    )
-    sched.start()
-    return sched
-
-
-def stop_scheduler(sched: TickScheduler) -> None:
-    sched.stop()
-
-
-def tick_once(settings: Settings, now: datetime | None = None) -> TickReport:
-    """`pijnwacht tick`: one pass, regardless of the lease (claims are compare-and-set),
-    sending the queued pushes; for cron beside or instead of a running server."""
-    from backend.pathways import load_pathways
-    from backend.questionnaires import load_library
-    from backend.storage import open_database
-
-    db = open_database(settings.db)
-    try:
-        library = load_library(settings.questionnaires_dir)
-        pathways = load_pathways(settings.questionnaires_dir, library)
-        keys = webpush.ensure_vapid_keys(settings.data_dir)
-        return run_tick(
-            db,
-            settings,
-            now or datetime.now(UTC),
-            library,
-            pathways,
-            push=lambda at: webpush.drain_sync(db, settings, keys, at),
-        )
-    finally:
-        db.close()
-
-
-def add_tick_command(subparsers: Any) -> Any:
-    """Add `tick` to the `pijnwacht` command's argparse subparsers."""
-    p = subparsers.add_parser(
-        "tick",
-        help="one scheduler pass (plans, expiries, due reminders), then exit",
-        description="One scheduler pass as of --now (default: now): safe from cron and beside a"
-        " running server; a reminder is never sent twice.",
-    )
-    p.add_argument("--now", metavar="ISO-8601", help="e.g. 2026-03-29T18:00:00Z")
-    p.set_defaults(func=tick_command)
-    return p
-
-
-def tick_command(args: Any) -> int:
-    """Run `pijnwacht tick`: print the pass's counts as one JSON object."""
-    from backend.cli import _settings, parse_now
-
-    report = tick_once(_settings(args), parse_now(args.now))
-    print(json.dumps(msgspec.to_builtins(report)))
-    return 0
+            return total

@@ -15,6 +15,7 @@ from backend.pathways import load_pathways
 from backend.questionnaires import load_library
 from backend.settings import Settings
 from backend.storage import Database, iso, open_database
+from backend.tick import TickScheduler, release_lease, run_tick, start_scheduler, stop_scheduler, take_lease
 from tests.pushservice import PushService
 
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -97,7 +98,7 @@ def diary_claims(db, pid):
 
 
 def tick(db, settings, pathways, now, library=None):
-    return scheduler.run_tick(db, settings, now, library, pathways)
+    return run_tick(db, settings, now, library, pathways)
 
 
 # -- materialise, open tasks, completing ---------------------------------------------------
@@ -636,21 +637,21 @@ def test_an_unknown_pathway_is_logged_and_retried_later_not_every_tick(db, setti
 # -- lease and the in-process scheduler -----------------------------------------------------
 def test_only_one_process_holds_the_lease(db):
     now = datetime(2026, 3, 21, 12, tzinfo=UTC)
-    take = lambda holder, at: db.write_sync(lambda c: scheduler.take_lease(c, holder, at))  # noqa: E731
+    take = lambda holder, at: db.write_sync(lambda c: take_lease(c, holder, at))  # noqa: E731
     assert take("a", now)
     assert not take("b", now + timedelta(seconds=30))
     assert take("a", now + timedelta(minutes=1))  # renewed
     assert not take("b", now + timedelta(minutes=3))
     assert take("b", now + timedelta(minutes=4, seconds=1))  # a stopped renewing: expired
     assert not take("a", now + timedelta(minutes=5))
-    assert db.write_sync(lambda c: scheduler.release_lease(c, "b"))
+    assert db.write_sync(lambda c: release_lease(c, "b"))
     assert take("a", now + timedelta(minutes=5))
 
 
 def test_the_scheduler_ticks_at_start_and_a_second_one_stands_by(db, settings, library, pathways):
     add_patient(db, "p1", anchor="2026-03-20")
-    first = scheduler.start_scheduler(db, settings, library, pathways, push=None)
-    second = scheduler.TickScheduler(db, settings, library, pathways, None)
+    first = start_scheduler(db, settings, library, pathways, push=None)
+    second = TickScheduler(db, settings, library, pathways, None)
     try:
         job = first.get_job("tick")
         assert job.coalesce is True and job.max_instances == 1 and job.misfire_grace_time is None
@@ -661,7 +662,7 @@ def test_the_scheduler_ticks_at_start_and_a_second_one_stands_by(db, settings, l
         assert first.last_report is not None and first.last_report.planned == 1
         assert second.tick() is None  # the lease is taken
     finally:
-        scheduler.stop_scheduler(first)
+        stop_scheduler(first)
     assert second.tick() is not None  # handed back on stop
 
 
@@ -681,7 +682,7 @@ def test_one_encrypted_push_at_20_00_local_each_day(db, settings, tmp_path, path
             )
 
         def run(now):
-            return scheduler.run_tick(
+            return run_tick(
                 db,
                 settings,
                 now,
@@ -735,17 +736,18 @@ def test_old_reminder_history_is_pruned_once_a_day(db, settings, pathways):
     assert tick(db, settings, pathways, later + timedelta(minutes=1)).pruned == 0
 
 
-def test_registered_passes_run_every_tick_and_a_failing_one_does_not_stop_it(
+def test_a_failing_alert_pass_does_not_stop_the_reminders_or_the_other_pass(
     db, settings, pathways, monkeypatch
 ):
-    seen = []
-    monkeypatch.setattr(scheduler, "PASSES", {})
-    scheduler.register_pass("silence", lambda db, s, now, lib, pw: seen.append(now) or 3)
-    scheduler.register_pass("broken", lambda *a: 1 / 0)
+    from backend import alerts
+
+    def broken(*args):
+        raise RuntimeError("escalation broke")
+
+    monkeypatch.setattr(alerts, "escalate", broken)
     add_patient(db, "p1", anchor="2026-03-20")
-    now = local(date(2026, 3, 21), 20)
-    report = tick(db, settings, pathways, now)
-    assert seen == [now] and report.passes == {"silence": 3, "broken": "error"}
+    report = tick(db, settings, pathways, local(date(2026, 3, 21), 20))
+    assert report.passes == {"escalate": "error", "nightly": {"alerts_opened": 0, "push_pruned": 0}}
     assert [r["local_date"] for r in diary_claims(db, "p1")] == ["2026-03-21"]
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from backend import scheduler
 from backend.storage import parse_iso
+from backend.tick import run_tick
 from tests.conftest import AMS, diary, new_id
 
 
 def tick(services, now):
-    return scheduler.run_tick(services.db, services.settings, now, services.library, services.pathways)
+    return run_tick(services.db, services.settings, now, services.library, services.pathways)
 
 
 def test_urgent_alert_escalates_once_after_the_set_time(client, services, patient):
@@ -84,3 +84,37 @@ def test_a_clinician_who_opted_in_gets_a_push_without_patient_data_on_escalation
     assert received["payload"]["url"] == "/clinic/inbox"
     text = json.dumps(received["payload"])
     assert "Jansen" not in text and pid not in text and "sufheid" not in text
+
+
+def test_a_cron_tick_in_a_fresh_process_runs_every_pass(client, services, patient):
+    """`pijnwacht tick` from cron at 02:30 UTC, a process of its own: the silence sweep and the
+    escalation run as in the server's tick (they used to be registered only by the server)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import enrol_patient
+
+    drowsy, headers = patient
+    r = client.put(f"/api/v1/responses/{new_id()}", json=diary(se_drowsiness=3), headers=headers)
+    assert r.status_code == 201
+    silent, _ = enrol_patient(services, client, name="Dhr. Stil")
+    services.db.write_sync(
+        lambda conn: conn.execute(
+            "UPDATE patients SET enrolled_at = ? WHERE id = ?",
+            ((datetime.now(UTC) - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ"), silent),
+        )
+    )
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+    env = {**os.environ, "PIJNWACHT_DB": services.settings.db, "PIJNWACHT_SCHEDULER": "false"}
+    cmd = [sys.executable, "-m", "backend.cli", "tick", "--now", f"{tomorrow}T02:30:00Z"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["passes"] == {"escalate": 1, "nightly": {"alerts_opened": 1, "push_pruned": 0}}
+    rows = services.db.query("SELECT patient_id, rule_id, escalated_at FROM alerts ORDER BY id")
+    assert [(r["patient_id"], r["rule_id"], r["escalated_at"] is not None) for r in rows] == [
+        (drowsy, "drowsiness_severe", True),
+        (silent, "silence", False),
+    ]

@@ -1,0 +1,81 @@
+"""Intake: what happens to answers a patient sends, in order, in one write transaction.
+
+store (idempotent by UUID) -> complete the tasks they answer -> evaluate the patient's
+alerts, so the alert exists before the HTTP answer returns. The API (one response, a batch)
+and the demo call `receive`; nothing else decides what follows a stored response.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from backend import alerts, scheduler
+from backend.enrolment import Patient
+from backend.questionnaires import Library
+from backend.responses import Checked, Outcome, store
+
+log = logging.getLogger(__name__)
+
+
+def receive(
+    conn: sqlite3.Connection,
+    patient: Patient,
+    items: Sequence[Checked],
+    *,
+    library: Library,
+    pathways: Mapping[str, Any],
+    now: datetime,
+) -> list[Outcome]:
+    """Store checked responses, then (for the new ones) complete their tasks and evaluate
+    the patient's alerts; the outcome of each item, in order."""
+    outcomes = store(conn, patient, items, now=now)
+    new = [c for c, outcome in zip(items, outcomes, strict=True) if outcome == "created"]
+    if new:
+        _isolated(conn, "complete_tasks", patient, lambda: complete_tasks(conn, patient, new, now))
+        _isolated(
+            conn,
+            "evaluate_alerts",
+            patient,
+            lambda: evaluate_alerts(conn, patient, library, pathways, now),
+        )
+    return outcomes
+
+
+def complete_tasks(conn: sqlite3.Connection, patient: Patient, new: Sequence[Checked], now: datetime) -> None:
+    for c in new:
+        scheduler.complete_task(
+            conn,
+            patient_id=patient.id,
+            questionnaire_id=c.questionnaire,
+            task_id=c.task_id,
+            local_date=c.local_date,
+            response_id=c.id,
+            now=now,
+        )
+
+
+def evaluate_alerts(
+    conn: sqlite3.Connection,
+    patient: Patient,
+    library: Library,
+    pathways: Mapping[str, Any],
+    now: datetime,
+) -> None:
+    alerts.evaluate_patient(conn, patient.id, patient.local_today(now), library, pathways, now=now)
+
+
+def _isolated(conn: sqlite3.Connection, name: str, patient: Patient, step: Callable[[], None]) -> None:
+    # A failing step (task bookkeeping, detection) must never lose the response: it rolls
+    # back only itself; the nightly sweep evaluates the patient again.
+    conn.execute(f"SAVEPOINT {name}")
+    try:
+        step()
+    except Exception as exc:
+        conn.execute(f"ROLLBACK TO {name}")
+        # The type only: an exception's message may quote answers (health data).
+        log.error("intake step %s failed with %s for patient %s", name, type(exc).__name__, patient.id)
+    conn.execute(f"RELEASE {name}")
