@@ -84,8 +84,12 @@ def _enrolled_on(text: str, tz: ZoneInfo) -> date:
     return parse_iso(text).astimezone(tz).date()
 
 
-def _next_after(times: list[str], now_iso: str) -> str | None:
-    return next((t for t in times if t >= now_iso), None)
+def _next_due(times: list[str], now: datetime) -> str | None:
+    """The first reminder still worth sending: not more than REMINDER_GRACE ago. A task
+    planned just after its reminder time (the first tick after downtime, a late enrolment)
+    gets that reminder at once, as a tick that had been running would have sent it."""
+    since = iso(now - REMINDER_GRACE)
+    return next((t for t in times if t > since), None)
 
 
 # -- materialise: a patient's pathway as rows of `tasks` ------------------------------------
@@ -158,10 +162,10 @@ def materialise(
         # Same plan: add the days after the last planned one (one-offs exist already).
         start = max(today, date.fromisoformat(state["planned_until"]) + timedelta(days=1))
         tasks = plan(pathway, start=start, **args) if start <= horizon else []
-        changed = _insert_new(conn, patient_id, tasks, at)
+        changed = _insert_new(conn, patient_id, tasks, now)
     else:
         tasks = plan(pathway, start=today, one_offs_until=today + timedelta(ONE_OFFS_DAYS), **args)
-        changed = _replace_from(conn, patient_id, tasks, today, at)
+        changed = _replace_from(conn, patient_id, tasks, today, now)
     roll_at = local_midnight(horizon - timedelta(days=ROLL_AHEAD_DAYS), tz)
     _save_state(conn, patient_id, pathway, key, horizon.isoformat(), iso(roll_at), at)
     return changed
@@ -218,9 +222,10 @@ _INSERT = (
 )
 
 
-def _insert_new(conn: sqlite3.Connection, patient_id: str, tasks: list[PlannedTask], at: str) -> int:
+def _insert_new(conn: sqlite3.Connection, patient_id: str, tasks: list[PlannedTask], now: datetime) -> int:
+    at = iso(now)
     rows = [
-        _row(patient_id, t, _next_after([iso(r) for r in t.reminders], at), at)
+        _row(patient_id, t, _next_due([iso(r) for r in t.reminders], now), at)
         for t in tasks
         if iso(t.expires_at) > at
     ]
@@ -230,8 +235,9 @@ def _insert_new(conn: sqlite3.Connection, patient_id: str, tasks: list[PlannedTa
 
 
 def _replace_from(
-    conn: sqlite3.Connection, patient_id: str, tasks: list[PlannedTask], today: date, at: str
+    conn: sqlite3.Connection, patient_id: str, tasks: list[PlannedTask], today: date, now: datetime
 ) -> int:
+    at = iso(now)
     existing = {
         (r["questionnaire_id"], r["local_date"]): r
         for r in conn.execute(
@@ -249,12 +255,12 @@ def _replace_from(
         old = existing.get(k)
         if old is None:
             if iso(t.expires_at) > at:
-                conn.execute(_INSERT, _row(patient_id, t, _next_after(times, at), at))
+                conn.execute(_INSERT, _row(patient_id, t, _next_due(times, now), at))
                 changed += 1
             continue
         if old["status"] not in ("open", "cancelled") or k[1] < today.isoformat():
             continue  # answered, expired, or of an earlier day: the past stays
-        nxt = _next_after(times[old["reminders_sent"] :], at)
+        nxt = _next_due(times[old["reminders_sent"] :], now)
         conn.execute(
             "UPDATE tasks SET label = ?, until_date = ?, opens_at = ?, due_at = ?,"
             " expires_at = ?, reminder_times = ?, next_reminder_at = ?, status = 'open'"

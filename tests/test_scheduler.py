@@ -283,6 +283,27 @@ def test_a_reminder_found_hours_late_is_dropped_not_sent(db, settings, pathways)
     assert tick(db, settings, pathways, local(day, 21, 31)).reminders == 0
 
 
+def test_after_40_days_down_the_first_tick_at_20_03_sends_that_evenings_reminder(db, settings, pathways):
+    add_patient(db, "p1", anchor="2026-03-20")
+    db.write_sync(
+        lambda c: c.execute(
+            "INSERT INTO push_subscriptions (patient_id, endpoint, p256dh, auth, created_at)"
+            " VALUES ('p1', 'https://push.example/p1', 'k', 'a', '2026-03-20T09:00:00Z')"
+        )
+    )
+    tick(db, settings, pathways, local(date(2026, 3, 21), 12))  # planned a week ahead, then down
+    back = date(2026, 3, 21) + timedelta(days=40)
+    report = tick(db, settings, pathways, local(back, 20, 3))
+    assert report.planned == 1  # today's diary exists only since this tick, after 20:00
+    assert (report.reminders, report.pushes_queued, report.late_skipped) == (1, 1, 0)
+    assert [r["local_date"] for r in diary_claims(db, "p1")][-1] == back.isoformat()
+    queued = db.query("SELECT payload FROM push_queue")
+    assert [json.loads(q["payload"])["body"] for q in queued] == ["Tijd voor uw dagboek"]
+    # Planned past the grace (21:30): that evening is dropped, not sent at night.
+    add_patient(db, "p2", anchor="2026-03-20")
+    assert tick(db, settings, pathways, local(back, 21, 30)).reminders == 0
+
+
 def test_reminders_of_a_prom_repeat_until_answered(db, settings, pathways):
     add_patient(db, "p1", anchor="2026-03-21")  # intake PROMs on the 21st, 3 reminders 48 h apart
     day = date(2026, 3, 21)
