@@ -161,10 +161,9 @@ def current_entries(responses: Iterable[_Response], library: Any = None) -> list
 
 # -- the day-by-day run ---------------------------------------------------------------------
 class Timeline(msgspec.Struct):
-    """One patient's run: the alerts as they opened, and the days each rule fired."""
+    """One patient's run: the alerts as they opened."""
 
     opened: list[AlertRow]
-    fired: dict[str, list[date]]
 
 
 def replay_patient(
@@ -188,7 +187,6 @@ def replay_patient(
     other_dates = [e.local_date for e in other]
     open_alerts: dict[str, OpenAlert] = {}
     opened: list[AlertRow] = []
-    fired: dict[str, list[date]] = {}
     today = first_day
     one = timedelta(days=1)
     while today <= until:
@@ -198,13 +196,11 @@ def replay_patient(
             lo = min(bisect.bisect_left(diary_dates, today - timedelta(days=lookback)), max(k - 1, 0))
         seen = other[: bisect.bisect_right(other_dates, today)] + diary[lo:k]
         findings = detector(seen, today, first_day)
-        for f in findings:
-            fired.setdefault(f.rule_id, []).append(today)
         changes = step(open_alerts, findings, today, quiet_days)
         for a in apply_in_memory(open_alerts, changes, today):
             opened.append(AlertRow(patient_id, a.rule_id, a.category, a.severity, today, a.reason))
         today += one
-    return Timeline(opened, fired)
+    return Timeline(opened)
 
 
 def replay(
@@ -213,9 +209,11 @@ def replay(
     until: date | None,
     library: Any,
     pathways: Mapping[str, Any] | None,
+    detector: Detector | None = None,
 ) -> Iterator[AlertRow]:
-    """The alerts the rules would have opened over these long-CSV rows (dicts by header)."""
-    return _replay(enumerate(rows, start=2), pathway, until, library, pathways)
+    """The alerts the rules would have opened over these long-CSV rows (dicts by header).
+    `detector`: another set of rules in place of `evaluate` (an anchor to compare with)."""
+    return _replay(enumerate(rows, start=2), pathway, until, library, pathways, detector)
 
 
 def _replay(
@@ -224,6 +222,7 @@ def _replay(
     until: date | None,
     library: Any,
     pathways: Mapping[str, Any] | None,
+    detector: Detector | None = None,
 ) -> Iterator[AlertRow]:
     if pathway is not None and pathways is not None and pathway not in pathways:
         raise ReplayError(f"unknown pathway {pathway!r} (known: {', '.join(sorted(pathways))})")
@@ -235,6 +234,9 @@ def _replay(
 
     def detect(entries: Sequence[Entry], today: date, first: date) -> list[Finding]:
         return evaluate(entries, thresholds, today, first, library)
+
+    if detector is not None:
+        detect = detector
 
     for pid in sorted(per_patient):
         entries = per_patient[pid]
@@ -259,9 +261,10 @@ def run_replay(
     until: date | None,
     library: Any,
     pathways: Mapping[str, Any] | None,
+    detector: Detector | None = None,
 ) -> int:
     """Replay a long responses CSV file into an alerts CSV file (written atomically);
-    return the number of alerts."""
+    return the number of alerts. `detector`: as for `replay`."""
     csv_in, csv_out = Path(csv_in), Path(csv_out)
     with open(csv_in, newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
@@ -285,7 +288,7 @@ def run_replay(
                 yield line, {c: row[i] for c, i in index.items()}
 
         try:
-            rows = list(_replay(numbered(), pathway, until, library, pathways))
+            rows = list(_replay(numbered(), pathway, until, library, pathways, detector))
         except csv.Error as exc:
             raise ReplayError(f"line {reader.line_num}: not valid CSV ({exc})") from None
     fd, tmp = tempfile.mkstemp(prefix=".replay-", suffix=".csv", dir=csv_out.parent or ".")

@@ -3,10 +3,9 @@
 Each simulated patient has a personal pain baseline and day-to-day noise that carries over
 from day to day (AR(1)), misses days, has short 1-2 day flares like everyone, and may have
 labelled events: a sustained step in pain, a gradual ramp, days of severe drowsiness, a
-silence. `score` runs any detector day by day through the same alert lifecycle as the live
-system and measures what the clinic cares about: sustained rises caught within a week, false
-pain alerts per patient-month, delay, alerts per event, drowsiness caught the same day,
-silences caught. Pure and seeded: the same spec gives the same cohort.
+silence. backend/cohorts.py is a second simulator built another way; backend/yardstick.py
+scores either by the alert rows `pijnwacht replay` writes for it. Pure and seeded: the same
+spec gives the same cohort.
 """
 
 from __future__ import annotations
@@ -14,15 +13,13 @@ from __future__ import annotations
 import math
 import random
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 import msgspec
 
-from backend.detection import Entry, Finding, Thresholds, evaluate, lookback_days
-from backend.replay import Timeline, replay_patient
-
-Detector = Callable[[Sequence[Entry], date, date], list[Finding]]
+from backend.detection import Entry, Finding
+from backend.replay import Detector
 
 
 class CohortSpec(msgspec.Struct, kw_only=True, frozen=True):
@@ -178,16 +175,7 @@ def _patient(spec: CohortSpec, rng: random.Random, n: int) -> SimPatient:
     )
 
 
-# -- detectors --------------------------------------------------------------------------------
-def our_rules(thresholds: Thresholds | None = None) -> Detector:
-    t = thresholds or Thresholds()
-
-    def detect(entries: Sequence[Entry], today: date, enrolled_on: date) -> list[Finding]:
-        return evaluate(entries, t, today, enrolled_on)
-
-    return detect
-
-
+# -- anchors: simple rules to compare with (scored by backend.yardstick through replay) ------
 def _pain_series(entries: Sequence[Entry], today: date) -> list[tuple[date, float]]:
     days: dict[date, float] = {}
     for e in entries:
@@ -234,88 +222,3 @@ ANCHORS: dict[str, Detector] = {
     "stijging ≥ 2 t.o.v. vorige": anchor_jump2,
     "3-daags gem. ≥ mediaan 28 d + max(2, 30 %)": anchor_mean3,
 }
-
-
-# -- scoring --------------------------------------------------------------------------------
-class Scores(msgspec.Struct):
-    """The clinic's measures of a detector on a cohort."""
-
-    pain_events: int
-    detected: int
-    sensitivity: float
-    false_pain_alerts_per_patient_month: float
-    median_delay_days: float | None
-    alerts_per_detected_event: float | None
-    drowsiness_days: int
-    drowsiness_same_day: int
-    silences: int
-    silences_caught: int
-    other_alerts_per_patient_month: float
-
-
-def score(
-    cohort: Sequence[SimPatient],
-    detector: Detector,
-    quiet_days: int | None = None,
-    catch_days: int = 7,
-) -> Scores:
-    """Run `detector` over every patient and measure it against the labelled events."""
-    quiet = Thresholds().quiet_days if quiet_days is None else quiet_days
-    events = detected = false = drowsy = drowsy_caught = silences = silences_caught = 0
-    other = 0
-    delays: list[int] = []
-    event_alerts = 0
-    patient_days = 0
-    for p in cohort:
-        if not p.entries:
-            continue
-        until = p.enrolled_on + timedelta(
-            days=max(
-                (p.entries[-1].local_date - p.enrolled_on).days,
-                max(((e.end - p.enrolled_on).days for e in p.events), default=0),
-            )
-        )
-        patient_days += (until - p.enrolled_on).days + 1
-        run = replay_patient(
-            p.id, p.entries, p.enrolled_on, until, detector, quiet, lookback_days(Thresholds()) + 7
-        )
-        pain_fired = sorted(d for rule, days in run.fired.items() for d in days if _is_pain_rule(rule, run))
-        pain_alerts = [a for a in run.opened if a.category == "pain"]
-        other += sum(1 for a in run.opened if a.category != "pain")
-        pain_events = [e for e in p.events if e.kind in ("step", "ramp")]
-        attributed: set[int] = set()
-        for e in pain_events:
-            events += 1
-            hits = [d for d in pain_fired if e.start <= d <= e.onset + timedelta(days=catch_days)]
-            in_event = [n for n, a in enumerate(pain_alerts) if e.start <= a.opened_on <= e.end]
-            attributed.update(in_event)
-            if hits:
-                detected += 1
-                delays.append(max(0, (hits[0] - e.onset).days))
-                event_alerts += len(in_event)
-        false += len(pain_alerts) - len(attributed)
-        for e in p.events:
-            if e.kind == "drowsiness":
-                drowsy += 1
-                drowsy_caught += e.start in run.fired.get("drowsiness_severe", [])
-            elif e.kind == "silence":
-                silences += 1
-                silences_caught += any(e.start <= d <= e.end for d in run.fired.get("silence", []))
-    months = patient_days / 30.44
-    return Scores(
-        pain_events=events,
-        detected=detected,
-        sensitivity=round(detected / events, 3) if events else 0.0,
-        false_pain_alerts_per_patient_month=round(false / months, 3) if months else 0.0,
-        median_delay_days=statistics.median(delays) if delays else None,
-        alerts_per_detected_event=round(event_alerts / detected, 2) if detected else None,
-        drowsiness_days=drowsy,
-        drowsiness_same_day=drowsy_caught,
-        silences=silences,
-        silences_caught=silences_caught,
-        other_alerts_per_patient_month=round(other / months, 3) if months else 0.0,
-    )
-
-
-def _is_pain_rule(rule_id: str, run: Timeline) -> bool:
-    return rule_id == "pain_rise" or rule_id.startswith("anchor_")

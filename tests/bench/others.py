@@ -63,7 +63,10 @@ def detection(quick: bool) -> list[Figure]:
                 target="well under 1 ms",
             )
         ]
-    return detection_parts.run(quick)
+    from tests.bench import detection_scores
+
+    # Speed first, then the scores by what the clinic sees (simulated cohorts through replay).
+    return detection_parts.run(quick) + detection_scores.run(quick)
 
 
 # -- 4 scheduler tick -----------------------------------------------------------------------
