@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 OUTCOMES = ("called_patient", "changed_medication", "appointment", "no_action")
 # Statuses in which an alert still counts as "the open one" for its rule.
 LIVE_STATUSES = ("open", "acknowledged")
+# Alerts that close as soon as their condition clears, without the quiet period: a silent
+# patient heard from again needs nothing more from the team.
+CLOSE_WHEN_CLEAR = frozenset({"silence"})
 
 
 class OpenAlert(msgspec.Struct):
@@ -98,7 +101,9 @@ def step(
         else:
             changes.opened.append(f)
     for rule_id, alert in open_alerts.items():
-        if rule_id not in by_rule and (today - alert.last_evidence_on).days >= quiet_days:
+        if rule_id not in by_rule and (
+            rule_id in CLOSE_WHEN_CLEAR or (today - alert.last_evidence_on).days >= quiet_days
+        ):
             changes.closed.append(alert)
     return changes
 
@@ -241,6 +246,16 @@ def _local_date(utc_text: str, timezone: str) -> date:
     return parse_iso(utc_text).astimezone(ZoneInfo(timezone)).date()
 
 
+def diary_heard_on(conn: sqlite3.Connection, patient_id: str, timezone: str) -> date | None:
+    """The patient's local date when a diary last reached the server (its receipt time)."""
+    row = conn.execute(
+        "SELECT received_at FROM responses INDEXED BY responses_received"
+        " WHERE patient_id = ? AND questionnaire_id = 'diary' ORDER BY received_at DESC LIMIT 1",
+        (patient_id,),
+    ).fetchone()
+    return _local_date(row[0], timezone) if row is not None else None
+
+
 def evaluate_patient(
     conn: sqlite3.Connection,
     patient_id: str,
@@ -264,7 +279,8 @@ def evaluate_patient(
     thresholds = patient_thresholds(pathways, patient["pathway_id"], patient["thresholds"])
     entries = load_entries(conn, patient_id, today, lookback_days(thresholds))
     enrolled_on = _local_date(patient["enrolled_at"], patient["timezone"])
-    findings = evaluate(entries, thresholds, today, enrolled_on, library)
+    heard_on = diary_heard_on(conn, patient_id, patient["timezone"])
+    findings = evaluate(entries, thresholds, today, enrolled_on, library, heard_on=heard_on)
     open_alerts = load_open_alerts(conn, patient_id)
     changes = step(open_alerts, findings, today, thresholds.quiet_days)
     changes.opened_ids = write_changes(conn, patient_id, changes, today, now or utcnow())

@@ -177,6 +177,9 @@ class Context(msgspec.Struct):
     today: date
     enrolled_on: date
     library: Any
+    # The patient's local date when a diary was last received (live: the server's receipt
+    # time; replay: when the latest entry was written). None: its diary date stands in.
+    heard_on: date | None = None
 
 
 Rule = Callable[[Context], list[Finding]]
@@ -464,15 +467,23 @@ def questionnaire_scores(ctx: Context) -> list[Finding]:
 
 
 def silence(ctx: Context) -> list[Finding]:
-    """A daily-diary patient gone quiet: a reminder first, then an alert for the team."""
+    """A daily-diary patient gone quiet: a reminder first, then an alert for the team.
+
+    Quiet means not heard from: counted from the later of the last diary day and the day a
+    diary was last received, so a phone that syncs a backlog (old days, sent today) has not
+    been quiet.
+    """
     t = ctx.thresholds
     if t.diary_days and ctx.today >= ctx.enrolled_on + timedelta(days=t.diary_days):
         return []
     last = ctx.last_diary
     # Never started: count from the day before enrolment (the first diary day is enrolment day).
     since = last if last is not None else ctx.enrolled_on - timedelta(days=1)
-    silent = (ctx.today - since).days
     what = f"laatste dagboek {dutch_date(last)}" if last is not None else "nog geen dagboek"
+    if ctx.heard_on is not None and ctx.heard_on > since:
+        since = min(ctx.heard_on, ctx.today)
+        what += f", ontvangen {dutch_date(since)}"
+    silent = (ctx.today - since).days
     if t.silence_alert_days and silent >= t.silence_alert_days:
         return [Finding("silence", "adherence", "routine", f"{silent} dagen stil ({what})", ctx.today)]
     if t.silence_reminder_days and silent >= t.silence_reminder_days:
@@ -536,8 +547,11 @@ def evaluate(
     enrolled_on: date,
     library: Library | None = None,
     rules: Sequence[Rule] = RULES,
+    *,
+    heard_on: date | None = None,
 ) -> list[Finding]:
-    """Every rule over the patient's entries as of `today`; a failing rule never stops the rest."""
+    """Every rule over the patient's entries as of `today`; a failing rule never stops the rest.
+    `heard_on`: the local date a diary was last received (see Context.heard_on)."""
     ctx = Context(
         entries=entries,
         diary=diary_by_day(entries, today, today - timedelta(days=lookback_days(thresholds))),
@@ -547,6 +561,7 @@ def evaluate(
         today=today,
         enrolled_on=enrolled_on,
         library=library,
+        heard_on=heard_on,
     )
     findings: list[Finding] = []
     for rule in rules:

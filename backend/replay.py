@@ -159,6 +159,18 @@ def current_entries(responses: Iterable[_Response], library: Any = None) -> list
     return entries
 
 
+def written_on(entries: Sequence[Entry]) -> date | None:
+    """Replay has no receipt times: the day the latest diary entry was written (authored_at,
+    in the writer's own offset) stands in for the day the live system heard from the patient."""
+    for e in reversed(entries):
+        if e.questionnaire == "diary":
+            try:
+                return datetime.fromisoformat(e.authored_at.replace("Z", "+00:00")).date()
+            except ValueError:
+                return None
+    return None
+
+
 # -- the day-by-day run ---------------------------------------------------------------------
 class Timeline(msgspec.Struct):
     """One patient's run: the alerts as they opened."""
@@ -233,7 +245,7 @@ def _replay(
     end = until or last
 
     def detect(entries: Sequence[Entry], today: date, first: date) -> list[Finding]:
-        return evaluate(entries, thresholds, today, first, library)
+        return evaluate(entries, thresholds, today, first, library, heard_on=written_on(entries))
 
     if detector is not None:
         detect = detector

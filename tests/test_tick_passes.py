@@ -34,14 +34,15 @@ def test_urgent_alert_escalates_once_after_the_set_time(client, services, patien
 def test_silence_sweep_runs_once_a_day_and_tells_the_team_after_five_days(client, services, patient):
     pid, headers = patient
     today = datetime.now(AMS).date()
-    # A week of diaries synced in one batch, the last one six days ago.
+    # A week of diaries synced in one batch, the last one six days ago, heard of since.
     items = [
         {"id": new_id(), **diary((today - timedelta(days=n)).isoformat(), pain_avg=4)}
         for n in range(12, 5, -1)
     ]
     r = client.post("/api/v1/responses:batch", json={"responses": items}, headers=headers)
     assert [x["status"] for x in r.json()["results"]] == ["created"] * 7
-    services.db.write_sync(lambda conn: conn.execute("DELETE FROM alerts"))  # as of the batch
+    six_days_ago = (datetime.now(UTC) - timedelta(days=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    services.db.write_sync(lambda conn: conn.execute("UPDATE responses SET received_at = ?", (six_days_ago,)))
     night = datetime(today.year, today.month, today.day, 2, 30, tzinfo=UTC)
     assert tick(services, night - timedelta(hours=1)).passes["nightly"] is None  # not yet
     assert tick(services, night).passes["nightly"]["alerts_opened"] == 1
