@@ -28,12 +28,12 @@ run: $(VENV)/.runtime
 	$(BIN)/pijnwacht demo --if-empty
 	$(BIN)/pijnwacht serve
 
-## Browser-test dependencies: Debian's Chromium and the pinned axe-core
-browser-deps: node_modules/axe-core/axe.min.js
+## Browser-test dependencies: Debian's Chromium, the pinned axe-core and FHIR.js (FHIR validator)
+browser-deps: node_modules/axe-core/axe.min.js node_modules/fhir/package.json
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-dejavu-core; }
 
-node_modules/axe-core/axe.min.js: package.json
+node_modules/axe-core/axe.min.js node_modules/fhir/package.json: package.json
 	npm install --no-audit --no-fund --silent
 	@touch $@
 

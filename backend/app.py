@@ -17,6 +17,7 @@ from litestar.template import TemplateConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend import api, clinic, consult, inbox
+from backend.fhir_api import FhirController
 from backend.services import Services, build
 from backend.settings import Settings
 from backend.storage import StorageUnavailable
@@ -152,6 +153,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         consult.ConsultController,
         inbox.InboxController,
         inbox.PatientPageController,
+        FhirController,
         create_static_files_router(path="/clinic/static", directories=[STATIC], name="clinic-static"),
         create_static_files_router(
             path="/", directories=[Path(settings.pwa_dir)], html_mode=True, name="pwa"

@@ -26,7 +26,7 @@ from litestar.response import Stream, Template
 
 from backend import clinic, exports
 from backend.exports import ExportError, PointSummary
-from backend.questionnaires import Library, band_for
+from backend.questionnaires import Library, band_for, round_half_up
 from backend.storage import connect
 
 DEFAULT_PERIOD_DAYS = 28
@@ -217,7 +217,7 @@ class ScoreLine(msgspec.Struct):
 
 
 def _mean(values: list[float]) -> float | None:
-    return round(sum(values) / len(values), 1) if values else None
+    return round_half_up(sum(values) / len(values), 1) if values else None
 
 
 def consult_summary(
@@ -264,12 +264,12 @@ def consult_summary(
 
     before = pains(start - timedelta(days=BASELINE_DAYS), start - timedelta(days=1))
     if len(before) >= MIN_BASELINE_DAYS:
-        baseline: float | None = round(statistics.median(before), 1)
+        baseline: float | None = round_half_up(statistics.median(before), 1)
         baseline_note = f"mediaan van de {BASELINE_DAYS} dagen vóór deze periode"
     else:
         first = sorted(diary)[:7]
         intake = [diary[d]["pain_avg"] for d in first if isinstance(diary[d].get("pain_avg"), int | float)]
-        baseline = round(statistics.median(intake), 1) if len(intake) >= 3 else None
+        baseline = round_half_up(statistics.median(intake), 1) if len(intake) >= 3 else None
         baseline_note = "mediaan van de eerste 7 dagboekdagen" if baseline is not None else ""
 
     period = [start + timedelta(days=i) for i in range((end - start).days + 1)]
@@ -309,7 +309,7 @@ def consult_summary(
         "rescue_total": int(sum(rescue)) if rescue else None,
     }
     pain_change = (
-        round(stats["pain_avg"] - baseline, 1)
+        round_half_up(stats["pain_avg"] - baseline, 1)
         if stats["pain_avg"] is not None and baseline is not None
         else None
     )
@@ -364,7 +364,7 @@ def score_lines(
         score = next((s for s in q.scores if s.id == sid), None) if q else None
         band = band_for(score, value) if score else None
         d0, v0 = first[(qid, sid)]
-        change = round(value - v0, 1) if d0 != day else None
+        change = round_half_up(value - v0, 1) if d0 != day else None
         verdict = None
         if change is not None and score is not None and score.mic and abs(change) >= score.mic:
             worse = change > 0 if score.worse == "higher" else change < 0

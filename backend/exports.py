@@ -34,12 +34,15 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
 from backend import audit
-from backend.questionnaires import Library
+from backend.questionnaires import Library, round_half_up
+
+if TYPE_CHECKING:
+    from backend.fhir_export import FhirOptions
 
 Dialect = Literal["standard", "nl"]
 Format = Literal["long", "wide", "fhir", "cohort"]
@@ -580,7 +583,7 @@ def outcome_at(
         for offset in range(-PAIN_DAYS_EACH_SIDE, PAIN_DAYS_EACH_SIDE + 1)
         if (d := (target + timedelta(days=offset)).isoformat()) in pains
     ]
-    pain = round(sum(values) / len(values), 1) if len(values) >= PAIN_MIN_DAYS else None
+    pain = round_half_up(sum(values) / len(values), 1) if len(values) >= PAIN_MIN_DAYS else None
     if nearest:
         status: Any = "completed"
     elif target > today:
@@ -758,7 +761,7 @@ def cohort_summary(
                 due=due,
                 completed=done,
                 completion_rate=round(done / due, 3) if due else None,
-                median_pain=round(statistics.median(values), 1) if values else None,
+                median_pain=round_half_up(statistics.median(values), 1) if values else None,
                 pain_patients=len(values),
             )
         )
@@ -839,8 +842,11 @@ def export_to_file(
     pathway_id: str | None = None,
     time_points: Sequence[TimePoint] = DEFAULT_TIME_POINTS,
     today: date | None = None,
+    fhir: FhirOptions | None = None,
 ) -> ExportDone:
     """Make one export as a file (atomically) and audit-log it per patient once it is whole.
+
+    `fhir`: the FhirOptions of a FHIR export (bundle type, canonical base, identifier system).
 
     `conn` must be writable (the audit rows); reading happens in one snapshot.
     """
@@ -858,12 +864,17 @@ def export_to_file(
         write_export(path, chunks)
         detail += f" dialect {dialect}"
     elif fmt == "fhir":
-        from backend.fhir_export import iter_fhir
+        from backend.fhir_export import FhirOptions, iter_fhir
 
         assert library is not None
+        fhir = fhir or FhirOptions()
         write_export(
-            path, iter_fhir(conn, library, patient_id=patient_id, date_from=date_from, date_to=date_to)
+            path,
+            iter_fhir(
+                conn, library, patient_id=patient_id, date_from=date_from, date_to=date_to, options=fhir
+            ),
         )
+        detail += f" bundle {fhir.bundle}" + (" with names" if fhir.with_names else "")
     elif fmt == "cohort":
         assert library is not None
         if not pathway_id:
@@ -909,6 +920,17 @@ def add_export_command(subparsers: Any) -> Any:
         help="wide CSV: standard (comma) or nl (Dutch Excel: BOM, ';', decimal comma)",
     )
     p.add_argument("--pathway", help="cohort export: the pathway id")
+    p.add_argument(
+        "--bundle",
+        choices=["collection", "transaction"],
+        default="collection",
+        help="FHIR: collection (a file to read) or transaction (conditional PUTs a FHIR server imports)",
+    )
+    p.add_argument(
+        "--with-names",
+        action="store_true",
+        help="FHIR: put the patients' display names in Patient.name (default: pseudonymous)",
+    )
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="the file to write")
     p.set_defaults(func=export_command)
     return p
@@ -939,6 +961,14 @@ def export_command(args: Any, settings: Any = None) -> int:
             pathways = load_pathways(settings.questionnaires_dir, library)
             points = cohort_time_points(args.pathway, pathways)
         actor = Actor(user_id=None, user_email=getpass.getuser(), role="admin", source="cli")
+        from backend.fhir_export import FhirOptions
+
+        fhir = FhirOptions(
+            bundle=args.bundle,
+            base=settings.fhir_base,
+            patient_system=settings.fhir_patient_system,
+            with_names=args.with_names,
+        )
         done = export_to_file(
             conn,
             args.output,
@@ -951,6 +981,7 @@ def export_command(args: Any, settings: Any = None) -> int:
             dialect=args.dialect,
             pathway_id=args.pathway,
             time_points=points,
+            fhir=fhir,
         )
     except ExportError as exc:
         print(f"pijnwacht export: {exc}", file=sys.stderr)

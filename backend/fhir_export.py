@@ -1,11 +1,20 @@
-"""FHIR R4 export: a Bundle (type collection) of QuestionnaireResponses and LOINC Observations.
+"""FHIR R4 export: a Bundle of Patients, Questionnaires, QuestionnaireResponses and Observations.
 
-Each current response becomes a QuestionnaireResponse (canonical questionnaire URL with its
-version, status completed, subject the patient's pseudonymous id, never a name). Every item
-or score whose definition carries a LOINC code (pain NRS 72514-3, PHQ-9 total 44261-6, GAD-7
-total 70274-6, ...) also becomes an Observation derived from that QuestionnaireResponse.
+Each patient in the export becomes a pseudonymous Patient (an identifier in the clinic's own
+system, PIJNWACHT_FHIR_SYSTEM; the display name only when asked for). Each questionnaire
+version used becomes its Questionnaire. Each current response becomes a QuestionnaireResponse
+(canonical questionnaire URL with its version, status completed, subject that Patient). Every
+item or score whose definition carries a LOINC code (pain NRS 72514-3, PHQ-9 total 44261-6,
+GAD-7 total 70274-6, ...) also becomes an Observation derived from that QuestionnaireResponse.
+Every reference resolves inside the Bundle: subjects and derivedFrom by fullUrl, questionnaire
+canonicals by the Questionnaire entries' url|version.
+
+Bundle type `collection` (a file to read) or `transaction` (to import into a FHIR server):
+each entry then PUTs its resource on a stable id, the Patient conditionally on its identifier,
+so importing the same export twice updates instead of duplicating.
+
 The Bundle is streamed as JSON text, one entry at a time. Plain dicts encoded by msgspec:
-the server needs no FHIR library; the tests validate the output with `fhir.resources`.
+the server needs no FHIR library; the tests validate the output with `fhir.resources` and FHIR.js.
 """
 
 from __future__ import annotations
@@ -13,7 +22,8 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import quote
 
 import msgspec
 
@@ -23,12 +33,23 @@ from backend.exports import (
     _read_transaction,
     _where,
 )
-from backend.questionnaires import Library, Questionnaire
+from backend.fhir_questionnaire import (
+    DEFAULT_BASE,
+    LOINC,
+    answer_coding,
+    canonical_url,
+    loinc_answer_coding,
+    resource_id,
+    to_fhir,
+)
+from backend.questionnaires import Item, Library, Questionnaire
 from backend.storage import iso, utcnow
 
-BASE = "https://pijnwacht.nl/fhir"
-LOINC = "http://loinc.org"
+BundleType = Literal["collection", "transaction"]
 UCUM = "http://unitsofmeasure.org"
+# UCUM codes of the item units our definitions use (by their English text); any other unit
+# is sent as a UCUM annotation, `{text}`, which means "1" to a machine and keeps the word.
+UCUM_UNITS = {"hours": "h", "minutes": "min", "days": "d", "%": "%", "mg": "mg"}
 CATEGORY = {
     "coding": [
         {
@@ -38,18 +59,32 @@ CATEGORY = {
         }
     ]
 }
-# Observation ids are derived from the response id and the code, so a re-export gives the
-# same ids (a receiving system can update instead of duplicating).
+# Observation and Patient fullUrls are derived from stable ids (response id and code, patient
+# id), so a re-export gives the same ones.
 _NS = uuid.UUID("4b0f3c1e-8f7a-4e52-9a55-6a1f2f0e9d31")
 
 
-def canonical(q: Questionnaire | None, qid: str, version: int) -> str:
+class FhirOptions(msgspec.Struct, kw_only=True, frozen=True):
+    """How to write the Bundle: its type, the FHIR base of canonicals, the patients' identifier."""
+
+    bundle: BundleType = "collection"
+    base: str = DEFAULT_BASE
+    patient_system: str = f"{DEFAULT_BASE}/sid/patient-id"
+    # The patient's display name in Patient.name: only when the clinic asks for it.
+    with_names: bool = False
+
+
+def canonical(q: Questionnaire | None, qid: str, version: int, base: str = DEFAULT_BASE) -> str:
     """The questionnaire's canonical URL with its version: `<url>|<version>`."""
-    url = (q.url if q is not None and q.url else None) or f"{BASE}/Questionnaire/{qid}"
+    url = canonical_url(q, base) if q is not None else f"{base}/Questionnaire/{qid}"
     return f"{url}|{version}"
 
 
-def _answer(q: Questionnaire | None, qid: str, item_id: str, value: Any) -> dict[str, Any] | None:
+def patient_full_url(pid: str) -> str:
+    return f"urn:uuid:{uuid.uuid5(_NS, f'Patient/{pid}')}"
+
+
+def _answer(q: Questionnaire | None, item_id: str, value: Any, base: str) -> dict[str, Any] | None:
     item = q.item(item_id) if q is not None else None
     kind = item.type if item is not None else None
     if isinstance(value, bool) or value is None:
@@ -58,22 +93,17 @@ def _answer(q: Questionnaire | None, qid: str, item_id: str, value: Any) -> dict
         return {"valueString": value} if value.strip() else None
     if not isinstance(value, int | float):
         return None
-    if kind == "choice" and item is not None:
-        coding: dict[str, Any] = {
-            "system": f"{BASE}/CodeSystem/{qid}-{item_id}",
-            "code": str(int(value)),
-        }
-        for option in item.options or []:
-            if option.value == value:
-                coding["display"] = option.text.get("nl") or option.text.get("en")
-        return {"valueCoding": coding}
+    if kind == "choice" and item is not None and q is not None:
+        return {"valueCoding": answer_coding(q, item, int(value), base)}
     if kind in ("scale", "count") or (kind is None and isinstance(value, int)):
         return {"valueInteger": int(value)}
     return {"valueDecimal": value}
 
 
 def questionnaire_response(
-    row: tuple[str, str, str, int, str, str, dict[str, Any]], library: Library
+    row: tuple[str, str, str, int, str, str, dict[str, Any]],
+    library: Library,
+    base: str = DEFAULT_BASE,
 ) -> dict[str, Any]:
     """One stored response (id, patient, questionnaire, version, authored_at, local_date,
     answers) as a FHIR QuestionnaireResponse."""
@@ -84,15 +114,15 @@ def questionnaire_response(
     for item_id in order + [k for k in answers if k not in order]:
         if item_id not in answers:
             continue
-        answer = _answer(q, qid, item_id, answers[item_id])
+        answer = _answer(q, item_id, answers[item_id], base)
         if answer is not None:
             items.append({"linkId": item_id, "answer": [answer]})
     resource: dict[str, Any] = {
         "resourceType": "QuestionnaireResponse",
         "id": rid,
-        "questionnaire": canonical(q, qid, version),
+        "questionnaire": canonical(q, qid, version, base),
         "status": "completed",
-        "subject": {"reference": f"Patient/{pid}"},
+        "subject": {"reference": patient_full_url(pid)},
         "authored": authored,
     }
     if items:
@@ -100,10 +130,28 @@ def questionnaire_response(
     return resource
 
 
+def _item_value(q: Questionnaire, item: Item, value: float, base: str) -> dict[str, Any]:
+    if item.type == "choice":
+        # Ordinal answers are coded (LOINC's LA code first where the question has one), not numbers.
+        local = answer_coding(q, item, int(value), base)
+        coded = loinc_answer_coding(item, int(value))
+        concept: dict[str, Any] = {"coding": [coded, local] if coded else [local]}
+        if "display" in local:
+            concept["text"] = local["display"]
+        return {"valueCodeableConcept": concept}
+    if item.type in ("scale", "count"):
+        return {"valueInteger": int(value)}
+    unit = item.unit.get("en") if item.unit else None
+    code = UCUM_UNITS.get(unit, f"{{{unit}}}") if unit else "1"
+    shown = (item.unit.get("nl") or unit) if item.unit else "1"
+    return {"valueQuantity": {"value": value, "unit": shown, "system": UCUM, "code": code}}
+
+
 def observations(
     row: tuple[str, str, str, int, str, str, dict[str, Any]],
     scores: dict[str, Any],
     library: Library,
+    base: str = DEFAULT_BASE,
 ) -> list[dict[str, Any]]:
     """The LOINC-coded items and scores of one response as Observations."""
     rid, pid, qid, version, authored, _day, answers = row
@@ -114,12 +162,7 @@ def observations(
     for item in q.items:
         value = answers.get(item.id)
         if item.loinc and isinstance(value, int | float) and not isinstance(value, bool):
-            val = (
-                {"valueInteger": int(value)}
-                if item.type in ("scale", "count", "choice")
-                else {"valueQuantity": {"value": value, "system": UCUM, "code": "1", "unit": "1"}}
-            )
-            found.append((item.loinc, item.text.get("en", item.id), val))
+            found.append((item.loinc, item.text.get("en", item.id), _item_value(q, item, value, base)))
     for score in q.scores:
         value = scores.get(score.id)
         if score.loinc and isinstance(value, int | float) and not isinstance(value, bool):
@@ -139,7 +182,7 @@ def observations(
                 "status": "final",
                 "category": [CATEGORY],
                 "code": {"coding": [{"system": LOINC, "code": code}], "text": text},
-                "subject": {"reference": f"Patient/{pid}"},
+                "subject": {"reference": patient_full_url(pid)},
                 "effectiveDateTime": authored,
                 **value,
                 "derivedFrom": [{"reference": f"urn:uuid:{rid}"}],
@@ -155,20 +198,40 @@ def iter_fhir(
     patient_id: str | None = None,
     date_from: str | None = None,
     date_to: str | None = None,
+    options: FhirOptions | None = None,
 ) -> Iterator[str]:
-    """The FHIR Bundle (collection) of current responses and their Observations, as JSON text."""
+    """The FHIR Bundle of the current responses, their patients, questionnaires and Observations."""
     date_from, date_to = _check_range(date_from, date_to)
     _check_patient_has_data(conn, patient_id, date_from, date_to, table="current_responses")
     where, params = _where(patient_id, date_from, date_to)
-    sql = (
-        "SELECT r.id, r.patient_id, r.questionnaire_id, r.questionnaire_version, r.authored_at,"
-        " r.local_date, r.answers, r.scores FROM current_responses r"
-        f"{where} ORDER BY r.patient_id, r.local_date, r.questionnaire_id"
-    )
-    return _fhir_chunks(conn, library, sql, params)
+    return _fhir_chunks(conn, library, where, params, options or FhirOptions())
 
 
-def _fhir_chunks(conn: sqlite3.Connection, library: Library, sql: str, params: list[Any]) -> Iterator[str]:
+def patient_resource(pid: str, name: str | None, options: FhirOptions) -> dict[str, Any]:
+    """The pseudonymous Patient: our id as an identifier in the clinic's system, no name unless asked."""
+    resource: dict[str, Any] = {"resourceType": "Patient"}
+    if options.bundle == "collection":
+        # A transaction matches the Patient on its identifier (conditional PUT); an id there
+        # would have to equal the one the receiving server already gave it.
+        resource["id"] = pid
+    resource["identifier"] = [{"use": "secondary", "system": options.patient_system, "value": pid}]
+    if options.with_names and name:
+        resource["name"] = [{"text": name}]
+    return resource
+
+
+def _request(resource: dict[str, Any], options: FhirOptions) -> dict[str, Any]:
+    kind = resource["resourceType"]
+    if kind == "Patient":
+        ident = resource["identifier"][0]
+        key = quote(f"{ident['system']}|{ident['value']}", safe=":/")
+        return {"method": "PUT", "url": f"Patient?identifier={key}"}
+    return {"method": "PUT", "url": f"{kind}/{resource['id']}"}
+
+
+def _fhir_chunks(
+    conn: sqlite3.Connection, library: Library, where: str, params: list[Any], options: FhirOptions
+) -> Iterator[str]:
     close = _read_transaction(conn)
     try:
         encode = msgspec.json.encode
@@ -176,28 +239,49 @@ def _fhir_chunks(conn: sqlite3.Connection, library: Library, sql: str, params: l
         head = {
             "resourceType": "Bundle",
             "id": str(uuid.uuid4()),
-            "type": "collection",
+            "type": options.bundle,
             "timestamp": iso(utcnow()),
         }
         yield encode(head).decode()[:-1] + ',"entry":[\n'
+        first = True
+        parts: list[str] = []
+
+        def add(full_url: str, resource: dict[str, Any]) -> None:
+            nonlocal first
+            entry: dict[str, Any] = {"fullUrl": full_url, "resource": resource}
+            if options.bundle == "transaction":
+                entry["request"] = _request(resource, options)
+            text = encode(entry).decode()
+            parts.append(text if first else ",\n" + text)
+            first = False
+
+        patients = (
+            "SELECT p.id, p.display_name FROM patients p WHERE p.id IN"
+            f" (SELECT DISTINCT r.patient_id FROM current_responses r{where}) ORDER BY p.id"
+        )
+        for pid, name in conn.execute(patients, params):
+            add(patient_full_url(pid), patient_resource(pid, name, options))
+        versions = (
+            "SELECT DISTINCT r.questionnaire_id, r.questionnaire_version FROM current_responses r"
+            f"{where} ORDER BY 1, 2"
+        )
+        for qid, version in conn.execute(versions, params).fetchall():
+            q = library.get(qid, version)
+            if q is not None:
+                add(f"{options.base}/Questionnaire/{resource_id(q)}", to_fhir(q, "nl", base=options.base))
+        sql = (
+            "SELECT r.id, r.patient_id, r.questionnaire_id, r.questionnaire_version, r.authored_at,"
+            " r.local_date, r.answers, r.scores FROM current_responses r"
+            f"{where} ORDER BY r.patient_id, r.local_date, r.questionnaire_id"
+        )
         cur = conn.cursor()
         cur.row_factory = None
         cur.execute(sql, params)
-        first = True
-        parts: list[str] = []
         for rid, pid, qid, version, authored, day, answers, scores in cur:
             row = (rid, pid, qid, version, authored, day, decode(answers))
-            resources = [questionnaire_response(row, library)]
-            resources += observations(row, decode(scores), library)
-            for resource in resources:
-                full_url = (
-                    f"urn:uuid:{rid}"
-                    if resource["resourceType"] == "QuestionnaireResponse"
-                    else f"urn:uuid:{resource['id']}"
-                )
-                entry = encode({"fullUrl": full_url, "resource": resource}).decode()
-                parts.append(entry if first else ",\n" + entry)
-                first = False
+            add(f"urn:uuid:{rid}", questionnaire_response(row, library, options.base))
+            for obs in observations(row, decode(scores), library, options.base):
+                add(f"urn:uuid:{obs['id']}", obs)
             if len(parts) >= 500:
                 yield "".join(parts)
                 parts.clear()

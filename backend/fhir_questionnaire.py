@@ -1,9 +1,14 @@
-"""A questionnaire definition as a FHIR R4 Questionnaire resource (export, integrations).
+"""A questionnaire definition as a FHIR R4 Questionnaire resource (export, /fhir/Questionnaire).
 
 Pure: a Questionnaire definition in, a JSON-ready dict out. Items keep our item ids as
 linkId, so a QuestionnaireResponse in the export points straight at them. Scores become
 read-only items; where a score is a plain sum or mean of all its items, it carries an SDC
 calculatedExpression (FHIRPath) so a form filler can compute it too.
+
+Canonical URLs are `<base>/Questionnaire/<id>` with `base` the serving instance's FHIR base
+(`Settings.fhir_base`, from PIJNWACHT_PUBLIC_URL), so the canonical a response carries
+resolves on the server that wrote it. The project-wide URL of a definition file (`url`) is
+kept as `derivedFrom`: two clinics' PHQ-9 differ in canonical but share that origin.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from typing import Any
 
 from backend.questionnaires import LANGUAGES, Item, Questionnaire, Score, Text
 
-BASE_URL = "https://pijnwacht.nl/fhir"
+# The FHIR base of library callers that have no settings (tests, scripts).
+DEFAULT_BASE = "https://pijnwacht.nl/fhir"
 LOINC = "http://loinc.org"
 EXT_MIN = "http://hl7.org/fhir/StructureDefinition/minValue"
 EXT_MAX = "http://hl7.org/fhir/StructureDefinition/maxValue"
@@ -25,37 +31,97 @@ EXT_UNIT_TEXT = "http://hl7.org/fhir/StructureDefinition/questionnaire-unit"
 EXT_CALCULATED = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression"
 ITEM_CONTROL_SYSTEM = "http://hl7.org/fhir/questionnaire-item-control"
 
+# LOINC answer lists of the ordinal PHQ-9/GAD-7 questions, by answer value (0-3): the codes a
+# registry reads beside our local ones. LL358-3 for the frequency items, LL359-1 for 69722-7.
+_FREQUENCY = (
+    ("LA6568-5", "Not at all"),
+    ("LA6569-3", "Several days"),
+    ("LA6570-1", "More than half the days"),
+    ("LA6571-9", "Nearly every day"),
+)
+_DIFFICULTY = (
+    ("LA6572-7", "Not difficult at all"),
+    ("LA6573-5", "Somewhat difficult"),
+    ("LA6575-0", "Very difficult"),
+    ("LA6574-3", "Extremely difficult"),
+)
+_PHQ9_ITEMS = (
+    "44250-9",
+    "44255-8",
+    "44259-0",
+    "44254-1",
+    "44251-7",
+    "44258-2",
+    "44252-5",
+    "44253-3",
+    "44260-8",
+)
+_GAD7_ITEMS = ("69725-0", "68509-9", "69733-4", "69734-2", "69735-9", "69689-8", "69736-7")
+LOINC_ANSWER_LISTS: dict[str, tuple[tuple[str, str], ...]] = {
+    **{code: _FREQUENCY for code in _PHQ9_ITEMS + _GAD7_ITEMS},
+    "69722-7": _DIFFICULTY,
+}
 
-def canonical_url(q: Questionnaire) -> str:
-    return q.url or f"{BASE_URL}/Questionnaire/{q.id}"
+
+def canonical_url(q: Questionnaire, base: str = DEFAULT_BASE) -> str:
+    return f"{base}/Questionnaire/{q.id}"
 
 
-def answer_system(q: Questionnaire, item: Item) -> str:
-    """The code system of a choice item's answers: codes are the answer values as text."""
-    return f"{canonical_url(q)}/answers/{item.id}"
+def resource_id(q: Questionnaire) -> str:
+    """The Questionnaire resource's id, one per version: `phq9-v1`."""
+    return f"{q.id}-v{q.version}".replace("_", "-")
 
 
-def to_fhir(q: Questionnaire, lang: str = "nl") -> dict[str, Any]:
+def answer_system(q: Questionnaire, item: Item, base: str = DEFAULT_BASE) -> str:
+    """The code system of a choice item's answers: codes are the answer values as text.
+
+    The one definition both the Questionnaire's answerOptions and the exported responses'
+    valueCodings use, so every coded answer is one of its item's options.
+    """
+    return f"{canonical_url(q, base)}/answers/{item.id}"
+
+
+def answer_coding(q: Questionnaire, item: Item, value: int, base: str = DEFAULT_BASE) -> dict[str, Any]:
+    """The local Coding of a choice answer, exactly as the item's answerOption has it (nl display)."""
+    coding: dict[str, Any] = {"system": answer_system(q, item, base), "code": str(value)}
+    for option in item.options or []:
+        if option.value == value:
+            coding["display"] = option.text.get("nl") or option.text.get("en")
+    return coding
+
+
+def loinc_answer_coding(item: Item, value: int) -> dict[str, Any] | None:
+    """The LOINC answer (LA code) of an ordinal LOINC question's answer value, if it has one."""
+    answers = LOINC_ANSWER_LISTS.get(item.loinc or "")
+    if answers is None or not 0 <= value < len(answers):
+        return None
+    code, display = answers[value]
+    return {"system": LOINC, "code": code, "display": display}
+
+
+def to_fhir(q: Questionnaire, lang: str = "nl", *, base: str = DEFAULT_BASE) -> dict[str, Any]:
     """The definition as an R4 Questionnaire in `lang`, the other language as translations."""
     if lang not in LANGUAGES:
         raise ValueError(f"language must be one of {', '.join(LANGUAGES)}")
     resource: dict[str, Any] = {
         "resourceType": "Questionnaire",
-        "id": f"{q.id}-v{q.version}".replace("_", "-"),
-        "url": canonical_url(q),
+        "id": resource_id(q),
+        "url": canonical_url(q, base),
         "version": str(q.version),
         "name": _computable_name(q.id),
         "status": "active",
         "language": lang,
         "subjectType": ["Patient"],
     }
+    if q.url and q.url != resource["url"]:
+        resource["derivedFrom"] = [f"{q.url}|{q.version}"]
     resource.update(_text_field("title", q.title, lang))
     description = q.intro
     if description:
         resource.update(_text_field("description", description, lang))
     if q.licence_note:
         resource["copyright"] = q.licence_note
-    items = [_item(q, item, lang) for item in q.items]
+    items = [_item(q, item, lang, base) for item in q.items]
     items += [_score_item(q, score, lang) for score in q.scores]
     resource["item"] = items
     return resource
@@ -90,7 +156,7 @@ def _number(value: float, integer: bool) -> dict[str, Any]:
     return {"valueInteger": int(value)} if integer else {"valueDecimal": value}
 
 
-def _item(q: Questionnaire, item: Item, lang: str) -> dict[str, Any]:
+def _item(q: Questionnaire, item: Item, lang: str, base: str) -> dict[str, Any]:
     out: dict[str, Any] = {"linkId": item.id}
     if item.loinc:
         out["code"] = [{"system": LOINC, "code": item.loinc}]
@@ -101,7 +167,7 @@ def _item(q: Questionnaire, item: Item, lang: str) -> dict[str, Any]:
         out["answerOption"] = [
             {
                 "valueCoding": {
-                    "system": answer_system(q, item),
+                    "system": answer_system(q, item, base),
                     "code": str(option.value),
                     "display": option.text[lang],
                 },
@@ -212,6 +278,8 @@ def calculated_expression(q: Questionnaire, score: Score) -> str | None:
 
     Prorated sums, percentages with missing sections and value sets (EQ-5D) are left to the
     server's own scoring: a form filler that cannot say "at least 4 of 7" would be wrong.
+    Like the server, the expression gives no value (empty) until every item is answered, and
+    it does not round (FHIRPath's round() is not half-up everywhere): compare after rounding.
     """
     if score.method not in ("sum", "mean") or not score.items:
         return None
@@ -220,11 +288,13 @@ def calculated_expression(q: Questionnaire, score: Score) -> str | None:
     kinds = {(q.item(i).type == "choice") for i in score.items if q.item(i) is not None}
     if len(kinds) != 1:
         return None
-    # A choice answer is a Coding whose code is the answer value; numbers are answered as is.
-    value = "answer.value.code.toInteger()" if kinds == {True} else "answer.value"
     ids = " | ".join(f"'{i}'" for i in score.items)
-    selected = f"%resource.repeat(item).where(linkId in ({ids})).{value}"
-    total = f"{selected}.aggregate($this + $total, 0)"
-    if score.method == "sum":
-        return total
-    return f"({total}) / {len(score.items)}"
+    answers = f"%resource.repeat(item).where(linkId in ({ids})).answer.value"
+    # A choice answer is a Coding whose code is the answer value; toInteger() takes one item,
+    # so it is applied to each answer by select(). Numbers are answered as is.
+    values = f"{answers}.select(code.toInteger())" if kinds == {True} else answers
+    total = f"{values}.aggregate($this + $total, 0)"
+    result = total if score.method == "sum" else f"{total} / {len(score.items)}"
+    # aggregate() over no answers is its init (0): without the guard an unanswered optional
+    # item would score 0 where the server stores no score.
+    return f"iif({answers}.count() = {len(score.items)}, {result})"

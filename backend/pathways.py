@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from backend.questionnaires import LANGUAGES, DefinitionError, Library, Text
+from backend.questionnaires import LANGUAGES, DefinitionError, Library, Text, round_half_up
 
 Anchor = Literal["enrolment", "treatment", "surgery"]
 PATHWAY_IDS = ("chronic-pain", "treatment-followup", "opioid", "tps", "palliative")
@@ -129,9 +129,9 @@ def success_outcome(rule: SuccessRule, values_by_day: Mapping[int, float]) -> Su
         return None
     reduction = 100.0 * (base - after) / base
     return SuccessOutcome(
-        baseline=round(base, 1),
-        outcome=round(after, 1),
-        reduction_percent=round(reduction, 1),
+        baseline=round_half_up(base, 1),
+        outcome=round_half_up(after, 1),
+        reduction_percent=round_half_up(reduction, 1),
         success=reduction >= rule.min_reduction_percent,
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Mapping
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -461,13 +462,21 @@ def safety_items(q: Questionnaire, answers: Mapping[str, Any]) -> list[str]:
 
 
 # -- scores -------------------------------------------------------------------------------
+def round_half_up(value: float, decimals: int) -> float:
+    """`value` to `decimals` places, halves away from zero (4.25 -> 4.3), as the instruments'
+    manuals, SPSS and Excel's ROUND do; Python's round() goes to even (4.2). The float's
+    shortest text is what is rounded, so a mean that prints as 2.675 becomes 2.68."""
+    quantum = Decimal(1).scaleb(-decimals)
+    return float(Decimal(repr(value)).quantize(quantum, rounding=ROUND_HALF_UP))
+
+
 def compute_scores(q: Questionnaire, answers: Mapping[str, Any]) -> dict[str, float]:
     """Every score of the definition that the answers allow (a score lacking answers is absent)."""
     out: dict[str, float] = {}
     for score in q.scores:
         value = score_value(q, score, answers)
         if value is not None:
-            out[score.id] = round(value, score.decimals)
+            out[score.id] = round_half_up(value, score.decimals)
     return out
 
 

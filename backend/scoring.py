@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from backend.questionnaires import Questionnaire, scoring_function
+from backend.questionnaires import Questionnaire, round_half_up, scoring_function
 
 # -- EQ-5D-5L, Dutch value set -------------------------------------------------------------
 # Source: Versteegh MM, Vermeulen KM, Evers SMAA, de Wit GA, Prenger R, Stolk EA.
@@ -60,7 +60,7 @@ def eq5d5l_nl_index(levels: tuple[int, ...]) -> float:
         table[level - 1] for table, level in zip(EQ5D5L_NL_DECREMENTS.values(), levels, strict=True)
     )
     # Rounded to the three decimals of the published coefficients; avoids 0.30000000000000004.
-    return round(1.0 - decrement, 3)
+    return round_half_up(1.0 - decrement, 3)
 
 
 @scoring_function("eq5d5l_nl")

@@ -45,6 +45,9 @@ class Settings(msgspec.Struct, kw_only=True):
     push_contact: str = "mailto:pijnteam@example.org"
     push_timeout_seconds: float = 10.0
     log_level: str = "info"
+    # The identifier system of exported patients (FHIR Patient.identifier.system): the clinic's
+    # own namespace for our pseudonymous patient ids. Empty: <public URL>/fhir/sid/patient-id.
+    fhir_system: str = ""
 
     @property
     def data_dir(self) -> Path:
@@ -53,6 +56,15 @@ class Settings(msgspec.Struct, kw_only=True):
     @property
     def base_url(self) -> str:
         return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
+
+    @property
+    def fhir_base(self) -> str:
+        """The FHIR base of this server: canonical URLs of its Questionnaires live under it."""
+        return f"{self.base_url}/fhir"
+
+    @property
+    def fhir_patient_system(self) -> str:
+        return self.fhir_system or f"{self.fhir_base}/sid/patient-id"
 
 
 _FIELDS = {f.name: f for f in msgspec.structs.fields(Settings)}

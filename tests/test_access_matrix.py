@@ -33,6 +33,9 @@ ADMIN_ONLY = frozenset({ADMIN})
 MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/clinic"): PUBLIC,  # only a redirect to the inbox, which then asks for a session
+    # FHIR definitions (no patient data): a server meeting a response's canonical fetches them
+    ("GET", "/fhir/Questionnaire"): PUBLIC,
+    ("GET", "/fhir/Questionnaire/{}"): PUBLIC,
     # Patient API
     ("POST", "/api/v1/enrol"): PUBLIC,
     ("GET", "/api/v1/me"): PATIENT,
@@ -158,6 +161,7 @@ class World:
         values = {
             "patient_id": self.victim_id,
             "pathway_id": "chronic-pain",
+            "fhir_id": "phq9-v1",
             "response_id": new_id(),
             "path": "nothing-here",
             "alert_id": self.alert_id,

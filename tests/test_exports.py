@@ -340,7 +340,10 @@ def test_fhir_bundle_is_valid_r4_with_loinc_observations(db):
     qrs = {qr.questionnaire.split("|")[0].rsplit("/", 1)[1]: qr for qr in by_type["QuestionnaireResponse"]}
     d = qrs["diary"]
     assert d.questionnaire == "https://pijnwacht.nl/fhir/Questionnaire/diary|1"
-    assert d.status == "completed" and d.subject.reference == f"Patient/{p.id}"
+    patient = by_type["Patient"][0]
+    patient_url = next(e.fullUrl for e in bundle.entry if e.resource is patient)
+    assert patient.identifier[0].value == p.id and not patient.name
+    assert d.status == "completed" and d.subject.reference == patient_url
     answers = {i.linkId: i.answer[0] for i in d.item}
     assert answers["pain_avg"].valueInteger == 7
     assert float(answers["sleep_hours"].valueDecimal) == 6.5
@@ -351,7 +354,7 @@ def test_fhir_bundle_is_valid_r4_with_loinc_observations(db):
     assert obs["44261-6"].valueInteger == 16
     diary_url = next(e.fullUrl for e in bundle.entry if e.resource is d)
     assert obs["72514-3"].derivedFrom[0].reference == diary_url
-    assert all(o.subject.reference == f"Patient/{p.id}" for o in obs.values())
+    assert all(o.subject.reference == patient_url for o in obs.values())
 
 
 # -- files, audit, CLI --------------------------------------------------------------------

@@ -180,6 +180,14 @@ def test_bpi_severity_and_interference_with_the_user_guide_missing_rule(library:
     assert compute_scores(bpi, answers)["bpi_interference"] == round(34 / 7, 1)
 
 
+def test_bpi_means_round_half_up_as_the_manual_does(library: Library) -> None:
+    # 8/3/5/1 has mean 4.25: the manual (and SPSS, Excel ROUND) give 4.3; round() gave 4.2.
+    bpi = q_(library, "bpi")
+    answers = {"bpi_worst": 8, "bpi_least": 3, "bpi_avg": 5, "bpi_now": 1}
+    answers |= {"bpi_int_general": 4, "bpi_int_mood": 4, "bpi_int_walking": 5, "bpi_int_work": 4}
+    assert compute_scores(bpi, answers) == {"bpi_severity": 4.3, "bpi_interference": 4.3}
+
+
 @pytest.mark.parametrize(
     ("state", "index"),
     [
@@ -375,7 +383,7 @@ def test_fhir_scores_carry_calculated_expressions_where_simple(library: Library)
     eq5d = q_(library, "eq5d5l")
     assert calculated_expression(eq5d, eq5d.scores[0]) is None
     peg = q_(library, "peg")
-    assert calculated_expression(peg, peg.scores[0]).endswith("/ 3")
+    assert calculated_expression(peg, peg.scores[0]).endswith("/ 3)")
 
 
 def test_fhir_translations_carry_the_other_language(library: Library) -> None:
