@@ -1,9 +1,14 @@
 """Alerts: the lifecycle of findings as alerts (pure `step`) and its SQLite persistence.
 
 One open alert per patient and rule: a finding for a rule without an open alert opens one;
-new evidence for an open alert updates it (never a second); an alert whose condition has
-been clear for the quiet period closes. `step` is the only place this is decided, for the
-live system (new response, nightly sweep) and for `pijnwacht replay` alike.
+new evidence for an open alert updates it (never a second) - unless the evidence is news:
+materially worse than the level the alert stood at when it opened or was last seen (a
+clinically important rise above that level, or a higher severity), or a new episode of an
+urgent alert nobody has seen. Then the alert resurfaces: a new alert, open and unseen, whose
+reason says what changed, and the old one points to it. An alert whose condition has been
+clear for the quiet period closes - except an urgent one nobody has seen, which waits for a
+clinician. `step` is the only place this is decided, for the live system (new response,
+nightly sweep) and for `pijnwacht replay` alike.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from backend.detection import (
     Thresholds,
     evaluate,
     lookback_days,
+    nl,
     thresholds_for,
 )
 from backend.storage import iso, parse_iso, utcnow
@@ -55,6 +61,11 @@ class OpenAlert(msgspec.Struct):
     reason: str
     status: str = "open"
     id: int | None = None
+    # The finding's level now, and the level (and its day) when it opened or a clinician last
+    # saw it (acknowledged or resolved): news is measured against what the team knows.
+    level: float | None = None
+    seen_level: float | None = None
+    seen_on: date | None = None
 
 
 class Update(msgspec.Struct):
@@ -63,10 +74,12 @@ class Update(msgspec.Struct):
 
 
 class Changes(msgspec.Struct):
-    """What one evaluation changes: alerts opened, updated with new evidence, closed."""
+    """What one evaluation changes: alerts opened, updated with new evidence, resurfaced as
+    new (the finding's reason says what changed), closed."""
 
     opened: list[Finding] = []
     updated: list[Update] = []
+    resurfaced: list[Update] = []
     closed: list[OpenAlert] = []
     # Findings that are not for the team (e.g. silence_reminder): the scheduler reminds.
     reminders: list[Finding] = []
@@ -84,45 +97,102 @@ def step(
     by_rule: dict[str, Finding] = {}
     for f in findings:
         have = by_rule.get(f.rule_id)
-        if have is None or SEVERITY_RANK[f.severity] > SEVERITY_RANK[have.severity]:
+        if have is None or (f.opens, SEVERITY_RANK[f.severity]) > (have.opens, SEVERITY_RANK[have.severity]):
             by_rule[f.rule_id] = f
-    changes = Changes(opened=[], updated=[], closed=[], reminders=[], opened_ids=[])
+    changes = Changes(opened=[], updated=[], resurfaced=[], closed=[], reminders=[], opened_ids=[])
     for rule_id, f in by_rule.items():
         if rule_id in REMINDER_RULES:
             changes.reminders.append(f)
         elif rule_id in open_alerts:
             alert = open_alerts[rule_id]
-            if alert.status == "resolved" and SEVERITY_RANK[f.severity] > SEVERITY_RANK[alert.severity]:
-                # Resolved, then worse: that is news, not more of the same.
+            news = what_changed(alert, f, today, quiet_days) if f.opens else ""
+            if not news and (today - alert.last_evidence_on).days >= quiet_days:
+                # Clear for the quiet period without an evaluation to close it (no response,
+                # no sweep): a new episode.
                 changes.closed.append(alert)
-                changes.opened.append(f)
+                if f.opens:
+                    changes.opened.append(f)
+            elif news:
+                told = msgspec.structs.replace(f, reason=f"{f.reason}; {news}")
+                changes.resurfaced.append(Update(alert, told))
             else:
                 changes.updated.append(Update(alert, f))
-        else:
+        elif f.opens:
             changes.opened.append(f)
     for rule_id, alert in open_alerts.items():
-        if rule_id not in by_rule and (
+        clear = rule_id not in by_rule and (
             rule_id in CLOSE_WHEN_CLEAR or (today - alert.last_evidence_on).days >= quiet_days
-        ):
+        )
+        if clear and not held_until_seen(alert):
             changes.closed.append(alert)
     return changes
+
+
+def held_until_seen(alert: OpenAlert) -> bool:
+    """An urgent alert no clinician has acknowledged stays in the inbox, however long clear."""
+    return alert.severity == "urgent" and alert.status == "open"
+
+
+def what_changed(alert: OpenAlert, f: Finding, today: date, quiet_days: int) -> str:
+    """Why `f` is news against the alert it would update (one Dutch phrase), or ''."""
+    since = short_dutch_date(alert.seen_on or alert.opened_on)
+    # A higher severity of an alert nobody has seen yet is not hidden: it is raised in place
+    # and sorts higher in the inbox. Once seen, it is news.
+    seen = alert.status != "open"
+    if seen and SEVERITY_RANK[f.severity] > SEVERITY_RANK.get(alert.severity, 0):
+        return f"sinds {since} van {SEVERITY_NL[alert.severity]} naar {SEVERITY_NL[f.severity]}"
+    if (
+        f.level is not None
+        and f.material is not None
+        and alert.seen_level is not None
+        and f.level >= alert.seen_level + f.material
+    ):
+        return f"sinds {since} gestegen van {nl(alert.seen_level)} naar {nl(f.level)}"
+    if held_until_seen(alert) and (today - alert.last_evidence_on).days >= quiet_days:
+        # A new episode must not hide in an old alert nobody has seen yet.
+        return f"opnieuw; de melding van {short_dutch_date(alert.opened_on)} is nog niet gezien"
+    return ""
+
+
+SEVERITY_NL = {"urgent": "urgent", "high": "hoog", "routine": "routine"}
+MONTHS_NL = ("jan.", "feb.", "mrt.", "apr.", "mei", "jun.", "jul.", "aug.", "sep.", "okt.", "nov.", "dec.")
+
+
+def short_dutch_date(d: date) -> str:
+    """'3 dec.': the day as a nurse says it in a sentence."""
+    return f"{d.day} {MONTHS_NL[d.month - 1]}"
 
 
 def apply_in_memory(open_alerts: dict[str, OpenAlert], changes: Changes, today: date) -> list[OpenAlert]:
     """Apply `changes` to an in-memory set of open alerts (replay, simulation); return new ones."""
     new: list[OpenAlert] = []
-    for f in changes.opened:
-        alert = OpenAlert(f.rule_id, f.category, f.severity, today, today, f.reason)
+    for alert in changes.closed:
+        open_alerts.pop(alert.rule_id, None)
+    for f in [*changes.opened, *(u.finding for u in changes.resurfaced)]:
+        alert = new_alert(f, today)
         open_alerts[f.rule_id] = alert
         new.append(alert)
     for u in changes.updated:
         u.alert.last_evidence_on = today
         u.alert.reason = u.finding.reason
+        u.alert.level = u.finding.level
         if SEVERITY_RANK[u.finding.severity] > SEVERITY_RANK[u.alert.severity]:
             u.alert.severity = u.finding.severity
-    for alert in changes.closed:
-        open_alerts.pop(alert.rule_id, None)
     return new
+
+
+def new_alert(f: Finding, today: date) -> OpenAlert:
+    return OpenAlert(
+        f.rule_id,
+        f.category,
+        f.severity,
+        today,
+        today,
+        f.reason,
+        level=f.level,
+        seen_level=f.level,
+        seen_on=today,
+    )
 
 
 # -- persistence --------------------------------------------------------------------------------
@@ -188,9 +258,9 @@ def load_open_alerts(conn: sqlite3.Connection, patient_id: str) -> dict[str, Ope
     clinician while the condition still holds), one per rule (the newest)."""
     out: dict[str, OpenAlert] = {}
     for r in conn.execute(
-        "SELECT id, rule_id, category, severity, status, opened_on, last_evidence_on, reason"
-        " FROM alerts WHERE patient_id = ? AND closed_at IS NULL AND status != 'closed'"
-        " ORDER BY id",
+        "SELECT id, rule_id, category, severity, status, opened_on, last_evidence_on, reason,"
+        " level, seen_level, seen_on FROM alerts"
+        " WHERE patient_id = ? AND closed_at IS NULL AND status != 'closed' ORDER BY id",
         (patient_id,),
     ):
         out[r["rule_id"]] = OpenAlert(
@@ -202,6 +272,9 @@ def load_open_alerts(conn: sqlite3.Connection, patient_id: str) -> dict[str, Ope
             reason=r["reason"],
             status=r["status"],
             id=r["id"],
+            level=r["level"],
+            seen_level=r["seen_level"],
+            seen_on=date.fromisoformat(r["seen_on"]) if r["seen_on"] else None,
         )
     return out
 
@@ -209,7 +282,7 @@ def load_open_alerts(conn: sqlite3.Connection, patient_id: str) -> dict[str, Ope
 def write_changes(
     conn: sqlite3.Connection, patient_id: str, changes: Changes, today: date, now: datetime
 ) -> list[int]:
-    """Store what `step` decided; return the ids of the alerts opened."""
+    """Store what `step` decided; return the ids of the alerts opened (resurfaced included)."""
     at = iso(now)
     day = today.isoformat()
     opened: list[int] = []
@@ -226,19 +299,40 @@ def write_changes(
         severity = f.severity if SEVERITY_RANK[f.severity] > SEVERITY_RANK[a.severity] else None
         conn.execute(
             "UPDATE alerts SET last_evidence_on = ?, reason = ?, severity = coalesce(?, severity),"
-            " updated_at = ? WHERE id = ? AND (last_evidence_on != ? OR reason != ? OR ? IS NOT NULL)",
-            (day, f.reason, severity, at, a.id, day, f.reason, severity),
+            " level = ?, updated_at = ? WHERE id = ?"
+            " AND (last_evidence_on != ? OR reason != ? OR ? IS NOT NULL OR level IS NOT ?)",
+            (day, f.reason, severity, f.level, at, a.id, day, f.reason, severity, f.level),
         )
-    for f in changes.opened:
+
+    def insert(f: Finding, resurfaced_from: int | None = None) -> int | None:
         cur = conn.execute(
             "INSERT INTO alerts (patient_id, rule_id, category, severity, status, opened_on,"
-            " opened_at, updated_at, last_evidence_on, reason)"
-            " VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)"
+            " opened_at, updated_at, last_evidence_on, reason, level, seen_level, seen_on,"
+            " resurfaced_from) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT DO NOTHING",
-            (patient_id, f.rule_id, f.category, f.severity, day, at, at, day, f.reason),
+            (patient_id, f.rule_id, f.category, f.severity, day, at, at, day, f.reason)
+            + (f.level, f.level, day, resurfaced_from),
         )
-        if cur.rowcount == 1:
-            opened.append(int(cur.lastrowid))
+        return int(cur.lastrowid) if cur.rowcount == 1 else None
+
+    for u in changes.resurfaced:
+        # The old alert ends (compare-and-set: resurfaced once), the news opens as a new alert
+        # at the top of the inbox, unacknowledged, and the old one points to it.
+        ended = conn.execute(
+            "UPDATE alerts SET closed_at = ?, updated_at = ?,"
+            " status = CASE WHEN status IN ('open', 'acknowledged') THEN 'closed' ELSE status END"
+            " WHERE id = ? AND closed_at IS NULL",
+            (at, at, u.alert.id),
+        )
+        if ended.rowcount == 1 and (new_id := insert(u.finding, u.alert.id)) is not None:
+            conn.execute("UPDATE alerts SET superseded_by = ? WHERE id = ?", (new_id, u.alert.id))
+            opened.append(new_id)
+    for f in changes.opened:
+        if (new_id := insert(f)) is not None:
+            opened.append(new_id)
+    if opened:
+        # The app must not tell the patient the team has seen their reports while news waits.
+        conn.execute("UPDATE patients SET team_seen_at = NULL WHERE id = ?", (patient_id,))
     return opened
 
 
@@ -347,12 +441,17 @@ def escalate(db: Any, settings: Any, now: datetime) -> list[int]:
 
 
 # -- what clinicians do (the inbox calls these inside a write transaction) ---------------------
+# A clinician who acknowledges or resolves an alert has seen it as it stands now: later news is
+# measured from here.
+_SEEN = "seen_level = level, seen_on = last_evidence_on"
+
+
 def acknowledge(conn: sqlite3.Connection, alert_id: int, user_id: int, now: datetime) -> bool:
     """Open -> acknowledged; False when someone else was first (or it is no longer open)."""
     at = iso(now)
     cur = conn.execute(
         "UPDATE alerts SET status = 'acknowledged', acknowledged_by = ?, acknowledged_at = ?,"
-        " updated_at = ? WHERE id = ? AND status = 'open'",
+        f" updated_at = ?, {_SEEN} WHERE id = ? AND status = 'open'",
         (user_id, at, at, alert_id),
     )
     return cur.rowcount == 1
@@ -384,7 +483,7 @@ def resolve(conn: sqlite3.Connection, alert_id: int, user_id: int, outcome: str,
     cur = conn.execute(
         "UPDATE alerts SET status = 'resolved', resolved_by = ?, resolved_at = ?, outcome = ?,"
         " acknowledged_by = coalesce(acknowledged_by, ?), acknowledged_at = coalesce(acknowledged_at, ?),"
-        " updated_at = ? WHERE id = ? AND status IN ('open', 'acknowledged')",
+        f" updated_at = ?, {_SEEN} WHERE id = ? AND status IN ('open', 'acknowledged')",
         (user_id, at, outcome, user_id, at, at, alert_id),
     )
     return cur.rowcount == 1

@@ -82,6 +82,9 @@ class Thresholds(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, froze
     noise_z: float = 1.5
     # A rise this large (points) makes the alert high instead of routine.
     high_rise_points: float = 3.0
+    # An open pain alert stays open while the window's mean is this share of the important
+    # change above the baseline (0: only while the full rule fires).
+    hold_share: float = 0.5
     # -- side effects ----------------------------------------------------------------------------
     # A side effect reported on an entry this many days old or newer still counts as "now".
     side_effect_days: int = 1
@@ -147,6 +150,13 @@ class Finding(msgspec.Struct):
     severity: Severity
     reason: str
     local_date: date
+    # A measured level (e.g. recent pain) and the rise above the level a clinician last saw
+    # that is news again (alerts.step resurfaces the alert); None for rules without a level.
+    level: float | None = None
+    material: float | None = None
+    # False: evidence that the condition lasts, too weak to open an alert but enough to keep an
+    # open one from closing (hysteresis: a rise that dips for a day is one alert, not three).
+    opens: bool = True
 
 
 # -- formatting (Dutch: decimal comma) --------------------------------------------------------
@@ -247,16 +257,42 @@ def pain_rise(ctx: Context) -> list[Finding]:
         if z >= t.noise_z and (best is None or z > best[0]):
             best = (z, n, mean, elevated)
     if best is None:
-        return []
+        return _pain_holds(t, recent, baseline, important, today)
     _, n, mean, elevated = best
+    severity: Severity = "high" if mean - baseline >= t.high_rise_points else "routine"
+    reason = f"{_pain_reason(mean, n, baseline)}; {elevated} van {n} dagen ≥ {nl(baseline + raised)}"
+    level, material = _pain_level(t, recent)
+    return [Finding("pain_rise", "pain", severity, reason, today, level, material)]
+
+
+def _pain_level(t: Thresholds, recent: list[tuple[date, float]]) -> tuple[float, float]:
+    """The pain level now (mean of the last `min_window_days` entries), and the rise above a
+    level seen before that is news again: 2 points, or 30 % of the level if less."""
+    last = [v for _, v in recent[-t.min_window_days :]]
+    level = sum(last) / len(last)
+    return level, max(t.change_points, t.change_percent / 100 * level)
+
+
+def _pain_holds(
+    t: Thresholds, recent: list[tuple[date, float]], baseline: float, important: float, today: date
+) -> list[Finding]:
+    """The recent days still raised by `hold_share` of the important change: an open pain
+    alert stays open (the rise goes on), though this would not open one."""
+    values = [v for _, v in recent]
+    if len(values) < t.min_window_days or not t.hold_share:
+        return []
+    mean = sum(values) / len(values)
+    if mean - baseline < t.hold_share * important:
+        return []
+    level, material = _pain_level(t, recent)
+    reason = _pain_reason(mean, len(values), baseline)
+    return [Finding("pain_rise", "pain", "routine", reason, today, level, material, opens=False)]
+
+
+def _pain_reason(mean: float, n: int, baseline: float) -> str:
     rise = mean - baseline
     pct = f"; {signed(100 * rise / baseline, 0)} %" if baseline > 0 else ""
-    severity: Severity = "high" if rise >= t.high_rise_points else "routine"
-    reason = (
-        f"gemiddelde pijn {nl(mean)} over {n} dagen vs baseline {nl(baseline)} "
-        f"({signed(rise)}{pct}); {elevated} van {n} dagen ≥ {nl(baseline + raised)}"
-    )
-    return [Finding("pain_rise", "pain", severity, reason, today)]
+    return f"gemiddelde pijn {nl(mean)} over {n} dagen vs baseline {nl(baseline)} ({signed(rise)}{pct})"
 
 
 class Noise(msgspec.Struct):

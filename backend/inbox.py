@@ -44,7 +44,23 @@ OUTCOMES = {
     "appointment": "afspraak gemaakt",
     "no_action": "geen actie nodig",
 }
-ORDER = " ORDER BY CASE a.severity WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 ELSE 2 END, a.opened_at, a.id"
+# Severity first; within it, news on an alert the team had seen (resurfaced, still open) on
+# top; then the longest waiting.
+ORDER = (
+    " ORDER BY CASE a.severity WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 ELSE 2 END,"
+    " CASE WHEN a.status = 'open' AND a.resurfaced_from IS NOT NULL THEN 0 ELSE 1 END, a.opened_at, a.id"
+)
+
+
+def status_label(a: Any) -> str:
+    """An alert's status as the inbox shows it: one that closed by itself says whether a
+    clinician had seen it, one that resurfaced says so."""
+    if a["superseded_by"]:
+        again = "opnieuw gemeld, erger"
+        return again if a["status"] == "closed" else f"{STATUSES[a['status']]}; {again}"
+    if a["status"] == "closed":
+        return "vanzelf gesloten" if a["acknowledged_at"] else "vanzelf gesloten, niet gezien"
+    return STATUSES.get(a["status"], a["status"])
 
 
 def _filters(
@@ -137,6 +153,7 @@ class InboxController(Controller):
             severities=SEVERITIES,
             categories=CATEGORIES,
             statuses=STATUSES,
+            status_label=status_label,
             outcomes=OUTCOMES,
             pathways={pid: p.title.get("nl", pid) for pid, p in services.pathways.items()},
             query=request.url.query,
@@ -158,8 +175,8 @@ class InboxController(Controller):
             (alert_id,),
         )
         history = services.db.query(
-            "SELECT id, rule_id, severity, status, opened_on, reason FROM alerts"
-            " WHERE patient_id = ? AND id != ? ORDER BY opened_at DESC LIMIT 20",
+            "SELECT id, rule_id, severity, status, opened_on, reason, acknowledged_at, superseded_by"
+            " FROM alerts WHERE patient_id = ? AND id != ? ORDER BY opened_at DESC LIMIT 20",
             (row["patient_id"], alert_id),
         )
         users = services.db.query("SELECT id, name FROM users WHERE disabled_at IS NULL ORDER BY name")
@@ -175,6 +192,7 @@ class InboxController(Controller):
             notes=notes,
             history=history,
             users=users,
+            status_label=status_label,
             severities=SEVERITIES,
             categories=CATEGORIES,
             statuses=STATUSES,
@@ -501,6 +519,7 @@ class PatientPageController(Controller):
             severities=SEVERITIES,
             categories=CATEGORIES,
             statuses=STATUSES,
+            status_label=status_label,
             outcomes=OUTCOMES,
             pathway=pathway.title.get("nl", p["pathway_id"]) if pathway else p["pathway_id"],
             enrolled_on=_local_date(p["enrolled_at"], p["timezone"]).isoformat(),

@@ -400,6 +400,20 @@ def _alerts(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration(25, "alerts_resurfacing")
+def _alerts_resurfacing(conn: sqlite3.Connection) -> None:
+    # level: the finding's level now; seen_level/seen_on: when the alert opened or a
+    # clinician last acknowledged or resolved it - news is measured against that.
+    # superseded_by / resurfaced_from: the old alert and the new one it resurfaced as
+    # (materially worse, backend/alerts.py).
+    alerts = tables(conn)["alerts"]
+    alerts.add_column("level", float)
+    alerts.add_column("seen_level", float)
+    alerts.add_column("seen_on", str)
+    alerts.add_column("superseded_by", int)
+    alerts.add_column("resurfaced_from", int)
+
+
 @migration(40, "patients_list_index")
 def _patients_list_index(conn: sqlite3.Connection) -> None:
     # The clinic's patient list sorts by status and name and shows the first 200: with this

@@ -7,6 +7,7 @@ import sqlite3
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
+import msgspec
 import pytest
 
 from backend import alerts
@@ -62,11 +63,51 @@ def finding(rule="drowsiness_severe", severity="urgent", on=START) -> Finding:
 def test_step_opens_updates_instead_of_doubling_and_closes_after_the_quiet_period():
     ch = step({}, [finding()], START, quiet_days=7)
     assert [f.rule_id for f in ch.opened] == ["drowsiness_severe"] and not ch.updated
-    a = OpenAlert("drowsiness_severe", "side_effect", "urgent", START, START, "x")
-    ch = step({"drowsiness_severe": a}, [finding()], START + timedelta(days=2), 7)
+    a = OpenAlert("drowsiness_severe", "side_effect", "high", START, START, "x")
+    ch = step({"drowsiness_severe": a}, [finding(severity="high")], START + timedelta(days=2), 7)
     assert not ch.opened and len(ch.updated) == 1
     assert not step({"drowsiness_severe": a}, [], START + timedelta(days=6), 7).closed
     assert step({"drowsiness_severe": a}, [], START + timedelta(days=7), 7).closed == [a]
+
+
+def test_an_urgent_alert_nobody_saw_never_closes_by_itself():
+    a = OpenAlert("drowsiness_severe", "side_effect", "urgent", START, START, "x")
+    assert not step({"drowsiness_severe": a}, [], START + timedelta(days=200), 7).closed
+    seen = OpenAlert("drowsiness_severe", "side_effect", "urgent", START, START, "x", status="acknowledged")
+    assert step({"drowsiness_severe": seen}, [], START + timedelta(days=7), 7).closed == [seen]
+    # A new episode weeks later does not hide inside the unseen one: it resurfaces.
+    later = START + timedelta(days=30)
+    ch = step({"drowsiness_severe": a}, [finding(on=later)], later, 7)
+    assert not ch.updated and [u.alert for u in ch.resurfaced] == [a]
+    assert "melding van 2 mrt. is nog niet gezien" in ch.resurfaced[0].finding.reason
+
+
+def pain(level: float, severity="routine", opens=True) -> Finding:
+    return Finding("pain_rise", "pain", severity, f"gemiddelde pijn {level}", START, level, 2.0, opens)
+
+
+def test_step_resurfaces_an_alert_that_became_materially_worse_than_last_seen():
+    a = OpenAlert("pain_rise", "pain", "routine", START, START, "x", "acknowledged", 1, 6.0, 5.1, START)
+    today = START + timedelta(days=2)
+    # Worse, but less than another important change (2 points) above the level last seen.
+    assert len(step({"pain_rise": a}, [pain(7.0)], today, 3).updated) == 1
+    ch = step({"pain_rise": a}, [pain(7.4)], today, 3)
+    assert not ch.updated and not ch.opened and [u.alert for u in ch.resurfaced] == [a]
+    assert ch.resurfaced[0].finding.reason == "gemiddelde pijn 7.4; sinds 2 mrt. gestegen van 5,1 naar 7,4"
+    # A higher severity is news once someone has seen the alert; unseen, it is raised in place.
+    ch = step({"pain_rise": a}, [pain(6.0, "high")], today, 3)
+    assert ch.resurfaced and "van routine naar hoog" in ch.resurfaced[0].finding.reason
+    unseen = msgspec.structs.replace(a, status="open")
+    assert len(step({"pain_rise": unseen}, [pain(6.0, "high")], today, 3).updated) == 1
+
+
+def test_evidence_too_weak_to_open_keeps_an_open_alert_from_closing_but_opens_nothing():
+    late = START + timedelta(days=10)
+    a = OpenAlert(
+        "pain_rise", "pain", "routine", START, late - timedelta(days=1), "x", level=6.0, seen_level=6.0
+    )
+    assert len(step({"pain_rise": a}, [pain(5.0, opens=False)], late, 3).updated) == 1
+    assert not step({}, [pain(5.0, opens=False)], late, 3).opened
 
 
 def test_step_routes_silence_reminders_to_the_patient_not_the_team():
@@ -96,14 +137,73 @@ def test_severe_drowsiness_opens_one_urgent_alert_that_new_evidence_updates(db):
 def test_an_alert_closes_once_the_condition_is_clear_for_the_quiet_period(db):
     def run(conn):
         add_patient(conn, thresholds={"quiet_days": 3})
-        for i in range(6):
-            add_diary(conn, "p1", START + timedelta(days=i), se_drowsiness=3 if i == 0 else 0)
-        for i in range(6):
+        for i in range(9):
+            add_diary(conn, "p1", START + timedelta(days=i), se_constipation=2 if i < 3 else 0)
+        for i in range(9):
             alerts.evaluate_patient(conn, "p1", START + timedelta(days=i), None, {})
         return live(conn)
 
     rows = db.write_sync(run)
     assert len(rows) == 1 and rows[0]["status"] == "closed" and rows[0]["closed_at"]
+
+
+def test_an_urgent_alert_stays_open_until_a_clinician_sees_it_however_long_clear(db):
+    def run(conn):
+        add_user(conn)
+        add_patient(conn, thresholds={"quiet_days": 3})
+        for i in range(40):
+            add_diary(conn, "p1", START + timedelta(days=i), se_drowsiness=3 if i == 0 else 0)
+            alerts.evaluate_patient(conn, "p1", START + timedelta(days=i), None, {})
+        still = [dict(r) for r in live(conn)]
+        alerts.acknowledge(conn, still[0]["id"], 1, datetime(2026, 4, 10, 9, 0, tzinfo=UTC))
+        alerts.evaluate_patient(conn, "p1", START + timedelta(days=40), None, {})
+        return still, live(conn)
+
+    still, after = db.write_sync(run)
+    assert [r["status"] for r in still] == ["open"]
+    assert [r["status"] for r in after] == ["closed"]
+
+
+def add_user(conn) -> None:
+    conn.execute(
+        "INSERT INTO users (id, email, name, role, password_hash, created_at,"
+        " password_changed_at) VALUES (1, 'a@b.nl', 'Verpleegkundige', 'clinician', 'x',"
+        " '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')"
+    )
+
+
+def test_an_acknowledged_pain_alert_resurfaces_as_new_when_materially_worse(db):
+    now = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+
+    def run(conn):
+        add_user(conn)
+        add_patient(conn)
+        conn.execute("UPDATE patients SET team_seen_at = '2026-04-30T10:00:00Z'")
+        day = START
+        for i in range(60):
+            add_diary(conn, "p1", day, pain_avg=(3, 4, 3, 4, 3)[i % 5])
+            day += timedelta(days=1)
+        for level in (6, 6, 6, 6):
+            add_diary(conn, "p1", day, pain_avg=level)
+            alerts.evaluate_patient(conn, "p1", day, None, {})
+            day += timedelta(days=1)
+        (first,) = live(conn)
+        assert alerts.acknowledge(conn, first["id"], 1, now)
+        for level in (9, 9, 9, 9):
+            add_diary(conn, "p1", day, pain_avg=level)
+            alerts.evaluate_patient(conn, "p1", day, None, {})
+            day += timedelta(days=1)
+        seen = conn.execute("SELECT team_seen_at FROM patients").fetchone()[0]
+        return first, live(conn), seen
+
+    first, rows, seen = db.write_sync(run)
+    assert first["status"] == "open" and first["level"] == 6.0
+    old, new = rows
+    assert (old["status"], old["superseded_by"]) == ("closed", new["id"])
+    assert old["acknowledged_at"]  # the acknowledgement stays with what was seen
+    assert (new["status"], new["acknowledged_at"], new["resurfaced_from"]) == ("open", None, old["id"])
+    assert "gestegen van 6,0 naar" in new["reason"] and new["opened_on"] > old["opened_on"]
+    assert seen is None  # the app no longer says the team has seen the reports
 
 
 def test_only_one_live_alert_per_patient_and_rule_even_when_written_directly(db):
@@ -125,11 +225,7 @@ def test_a_resolved_alert_is_not_raised_again_while_the_condition_lasts(db):
     now = datetime(2026, 3, 2, 20, 0, tzinfo=UTC)
 
     def with_user(conn):
-        conn.execute(
-            "INSERT INTO users (id, email, name, role, password_hash, created_at,"
-            " password_changed_at) VALUES (1, 'a@b.nl', 'Verpleegkundige', 'clinician', 'x',"
-            " '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')"
-        )
+        add_user(conn)
         add_patient(conn)
         for i in range(3):
             add_diary(conn, "p1", START + timedelta(days=i), se_constipation=2)

@@ -149,3 +149,74 @@ def test_a_long_inbox_comes_in_pages_keeping_the_filters(client, clinician, pati
     second = client.get("/clinic/inbox", params={"severity": "high", "offset": 100})
     assert second.text.count('class="sev-high"') == 30
     assert "Meldingen 101–130" in second.text and "Volgende" not in second.text
+
+
+def put(client, headers, day, **answers) -> None:
+    r = client.put(f"/api/v1/responses/{new_id()}", headers=headers, json=diary(day.isoformat(), **answers))
+    assert r.status_code == 201, r.text
+
+
+def test_an_acknowledged_alert_that_gets_materially_worse_comes_back_as_new(
+    client, clinician, patient, services
+):
+    pid, headers = patient
+    today = datetime.now(AMS).date()
+    # Enrolled ten weeks ago, so that the diary may go back that far.
+    since = (today - timedelta(days=75)).isoformat()
+    services.db.write_sync(
+        lambda conn: conn.execute(
+            "UPDATE patients SET enrolled_at = ?, anchor_date = ? WHERE id = ?",
+            (f"{since}T08:00:00Z", since, pid),
+        )
+    )
+    for i in range(70, 6, -1):
+        put(client, headers, today - timedelta(days=i), pain_avg=(3, 4, 3, 3, 4)[i % 5], pain_worst=5)
+    for i in range(6, 2, -1):
+        put(client, headers, today - timedelta(days=i), pain_avg=6, pain_worst=7)
+    (first,) = services.db.query("SELECT * FROM alerts WHERE rule_id = 'pain_rise'")
+    client.post(f"/clinic/alerts/{first['id']}/acknowledge", data={"csrf_token": clinician})
+    client.get(f"/clinic/patients/{pid}")  # the team looks: the app says so
+    assert client.get("/api/v1/me", headers=headers).json()["team_seen_at"]
+    for i in range(2, -1, -1):
+        put(client, headers, today - timedelta(days=i), pain_avg=10, pain_worst=10)
+    old, new = services.db.query("SELECT * FROM alerts WHERE rule_id = 'pain_rise' ORDER BY id")
+    assert old["status"] == "closed" and old["acknowledged_at"]
+    assert new["status"] == "open" and new["acknowledged_at"] is None
+    assert "sinds" in new["reason"] and "gestegen van 6,0 naar" in new["reason"]
+    inbox = client.get("/clinic/inbox").text
+    assert new["reason"] in inbox and "Bevestig" in inbox
+    # The team has not seen the news: the app must not say it has.
+    assert client.get("/api/v1/me", headers=headers).json()["team_seen_at"] is None
+    put(client, headers, today, pain_avg=10, pain_worst=10)  # more of the same: no new alert
+    assert len(services.db.query("SELECT id FROM alerts WHERE rule_id = 'pain_rise'")) == 2
+    assert "opnieuw gemeld, erger" in client.get(f"/clinic/patients/{pid}").text
+
+
+def test_alerts_that_closed_by_themselves_say_whether_anyone_saw_them(client, clinician, patient, services):
+    from backend import alerts
+
+    pid, headers = patient
+    today = datetime.now(AMS).date()
+    for i in range(2, -1, -1):
+        put(client, headers, today - timedelta(days=i), se_constipation=2)
+    report_drowsy(client, headers)
+    rows = {r["rule_id"]: r for r in services.db.query("SELECT * FROM alerts")}
+    assert set(rows) >= {"side_effect_persistent.se_constipation", "drowsiness_severe"}
+    later = datetime.now(AMS) + timedelta(days=60)
+    alerts.sweep(services.db, services.settings, later, services.library, services.pathways)
+    status = {r["rule_id"]: r["status"] for r in services.db.query("SELECT * FROM alerts")}
+    # The urgent one waits for a clinician, however long its condition has been clear.
+    assert status["side_effect_persistent.se_constipation"] == "closed"
+    assert status["drowsiness_severe"] == "open"
+    assert "ernstige sufheid" in client.get("/clinic/inbox").text
+    client.post(
+        f"/clinic/alerts/{rows['drowsiness_severe']['id']}/acknowledge", data={"csrf_token": clinician}
+    )
+    alerts.sweep(
+        services.db, services.settings, later + timedelta(days=1), services.library, services.pathways
+    )
+    page = client.get(f"/clinic/patients/{pid}").text
+    assert page.count("vanzelf gesloten, niet gezien") == 1  # constipation: nobody looked
+    assert page.count("vanzelf gesloten") == 2  # drowsiness: acknowledged, then clear
+    detail = client.get(f"/clinic/alerts/{rows['drowsiness_severe']['id']}").text
+    assert "vanzelf gesloten, niet gezien" in detail  # the history lists the other one

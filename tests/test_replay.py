@@ -66,6 +66,18 @@ def test_replay_finds_a_rise_and_a_silence_once_each_on_the_right_day():
     assert by_rule["silence"].opened_on == START + timedelta(days=68)
 
 
+def test_an_alert_that_gets_materially_worse_is_a_new_row_on_the_day_it_resurfaced():
+    base = [3, 4, 3, 3, 4]
+    rows = history("a", 72, pain=lambda i: base[i % 5] if i < 60 else (6 if i < 64 else 10))
+    pain = [a for a in replay(rows, None, None, None, None) if a.rule_id == "pain_rise"]
+    first, *again = pain
+    assert again and "gestegen" not in first.reason
+    for row in again:  # each a new row, dated the day it resurfaced, saying what changed
+        assert START + timedelta(days=64) <= row.opened_on <= START + timedelta(days=67)
+        assert "sinds" in row.reason and "gestegen van" in row.reason
+    assert len({row.opened_on for row in pain}) == len(pain)
+
+
 def test_an_edit_replaces_the_earlier_answer_of_that_day():
     rows = history("a", 3)
     rows += diary_rows(
