@@ -123,7 +123,7 @@ def table(name: str, size: str, result: dict[str, Any], knob: str | None) -> str
             drowsy = f"{s.drowsiness_caught}/{s.drowsiness_days} ({s.drowsiness_false})"
             silences = f"{s.silences_caught}/{s.silences}"
         lines.append(
-            f"| {rule} | {s.sensitivity:.3f} | {s.false_pain_alerts_per_patient_month:.2f}"
+            f"| {rule} | {s.sensitivity:.3f} | {s.false_pain_alerts_per_patient_month:.3f}"
             f" | {_n(s.median_delay_days, 1)} | {_n(s.alerts_per_detected_event)} | {drowsy} | {silences} |"
         )
     verdicts = yardstick.verdicts(first)
@@ -143,7 +143,7 @@ def table(name: str, size: str, result: dict[str, Any], knob: str | None) -> str
         for v, s in result["curve"]:
             mark = " (default)" if v == default else ""
             lines.append(
-                f"| {v}{mark} | {s.sensitivity:.3f} | {s.false_pain_alerts_per_patient_month:.2f}"
+                f"| {v}{mark} | {s.sensitivity:.3f} | {s.false_pain_alerts_per_patient_month:.3f}"
                 f" | {_n(s.median_delay_days, 1)} | {_n(s.alerts_per_detected_event)} |"
             )
     return "\n".join(lines)
