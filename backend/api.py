@@ -455,18 +455,25 @@ class PatientController(Controller):
         "/push/subscriptions",
         status_code=HTTP_201_CREATED,
         summary="Register this browser for reminders",
-        responses=errors(401, 413, 422, 503),
+        responses=errors(401, 409, 413, 422, 503),
     )
     async def subscribe(self, request: Request, patient: Patient, data: SubscriptionIn) -> None:
         from backend import push
 
+        services = services_of(request)
+        allow_loopback = services.settings.push_allow_loopback
         sub = msgspec.to_builtins(data)
         try:
-            await services_of(request).db.write(
-                lambda conn: push.save_subscription(conn, patient_id=patient.id, subscription=sub)
+            await push.check_endpoint_resolves(sub["endpoint"], allow_loopback=allow_loopback)
+            await services.db.write(
+                lambda conn: push.save_subscription(
+                    conn, patient_id=patient.id, subscription=sub, allow_loopback=allow_loopback
+                )
             )
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
+        except push.EndpointTaken as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from None
 
     @delete(
         "/push/subscriptions",

@@ -475,14 +475,23 @@ class AccountsController(Controller):
         from backend import push
 
         form = await request.form()
+        services = services_of(request)
+        allow_loopback = services.settings.push_allow_loopback
         try:
             subscription = json.loads(str(form.get("subscription", "")))
+            if not isinstance(subscription, dict):
+                raise ValueError("geen JSON-object")
+            await push.check_endpoint_resolves(subscription.get("endpoint"), allow_loopback=allow_loopback)
             user_id = session_of(request).user.id
-            await services_of(request).db.write(
-                lambda conn: push.save_subscription(conn, user_id=user_id, subscription=subscription)
+            await services.db.write(
+                lambda conn: push.save_subscription(
+                    conn, user_id=user_id, subscription=subscription, allow_loopback=allow_loopback
+                )
             )
         except (ValueError, TypeError) as exc:
             raise HTTPException(status_code=422, detail=f"subscription: {exc}") from None
+        except push.EndpointTaken as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from None
         return {"status": "subscribed"}
 
     @get("/users", name="clinic:users", guards=[requires_admin])

@@ -18,11 +18,13 @@ import asyncio
 import base64
 import binascii
 import email.utils
+import ipaddress
 import json
 import logging
 import os
 import re
 import secrets
+import socket
 import sqlite3
 import time
 from collections.abc import Mapping
@@ -183,26 +185,138 @@ def _decoded_key(keys: Mapping, name: str, length: int) -> str:
     return _b64url(raw)
 
 
-def _check_endpoint(endpoint: Any) -> str:
+class EndpointTaken(Exception):
+    """The endpoint is an active subscription of someone else: it stays theirs (409)."""
+
+
+class RefusedAddress(OSError):
+    """A push endpoint's host is (or resolves to) an address inside a private network."""
+
+
+# 64:ff9b::/96 (NAT64) carries an IPv4 address in its last 32 bits, like ::ffff:0:0/96.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def address_is_public(address: str) -> bool:
+    """True for an address on the public internet; False for private, loopback, link-local,
+    CGNAT, unique-local, multicast, reserved and unspecified ones, also when an IPv4 address
+    hides inside an IPv6 form (mapped, compatible, 6to4, Teredo, NAT64)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None and not address_is_public(str(embedded)):
+            return False
+    return ip.is_global and not (
+        ip.is_multicast or ip.is_reserved or ip.is_unspecified or ip.is_loopback or ip.is_link_local
+    )
+
+
+def _address_is_loopback(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+def _numeric_host(host: str) -> str | None:
+    """The address a host written as a number stands for ("2130706433", "0x7f.1", "127.1",
+    "[::1]"), as the C resolver would read it; None for a name."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    if re.fullmatch(r"[0-9a-fA-FxX.]+", host) and not host.endswith(".."):
+        try:
+            return socket.inet_ntoa(socket.inet_aton(host.rstrip(".")))
+        except OSError:
+            return None
+    return None
+
+
+def check_endpoint(endpoint: Any, *, allow_loopback: bool = False) -> str:
+    """The endpoint if it is an https URL to a public host (or, with `allow_loopback`, plain
+    http to this machine); ValueError naming `endpoint` otherwise. A host name is checked
+    by `check_endpoint_resolves` and again, address by address, when connecting."""
     if not isinstance(endpoint, str) or not endpoint:
-        raise ValueError("endpoint is missing")
+        raise ValueError("endpoint ontbreekt")
     if len(endpoint) > 2048 or any(c.isspace() for c in endpoint):
-        raise ValueError("endpoint is not a valid URL")
+        raise ValueError("endpoint is geen geldig adres")
     try:
         parts = urlsplit(endpoint)
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
-        raise ValueError("endpoint is not a valid URL") from None
+        raise ValueError("endpoint is geen geldig adres") from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError("endpoint must be an http(s) URL")
+        raise ValueError("endpoint moet een https-adres zijn")
     if parts.username or parts.password or parts.fragment:
-        raise ValueError("endpoint is not a valid push service URL")
-    # Browsers' push services are all https. Plain http only to this machine (the loopback
-    # stand-in of the tests), so a device token cannot make the server POST into the
-    # clinic's internal network.
-    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
-        raise ValueError("endpoint must be an https URL")
+        raise ValueError("endpoint is geen adres van een pushdienst")
+    host = parts.hostname
+    numeric = _numeric_host(host)
+    loopback = host == "localhost" or (numeric is not None and _address_is_loopback(numeric))
+    if allow_loopback and loopback:
+        return endpoint
+    if parts.scheme != "https":
+        raise ValueError("endpoint moet een https-adres zijn")
+    # A push service is on the public internet; anything else would let a device token make
+    # the server POST into the clinic's own network.
+    if loopback or (numeric is not None and not address_is_public(numeric)):
+        raise ValueError("endpoint moet een openbaar adres zijn, geen adres in een eigen netwerk")
     return endpoint
+
+
+async def check_endpoint_resolves(endpoint: Any, *, allow_loopback: bool = False) -> str:
+    """`check_endpoint`, and every address the host name resolves to now must be public.
+
+    A name that does not resolve at this moment is kept (push services' names do resolve;
+    a failing resolver must not cost a patient their reminders): the connection checks the
+    address it actually connects to anyway (`_guarded_socket`).
+    """
+    endpoint = check_endpoint(endpoint, allow_loopback=allow_loopback)
+    host = urlsplit(endpoint).hostname or ""
+    if _numeric_host(host) is not None or (allow_loopback and host == "localhost"):
+        return endpoint
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await asyncio.wait_for(loop.getaddrinfo(host, 443, type=socket.SOCK_STREAM), 3.0)
+    except (OSError, TimeoutError):
+        return endpoint
+    if any(not address_is_public(str(info[4][0])) for info in infos):
+        raise ValueError("endpoint moet een openbaar adres zijn, geen adres in een eigen netwerk")
+    return endpoint
+
+
+def _guarded_socket(allow_loopback: bool):
+    """aiohttp's socket factory: refuses to connect to a non-public address. It sees the
+    address actually connected to (after DNS), so a name that resolved to a public address
+    when subscribing and to 10.0.0.5 now (DNS rebinding) is still refused."""
+
+    def make(addr_info: tuple) -> socket.socket:
+        family, type_, proto, _, sockaddr = addr_info
+        address = str(sockaddr[0])
+        if not (address_is_public(address) or (allow_loopback and _address_is_loopback(address))):
+            raise RefusedAddress(f"push endpoint resolves to a non-public address {address}")
+        return socket.socket(family=family, type=type_, proto=proto)
+
+    return make
+
+
+class _NoRedirects:
+    """The session as pywebpush uses it (`post`), with redirects never followed: a 307 or
+    308 would repeat the POST, body and all, to wherever the answer points."""
+
+    def __init__(self, session: aiohttp.ClientSession):
+        self._session = session
+
+    def post(self, url: str, **kwargs: Any):
+        return self._session.post(url, allow_redirects=False, **kwargs)
 
 
 def save_subscription(
@@ -213,18 +327,22 @@ def save_subscription(
     subscription: Mapping,
     user_agent: str | None = None,
     now: datetime | None = None,
+    allow_loopback: bool = False,
 ) -> int:
     """Store a browser's PushSubscription JSON for a patient (or a clinician); return its id.
 
     Raises ValueError naming the bad field (`endpoint`, `keys.p256dh`, `keys.auth`). The
-    same endpoint again (a re-subscribe, new keys, or the phone passed to another patient)
-    updates and re-activates the one row; messages still queued for a previous owner die.
+    same endpoint again from its owner (a re-subscribe, new keys) updates and re-activates
+    the one row. An endpoint that is someone else's active subscription raises EndpointTaken
+    and stays theirs: whoever learnt a patient's endpoint cannot move their reminders. Once
+    that subscription has ended (unsubscribed, or the push service dropped it), the endpoint
+    may move to a new owner; messages still queued for the previous one die.
     """
     if (patient_id is None) == (user_id is None):
         raise ValueError("a subscription belongs to exactly one patient or one user")
     if not isinstance(subscription, Mapping):
         raise ValueError("subscription must be a JSON object")
-    endpoint = _check_endpoint(subscription.get("endpoint"))
+    endpoint = check_endpoint(subscription.get("endpoint"), allow_loopback=allow_loopback)
     keys = subscription.get("keys")
     if not isinstance(keys, Mapping):
         raise ValueError("keys is missing")
@@ -233,7 +351,8 @@ def save_subscription(
     at = iso(now or datetime.now(UTC))
     ua = user_agent[:300] if user_agent else None
     old = conn.execute(
-        "SELECT id, patient_id, user_id FROM push_subscriptions WHERE endpoint = ?", (endpoint,)
+        "SELECT id, patient_id, user_id, deactivated_at FROM push_subscriptions WHERE endpoint = ?",
+        (endpoint,),
     ).fetchone()
     if old is None:
         cur = conn.execute(
@@ -244,6 +363,8 @@ def save_subscription(
         return int(cur.lastrowid)
     sub_id = int(old[0])
     if (old[1], old[2]) != (patient_id, user_id):
+        if old[3] is None:
+            raise EndpointTaken("Deze pushmeldingen horen al bij een ander account; er is niets veranderd.")
         _kill_queued(conn, sub_id, "moved")
     conn.execute(
         "UPDATE push_subscriptions SET patient_id = ?, user_id = ?, p256dh = ?, auth = ?,"
@@ -617,6 +738,7 @@ async def _send(
     vapid: _VapidHeaders,
     timeout: aiohttp.ClientTimeout,
     now: datetime,
+    allow_loopback: bool,
 ) -> _Outcome:
     headers: dict[str, str | int | float] = {
         **vapid.for_endpoint(row.endpoint),
@@ -628,6 +750,10 @@ async def _send(
     ttl = max(int((row.expires_at - now.replace(microsecond=0)).total_seconds()), 0)
     info = {"endpoint": row.endpoint, "keys": {"p256dh": row.p256dh, "auth": row.auth}}
     try:
+        check_endpoint(row.endpoint, allow_loopback=allow_loopback)
+    except ValueError:
+        return _Outcome(row, error="refused")
+    try:
         resp = await webpush_async(
             subscription_info=info,
             data=row.payload,
@@ -635,12 +761,15 @@ async def _send(
             ttl=ttl,
             headers=headers,
             timeout=timeout,  # type: ignore[arg-type]  # aiohttp takes a ClientTimeout
-            aiohttp_session=session,
+            aiohttp_session=_NoRedirects(session),  # type: ignore[arg-type]  # pywebpush only posts
         )
     except WebPushException as exc:
         return _Outcome(row, status=exc.status_code, error="push", retry_after=exc.retry_after)
     except TimeoutError:
         return _Outcome(row, error="timeout")
+    except aiohttp.ClientConnectorError as exc:
+        refused = isinstance(exc.os_error, RefusedAddress) or "non-public address" in str(exc)
+        return _Outcome(row, error="refused" if refused else "network")
     except (aiohttp.ClientError, OSError):
         return _Outcome(row, error="network")
     except Exception as exc:  # noqa: BLE001 - a bad key must not stop the other pushes
@@ -679,7 +808,8 @@ async def flush(
     started = time.monotonic()
     gate = asyncio.Semaphore(CONCURRENCY)
     vapid = _VapidHeaders(keys, settings.push_contact)
-    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    allow_loopback = settings.push_allow_loopback
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY, socket_factory=_guarded_socket(allow_loopback))
 
     async with aiohttp.ClientSession(connector=connector) as session:
 
@@ -687,7 +817,7 @@ async def flush(
             async with gate:
                 if time.monotonic() - started > budget:
                     return _Outcome(row, released=True)
-                return await _send(session, row, vapid, timeout, now)
+                return await _send(session, row, vapid, timeout, now, allow_loopback)
 
         outcomes = await asyncio.gather(*(one(r) for r in rows))
 

@@ -44,6 +44,9 @@ class Settings(msgspec.Struct, kw_only=True):
     max_body_bytes: int = 2_000_000
     push_contact: str = "mailto:pijnteam@example.org"
     push_timeout_seconds: float = 10.0
+    # Plain-http push endpoints on loopback addresses (tests and the loopback push stand-in
+    # only); every other endpoint must be https to a public address.
+    push_allow_loopback: bool = False
     log_level: str = "info"
     # The identifier system of exported patients (FHIR Patient.identifier.system): the clinic's
     # own namespace for our pseudonymous patient ids. Empty: <public URL>/fhir/sid/patient-id.

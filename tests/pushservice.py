@@ -14,6 +14,9 @@ Urgency and Topic headers, decrypts the aes128gcm body with the subscription's p
 
 Answers in a script are used one per request, in order; after the script, 201. "hang" keeps
 the request open for `hang_seconds` (longer than the sender's timeout) and then answers 201.
+
+It listens on plain http on loopback, which the server refuses unless
+`push_allow_loopback` (PIJNWACHT_PUSH_ALLOW_LOOPBACK=true) is set: every test using it sets it.
 """
 
 from __future__ import annotations

@@ -49,7 +49,10 @@ def keys(tmp_path: Path) -> push.VapidKeys:
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(push_timeout_seconds=0.5, push_contact="mailto:pijnteam@example.org")
+    # The push stand-in listens on plain http on loopback: allowed only with this setting.
+    return Settings(
+        push_timeout_seconds=0.5, push_contact="mailto:pijnteam@example.org", push_allow_loopback=True
+    )
 
 
 def add_patient(db: Database, patient_id: str) -> None:
@@ -64,7 +67,9 @@ def add_patient(db: Database, patient_id: str) -> None:
 
 def subscribe(db: Database, service: PushService, keys: push.VapidKeys, patient_id: str) -> str:
     sub = service.new_subscription(keys.public_key_b64)
-    db.write_sync(lambda c: push.save_subscription(c, patient_id=patient_id, subscription=sub))
+    db.write_sync(
+        lambda c: push.save_subscription(c, patient_id=patient_id, subscription=sub, allow_loopback=True)
+    )
     return sub["endpoint"]
 
 
@@ -180,13 +185,13 @@ def test_gone_subscription_is_deactivated_and_skipped_afterwards(db, keys, setti
 def test_subscribing_again_reactivates_a_deactivated_device(db, keys, settings, push_service):
     add_patient(db, "p1")
     sub = push_service.new_subscription(keys.public_key_b64)
-    db.write_sync(lambda c: push.save_subscription(c, patient_id="p1", subscription=sub))
+    db.write_sync(lambda c: push.save_subscription(c, patient_id="p1", subscription=sub, allow_loopback=True))
     push_service.script(sub["endpoint"], [410])
     remind(db, "p1")
     push.flush_sync(db, settings, keys, T0)
     assert remind(db, "p1", now=T0 + timedelta(hours=1)) == 0
 
-    db.write_sync(lambda c: push.save_subscription(c, patient_id="p1", subscription=sub))
+    db.write_sync(lambda c: push.save_subscription(c, patient_id="p1", subscription=sub, allow_loopback=True))
     assert remind(db, "p1", now=T0 + timedelta(hours=2)) == 1
     push.flush_sync(db, settings, keys, T0 + timedelta(hours=2))
     assert len(push_service.received(sub["endpoint"])) == 1
@@ -374,15 +379,17 @@ def test_removed_subscription_gets_nothing_and_only_its_patient_can_remove_it(
     assert remind(db, "p1", now=T0 + timedelta(hours=1)) == 0
 
 
-def test_device_passed_to_another_patient_stops_getting_the_first_patients_reminders(
+def test_device_passed_on_after_unsubscribing_stops_getting_the_first_patients_reminders(
     db, keys, settings, push_service
 ):
     add_patient(db, "p1")
     add_patient(db, "p2")
     sub = push_service.new_subscription(keys.public_key_b64)
-    first = db.write_sync(lambda c: push.save_subscription(c, patient_id="p1", subscription=sub))
+    save = push.save_subscription
+    first = db.write_sync(lambda c: save(c, patient_id="p1", subscription=sub, allow_loopback=True))
     remind(db, "p1")
-    second = db.write_sync(lambda c: push.save_subscription(c, patient_id="p2", subscription=sub))
+    db.write_sync(lambda c: push.remove_subscription(c, patient_id="p1", endpoint=sub["endpoint"]))
+    second = db.write_sync(lambda c: save(c, patient_id="p2", subscription=sub, allow_loopback=True))
     assert first == second
     push.flush_sync(db, settings, keys, T0)
     assert push_service.requests(sub["endpoint"]) == []
@@ -400,7 +407,7 @@ def test_clinician_subscription_receives_escalations(db, keys, settings, push_se
         )
     )
     sub = push_service.new_subscription(keys.public_key_b64)
-    db.write_sync(lambda c: push.save_subscription(c, user_id=uid, subscription=sub))
+    db.write_sync(lambda c: push.save_subscription(c, user_id=uid, subscription=sub, allow_loopback=True))
     message = PushMessage(
         title="Pijnwacht",
         body="Er staat een dringende melding open",
@@ -441,7 +448,9 @@ def test_bad_subscription_json_is_refused_naming_the_field(db, push_service, cha
     else:
         sub.update(change)
     with pytest.raises(ValueError, match=rf"^{field}\b"):
-        db.write_sync(lambda c: push.save_subscription(c, patient_id="p1", subscription=sub))
+        db.write_sync(
+            lambda c: push.save_subscription(c, patient_id="p1", subscription=sub, allow_loopback=True)
+        )
     assert db.query_one("SELECT count(*) FROM push_subscriptions")[0] == 0
 
 

@@ -46,7 +46,7 @@ def db(db_path):
 
 @pytest.fixture
 def settings(db_path) -> Settings:
-    return Settings(db=str(db_path), push_timeout_seconds=2.0)
+    return Settings(db=str(db_path), push_timeout_seconds=2.0, push_allow_loopback=True)
 
 
 def local(day: date, hh: int, mm: int = 0) -> datetime:
@@ -698,7 +698,11 @@ def test_one_encrypted_push_at_20_00_local_each_day(db, settings, tmp_path, path
             subs[pid] = service.new_subscription()
             db.write_sync(
                 lambda c, pid=pid: push.save_subscription(
-                    c, patient_id=pid, subscription=subs[pid], now=local(date(2026, 3, 27), 9)
+                    c,
+                    patient_id=pid,
+                    subscription=subs[pid],
+                    now=local(date(2026, 3, 27), 9),
+                    allow_loopback=True,
                 )
             )
 

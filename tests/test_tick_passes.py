@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from backend.settings import Settings, load_settings
 from backend.storage import parse_iso
 from backend.tick import run_tick
 from tests.conftest import AMS, diary, new_id
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    # The push stand-in of the escalation test listens on plain http on loopback.
+    return load_settings(env={}, db=str(tmp_path / "pijnwacht.db"), scheduler=False, push_allow_loopback=True)
 
 
 def tick(services, now):

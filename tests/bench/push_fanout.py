@@ -91,7 +91,7 @@ def one_run(service: RemoteService, pushes: int) -> Run:
     with tempfile.TemporaryDirectory() as tmp:
         db = open_database(Path(tmp) / "bench.db")
         keys = push.ensure_vapid_keys(Path(tmp))
-        settings = Settings(push_timeout_seconds=10.0)
+        settings = Settings(push_timeout_seconds=10.0, push_allow_loopback=True)
         subs = service.new_subscriptions(pushes, keys.public_key_b64)
         now = datetime.now(UTC)
 
@@ -102,7 +102,7 @@ def one_run(service: RemoteService, pushes: int) -> Run:
                     " enrolled_at) VALUES (?, 'x', 'bench', '2026-01-01', '2026-01-01T00:00:00Z')",
                     (f"p{n}",),
                 )
-                push.save_subscription(conn, patient_id=f"p{n}", subscription=sub)
+                push.save_subscription(conn, patient_id=f"p{n}", subscription=sub, allow_loopback=True)
                 push.enqueue(conn, patient_id=f"p{n}", message=MESSAGE, now=now)
 
         db.write_sync(setup)
