@@ -20,6 +20,9 @@ from backend.storage import iso, parse_iso, utcnow
 HASHER = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=1)
 ROLES = ("clinician", "admin")
 MIN_PASSWORD_LENGTH = 8
+# Password checks at once (each ~0.2 s of CPU and 64 MiB); more sign-ins at that moment are
+# asked to try again in a moment rather than queued, so a burst costs little memory or CPU.
+VERIFY_CONCURRENCY = 4
 _COMMON_PASSWORDS_FILE = Path(__file__).with_name("common_passwords.txt")
 
 
@@ -99,39 +102,77 @@ def list_users(conn: sqlite3.Connection) -> list[User]:
     return [User(**dict(r)) for r in rows]
 
 
-def verify_login(conn: sqlite3.Connection, email: str, password: str) -> User | None:
-    """The user if the password is right (rehashing if parameters changed), else None."""
+class Candidate(msgspec.Struct, frozen=True):
+    """An active account and its stored password hash, as read before verifying."""
+
+    user: User
+    password_hash: str
+
+
+def login_candidate(conn: sqlite3.Connection, email: str) -> Candidate | None:
     row = conn.execute(
         "SELECT id, email, name, role, password_hash FROM users WHERE email = ? AND disabled_at IS NULL",
         (email.strip(),),
     ).fetchone()
     if row is None:
+        return None
+    user = User(id=row["id"], email=row["email"], name=row["name"], role=row["role"])
+    return Candidate(user=user, password_hash=row["password_hash"])
+
+
+def password_matches(candidate: Candidate | None, password: str) -> tuple[bool, str | None]:
+    """(right?, a new hash if the parameters changed): argon2, so ~0.2 s of CPU and 64 MiB.
+
+    Runs in a worker thread, never in the database writer: a burst of sign-ins must not
+    hold up the diaries behind it. argon2 releases the GIL, so the event loop runs on.
+    """
+    if candidate is None:
         # Spend the same time as a real check, so timing does not reveal which e-mails exist.
         with contextlib.suppress(argon2_exceptions.VerificationError):
             HASHER.verify(_DUMMY_HASH, password)
-        return None
+        return False, None
     try:
-        HASHER.verify(row["password_hash"], password)
+        HASHER.verify(candidate.password_hash, password)
     except (argon2_exceptions.VerificationError, argon2_exceptions.InvalidHashError):
-        return None
-    if HASHER.check_needs_rehash(row["password_hash"]):
-        conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (hash_password(password), row["id"]))
-    return User(id=row["id"], email=row["email"], name=row["name"], role=row["role"])
+        return False, None
+    rehash = hash_password(password) if HASHER.check_needs_rehash(candidate.password_hash) else None
+    return True, rehash
+
+
+def still_valid(conn: sqlite3.Connection, candidate: Candidate, rehash: str | None) -> bool:
+    """In the write after verifying: the account is still active with the hash that was checked
+    (not disabled or given a new password meanwhile); store the new hash if there is one."""
+    row = conn.execute(
+        "SELECT password_hash FROM users WHERE id = ? AND disabled_at IS NULL", (candidate.user.id,)
+    ).fetchone()
+    if row is None or row["password_hash"] != candidate.password_hash:
+        return False
+    if rehash is not None:
+        conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (rehash, candidate.user.id))
+    return True
 
 
 _DUMMY_HASH = HASHER.hash("not-a-real-password-0")
 
 
-def change_password(conn: sqlite3.Connection, user: User, old: str, new: str) -> None:
-    """Change a password (the old one must be right); every session of the user ends."""
-    if verify_login(conn, user.email, old) is None:
-        raise AccountError("The current password is not right.")
+def check_new_password(user: User, candidate: Candidate | None, old: str, new: str) -> str:
+    """For a password change: the old password must be right and the new one differ from it
+    and be strong; returns the new hash (argon2 twice: call outside the writer)."""
+    if not password_matches(candidate, old)[0]:
+        raise AccountError("Het huidige wachtwoord klopt niet.")
+    if new == old:
+        raise AccountError("Het nieuwe wachtwoord moet anders zijn dan het huidige.")
     check_password_strength(new, email=user.email, name=user.name)
+    return hash_password(new)
+
+
+def set_password_hash(conn: sqlite3.Connection, user_id: int, password_hash: str) -> None:
+    """Store a new password hash; every session of the account ends (a stolen one too)."""
     conn.execute(
         "UPDATE users SET password_hash = ?, password_changed_at = ? WHERE id = ?",
-        (hash_password(new), iso(utcnow()), user.id),
+        (password_hash, iso(utcnow()), user_id),
     )
-    conn.execute("DELETE FROM sessions WHERE user_id = ?", (user.id,))
+    conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
 
 
 # -- sessions -----------------------------------------------------------------------------
@@ -176,6 +217,20 @@ def csrf_ok(session: Session, submitted: str | None) -> bool:
 
 
 # -- throttling ---------------------------------------------------------------------------
+class Rule(msgspec.Struct, frozen=True):
+    """One throttle: after `max_failures` within `window`, `key` is locked for the window
+    (`slow=False`: a hard per-account lock), or each further try must wait a few seconds,
+    doubling up to SLOW_MAX (`slow=True`: for an address, which many people may share)."""
+
+    key: str
+    max_failures: int
+    window: timedelta
+    slow: bool = False
+
+
+SLOW_MAX = timedelta(seconds=30)
+
+
 def throttled_until(conn: sqlite3.Connection, key: str, now: datetime) -> datetime | None:
     """When `key` (e.g. 'login:email' or 'enrol:ip') may try again, or None if it may now."""
     row = conn.execute("SELECT locked_until FROM throttle WHERE key = ?", (key,)).fetchone()
@@ -186,23 +241,45 @@ def throttled_until(conn: sqlite3.Connection, key: str, now: datetime) -> dateti
     return None
 
 
-def record_failure(
-    conn: sqlite3.Connection, key: str, now: datetime, *, max_failures: int, lockout: timedelta
-) -> None:
-    """Count a failed try; after max_failures within the lockout window, lock the key."""
-    row = conn.execute("SELECT failures, first_failure_at FROM throttle WHERE key = ?", (key,)).fetchone()
-    if row is None or parse_iso(row["first_failure_at"]) < now - lockout:
+def reserve_attempt(conn: sqlite3.Connection, rules: list[Rule], now: datetime) -> datetime | None:
+    """Check and count one attempt under every rule, in one step of the writer: when it may
+    be tried again if any rule refuses it now (nothing counted), else None (counted already,
+    as a failure until `attempt_succeeded` says otherwise). Counting before evaluating is
+    what keeps 25 parallel tries from all passing a check that allows 5."""
+    refused = [u for u in (throttled_until(conn, r.key, now) for r in rules) if u is not None]
+    if refused:
+        return max(refused)
+    for rule in rules:
+        _count(conn, rule, now)
+    return None
+
+
+def _count(conn: sqlite3.Connection, rule: Rule, now: datetime) -> None:
+    row = conn.execute(
+        "SELECT failures, first_failure_at FROM throttle WHERE key = ?", (rule.key,)
+    ).fetchone()
+    if row is None or parse_iso(row["first_failure_at"]) < now - rule.window:
         failures, first = 1, now
     else:
         failures, first = row["failures"] + 1, parse_iso(row["first_failure_at"])
-    locked = iso(now + lockout) if failures >= max_failures else None
+    locked = None
+    if failures >= rule.max_failures:
+        if rule.slow:
+            locked = iso(now + min(timedelta(seconds=2 ** (failures - rule.max_failures)), SLOW_MAX))
+        else:
+            locked = iso(now + rule.window)
     conn.execute(
         "INSERT INTO throttle (key, failures, first_failure_at, locked_until) VALUES (?, ?, ?, ?)"
         " ON CONFLICT(key) DO UPDATE SET failures = excluded.failures,"
         " first_failure_at = excluded.first_failure_at, locked_until = excluded.locked_until",
-        (key, failures, iso(first), locked),
+        (rule.key, failures, iso(first), locked),
     )
 
 
-def clear_failures(conn: sqlite3.Connection, key: str) -> None:
-    conn.execute("DELETE FROM throttle WHERE key = ?", (key,))
+def attempt_succeeded(conn: sqlite3.Connection, *, clear: str | None, uncount: str) -> None:
+    """A reserved attempt was right: the account's (or code's) count starts over; the
+    address's count only loses this one attempt, so one right sign-in among many wrong ones
+    does not wipe the address's record."""
+    if clear is not None:
+        conn.execute("DELETE FROM throttle WHERE key = ?", (clear,))
+    conn.execute("UPDATE throttle SET failures = max(failures - 1, 0) WHERE key = ?", (uncount,))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -15,7 +15,7 @@ from litestar.response import Response, Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from backend import enrolment, intake, responses
-from backend.accounts import clear_failures, record_failure, throttled_until
+from backend.accounts import Rule, attempt_succeeded, reserve_attempt
 from backend.enrolment import EnrolmentError, Patient
 from backend.responses import BatchIn, BatchItem, BatchResult, Invalid, ResponseIn, ResponseOut
 from backend.services import Services
@@ -130,12 +130,17 @@ def services_of(request: ASGIConnection) -> Services:
     return request.app.state.services
 
 
-def client_address(request: Request) -> str:
+def client_address(request: ASGIConnection) -> str:
+    """The address a request came from (throttles, the audit log's source).
+
+    Behind our own proxy (`trust_proxy`), the right-most X-Forwarded-For entry: the one the
+    proxy appended. Entries left of it are whatever the client chose to send.
+    """
     services = services_of(request)
     if services.settings.trust_proxy:
-        forwarded = request.headers.get("x-forwarded-for")
+        forwarded = request.headers.get("x-forwarded-for", "").split(",")[-1].strip()
         if forwarded:
-            return forwarded.split(",")[0].strip()
+            return forwarded[:64]
     return request.client.host if request.client else "unknown"
 
 
@@ -213,36 +218,32 @@ class EnrolController(Controller):
     async def enrol(self, request: Request, data: EnrolIn) -> EnrolOut:
         services = services_of(request)
         settings = services.settings
-        key = f"enrol:{client_address(request)}"
         now = utcnow()
-        until = throttled_until(services.db.reader, key, now)
-        if until is not None:
-            raise HTTPException(
-                status_code=429,
-                detail="Too many wrong codes from this address. Try again after "
-                f"{until.strftime('%H:%M')} UTC, or ask the pain team.",
-                headers={"Retry-After": str(max(1, int((until - now).total_seconds())))},
-            )
+        window = timedelta(minutes=settings.login_lockout_minutes)
+        rule = Rule(f"enrol:{client_address(request)}", settings.enrol_max_failures, window)
 
         def redeem(conn):
+            # Checked, counted and tried in one step of the writer: parallel guesses cannot
+            # all pass the check before the first failure is counted.
+            until = reserve_attempt(conn, [rule], now)
+            if until is not None:
+                return until
             try:
                 patient, token = enrolment.redeem_code(conn, data.code)
             except EnrolmentError as exc:
                 return exc
-            clear_failures(conn, key)
+            attempt_succeeded(conn, clear=None, uncount=rule.key)
             return patient, token
 
         result = await services.db.write(redeem)
-        if isinstance(result, EnrolmentError):
-            await services.db.write(
-                lambda conn: record_failure(
-                    conn,
-                    key,
-                    now,
-                    max_failures=settings.enrol_max_failures,
-                    lockout=timedelta(minutes=settings.login_lockout_minutes),
-                )
+        if isinstance(result, datetime):
+            raise HTTPException(
+                status_code=429,
+                detail="Te veel verkeerde codes vanaf dit adres. Probeer het opnieuw na "
+                f"{result.strftime('%H:%M')} UTC, of vraag het pijnteam om hulp.",
+                headers={"Retry-After": str(max(1, int((result - now).total_seconds())))},
             )
+        if isinstance(result, EnrolmentError):
             raise HTTPException(status_code=result.status, detail=str(result))
         patient, token = result
         return EnrolOut(token=token, patient=me_of(services, patient))

@@ -55,8 +55,9 @@ def serve(settings: Settings, app: Any) -> None:
         log_level=settings.log_level.lower(),
         # Access logs hold URLs only (no bodies); keep them, but never at debug with bodies.
         access_log=True,
-        proxy_headers=settings.trust_proxy,
-        forwarded_allow_ips="*" if settings.trust_proxy else None,
+        # uvicorn's own proxy handling would take the left-most X-Forwarded-For entry, which
+        # the client writes; api.client_address takes the one our proxy appended.
+        proxy_headers=False,
     )
 
 

@@ -8,6 +8,7 @@ controllers with the same guard (`requires_clinician`) and helpers (`page`, `aud
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from datetime import date, timedelta
@@ -127,6 +128,10 @@ def mark_seen_by_team(conn, patient_id: str) -> None:
     conn.execute("UPDATE patients SET team_seen_at = ? WHERE id = ?", (iso(utcnow()), patient_id))
 
 
+def _duration(seconds: int) -> str:
+    return f"{seconds} seconden" if seconds < 120 else f"{round(seconds / 60)} minuten"
+
+
 def _cookie(request: Request, key: str, value: str, *, max_age: int | None) -> Cookie:
     return Cookie(
         key=key,
@@ -154,41 +159,57 @@ class AuthController(Controller):
     @post("/login", name="clinic:login-submit")
     async def login(self, request: Request) -> Response:
         services = services_of(request)
-        settings = services.settings
         form = await request.form()
         email = str(form.get("email", "")).strip()
         password = str(form.get("password", ""))
         cookie_token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         if not cookie_token or not secrets.compare_digest(cookie_token, str(form.get("login_csrf", ""))):
-            return self._again(request, "The form had expired. Please sign in again.", 403)
+            return self._again(request, "Het formulier was verlopen. Meld u opnieuw aan.", 403)
+        gate = services.verify_gate
+        if gate.locked():
+            response = self._again(
+                request, "Er melden zich nu veel mensen aan. Probeer het over een paar seconden opnieuw.", 503
+            )
+            response.headers["Retry-After"] = "2"
+            return response
+        async with gate:
+            return await self._sign_in(request, email, password)
+
+    async def _sign_in(self, request: Request, email: str, password: str) -> Response:
+        services = services_of(request)
+        settings = services.settings
         now = utcnow()
-        keys = [f"login:{email.lower()}", f"login-ip:{client_address(request)}"]
-        reader = services.db.reader
-        if any(accounts.throttled_until(reader, k, now) for k in keys):
-            return self._again(
+        window = timedelta(minutes=settings.login_lockout_minutes)
+        account_key, address_key = f"login:{email.lower()}", f"login-ip:{client_address(request)}"
+        rules = [
+            accounts.Rule(account_key, settings.login_max_failures, window),
+            # An address may be a whole hospital behind one NAT: slow it down, never lock it.
+            accounts.Rule(address_key, settings.login_max_failures * 4, window, slow=True),
+        ]
+        until = await services.db.write(lambda conn: accounts.reserve_attempt(conn, rules, now))
+        if until is not None:
+            wait = max(1, int((until - now).total_seconds()))
+            response = self._again(
                 request,
-                f"Too many failed sign-ins. Wait {settings.login_lockout_minutes} minutes"
-                " or ask an administrator.",
+                f"Te veel mislukte aanmeldingen. Wacht {_duration(wait)} of vraag een beheerder om hulp.",
                 429,
             )
-        lockout = timedelta(minutes=settings.login_lockout_minutes)
+            response.headers["Retry-After"] = str(wait)
+            return response
+        candidate = accounts.login_candidate(services.db.reader, email)
+        right, rehash = await asyncio.to_thread(accounts.password_matches, candidate, password)
 
-        def attempt(conn):
-            user = accounts.verify_login(conn, email, password)
-            if user is None:
-                for k in keys:
-                    record_max = settings.login_max_failures * (1 if k.startswith("login:") else 4)
-                    accounts.record_failure(conn, k, now, max_failures=record_max, lockout=lockout)
+        def signed_in(conn):
+            if candidate is None or not right or not accounts.still_valid(conn, candidate, rehash):
                 return None
-            for k in keys:
-                accounts.clear_failures(conn, k)
+            accounts.attempt_succeeded(conn, clear=account_key, uncount=address_key)
             return accounts.create_session(
-                conn, user, hours=settings.session_hours, source=client_address(request)
+                conn, candidate.user, hours=settings.session_hours, source=client_address(request)
             )
 
-        result = await services.db.write(attempt)
+        result = await services.db.write(signed_in) if right else None
         if result is None:
-            return self._again(request, "E-mail address or password is not right.", 401)
+            return self._again(request, "Het e-mailadres of het wachtwoord klopt niet.", 401)
         token, _session = result
         response = Redirect(path="/clinic/")
         response.cookies.append(
@@ -452,7 +473,9 @@ class AccountsController(Controller):
             response.status_code = 422
             return response
         try:
-            await services.db.write(lambda conn: accounts.change_password(conn, user, old, new))
+            candidate = accounts.login_candidate(services.db.reader, user.email)
+            new_hash = await asyncio.to_thread(accounts.check_new_password, user, candidate, old, new)
+            await services.db.write(lambda conn: accounts.set_password_hash(conn, user.id, new_hash))
         except AccountError as exc:
             response = page(request, "clinic/password.html", error=str(exc), done=False)
             response.status_code = 422

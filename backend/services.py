@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from typing import Any
 
+from backend.accounts import VERIFY_CONCURRENCY
 from backend.questionnaires import Library, load_library
 from backend.settings import Settings
 from backend.storage import Database, open_database
@@ -17,6 +19,8 @@ class Services:
     library: Library
     pathways: dict[str, Any]
     vapid: Any = None
+    # The password checks running now (see accounts.VERIFY_CONCURRENCY).
+    verify_gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(VERIFY_CONCURRENCY))
 
     @property
     def pathway_ids(self) -> frozenset[str]:
