@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import gc
 import getpass
 import json
@@ -48,17 +49,32 @@ def serve(settings: Settings, app: Any) -> None:
     gc.freeze()
     gc.set_threshold(10_000, 50, 100)
     print(f"Pijnwacht on {settings.base_url}  (patient app: /   clinic: /clinic/)", flush=True)
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["filters"] = {"no_query": {"()": "backend.cli.QueryRedactor"}}
+    log_config["handlers"]["access"]["filters"] = ["no_query"]
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
-        # Access logs hold URLs only (no bodies); keep them, but never at debug with bodies.
+        # Access logs hold paths only: no bodies, no query strings (QueryRedactor).
         access_log=True,
+        log_config=log_config,
         # uvicorn's own proxy handling would take the left-most X-Forwarded-For entry, which
         # the client writes; api.client_address takes the one our proxy appended.
         proxy_headers=False,
     )
+
+
+class QueryRedactor(logging.Filter):
+    """Drops the query string from uvicorn's access log lines: it may hold a patient search
+    term (/clinic/patients?q=Jansen) or an old-style enrolment link's code (/?code=...)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str) and "?" in args[2]:
+            record.args = (args[0], args[1], args[2].split("?", 1)[0] + "?…", *args[3:])
+        return True
 
 
 # -- accounts -----------------------------------------------------------------------------
@@ -124,7 +140,7 @@ def cmd_enrol(args: argparse.Namespace) -> int:
     else:
         print(f"Patient {patient.id} ({patient.display_name}) on pathway {patient.pathway_id}.")
         print(f"Enrolment code: {code}  (valid until {expires[:10]})")
-        print(f"Link: {settings.base_url}/?code={code}")
+        print(f"Link: {settings.base_url}/#code={code}")
     return 0
 
 

@@ -342,7 +342,7 @@ class PatientsController(Controller):
         return self._code_page(request, patient.id, patient.display_name, code, expires)
 
     def _code_page(self, request: Request, patient_id: str, name: str, code: str, expires: str):
-        link = f"{services_of(request).settings.base_url}/?code={code}"
+        link = f"{services_of(request).settings.base_url}/#code={code}"
         qr = segno.make(link, error="m").svg_inline(
             scale=5, dark="#000", light="#fff", title="QR-code voor de aanmelding"
         )

@@ -48,7 +48,7 @@ def run(settings: Settings, *, if_empty: bool) -> int:
     print(f"  e-mail:   {DEMO_EMAIL}")
     print(f"  password: {password}")
     print(f"  demo patients with diaries: {filled}")
-    print(f"  enrol a phone: open {settings.base_url}/?code={code}  (code {code})")
+    print(f"  enrol a phone: open {settings.base_url}/#code={code}  (code {code})")
     print("=" * 72, flush=True)
     return 0
 

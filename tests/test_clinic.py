@@ -79,7 +79,7 @@ def test_enrol_page_makes_a_code_and_qr_and_audits(client, clinician, settings):
     )
     assert r.status_code == 200, r.text
     code = re.search(r'class="code"[^>]*>([A-Z0-9]{4}-[A-Z0-9]{4})<', r.text).group(1)
-    assert "<svg" in r.text and f"/?code={code}" in r.text
+    assert "<svg" in r.text and f"/#code={code}" in r.text
     conn = sqlite3.connect(settings.db)
     row = conn.execute("SELECT id, pathway_id, reminder_time FROM patients").fetchone()
     assert row[1:] == ("opioid", "19:00")

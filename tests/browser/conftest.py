@@ -182,7 +182,7 @@ def patient(enrolled: list[dict]) -> dict:
 
 def join(page: Page, code: str) -> None:
     """Open the enrolment link, join, and finish the three set-up choices."""
-    page.goto(f"/?code={code}")
+    page.goto(f"/#code={code}")
     page.get_by_role("button", name="Aanmelden").click()
     page.get_by_role("heading", name="Welkom, Test").wait_for()
     page.get_by_role("button", name="Klaar").click()

@@ -12,8 +12,10 @@ export function formatCode(raw) {
 }
 
 export async function joinScreen() {
-  const params = new URLSearchParams(location.search);
-  const fromLink = params.get('code') || '';
+  // The QR link is /#code=XXXX-XXXX: a fragment never reaches the server, so no log holds the
+  // code. /?code= still works for links made before.
+  const fromLink = new URLSearchParams(location.hash.slice(1)).get('code')
+    || new URLSearchParams(location.search).get('code') || '';
   const removed = sessionStorage.getItem('pijnwacht-removed');
   const input = h('input', {
     id: 'code', name: 'code', autocomplete: 'one-time-code', autocapitalize: 'characters', spellcheck: 'false',
