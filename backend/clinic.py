@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
@@ -121,6 +122,21 @@ def audit_access(
         object=object,
         source=client_address(request),
     )
+
+
+def audit_shown(
+    conn,
+    request: Request,
+    patient_ids: Iterable[str],
+    *,
+    action: str,
+    object: str | None = None,  # noqa: A002
+) -> None:
+    """Log a list or export (NEN 7513): one row for every patient whose data it showed, so
+    each patient's access history holds it; one row without a patient when it showed none."""
+    shown = list(dict.fromkeys(patient_ids))
+    for patient_id in shown or [None]:
+        audit_access(conn, request, patient_id=patient_id, action=action, object=object)
 
 
 def mark_seen_by_team(conn, patient_id: str) -> None:
@@ -262,8 +278,12 @@ class PatientsController(Controller):
         sql += " ORDER BY p.status, p.display_name LIMIT 200"
         rows = services.db.query(sql, params)
         await services.db.write(
-            lambda conn: audit_access(
-                conn, request, patient_id=None, action="list_patients", object=f"search={q!r}" if q else None
+            lambda conn: audit_shown(
+                conn,
+                request,
+                (r["id"] for r in rows),
+                action="list_patients",
+                object=f"search={q!r}" if q else None,
             )
         )
         return page(

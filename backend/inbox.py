@@ -19,7 +19,7 @@ from litestar.response import Redirect, Template
 
 from backend import alerts
 from backend.api import services_of
-from backend.clinic import audit_access, check_csrf, page, requires_clinician, session_of
+from backend.clinic import audit_access, audit_shown, check_csrf, page, requires_clinician, session_of
 from backend.storage import utcnow
 
 SEVERITIES = {"urgent": "urgent", "high": "hoog", "routine": "routine"}
@@ -140,8 +140,12 @@ class InboxController(Controller):
         base_query = urlencode([(k, v) for k, v in request.query_params.items() if k != "offset" and v])
         users = services.db.query("SELECT id, name FROM users WHERE disabled_at IS NULL ORDER BY name")
         await services.db.write(
-            lambda conn: audit_access(
-                conn, request, patient_id=None, action="list_alerts", object=request.url.query or None
+            lambda conn: audit_shown(
+                conn,
+                request,
+                (r["patient_id"] for r in rows),
+                action="list_alerts",
+                object=request.url.query or None,
             )
         )
         return page(
@@ -277,8 +281,12 @@ class InboxController(Controller):
         for line in alerts.alert_rows(rows):
             writer.writerow(line)
         await services.db.write(
-            lambda conn: audit_access(
-                conn, request, patient_id=None, action="export_alerts", object=f"{len(rows)} alerts"
+            lambda conn: audit_shown(
+                conn,
+                request,
+                (r["patient_id"] for r in rows),
+                action="export_alerts",
+                object=f"{len(rows)} alerts",
             )
         )
         return Response(
