@@ -36,6 +36,9 @@ class Me(msgspec.Struct):
     reminder_time: str
     enrolled_on: str
     team_seen_at: str | None
+    # The database's generation id: when it changes, the server was restored and the phone
+    # sends its kept responses again (duplicates are no-ops).
+    generation: str
 
 
 class EnrolOut(msgspec.Struct):
@@ -192,6 +195,7 @@ def me_of(services: Services, patient: Patient) -> Me:
         reminder_time=patient.reminder_time,
         enrolled_on=patient.enrolled_at[:10],
         team_seen_at=patient.team_seen_at,
+        generation=services.generation,
     )
 
 

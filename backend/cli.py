@@ -177,6 +177,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         return _fail("the backup must be another file than the database itself")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    from backend.replication import new_generation
     from backend.storage import connect
 
     source = connect(source_path, readonly=True)
@@ -187,6 +188,10 @@ def cmd_backup(args: argparse.Namespace) -> int:
             # server commits between steps, and on a busy clinic never finishes. WAL lets
             # the server keep writing meanwhile.
             source.backup(dest, pages=-1)
+            # The copy is another generation of the data: a server started on it (a restore by
+            # copying the file back) tells the phones, which then send what the copy lacks.
+            with dest:
+                new_generation(dest)
             check = dest.execute("PRAGMA integrity_check").fetchone()[0]
             dest.execute("PRAGMA journal_mode = DELETE")
         finally:
@@ -267,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     from backend.replay import add_replay_command
 
     add_replay_command(sub)
+    from backend.replication import add_commands as add_replication_commands
+
+    add_replication_commands(sub)
     return parser
 
 

@@ -422,3 +422,13 @@ def _patients_list_index(conn: sqlite3.Connection) -> None:
     tables(conn)["patients"].create_index(
         ["status", "display_name"], index_name="patients_list", if_not_exists=True
     )
+
+
+@migration(45, "generation")
+def _generation(conn: sqlite3.Connection) -> None:
+    # The database's generation id (backend/replication.py): the patient API shows it; a
+    # restore or a backup copy gets a new one, and a phone that sees it change sends again
+    # what it kept, so answers a restore lost come back.
+    from backend.replication import new_generation
+
+    new_generation(conn)

@@ -21,6 +21,9 @@ class Services:
     vapid: Any = None
     # The password checks running now (see accounts.VERIFY_CONCURRENCY).
     verify_gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(VERIFY_CONCURRENCY))
+    # The database's generation id (backend/replication.py), read once: a restore replaces the
+    # file while the server is stopped.
+    generation: str = ""
 
     @property
     def pathway_ids(self) -> frozenset[str]:
@@ -36,8 +39,12 @@ def build(settings: Settings, *, push: bool = True) -> Services:
 
     library = load_library(settings.questionnaires_dir)
     pathways = pathways_mod.load_pathways(settings.questionnaires_dir, library)
-    db = open_database(settings.db)
-    services = Services(settings=settings, db=db, library=library, pathways=pathways)
+    db = open_database(settings.db, wal_autocheckpoint=settings.wal_autocheckpoint)
+    from backend.replication import read_generation
+
+    services = Services(
+        settings=settings, db=db, library=library, pathways=pathways, generation=read_generation(db.reader)
+    )
     if push:
         from backend import push as push_mod
 

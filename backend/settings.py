@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import msgspec
+
+from backend.storage import DEFAULT_WAL_AUTOCHECKPOINT
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,6 +54,13 @@ class Settings(msgspec.Struct, kw_only=True):
     # The identifier system of exported patients (FHIR Patient.identifier.system): the clinic's
     # own namespace for our pseudonymous patient ids. Empty: <public URL>/fhir/sid/patient-id.
     fhir_system: str = ""
+    # Pages in the WAL after which a commit checkpoints it (SQLite's default 1000); 0 = never:
+    # `pijnwacht replicate` sets 0 for its server, Litestream being the one checkpointer then.
+    wal_autocheckpoint: int = DEFAULT_WAL_AUTOCHECKPOINT
+    # How often Litestream ships the WAL (a Go duration): the most a crash can lose.
+    replica_sync_interval: str = "1s"
+    # An S3-compatible store's address for `s3://` replicas (empty: Amazon S3 itself).
+    replica_endpoint: str = ""
 
     @property
     def data_dir(self) -> Path:
@@ -125,6 +135,11 @@ def _check(s: Settings) -> None:
     for name in ("session_hours", "login_max_failures", "enrol_max_failures", "enrol_code_days"):
         if getattr(s, name) <= 0:
             raise bad(name, "must be a positive number")
+    if s.wal_autocheckpoint < 0:
+        raise bad("wal_autocheckpoint", "a number of pages, 0 or more")
+    if not re.fullmatch(r"(\d+(\.\d+)?(ms|s|m|h))+", s.replica_sync_interval):
+        why = f"{s.replica_sync_interval!r} is not a duration such as 1s or 500ms"
+        raise bad("replica_sync_interval", why)
     if s.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise bad("log_level", "one of debug, info, warning, error")
     if not Path(s.questionnaires_dir).is_dir():

@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 10_000
+# SQLite's own default: a commit that leaves this many pages in the WAL checkpoints it
+# (PASSIVE). 0 leaves checkpoints to someone else: Litestream, under `pijnwacht replicate`.
+DEFAULT_WAL_AUTOCHECKPOINT = 1000
 # How many queued jobs one commit may take at most; bounds the latency of the first in line.
 MAX_GROUP = 256
 
@@ -52,7 +55,9 @@ def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
+def connect(
+    path: str | Path, *, readonly: bool = False, wal_autocheckpoint: int = DEFAULT_WAL_AUTOCHECKPOINT
+) -> sqlite3.Connection:
     """A connection with the project's pragmas: the one place they are set."""
     conn = sqlite3.connect(
         str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
@@ -62,6 +67,7 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys = ON")
     if not readonly:
         conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA wal_autocheckpoint = {int(wal_autocheckpoint)}")
     # FULL: a committed diary entry survives a power cut (design.md, "Data").
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA temp_store = MEMORY")
@@ -106,8 +112,9 @@ class _Job:
 class Writer:
     """The single writer thread with group commit."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, wal_autocheckpoint: int = DEFAULT_WAL_AUTOCHECKPOINT):
         self.path = str(path)
+        self.wal_autocheckpoint = wal_autocheckpoint
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="pijnwacht-writer", daemon=True)
         self._conn: sqlite3.Connection | None = None
@@ -117,7 +124,7 @@ class Writer:
     def start(self) -> None:
         with self._lock:
             if not self._started:
-                self._conn = connect(self.path)
+                self._conn = connect(self.path, wal_autocheckpoint=self.wal_autocheckpoint)
                 self._thread.start()
                 self._started = True
 
@@ -212,10 +219,11 @@ class Writer:
 class Database:
     """The one database of a running process: its writer and its readers."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, wal_autocheckpoint: int = DEFAULT_WAL_AUTOCHECKPOINT):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.writer = Writer(self.path)
+        self.wal_autocheckpoint = wal_autocheckpoint
+        self.writer = Writer(self.path, wal_autocheckpoint=wal_autocheckpoint)
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -226,7 +234,7 @@ class Database:
         from backend import migrations
 
         new_file = not self.path.exists()
-        conn = connect(self.path)
+        conn = connect(self.path, wal_autocheckpoint=self.wal_autocheckpoint)
         if new_file:
             # Health data: readable by the server's user only (SQLite gives its -wal and -shm
             # files the same mode). An existing file keeps the mode its admin chose.
@@ -269,8 +277,8 @@ class Database:
         return self.writer.submit(fn).result()
 
 
-def open_database(path: str | Path) -> Database:
+def open_database(path: str | Path, *, wal_autocheckpoint: int = DEFAULT_WAL_AUTOCHECKPOINT) -> Database:
     """Open (and create, and migrate) the database file."""
-    db = Database(path)
+    db = Database(path, wal_autocheckpoint=wal_autocheckpoint)
     db.migrate()
     return db

@@ -37,10 +37,23 @@ def free_port() -> int:
 
 
 class Server:
-    """One `pijnwacht serve` subprocess on a free loopback port with its own database file."""
+    """One `pijnwacht serve` subprocess on a free loopback port with its own database file.
 
-    def __init__(self, db: Path, *, env: dict[str, str] | None = None, scheduler: bool = False):
+    `command` runs another serving command instead, e.g. ("replicate", "--to", URL): the server
+    then runs as Litestream's child, in the same process group.
+    """
+
+    def __init__(
+        self,
+        db: Path,
+        *,
+        env: dict[str, str] | None = None,
+        scheduler: bool = False,
+        command: tuple[str, ...] = ("serve",),
+    ):
         self.db = Path(db)
+        self.db.parent.mkdir(parents=True, exist_ok=True)
+        self.command = command
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -58,7 +71,7 @@ class Server:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                pijnwacht_cmd("serve", "--host", "127.0.0.1", "--port", str(self.port)),
+                pijnwacht_cmd(*self.command, "--host", "127.0.0.1", "--port", str(self.port)),
                 env=self.env,
                 cwd=ROOT,
                 stdout=log,
@@ -82,9 +95,10 @@ class Server:
         raise RuntimeError(f"server not healthy after {timeout}s:\n{self.tail()}")
 
     def kill(self) -> None:
-        """SIGKILL: no shutdown hooks, no final commit, as in a power cut of the process."""
+        """SIGKILL to the whole process group (the server and a Litestream above it) at once:
+        no shutdown hooks, no final commit or sync, as in a power cut of the machine."""
         if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
+            os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
 
     def stop(self) -> None:

@@ -52,6 +52,7 @@ export async function setMe(me) {
   state.me = me;
   await store.put('kv', me, 'me');
   setLanguage(me.language || 'nl');
+  await healRestoredServer(me.generation);
 }
 
 async function loadCached() {
@@ -81,12 +82,27 @@ export async function refresh() {
   }
 }
 
+/** A new database generation means the server was restored from a replica or a backup and may
+ * lack answers this phone saw confirmed: send them all again (design.md, "Scale"). The new id
+ * is kept only once they are in the outbox, so an interrupted heal starts over next time. */
+async function healRestoredServer(generation) {
+  if (!generation) return;
+  const known = await store.get('kv', 'generation');
+  if (known && known !== generation) {
+    await PW.flush(); // let a send under way finish: the one below must see the whole outbox
+    await PW.resendHistory();
+  }
+  await store.put('kv', generation, 'generation');
+  if (known && known !== generation) await sendOutbox();
+}
+
 /** Bring responses from the server into local history (a new phone restores its trend). */
 async function pullHistory() {
   const since = (await store.get('kv', 'history_since')) || new Date(Date.now() - 100 * 86400e3).toISOString();
   const started = new Date().toISOString();
   const data = await api('GET', `/responses?since=${encodeURIComponent(since)}`);
   for (const r of data.responses || []) await store.put('history', r);
+  await PW.pruneHistory();
   // Overlap a little: received_at is the server's clock, not ours.
   await store.put('kv', new Date(Date.parse(started) - 3600e3).toISOString(), 'history_since');
 }

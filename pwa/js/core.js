@@ -15,6 +15,9 @@
   // drafts: partial questionnaire answers; history: responses known on this device.
   const STORES = ['kv', 'outbox', 'drafts', 'history'];
   const BATCH_MAX = 500;
+  // Kept history: the trend shows 90 days; the rest is margin for sending again what a
+  // restored server lost (resendHistory).
+  const HISTORY_DAYS = 120;
   let dbPromise = null;
 
   function openDb() {
@@ -149,6 +152,29 @@
     return summary;
   }
 
+  /** The server was restored (its generation id changed): put every kept response back in the
+   * outbox, exactly as first sent (same UUID, same content). The server stores those the
+   * restore lost and answers "duplicate" for the rest, which flush() then takes out again. */
+  async function resendHistory() {
+    const queued = new Set((await store.all('outbox')).map((i) => i.id));
+    let count = 0;
+    for (const r of await store.all('history')) {
+      if (queued.has(r.id)) continue;
+      const body = { questionnaire: r.questionnaire, version: r.version, authored_at: r.authored_at,
+        local_date: r.local_date, task_id: r.task_id ?? null, answers: r.answers };
+      await store.put('outbox', { id: r.id, body, queued_at: new Date(Date.parse(r.authored_at)).toISOString(),
+        state: 'pending', attempts: 0, error: null });
+      count += 1;
+    }
+    return count;
+  }
+
+  /** Forget responses older than HISTORY_DAYS (by diary day): the store stays bounded. */
+  async function pruneHistory(now = new Date()) {
+    const oldest = new Date(now.getTime() - HISTORY_DAYS * 86400e3).toISOString().slice(0, 10);
+    for (const r of await store.all('history')) if (r.local_date < oldest) await store.del('history', r.id);
+  }
+
   async function markAttempt(chunk, why) {
     for (const item of chunk) {
       item.attempts = (item.attempts || 0) + 1;
@@ -158,5 +184,5 @@
     }
   }
 
-  scope.Pijnwacht = { openDb, store, uuid, enqueue, flush, SYNC_TAG: 'pijnwacht-outbox' };
+  scope.Pijnwacht = { openDb, store, uuid, enqueue, flush, resendHistory, pruneHistory, SYNC_TAG: 'pijnwacht-outbox' };
 })(self);
