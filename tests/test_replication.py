@@ -2,7 +2,8 @@
 
 Phones write through the API while Litestream streams the WAL to a file:// replica; then the
 server and Litestream die together by SIGKILL (the process group, as in a power cut). A restore
-must hold every response confirmed more than the sync interval (1 s here) before the kill, pass
+must hold every response confirmed more than the sync window before the kill (Litestream's
+sync interval, 1 s here, plus its monitor interval and the upload: 1.5 s allowed), pass
 its integrity check and serve again; a point-in-time restore holds what was there at that moment
 and nothing after it.
 """
@@ -23,7 +24,7 @@ import httpx
 import pytest
 
 from backend import cli, services
-from backend.replication import litestream_binary, replicate_command
+from backend.replication import MONITOR_INTERVAL_MS, litestream_binary, replicate_command
 from backend.settings import load_settings
 from backend.storage import open_database
 from tests.conftest import diary
@@ -33,6 +34,9 @@ pytestmark = pytest.mark.timeout(120)
 
 AMS = ZoneInfo("Europe/Amsterdam")
 SYNC_INTERVAL = 1.0  # seconds: PIJNWACHT_REPLICA_SYNC_INTERVAL below
+# A commit reaches the replica within Litestream's monitor interval plus its sync interval,
+# plus the upload itself: a quarter second allowed for that on this shared 2-core machine.
+WINDOW = SYNC_INTERVAL + MONITOR_INTERVAL_MS / 1000 + 0.25
 
 
 def replicating(tmp_path: Path, name: str = "live") -> tuple[Server, str]:
@@ -122,7 +126,7 @@ def test_the_server_litestream_runs_leaves_checkpoints_to_litestream(tmp_path):
         own.close()
 
 
-def test_a_restore_after_a_crash_holds_every_response_confirmed_a_sync_interval_before_it(tmp_path):
+def test_a_restore_after_a_crash_holds_every_response_confirmed_a_sync_window_before_it(tmp_path):
     server, replica = replicating(tmp_path)
     server.start()
     config = server.db.parent / "litestream.yml"
@@ -143,13 +147,13 @@ def test_a_restore_after_a_crash_holds_every_response_confirmed_a_sync_interval_
     assert stat.S_IMODE(restored.stat().st_mode) == 0o600
     have = response_ids(restored)
     lost = [(at, rid) for at, rid in confirmed if rid not in have]
-    old_enough = [rid for at, rid in lost if at <= killed_at - SYNC_INTERVAL]
+    old_enough = [rid for at, rid in lost if at <= killed_at - WINDOW]
     window = max((killed_at - at for at, _ in lost), default=0.0)
     print(
         f"\nreplication: {len(confirmed)} confirmed, {len(lost)} lost, the oldest lost one confirmed"
         f" {window:.2f} s before the kill (sync interval {SYNC_INTERVAL:g} s); restore {took:.2f} s"
     )
-    assert not old_enough, f"{len(old_enough)} responses confirmed over {SYNC_INTERVAL}s before the kill lost"
+    assert not old_enough, f"{len(old_enough)} responses confirmed over {WINDOW:g} s before the kill lost"
 
     # The restored file serves: the same phone is let in, sees a new generation, can write.
     again = Server(restored).start()
