@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -9,17 +10,21 @@ import msgspec
 from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
-from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Response, Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from backend import enrolment, intake, responses
+from backend import enrolment, intake, messages, responses
 from backend.accounts import Rule, attempt_succeeded, reserve_attempt
+from backend.dates import ANY_TIME, check_datetime
 from backend.enrolment import EnrolmentError, Patient
+from backend.messages import Problem, Refusal
 from backend.responses import BatchIn, BatchItem, BatchResult, Invalid, ResponseIn, ResponseOut
 from backend.services import Services
-from backend.storage import iso, parse_iso, utcnow
+from backend.storage import iso, utcnow
+
+log = logging.getLogger(__name__)
 
 
 class EnrolIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -147,13 +152,19 @@ def client_address(request: ASGIConnection) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def language_of(connection: ASGIConnection) -> str:
+    """The language of this request's answers: the signed-in patient's, else Accept-Language."""
+    patient = connection.scope.get("state", {}).get("pw_patient")
+    return messages.pick(
+        patient.language if patient is not None else None, connection.headers.get("accept-language")
+    )
+
+
 def bearer_token(request: ASGIConnection) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise NotAuthorizedException(
-            "This device is not signed in: send 'Authorization: Bearer <device token>'."
-        )
+        raise Refusal("auth.no_token", 401)
     return token.strip()
 
 
@@ -161,9 +172,7 @@ def _patient_of_token(connection: ASGIConnection) -> Patient:
     services = services_of(connection)
     patient = enrolment.patient_for_token(services.db.reader, bearer_token(connection))
     if patient is None:
-        raise NotAuthorizedException(
-            "This device is no longer signed in. Join again with a new code from the pain team."
-        )
+        raise Refusal("auth.signed_out", 401)
     return patient
 
 
@@ -199,16 +208,6 @@ def me_of(services: Services, patient: Patient) -> Me:
     )
 
 
-def _invalid(problems: list[dict[str, str]]) -> HTTPException:
-    first = problems[0]
-    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    return HTTPException(
-        status_code=422,
-        detail=f"{first['field']}: {first['error']}{more}",
-        extra=problems,
-    )
-
-
 class EnrolController(Controller):
     path = "/api/v1/enrol"
     tags = ["patient"]
@@ -241,14 +240,14 @@ class EnrolController(Controller):
 
         result = await services.db.write(redeem)
         if isinstance(result, datetime):
-            raise HTTPException(
-                status_code=429,
-                detail="Te veel verkeerde codes vanaf dit adres. Probeer het opnieuw na "
-                f"{result.strftime('%H:%M')} UTC, of vraag het pijnteam om hulp.",
+            raise Refusal(
+                "enrol.throttled",
+                429,
+                until=result.strftime("%H:%M"),
                 headers={"Retry-After": str(max(1, int((result - now).total_seconds())))},
             )
         if isinstance(result, EnrolmentError):
-            raise HTTPException(status_code=result.status, detail=str(result))
+            raise result
         patient, token = result
         return EnrolOut(token=token, patient=me_of(services, patient))
 
@@ -278,11 +277,7 @@ class PatientController(Controller):
                 )
             return updated
 
-        try:
-            updated = await services.db.write(update)
-        except EnrolmentError as exc:
-            raise HTTPException(status_code=exc.status, detail=str(exc)) from None
-        return me_of(services, updated)
+        return me_of(services, await services.db.write(update))
 
     @delete(
         "/me/device",
@@ -334,21 +329,14 @@ class PatientController(Controller):
     ) -> Response[PutResult]:
         services = services_of(request)
         now = utcnow()
-        try:
-            checked = responses.check(response_id, data, patient, services.library, now)
-        except Invalid as exc:
-            raise _invalid(exc.problems) from None
+        checked = responses.check(response_id, data, patient, services.library, now)
         [outcome] = await services.db.write(
             lambda conn: intake.receive(
                 conn, patient, [checked], library=services.library, pathways=services.pathways, now=now
             )
         )
         if outcome == "conflict":
-            raise HTTPException(
-                status_code=409,
-                detail=f"Response {checked.id} was already stored with other content. "
-                "An edit must be sent as a new response with a new id.",
-            )
+            raise Refusal("response.conflict", 409, id=checked.id)
         status = HTTP_201_CREATED if outcome == "created" else HTTP_200_OK
         return Response(PutResult(id=checked.id, status=outcome), status_code=status)
 
@@ -361,27 +349,27 @@ class PatientController(Controller):
     async def batch(self, request: Request, patient: Patient, data: BatchIn) -> BatchOut:
         services = services_of(request)
         if len(data.responses) > responses.MAX_BATCH:
-            raise HTTPException(
-                status_code=413,
-                detail=f"A batch holds at most {responses.MAX_BATCH} responses; "
-                f"this one has {len(data.responses)}. Send it in parts.",
-            )
+            raise Refusal("response.batch_too_big", 413, max=responses.MAX_BATCH, count=len(data.responses))
         now = utcnow()
+        lang = patient.language
         results: list[BatchResult | None] = []
         checked: list[responses.Checked] = []
         for raw in data.responses:
-            rid = str(raw.get("id", "")) if isinstance(raw, dict) else ""
+            rid = str(raw.get("id", ""))[:100]
             try:
-                item = msgspec.convert(raw, BatchItem)
-            except msgspec.ValidationError as exc:
-                results.append(BatchResult(id=rid, status="invalid", error=str(exc)))
-                continue
-            try:
+                # Converted as the PUT's body is (Litestar is not strict: "version": "1" is 1).
+                item = msgspec.convert(raw, BatchItem, strict=False)
                 # A BatchItem is a ResponseIn with its id: checked as it is.
                 checked.append(responses.check(item.id, item, patient, services.library, now))
                 results.append(None)
+            except msgspec.ValidationError as exc:
+                problems = [messages.from_validation(str(exc), lang=lang)]
+                results.append(BatchResult(rid, "invalid", messages.problems_detail(problems, lang)))
             except Invalid as exc:
-                results.append(BatchResult(id=item.id, status="invalid", error=str(exc)))
+                results.append(BatchResult(rid, "invalid", messages.problems_detail(exc.problems, lang)))
+            except Exception as exc:  # noqa: BLE001 - one poisoned item never fails the batch
+                log.warning("batch item refused after %s", type(exc).__name__)
+                results.append(BatchResult(rid, "invalid", messages.text("response.item_broken", lang)))
         outcomes = iter(
             await services.db.write(
                 lambda conn: intake.receive(
@@ -397,11 +385,7 @@ class PatientController(Controller):
             if r is None:
                 c = next(stored)
                 outcome = next(outcomes)
-                error = (
-                    "already stored with other content; send an edit with a new id"
-                    if outcome == "conflict"
-                    else None
-                )
+                error = messages.text("response.conflict_short", lang) if outcome == "conflict" else None
                 final.append(BatchResult(id=c.id, status=outcome, error=error))
             else:
                 final.append(r)
@@ -417,15 +401,9 @@ class PatientController(Controller):
     ) -> ResponsesOut:
         since_utc = None
         if since:
-            try:
-                since_dt = parse_iso(since)
-                if since_dt.tzinfo is None:
-                    raise ValueError
-            except ValueError:
-                raise HTTPException(
-                    status_code=400,
-                    detail="since must be a date and time with offset, e.g. 2026-03-01T00:00:00Z",
-                ) from None
+            since_dt = check_datetime("since", since, ANY_TIME)
+            if isinstance(since_dt, Problem):
+                raise Refusal("response.since", 400)
             since_utc = iso(since_dt)
         rows = responses.list_for_patient(services_of(request).db.reader, patient.id, since_utc)
         return ResponsesOut(responses=rows)

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.compression import CompressionConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend import api, clinic, consult, inbox
+from backend import api, clinic, consult, inbox, messages
 from backend.fhir_api import FhirController
+from backend.messages import Refusal
 from backend.services import Services, build
 from backend.settings import Settings
 from backend.storage import StorageUnavailable
@@ -88,37 +90,68 @@ async def clinic_home() -> Redirect:
     return Redirect(path="/clinic/inbox")
 
 
+def _json_error(
+    request: Request, status: int, detail: str, extra: Any = None, headers: Any = None
+) -> Response:
+    if request.url.path.startswith("/clinic") and not request.url.path.endswith(".csv"):
+        return clinic.clinic_exception_handler(request, HTTPException(status_code=status, detail=detail))
+    body: dict[str, Any] = {"status_code": status, "detail": detail}
+    if extra:
+        body["extra"] = extra
+    return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
+
+
+def _refusal(request: Request, exc: Refusal) -> Response:
+    lang = api.language_of(request)
+    return _json_error(request, exc.status, exc.detail(lang), exc.extra(lang), exc.headers)
+
+
 def _storage_unavailable(request: Request, exc: StorageUnavailable) -> Response:
     if request.url.path.startswith("/clinic"):
         return clinic.clinic_exception_handler(request, HTTPException(status_code=503, detail=str(exc)))
-    return Response(
-        {"status_code": 503, "detail": str(exc)},
-        status_code=503,
-        media_type=MediaType.JSON,
+    return _json_error(
+        request,
+        503,
+        messages.text("http.unavailable", api.language_of(request)),
         headers={"Retry-After": "30"},
     )
 
 
+# Litestar's own refusals (unknown path, wrong method, body too large, body not JSON) carry
+# its English default texts; they are answered from the catalogue instead.
+_STATUS_KEYS = {400: "http.bad_request", 404: "http.not_found", 405: "http.method", 413: "http.too_large"}
+
+
 def _http_exception(request: Request, exc: HTTPException) -> Response:
-    if request.url.path.startswith("/clinic") and not request.url.path.endswith(".csv"):
-        return clinic.clinic_exception_handler(request, exc)
-    body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
-    if exc.extra:
-        body["extra"] = exc.extra
-    return Response(body, status_code=exc.status_code, media_type=MediaType.JSON, headers=exc.headers)
+    lang = api.language_of(request)
+    detail, extra = exc.detail, exc.extra
+    if isinstance(exc, ValidationException) and isinstance(extra, list):
+        problems = [
+            messages.from_validation(str(e.get("message", "")), e.get("key"), lang)
+            for e in extra
+            if isinstance(e, dict)
+        ] or [messages.Problem("body", "http.bad_request")]
+        detail, extra = messages.problems_detail(problems, lang), messages.problems_out(problems, lang)
+    elif detail.startswith("JSON is malformed"):
+        detail = messages.text("body.malformed", lang, why=detail.partition(": ")[2][:100])
+    elif exc.status_code in _STATUS_KEYS and (exc.status_code != 400 or detail == HTTPStatus(400).phrase):
+        detail = messages.text(_STATUS_KEYS[exc.status_code], lang)
+    return _json_error(request, exc.status_code, detail, extra, exc.headers)
+
+
+def _bad_body(key: str) -> Any:
+    # Raised by Litestar's JSON decoding of a body that is not UTF-8, or nested past
+    # Python's recursion limit; both are the sender's fault, neither a server error.
+    def handler(request: Request, exc: Exception) -> Response:
+        return _json_error(request, 400, messages.text(key, api.language_of(request)))
+
+    return handler
 
 
 def _internal_error(request: Request, exc: Exception) -> Response:
     # Never echo the exception: its text may hold health data.
-    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
-    return _http_exception(
-        request,
-        HTTPException(
-            status_code=500,
-            detail="Something went wrong on the server; nothing "
-            "was lost. Try again, and tell the pain team if it keeps happening.",
-        ),
-    )
+    log.error("unhandled %s on %s %r", type(exc).__name__, request.method, request.url.path)
+    return _json_error(request, 500, messages.text("http.internal", api.language_of(request)))
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Litestar:
@@ -169,6 +202,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             description="The API the Pijnwacht PWA uses (contract.md).",
         ),
         exception_handlers={
+            Refusal: _refusal,
+            UnicodeDecodeError: _bad_body("body.not_utf8"),
+            RecursionError: _bad_body("body.too_deep"),
             StorageUnavailable: _storage_unavailable,
             HTTPException: _http_exception,
             Exception: _internal_error,

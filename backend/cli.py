@@ -11,7 +11,7 @@ import logging
 import os
 import sqlite3
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -110,9 +110,9 @@ def cmd_enrol(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     try:
-        start = date.fromisoformat(args.start) if args.start else None
-    except ValueError:
-        return _fail(f"--start {args.start!r} is not a date as YYYY-MM-DD")
+        start = enrolment.check_anchor(args.start, today=utcnow().date()) if args.start else None
+    except enrolment.EnrolmentError as exc:
+        return _fail(f"--start: {exc}")
     svc = services.build(settings, push=False)
 
     def create(conn):

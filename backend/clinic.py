@@ -315,13 +315,15 @@ class PatientsController(Controller):
             k: str(form.get(k, "")).strip()
             for k in ("display_name", "pathway_id", "timezone", "anchor_date", "reminder_time")
         }
+        errors = None
         try:
-            anchor = date.fromisoformat(values["anchor_date"]) if values["anchor_date"] else None
-        except ValueError:
-            anchor = None
-            errors = "The start date must be a date."
-        else:
-            errors = None
+            anchor = (
+                enrolment.check_anchor(values["anchor_date"], today=utcnow().date())
+                if values["anchor_date"]
+                else None
+            )
+        except EnrolmentError as exc:
+            anchor, errors = None, str(exc)
 
         def create(conn):
             patient, code, expires = enrolment.create_patient(
@@ -429,15 +431,21 @@ class PatientsController(Controller):
             if patient is None:
                 raise NotFoundException("No such patient.")
             if pathway_id not in services.pathway_ids:
-                raise EnrolmentError(f"Unknown pathway {pathway_id!r}.", 422)
-            try:
-                date.fromisoformat(anchor)
-            except ValueError:
-                raise EnrolmentError("The anchor date must be a date as YYYY-MM-DD.", 422) from None
+                raise EnrolmentError(
+                    "pathway.unknown",
+                    422,
+                    value=repr(pathway_id[:80]),
+                    known=", ".join(sorted(services.pathway_ids)),
+                )
+            day = enrolment.check_anchor(
+                anchor,
+                today=patient.local_today(),
+                enrolled_on=date.fromisoformat(patient.enrolled_at[:10]),
+            )
             enrolment.check_reminder_time(reminder)
             conn.execute(
                 "UPDATE patients SET pathway_id = ?, anchor_date = ?, reminder_time = ? WHERE id = ?",
-                (pathway_id, anchor, reminder, patient_id),
+                (pathway_id, day.isoformat(), reminder, patient_id),
             )
             from backend import scheduler
 

@@ -6,26 +6,30 @@ import hashlib
 import re
 import secrets
 import sqlite3
+import unicodedata
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+from backend.dates import anchor_range, check_date
+from backend.messages import Problem, Refusal
 from backend.storage import iso, parse_iso, utcnow
 
 # No 0/O, 1/I/L: a code read aloud over the phone or typed by a tired patient stays right.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
 PATIENT_ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
-TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+TIME_RE = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+MAX_ZONE_LENGTH = 64
 
 
-class EnrolmentError(ValueError):
-    """An enrolment request that cannot be honoured; `status` is the HTTP status it maps to."""
+class EnrolmentError(Refusal, ValueError):
+    """An enrolment request that cannot be honoured: a message key, the HTTP status it maps to."""
 
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
+    def __init__(self, key: str, status: int = 400, /, **params: Any):
+        super().__init__(key, status, **params)
 
 
 class Patient(msgspec.Struct, frozen=True):
@@ -69,34 +73,52 @@ def format_code(code: str) -> str:
 
 
 def check_timezone(name: str) -> str:
+    # Real zone names are short; a folder of the zone database ("Europe") raises OSError.
     try:
+        if len(name) > MAX_ZONE_LENGTH:
+            raise ValueError
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise EnrolmentError(
-            f"timezone {name!r} is not a known time zone (e.g. Europe/Amsterdam)", 422
-        ) from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise EnrolmentError("settings.timezone", 422, value=repr(name[:MAX_ZONE_LENGTH])) from None
     return name
 
 
 def check_reminder_time(value: str) -> str:
-    if not TIME_RE.match(value or ""):
-        raise EnrolmentError(f"reminder_time {value!r} must be a time as HH:MM, e.g. 20:00", 422)
+    if not TIME_RE.fullmatch(value or ""):
+        raise EnrolmentError("settings.reminder_time", 422, value=repr(value[:20]))
     return value
 
 
 def check_display_name(name: str) -> str:
     name = (name or "").strip()
     if not name:
-        raise EnrolmentError("A display name or pseudonym is required.", 422)
+        raise EnrolmentError("name.required", 422)
     if len(name) > 80:
-        raise EnrolmentError("The display name is longer than 80 characters.", 422)
-    # A BSN is nine digits: refuse anything that looks like one (data minimisation, AVG).
-    if re.search(r"\d{8,}", name.replace(" ", "").replace(".", "")):
-        raise EnrolmentError(
-            "The display name looks like it holds a number such as a BSN: use a name or pseudonym.",
-            422,
-        )
+        raise EnrolmentError("name.too_long", 422, max=80)
+    # Control and format characters (U+202E turns the text around, zero-width ones hide
+    # parts of it): a name shown in the inbox must read as it is.
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") for c in name):
+        raise EnrolmentError("name.control", 422)
+    # A BSN is nine digits: refuse anything that looks like one (data minimisation, AVG),
+    # however the digits are grouped (1234-5678-2, 1234 5678 2, 1234.5678.2, 1234/5678/2).
+    if re.search(r"\d{8,}", re.sub(r"[\s.\-_/,]", "", name)):
+        raise EnrolmentError("name.bsn", 422)
     return name
+
+
+def check_anchor(value: str | date, *, today: date, enrolled_on: date | None = None) -> date:
+    """A pathway anchor (enrolment, treatment or operation day) by the one date rule."""
+    allowed = anchor_range(today, enrolled_on)
+    day = value if isinstance(value, date) else check_date("anchor_date", value, allowed)
+    if isinstance(day, Problem):
+        if day.key == "date.format":
+            raise EnrolmentError("anchor.format", 422)
+        raise EnrolmentError("anchor.range", 422, **day.params)
+    if day not in allowed:
+        raise EnrolmentError(
+            "anchor.range", 422, value=day.isoformat(), first=allowed.first, last=allowed.last
+        )
+    return day
 
 
 def get_patient(conn: sqlite3.Connection, patient_id: str) -> Patient | None:
@@ -120,17 +142,17 @@ def create_patient(
     """Enrol a patient: returns (patient, one-time code, code expiry as UTC ISO)."""
     if pathway_id not in known_pathways:
         raise EnrolmentError(
-            f"pathway {pathway_id!r} is unknown; known pathways: {', '.join(sorted(known_pathways))}",
-            422,
+            "pathway.unknown", 422, value=repr(pathway_id[:80]), known=", ".join(sorted(known_pathways))
         )
     display_name = check_display_name(display_name)
     check_timezone(timezone)
     check_reminder_time(reminder_time)
     if language not in ("nl", "en"):
-        raise EnrolmentError("language must be nl or en", 422)
+        raise EnrolmentError("settings.language", 422)
     now = utcnow()
     local_today = now.astimezone(ZoneInfo(timezone)).date()
     anchor = anchor_date or local_today
+    check_anchor(anchor, today=local_today)
     for _ in range(10):
         pid = "p" + "".join(secrets.choice(PATIENT_ID_ALPHABET) for _ in range(10))
         if not conn.execute("SELECT 1 FROM patients WHERE id = ?", (pid,)).fetchone():
@@ -176,21 +198,19 @@ def redeem_code(conn: sqlite3.Connection, code: str) -> tuple[Patient, str]:
     """Exchange a one-time code for a device token (>= 128 random bits; only its hash is kept)."""
     normal = normalise_code(code)
     if len(normal) != CODE_LENGTH or any(c not in CODE_ALPHABET for c in normal):
-        raise EnrolmentError(f"An enrolment code has {CODE_LENGTH} letters and digits, like ABCD-EFGH.", 404)
+        raise EnrolmentError("enrol.code_format", 404, length=CODE_LENGTH)
     row = conn.execute(
         "SELECT patient_id, expires_at, used_at FROM enrolment_codes WHERE code_hash = ?",
         (_hash(normal),),
     ).fetchone()
     if row is None or row["used_at"] is not None:
-        raise EnrolmentError(
-            "This code is unknown or was already used. Ask the pain team for a new code.", 404
-        )
+        raise EnrolmentError("enrol.code_unknown", 404)
     now = utcnow()
     if parse_iso(row["expires_at"]) <= now:
-        raise EnrolmentError("This code has expired. Ask the pain team for a new code.", 410)
+        raise EnrolmentError("enrol.code_expired", 410)
     patient = get_patient(conn, row["patient_id"])
     if patient is None or patient.status != "active":
-        raise EnrolmentError("This code is unknown or was already used.", 404)
+        raise EnrolmentError("enrol.code_unknown", 404)
     conn.execute("UPDATE enrolment_codes SET used_at = ? WHERE code_hash = ?", (iso(now), _hash(normal)))
     token = secrets.token_urlsafe(32)  # 256 bits
     conn.execute(
@@ -239,7 +259,7 @@ def update_settings(
     changes: dict[str, str] = {}
     if language is not None:
         if language not in ("nl", "en"):
-            raise EnrolmentError("language must be 'nl' or 'en'", 422)
+            raise EnrolmentError("settings.language", 422)
         changes["language"] = language
     if timezone is not None:
         changes["timezone"] = check_timezone(timezone)

@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from backend import messages
+
 Text = dict[str, str]  # {"nl": ..., "en": ...}
 LANGUAGES = ("nl", "en")
 
@@ -113,8 +115,14 @@ class Questionnaire(msgspec.Struct, forbid_unknown_fields=True, dict=True):
 
 
 class AnswerError(msgspec.Struct):
+    """Why one item's answer does not fit: a message key of backend.messages and its parameters."""
+
     item: str
-    error: str
+    key: str
+    params: dict[str, Any] = {}
+
+    def text(self, lang: str = messages.DEFAULT) -> str:
+        return messages.text(self.key, lang, **self.params)
 
 
 # -- scoring functions beyond sum/mean/percent (EQ-5D value sets, ...), by name ---------
@@ -411,43 +419,43 @@ def check_answers(q: Questionnaire, answers: Mapping[str, Any]) -> list[AnswerEr
     items = q._items_by_id()
     for key in answers:
         if key not in items:
-            errors.append(AnswerError(key, f"{q.id} has no item {key!r}"))
+            errors.append(AnswerError(key, "answer.unknown_item", {"questionnaire": q.id, "item": repr(key)}))
     for item in q.items:
         value = answers.get(item.id)
         if value is None:
             if item.required:
-                errors.append(AnswerError(item.id, "an answer is required"))
+                errors.append(AnswerError(item.id, "answer.required"))
             continue
         why = _check_value(item, value)
         if why:
-            errors.append(AnswerError(item.id, why))
+            errors.append(AnswerError(item.id, *why))
     return errors
 
 
-def _check_value(item: Item, value: Any) -> str | None:
+def _check_value(item: Item, value: Any) -> tuple[str, dict[str, Any]] | None:
     if item.type == "text":
         if not isinstance(value, str):
-            return "must be text"
+            return "answer.text", {}
         if len(value) > item.max_length:
-            return f"must be at most {item.max_length} characters"
+            return "answer.max_length", {"max": item.max_length}
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return "must be a number"
+        return "answer.number", {}
     if isinstance(value, float) and not math.isfinite(value):
-        return "must be a finite number"
+        return "answer.finite", {}
     if item.type == "choice":
         allowed = [o.value for o in item.options or []]
         if value not in allowed:
-            return f"must be one of {', '.join(map(str, allowed))}"
+            return "answer.one_of", {"allowed": ", ".join(map(str, allowed))}
         return None
     lo, hi = item.min, item.max
     assert lo is not None and hi is not None
     if item.type in ("scale", "count") and value != int(value):
-        return "must be a whole number"
+        return "answer.whole", {}
     if not lo <= value <= hi:
-        return f"must be between {_fmt(lo)} and {_fmt(hi)}"
+        return "answer.between", {"lo": _fmt(lo), "hi": _fmt(hi)}
     if item.step and not math.isclose((value - lo) / item.step, round((value - lo) / item.step)):
-        return f"must be in steps of {_fmt(item.step)}"
+        return "answer.step", {"step": _fmt(item.step)}
     return None
 
 

@@ -13,12 +13,14 @@ import re
 import sqlite3
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import msgspec
 
+from backend.dates import DateRange, check_date, check_datetime, response_range
 from backend.enrolment import Patient
+from backend.messages import Problem, Refusal
 from backend.questionnaires import Library, check_answers, compute_scores
 from backend.storage import iso, utcnow
 
@@ -68,12 +70,11 @@ class ResponseOut(msgspec.Struct):
     received_at: str
 
 
-class Invalid(Exception):
-    """A response that cannot be stored; `problems` lists (field, why) pairs."""
+class Invalid(Refusal):
+    """A response that cannot be stored; `problems` names each field and why."""
 
-    def __init__(self, problems: list[dict[str, str]]):
-        super().__init__("; ".join(f"{p['field']}: {p['error']}" for p in problems))
-        self.problems = problems
+    def __init__(self, problems: list[Problem]):
+        super().__init__("body.invalid", 422, problems=problems)
 
 
 class Checked(msgspec.Struct, frozen=True):
@@ -95,60 +96,56 @@ def _normal_number(v: Any) -> Any:
     return v
 
 
+def allowed_dates(patient: Patient, now: datetime) -> DateRange:
+    """The days this patient's responses may be about (contract v2, backend/dates.py)."""
+    enrolled = date.fromisoformat(patient.enrolled_at[:10])
+    try:
+        anchor = date.fromisoformat(patient.anchor_date)
+    except (TypeError, ValueError):
+        anchor = enrolled  # a malformed anchor stored before the date rule: enrolment counts
+    return response_range(enrolled, anchor, patient.local_today(now))
+
+
 def check(response_id: str, r: ResponseIn, patient: Patient, library: Library, now: datetime) -> Checked:
     """Validate one response for this patient; raise Invalid naming each field and why."""
-    problems: list[dict[str, str]] = []
+    problems: list[Problem] = []
 
-    def bad(field: str, why: str) -> None:
-        problems.append({"field": field, "error": why})
+    def bad(field: str, key: str, **params: Any) -> None:
+        problems.append(Problem(field, key, params))
 
     try:
         # The PWA sends canonical lower-case UUIDs: take those as they are (uuid.UUID() and
         # back costs more than the rest of the id handling); normalise anything else.
         rid = response_id if _CANONICAL_UUID.fullmatch(response_id) else str(uuid.UUID(response_id))
     except (ValueError, AttributeError, TypeError):
-        bad("id", "must be a UUID such as 3f1c2a9e-8b7d-4c55-9a10-2f6b7c8d9e01")
+        bad("id", "response.id")
         rid = ""
-    authored: datetime | None = None
-    try:
-        authored = datetime.fromisoformat(r.authored_at)
-        if authored.tzinfo is None:
-            bad("authored_at", "must include the UTC offset, e.g. 2026-03-29T20:15:00+02:00")
-            authored = None
-    except ValueError:
-        bad("authored_at", "must be a date and time as ISO 8601, e.g. 2026-03-29T20:15:00+02:00")
-    try:
-        local = date.fromisoformat(r.local_date)
-        if len(r.local_date) != 10:
-            raise ValueError
-    except ValueError:
-        bad("local_date", "must be a date as YYYY-MM-DD")
-        local = None
-    if authored is not None:
-        if authored - now > timedelta(days=1):
-            bad("authored_at", "lies in the future: check the phone's date and time")
-        if local is not None:
-            written = authored.astimezone(patient.zone).date()
-            if not -MAX_DAYS_EARLY <= (written - local).days <= MAX_DAYS_LATE:
-                bad(
-                    "local_date",
-                    f"{r.local_date} is too far from the day it was written ({written});"
-                    f" a diary day may be filled in up to {MAX_DAYS_LATE} days late",
-                )
+    allowed = allowed_dates(patient, now)
+    authored = check_datetime("authored_at", r.authored_at, allowed)
+    if isinstance(authored, Problem):
+        problems.append(authored)
+    local = check_date("local_date", r.local_date, allowed)
+    if isinstance(local, Problem):
+        problems.append(local)
+    if isinstance(authored, datetime) and isinstance(local, date):
+        written = authored.astimezone(patient.zone).date()
+        if not -MAX_DAYS_EARLY <= (written - local).days <= MAX_DAYS_LATE:
+            bad("local_date", "response.too_late", day=r.local_date, written=written, days=MAX_DAYS_LATE)
     q = library.get(r.questionnaire, r.version)
     if q is None:
         if library.get(r.questionnaire) is None:
-            bad("questionnaire", f"unknown questionnaire {r.questionnaire!r}")
+            bad("questionnaire", "response.questionnaire", id=repr(r.questionnaire))
         else:
-            bad("version", f"{r.questionnaire} has no version {r.version}")
+            bad("version", "response.version", id=r.questionnaire, version=r.version)
     else:
         for err in check_answers(q, r.answers):
-            bad(f"answers.{err.item}", err.error)
-    if r.task_id is not None and r.task_id < 0:
-        bad("task_id", "must be a task id from GET /api/v1/tasks, or null")
+            bad(f"answers.{err.item}", err.key, **err.params)
+    # A task id is an SQLite integer: 2**63 would overflow the insert and fail the whole batch.
+    if r.task_id is not None and not 0 <= r.task_id < 2**63:
+        bad("task_id", "response.task_id")
     if problems:
         raise Invalid(problems)
-    assert q is not None and authored is not None
+    assert q is not None and isinstance(authored, datetime) and isinstance(local, date)
     answers = {k: _normal_number(v) for k, v in r.answers.items() if v is not None}
     utc = iso(authored.astimezone(UTC))
     content = msgspec.json.encode(
@@ -160,7 +157,7 @@ def check(response_id: str, r: ResponseIn, patient: Patient, library: Library, n
         version=r.version,
         authored_at=utc,
         authored_at_client=r.authored_at,
-        local_date=r.local_date,
+        local_date=local.isoformat(),
         task_id=r.task_id,
         answers=answers,
         scores=compute_scores(q, answers),

@@ -82,6 +82,14 @@ def diary(day: str | None = None, **answers) -> dict:
     }
 
 
+def enrolled_days_ago(services: Services, patient_id: str, days: int) -> None:
+    """Move a patient's enrolment back: the date rule takes diary days from 30 days before it."""
+    at = (datetime.now(AMS) - timedelta(days=days)).astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
+    services.db.write_sync(
+        lambda conn: conn.execute("UPDATE patients SET enrolled_at = ? WHERE id = ?", (at, patient_id))
+    )
+
+
 def new_id() -> str:
     return str(uuid.uuid4())
 

@@ -365,7 +365,7 @@ def test_a_token_of_a_patient_who_left_is_refused(world):
         lambda conn: conn.execute("UPDATE patients SET status = 'left' WHERE id = ?", (world.a_id,))
     )
     r = world.request(A, "GET", "/api/v1/me")
-    assert r.status_code == 401 and "Join again" in r.json()["detail"]
+    assert r.status_code == 401 and "opnieuw aan" in r.json()["detail"]
     r = world.request(A, "PUT", "/api/v1/responses/{response_id}")
     assert r.status_code == 401
 

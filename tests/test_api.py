@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -69,7 +69,7 @@ def test_enrolment_code_is_one_time_and_errors_say_what_to_do(services, client):
     assert r.status_code == 201
     again = client.post("/api/v1/enrol", json={"code": code})
     assert again.status_code == 404
-    assert "already used" in again.json()["detail"]
+    assert "al gebruikt" in again.json()["detail"]
     unknown = client.post("/api/v1/enrol", json={"code": "ABCD-EFGH"})
     assert unknown.status_code == 404
 
@@ -86,7 +86,7 @@ def test_expired_code_is_410(services, client):
         )
     )
     r = client.post("/api/v1/enrol", json={"code": code})
-    assert r.status_code == 410 and "expired" in r.json()["detail"]
+    assert r.status_code == 410 and "verlopen" in r.json()["detail"]
 
 
 def test_guessing_codes_is_throttled(services, client, settings):
@@ -121,44 +121,46 @@ def test_same_uuid_other_content_is_409_and_keeps_the_first(client, patient, set
     client.put(f"/api/v1/responses/{rid}", json=diary(pain_avg=6), headers=headers)
     r = client.put(f"/api/v1/responses/{rid}", json=diary(pain_avg=8), headers=headers)
     assert r.status_code == 409
-    assert "new id" in r.json()["detail"]
+    assert "nieuw id" in r.json()["detail"]
     stored = client.get("/api/v1/responses", headers=headers).json()["responses"]
     assert [s["answers"]["pain_avg"] for s in stored] == [6]
 
 
 @pytest.mark.parametrize(
-    ("change", "field", "words"),
+    ("change", "field", "code"),
     [
-        ({"answers": {"pain_avg": 11, "pain_worst": 7}}, "answers.pain_avg", "between 0 and 10"),
+        ({"answers": {"pain_avg": 11, "pain_worst": 7}}, "answers.pain_avg", "answer.between"),
         (
             {"answers": {"pain_avg": 5, "pain_worst": 7, "sleep_hours": 25}},
             "answers.sleep_hours",
-            "between 0 and 24",
+            "answer.between",
         ),
         (
             {"answers": {"pain_avg": 5, "pain_worst": 7, "sleep_hours": 6.3}},
             "answers.sleep_hours",
-            "steps of 0.5",
+            "answer.step",
         ),
-        ({"answers": {"pain_avg": 5, "pain_worst": 7, "mood_x": 3}}, "answers.mood_x", "no item"),
-        ({"answers": {"pain_worst": 7}}, "answers.pain_avg", "required"),
-        ({"answers": {"pain_avg": "zes", "pain_worst": 7}}, "answers.pain_avg", "number"),
-        ({"answers": {"pain_avg": True, "pain_worst": 7}}, "answers.pain_avg", "number"),
-        ({"questionnaire": "nope"}, "questionnaire", "unknown questionnaire"),
-        ({"version": 9}, "version", "no version 9"),
-        ({"local_date": "2020-01-01"}, "local_date", "too far"),
-        ({"local_date": "29-03-2026"}, "local_date", "YYYY-MM-DD"),
-        ({"authored_at": "2026-03-29T20:15:00"}, "authored_at", "UTC offset"),
-        ({"authored_at": "2099-03-29T20:15:00+02:00"}, "authored_at", "future"),
+        ({"answers": {"pain_avg": 5, "pain_worst": 7, "mood_x": 3}}, "answers.mood_x", "answer.unknown_item"),
+        ({"answers": {"pain_worst": 7}}, "answers.pain_avg", "answer.required"),
+        ({"answers": {"pain_avg": "zes", "pain_worst": 7}}, "answers.pain_avg", "answer.number"),
+        ({"answers": {"pain_avg": True, "pain_worst": 7}}, "answers.pain_avg", "answer.number"),
+        ({"questionnaire": "nope"}, "questionnaire", "response.questionnaire"),
+        ({"version": 9}, "version", "response.version"),
+        ({"local_date": "2020-01-01"}, "local_date", "date.range"),
+        ({"local_date": (date.today() - timedelta(days=20)).isoformat()}, "local_date", "response.too_late"),
+        ({"local_date": "29-03-2026"}, "local_date", "date.format"),
+        ({"authored_at": "2026-03-29T20:15:00"}, "authored_at", "datetime.format"),
+        ({"authored_at": "2099-03-29T20:15:00+02:00"}, "authored_at", "datetime.range"),
     ],
 )
-def test_invalid_responses_are_422_naming_the_field(client, patient, settings, change, field, words):
+def test_invalid_responses_are_422_naming_the_field(client, patient, settings, change, field, code):
+    """Each problem names its field, says why in Dutch (the patient's language) and has a code."""
     pid, headers = patient
     body = {**diary(), **change}
     r = client.put(f"/api/v1/responses/{new_id()}", json=body, headers=headers)
     assert r.status_code == 422, r.text
     problems = r.json()["extra"]
-    assert any(p["field"] == field and words in p["error"] for p in problems), problems
+    assert any(p["field"] == field and p["code"] == code for p in problems), problems
     assert count_responses(settings, pid) == 0
 
 
@@ -246,7 +248,7 @@ def test_unknown_or_revoked_token_is_401(client, patient, services):
     assert client.get("/api/v1/me", headers={"Authorization": "Bearer nope"}).status_code == 401
     assert client.delete("/api/v1/me/device", headers=headers).status_code == 204
     r = client.get("/api/v1/me", headers=headers)
-    assert r.status_code == 401 and "Join again" in r.json()["detail"]
+    assert r.status_code == 401 and "opnieuw aan" in r.json()["detail"]
 
 
 def test_patch_me_changes_settings_and_refuses_bad_values(client, patient):
@@ -257,7 +259,8 @@ def test_patch_me_changes_settings_and_refuses_bad_values(client, patient):
     bad = client.patch("/api/v1/me", json={"reminder_time": "25:00"}, headers=headers)
     assert bad.status_code == 422 and "HH:MM" in bad.json()["detail"]
     bad = client.patch("/api/v1/me", json={"timezone": "Mars/Olympus"}, headers=headers)
-    assert bad.status_code == 422 and "time zone" in bad.json()["detail"]
+    # The patient chose English above: refusals are in English now.
+    assert bad.status_code == 422 and "not a known time zone" in bad.json()["detail"]
     assert client.get("/api/v1/me", headers=headers).json()["reminder_time"] == "19:30"
 
 

@@ -38,9 +38,9 @@ def test_enrol_json_prints_exactly_one_object(tmp_path):
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--pathway", "nope"], "unknown"),
-        (["--pathway", "opioid", "--timezone", "Mars/Base"], "time zone"),
-        (["--pathway", "opioid", "--start", "29-03-2026"], "YYYY-MM-DD"),
+        (["--pathway", "nope"], "onbekend"),
+        (["--pathway", "opioid", "--timezone", "Mars/Base"], "tijdzone"),
+        (["--pathway", "opioid", "--start", "29-03-2026"], "JJJJ-MM-DD"),
     ],
 )
 def test_enrol_refuses_bad_input_with_a_reason(tmp_path, args, words):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from backend import consult
 from backend.exports import PointSummary, patient_export
-from tests.conftest import AMS, diary, new_id
+from tests.conftest import AMS, diary, enrolled_days_ago, new_id
 
 
 def add_alert(
@@ -118,8 +118,11 @@ def test_consult_csv_refuses_bad_requests_and_strangers(client, clinician, patie
     assert "pain_avg" not in r.text
 
 
-def test_consult_summary_page_shows_period_baseline_scores_and_chart(client, clinician, patient, settings):
+def test_consult_summary_page_shows_period_baseline_scores_and_chart(
+    client, clinician, patient, settings, services
+):
     pid, headers = patient
+    enrolled_days_ago(services, pid, 40)
     for n in range(40, 0, -1):
         pain = 7 if n <= 10 else 4
         send(
@@ -231,6 +234,7 @@ def test_consult_summary_prints_on_one_a4_page(client, clinician, patient, servi
     from playwright.sync_api import sync_playwright
 
     pid, headers = patient
+    enrolled_days_ago(services, pid, 60)
     for n in range(60, 0, -1):
         send(
             client,

@@ -279,13 +279,13 @@ def test_check_answers_rejects_out_of_range_answers(library: Library, qid: str) 
 def test_specific_wrong_answers_are_explained(library: Library) -> None:
     phq9 = q_(library, "phq9")
     errors = check_answers(phq9, complete(phq9, phq9_1=4))
-    assert errors[0].item == "phq9_1" and "0, 1, 2, 3" in errors[0].error
+    assert errors[0].item == "phq9_1" and "0, 1, 2, 3" in errors[0].text("en")
     bpi = q_(library, "bpi")
     errors = check_answers(bpi, complete(bpi, bpi_relief=55))
-    assert errors[0].item == "bpi_relief" and "steps of 10" in errors[0].error
+    assert errors[0].item == "bpi_relief" and "steps of 10" in errors[0].text("en")
     peg = q_(library, "peg")
     errors = check_answers(peg, complete(peg, peg_pain=7.5))
-    assert errors[0].error == "must be a whole number"
+    assert errors[0].text("en") == "must be a whole number"
     missing = check_answers(peg, {"peg_pain": 3})
     assert {e.item for e in missing} == {"peg_enjoyment", "peg_activity"}
     assert check_answers(peg, complete(peg, peg_other=1))[0].item == "peg_other"

@@ -108,7 +108,7 @@ class Clinic:
     def assert_refused_whole(self, r, before: int) -> None:
         assert r.status_code == 503, r.text
         body = r.json()
-        assert body["status_code"] == 503 and "nothing was saved" in body["detail"]
+        assert body["status_code"] == 503 and "niets opgeslagen" in body["detail"]
         assert int(r.headers["retry-after"]) > 0
         assert self.stored() == before, "a refused write left part of itself behind"
 

@@ -1,0 +1,356 @@
+"""The message catalogue: every text the server says to a person about a refusal, in Dutch and English.
+
+A message is a key with a Dutch and an English text; `{name}` parameters are filled in by
+`text(key, lang, name=...)`. The language is picked in one place, `pick`: the patient's own
+language for patient requests, else the request's Accept-Language, Dutch by default
+(contract.md v2, "Errors").
+
+Code that refuses something raises `Refusal(key, status, **params)` (or a subclass such as
+`EnrolmentError`); the web layer renders it in the language of the request. Field problems
+are `Problem(field, key, params)` and render as `{"field", "error", "code"}` in `extra`.
+Add keys here rather than writing texts elsewhere. A first argument that is not a key is
+shown as written (untranslated): that keeps older call sites working until they get a key.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, NamedTuple
+
+LANGUAGES = ("nl", "en")
+DEFAULT = "nl"
+# An answer that lists 150 000 problems helps nobody and costs megabytes (review L8).
+MAX_PROBLEMS = 20
+
+MESSAGES: dict[str, dict[str, str]] = {
+    # -- the request itself -------------------------------------------------------------
+    "http.bad_request": {
+        "nl": "Het verzoek klopt niet en is niet verwerkt.",
+        "en": "The request is not right and was not processed.",
+    },
+    "http.not_found": {
+        "nl": "Dit adres bestaat niet. Controleer de link.",
+        "en": "There is nothing at this address. Check the link.",
+    },
+    "http.method": {
+        "nl": "Deze handeling kan niet op dit adres.",
+        "en": "This method is not allowed at this address.",
+    },
+    "http.too_large": {
+        "nl": "Het verzoek is te groot: stuur het in delen.",
+        "en": "The request is too large: send it in parts.",
+    },
+    "http.internal": {
+        "nl": "Er ging iets mis op de server; er is niets verloren gegaan. Probeer het opnieuw en meld"
+        " het aan het pijnteam als het blijft gebeuren.",
+        "en": "Something went wrong on the server; nothing was lost. Try again, and tell the pain team"
+        " if it keeps happening.",
+    },
+    "http.unavailable": {
+        "nl": "De database kan nu niet opslaan; er is niets opgeslagen. Probeer het later opnieuw.",
+        "en": "The database cannot save now; nothing was saved. Try again later.",
+    },
+    "body.not_utf8": {
+        "nl": "De gegevens zijn geen geldige UTF-8-tekst.",
+        "en": "The request body is not valid UTF-8 text.",
+    },
+    "body.too_deep": {
+        "nl": "De JSON is te diep genest; een antwoord heeft maar een paar niveaus.",
+        "en": "The JSON is nested too deeply; a response has only a few levels.",
+    },
+    "body.malformed": {
+        "nl": "De gegevens zijn geen geldige JSON ({why}).",
+        "en": "The request body is not valid JSON ({why}).",
+    },
+    "body.invalid": {
+        "nl": "{field}: {error}",
+        "en": "{field}: {error}",
+    },
+    "body.invalid_more": {
+        "nl": "{field}: {error} (en nog {more} andere problemen)",
+        "en": "{field}: {error} (and {more} more problems)",
+    },
+    # -- a field of the body (msgspec's checks, in words) ---------------------------------
+    "field.type": {"nl": "moet {expected} zijn, niet {got}", "en": "must be {expected}, not {got}"},
+    "field.missing": {"nl": "ontbreekt", "en": "is missing"},
+    "field.unknown": {"nl": "is onbekend: laat dit veld weg", "en": "is unknown: leave this field out"},
+    "field.bound": {"nl": "moet {bound} zijn", "en": "must be {bound}"},
+    "field.invalid": {"nl": "is ongeldig ({why})", "en": "is not valid ({why})"},
+    # type names used in field.type
+    "type.int": {"nl": "een geheel getal", "en": "a whole number"},
+    "type.float": {"nl": "een getal", "en": "a number"},
+    "type.str": {"nl": "tekst", "en": "text"},
+    "type.bool": {"nl": "waar of onwaar", "en": "true or false"},
+    "type.null": {"nl": "leeg (null)", "en": "empty (null)"},
+    "type.object": {"nl": "een object", "en": "an object"},
+    "type.array": {"nl": "een lijst", "en": "a list"},
+    # -- signing in a device --------------------------------------------------------------
+    "auth.no_token": {
+        "nl": "Dit apparaat is niet aangemeld: stuur 'Authorization: Bearer <apparaatsleutel>'.",
+        "en": "This device is not signed in: send 'Authorization: Bearer <device token>'.",
+    },
+    "auth.signed_out": {
+        "nl": "Dit apparaat is niet meer aangemeld. Meld u opnieuw aan met een nieuwe code van het pijnteam.",
+        "en": "This device is no longer signed in. Join again with a new code from the pain team.",
+    },
+    "enrol.code_format": {
+        "nl": "Een aanmeldcode heeft {length} letters en cijfers, zoals ABCD-EFGH.",
+        "en": "An enrolment code has {length} letters and digits, like ABCD-EFGH.",
+    },
+    "enrol.code_unknown": {
+        "nl": "Deze code is onbekend of al gebruikt. Vraag het pijnteam om een nieuwe code.",
+        "en": "This code is unknown or was already used. Ask the pain team for a new code.",
+    },
+    "enrol.code_expired": {
+        "nl": "Deze code is verlopen. Vraag het pijnteam om een nieuwe code.",
+        "en": "This code has expired. Ask the pain team for a new code.",
+    },
+    "enrol.throttled": {
+        "nl": "Te veel verkeerde codes vanaf dit adres. Probeer het na {until} UTC opnieuw, of vraag het"
+        " pijnteam.",
+        "en": "Too many wrong codes from this address. Try again after {until} UTC, or ask the pain team.",
+    },
+    # -- patient settings -----------------------------------------------------------------
+    "settings.language": {"nl": "taal moet nl of en zijn", "en": "language must be nl or en"},
+    "settings.timezone": {
+        "nl": "tijdzone {value} is geen bekende tijdzone (bijv. Europe/Amsterdam)",
+        "en": "timezone {value} is not a known time zone (e.g. Europe/Amsterdam)",
+    },
+    "settings.reminder_time": {
+        "nl": "reminder_time {value} moet een tijd als UU:MM zijn, bijv. 20:00 (HH:MM)",
+        "en": "reminder_time {value} must be a time as HH:MM, e.g. 20:00",
+    },
+    "name.required": {
+        "nl": "Een naam of pseudoniem is nodig.",
+        "en": "A display name or pseudonym is required.",
+    },
+    "name.too_long": {
+        "nl": "De naam is langer dan {max} tekens.",
+        "en": "The display name is longer than {max} characters.",
+    },
+    "name.control": {
+        "nl": "De naam bevat onzichtbare of stuurtekens: typ hem opnieuw.",
+        "en": "The display name holds invisible or control characters: type it again.",
+    },
+    "name.bsn": {
+        "nl": "De naam lijkt een nummer zoals een BSN te bevatten: gebruik een naam of pseudoniem.",
+        "en": "The display name looks like it holds a number such as a BSN: use a name or pseudonym.",
+    },
+    "pathway.unknown": {
+        "nl": "Zorgpad {value} is onbekend; bekende zorgpaden: {known}",
+        "en": "pathway {value} is unknown; known pathways: {known}",
+    },
+    "anchor.format": {
+        "nl": "De startdatum moet een datum als JJJJ-MM-DD zijn, bijv. 2026-03-29.",
+        "en": "The start date must be a date as YYYY-MM-DD, e.g. 2026-03-29.",
+    },
+    "anchor.range": {
+        "nl": "De startdatum {value} valt buiten {first} tot en met {last}.",
+        "en": "The start date {value} lies outside {first} to {last}.",
+    },
+    # -- responses ------------------------------------------------------------------------
+    "response.conflict": {
+        "nl": "Antwoord {id} is al opgeslagen met andere inhoud. Een wijziging moet als nieuw antwoord"
+        " met een nieuw id worden gestuurd.",
+        "en": "Response {id} was already stored with other content. An edit must be sent as a new"
+        " response with a new id.",
+    },
+    "response.conflict_short": {
+        "nl": "al opgeslagen met andere inhoud; stuur een wijziging met een nieuw id",
+        "en": "already stored with other content; send an edit with a new id",
+    },
+    "response.batch_too_big": {
+        "nl": "Een batch bevat hoogstens {max} antwoorden; deze heeft er {count}. Stuur hem in delen.",
+        "en": "A batch holds at most {max} responses; this one has {count}. Send it in parts.",
+    },
+    "response.item_broken": {
+        "nl": "dit antwoord kon niet worden verwerkt; het is niet opgeslagen",
+        "en": "this response could not be processed; it was not stored",
+    },
+    "response.since": {
+        "nl": "since moet een datum en tijd met tijdverschil zijn, bijv. 2026-03-01T00:00:00Z",
+        "en": "since must be a date and time with offset, e.g. 2026-03-01T00:00:00Z",
+    },
+    "response.id": {
+        "nl": "moet een UUID zijn, zoals 3f1c2a9e-8b7d-4c55-9a10-2f6b7c8d9e01",
+        "en": "must be a UUID such as 3f1c2a9e-8b7d-4c55-9a10-2f6b7c8d9e01",
+    },
+    "response.task_id": {
+        "nl": "moet een taak-id uit GET /api/v1/tasks zijn, of null",
+        "en": "must be a task id from GET /api/v1/tasks, or null",
+    },
+    "response.questionnaire": {
+        "nl": "onbekende vragenlijst {id}",
+        "en": "unknown questionnaire {id}",
+    },
+    "response.version": {
+        "nl": "{id} heeft geen versie {version}",
+        "en": "{id} has no version {version}",
+    },
+    "response.too_late": {
+        "nl": "{day} ligt te ver van de dag waarop het is ingevuld ({written}); een dagboekdag mag tot"
+        " {days} dagen later worden ingevuld",
+        "en": "{day} is too far from the day it was written ({written}); a diary day may be filled in"
+        " up to {days} days late",
+    },
+    # -- dates (contract v2, one rule) -----------------------------------------------------
+    "date.format": {
+        "nl": "moet een datum als JJJJ-MM-DD zijn, bijv. 2026-03-29",
+        "en": "must be a date as YYYY-MM-DD, e.g. 2026-03-29",
+    },
+    "date.range": {
+        "nl": "{value} valt buiten {first} tot en met {last}",
+        "en": "{value} lies outside {first} to {last}",
+    },
+    "datetime.format": {
+        "nl": "moet een datum en tijd met tijdverschil zijn (RFC 3339), bijv. 2026-03-29T20:15:00+02:00",
+        "en": "must be a date and time with offset (RFC 3339), e.g. 2026-03-29T20:15:00+02:00",
+    },
+    "datetime.range": {
+        "nl": "{value} valt buiten {first} tot en met {last}: controleer de datum en tijd van de telefoon",
+        "en": "{value} lies outside {first} to {last}: check the phone's date and time",
+    },
+    # -- answers --------------------------------------------------------------------------
+    "answer.unknown_item": {
+        "nl": "{questionnaire} heeft geen vraag {item}",
+        "en": "{questionnaire} has no item {item}",
+    },
+    "answer.required": {"nl": "een antwoord is nodig", "en": "an answer is required"},
+    "answer.text": {"nl": "moet tekst zijn", "en": "must be text"},
+    "answer.max_length": {"nl": "mag hoogstens {max} tekens zijn", "en": "must be at most {max} characters"},
+    "answer.number": {"nl": "moet een getal zijn", "en": "must be a number"},
+    "answer.finite": {"nl": "moet een eindig getal zijn", "en": "must be a finite number"},
+    "answer.one_of": {"nl": "moet een van {allowed} zijn", "en": "must be one of {allowed}"},
+    "answer.whole": {"nl": "moet een geheel getal zijn", "en": "must be a whole number"},
+    "answer.between": {"nl": "moet tussen {lo} en {hi} liggen", "en": "must be between {lo} and {hi}"},
+    "answer.step": {"nl": "moet in stappen van {step}", "en": "must be in steps of {step}"},
+}
+
+
+class Problem(NamedTuple):
+    """One field that is wrong: its name, the message key saying why, and the key's parameters."""
+
+    field: str
+    key: str
+    params: dict[str, Any] = {}
+
+
+def text(key: str, lang: str = DEFAULT, /, **params: Any) -> str:
+    """The message `key` in `lang` (Dutch when the language is unknown), parameters filled in."""
+    entry = MESSAGES.get(key)
+    if entry is None:
+        return key.format(**params) if params else key
+    return entry.get(lang, entry[DEFAULT]).format(**params)
+
+
+def pick(patient_language: str | None = None, accept_language: str | None = None) -> str:
+    """The one rule for the language of an answer: the patient's, else Accept-Language, else Dutch."""
+    if patient_language in LANGUAGES:
+        return patient_language
+    best, best_q = DEFAULT, 0.0
+    for part in (accept_language or "")[:200].split(","):
+        tag, _, q = part.strip().partition(";q=")
+        lang = tag.split("-")[0].strip().lower()
+        try:
+            weight = float(q) if q else 1.0
+        except ValueError:
+            continue
+        if lang in LANGUAGES and weight > best_q:
+            best, best_q = lang, weight
+    return best
+
+
+def problems_out(problems: list[Problem], lang: str) -> list[dict[str, str]]:
+    """Problems as `extra` shows them (at most MAX_PROBLEMS; the detail gives the count)."""
+    return [
+        {"field": p.field, "error": text(p.key, lang, **p.params), "code": p.key}
+        for p in problems[:MAX_PROBLEMS]
+    ]
+
+
+def problems_detail(problems: list[Problem], lang: str) -> str:
+    """One line for a list of problems: the first, and how many more."""
+    first = problems[0]
+    error = text(first.key, lang, **first.params)
+    if len(problems) == 1:
+        return text("body.invalid", lang, field=first.field, error=error)
+    return text("body.invalid_more", lang, field=first.field, error=error, more=len(problems) - 1)
+
+
+_TYPE = re.compile(r"Expected `([^`]+)`, got `([^`]+)`")
+_BOUND = re.compile(r"Expected `[^`]+` (of length )?(>=|<=|<|>) (-?\d+)")
+_MISSING = re.compile(r"Object missing required field `([^`]+)`")
+_UNKNOWN = re.compile(r"Object contains unknown field `([^`]+)`")
+_AT = re.compile(r" - at `\$\.?([^`]*)`$")
+_TYPES = {
+    "int": "type.int",
+    "float": "type.float",
+    "str": "type.str",
+    "bool": "type.bool",
+    "null": "type.null",
+    "object": "type.object",
+    "array": "type.array",
+}
+
+
+def _type_name(name: str, lang: str) -> str:
+    names = [text(_TYPES[n], lang) if n in _TYPES else n for n in name.split(" | ")]
+    return " of ".join(names) if lang == "nl" else " or ".join(names)
+
+
+def from_validation(message: str, field: str | None = None, lang: str = DEFAULT) -> Problem:
+    """One of msgspec's validation messages ("Expected `int`, got `str` - at `$.version`") as a
+    Problem in words; `field` is where Litestar says it was, when the message does not."""
+    at = _AT.search(message)
+    if at:
+        field, message = at.group(1) or field, message[: at.start()]
+    field = field or "body"
+    if m := _MISSING.fullmatch(message):
+        return Problem(
+            f"{field}.{m.group(1)}" if field not in ("body", "data") else m.group(1), "field.missing"
+        )
+    if m := _UNKNOWN.fullmatch(message):
+        return Problem(
+            f"{field}.{m.group(1)}" if field not in ("body", "data") else m.group(1), "field.unknown"
+        )
+    if m := _TYPE.fullmatch(message):
+        return Problem(
+            field,
+            "field.type",
+            {"expected": _type_name(m.group(1), lang), "got": _type_name(m.group(2), lang)},
+        )
+    if m := _BOUND.fullmatch(message):
+        return Problem(field, "field.bound", {"bound": f"{m.group(2)} {m.group(3)}"})
+    return Problem(field, "field.invalid", {"why": message[:200]})
+
+
+class Refusal(Exception):
+    """A request refused for a reason a person can act on: a status, a message key, its parameters.
+
+    `str()` is the Dutch text (the clinic's language, and what logs of the CLI show).
+    """
+
+    def __init__(
+        self,
+        key: str,
+        status: int = 422,
+        /,
+        *,
+        problems: list[Problem] | None = None,
+        headers: dict[str, str] | None = None,
+        **params: Any,
+    ):
+        self.key = key
+        self.status = status
+        self.params = params
+        self.problems = problems or []
+        self.headers = headers
+        super().__init__(self.detail(DEFAULT))
+
+    def detail(self, lang: str) -> str:
+        if self.problems and self.key == "body.invalid":
+            return problems_detail(self.problems, lang)
+        return text(self.key, lang, **self.params)
+
+    def extra(self, lang: str) -> list[dict[str, str]] | None:
+        return problems_out(self.problems, lang) if self.problems else None
