@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backend.questionnaires import LANGUAGES, Item, Questionnaire, Score, Text
+from backend.questionnaires import LANGUAGES, Item, Questionnaire, Score, Text, item_max
 
 # The FHIR base of library callers that have no settings (tests, scripts).
 DEFAULT_BASE = "https://pijnwacht.nl/fhir"
@@ -247,7 +247,7 @@ def _score_item(q: Questionnaire, score: Score, lang: str) -> dict[str, Any]:
     if score.loinc:
         out["code"] = [{"system": LOINC, "code": score.loinc}]
     out.update(_text_field("text", score.label, lang))
-    integer = score.decimals == 0 and score.method == "sum"
+    integer = score.decimals == 0 and score.method in ("sum", "answered")
     out["type"] = "integer" if integer else "decimal"
     out["readOnly"] = True
     out["required"] = False
@@ -274,27 +274,41 @@ def _score_item(q: Questionnaire, score: Score, lang: str) -> dict[str, Any]:
 
 
 def calculated_expression(q: Questionnaire, score: Score) -> str | None:
-    """FHIRPath for a sum or mean over all its items (answered in full); None if not simple.
+    """FHIRPath computing the score as the server does (`score_value`); None where it cannot.
 
-    Prorated sums, percentages with missing sections and value sets (EQ-5D) are left to the
-    server's own scoring: a form filler that cannot say "at least 4 of 7" would be wrong.
-    Like the server, the expression gives no value (empty) until every item is answered, and
-    it does not round (FHIRPath's round() is not half-up everywhere): compare after rounding.
+    Sums (prorated when items may be missing), means, percentages of the answered items'
+    maximum and counts of answered items are expressed; value sets (EQ-5D) and other scoring
+    functions are left to the server. Like the server, the expression gives no value (empty)
+    until enough items are answered, and it does not round (FHIRPath's round() is not half-up
+    everywhere): compare after rounding to the score's decimals.
     """
-    if score.method not in ("sum", "mean") or not score.items:
+    items = [q.item(i) for i in score.items]
+    if score.method == "function" or not items or any(i is None for i in items):
         return None
-    if score.min_answered is not None and score.min_answered < len(score.items):
-        return None
-    kinds = {(q.item(i).type == "choice") for i in score.items if q.item(i) is not None}
+    kinds = {i.type == "choice" for i in items if i is not None}
     if len(kinds) != 1:
         return None
+    n = len(items)
+    needed = n if score.min_answered is None else score.min_answered
     ids = " | ".join(f"'{i}'" for i in score.items)
     answers = f"%resource.repeat(item).where(linkId in ({ids})).answer.value"
+    count = f"{answers}.count()"
+    if score.method == "answered":
+        return count
     # A choice answer is a Coding whose code is the answer value; toInteger() takes one item,
     # so it is applied to each answer by select(). Numbers are answered as is.
     values = f"{answers}.select(code.toInteger())" if kinds == {True} else answers
     total = f"{values}.aggregate($this + $total, 0)"
-    result = total if score.method == "sum" else f"{total} / {len(score.items)}"
+    if score.method == "sum":
+        result = total if needed == n else f"{total} * {n} / {count}"
+    elif score.method == "mean":
+        result = f"{total} / {n}" if needed == n else f"{total} / {count}"
+    else:  # percent of the answered items' maximum: one expression only if they share it
+        tops = {item_max(i) for i in items if i is not None}
+        if len(tops) != 1:
+            return None
+        result = f"{total} * 100 / ({tops.pop():g} * {count})"
     # aggregate() over no answers is its init (0): without the guard an unanswered optional
     # item would score 0 where the server stores no score.
-    return f"iif({answers}.count() = {len(score.items)}, {result})"
+    guard = f"{count} = {n}" if needed == n else f"{count} >= {needed}"
+    return f"iif({guard}, {result})"

@@ -68,12 +68,17 @@ class Band(msgspec.Struct, forbid_unknown_fields=True):
 class Score(msgspec.Struct, forbid_unknown_fields=True):
     id: str
     label: Text
-    method: Literal["sum", "mean", "percent", "function"]
+    # "answered": how many of its items were answered (what a score over the answered items
+    # counted, e.g. ODI sections).
+    method: Literal["sum", "mean", "percent", "function", "answered"]
     items: list[str] = []
     # For "function": the name of a scoring function registered in SCORING_FUNCTIONS.
     function: str | None = None
     # How many items must be answered for a score; default: all of them.
     min_answered: int | None = None
+    # A response whose answers do not allow this score is refused (ODI: fewer than 9 sections),
+    # rather than stored without it.
+    required: bool = False
     decimals: int = 1
     min: float | None = None
     max: float | None = None
@@ -429,6 +434,28 @@ def check_answers(q: Questionnaire, answers: Mapping[str, Any]) -> list[AnswerEr
         why = _check_value(item, value)
         if why:
             errors.append(AnswerError(item.id, *why))
+    if not errors:
+        errors += _unscored(q, answers)
+    return errors
+
+
+def _unscored(q: Questionnaire, answers: Mapping[str, Any]) -> list[AnswerError]:
+    """A required score the answers do not allow, named at its first unanswered item."""
+    errors = []
+    for score in q.scores:
+        if score.required and score_value(q, score, answers) is None:
+            missing = [i for i in score.items if answers.get(i) is None]
+            answered = len(score.items) - len(missing)
+            needed = score.min_answered or len(score.items)
+            params = {
+                "score_nl": score.label["nl"],
+                "score_en": score.label["en"],
+                "needed": needed,
+                "total": len(score.items),
+                "answered": answered,
+                "more": needed - answered,
+            }
+            errors.append(AnswerError(missing[0] if missing else score.id, "answer.too_few_scored", params))
     return errors
 
 
@@ -493,6 +520,8 @@ def score_value(q: Questionnaire, score: Score, answers: Mapping[str, Any]) -> f
         assert score.function is not None
         return SCORING_FUNCTIONS[score.function](q, answers)
     values = [answers[i] for i in score.items if isinstance(answers.get(i), int | float)]
+    if score.method == "answered":
+        return float(len(values))
     needed = len(score.items) if score.min_answered is None else score.min_answered
     if not values or len(values) < needed:
         return None
@@ -508,11 +537,11 @@ def score_value(q: Questionnaire, score: Score, answers: Mapping[str, Any]) -> f
         if isinstance(answers.get(i), int | float):
             item = q.item(i)
             assert item is not None
-            top += _item_max(item)
+            top += item_max(item)
     return 100.0 * sum(values) / top if top else None
 
 
-def _item_max(item: Item) -> float:
+def item_max(item: Item) -> float:
     if item.type == "choice":
         return max(o.value for o in item.options or [])
     return float(item.max or 0)

@@ -100,9 +100,11 @@ def filled_db(tmp_path_factory):
             for qid in ["diary"] if n not in (0, 7) else INSTRUMENTS:
                 q = LIBRARY.get(qid)
                 assert q is not None
+                # Optional items left out at random; a set the server would refuse is drawn again.
                 answers = random_answers(q, rng, skip=0.3)
-                if not check_answers(q, answers):
-                    _store(conn, patient, day, q, answers)
+                while check_answers(q, answers):
+                    answers = random_answers(q, rng, skip=0.3)
+                _store(conn, patient, day, q, answers)
     yield path, conn
     conn.close()
 
@@ -396,9 +398,9 @@ def test_scoring_expression_agrees_with_the_server(q: Questionnaire, score):
     rng = random.Random(f"{q.id}/{score.id}")
     checked = with_score = 0
     for n in range(90):
-        # A third answered in full, the rest with items missing (required ones too: a form
-        # filler shows the score while the form is being filled in).
-        answers = random_answers(q, rng, skip=0.0 if n % 3 == 0 else 0.25, keep_required=False)
+        # A third answered in full, the rest with a few or many items missing (required ones
+        # too: a form filler shows the score while the form is being filled in).
+        answers = random_answers(q, rng, skip=(0.0, 0.25, 0.6)[n % 3], keep_required=False)
         server = compute_scores(q, answers).get(score.id)
         qr = questionnaire_response(
             (
@@ -423,4 +425,5 @@ def test_scoring_expression_agrees_with_the_server(q: Questionnaire, score):
             )
             with_score += 1
         checked += 1
-    assert with_score >= 30 and checked - with_score >= 10
+    assert with_score >= 30
+    assert checked - with_score >= 10 or score.method == "answered"  # a count is always there

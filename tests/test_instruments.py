@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+import itertools
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,8 @@ def lowest_valid(item: Item) -> Any:
 
 
 def complete(q: Questionnaire, **answers: Any) -> dict[str, Any]:
-    out = {i.id: lowest_valid(i) for i in q.items if i.required}
+    scored = {i for score in q.scores if score.required for i in score.items}
+    out = {i.id: lowest_valid(i) for i in q.items if i.required or i.id in scored}
     out.update(answers)
     return out
 
@@ -220,20 +222,56 @@ def test_eq5d5l_hand_computed_state_and_missing_dimension(library: Library) -> N
 
 def test_odi_percentage_allows_one_missing_section(library: Library) -> None:
     odi = q_(library, "odi")
+    assert odi.version == 2
     values = [2, 1, 3, 2, 2, 1, 2, 0, 1, 2]  # sum 16
     answers = {f"odi_{n}": v for n, v in enumerate(values, 1)}
-    assert compute_scores(odi, answers) == {"odi_score": 32}  # 16 / 50
+    assert compute_scores(odi, answers) == {"odi_score": 32, "odi_sections": 10}  # 16 / 50
     assert band_of(odi, "odi_score", 32) == (1, "moderate disability")
-    del answers["odi_8"]
-    assert check_answers(odi, answers) == []  # the sex-life section may be left out
-    assert compute_scores(odi, answers) == {"odi_score": 36}  # 16 / 45 = 35.6
-    del answers["odi_3"]
-    assert compute_scores(odi, answers) == {}  # two sections missing: no score
-    assert [e.item for e in check_answers(odi, answers)] == ["odi_3"]
+    del answers["odi_3"]  # any one section may be left out, not only section 8 (version 1)
+    assert check_answers(odi, answers) == []
+    assert compute_scores(odi, answers) == {"odi_score": 29, "odi_sections": 9}  # 13 / 45 = 28.9
+    del answers["odi_8"]  # two sections missing: the manual gives no score, so it is refused
+    [error] = check_answers(odi, answers)
+    assert error.item == "odi_3"
+    assert error.text("nl") == (
+        "de ODI-score kan alleen worden berekend als minstens 9 van de 10 onderdelen beantwoord"
+        " zijn (nu 8): beantwoord er nog 1"
+    )
+    assert (
+        error.text("en")
+        == "the ODI score needs at least 9 of the 10 sections answered (8 now): answer 1 more"
+    )
     at_20 = {f"odi_{n}": 1 for n in range(1, 11)}
     assert band_of(odi, "odi_score", compute_scores(odi, at_20)["odi_score"])[0] == 0
     odi_mic = next(s for s in odi.scores if s.id == "odi_score").mic
     assert odi_mic == 10
+
+
+def test_odi_accepts_exactly_what_fairbank_and_pynsent_score(library: Library) -> None:
+    # Every way of leaving out 0, 1 or 2 of the 10 sections, answers varied per case.
+    odi = q_(library, "odi")
+    sections = [f"odi_{n}" for n in range(1, 11)]
+    cases = [()] + [(a,) for a in sections] + list(itertools.combinations(sections, 2))
+    for n, missing in enumerate(cases):
+        answers = {s: (n + k) % 6 for k, s in enumerate(sections) if s not in missing}
+        answered = len(answers)
+        errors = check_answers(odi, answers)
+        if answered >= 9:
+            expected = float(Decimal(100 * sum(answers.values())) / (5 * answered))
+            expected = float(Decimal(str(expected)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+            assert errors == [], missing
+            assert compute_scores(odi, answers) == {"odi_score": expected, "odi_sections": answered}
+        else:
+            assert [e.item for e in errors] == [missing[0]], missing
+
+
+def test_odi_version_1_still_scores_its_stored_responses(library: Library) -> None:
+    odi1 = library.get("odi", 1)
+    assert odi1 is not None
+    answers = {f"odi_{n}": 2 for n in range(1, 11) if n != 8}
+    assert compute_scores(odi1, answers) == {"odi_score": 40}
+    del answers["odi_3"]
+    assert [e.item for e in check_answers(odi1, answers)] == ["odi_3"]  # published: unchanged
 
 
 def test_every_score_value_falls_in_exactly_one_band(library: Library) -> None:
@@ -336,7 +374,7 @@ def test_licensed_files_are_marked_and_hold_placeholder_text_only(library: Libra
                 assert placeholder or text[lang] in generic, f"{qid} {where}: not a placeholder"
     if q.licence == "licensed":
         assert q.licence_note and "licen" in q.licence_note
-        assert f"{qid}.v2.toml" in q.licence_note  # says how the clinic replaces the text
+        assert f"{qid}.v{q.version + 1}.toml" in q.licence_note  # says how the clinic replaces the text
         # Scoring works without the text: every score is computable from a complete set.
         answers = {i.id: lowest_valid(i) for i in q.items if i.type != "text"}
         assert set(compute_scores(q, answers)) == {s.id for s in q.scores}
@@ -377,9 +415,11 @@ def test_fhir_scores_carry_calculated_expressions_where_simple(library: Library)
     assert "phq9_difficulty" not in expression["valueExpression"]["expression"]
     nine = next(i for i in phq9["item"] if i["linkId"] == "phq9_9")
     assert nine["code"][0]["code"] == "44260-8"
-    # "At least 4 of 7" and value sets cannot be a plain sum: left to the server.
+    # "At least 4 of 7" is said as such; value sets are left to the server.
     bpi = q_(library, "bpi")
-    assert calculated_expression(bpi, bpi.scores[1]) is None
+    assert calculated_expression(bpi, bpi.scores[1]).startswith("iif(%resource") and ".count() >= 4," in (
+        calculated_expression(bpi, bpi.scores[1])
+    )
     eq5d = q_(library, "eq5d5l")
     assert calculated_expression(eq5d, eq5d.scores[0]) is None
     peg = q_(library, "peg")
