@@ -41,6 +41,17 @@ class QuietHours(msgspec.Struct, frozen=True):
             return self.start <= t < self.end
         return t >= self.start or t < self.end  # spans midnight (22:00-08:00)
 
+    def next_start(self, now: datetime, zone: ZoneInfo) -> datetime | None:
+        """When the next quiet hours begin, in `zone`, after `now` (None: no quiet hours).
+
+        A reminder must not arrive past this: its push's TTL ends here (a 20:00 reminder
+        otherwise rides until local midnight, into the 22:00 quiet hours)."""
+        if self.start == self.end:
+            return None
+        today = now.astimezone(zone).date()
+        start = local_at(today, self.start, zone)
+        return start if start > now else local_at(today + timedelta(days=1), self.start, zone)
+
 
 class PlannedTask(msgspec.Struct, frozen=True):
     """One questionnaire a patient is asked to answer for one local date."""

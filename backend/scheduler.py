@@ -456,6 +456,9 @@ _CHUNK_TABLES = (
     " planned_at TEXT NOT NULL, answered INTEGER NOT NULL)",
     "CREATE TEMP TABLE IF NOT EXISTS scheduler_message (patient_id TEXT PRIMARY KEY,"
     " payload TEXT NOT NULL, ttl INTEGER NOT NULL, tag TEXT NOT NULL) WITHOUT ROWID",
+    # When the next quiet hours begin (unix seconds) in each time zone of the chunk's patients.
+    "CREATE TEMP TABLE IF NOT EXISTS scheduler_quiet (timezone TEXT PRIMARY KEY,"
+    " starts_s INTEGER NOT NULL) WITHOUT ROWID",
 )
 # A chunk row; `answered`: a response for the task's questionnaire and day exists already
 # (stored before its task existed, or not linked), so the task is done, its reminder skipped.
@@ -507,19 +510,23 @@ _SWAP = (
 # One message per patient: the diary's task, or else the first of the patient's tasks in
 # claim order (reminder time, then id), names it - its tag and topic, and the url of a lone
 # questionnaire (/#/today for the diary or several tasks). It is kept for an offline device
-# while the earliest-expiring task can still be answered (at least 60 s, at most MAX_TTL;
-# whole seconds rounded down, like int()). "First" is the least of (not the diary, reminder
-# time, id) as one text, whose last 20 characters are the id. The payload is the JSON
-# push.enqueue makes: a head with title and body in the patient's language ({head}, see
-# `_payload_heads`), then url and tag, which need no escaping.
+# while the earliest-expiring task can still be answered and the patient's quiet hours have
+# not begun (at least 60 s, at most MAX_TTL; whole seconds rounded down, like int()).
+# "First" is the least of (not the diary, reminder time, id) as one text, whose last 20
+# characters are the id. The payload is the JSON push.enqueue makes: a head with title and
+# body in the patient's language ({head}, see `_payload_heads`), then url and tag, which need
+# no escaping.
 _MESSAGES = (
     "INSERT INTO temp.scheduler_message (patient_id, payload, ttl, tag)"
     " SELECT m.patient_id, {head}"
     "  || CASE WHEN m.diary OR m.n > 1 THEN '/#/today' ELSE '/#/task/' || m.first_id END"
     '  || \'","tag":"task-\' || m.first_id || \'"}}\','
-    " min(max(unixepoch(m.expires_at) - :now_s - :now_frac, 60), :max_ttl), 'task-' || m.first_id"
+    " min(max(min(unixepoch(m.expires_at), coalesce((SELECT q.starts_s FROM temp.scheduler_quiet q"
+    "  WHERE q.timezone = m.timezone), unixepoch(m.expires_at))) - :now_s - :now_frac, 60), :max_ttl),"
+    " 'task-' || m.first_id"
     " FROM (SELECT c.patient_id, (SELECT p.language FROM patients p WHERE p.id = c.patient_id)"
-    "  AS language, count(*) AS n, max(c.questionnaire_id = :diary) AS diary,"
+    "  AS language, (SELECT p.timezone FROM patients p WHERE p.id = c.patient_id) AS timezone,"
+    "  count(*) AS n, max(c.questionnaire_id = :diary) AS diary,"
     "  min(c.expires_at) AS expires_at, CAST(substr(min((c.questionnaire_id != :diary)"
     "   || c.planned_at || printf('%020d', c.id)), -20) AS INTEGER) AS first_id"
     "  FROM temp.scheduler_claim c GROUP BY c.patient_id) AS m"
@@ -582,7 +589,7 @@ class Claimed(msgspec.Struct):
     late: int
 
 
-def _claim(now: datetime) -> Callable[[sqlite3.Connection], Claimed]:
+def _claim(now: datetime, quiet: QuietHours | None) -> Callable[[sqlite3.Connection], Claimed]:
     """One write job: drop late reminders, close answered due tasks, claim and queue the rest
     (see _CHUNK_TABLES and the statements after it)."""
     at = iso(now)
@@ -611,6 +618,7 @@ def _claim(now: datetime) -> Callable[[sqlite3.Connection], Claimed]:
             conn.execute(sql)
         conn.execute("DELETE FROM temp.scheduler_claim")
         conn.execute("DELETE FROM temp.scheduler_message")
+        conn.execute("DELETE FROM temp.scheduler_quiet")
         picked = conn.execute(_PICK, params).rowcount
         if not picked:
             return Claimed(0, 0, 0, 0, late)
@@ -625,6 +633,16 @@ def _claim(now: datetime) -> Callable[[sqlite3.Connection], Claimed]:
             raise RuntimeError("reminder claims raced; this pass is rolled back")
         queued = 0
         if claimed:
+            if quiet is not None:
+                zones = conn.execute(
+                    "SELECT DISTINCT p.timezone FROM patients p"
+                    " WHERE p.id IN (SELECT patient_id FROM temp.scheduler_claim)"
+                ).fetchall()
+                starts = [(tz, quiet.next_start(now, ZoneInfo(tz))) for (tz,) in zones]
+                conn.executemany(
+                    "INSERT INTO temp.scheduler_quiet (timezone, starts_s) VALUES (?, ?)",
+                    [(tz, int(at.timestamp())) for tz, at in starts if at is not None],
+                )
             conn.execute(messages_sql, message_params)
             queued = conn.execute(_QUEUE, queue_params).rowcount
             conn.execute(_LOG, {"now": at})
@@ -633,9 +651,11 @@ def _claim(now: datetime) -> Callable[[sqlite3.Connection], Claimed]:
     return job
 
 
-def claim_due(db: Database, now: datetime) -> Claimed:
-    """Claim every due reminder and queue its pushes, a chunk per write job; the totals."""
-    claim = _claim(now)
+def claim_due(db: Database, now: datetime, quiet: QuietHours | None) -> Claimed:
+    """Claim every due reminder and queue its pushes, a chunk per write job; the totals.
+
+    `quiet`: the quiet hours (None: none), whose start ends each push's TTL."""
+    claim = _claim(now, quiet)
     total = Claimed(0, 0, 0, 0, 0)
     while True:
         done = db.write_sync(claim)

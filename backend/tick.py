@@ -94,7 +94,7 @@ def run_tick(
     # expire (what planning made that is already past its window)
     report.expired += db.write_sync(lambda conn: scheduler.expire(conn, at))
     # claim
-    claimed = scheduler.claim_due(db, now)
+    claimed = scheduler.claim_due(db, now, scheduler.quiet_hours(settings))
     report.reminders = claimed.claimed
     report.pushes_queued = claimed.queued
     report.completed = claimed.completed

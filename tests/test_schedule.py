@@ -208,3 +208,13 @@ def test_a_range_in_the_middle_gives_only_tasks_whose_window_touches_it(pathways
     )
     assert {(t.questionnaire, t.label) for t in tasks} >= {("bpi", "6w"), ("diary", None)}
     assert all(t.until_date >= date(2026, 2, 20) for t in tasks)
+
+
+def test_the_next_quiet_hours_start_ends_a_reminders_lifetime() -> None:
+    ams = ZoneInfo("Europe/Amsterdam")
+    at = datetime(2026, 3, 21, 20, 0, tzinfo=ams)
+    assert QUIET.next_start(at, ams) == datetime(2026, 3, 21, 22, 0, tzinfo=ams)
+    # Past 22:00 the next start is tomorrow's, across the change to summer time (29 March).
+    late = datetime(2026, 3, 28, 23, 0, tzinfo=ams)
+    assert QUIET.next_start(late, ams) == datetime(2026, 3, 29, 20, 0, tzinfo=UTC)
+    assert QuietHours(time(22, 0), time(22, 0)).next_start(at, ams) is None  # no quiet hours

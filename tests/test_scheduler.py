@@ -385,13 +385,19 @@ def manual_task(db, pid, questionnaire, reminders, expires, *, local_date="2026-
     return db.write_sync(run)
 
 
+# The quiet hours begin at 22:00 in Amsterdam (PIJNWACHT_QUIET_START's default): 21:00 UTC.
+QUIET_22 = datetime(2026, 3, 21, 21, 0, tzinfo=UTC)
+
+
 def expected_message(tasks, language, now):
     """What one patient's push says (scheduler._message's rules, written out again here):
-    tasks are (id, questionnaire, expires) in claim order (by reminder time, then id)."""
+    tasks are (id, questionnaire, expires) in claim order (by reminder time, then id); it is
+    kept until the first task expires or the quiet hours begin, whichever comes first."""
     texts = scheduler.MESSAGES[language]
     diary = [t for t in tasks if t[1] == "diary"]
     first = (diary or tasks)[0]
-    ttl = int(min(max((min(t[2] for t in tasks) - now).total_seconds(), 60), push.MAX_TTL))
+    until = min(QUIET_22, *(t[2] for t in tasks))
+    ttl = int(min(max((until - now).total_seconds(), 60), push.MAX_TTL))
     message = push.PushMessage(
         title=texts["title"],
         body=texts["diary"] if diary else texts["questionnaire"],
@@ -457,7 +463,8 @@ def test_the_20_00_claim_queues_one_message_per_patient_and_logs_every_task(db, 
         "pg": expected_message([(g1, "bpi", week), (g2, "diary", day)], "nl", now),
         "ph": expected_message([(h2, "bpi", week)], "nl", now),
     }
-    assert messages["pa"][1] == 4 * 3600 - 1  # what is left of the window, in whole seconds
+    # Until 22:00, not the diary's midnight: the quiet hours begin then (whole seconds).
+    assert messages["pa"][1] == 2 * 3600 - 1 and messages["pb"][1] == 2 * 3600 - 1
     assert messages["pd"][1] == 60 and f"task-{d2}" == messages["pd"][2]
     assert '"url":"/#/task/' in messages["pb"][0] and f'"tag":"task-{g2}"' in messages["pg"][0]
     expected_queue = sorted(
