@@ -26,9 +26,10 @@ from backend.questionnaires import Questionnaire, round_half_up, scoring_functio
 #   PD pain/discomfort     0.066  0.092  0.360  0.415
 #   AD anxiety/depression  0.070  0.145  0.356  0.421
 #
-# Range: 11111 = 1.000 ... 55555 = -0.446 (as published). Values agree within 0.001 with
-# the unrounded model published with EuroQol's value-set tables (e.g. 11112 = 0.883,
-# 23425 = 0.178, 53455 = -0.339).
+# Range: 11111 = 1.000 ... 55555 = -0.446 (as published). The reference matched is R's eq5d
+# package (eq5d5l(), the Dutch value set in its VT.csv: these same rounded coefficients):
+# equal on all 3 125 states. The unrounded model behind EuroQol's value-set tables differs:
+# 276 states by more than 0.001, at most 0.0018 (33333: 0.511 here, 0.5127 unrounded).
 EQ5D5L_NL_CONSTANT = 0.047
 EQ5D5L_NL_DECREMENTS: dict[str, tuple[float, float, float, float, float]] = {
     "eq5d_mobility": (0.0, 0.035, 0.057, 0.166, 0.203),
