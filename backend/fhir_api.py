@@ -16,24 +16,16 @@ import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.response import Redirect
 
+from backend import messages
 from backend.fhir_questionnaire import canonical_url, resource_id, to_fhir
 from backend.questionnaires import Library, Questionnaire
 from backend.storage import iso, utcnow
 
 FHIR_JSON = "application/fhir+json"
-_NOT_FOUND = {
-    "nl": "Vragenlijst {id!r} bestaat niet op deze server (zie GET /fhir/Questionnaire).",
-    "en": "Questionnaire {id!r} does not exist on this server (see GET /fhir/Questionnaire).",
-}
 
 
 def _fhir(body: dict[str, Any], status: int = 200) -> Response[bytes]:
     return Response(msgspec.json.encode(body), status_code=status, media_type=FHIR_JSON)
-
-
-def _language(request: Request) -> str:
-    accept = request.headers.get("accept-language", "")
-    return "en" if accept.strip().lower().startswith("en") else "nl"
 
 
 def _versions(library: Library) -> list[Questionnaire]:
@@ -91,7 +83,11 @@ class FhirController(Controller):
                 {
                     "severity": "error",
                     "code": "not-found",
-                    "diagnostics": _NOT_FOUND[_language(request)].format(id=fhir_id),
+                    "diagnostics": messages.text(
+                        "fhir.questionnaire_not_found",
+                        messages.pick(None, request.headers.get("accept-language")),
+                        id=fhir_id,
+                    ),
                 }
             ],
         }

@@ -210,6 +210,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "{value} valt buiten {first} tot en met {last}: controleer de datum en tijd van de telefoon",
         "en": "{value} lies outside {first} to {last}: check the phone's date and time",
     },
+    # -- FHIR read API ----------------------------------------------------------------------
+    "fhir.questionnaire_not_found": {
+        "nl": "Vragenlijst {id!r} bestaat niet op deze server (zie GET /fhir/Questionnaire).",
+        "en": "Questionnaire {id!r} does not exist on this server (see GET /fhir/Questionnaire).",
+    },
     # -- answers --------------------------------------------------------------------------
     "answer.unknown_item": {
         "nl": "{questionnaire} heeft geen vraag {item}",

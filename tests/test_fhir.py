@@ -427,3 +427,8 @@ def test_scoring_expression_agrees_with_the_server(q: Questionnaire, score):
         checked += 1
     assert with_score >= 30
     assert checked - with_score >= 10 or score.method == "answered"  # a count is always there
+
+
+def test_the_404_speaks_english_when_asked(client):
+    r = client.get("/fhir/Questionnaire/geen-v9", headers={"Accept-Language": "en-GB,en;q=0.9"})
+    assert r.status_code == 404 and "does not exist" in r.json()["issue"][0]["diagnostics"]
