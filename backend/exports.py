@@ -945,6 +945,9 @@ def export_command(args: Any, settings: Any = None) -> int:
     from backend.settings import load_settings
     from backend.storage import open_database
 
+    if args.format != "fhir" and (args.bundle != "collection" or args.with_names):
+        print("pijnwacht export: --bundle and --with-names are for --format fhir", file=sys.stderr)
+        return 2
     if settings is None:
         settings = load_settings(db=getattr(args, "db", None))
     db = open_database(settings.db)  # makes and migrates the file when absent (contract)

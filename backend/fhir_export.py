@@ -59,8 +59,8 @@ CATEGORY = {
         }
     ]
 }
-# Observation and Patient fullUrls are derived from stable ids (response id and code, patient
-# id), so a re-export gives the same ones.
+# Observation, Patient and Questionnaire fullUrls are derived from stable ids (response id and
+# code, patient id, questionnaire version), so a re-export gives the same ones.
 _NS = uuid.UUID("4b0f3c1e-8f7a-4e52-9a55-6a1f2f0e9d31")
 
 
@@ -268,7 +268,10 @@ def _fhir_chunks(
         for qid, version in conn.execute(versions, params).fetchall():
             q = library.get(qid, version)
             if q is not None:
-                add(f"{options.base}/Questionnaire/{resource_id(q)}", to_fhir(q, "nl", base=options.base))
+                # A urn:uuid like every other entry: an absolute fullUrl on our base would
+                # contradict a transaction's PUT on the receiving server's own base.
+                full_url = f"urn:uuid:{uuid.uuid5(_NS, f'Questionnaire/{resource_id(q)}')}"
+                add(full_url, to_fhir(q, "nl", base=options.base))
         sql = (
             "SELECT r.id, r.patient_id, r.questionnaire_id, r.questionnaire_version, r.authored_at,"
             " r.local_date, r.answers, r.scores FROM current_responses r"

@@ -334,6 +334,8 @@ def test_cli_writes_a_transaction_bundle(filled_db, tmp_path, monkeypatch):
     assert qr["questionnaire"].startswith("https://pijn.ziekenhuis.example/fhir/Questionnaire/")
     patient = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
     assert patient["resource"]["identifier"][0]["system"] == "https://ziekenhuis.example/sid/pijnwacht"
+    wide = ["--db", str(path), "export", "--format", "wide", "--bundle", "transaction", "-o", str(out)]
+    assert cli.main(wide) == 2  # a FHIR option on a CSV export is a mistake, not ignored
 
 
 # -- the Questionnaire read API ------------------------------------------------------------
