@@ -33,6 +33,7 @@ from backend.detection import (
     evaluate,
     lookback_days,
     nl,
+    overrides_in_force,
     thresholds_for,
 )
 from backend.storage import iso, parse_iso, utcnow
@@ -241,9 +242,13 @@ def pathway_detection(pathways: Mapping[str, Any] | None, pathway_id: str) -> Ma
 
 
 def patient_thresholds(
-    pathways: Mapping[str, Any] | None, pathway_id: str, overrides_json: str | None
+    pathways: Mapping[str, Any] | None, pathway_id: str, overrides_json: str | None, today: date
 ) -> Thresholds:
-    return _thresholds(tuple(pathway_detection(pathways, pathway_id).items()), overrides_json or "{}")
+    """The pathway's thresholds with the patient's overrides in force on `today`."""
+    in_force = overrides_in_force(json.loads(overrides_json or "{}"), today)
+    return _thresholds(
+        tuple(pathway_detection(pathways, pathway_id).items()), json.dumps(in_force, sort_keys=True)
+    )
 
 
 @functools.lru_cache(maxsize=1024)
@@ -370,7 +375,7 @@ def evaluate_patient(
     ).fetchone()
     if patient is None:
         raise LookupError("no such patient")
-    thresholds = patient_thresholds(pathways, patient["pathway_id"], patient["thresholds"])
+    thresholds = patient_thresholds(pathways, patient["pathway_id"], patient["thresholds"], today)
     entries = load_entries(conn, patient_id, today, lookback_days(thresholds))
     enrolled_on = _local_date(patient["enrolled_at"], patient["timezone"])
     heard_on = diary_heard_on(conn, patient_id, patient["timezone"])

@@ -144,6 +144,58 @@ def cmd_enrol(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- patient ------------------------------------------------------------------------------
+def cmd_patient_thresholds(args: argparse.Namespace) -> int:
+    """`pijnwacht patient thresholds ID [--set KEY=VALUE ...] [--clear KEY ...] [--until DATE]`:
+    change a patient's detection overrides (audited), then print those stored as JSON."""
+    from backend import audit, enrolment, overrides, services
+
+    settings = _settings(args)
+    svc = services.build(settings, push=False)
+
+    def change(conn):
+        patient = enrolment.get_patient(conn, args.patient_id)
+        if patient is None:
+            raise overrides.OverrideError(f"geen patiënt met id {args.patient_id!r}")
+        today = patient.local_today()
+        for item in args.set or []:
+            key, sep, text = item.partition("=")
+            if not sep:
+                raise overrides.OverrideError(f"--set {item!r}: schrijf SLEUTEL=WAARDE, bijv. noise_z=2")
+            key = key.strip()
+            value = overrides.parse_value(key, text)
+            until = overrides.parse_until(key, args.until, today)
+            overrides.set_override(conn, patient.id, key, value, until, today)
+            record(conn, patient.id, "set_threshold", overrides.describe(key, value, until))
+        for key in args.clear or []:
+            if overrides.clear_override(conn, patient.id, key):
+                record(conn, patient.id, "clear_threshold", key)
+        return overrides.listing(conn, patient.id, today)
+
+    def record(conn, patient_id: str, action: str, what: str) -> None:
+        audit.record(
+            conn,
+            user_id=None,
+            user_email=None,
+            role="cli",
+            patient_id=patient_id,
+            action=action,
+            object=what,
+            source="cli",
+        )
+
+    try:
+        listed = svc.db.write_sync(change)
+    except overrides.OverrideError as exc:
+        return _fail(str(exc))
+    finally:
+        svc.close()
+    import msgspec
+
+    print(json.dumps({o.key: msgspec.to_builtins(o) for o in listed}, ensure_ascii=False))
+    return 0
+
+
 # -- demo ---------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     """First run of `make run`: a demo clinician (login printed once) and a demo clinic."""
@@ -247,6 +299,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reminder-time", default="20:00")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_enrol)
+
+    p = sub.add_parser("patient", help="a patient's settings")
+    psub = p.add_subparsers(dest="patient_command", required=True)
+    p = psub.add_parser(
+        "thresholds",
+        help="per-patient detection overrides (audited): set, clear, list",
+        description="Without --set or --clear: list the patient's overrides. An override holds"
+        " for good, or with --until through that date (then it lapses by itself);"
+        " expected_pain_level needs --until.",
+    )
+    p.add_argument("patient_id", metavar="ID")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="e.g. expected_pain_level=6")
+    p.add_argument("--until", metavar="YYYY-MM-DD", help="last day the --set values hold")
+    p.add_argument("--clear", action="append", metavar="KEY", help="back to the pathway's value")
+    p.set_defaults(func=cmd_patient_thresholds)
 
     p = sub.add_parser("demo", help="create a demo clinician and demo patients")
     p.add_argument("--if-empty", action="store_true", help="only when there are no accounts yet")

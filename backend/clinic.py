@@ -28,7 +28,7 @@ from litestar.exceptions import (
 from litestar.handlers import BaseRouteHandler
 from litestar.response import Redirect, Template
 
-from backend import accounts, audit, enrolment
+from backend import accounts, audit, enrolment, overrides
 from backend.accounts import AccountError, Session
 from backend.api import client_address, services_of
 from backend.enrolment import EnrolmentError
@@ -416,6 +416,8 @@ class PatientsController(Controller):
             devices=devices,
             pathways=_pathway_choices(services),
             error=error,
+            overrides=overrides.listing(services.db.reader, patient_id, patient.local_today()),
+            override_keys=overrides.KEYS,
         )
 
     @post("/patients/{patient_id:str}/settings", name="clinic:patient-settings-submit")
@@ -475,6 +477,42 @@ class PatientsController(Controller):
 
         await services.db.write(revoke)
         return Redirect(path=f"/clinic/patients/{patient_id}/settings")
+
+    @post("/patients/{patient_id:str}/thresholds", name="clinic:patient-thresholds")
+    async def thresholds_submit(self, request: Request, patient_id: str) -> Response:
+        """Set (or with clear=1 remove) one detection override of this patient, audited; from
+        the settings page or the timeline (back=timeline). Refusals go to the settings page."""
+        services = services_of(request)
+        form = await request.form()
+        key = str(form.get("key", "")).strip()
+        settings_page = f"/clinic/patients/{patient_id}/settings"
+        back = f"/clinic/patients/{patient_id}" if form.get("back") == "timeline" else settings_page
+
+        def change(conn) -> None:
+            patient = enrolment.get_patient(conn, patient_id)
+            if patient is None:
+                raise NotFoundException("No such patient.")
+            today = patient.local_today()
+            if form.get("clear") == "1":
+                if overrides.clear_override(conn, patient_id, key):
+                    audit_access(conn, request, patient_id=patient_id, action="clear_threshold", object=key)
+                return
+            value = overrides.parse_value(key, str(form.get("value", "")))
+            until = overrides.parse_until(key, str(form.get("until", "")), today)
+            overrides.set_override(conn, patient_id, key, value, until, today)
+            audit_access(
+                conn,
+                request,
+                patient_id=patient_id,
+                action="set_threshold",
+                object=overrides.describe(key, value, until),
+            )
+
+        try:
+            await services.db.write(change)
+        except overrides.OverrideError as exc:
+            return Redirect(path=settings_page, query_params={"error": str(exc)})
+        return Redirect(path=back)
 
 
 # -- accounts -----------------------------------------------------------------------------

@@ -106,6 +106,10 @@ class Thresholds(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, froze
     # -- lifecycle ------------------------------------------------------------------------------
     # An alert closes once its condition has been clear for this many days.
     quiet_days: int = 14
+    # -- set by a clinician for one patient, for a limited time (backend/overrides.py) ----------
+    # The pain level expected now (after a procedure, in a known flare): pain findings are
+    # dropped while the recent pain stays at or below it (0: none expected).
+    expected_pain_level: float = 0.0
 
 
 _THRESHOLD_FIELDS = {f.name: f for f in msgspec.structs.fields(Thresholds)}
@@ -123,6 +127,20 @@ def thresholds_for(
                 raise ValueError(f"{source} detection setting {key!r} is unknown")
             values[key] = _check_threshold(source, key, value, field.type)
     return Thresholds(**values)
+
+
+def overrides_in_force(stored: Mapping[str, Any] | None, today: date) -> dict[str, Any]:
+    """A patient's stored overrides that hold on `today`: a plain value for good, a
+    {"value": v, "until": "YYYY-MM-DD"} through its end date (then it lapses by itself)."""
+    out: dict[str, Any] = {}
+    for key, value in (stored or {}).items():
+        if isinstance(value, Mapping):
+            until = value.get("until")
+            if until is not None and str(until) < today.isoformat():
+                continue
+            value = value.get("value")
+        out[key] = value
+    return out
 
 
 def _check_threshold(source: str, key: str, value: Any, typ: Any) -> Any:
@@ -537,6 +555,23 @@ def silence(ctx: Context) -> list[Finding]:
 
 RULES: tuple[Rule, ...] = (pain_rise, side_effects, safety, questionnaire_scores, silence)
 
+# The recent pain level held against a clinician's expected level: the mean pain of the last
+# few diary days of the past week (a nurse's "up to 6 is expected" reads the last days).
+EXPECTED_LEVEL_DAYS = 3
+
+
+def within_expected_level(findings: list[Finding], ctx: Context) -> list[Finding]:
+    """Drop pain findings while the recent pain is at or below the expected level."""
+    expected = ctx.thresholds.expected_pain_level
+    if expected <= 0 or not any(f.category == "pain" for f in findings):
+        return findings
+    week = ctx.today - timedelta(days=6)
+    pain = [v for d, v in sorted(daily_values(ctx.diary, "pain_avg").items()) if d >= week]
+    recent = pain[-EXPECTED_LEVEL_DAYS:]
+    if not recent or sum(recent) / len(recent) > expected:
+        return findings
+    return [f for f in findings if f.category != "pain"]
+
 
 def diary_by_day(entries: Sequence[Entry], today: date, since: date) -> dict[date, Entry]:
     """The diary entries from `since` to today by local date; two on one day: the later wins.
@@ -606,4 +641,4 @@ def evaluate(
         except Exception as exc:  # noqa: BLE001 - one broken rule must not silence the others
             # Only the rule and the error type: the message could echo answers.
             log.error("detection rule %s failed: %s", rule.__name__, type(exc).__name__)
-    return findings
+    return within_expected_level(findings, ctx)

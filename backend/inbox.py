@@ -17,9 +17,10 @@ from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.response import Redirect, Template
 
-from backend import alerts
+from backend import alerts, overrides
 from backend.api import services_of
 from backend.clinic import audit_access, audit_shown, check_csrf, page, requires_clinician, session_of
+from backend.overrides import EXPECTED
 from backend.storage import utcnow
 
 SEVERITIES = {"urgent": "urgent", "high": "hoog", "routine": "routine"}
@@ -319,6 +320,7 @@ def _line_chart(
     band: tuple[float, float] | None = None,
     markers: list[tuple[int, str]] = (),
     bars: bool = False,
+    expected: tuple[int, int, float, str] | None = None,
 ) -> str:
     """An SVG chart of day-indexed values (0 = first day shown). Only numbers and fixed words
     go into the markup; nothing a person typed."""
@@ -340,6 +342,14 @@ def _line_chart(
             f'<rect x="{PAD}" width="{W - 2 * PAD}" y="{y(hi):.1f}"'
             f' height="{max(0.5, y(lo) - y(hi)):.1f}" fill="#dbe9f7">'
             "<title>baseline</title></rect>"
+        )
+    if expected is not None:
+        # A clinician's expected level: a line from the day it was set to its end date.
+        start, end, level, until = expected
+        parts.append(
+            f'<line x1="{_x(max(start, 0)):.1f}" x2="{_x(min(end, CHART_DAYS - 1)):.1f}"'
+            f' y1="{y(level):.1f}" y2="{y(level):.1f}" stroke="#7a4a9d" stroke-width="2"'
+            f' stroke-dasharray="6 3"><title>verwacht pijnniveau {level:g} t/m {until}</title></line>'
         )
     for name, values, colour, dash in series:
         pts = sorted(values.items())
@@ -470,6 +480,12 @@ class PatientPageController(Controller):
             for a in patient_alerts
             if 0 <= idx(a["opened_on"]) < CHART_DAYS
         ]
+        expected = next(
+            (o for o in overrides.listing(services.db.reader, patient_id, today) if o.key == EXPECTED),
+            None,
+        )
+        if expected is not None and (not expected.in_force or expected.until is None):
+            expected = None
         charts = {
             "pain": Markup(
                 _line_chart(
@@ -481,6 +497,14 @@ class PatientPageController(Controller):
                     180,
                     band=(band[0] - 0.5, band[1] + 0.5) if band else None,
                     markers=markers,
+                    expected=(
+                        idx(expected.set_on or first.isoformat()),
+                        idx(expected.until),
+                        float(expected.value),
+                        expected.until,
+                    )
+                    if expected
+                    else None,
                 )
             ),
             "sleep": Markup(
@@ -524,6 +548,7 @@ class PatientPageController(Controller):
             first=first.isoformat(),
             today=today.isoformat(),
             baseline=band[0] if band else None,
+            expected=expected,
             severities=SEVERITIES,
             categories=CATEGORIES,
             statuses=STATUSES,
