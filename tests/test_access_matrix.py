@@ -61,6 +61,7 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/clinic/patients/{}/devices/revoke"): CLINIC,
     ("GET", "/clinic/patients/{}/settings"): CLINIC,
     ("POST", "/clinic/patients/{}/settings"): CLINIC,
+    ("POST", "/clinic/patients/{}/thresholds"): CLINIC,
     ("GET", "/clinic/password"): CLINIC,
     ("GET", "/clinic/push/key"): CLINIC,
     ("POST", "/clinic/push/subscriptions"): CLINIC,
