@@ -156,12 +156,12 @@ def cmd_patient_thresholds(args: argparse.Namespace) -> int:
     def change(conn):
         patient = enrolment.get_patient(conn, args.patient_id)
         if patient is None:
-            raise overrides.OverrideError(f"geen patiënt met id {args.patient_id!r}")
+            raise overrides.OverrideError("override.no_patient", id=args.patient_id)
         today = patient.local_today()
         for item in args.set or []:
             key, sep, text = item.partition("=")
             if not sep:
-                raise overrides.OverrideError(f"--set {item!r}: schrijf SLEUTEL=WAARDE, bijv. noise_z=2")
+                raise overrides.OverrideError("override.syntax", item=item)
             key = key.strip()
             value = overrides.parse_value(key, text)
             until = overrides.parse_until(key, args.until, today)

@@ -235,6 +235,48 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "the {score_en} needs at least {needed} of the {total} sections answered"
         " ({answered} now): answer {more} more",
     },
+    # -- per-patient detection overrides (backend/overrides.py) ----------------------------
+    "override.no_patient": {"nl": "geen patiënt met id {id}", "en": "no patient with id {id}"},
+    "override.syntax": {
+        "nl": "--set {item}: schrijf SLEUTEL=WAARDE, bijv. noise_z=2",
+        "en": "--set {item}: write KEY=VALUE, e.g. noise_z=2",
+    },
+    "override.unknown_key": {
+        "nl": "onbekende instelling '{key}'; bekend zijn: {known}",
+        "en": "unknown setting '{key}'; known are: {known}",
+    },
+    "override.whole": {
+        "nl": "'{key}': '{value}' is geen geldige waarde (een heel getal van 0 of meer)",
+        "en": "'{key}': '{value}' is not a valid value (a whole number, 0 or more)",
+    },
+    "override.number": {
+        "nl": "'{key}': '{value}' is geen geldige waarde (een getal van 0 of meer)",
+        "en": "'{key}': '{value}' is not a valid value (a number, 0 or more)",
+    },
+    "override.pain": {
+        "nl": "'{key}': '{value}' is geen geldige waarde (een pijnscore van 0 tot en met 10)",
+        "en": "'{key}': '{value}' is not a valid value (a pain score from 0 to 10)",
+    },
+    "override.until_required": {
+        "nl": "'{key}' geldt voor een beperkte tijd: geef een einddatum (uiterlijk {days} dagen vooruit)",
+        "en": "'{key}' holds for a limited time: give an end date (at most {days} days ahead)",
+    },
+    "override.until_format": {
+        "nl": "'{key}': einddatum '{value}' is geen datum (JJJJ-MM-DD)",
+        "en": "'{key}': end date '{value}' is not a date (YYYY-MM-DD)",
+    },
+    "override.until_past": {
+        "nl": "'{key}': einddatum {value} ligt in het verleden",
+        "en": "'{key}': end date {value} lies in the past",
+    },
+    "override.until_far": {
+        "nl": "'{key}': einddatum {value} ligt meer dan {days} dagen vooruit",
+        "en": "'{key}': end date {value} lies more than {days} days ahead",
+    },
+    "override.combination": {
+        "nl": "'{key}': samen met de andere instellingen ongeldig ({why})",
+        "en": "'{key}': invalid together with the other settings ({why})",
+    },
 }
 
 

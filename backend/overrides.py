@@ -4,8 +4,8 @@ and the expected pain level (after a procedure, in a known flare) for a limited 
 Stored in `patients.thresholds` as JSON: `{key: value}` (for good) or
 `{key: {"value": v, "until": "YYYY-MM-DD", "set_on": "YYYY-MM-DD"}}` (through its end date);
 `detection.overrides_in_force` reads them, so an override lapses by itself. Every change is
-audited by the caller (clinic form or `pijnwacht patient thresholds`). Messages are Dutch:
-the people setting these are the clinic's.
+audited by the caller (clinic form or `pijnwacht patient thresholds`). Refusals are
+`OverrideError`s with a key of backend/messages.py (Dutch: the clinic's language).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from backend.detection import Thresholds, overrides_in_force, thresholds_for
+from backend.messages import Refusal
 
 EXPECTED = "expected_pain_level"
 # An expected level is for a limited time: an end date is required, at most this far ahead.
@@ -26,8 +27,8 @@ KEYS = tuple(f.name for f in msgspec.structs.fields(Thresholds))
 _DEFAULTS = Thresholds()
 
 
-class OverrideError(ValueError):
-    """A setting that cannot be stored; the message (Dutch) names the key and why."""
+class OverrideError(Refusal):
+    """A setting that cannot be stored; its message (backend/messages.py) names the key and why."""
 
 
 class Override(msgspec.Struct):
@@ -41,11 +42,13 @@ class Override(msgspec.Struct):
 def parse_value(key: str, text: str) -> int | float:
     """A value typed by a clinician (decimal comma or point) for `key`, checked."""
     if key not in KEYS:
-        raise OverrideError(f"onbekende instelling '{key}'; bekend zijn: {', '.join(KEYS)}")
+        raise OverrideError("override.unknown_key", key=key, known=", ".join(KEYS))
     whole = isinstance(getattr(_DEFAULTS, key), int)
-    kind = "een heel getal van 0 of meer" if whole else "een getal van 0 of meer"
-    if key == EXPECTED:
-        kind = "een pijnscore van 0 tot en met 10"
+    bad = OverrideError(
+        "override.pain" if key == EXPECTED else "override.whole" if whole else "override.number",
+        key=key,
+        value=text.strip(),
+    )
     cleaned = text.strip().replace(",", ".")
     try:
         number = float(cleaned)
@@ -54,9 +57,9 @@ def parse_value(key: str, text: str) -> int | float:
             raise ValueError
         thresholds_for({}, {key: value})
     except (ValueError, OverflowError):
-        raise OverrideError(f"'{key}': '{text.strip()}' is geen geldige waarde ({kind})") from None
+        raise bad from None
     if key == EXPECTED and value > 10:
-        raise OverrideError(f"'{key}': '{text.strip()}' is geen geldige waarde ({kind})")
+        raise bad
     return value
 
 
@@ -65,23 +68,18 @@ def parse_until(key: str, text: str | None, today: date) -> date | None:
     text = (text or "").strip()
     if not text:
         if key == EXPECTED:
-            raise OverrideError(
-                f"'{key}' geldt voor een beperkte tijd: geef een einddatum"
-                f" (uiterlijk {MAX_EXPECTED_DAYS} dagen vooruit)"
-            )
+            raise OverrideError("override.until_required", key=key, days=MAX_EXPECTED_DAYS)
         return None
     try:
         until = date.fromisoformat(text)
         if len(text) != 10:
             raise ValueError
     except ValueError:
-        raise OverrideError(f"'{key}': einddatum '{text}' is geen datum (JJJJ-MM-DD)") from None
+        raise OverrideError("override.until_format", key=key, value=text) from None
     if until < today:
-        raise OverrideError(f"'{key}': einddatum {until.isoformat()} ligt in het verleden")
+        raise OverrideError("override.until_past", key=key, value=until.isoformat())
     if key == EXPECTED and until > today + timedelta(days=MAX_EXPECTED_DAYS):
-        raise OverrideError(
-            f"'{key}': einddatum {until.isoformat()} ligt meer dan {MAX_EXPECTED_DAYS} dagen vooruit"
-        )
+        raise OverrideError("override.until_far", key=key, value=until.isoformat(), days=MAX_EXPECTED_DAYS)
     return until
 
 
@@ -112,7 +110,7 @@ def set_override(
     try:
         thresholds_for({}, overrides_in_force(stored, today))
     except ValueError as exc:
-        raise OverrideError(f"'{key}': samen met de andere instellingen ongeldig ({exc})") from None
+        raise OverrideError("override.combination", key=key, why=str(exc)) from None
     _save(conn, patient_id, stored)
 
 
