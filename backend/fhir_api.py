@@ -3,7 +3,8 @@
 Public, like the instruments' own publications: these are definitions, no patient data, and
 a FHIR server or form filler that meets a response's canonical URL must be able to fetch it
 without a clinic account. Read-only; answers are `application/fhir+json`, errors an
-OperationOutcome. One resource per published version (`phq9-v1`); the canonical URL itself
+OperationOutcome. Licensed instruments without their wording (see `_public`). One resource
+per published version (`phq9-v1`); the canonical URL itself
 (`<base>/Questionnaire/phq9`, as a response's `questionnaire` carries it before the `|1`)
 redirects to its latest version, and `?url=<canonical>[|version]` finds any version.
 """
@@ -40,6 +41,12 @@ def _matches(q: Questionnaire, base: str, url: str | None, version: str | None) 
     return version is None or version == str(q.version)
 
 
+def _public(q: Questionnaire, base: str) -> dict[str, Any]:
+    # Public: a licensed instrument's own words are the clinic's under its licence, not ours
+    # to publish; its structure, codes and scoring are.
+    return to_fhir(q, "nl", base=base, wording=q.licence == "open")
+
+
 class FhirController(Controller):
     path = "/fhir"
     tags = ["fhir"]
@@ -59,7 +66,7 @@ class FhirController(Controller):
             "entry": [
                 {
                     "fullUrl": f"{base}/Questionnaire/{resource_id(q)}",
-                    "resource": to_fhir(q, "nl", base=base),
+                    "resource": _public(q, base),
                     "search": {"mode": "match"},
                 }
                 for q in found
@@ -73,7 +80,7 @@ class FhirController(Controller):
         base = request.app.state.settings.fhir_base
         for q in _versions(library):
             if resource_id(q) == fhir_id:
-                return _fhir(to_fhir(q, "nl", base=base))
+                return _fhir(_public(q, base))
         latest = library.get(fhir_id)
         if latest is not None:
             return Redirect(path=f"/fhir/Questionnaire/{resource_id(latest)}", status_code=302)

@@ -99,8 +99,14 @@ def loinc_answer_coding(item: Item, value: int) -> dict[str, Any] | None:
     return {"system": LOINC, "code": code, "display": display}
 
 
-def to_fhir(q: Questionnaire, lang: str = "nl", *, base: str = DEFAULT_BASE) -> dict[str, Any]:
-    """The definition as an R4 Questionnaire in `lang`, the other language as translations."""
+def to_fhir(
+    q: Questionnaire, lang: str = "nl", *, base: str = DEFAULT_BASE, wording: bool = True
+) -> dict[str, Any]:
+    """The definition as an R4 Questionnaire in `lang`, the other language as translations.
+
+    `wording=False` leaves out the instrument's own words (intro, item and option texts,
+    labels, help), keeping structure, codes and scoring: what may be published of a licensed
+    instrument, whose text the clinic holds under its own licence (`copyright` says whose)."""
     if lang not in LANGUAGES:
         raise ValueError(f"language must be one of {', '.join(LANGUAGES)}")
     resource: dict[str, Any] = {
@@ -116,12 +122,12 @@ def to_fhir(q: Questionnaire, lang: str = "nl", *, base: str = DEFAULT_BASE) -> 
     if q.url and q.url != resource["url"]:
         resource["derivedFrom"] = [f"{q.url}|{q.version}"]
     resource.update(_text_field("title", q.title, lang))
-    description = q.intro
+    description = q.intro if wording else None
     if description:
         resource.update(_text_field("description", description, lang))
     if q.licence_note:
         resource["copyright"] = q.licence_note
-    items = [_item(q, item, lang, base) for item in q.items]
+    items = [_item(q, item, lang, base, wording) for item in q.items]
     items += [_score_item(q, score, lang) for score in q.scores]
     resource["item"] = items
     return resource
@@ -156,11 +162,12 @@ def _number(value: float, integer: bool) -> dict[str, Any]:
     return {"valueInteger": int(value)} if integer else {"valueDecimal": value}
 
 
-def _item(q: Questionnaire, item: Item, lang: str, base: str) -> dict[str, Any]:
+def _item(q: Questionnaire, item: Item, lang: str, base: str, wording: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"linkId": item.id}
     if item.loinc:
         out["code"] = [{"system": LOINC, "code": item.loinc}]
-    out.update(_text_field("text", item.text, lang))
+    if wording:
+        out.update(_text_field("text", item.text, lang))
     extensions: list[dict[str, Any]] = []
     if item.type == "choice":
         out["type"] = "choice"
@@ -169,7 +176,7 @@ def _item(q: Questionnaire, item: Item, lang: str, base: str) -> dict[str, Any]:
                 "valueCoding": {
                     "system": answer_system(q, item, base),
                     "code": str(option.value),
-                    "display": option.text[lang],
+                    **({"display": option.text[lang]} if wording else {}),
                 },
                 "extension": [{"url": EXT_ORDINAL, "valueDecimal": option.value}],
             }
@@ -202,7 +209,7 @@ def _item(q: Questionnaire, item: Item, lang: str, base: str) -> dict[str, Any]:
         out["extension"] = extensions
     out["required"] = item.required
     children = []
-    if item.min_label or item.max_label:
+    if wording and (item.min_label or item.max_label):
         # Anchors of a scale are shown beside it: display items, as SDC form fillers expect.
         for which, label in (("lower", item.min_label), ("upper", item.max_label)):
             if label:
@@ -214,7 +221,7 @@ def _item(q: Questionnaire, item: Item, lang: str, base: str) -> dict[str, Any]:
                         "extension": [_item_control(f"{which}")],
                     }
                 )
-    if item.help:
+    if wording and item.help:
         children.append(
             {
                 "linkId": f"{item.id}.help",

@@ -365,6 +365,33 @@ def test_a_responses_canonical_resolves_on_the_server_that_wrote_it(client, sett
     assert [e["resource"]["id"] for e in found["entry"]] == ["gad7-v1"]
 
 
+def test_licensed_wording_is_not_published_but_structure_and_codes_are(client):
+    from fhir.resources.R4B.questionnaire import Questionnaire as FhirQuestionnaire
+
+    odi = LIBRARY.get("odi")
+    assert odi is not None and odi.licence == "licensed"
+    r = client.get(f"/fhir/Questionnaire/odi-v{odi.version}")
+    assert r.status_code == 200
+    served = r.json()
+    FhirQuestionnaire.model_validate(served)
+    assert "copyright" in served and "description" not in served
+    items = {i["linkId"]: i for i in served["item"]}
+    assert "text" not in items["odi_3"] and all(
+        "display" not in o["valueCoding"] for o in items["odi_3"]["answerOption"]
+    )
+    assert [o["valueCoding"]["code"] for o in items["odi_3"]["answerOption"]] == [
+        "0",
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+    ]
+    assert items["odi_score"]["text"] == "ODI-score"  # the score's name and scoring are ours
+    phq9 = client.get("/fhir/Questionnaire/phq9-v1").json()  # an open instrument: in full
+    assert next(i for i in phq9["item"] if i["linkId"] == "phq9_1")["text"].startswith("Weinig interesse")
+
+
 def test_unknown_questionnaire_is_a_404_operation_outcome(client):
     r = client.get("/fhir/Questionnaire/geen-v9")
     assert r.status_code == 404 and r.headers["content-type"].startswith("application/fhir+json")
