@@ -230,9 +230,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "answer.between": {"nl": "moet tussen {lo} en {hi} liggen", "en": "must be between {lo} and {hi}"},
     "answer.step": {"nl": "moet in stappen van {step}", "en": "must be in steps of {step}"},
     "answer.too_few_scored": {
-        "nl": "de {score_nl} kan alleen worden berekend als minstens {needed} van de {total} onderdelen"
-        " beantwoord zijn (nu {answered}): beantwoord er nog {more}",
-        "en": "the {score_en} needs at least {needed} of the {total} sections answered"
+        "nl": "de {name}-score kan alleen worden berekend als minstens {needed} van de {total}"
+        " onderdelen beantwoord zijn (nu {answered}): beantwoord er nog {more}",
+        "en": "the {name} score needs at least {needed} of the {total} sections answered"
         " ({answered} now): answer {more} more",
     },
     # -- per-patient detection overrides (backend/overrides.py) ----------------------------

@@ -448,8 +448,8 @@ def _unscored(q: Questionnaire, answers: Mapping[str, Any]) -> list[AnswerError]
             answered = len(score.items) - len(missing)
             needed = score.min_answered or len(score.items)
             params = {
-                "score_nl": score.label["nl"],
-                "score_en": score.label["en"],
+                # Scored instruments go by one name in both languages (ODI, BPI, PHQ-9).
+                "name": (q.short_title or q.title)["nl"],
                 "needed": needed,
                 "total": len(score.items),
                 "answered": answered,
