@@ -7,6 +7,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.compression import CompressionConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
@@ -71,6 +72,27 @@ def security_headers(app: ASGIApp) -> ASGIApp:
             await send(message)
 
         await app(scope, receive, send_with_headers)
+
+    return middleware
+
+
+def refuse_nul_paths(app: ASGIApp) -> ASGIApp:
+    """A path with a NUL byte (`/index.html%00.js`) names no file: 404 before the static file
+    router hands it to the operating system, which refuses it with ValueError (a 500)."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "\x00" in scope.get("path", ""):
+            accept = next(
+                (v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"accept-language"), None
+            )
+            body = msgspec.json.encode(
+                {"status_code": 404, "detail": messages.text("http.not_found", messages.pick(None, accept))}
+            )
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 404, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await app(scope, receive, send)
 
     return middleware
 
@@ -218,7 +240,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     )
     # Around the whole app, not as route middleware: that would miss the answers Litestar
     # gives itself for unknown paths and methods (404, 405).
-    app.asgi_handler = security_headers(app.asgi_handler)
+    app.asgi_handler = security_headers(refuse_nul_paths(app.asgi_handler))
     app.state.services = services
     app.state.settings = settings
     return app

@@ -166,9 +166,10 @@ class AuthController(Controller):
     include_in_schema = False
 
     @get("/login", name="clinic:login")
-    async def login_form(self, request: Request, error: str | None = None) -> Response:
+    async def login_form(self, request: Request) -> Response:
+        # No ?error= text from the URL: a page of this site must show only what it chose to say.
         token = secrets.token_urlsafe(24)
-        response = page(request, "clinic/login.html", login_csrf=token, error=error)
+        response = page(request, "clinic/login.html", login_csrf=token, error=None)
         response.cookies.append(_cookie(request, LOGIN_CSRF_COOKIE, token, max_age=3600))
         return response
 
@@ -397,7 +398,11 @@ class PatientsController(Controller):
         return self._code_page(request, patient.id, patient.display_name, code, expires)
 
     @get("/patients/{patient_id:str}/settings", name="clinic:patient-settings")
-    async def settings_form(self, request: Request, patient_id: str, error: str | None = None) -> Template:
+    async def settings_form(self, request: Request, patient_id: str) -> Template:
+        return await self._settings_page(request, patient_id, None)
+
+    async def _settings_page(self, request: Request, patient_id: str, error: str | None) -> Template:
+        """The settings page; `error` is the server's own message (never text from the URL)."""
         services = services_of(request)
         patient = enrolment.get_patient(services.db.reader, patient_id)
         if patient is None:
@@ -464,7 +469,9 @@ class PatientsController(Controller):
         try:
             await services.db.write(change)
         except EnrolmentError as exc:
-            return Redirect(path=f"/clinic/patients/{patient_id}/settings", query_params={"error": str(exc)})
+            response = await self._settings_page(request, patient_id, str(exc))
+            response.status_code = 422
+            return response
         return Redirect(path=f"/clinic/patients/{patient_id}/settings")
 
     @post("/patients/{patient_id:str}/devices/revoke", name="clinic:revoke-devices")

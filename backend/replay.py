@@ -22,7 +22,9 @@ from typing import Any
 
 import msgspec
 
+from backend import messages
 from backend.alerts import ALERTS_HEADER, OpenAlert, apply_in_memory, pathway_detection, step
+from backend.dates import ANY_TIME, DateRange, check_date, check_datetime
 from backend.detection import (
     Entry,
     Finding,
@@ -32,8 +34,14 @@ from backend.detection import (
     thresholds_for,
 )
 from backend.exports import LONG_HEADER
+from backend.messages import Problem
 
 Detector = Callable[[Sequence[Entry], date, date], list[Finding]]
+
+
+# How far a patient's diary days may lie from the middle of their days in one file (the
+# date rule's range for replay input, which has no enrolment date to go by).
+SPAN_DAYS = 10 * 366
 
 
 class ReplayError(ValueError):
@@ -58,6 +66,7 @@ class _Response(msgspec.Struct):
     authored_text: str
     local_date: date
     answers: dict[str, Any]
+    line: int = 0
 
 
 # -- reading --------------------------------------------------------------------------------
@@ -72,13 +81,6 @@ def _value(text: str) -> Any:
     except ValueError:
         return text
     return number if math.isfinite(number) else text
-
-
-def _parse_time(text: str) -> datetime:
-    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if at.tzinfo is None:
-        raise ValueError("no UTC offset")
-    return at
 
 
 def read_responses(
@@ -111,16 +113,16 @@ def read_responses(
         )
         day = dates.get(day_text)
         if day is None:
-            try:
-                day = dates[day_text] = date.fromisoformat(day_text)
-            except ValueError:
-                raise bad("local_date", f"{day_text!r} is not a date (YYYY-MM-DD)") from None
+            day = check_date("local_date", day_text, ANY_TIME)
+            if isinstance(day, Problem):
+                raise bad("local_date", f"{day_text!r} {messages.text(day.key, 'en', **day.params)}")
+            dates[day_text] = day
         at = times.get(at_text)
         if at is None:
-            try:
-                at = times[at_text] = _parse_time(at_text)
-            except ValueError:
-                raise bad("authored_at", f"{at_text!r} is not a time with UTC offset (ISO 8601)") from None
+            at = check_datetime("authored_at", at_text, ANY_TIME)
+            if isinstance(at, Problem):
+                raise bad("authored_at", f"{at_text!r} {messages.text(at.key, 'en', **at.params)}")
+            times[at_text] = at
         if not version_text.isdigit():
             raise bad("questionnaire_version", f"{version_text!r} is not a whole number")
         if not row["questionnaire_id"]:
@@ -128,11 +130,34 @@ def read_responses(
         responses = patients.setdefault(pid, {})
         r = responses.get(rid)
         if r is None:
-            r = responses[rid] = _Response(row["questionnaire_id"], int(version_text), at, at_text, day, {})
+            r = responses[rid] = _Response(
+                row["questionnaire_id"], int(version_text), at, at_text, day, {}, line
+            )
         elif r.local_date != day or r.questionnaire != row["questionnaire_id"]:
             raise bad("response_id", f"{rid!r} appears with another date or questionnaire")
         r.answers[row["item_id"]] = _value(row["value"])
+    for responses in patients.values():
+        _check_span(responses.values())
     return patients
+
+
+def _check_span(responses: Iterable[_Response]) -> None:
+    """The date rule's range, taken from the file: a file has no enrolment or clock to
+    measure against, so a patient's days must lie within SPAN_DAYS of the middle of that
+    patient's own days (a stray 0001-01-01 or 9999-12-31 would otherwise make replay walk
+    every day of 10 000 years, or hide the real diary behind a date the rules never reach)."""
+    days = sorted((r.local_date, r.authored.date(), r.line) for r in responses)
+    if not days:
+        return
+    middle = days[len(days) // 2][0]
+    allowed = DateRange(middle - timedelta(days=SPAN_DAYS), middle + timedelta(days=SPAN_DAYS))
+    for day, written, line in days:
+        for column, value in (("local_date", day), ("authored_at", written)):
+            if value not in allowed:
+                raise ReplayError(
+                    f"line {line}, column {column}: {value} lies more than {SPAN_DAYS // 365} years from"
+                    f" the middle of this patient's diary ({middle})"
+                )
 
 
 def current_entries(responses: Iterable[_Response], library: Any = None) -> list[Entry]:
