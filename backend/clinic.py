@@ -32,9 +32,11 @@ from backend import accounts, audit, enrolment, overrides
 from backend.accounts import AccountError, Session
 from backend.api import client_address, services_of
 from backend.enrolment import EnrolmentError
+from backend.messages import Refusal
 from backend.storage import iso, utcnow
 
 SESSION_COOKIE = "pw_session"
+MAX_SEARCH = 100
 LOGIN_CSRF_COOKIE = "pw_login_csrf"
 
 
@@ -273,6 +275,9 @@ class PatientsController(Controller):
             " FROM patients p"
         )
         params: list[Any] = []
+        if q and len(q) > MAX_SEARCH:
+            # SQLite refuses a LIKE pattern beyond 50 000 bytes; a name is at most 80 characters.
+            raise Refusal("clinic.search_too_long", 400, max=MAX_SEARCH)
         if q:
             sql += " WHERE p.display_name LIKE ? OR p.id = ?"
             params += [f"%{q.strip()}%", q.strip()]

@@ -237,8 +237,7 @@ def consult_summary(
         raise ExportError(f"unknown patient {patient_id!r}")
     end = date_to or today or date.today()
     start = date_from or end - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
-    if start > end:
-        raise ExportError(f"the date range is the wrong way round: from {start} is after to {end}")
+    exports.check_period(start, end)
     decode = msgspec.json.decode
     diary: dict[date, dict[str, Any]] = {}
     proms: list[tuple[str, str, int, dict[str, float]]] = []

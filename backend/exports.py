@@ -38,7 +38,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from backend import audit
+from backend import audit, messages
+from backend.dates import DateRange, check_date
+from backend.messages import Problem
 from backend.questionnaires import Library, round_half_up
 
 if TYPE_CHECKING:
@@ -60,6 +62,11 @@ LONG_HEADER = (
 BOM = "\ufeff"
 
 
+# Dates a report may be asked for, and how long its period may be (review L10).
+REPORT_DATES = DateRange(date(1900, 1, 1), date(2999, 12, 31))
+MAX_PERIOD_DAYS = 10 * 366
+
+
 class ExportError(Exception):
     """An export cannot be made as asked; the message names the problem (ids and dates only)."""
 
@@ -75,21 +82,32 @@ class Actor(msgspec.Struct, frozen=True):
 
 # -- arguments ----------------------------------------------------------------------------
 def parse_date(text: str | None, name: str) -> str | None:
-    """A YYYY-MM-DD argument, checked; None stays None."""
+    """A YYYY-MM-DD argument by the one date rule (backend/dates.py); None stays None."""
     if text is None or text == "":
         return None
-    try:
-        return date.fromisoformat(text).isoformat()
-    except ValueError:
-        raise ExportError(f"{name} {text!r} is not a date as YYYY-MM-DD") from None
+    day = check_date(name, text, REPORT_DATES)
+    if isinstance(day, Problem):
+        raise ExportError(messages.text("period.date", field=name, value=repr(text[:40])))
+    return day.isoformat()
 
 
 def _check_range(date_from: str | None, date_to: str | None) -> tuple[str | None, str | None]:
     date_from = parse_date(date_from, "--from")
     date_to = parse_date(date_to, "--to")
-    if date_from and date_to and date_from > date_to:
-        raise ExportError(f"the date range is the wrong way round: from {date_from} is after to {date_to}")
+    if date_from and date_to:
+        check_period(date.fromisoformat(date_from), date.fromisoformat(date_to))
     return date_from, date_to
+
+
+def check_period(start: date, end: date) -> None:
+    """A period to report on: the right way round and at most MAX_PERIOD_DAYS long (a page or
+    CSV of 700 000 days would hold the server for seconds)."""
+    if start > end:
+        raise ExportError(messages.text("period.reversed", start=start, end=end))
+    if (end - start).days > MAX_PERIOD_DAYS:
+        raise ExportError(
+            messages.text("period.too_long", start=start, end=end, years=MAX_PERIOD_DAYS // 365)
+        )
 
 
 def _where(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,6 +21,7 @@ from litestar.response import Redirect, Template
 from backend import alerts, overrides
 from backend.api import services_of
 from backend.clinic import audit_access, audit_shown, check_csrf, page, requires_clinician, session_of
+from backend.messages import Refusal
 from backend.overrides import EXPECTED
 from backend.storage import utcnow
 
@@ -64,6 +66,15 @@ def status_label(a: Any) -> str:
     return STATUSES.get(a["status"], a["status"])
 
 
+_ROW_ID = re.compile(r"[0-9]{1,18}")
+
+
+def row_id(text: str) -> int | None:
+    """A row id typed into a form or a link: ASCII digits that fit SQLite, else None ("²" is
+    a digit to str.isdigit but not to int(); 2**63 overflows the query)."""
+    return int(text) if _ROW_ID.fullmatch(text) else None
+
+
 def _filters(
     severity: str | None,
     category: str | None,
@@ -94,9 +105,9 @@ def _filters(
         params.append(st)
     if assignee == "none":
         where.append("a.assigned_to IS NULL")
-    elif assignee and assignee.isdigit():
+    elif assignee and (user_id := row_id(assignee)) is not None:
         where.append("a.assigned_to = ?")
-        params.append(int(assignee))
+        params.append(user_id)
     if pathway:
         where.append("p.pathway_id = ?")
         params.append(pathway)
@@ -104,6 +115,7 @@ def _filters(
 
 
 PAGE_SIZE = 100
+MAX_OFFSET = 2**62
 
 SELECT = (
     "SELECT a.*, p.display_name, p.pathway_id, u.name AS assignee_name"
@@ -131,7 +143,8 @@ class InboxController(Controller):
     ) -> Template:
         services = services_of(request)
         where, params, chosen = _filters(severity, category, status, assignee, pathway)
-        offset = max(0, offset)
+        # Beyond the last alert is an empty page, never an integer SQLite cannot bind.
+        offset = min(max(0, offset), MAX_OFFSET)
         # A page the nurse can work through; one more row tells whether there is a next page.
         rows = services.db.query(
             SELECT + where + ORDER + " LIMIT ? OFFSET ?", [*params, PAGE_SIZE + 1, offset]
@@ -171,7 +184,7 @@ class InboxController(Controller):
     @get("/alerts/{alert_id:int}", name="alerts:detail")
     async def detail(self, request: Request, alert_id: int) -> Template:
         services = services_of(request)
-        row = services.db.query_one(SELECT + " WHERE a.id = ?", (alert_id,))
+        row = services.db.query_one(SELECT + " WHERE a.id = ?", (alert_id,)) if alert_id < 2**63 else None
         if row is None:
             raise NotFoundException("No such alert.")
         notes = services.db.query(
@@ -207,7 +220,11 @@ class InboxController(Controller):
     async def _act(self, request: Request, alert_id: int, action: str, fn) -> Response:
         services = services_of(request)
         form = await request.form()
-        row = services.db.query_one("SELECT patient_id FROM alerts WHERE id = ?", (alert_id,))
+        row = (
+            services.db.query_one("SELECT patient_id FROM alerts WHERE id = ?", (alert_id,))
+            if alert_id < 2**63
+            else None
+        )
         if row is None:
             raise NotFoundException("No such alert.")
         user_id = session_of(request).user.id
@@ -238,9 +255,16 @@ class InboxController(Controller):
     async def assign(self, request: Request, alert_id: int) -> Response:
         def fn(conn, form, uid, now):
             raw = str(form.get("assigned_to") or "")
-            if raw and not raw.isdigit():
-                raise ValidationException("Choose a colleague from the list.")
-            return alerts.assign(conn, alert_id, int(raw) if raw else None, now)
+            colleague = row_id(raw)
+            known = (
+                colleague is not None
+                and conn.execute(
+                    "SELECT 1 FROM users WHERE id = ? AND disabled_at IS NULL", (colleague,)
+                ).fetchone()
+            )
+            if raw and not known:
+                raise Refusal("clinic.colleague", 422)
+            return alerts.assign(conn, alert_id, colleague, now)
 
         return await self._act(request, alert_id, "assign_alert", fn)
 

@@ -215,6 +215,25 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "Vragenlijst {id!r} bestaat niet op deze server (zie GET /fhir/Questionnaire).",
         "en": "Questionnaire {id!r} does not exist on this server (see GET /fhir/Questionnaire).",
     },
+    # -- clinic forms ---------------------------------------------------------------------
+    "clinic.colleague": {"nl": "Kies een collega uit de lijst.", "en": "Choose a colleague from the list."},
+    "clinic.search_too_long": {
+        "nl": "De zoekterm is langer dan {max} tekens: zoek op een deel van de naam of het patiëntnummer.",
+        "en": "The search is longer than {max} characters: search for part of the name or the patient id.",
+    },
+    # -- periods of reports and exports (clinic, CLI) ------------------------------------
+    "period.date": {
+        "nl": "{field} {value} is geen datum als JJJJ-MM-DD tussen 1900 en 2999",
+        "en": "{field} {value} is not a date as YYYY-MM-DD between 1900 and 2999",
+    },
+    "period.reversed": {
+        "nl": "de periode is omgekeerd: van {start} ligt na tot {end}",
+        "en": "the date range is the wrong way round: from {start} is after to {end}",
+    },
+    "period.too_long": {
+        "nl": "de periode {start} tot {end} is langer dan {years} jaar: kies een kortere",
+        "en": "the period {start} to {end} is longer than {years} years: choose a shorter one",
+    },
     # -- answers --------------------------------------------------------------------------
     "answer.unknown_item": {
         "nl": "{questionnaire} heeft geen vraag {item}",

@@ -158,9 +158,9 @@ def test_long_csv_streams_in_chunks(db):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"date_from": "2026-02-01", "date_to": "2026-01-01"}, "wrong way round"),
+        ({"date_from": "2026-02-01", "date_to": "2026-01-01"}, "omgekeerd"),
         ({"patient_id": "nobody"}, "unknown patient 'nobody'"),
-        ({"date_from": "1-2-2026"}, "not a date as YYYY-MM-DD"),
+        ({"date_from": "1-2-2026"}, "geen datum als JJJJ-MM-DD"),
         ({"date_from": "2027-01-01"}, "no responses to export"),
     ],
 )
@@ -437,7 +437,7 @@ def test_cli_export_writes_files_and_exits_2_on_bad_input(db, tmp_path, capsys):
         ]
     )
     assert code == 2
-    assert "wrong way round" in capsys.readouterr().err
+    assert "omgekeerd" in capsys.readouterr().err
     assert not bad.exists()
     assert (
         cli.main(["--db", str(path), "export", "--format", "long", "--patient", "nobody", "-o", str(bad)])
