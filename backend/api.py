@@ -355,7 +355,7 @@ class PatientController(Controller):
         results: list[BatchResult | None] = []
         checked: list[responses.Checked] = []
         for raw in data.responses:
-            rid = str(raw.get("id", ""))[:100]
+            rid = str(raw.get("id", ""))[:100] if isinstance(raw, dict) else ""
             try:
                 # Converted as the PUT's body is (Litestar is not strict: "version": "1" is 1).
                 item = msgspec.convert(raw, BatchItem, strict=False)

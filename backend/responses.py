@@ -50,7 +50,8 @@ class BatchItem(ResponseIn, kw_only=True, forbid_unknown_fields=True):
 
 
 class BatchIn(msgspec.Struct, forbid_unknown_fields=True):
-    responses: list[dict[str, Any]]
+    # Any items: one that is not even an object is judged alone, never fails the batch.
+    responses: list[Any]
 
 
 class BatchResult(msgspec.Struct, omit_defaults=True):

@@ -104,8 +104,11 @@
     const items = (await store.all('outbox')).filter((i) => i.state === 'pending');
     items.sort((a, b) => a.queued_at.localeCompare(b.queued_at));
     if (!token || items.length === 0) { summary.kept = items.length; return summary; }
-    for (let start = 0; start < items.length; start += BATCH_MAX) {
-      const chunk = items.slice(start, start + BATCH_MAX);
+    const chunks = [];
+    for (let start = 0; start < items.length; start += BATCH_MAX) chunks.push(items.slice(start, start + BATCH_MAX));
+    const left = (chunk) => chunks.reduce((n, c) => n + c.length, chunk.length);
+    while (chunks.length) {
+      const chunk = chunks.shift();
       let res;
       try {
         res = await fetch('/api/v1/responses:batch', {
@@ -116,15 +119,34 @@
         });
       } catch (err) {
         summary.offline = true;
-        summary.kept += items.length - start;
+        summary.kept += left(chunk);
         await markAttempt(chunk, 'network');
         return summary;
       }
-      if (res.status === 401) { summary.unauthorized = true; summary.kept += items.length - start; return summary; }
+      if (res.status === 401) { summary.unauthorized = true; summary.kept += left(chunk); return summary; }
+      if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
+        // The server refused the request as a whole (too large, or an item it cannot even
+        // read): sent again unchanged it would be refused for ever. Halve it until the item
+        // at fault stands alone; that one is kept, marked, for the patient to see.
+        if (chunk.length > 1) {
+          const half = Math.ceil(chunk.length / 2);
+          chunks.unshift(chunk.slice(0, half), chunk.slice(half));
+          continue;
+        }
+        let detail = null;
+        try { detail = (await res.json()).detail; } catch (e) { detail = null; }
+        const [item] = chunk;
+        item.state = 'invalid';
+        item.error = detail || `HTTP ${res.status}`;
+        await store.put('outbox', item);
+        await store.del('history', item.id);
+        summary.failed += 1;
+        continue;
+      }
       if (!res.ok) {
         // 5xx and anything unexpected: keep everything for a later try.
         summary.serverError = true;
-        summary.kept += items.length - start;
+        summary.kept += left(chunk);
         await markAttempt(chunk, `HTTP ${res.status}`);
         return summary;
       }
