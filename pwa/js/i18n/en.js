@@ -90,6 +90,20 @@ export default {
   crisis_gp: 'Or call your GP or the out-of-hours GP (huisartsenpost).',
   crisis_close: 'I have read this',
 
+  // For the clinic to review (draft text): see js/crisis.js.
+  drowsy_title: 'You are very drowsy. Take this seriously.',
+  drowsy_text: 'Feeling very drowsy or sleepy can be caused by painkillers such as morphine or oxycodone. Sometimes it is dangerous.',
+  drowsy_112_when: 'Call 112 straight away if you (or someone with you) notice any of these:',
+  drowsy_112_awake: 'You cannot stay awake. You fall asleep while talking or eating.',
+  drowsy_112_breathing: 'You breathe very slowly or irregularly, or sometimes stop breathing for a moment.',
+  drowsy_112_lips: 'Your lips or nails turn blue or grey.',
+  drowsy_112_wake: 'You cannot be woken, not even by calling or shaking.',
+  drowsy_112_call: 'Call 112',
+  drowsy_gp: 'Awake and breathing normally, but much drowsier than usual? Call your GP today. Is the GP closed (evening, night, weekend)? Call the out-of-hours GP service (huisartsenpost).',
+  drowsy_no_more: 'Do not take any extra painkillers now, no rescue medication either. Do not take sleeping pills and do not drink alcohol.',
+  drowsy_stay: 'Ask someone to stay with you, tonight too.',
+  drowsy_team: 'The pain team does not see your answer straight away. So do not wait for us to call: call yourself if you need to.',
+
   trend_title: 'My trend',
   trend_days: 'Period',
   trend_30: '30 days',

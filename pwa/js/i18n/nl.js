@@ -90,6 +90,20 @@ export default {
   crisis_gp: 'Of bel uw huisarts of de huisartsenpost.',
   crisis_close: 'Ik heb dit gelezen',
 
+  // Ter beoordeling door de kliniek (concepttekst, taalniveau B1): zie js/crisis.js.
+  drowsy_title: 'U bent erg suf. Let hier goed op.',
+  drowsy_text: 'Erg suf of slaperig zijn kan komen door pijnstillers, zoals morfine of oxycodon. Soms is het gevaarlijk.',
+  drowsy_112_when: 'Bel meteen 112 als u (of iemand bij u) een van deze dingen merkt:',
+  drowsy_112_awake: 'U kunt niet wakker blijven. U valt in slaap tijdens praten of eten.',
+  drowsy_112_breathing: 'U ademt heel langzaam of onregelmatig, of u stopt soms even met ademen.',
+  drowsy_112_lips: 'Uw lippen of nagels worden blauw of grauw.',
+  drowsy_112_wake: 'U bent niet wakker te krijgen, ook niet door te roepen of te schudden.',
+  drowsy_112_call: 'Bel 112',
+  drowsy_gp: 'Bent u wel wakker en ademt u gewoon, maar bent u veel suffer dan anders? Bel dan vandaag nog uw huisarts. Is de huisarts dicht (\'s avonds, \'s nachts, in het weekend)? Bel dan de huisartsenpost.',
+  drowsy_no_more: 'Neem nu geen extra pijnstillers, ook geen noodmedicatie. Neem ook geen slaappillen en drink geen alcohol.',
+  drowsy_stay: 'Vraag iemand om bij u te blijven, ook vannacht.',
+  drowsy_team: 'Het pijnteam ziet uw antwoord niet meteen. Wacht dus niet tot wij bellen: bel zelf als het nodig is.',
+
   trend_title: 'Mijn verloop',
   trend_days: 'Periode',
   trend_30: '30 dagen',

@@ -2,7 +2,7 @@
 import { h, t, tx, localDate, addDays, formatDay, isoWithOffset, announce } from '../ui.js';
 import { state, store, submit, emergencyText } from '../app.js';
 import { renderItem } from '../items.js';
-import { showCrisis } from '../crisis.js';
+import { showCrisis, isSevereDrowsiness, showDrowsinessAdvice } from '../crisis.js';
 
 const DAYS_BACK = 7; // how far back a missed day may be filled in
 
@@ -68,6 +68,8 @@ export async function todayScreen(day) {
       announce(sent ? t('saved') : t('saved_queued'), sent ? 'ok' : 'queued');
       note.textContent = t('today_done');
       note.hidden = false;
+      // Saved (sent or waiting for internet): what to do now comes from the phone itself.
+      if (isSevereDrowsiness(answers)) showDrowsinessAdvice();
     } catch (e) {
       announce(t('save_failed', { error: e.message }), 'error');
     } finally {
