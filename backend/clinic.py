@@ -493,12 +493,11 @@ class PatientsController(Controller):
     @post("/patients/{patient_id:str}/thresholds", name="clinic:patient-thresholds")
     async def thresholds_submit(self, request: Request, patient_id: str) -> Response:
         """Set (or with clear=1 remove) one detection override of this patient, audited; from
-        the settings page or the timeline (back=timeline). Refusals go to the settings page."""
+        the settings page or the timeline (back=timeline). A refusal shows the settings page."""
         services = services_of(request)
         form = await request.form()
         key = str(form.get("key", "")).strip()
-        settings_page = f"/clinic/patients/{patient_id}/settings"
-        back = f"/clinic/patients/{patient_id}" if form.get("back") == "timeline" else settings_page
+        back = f"/clinic/patients/{patient_id}" + ("" if form.get("back") == "timeline" else "/settings")
 
         def change(conn) -> None:
             patient = enrolment.get_patient(conn, patient_id)
@@ -523,7 +522,9 @@ class PatientsController(Controller):
         try:
             await services.db.write(change)
         except overrides.OverrideError as exc:
-            return Redirect(path=settings_page, query_params={"error": str(exc)})
+            response = await self._settings_page(request, patient_id, str(exc))
+            response.status_code = 422
+            return response
         return Redirect(path=back)
 
 
