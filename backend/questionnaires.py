@@ -104,7 +104,8 @@ class Questionnaire(msgspec.Struct, forbid_unknown_fields=True, dict=True):
     licence_note: str | None = None
     source: str | None = None
     scores: list[Score] = []
-    # Canonical URL for FHIR.
+    # The project-wide URL of this instrument: FHIR derivedFrom (the canonical is on the serving
+    # instance, see fhir_questionnaire.canonical_url).
     url: str | None = None
 
     def item(self, item_id: str) -> Item | None:
