@@ -459,7 +459,19 @@ def acknowledge(conn: sqlite3.Connection, alert_id: int, user_id: int, now: date
         f" updated_at = ?, {_SEEN} WHERE id = ? AND status = 'open'",
         (user_id, at, at, alert_id),
     )
+    if cur.rowcount == 1:
+        _team_saw(conn, alert_id, at)
     return cur.rowcount == 1
+
+
+def _team_saw(conn: sqlite3.Connection, alert_id: int, at: str) -> None:
+    """The patient's app may now say the team saw their alert (`team_seen_at`): set only when a
+    clinician acknowledges or resolves one, never by merely opening the patient's page; a
+    new or resurfacing alert clears it again."""
+    conn.execute(
+        "UPDATE patients SET team_seen_at = ? WHERE id = (SELECT patient_id FROM alerts WHERE id = ?)",
+        (at, alert_id),
+    )
 
 
 def assign(conn: sqlite3.Connection, alert_id: int, user_id: int | None, now: datetime) -> bool:
@@ -491,6 +503,8 @@ def resolve(conn: sqlite3.Connection, alert_id: int, user_id: int, outcome: str,
         f" updated_at = ?, {_SEEN} WHERE id = ? AND status IN ('open', 'acknowledged')",
         (user_id, at, outcome, user_id, at, at, alert_id),
     )
+    if cur.rowcount == 1:
+        _team_saw(conn, alert_id, at)
     return cur.rowcount == 1
 
 

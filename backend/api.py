@@ -22,7 +22,7 @@ from backend.enrolment import EnrolmentError, Patient
 from backend.messages import Problem, Refusal
 from backend.responses import BatchIn, BatchItem, BatchResult, Invalid, ResponseIn, ResponseOut
 from backend.services import Services
-from backend.storage import iso, utcnow
+from backend.storage import iso, parse_iso, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,8 @@ def me_of(services: Services, patient: Patient) -> Me:
         language=patient.language,
         timezone=patient.timezone,
         reminder_time=patient.reminder_time,
-        enrolled_on=patient.enrolled_at[:10],
+        # The patient's own date: the app offers no diary day before it.
+        enrolled_on=patient.local_today(parse_iso(patient.enrolled_at)).isoformat(),
         team_seen_at=patient.team_seen_at,
         generation=services.generation,
     )
@@ -301,8 +302,8 @@ class PatientController(Controller):
         wanted.add("diary")
         defs = [
             msgspec.to_builtins(q)
-            for (qid, _v), q in sorted(services.library.by_version.items())
-            if qid in wanted
+            for (qid, version), q in sorted(services.library.by_version.items())
+            if qid in wanted and services.library.servable(qid, version)
         ]
         return QuestionnairesOut(questionnaires=defs)
 
@@ -310,8 +311,17 @@ class PatientController(Controller):
     async def tasks(self, request: Request, patient: Patient) -> TasksOut:
         from backend import scheduler
 
-        rows = scheduler.open_tasks(services_of(request).db.reader, patient.id, utcnow())
-        return TasksOut(tasks=[msgspec.convert(r, TaskOut, from_attributes=True) for r in rows])
+        services = services_of(request)
+        rows = scheduler.open_tasks(services.db.reader, patient.id, utcnow())
+        # A task planned before the scheduler dropped its questionnaire (text not supplied)
+        # waits to be cancelled by the next plan pass: never offer it meanwhile.
+        return TasksOut(
+            tasks=[
+                msgspec.convert(r, TaskOut, from_attributes=True)
+                for r in rows
+                if services.library.servable(r["questionnaire"])
+            ]
+        )
 
     @put(
         "/responses/{response_id:str}",

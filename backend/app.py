@@ -62,8 +62,22 @@ def security_headers(app: ASGIApp) -> ASGIApp:
                 if path.startswith(("/api/", "/clinic")) and b"cache-control" not in names:
                     # Health data must not linger in shared or browser caches.
                     headers.append((b"cache-control", b"no-store"))
-                if path == "/sw.js":
-                    headers.append((b"cache-control", b"no-cache"))
+                elif b"cache-control" not in names and not path.startswith("/schema"):
+                    # The app's files. The service worker fetches its shell as `?v=<version>`:
+                    # an address that never changes content, cacheable for a year. Any other
+                    # request (sw.js, the page before a worker runs) revalidates every time, so
+                    # a phone never runs an old file next to a new one.
+                    versioned = (
+                        message["status"] == 200
+                        and path != "/sw.js"
+                        and scope.get("query_string", b"").startswith(b"v=")
+                    )
+                    headers.append(
+                        (
+                            b"cache-control",
+                            b"public, max-age=31536000, immutable" if versioned else b"no-cache",
+                        )
+                    )
                 settings = getattr(getattr(scope.get("app"), "state", None), "settings", None)
                 if getattr(settings, "secure_cookies", False):
                     # Served over HTTPS (a TLS proxy in front): browsers must never fall back.

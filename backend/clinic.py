@@ -33,7 +33,7 @@ from backend.accounts import AccountError, Session
 from backend.api import client_address, services_of
 from backend.enrolment import EnrolmentError
 from backend.messages import Refusal
-from backend.storage import iso, utcnow
+from backend.storage import utcnow
 
 SESSION_COOKIE = "pw_session"
 MAX_SEARCH = 100
@@ -91,6 +91,7 @@ def page(request: Request, name: str, /, **context: Any) -> Template:
             "user": session.user if session else None,
             "csrf_token": session.csrf_token if session else "",
             "nav": counts,
+            "lacking_text": services.library.lacking_text() if session else [],
             **context,
         },
     )
@@ -139,11 +140,6 @@ def audit_shown(
     shown = list(dict.fromkeys(patient_ids))
     for patient_id in shown or [None]:
         audit_access(conn, request, patient_id=patient_id, action=action, object=object)
-
-
-def mark_seen_by_team(conn, patient_id: str) -> None:
-    """The patient sees in the app that the pain team has looked at their reports."""
-    conn.execute("UPDATE patients SET team_seen_at = ? WHERE id = ?", (iso(utcnow()), patient_id))
 
 
 def _duration(seconds: int) -> str:

@@ -555,9 +555,6 @@ class PatientPageController(Controller):
             audit_access(
                 conn, request, patient_id=patient_id, action="view_patient", object="timeline 90 days"
             )
-            from backend.clinic import mark_seen_by_team
-
-            mark_seen_by_team(conn, patient_id)
 
         await services.db.write(log)
         pathway = services.pathways.get(p["pathway_id"])

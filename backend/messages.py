@@ -187,6 +187,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "{id} heeft geen versie {version}",
         "en": "{id} has no version {version}",
     },
+    "response.without_text": {
+        "nl": "{id} wacht op de gelicentieerde tekst van de kliniek en kan nog niet worden ingevuld",
+        "en": "{id} waits for the clinic's licensed text and cannot be answered yet",
+    },
     "response.too_late": {
         "nl": "{day} ligt te ver van de dag waarop het is ingevuld ({written}); een dagboekdag mag tot"
         " {days} dagen later worden ingevuld",

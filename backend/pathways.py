@@ -227,6 +227,24 @@ def load_pathway(path: Path, library: Library) -> Pathway:
     return p
 
 
+def servable_only(pathways: Mapping[str, Pathway], library: Library) -> dict[str, Pathway]:
+    """The pathways as the server schedules them: without questionnaires that wait for their
+    licensed text (`Library.without_text`). The checksum says what was left out, so
+    supplying the text later re-plans every patient of the pathway."""
+    out: dict[str, Pathway] = {}
+    for pid, p in pathways.items():
+        left_out = sorted({e.questionnaire for e in p.schedule if not library.servable(e.questionnaire)})
+        if not left_out:
+            out[pid] = p
+            continue
+        out[pid] = msgspec.structs.replace(
+            p,
+            schedule=[e for e in p.schedule if e.questionnaire not in left_out],
+            checksum=hashlib.sha256(f"{p.checksum} without {','.join(left_out)}".encode()).hexdigest(),
+        )
+    return out
+
+
 def load_pathways(folder: str | Path, library: Library) -> dict[str, Pathway]:
     """Load and check every `pathway-<id>.toml` in `folder`; errors name file and field."""
     folder = Path(folder)

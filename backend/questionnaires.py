@@ -221,18 +221,34 @@ class Library(msgspec.Struct):
 
     by_version: dict[tuple[str, int], Questionnaire]
     latest: dict[str, Questionnaire]
+    # Licensed definitions whose text the clinic has not supplied: their files hold
+    # placeholders, so they are never scheduled, served to a patient, or accepted from one.
+    without_text: frozenset[tuple[str, int]] = frozenset()
 
     def get(self, qid: str, version: int | None = None) -> Questionnaire | None:
         if version is None:
             return self.latest.get(qid)
         return self.by_version.get((qid, version))
 
+    def servable(self, qid: str, version: int | None = None) -> bool:
+        """May a patient be asked this questionnaire (default: its latest version)?"""
+        q = self.get(qid, version)
+        return q is not None and (q.id, q.version) not in self.without_text
 
-def load_library(folder: str | Path, *, verify_lock: bool = True) -> Library:
+    def lacking_text(self) -> list[Questionnaire]:
+        """The latest versions that wait for their licensed text, by id."""
+        return [q for qid, q in sorted(self.latest.items()) if not self.servable(qid)]
+
+
+def load_library(
+    folder: str | Path, *, verify_lock: bool = True, licensed_dir: str | Path | None = None
+) -> Library:
     """Load and check every definition; the file name is `<id>.toml` or `<id>.v<N>.toml`.
 
     With `verify_lock` (the default, and what the server does at start-up) every file must be
     recorded unchanged in `questionnaires.lock`: a published version never changes silently.
+    `licensed_dir` (PIJNWACHT_LICENSED_DIR) holds the clinic's licensed texts: see
+    `licensed_text`. A licensed definition without its text there is in `without_text`.
     """
     # Scoring functions live beside the definitions' logic; import registers them.
     from backend import scoring  # noqa: F401
@@ -255,12 +271,89 @@ def load_library(folder: str | Path, *, verify_lock: bool = True) -> Library:
         by_file[path.name] = q
     if verify_lock:
         check_lock(folder, by_file)
+    without_text: set[tuple[str, int]] = set()
+    for name, q in by_file.items():
+        if q.licence != "licensed":
+            continue
+        supplied = licensed_text(q, Path(licensed_dir) / name) if licensed_dir else None
+        if supplied is None:
+            without_text.add((q.id, q.version))
+        else:
+            by_version[(q.id, q.version)] = supplied
     latest: dict[str, Questionnaire] = {}
     for (qid, _version), q in sorted(by_version.items()):
         latest[qid] = q
     if "diary" not in latest:
         raise DefinitionError(f"{folder}: the daily diary (diary.toml) is missing")
-    return Library(by_version=by_version, latest=latest)
+    return Library(by_version=by_version, latest=latest, without_text=frozenset(without_text))
+
+
+# -- licensed texts, supplied by the clinic -------------------------------------------------
+PLACEHOLDER_MARKS = ("[Tekst onder licentie", "[Licensed text")
+
+
+def _texts(value: Any, path: str = "") -> list[tuple[str, Any]]:
+    """Every {nl, en} text of a definition (as builtins), with where it sits."""
+    if isinstance(value, dict):
+        if value and set(value) <= set(LANGUAGES) and all(isinstance(v, str) for v in value.values()):
+            return [(path, value)]
+        return [t for k, v in value.items() for t in _texts(v, f"{path}.{k}" if path else k)]
+    if isinstance(value, list):
+        return [t for n, v in enumerate(value) for t in _texts(v, f"{path}[{n}]")]
+    return []
+
+
+def _structure(value: Any) -> Any:
+    """The definition with every text and note blanked: what answers and scores depend on."""
+    if isinstance(value, dict):
+        if value and set(value) <= set(LANGUAGES) and all(isinstance(v, str) for v in value.values()):
+            return "<text>"
+        return {k: _structure(v) for k, v in value.items() if k not in ("licence_note", "source")}
+    if isinstance(value, list):
+        return [_structure(v) for v in value]
+    return value
+
+
+def licensed_text(template: Questionnaire, path: Path) -> Questionnaire | None:
+    """The clinic's licensed version of `template` from `path`, or None when there is no file.
+
+    The file is the template with the real texts: same id, version, items, answer values
+    and scores, only the texts differ (so stored answers keep their meaning and the locked
+    published version does not change); any other difference, or a placeholder left in,
+    stops the start-up with the file and field named.
+    """
+    if not path.is_file():
+        return None
+    where = str(path)
+    try:
+        supplied = load_file(path)
+    except DefinitionError as exc:
+        # Named with its folder: the template of the same name is fine.
+        raise DefinitionError(f"{path.parent}/{exc}") from None
+    if (supplied.id, supplied.version) != (template.id, template.version):
+        raise DefinitionError(
+            f"{where}: holds {supplied.id} version {supplied.version}, expected {template.id} "
+            f"version {template.version} (the file name says which definition it gives the text of)"
+        )
+    mine, theirs = msgspec.to_builtins(template), msgspec.to_builtins(supplied)
+    if _structure(mine) != _structure(theirs):
+        diff = next(
+            (
+                k
+                for k in sorted(set(mine) | set(theirs))
+                if _structure(mine.get(k)) != _structure(theirs.get(k))
+            ),
+            "?",
+        )
+        raise DefinitionError(
+            f"{where}: {diff}: differs from {template.id}.toml beyond its texts; copy the template"
+            " and change only the texts (item ids, types, answer values and scores stay)"
+        )
+    for at, text in _texts(theirs):
+        for lang, value in text.items():
+            if value.startswith(PLACEHOLDER_MARKS):
+                raise DefinitionError(f"{where}: {at}.{lang}: still the placeholder text")
+    return supplied
 
 
 # -- the lock: published versions do not change ----------------------------------------

@@ -138,6 +138,8 @@ def check(response_id: str, r: ResponseIn, patient: Patient, library: Library, n
             bad("questionnaire", "response.questionnaire", id=repr(r.questionnaire))
         else:
             bad("version", "response.version", id=r.questionnaire, version=r.version)
+    elif not library.servable(r.questionnaire, r.version):
+        bad("questionnaire", "response.without_text", id=r.questionnaire)
     else:
         for err in check_answers(q, r.answers):
             bad(f"answers.{err.item}", err.key, **err.params)

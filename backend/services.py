@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,8 @@ from backend.accounts import VERIFY_CONCURRENCY
 from backend.questionnaires import Library, load_library
 from backend.settings import Settings
 from backend.storage import Database, open_database
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -33,12 +36,30 @@ class Services:
         self.db.close()
 
 
-def build(settings: Settings, *, push: bool = True) -> Services:
-    """Open the database (migrating it), load questionnaires and pathways, and the push keys."""
+def load_definitions(settings: Settings) -> tuple[Library, dict[str, Any]]:
+    """The questionnaire library (licensed texts applied) and the pathways as scheduled."""
     from backend import pathways as pathways_mod
 
-    library = load_library(settings.questionnaires_dir)
-    pathways = pathways_mod.load_pathways(settings.questionnaires_dir, library)
+    library = load_library(settings.questionnaires_dir, licensed_dir=settings.licensed_dir or None)
+    pathways = pathways_mod.servable_only(
+        pathways_mod.load_pathways(settings.questionnaires_dir, library), library
+    )
+    for q in library.lacking_text():
+        # Said at every start: otherwise a pathway silently asks less than its file says.
+        log.warning(
+            "%s (%s) is licensed and its text is not supplied: it is not scheduled or shown to "
+            "patients. Put the licensed %s.toml in PIJNWACHT_LICENSED_DIR (now %s) and restart.",
+            q.id,
+            q.title.get("en", q.id),
+            q.id if q.version == 1 else f"{q.id}.v{q.version}",
+            settings.licensed_dir or "not set",
+        )
+    return library, pathways
+
+
+def build(settings: Settings, *, push: bool = True) -> Services:
+    """Open the database (migrating it), load questionnaires and pathways, and the push keys."""
+    library, pathways = load_definitions(settings)
     db = open_database(settings.db, wal_autocheckpoint=settings.wal_autocheckpoint)
     from backend.replication import read_generation
 

@@ -26,6 +26,9 @@ class Settings(msgspec.Struct, kw_only=True):
     port: int = 8000
     questionnaires_dir: str = str(PROJECT_ROOT / "questionnaires")
     pwa_dir: str = str(PROJECT_ROOT / "pwa")
+    # A folder outside the repository with the clinic's licensed instrument texts (contract v2):
+    # <id>.toml files, each the template from questionnaires/ with the real texts.
+    licensed_dir: str = ""
     # The public origin the PWA is served from (used in enrolment links and QR codes).
     public_url: str = ""
     # Cookies get the Secure flag: set when served over HTTPS (also behind a TLS proxy).
@@ -142,5 +145,7 @@ def _check(s: Settings) -> None:
         raise bad("replica_sync_interval", why)
     if s.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise bad("log_level", "one of debug, info, warning, error")
+    if s.licensed_dir and not Path(s.licensed_dir).is_dir():
+        raise bad("licensed_dir", f"{s.licensed_dir} is not a folder")
     if not Path(s.questionnaires_dir).is_dir():
         raise bad("questionnaires_dir", f"{s.questionnaires_dir} is not a folder")

@@ -1,10 +1,13 @@
 /* Pijnwacht service worker: the app shell offline, the outbox by Background Sync, Web Push.
  * The shell is cache-first under a versioned name: change VERSION whenever a shell file
- * changes, so phones fetch the new shell once and drop the old one.
+ * changes, so phones fetch the new shell once and drop the old one. This cache is the app's
+ * long-lived cache: sw.js itself is never cached (the browser checks it on every start), and
+ * the shell is fetched as `<file>?v=VERSION`, which the server marks cacheable for a year
+ * (a new VERSION is a new address, so an update always reaches the phone).
  */
 importScripts('/js/core.js');
 
-const VERSION = 'pijnwacht-shell-v3';
+const VERSION = 'pijnwacht-shell-v4';
 const SHELL = [
   '/', '/manifest.webmanifest', '/css/app.css',
   '/js/app.js', '/js/core.js', '/js/ui.js', '/js/items.js', '/js/chart.js', '/js/crisis.js', '/js/push.js',
@@ -14,7 +17,7 @@ const SHELL = [
 ];
 
 self.addEventListener('install', (event) => {
-  event.waitUntil(caches.open(VERSION).then((cache) => cache.addAll(SHELL.map((u) => new Request(u, { cache: 'reload' })))).then(() => self.skipWaiting()));
+  event.waitUntil(caches.open(VERSION).then((cache) => cache.addAll(SHELL.map((u) => `${u}?v=${VERSION}`))).then(() => self.skipWaiting()));
 });
 
 self.addEventListener('activate', (event) => {
@@ -35,7 +38,7 @@ self.addEventListener('fetch', (event) => {
   if (/^\/(clinic|schema|healthz)(\/|$)/.test(url.pathname)) return;
   if (req.mode === 'navigate') {
     // Any page of the app (also /?code=...) is the shell; the router reads the URL.
-    event.respondWith(caches.match('/').then((hit) => hit || fetch(req)));
+    event.respondWith(caches.match('/', { ignoreSearch: true }).then((hit) => hit || fetch(req)));
     return;
   }
   event.respondWith(caches.match(req, { ignoreSearch: true }).then((hit) => hit || fetch(req)));

@@ -1,6 +1,6 @@
 // The patient app: state, talking to the server, routing between screens, start-up.
 import './core.js';
-import { h, t, setLanguage, announce, clearAnnouncement } from './ui.js';
+import { h, t, fill, icon, setLanguage, language, announce, clearAnnouncement } from './ui.js';
 import { joinScreen, setupScreen } from './screens/join.js';
 import { todayScreen } from './screens/today.js';
 import { tasksScreen, taskScreen } from './screens/tasks.js';
@@ -26,7 +26,8 @@ export class ApiError extends Error {
 
 /** Call the patient API; throws ApiError (status 0: no connection). */
 export async function api(method, path, body) {
-  const headers = { Accept: 'application/json' };
+  // The server writes its refusals in this language (contract v2), also before joining.
+  const headers = { Accept: 'application/json', 'Accept-Language': language() };
   if (state.token) headers.Authorization = `Bearer ${state.token}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let res;
@@ -124,13 +125,17 @@ export async function signOut(reason) {
 }
 
 // -- outbox ------------------------------------------------------------------------------
-/** Put a response in the outbox and try to send it; returns true when the server has it. */
+/** Put a response in the outbox and try to send it. Returns {status: 'sent'} when the server
+ * has it, {status: 'queued'} when it waits for a connection or a server that answers, and
+ * {status: 'refused', error} when the server refused it (the reason as the server wrote it). */
 export async function submit(response) {
   const item = await PW.enqueue(response);
   await sendOutbox();
   const still = await store.get('outbox', item.id);
-  if (still) requestBackgroundSync();
-  return !still;
+  if (!still) return { status: 'sent' };
+  if (still.state && still.state !== 'pending') return { status: 'refused', error: still.error && still.error !== still.state ? still.error : t('refused_fallback') };
+  requestBackgroundSync();
+  return { status: 'queued' };
 }
 
 let retryTimer = null;
@@ -184,7 +189,7 @@ const ROUTES = [
   [/^#?\/?(today)?$/, () => todayScreen()],
   [/^#\/today\/(\d{4}-\d{2}-\d{2})$/, (m) => todayScreen(m[1])],
   [/^#\/tasks$/, () => tasksScreen()],
-  [/^#\/task\/(\d+)$/, (m) => taskScreen(Number(m[1]))],
+  [/^#\/task\/(\d+)(?:\/(\d+))?$/, (m) => taskScreen(Number(m[1]), m[2] === undefined ? undefined : Number(m[2]))],
   [/^#\/trend$/, () => trendScreen()],
   [/^#\/settings$/, () => settingsScreen()],
   [/^#\/setup$/, () => setupScreen()],
@@ -205,8 +210,9 @@ export async function render({ keepStatus = false } = {}) {
   }
   if (n !== rendering) return; // a newer navigation won
   if (!keepStatus) clearAnnouncement();
-  main.replaceChildren(screen);
+  fill(main, screen);
   renderChrome();
+  fitBars();
   // Move focus to the new screen's heading so screen readers start there.
   const heading = main.querySelector('h1');
   if (heading) { heading.tabIndex = -1; heading.focus({ preventScroll: false }); }
@@ -214,22 +220,37 @@ export async function render({ keepStatus = false } = {}) {
 }
 
 function renderChrome() {
-  document.getElementById('emergency').replaceChildren(...emergencyText());
+  fill(document.getElementById('emergency'), emergencyText());
   document.title = t('app_name');
   const nav = document.getElementById('nav');
   nav.setAttribute('aria-label', t('nav_label'));
   if (!state.token || location.hash === '#/setup') { nav.hidden = true; return; }
   nav.hidden = false;
   const here = (location.hash || '#/today').split('/')[1] || 'today';
-  const link = (href, key, icon) => {
+  const link = (href, key, name) => {
     const current = href.slice(2) === here || (here === 'task' && href === '#/tasks');
     return h('a', { href, 'aria-current': current ? 'page' : null, class: 'navlink' },
-      h('span', { class: `icon icon-${icon}`, 'aria-hidden': 'true' }), h('span', {}, t(key)),
+      icon(name), h('span', { class: 'label' }, t(key)),
       href === '#/settings' ? h('span', { class: 'badge', hidden: true }) : null);
   };
-  nav.replaceChildren(link('#/today', 'nav_today', 'today'), link('#/tasks', 'nav_tasks', 'tasks'),
+  fill(nav, link('#/today', 'nav_today', 'today'), link('#/tasks', 'nav_tasks', 'tasks'),
     link('#/trend', 'nav_trend', 'trend'), link('#/settings', 'nav_settings', 'settings'));
   updateOutboxBadge();
+}
+
+// The root font size the stylesheet sets (112.5 % of 16 px): more than 1.5 times that is large text.
+const NORMAL_TEXT_PX = 18;
+
+/** Fixed bars only while they leave the screen to the content (see app.css, bars-in-flow). */
+function fitBars() {
+  const body = document.body;
+  const rootPx = parseFloat(getComputedStyle(document.documentElement).fontSize) || NORMAL_TEXT_PX;
+  const large = rootPx >= NORMAL_TEXT_PX * 1.5;
+  body.classList.toggle('large-text', large);
+  const nav = document.getElementById('nav');
+  const bar = document.querySelector('.savebar');
+  const covered = (nav.hidden ? 0 : nav.offsetHeight) + (bar ? bar.offsetHeight : 0);
+  body.classList.toggle('bars-in-flow', large || covered > window.innerHeight * 0.3);
 }
 
 /** "… bel 112 of de huisartsenpost" with 112 as a tap-to-call link. */
@@ -262,6 +283,9 @@ async function start() {
   window.addEventListener('online', () => { setOnline(true); sendOutbox(); refresh(); });
   window.addEventListener('offline', () => setOnline(false));
   window.addEventListener('hashchange', () => render());
+  window.addEventListener('resize', fitBars);
+  // The text size can change without a resize (browser text scaling): follow the root's size.
+  if ('ResizeObserver' in window) new ResizeObserver(fitBars).observe(document.querySelector('header.top'));
   document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible' && state.token) sendOutbox(); });
   const firstLoad = state.token && state.questionnaires.size === 0;
   if (firstLoad) await refresh();

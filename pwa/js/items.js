@@ -87,14 +87,16 @@ function stepperItem(item, value, onChange, opts) {
     id, type: 'text', inputmode: item.type === 'count' ? 'numeric' : 'decimal', autocomplete: 'off',
     class: 'stepper-value', 'aria-describedby': item.unit ? unitId : null, 'data-item': item.id,
   });
+  // Unanswered, the field shows where the stepper starts (greyed): − and + step from that.
   const show = () => { input.value = current === undefined ? '' : formatNumber(current, digits); };
+  if (typeof opts.start === 'number') input.placeholder = formatNumber(opts.start, digits);
   const clamp = (v) => Math.min(item.max, Math.max(item.min, Math.round((v - item.min) / step) * step + item.min));
   const set = (v) => { current = v === undefined ? undefined : clamp(v); show(); onChange(current); };
   const start = () => (typeof opts.start === 'number' ? opts.start : item.min);
   const less = h('button', { type: 'button', class: 'step', 'aria-label': t('stepper_less', { label: tx(item.text) }),
-    onclick: () => set(current === undefined ? start() : current - step) }, '−');
+    onclick: () => set((current ?? start()) - step) }, '−');
   const more = h('button', { type: 'button', class: 'step', 'aria-label': t('stepper_more', { label: tx(item.text) }),
-    onclick: () => set(current === undefined ? (item.type === 'count' ? item.min + step : start()) : current + step) }, '+');
+    onclick: () => set((current ?? start()) + step) }, '+');
   input.addEventListener('change', () => {
     const raw = input.value.trim().replace(',', '.');
     if (raw === '') { set(undefined); return; }

@@ -18,6 +18,12 @@ export function t(key, vars = {}) {
   return text.replace(/\{(\w+)\}/g, (m, name) => (name in vars ? String(vars[name]) : m));
 }
 
+/** A count in words: `{key}_one` or `{key}_other` by the language's plural rules ("1 dag", "2 dagen"). */
+export function tn(key, n, vars = {}) {
+  const form = new Intl.PluralRules(locale()).select(n) === 'one' ? 'one' : 'other';
+  return t(`${key}_${form}`, { ...vars, n });
+}
+
 /** A text from a definition file: {nl, en} in the current language. */
 export function tx(text) {
   if (!text) return '';
@@ -40,6 +46,47 @@ export function h(tag, attrs = {}, ...children) {
   }
   append(el, children);
   return el;
+}
+
+/** Replace an element's children; like h(), null, undefined and false are left out (never "null"). */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+/** A questionnaire's title in plain words ("Vragen over uw stemming"), else its own title. */
+export function plainTitle(q) {
+  const key = `qtitle_${q.id}`;
+  const plain = t(key);
+  return plain === key ? tx(q.title) : plain;
+}
+
+/** The instrument's own short name ("PHQ-9"), shown small under the plain title. */
+export function instrumentName(q) {
+  return tx(q.short_title) || tx(q.title);
+}
+
+// Navigation icons that look like what they open: a diary page with a pen, a clipboard
+// with a list, a rising line chart, a gear. 24×24, drawn with the text colour.
+const ICONS = {
+  today: ['M5 3h11l3 3v15H5z', 'M8 8h6M8 12h8M8 16h5', 'M14 17l5-5 2 2-5 5h-2z'],
+  tasks: ['M8 4h8v3H8z', 'M6 5H5v16h14V5h-1', 'M8 11h1M11 11h5M8 15h1M11 15h5'],
+  trend: ['M4 4v16h16', 'M7 15l4-5 3 3 5-6'],
+  settings: ['M12 8.5a3.5 3.5 0 1 0 0 7 3.5 3.5 0 1 0 0-7z',
+    'M12 2v3M12 19v3M2 12h3M19 12h3M4.9 4.9l2.1 2.1M17 17l2.1 2.1M4.9 19.1L7 17M17 7l2.1-2.1'],
+};
+
+export function icon(name) {
+  const NS = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(NS, 'svg');
+  for (const [k, v] of Object.entries({ viewBox: '0 0 24 24', class: `icon icon-${name}`, 'aria-hidden': 'true', focusable: 'false' })) svg.setAttribute(k, v);
+  for (const d of ICONS[name]) {
+    const path = document.createElementNS(NS, 'path');
+    path.setAttribute('d', d);
+    svg.append(path);
+  }
+  return svg;
 }
 
 function append(el, children) {

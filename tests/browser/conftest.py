@@ -16,6 +16,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
+from tests.licensed import write_licensed
+
 ROOT = Path(__file__).resolve().parents[2]
 PIJNWACHT = ROOT / ".venv" / "bin" / "pijnwacht"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -50,7 +52,14 @@ class Server:
         self.db = tmp / "t.db"
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "PIJNWACHT_DB": str(self.db), "PIJNWACHT_SCHEDULER": "false"}
+        # The clinic supplied BPI-SF's licensed text; EQ-5D-5L, ODI and DN4 wait for theirs.
+        licensed = write_licensed(tmp / "licensed", "bpi")
+        self.env = {
+            **os.environ,
+            "PIJNWACHT_DB": str(self.db),
+            "PIJNWACHT_SCHEDULER": "false",
+            "PIJNWACHT_LICENSED_DIR": str(licensed),
+        }
         self.log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [str(PIJNWACHT), "serve", "--port", str(self.port)],
@@ -115,6 +124,21 @@ class Server:
             if len(found) >= count or time.monotonic() > deadline:
                 return found
             time.sleep(0.2)
+
+    def execute(self, sql: str, params: tuple = ()) -> None:
+        conn = sqlite3.connect(self.db, timeout=10)
+        try:
+            with conn:
+                conn.execute(sql, params)
+        finally:
+            conn.close()
+
+    def backdate(self, patient_id: str, days: int) -> None:
+        """Enrolled `days` ago: the app offers diary days back to then."""
+        self.execute(
+            "UPDATE patients SET enrolled_at = strftime('%Y-%m-%dT%H:%M:%SZ', enrolled_at, ?) WHERE id = ?",
+            (f"-{days} days", patient_id),
+        )
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -1,5 +1,5 @@
 // Settings: reminder time, language, notifications, what waits to be sent, my data, leave.
-import { h, t, tx, formatDay, announce, setLanguage } from '../ui.js';
+import { h, t, tn, tx, fill, plainTitle, formatDay, announce, setLanguage } from '../ui.js';
 import { api, state, store, setMe, render, sendOutbox, outboxItems, signOut } from '../app.js';
 import { languageChoice, notificationsBlock } from './join.js';
 import { disablePush, pushStatus } from '../push.js';
@@ -41,7 +41,7 @@ export async function settingsScreen() {
   }
 
   const outbox = h('div', {});
-  const fillOutbox = async () => outbox.replaceChildren(...(await outboxView()));
+  const fillOutbox = async () => fill(outbox, await outboxView());
   await fillOutbox();
   refreshOutbox = () => (outbox.isConnected ? fillOutbox() : null);
   const sendButton = h('button', { type: 'button', class: 'primary', onclick: async () => {
@@ -69,7 +69,7 @@ async function outboxView() {
   const list = h('ul', { class: 'outbox' });
   for (const item of items) {
     const q = state.questionnaires.get(item.body.questionnaire);
-    const title = t('outbox_item', { title: q ? tx(q.title) : item.body.questionnaire, date: formatDay(item.body.local_date) });
+    const title = t('outbox_item', { title: q ? plainTitle(q) : item.body.questionnaire, date: formatDay(item.body.local_date) });
     const problem = item.state === 'conflict' ? t('outbox_conflict') : item.state === 'invalid' ? t('outbox_invalid', { error: item.error }) : null;
     list.append(h('li', { class: problem ? 'problem' : null }, h('span', {}, title),
       problem ? h('p', { class: 'error' }, problem) : null,
@@ -77,7 +77,7 @@ async function outboxView() {
       problem ? h('button', { type: 'button', class: 'secondary', 'aria-label': `${t('outbox_remove')}: ${title}`,
         onclick: async () => { await store.del('outbox', item.id); await sendOutbox(); } }, t('outbox_remove')) : null));
   }
-  return [h('p', { class: 'outbox-count' }, t('outbox_count', { n: items.length })), list];
+  return [h('p', { class: 'outbox-count' }, tn('outbox_count', items.length)), list];
 }
 
 async function downloadData() {
@@ -100,7 +100,7 @@ async function leave() {
   const no = h('button', { type: 'button', class: 'secondary' }, t('leave_no'));
   const dialog = h('dialog', { class: 'confirm', 'aria-labelledby': 'leave-q' },
     h('h2', { id: 'leave-q' }, t('leave_confirm')),
-    pending ? h('p', { class: 'error' }, t('leave_pending', { n: pending })) : null,
+    pending ? h('p', { class: 'error' }, tn('leave_pending', pending)) : null,
     h('div', { class: 'row buttons' }, no, yes));
   no.addEventListener('click', () => dialog.close());
   dialog.addEventListener('close', () => dialog.remove());

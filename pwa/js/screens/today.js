@@ -19,9 +19,17 @@ export async function currentByDay(questionnaire) {
   return byDay;
 }
 
+/** The first diary day that may be filled in: a week back, never before the patient's start. */
+function firstDay(now) {
+  const weekBack = addDays(now, -DAYS_BACK);
+  const start = state.me && state.me.enrolled_on;
+  return start && start > weekBack ? (start > now ? now : start) : weekBack;
+}
+
 export async function todayScreen(day) {
   const now = today();
-  if (!day || day > now || day < addDays(now, -DAYS_BACK)) day = now;
+  const first = firstDay(now);
+  if (!day || day > now || day < first) day = now;
   const diary = state.questionnaires.get('diary');
   if (!diary) return h('section', { class: 'screen' }, h('h1', {}, t('today_title')), h('p', {}, t('loading')));
   const byDay = await currentByDay('diary');
@@ -61,11 +69,16 @@ export async function todayScreen(day) {
     save.disabled = true;
     try {
       // Every save is a new response with a new UUID; the latest one of the day counts.
-      const sent = await submit({
+      const result = await submit({
         questionnaire: diary.id, version: diary.version, authored_at: isoWithOffset(), local_date: day,
         task_id: diaryTaskId(day), answers: { ...answers },
       });
-      announce(sent ? t('saved') : t('saved_queued'), sent ? 'ok' : 'queued');
+      if (result.status === 'refused') {
+        // Online and refused: it is not saved, and "sent when there is internet" would be untrue.
+        announce(t('saved_refused', { error: result.error }), 'error');
+        return;
+      }
+      announce(result.status === 'sent' ? t('saved') : t('saved_queued'), result.status === 'sent' ? 'ok' : 'queued');
       note.textContent = t('today_done');
       note.hidden = false;
       // Saved (sent or waiting for internet): what to do now comes from the phone itself.
@@ -83,7 +96,7 @@ export async function todayScreen(day) {
   if (state.tasks.some((task) => task.questionnaire !== 'diary')) {
     top.push(h('p', { class: 'notice' }, h('a', { href: '#/tasks' }, t('open_tasks_hint'))));
   }
-  if (day === now && !byDay.has(yesterday)) {
+  if (day === now && yesterday >= first && !byDay.has(yesterday)) {
     top.push(h('p', { class: 'notice row' }, h('span', {}, t('yesterday_missing')), ' ',
       h('a', { href: `#/today/${yesterday}`, class: 'button secondary' }, t('fill_yesterday'))));
   } else if (day !== now) {
@@ -95,7 +108,7 @@ export async function todayScreen(day) {
     top, note,
     diary.intro ? h('p', { class: 'intro' }, tx(diary.intro)) : null,
     form,
-    otherDay(now, day, byDay));
+    now > first ? otherDay(now, first, day, byDay) : null);
 }
 
 /** An open diary task for that day, if the schedule made one (links the answer to it). */
@@ -104,10 +117,9 @@ function diaryTaskId(day) {
   return task ? task.id : null;
 }
 
-function otherDay(now, day, byDay) {
+function otherDay(now, first, day, byDay) {
   const select = h('select', { id: 'other-day' });
-  for (let i = 0; i <= DAYS_BACK; i += 1) {
-    const d = addDays(now, -i);
+  for (let d = now; d >= first; d = addDays(d, -1)) {
     select.append(h('option', { value: d, selected: d === day }, `${formatDay(d)}${byDay.has(d) ? ' ✓' : ''}`));
   }
   const form = h('form', { class: 'otherday' },

@@ -1,5 +1,5 @@
 // My trend: the patient's own pain, sleep and activity over 30 or 90 days.
-import { h, t, addDays, formatDay, formatNumber, formatDateTime } from '../ui.js';
+import { h, t, tn, fill, addDays, formatDay, formatNumber, formatDateTime } from '../ui.js';
 import { state } from '../app.js';
 import { dailyChart } from '../chart.js';
 import { currentByDay, today } from './today.js';
@@ -17,7 +17,7 @@ export async function trendScreen() {
 
   const toggle = h('div', { class: 'choices two', role: 'group', 'aria-label': t('trend_days') },
     [30, 90].map((n) => h('button', { type: 'button', class: 'toggle', 'aria-pressed': String(period === n),
-      onclick: async () => { period = n; const screen = await trendScreen(); document.getElementById('main').replaceChildren(screen); screen.querySelector(`[data-days="${n}"]`).focus(); }, 'data-days': String(n) },
+      onclick: async () => { period = n; const screen = await trendScreen(); fill(document.getElementById('main'), screen); screen.querySelector(`[data-days="${n}"]`).focus(); }, 'data-days': String(n) },
     t(n === 30 ? 'trend_30' : 'trend_90'))));
 
   const seen = state.me && state.me.team_seen_at
@@ -53,7 +53,7 @@ function summary(s, days) {
   const v = [...s.values.values()];
   if (!v.length) return `${s.label}: ${t('trend_none')}`;
   const mean = v.reduce((a, b) => a + b, 0) / v.length;
-  return t('trend_summary', { label: s.label, days, count: v.length, mean: formatNumber(mean), min: formatNumber(Math.min(...v)), max: formatNumber(Math.max(...v)) });
+  return t('trend_summary', { label: s.label, days, filled: tn('trend_filled', v.length), mean: formatNumber(mean), min: formatNumber(Math.min(...v)), max: formatNumber(Math.max(...v)) });
 }
 
 /** The same numbers as a table, for screen readers and for anyone who prefers numbers. */
