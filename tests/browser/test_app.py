@@ -204,6 +204,13 @@ def test_a_refused_diary_says_it_was_not_saved_and_why(page, server, patient):
     )
 
 
+def test_a_wrong_code_is_explained_in_dutch(page):
+    page.goto("/")
+    page.get_by_label("Uw code").fill("ABCD-EFGH")
+    page.get_by_role("button", name="Aanmelden").click()
+    expect(page.locator("#join-error")).to_have_text(re.compile("^Deze code is onbekend of al gebruikt"))
+
+
 def test_at_200_percent_text_the_bars_leave_the_screen_to_the_content(page, server, patient):
     join(page, patient["code"])
     assert axe(page) == []
