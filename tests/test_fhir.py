@@ -9,6 +9,7 @@ import json
 import random
 import shutil
 import subprocess
+import tempfile
 import uuid
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -27,9 +28,12 @@ from backend.settings import PROJECT_ROOT
 from backend.storage import connect
 
 from .conftest import AMS
+from .licensed import write_licensed
 
 QDIR = PROJECT_ROOT / "questionnaires"
-LIBRARY = load_library(QDIR)
+# The clinic supplied every licensed text: patients may answer every instrument.
+LICENSED = write_licensed(Path(tempfile.mkdtemp(prefix="licensed-")), "bpi", "eq5d5l", "odi", "odi.v2", "dn4")
+LIBRARY = load_library(QDIR, licensed_dir=LICENSED)
 VALIDATOR = Path(__file__).with_name("fhir_validate.js")
 INSTRUMENTS = sorted({qid for qid, _v in LIBRARY.by_version})
 
