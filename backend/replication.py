@@ -172,7 +172,8 @@ def _from_replica(settings: Settings, url: str, target: Path, partial: Path, tim
         done = subprocess.run([*argv, str(target.resolve())], capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
-        raise ReplicationError(f"Litestream could not restore from {url}: {last}")
+        hint = f" (is anything in the replica as old as {timestamp}?)" if timestamp else ""
+        raise ReplicationError(f"Litestream could not restore from {url}: {last}{hint}")
 
 
 def _from_copy(source: Path, partial: Path) -> None:
@@ -184,6 +185,8 @@ def _from_copy(source: Path, partial: Path) -> None:
     dest = sqlite3.connect(str(partial))
     try:
         src.backup(dest, pages=-1)
+    except sqlite3.DatabaseError as exc:
+        raise ReplicationError(f"--from {source} is not a Pijnwacht database: {exc}") from None
     finally:
         src.close()
         dest.close()

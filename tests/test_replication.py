@@ -229,7 +229,15 @@ def test_restore_refuses_to_overwrite_and_says_why(tmp_path, capsys):
     assert "--timestamp" in capsys.readouterr().err
     assert cli.main(["--db", str(db), "restore", "--from", "ftp://x/y", "-o", str(out)]) == 2
     assert "replica URL" in capsys.readouterr().err
+    empty = f"file://{tmp_path / 'no-replica-here'}"
+    assert cli.main(["--db", str(db), "restore", "--from", empty, "-o", str(out)]) == 2
+    assert "could not restore" in capsys.readouterr().err
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database at all" * 100)
+    assert cli.main(["--db", str(db), "restore", "--from", str(junk), "-o", str(out)]) == 2
+    assert "not a Pijnwacht database" in capsys.readouterr().err
     assert not out.exists()
+    assert not [p.name for p in tmp_path.iterdir() if "restoring" in p.name], "a partial file was left"
 
 
 def generation_of(db: Path) -> str:
