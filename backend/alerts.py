@@ -67,11 +67,24 @@ class OpenAlert(msgspec.Struct):
     level: float | None = None
     seen_level: float | None = None
     seen_on: date | None = None
+    # What made it resurface ("sinds 3 dec. gestegen van 5,1 naar 7,4"): kept in the reason
+    # while new evidence updates the numbers.
+    news: str = ""
 
 
 class Update(msgspec.Struct):
     alert: OpenAlert
     finding: Finding
+    news: str = ""
+
+    @property
+    def reason(self) -> str:
+        """The reason as stored: the rule's line, and what changed if it resurfaced."""
+        return with_news(self.finding.reason, self.news or self.alert.news)
+
+
+def with_news(reason: str, news: str) -> str:
+    return f"{reason}; {news}" if news else reason
 
 
 class Changes(msgspec.Struct):
@@ -107,15 +120,14 @@ def step(
         elif rule_id in open_alerts:
             alert = open_alerts[rule_id]
             news = what_changed(alert, f, today, quiet_days) if f.opens else ""
-            if not news and (today - alert.last_evidence_on).days >= quiet_days:
+            if not news and cleared(alert, today, quiet_days):
                 # Clear for the quiet period without an evaluation to close it (no response,
                 # no sweep): a new episode.
                 changes.closed.append(alert)
                 if f.opens:
                     changes.opened.append(f)
             elif news:
-                told = msgspec.structs.replace(f, reason=f"{f.reason}; {news}")
-                changes.resurfaced.append(Update(alert, told))
+                changes.resurfaced.append(Update(alert, f, news))
             else:
                 changes.updated.append(Update(alert, f))
         elif f.opens:
@@ -129,6 +141,12 @@ def step(
     return changes
 
 
+def cleared(alert: OpenAlert, today: date, quiet_days: int) -> bool:
+    """Evidence again today after the quiet period without any (days between, not counting
+    today): a new episode rather than more of the same."""
+    return (today - alert.last_evidence_on).days - 1 >= quiet_days
+
+
 def held_until_seen(alert: OpenAlert) -> bool:
     """An urgent alert no clinician has acknowledged stays in the inbox, however long clear."""
     return alert.severity == "urgent" and alert.status == "open"
@@ -140,8 +158,6 @@ def what_changed(alert: OpenAlert, f: Finding, today: date, quiet_days: int) -> 
     # A higher severity of an alert nobody has seen yet is not hidden: it is raised in place
     # and sorts higher in the inbox. Once seen, it is news.
     seen = alert.status != "open"
-    if seen and SEVERITY_RANK[f.severity] > SEVERITY_RANK.get(alert.severity, 0):
-        return f"sinds {since} van {SEVERITY_NL[alert.severity]} naar {SEVERITY_NL[f.severity]}"
     if (
         f.level is not None
         and f.material is not None
@@ -149,7 +165,9 @@ def what_changed(alert: OpenAlert, f: Finding, today: date, quiet_days: int) -> 
         and f.level >= alert.seen_level + f.material
     ):
         return f"sinds {since} gestegen van {nl(alert.seen_level)} naar {nl(f.level)}"
-    if held_until_seen(alert) and (today - alert.last_evidence_on).days >= quiet_days:
+    if seen and SEVERITY_RANK[f.severity] > SEVERITY_RANK.get(alert.severity, 0):
+        return f"sinds {since} van {SEVERITY_NL[alert.severity]} naar {SEVERITY_NL[f.severity]}"
+    if held_until_seen(alert) and cleared(alert, today, quiet_days):
         # A new episode must not hide in an old alert nobody has seen yet.
         return f"opnieuw; de melding van {short_dutch_date(alert.opened_on)} is nog niet gezien"
     return ""
@@ -169,30 +187,31 @@ def apply_in_memory(open_alerts: dict[str, OpenAlert], changes: Changes, today: 
     new: list[OpenAlert] = []
     for alert in changes.closed:
         open_alerts.pop(alert.rule_id, None)
-    for f in [*changes.opened, *(u.finding for u in changes.resurfaced)]:
-        alert = new_alert(f, today)
+    for f, news in [*((f, "") for f in changes.opened), *((u.finding, u.news) for u in changes.resurfaced)]:
+        alert = new_alert(f, today, news)
         open_alerts[f.rule_id] = alert
         new.append(alert)
     for u in changes.updated:
         u.alert.last_evidence_on = today
-        u.alert.reason = u.finding.reason
+        u.alert.reason = u.reason
         u.alert.level = u.finding.level
         if SEVERITY_RANK[u.finding.severity] > SEVERITY_RANK[u.alert.severity]:
             u.alert.severity = u.finding.severity
     return new
 
 
-def new_alert(f: Finding, today: date) -> OpenAlert:
+def new_alert(f: Finding, today: date, news: str = "") -> OpenAlert:
     return OpenAlert(
         f.rule_id,
         f.category,
         f.severity,
         today,
         today,
-        f.reason,
+        with_news(f.reason, news),
         level=f.level,
         seen_level=f.level,
         seen_on=today,
+        news=news,
     )
 
 
@@ -264,7 +283,7 @@ def load_open_alerts(conn: sqlite3.Connection, patient_id: str) -> dict[str, Ope
     out: dict[str, OpenAlert] = {}
     for r in conn.execute(
         "SELECT id, rule_id, category, severity, status, opened_on, last_evidence_on, reason,"
-        " level, seen_level, seen_on FROM alerts"
+        " level, seen_level, seen_on, news FROM alerts"
         " WHERE patient_id = ? AND closed_at IS NULL AND status != 'closed' ORDER BY id",
         (patient_id,),
     ):
@@ -280,6 +299,7 @@ def load_open_alerts(conn: sqlite3.Connection, patient_id: str) -> dict[str, Ope
             level=r["level"],
             seen_level=r["seen_level"],
             seen_on=date.fromisoformat(r["seen_on"]) if r["seen_on"] else None,
+            news=r["news"] or "",
         )
     return out
 
@@ -306,17 +326,18 @@ def write_changes(
             "UPDATE alerts SET last_evidence_on = ?, reason = ?, severity = coalesce(?, severity),"
             " level = ?, updated_at = ? WHERE id = ?"
             " AND (last_evidence_on != ? OR reason != ? OR ? IS NOT NULL OR level IS NOT ?)",
-            (day, f.reason, severity, f.level, at, a.id, day, f.reason, severity, f.level),
+            (day, u.reason, severity, f.level, at, a.id, day, u.reason, severity, f.level),
         )
 
-    def insert(f: Finding, resurfaced_from: int | None = None) -> int | None:
+    def insert(f: Finding, resurfaced_from: int | None = None, news: str = "") -> int | None:
+        reason = with_news(f.reason, news)
         cur = conn.execute(
             "INSERT INTO alerts (patient_id, rule_id, category, severity, status, opened_on,"
             " opened_at, updated_at, last_evidence_on, reason, level, seen_level, seen_on,"
-            " resurfaced_from) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " resurfaced_from, news) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT DO NOTHING",
-            (patient_id, f.rule_id, f.category, f.severity, day, at, at, day, f.reason)
-            + (f.level, f.level, day, resurfaced_from),
+            (patient_id, f.rule_id, f.category, f.severity, day, at, at, day, reason)
+            + (f.level, f.level, day, resurfaced_from, news or None),
         )
         return int(cur.lastrowid) if cur.rowcount == 1 else None
 
@@ -329,7 +350,7 @@ def write_changes(
             " WHERE id = ? AND closed_at IS NULL",
             (at, at, u.alert.id),
         )
-        if ended.rowcount == 1 and (new_id := insert(u.finding, u.alert.id)) is not None:
+        if ended.rowcount == 1 and (new_id := insert(u.finding, u.alert.id, u.news)) is not None:
             conn.execute("UPDATE alerts SET superseded_by = ? WHERE id = ?", (new_id, u.alert.id))
             opened.append(new_id)
     for f in changes.opened:

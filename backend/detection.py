@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import statistics
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -54,10 +53,13 @@ class Thresholds(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, froze
     """Every tunable number of the rules; a pathway's `[detection]` table sets any of them."""
 
     # -- pain: a sustained rise against the patient's own baseline ----------------------------
-    # Baseline: median of the daily pain over `baseline_days` ending `recent_days` before
-    # today, so that the first weeks of a rise do not drag the baseline up with them.
+    # Baseline: the trimmed mean of the daily pain over `baseline_days` ending `recent_days`
+    # before today (the first weeks of a rise do not drag it up with them), `baseline_trim` of
+    # the days cut off at either end (flares, and the odd low day, do not move it; unlike a
+    # median of whole NRS points it is not stuck on whole and half points).
     baseline_days: int = 42
     recent_days: int = 14
+    baseline_trim: float = 0.1
     # A personal baseline needs diary days spread over four weeks (or over the whole baseline
     # window if shorter): fewer give one too noisy to judge. Days, not a share, so that a
     # patient who skips many days is still watched.
@@ -65,7 +67,7 @@ class Thresholds(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, froze
     min_baseline_span_days: int = 28
     # The recent window judged against the baseline (calendar days, today included).
     window_days: int = 7
-    min_window_days: int = 4
+    min_window_days: int = 3
     # Clinically important change (Farrar 2001): 2 points or 30 % of the baseline.
     change_points: float = 2.0
     change_percent: float = 30.0
@@ -74,17 +76,18 @@ class Thresholds(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, froze
     # How many days (and which share of the days) in the window must each be raised: a flare
     # is 1-2 days. A day is raised when at least `raised_day_share` of the important change
     # above the baseline (below 1 because NRS answers are whole points).
-    persistence_days: int = 3
+    persistence_days: int = 2
     persistence_share: float = 0.75
     raised_day_share: float = 0.6
     # The rise must also stand out from the patient's own day-to-day variability:
     # window mean - baseline >= noise_z * (its standard error, allowing for carry-over).
-    noise_z: float = 1.5
+    noise_z: float = 2.0
     # A rise this large (points) makes the alert high instead of routine.
     high_rise_points: float = 3.0
     # An open pain alert stays open while the window's mean is this share of the important
     # change above the baseline (0: only while the full rule fires).
     hold_share: float = 0.5
+    ongoing_days: int = 0
     # -- side effects ----------------------------------------------------------------------------
     # A side effect reported on an entry this many days old or newer still counts as "now".
     side_effect_days: int = 1
@@ -104,8 +107,11 @@ class Thresholds(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, froze
     # How many days after enrolment the daily diary is expected (0: for as long as enrolled).
     diary_days: int = 0
     # -- lifecycle ------------------------------------------------------------------------------
-    # An alert closes once its condition has been clear for this many days.
-    quiet_days: int = 14
+    # An alert closes once its condition has been clear for this many days. Short, chosen on
+    # the curve (README): a noise-opened pain alert must not sit open for weeks and swallow the
+    # real rise that follows; one rise is still one alert (pain evidence too weak to open an
+    # alert keeps an open one open, and an urgent alert nobody has seen never closes).
+    quiet_days: int = 3
     # -- set by a clinician for one patient, for a limited time (backend/overrides.py) ----------
     # The pain level expected now (after a procedure, in a known flare): pain findings are
     # dropped while the recent pain stays at or below it (0: none expected).
@@ -227,14 +233,19 @@ def daily_values(diary: Mapping[date, Entry], item: str) -> dict[date, float]:
 def pain_rise(ctx: Context) -> list[Finding]:
     """Sustained pain rise: the recent days well above the patient's own baseline.
 
-    Baseline = median daily pain over the `baseline_days` before the recent window (so the
-    rise itself does not drag it up). Each window of the last 3 to `window_days` days is
-    judged; a rise counts when in one of them (1) the mean is a clinically important rise
-    (2 points or 30 % of the baseline, whichever is smaller, but at least
-    `min_change_points`), (2) at least `persistence_days` days (and `persistence_share` of
-    the days) are each that far above the baseline, so a 1-2 day flare does not alert, and
-    (3) the rise is beyond what this patient's own day-to-day variability explains
-    (`noise_z` standard errors). Short windows catch big rises fast, long ones smaller rises.
+    Baseline = the trimmed mean of the daily pain over `baseline_days` ending `recent_days`
+    ago (the rise itself does not drag it up; flares and odd days are cut off). Each window of
+    the last `min_window_days` to `window_days` days is judged; a rise counts when in one of
+    them (1) the mean is a clinically important rise (2 points or 30 % of the baseline,
+    whichever is smaller, but at least `min_change_points`), (2) at least `persistence_days`
+    days (and `persistence_share` of the days) are each raised, so a flare of a day or two
+    does not alert, and (3) the rise is beyond what this patient's own day-to-day variability
+    explains: `noise_z` standard errors, from a trimmed SD of the baseline days (heavy tails,
+    flares) and their carry-over from day to day (AR(1)). Short windows catch big rises
+    fast, long ones smaller rises. The finding carries the pain level now (mean of the last
+    entries) so that the lifecycle can tell a materially worse rise; when the full rule does
+    not hold but the window is still `hold_share` of the important change up, a finding that
+    only keeps an open alert open.
     """
     t = ctx.thresholds
     pain = sorted(daily_values(ctx.diary, "pain_avg").items())
@@ -246,12 +257,12 @@ def pain_rise(ctx: Context) -> list[Finding]:
     base_start = base_end - timedelta(days=t.baseline_days)
     base_days = [(d, v) for d, v in pain if base_start <= d < base_end]
     recent = [(d, v) for d, v in pain if recent_start <= d <= today]
-    if len(base_days) < t.min_baseline_days or len(recent) < t.min_window_days:
+    if len(base_days) < t.min_baseline_days or len(recent) < 2:
         return []
     if (base_end - base_days[0][0]).days < min(t.min_baseline_span_days, t.baseline_days):
         return []
     base = [v for _, v in base_days]
-    baseline = statistics.median(base)
+    baseline = trimmed_mean(base, t.baseline_trim)
     important = max(t.min_change_points, min(t.change_points, t.change_percent / 100 * baseline))
     raised = t.raised_day_share * important
     noise: Noise | None = None
@@ -297,7 +308,9 @@ def _pain_holds(
     """The recent days still raised by `hold_share` of the important change: an open pain
     alert stays open (the rise goes on), though this would not open one."""
     values = [v for _, v in recent]
-    if len(values) < t.min_window_days or not t.hold_share:
+    # Two entries suffice: a patient who skips bad days (more often than good ones) is still
+    # in the rise.
+    if len(values) < 2 or not t.hold_share:
         return []
     mean = sum(values) / len(values)
     if mean - baseline < t.hold_share * important:
@@ -311,6 +324,14 @@ def _pain_reason(mean: float, n: int, baseline: float) -> str:
     rise = mean - baseline
     pct = f"; {signed(100 * rise / baseline, 0)} %" if baseline > 0 else ""
     return f"gemiddelde pijn {nl(mean)} over {n} dagen vs baseline {nl(baseline)} ({signed(rise)}{pct})"
+
+
+def trimmed_mean(values: Sequence[float], share: float) -> float:
+    """The mean without the `share` lowest and highest values (rounded up; of 3 or 4 values
+    the middle ones: a short baseline is not dragged by one flare either)."""
+    k = min(math.ceil(len(values) * share), (len(values) - 1) // 2)
+    kept = sorted(values)[k : len(values) - k]
+    return sum(kept) / len(kept)
 
 
 class Noise(msgspec.Struct):
@@ -343,7 +364,8 @@ class Noise(msgspec.Struct):
         r = self.autocorrelation
         inflation = 1 + 2 * sum((1 - k / n) * r**k for k in range(1, n))
         var_mean = self.sd**2 / n * inflation
-        var_base = 1.57 * self.sd**2 / n_baseline * (1 + r) / (1 - r)
+        # A lightly trimmed mean is nearly as efficient as the mean (a median: 1.57).
+        var_base = 1.1 * self.sd**2 / n_baseline * (1 + r) / (1 - r)
         return math.sqrt(var_mean + var_base)
 
 

@@ -414,6 +414,12 @@ def _alerts_resurfacing(conn: sqlite3.Connection) -> None:
     alerts.add_column("resurfaced_from", int)
 
 
+@migration(26, "alerts_news")
+def _alerts_news(conn: sqlite3.Connection) -> None:
+    # What made an alert resurface, kept in its reason while new evidence updates the numbers.
+    tables(conn)["alerts"].add_column("news", str)
+
+
 @migration(40, "patients_list_index")
 def _patients_list_index(conn: sqlite3.Connection) -> None:
     # The clinic's patient list sorts by status and name and shows the first 200: with this

@@ -79,7 +79,7 @@ def test_an_urgent_alert_nobody_saw_never_closes_by_itself():
     later = START + timedelta(days=30)
     ch = step({"drowsiness_severe": a}, [finding(on=later)], later, 7)
     assert not ch.updated and [u.alert for u in ch.resurfaced] == [a]
-    assert "melding van 2 mrt. is nog niet gezien" in ch.resurfaced[0].finding.reason
+    assert "melding van 2 mrt. is nog niet gezien" in ch.resurfaced[0].reason
 
 
 def pain(level: float, severity="routine", opens=True) -> Finding:
@@ -93,10 +93,10 @@ def test_step_resurfaces_an_alert_that_became_materially_worse_than_last_seen():
     assert len(step({"pain_rise": a}, [pain(7.0)], today, 3).updated) == 1
     ch = step({"pain_rise": a}, [pain(7.4)], today, 3)
     assert not ch.updated and not ch.opened and [u.alert for u in ch.resurfaced] == [a]
-    assert ch.resurfaced[0].finding.reason == "gemiddelde pijn 7.4; sinds 2 mrt. gestegen van 5,1 naar 7,4"
+    assert ch.resurfaced[0].reason == "gemiddelde pijn 7.4; sinds 2 mrt. gestegen van 5,1 naar 7,4"
     # A higher severity is news once someone has seen the alert; unseen, it is raised in place.
     ch = step({"pain_rise": a}, [pain(6.0, "high")], today, 3)
-    assert ch.resurfaced and "van routine naar hoog" in ch.resurfaced[0].finding.reason
+    assert ch.resurfaced and "van routine naar hoog" in ch.resurfaced[0].reason
     unseen = msgspec.structs.replace(a, status="open")
     assert len(step({"pain_rise": unseen}, [pain(6.0, "high")], today, 3).updated) == 1
 
@@ -183,13 +183,13 @@ def test_an_acknowledged_pain_alert_resurfaces_as_new_when_materially_worse(db):
         for i in range(60):
             add_diary(conn, "p1", day, pain_avg=(3, 4, 3, 4, 3)[i % 5])
             day += timedelta(days=1)
-        for level in (6, 6, 6, 6):
+        for level in (7, 7, 7, 7):
             add_diary(conn, "p1", day, pain_avg=level)
             alerts.evaluate_patient(conn, "p1", day, None, {})
             day += timedelta(days=1)
         (first,) = live(conn)
         assert alerts.acknowledge(conn, first["id"], 1, now)
-        for level in (9, 9, 9, 9):
+        for level in (10, 10, 10, 10):
             add_diary(conn, "p1", day, pain_avg=level)
             alerts.evaluate_patient(conn, "p1", day, None, {})
             day += timedelta(days=1)
@@ -197,12 +197,12 @@ def test_an_acknowledged_pain_alert_resurfaces_as_new_when_materially_worse(db):
         return first, live(conn), seen
 
     first, rows, seen = db.write_sync(run)
-    assert first["status"] == "open" and first["level"] == 6.0
+    assert first["status"] == "open" and first["level"] == 7.0
     old, new = rows
     assert (old["status"], old["superseded_by"]) == ("closed", new["id"])
     assert old["acknowledged_at"]  # the acknowledgement stays with what was seen
     assert (new["status"], new["acknowledged_at"], new["resurfaced_from"]) == ("open", None, old["id"])
-    assert "gestegen van 6,0 naar" in new["reason"] and new["opened_on"] > old["opened_on"]
+    assert "gestegen van 7,0 naar 10" in new["reason"] and new["opened_on"] > old["opened_on"]
     assert seen is None  # the app no longer says the team has seen the reports
 
 

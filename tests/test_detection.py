@@ -47,7 +47,7 @@ def test_a_sustained_rise_alerts_with_the_numbers_in_the_reason():
     assert len(found) == 1
     f = found[0]
     assert f.category == "pain" and f.severity in ("routine", "high")
-    assert "baseline 4,0" in f.reason and "gemiddelde pijn 7,0" in f.reason and "%" in f.reason
+    assert "baseline 3,8" in f.reason and "gemiddelde pijn 7,0" in f.reason and "%" in f.reason
 
 
 def test_a_two_day_flare_does_not_alert():

@@ -172,7 +172,7 @@ def test_an_acknowledged_alert_that_gets_materially_worse_comes_back_as_new(
     for i in range(70, 6, -1):
         put(client, headers, today - timedelta(days=i), pain_avg=(3, 4, 3, 3, 4)[i % 5], pain_worst=5)
     for i in range(6, 2, -1):
-        put(client, headers, today - timedelta(days=i), pain_avg=6, pain_worst=7)
+        put(client, headers, today - timedelta(days=i), pain_avg=7, pain_worst=8)
     (first,) = services.db.query("SELECT * FROM alerts WHERE rule_id = 'pain_rise'")
     client.post(f"/clinic/alerts/{first['id']}/acknowledge", data={"csrf_token": clinician})
     client.get(f"/clinic/patients/{pid}")  # the team looks: the app says so
@@ -182,13 +182,14 @@ def test_an_acknowledged_alert_that_gets_materially_worse_comes_back_as_new(
     old, new = services.db.query("SELECT * FROM alerts WHERE rule_id = 'pain_rise' ORDER BY id")
     assert old["status"] == "closed" and old["acknowledged_at"]
     assert new["status"] == "open" and new["acknowledged_at"] is None
-    assert "sinds" in new["reason"] and "gestegen van 6,0 naar" in new["reason"]
+    assert "sinds" in new["reason"] and "gestegen van 7,0 naar 10" in new["reason"]
     inbox = client.get("/clinic/inbox").text
     assert new["reason"] in inbox and "Bevestig" in inbox
     # The team has not seen the news: the app must not say it has.
     assert client.get("/api/v1/me", headers=headers).json()["team_seen_at"] is None
     put(client, headers, today, pain_avg=10, pain_worst=10)  # more of the same: no new alert
-    assert len(services.db.query("SELECT id FROM alerts WHERE rule_id = 'pain_rise'")) == 2
+    rows = services.db.query("SELECT reason FROM alerts WHERE rule_id = 'pain_rise' ORDER BY id")
+    assert len(rows) == 2 and "gestegen van 7,0 naar 10" in rows[1]["reason"]  # the news stays
     assert "opnieuw gemeld, erger" in client.get(f"/clinic/patients/{pid}").text
 
 
