@@ -119,7 +119,7 @@ def step(
             changes.reminders.append(f)
         elif rule_id in open_alerts:
             alert = open_alerts[rule_id]
-            news = what_changed(alert, f, today, quiet_days) if f.opens else ""
+            news = what_changed(alert, f) if f.opens else ""
             if not news and cleared(alert, today, quiet_days):
                 # Clear for the quiet period without an evaluation to close it (no response,
                 # no sweep): a new episode.
@@ -152,7 +152,7 @@ def held_until_seen(alert: OpenAlert) -> bool:
     return alert.severity == "urgent" and alert.status == "open"
 
 
-def what_changed(alert: OpenAlert, f: Finding, today: date, quiet_days: int) -> str:
+def what_changed(alert: OpenAlert, f: Finding) -> str:
     """Why `f` is news against the alert it would update (one Dutch phrase), or ''."""
     since = short_dutch_date(alert.seen_on or alert.opened_on)
     # A higher severity of an alert nobody has seen yet is not hidden: it is raised in place
@@ -167,9 +167,12 @@ def what_changed(alert: OpenAlert, f: Finding, today: date, quiet_days: int) -> 
         return f"sinds {since} gestegen van {nl(alert.seen_level)} naar {nl(f.level)}"
     if seen and SEVERITY_RANK[f.severity] > SEVERITY_RANK.get(alert.severity, 0):
         return f"sinds {since} van {SEVERITY_NL[alert.severity]} naar {SEVERITY_NL[f.severity]}"
-    if held_until_seen(alert) and cleared(alert, today, quiet_days):
-        # A new episode must not hide in an old alert nobody has seen yet.
-        return f"opnieuw; de melding van {short_dutch_date(alert.opened_on)} is nog niet gezien"
+    if f.severity == "urgent" and f.evidence_on is not None and f.evidence_on > alert.last_evidence_on:
+        # A new urgent report (severe drowsiness again, another day) never hides in the old one.
+        unseen = (
+            f"; de melding van {short_dutch_date(alert.opened_on)} is nog niet gezien" if not seen else ""
+        )
+        return f"opnieuw gemeld op {short_dutch_date(f.evidence_on)}{unseen}"
     return ""
 
 

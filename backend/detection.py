@@ -87,7 +87,6 @@ class Thresholds(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, froze
     # An open pain alert stays open while the window's mean is this share of the important
     # change above the baseline (0: only while the full rule fires).
     hold_share: float = 0.5
-    ongoing_days: int = 0
     # -- side effects ----------------------------------------------------------------------------
     # A side effect reported on an entry this many days old or newer still counts as "now".
     side_effect_days: int = 1
@@ -181,6 +180,8 @@ class Finding(msgspec.Struct):
     # False: evidence that the condition lasts, too weak to open an alert but enough to keep an
     # open one from closing (hysteresis: a rise that dips for a day is one alert, not three).
     opens: bool = True
+    # The day of the answer behind an urgent finding (a report): a later report is a new one.
+    evidence_on: date | None = None
 
 
 # -- formatting (Dutch: decimal comma) --------------------------------------------------------
@@ -397,6 +398,7 @@ def side_effects(ctx: Context) -> list[Finding]:
                         "urgent",
                         f"ernstige sufheid gemeld (3 van 3) op {when}",
                         ctx.today,
+                        evidence_on=severe[0],
                     )
                 )
             else:
@@ -477,6 +479,7 @@ def safety(ctx: Context) -> list[Finding]:
                     f"{qid} vraag {item}: antwoord {nl(float(latest.answers[item]))} "
                     f"(veiligheidssignaal) op {dutch_date(latest.local_date)}",
                     ctx.today,
+                    evidence_on=latest.local_date,
                 )
             )
     return findings

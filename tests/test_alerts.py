@@ -56,7 +56,7 @@ def live(conn, pid="p1"):
 
 
 def finding(rule="drowsiness_severe", severity="urgent", on=START) -> Finding:
-    return Finding(rule, "side_effect", severity, "ernstige sufheid", on)
+    return Finding(rule, "side_effect", severity, "ernstige sufheid", on, evidence_on=on)
 
 
 # -- the pure lifecycle ----------------------------------------------------------------------
@@ -75,11 +75,14 @@ def test_an_urgent_alert_nobody_saw_never_closes_by_itself():
     assert not step({"drowsiness_severe": a}, [], START + timedelta(days=200), 7).closed
     seen = OpenAlert("drowsiness_severe", "side_effect", "urgent", START, START, "x", status="acknowledged")
     assert step({"drowsiness_severe": seen}, [], START + timedelta(days=7), 7).closed == [seen]
-    # A new episode weeks later does not hide inside the unseen one: it resurfaces.
-    later = START + timedelta(days=30)
-    ch = step({"drowsiness_severe": a}, [finding(on=later)], later, 7)
-    assert not ch.updated and [u.alert for u in ch.resurfaced] == [a]
-    assert "melding van 2 mrt. is nog niet gezien" in ch.resurfaced[0].reason
+    # A new report, the next day or weeks later, does not hide inside the unseen one.
+    for later in (START + timedelta(days=1), START + timedelta(days=30)):
+        ch = step({"drowsiness_severe": a}, [finding(on=later)], later, 7)
+        assert not ch.updated and [u.alert for u in ch.resurfaced] == [a]
+        assert "melding van 2 mrt. is nog niet gezien" in ch.resurfaced[0].reason
+    # The day after a report the rule still sees it: more of the same.
+    ch = step({"drowsiness_severe": a}, [finding(on=START)], START + timedelta(days=1), 7)
+    assert len(ch.updated) == 1
 
 
 def pain(level: float, severity="routine", opens=True) -> Finding:
@@ -117,21 +120,27 @@ def test_step_routes_silence_reminders_to_the_patient_not_the_team():
 
 
 # -- stored -------------------------------------------------------------------------------------
-def test_severe_drowsiness_opens_one_urgent_alert_that_new_evidence_updates(db):
+def test_severe_drowsiness_opens_one_urgent_alert_and_a_new_report_is_a_new_alert(db):
     def run(conn):
         add_patient(conn)
         add_diary(conn, "p1", START, se_drowsiness=3)
         first = alerts.evaluate_patient(conn, "p1", START, None, {})
-        add_diary(conn, "p1", START + timedelta(days=1), se_drowsiness=3)
+        add_diary(conn, "p1", START + timedelta(days=1), se_drowsiness=1)
+        # The next day the report is still current: more of the same.
         second = alerts.evaluate_patient(conn, "p1", START + timedelta(days=1), None, {})
-        return first, second, live(conn)
+        one = [dict(r) for r in live(conn)]
+        add_diary(conn, "p1", START + timedelta(days=2), se_drowsiness=3)
+        third = alerts.evaluate_patient(conn, "p1", START + timedelta(days=2), None, {})
+        return first, second, one, third, live(conn)
 
-    first, second, rows = db.write_sync(run)
+    first, second, one, third, rows = db.write_sync(run)
     assert len(first.opened_ids) == 1 and not second.opened_ids and len(second.updated) == 1
-    assert len(rows) == 1
-    row = rows[0]
-    assert (row["severity"], row["status"], row["category"]) == ("urgent", "open", "side_effect")
-    assert row["last_evidence_on"] == (START + timedelta(days=1)).isoformat()
+    assert len(one) == 1
+    assert (one[0]["severity"], one[0]["status"], one[0]["category"]) == ("urgent", "open", "side_effect")
+    assert one[0]["last_evidence_on"] == (START + timedelta(days=1)).isoformat()
+    # Severe again on another day: a new urgent alert, never hidden in the unseen one.
+    assert len(third.opened_ids) == 1 and [r["status"] for r in rows] == ["closed", "open"]
+    assert "opnieuw gemeld op 4 mrt." in rows[1]["reason"] and rows[0]["superseded_by"] == rows[1]["id"]
 
 
 def test_an_alert_closes_once_the_condition_is_clear_for_the_quiet_period(db):

@@ -138,8 +138,8 @@ def _patient(pain: list[int]) -> SimPatient:
 
 
 def test_scoring_runs_the_real_replay_and_a_rule_firing_under_an_open_alert_adds_nothing(tmp_path):
-    # An anchor that fires on every day of 7 or more: one flare at day 20 opens an alert that
-    # the quiet period keeps open through the step at day 30, so the clinic sees nothing new.
+    # An anchor that fires on every day of 7 or more: one flare at day 45 opens an alert that
+    # a long quiet period (14 days) keeps open through the step at day 50: nothing new to see.
     def seven(entries, today, first):
         last = entries[-1] if entries else None
         if last is not None and last.local_date == today and last.answers["pain_avg"] >= 7:
@@ -148,7 +148,7 @@ def test_scoring_runs_the_real_replay_and_a_rule_firing_under_an_open_alert_adds
 
     flare_then_step = [4] * 45 + [8] + [4] * 4 + [8] * 10 + [4] * 30
     p = _patient(flare_then_step)
-    s = yardstick.score_cohort([p], tmp_path, detector=seven)
+    s = yardstick.score_cohort([p], tmp_path, detector=seven, detection={"quiet_days": 14})
     assert s.caught == 0 and s.false_pain_alerts == 1
     with open(tmp_path / "alerts.csv", newline="") as fh:
         written = list(csv.reader(fh))
