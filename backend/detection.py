@@ -81,7 +81,7 @@ class Thresholds(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, froze
     raised_day_share: float = 0.6
     # The rise must also stand out from the patient's own day-to-day variability:
     # window mean - baseline >= noise_z * (its standard error, allowing for carry-over).
-    noise_z: float = 2.0
+    noise_z: float = 2.25
     # A rise this large (points) makes the alert high instead of routine.
     high_rise_points: float = 3.0
     # An open pain alert stays open while the window's mean is this share of the important

@@ -4,8 +4,10 @@ and the targets on seeded cohorts scored through `pijnwacht replay`."""
 from __future__ import annotations
 
 import csv
+import functools
 import random
 import statistics
+import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -298,12 +300,33 @@ COHORTS = {
 }
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="until the new pain rule lands (alerts-rule)")
+@functools.cache
+def shipped_scores(name: str) -> yardstick.Scores:
+    """100 patients x 150 days, scored by what `pijnwacht replay` opens (default thresholds);
+    computed once for the tests below."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return yardstick.score_cohort(
+            COHORTS[name](), Path(tmp), library=load_library(ROOT / "questionnaires")
+        )
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="sensitivity and alerts per event fall short")
 @pytest.mark.parametrize("name", list(COHORTS))
-def test_the_shipped_rules_meet_every_target_through_replay(name, tmp_path):
-    """100 patients x 150 days, scored by what `pijnwacht replay` opens (default thresholds)."""
-    cohort = COHORTS[name]()
-    s = yardstick.score_cohort(cohort, tmp_path, library=load_library(ROOT / "questionnaires"))
+def test_the_shipped_rules_meet_every_target_through_replay(name):
+    s = shipped_scores(name)
     assert s.pain_events >= 40 and s.drowsiness_days > 0 and s.silences > 0, s
     missed = [n for n, ok in yardstick.verdicts(s).items() if not ok]
     assert not missed, (missed, s)
+
+
+@pytest.mark.parametrize("name", list(COHORTS))
+def test_the_shipped_rules_keep_the_alert_budget_and_catch_most_rises_on_both_simulators(name):
+    """What the rules do reach on every simulator (README): the false-alert budget, the delay,
+    every severe drowsiness day and silence; and most rises (the rule before issue 12: 0.57)."""
+    s = shipped_scores(name)
+    verdicts = yardstick.verdicts(s)
+    for target in ("false pain alerts / patient-month", "median delay (days)"):
+        assert verdicts[target], (target, s)
+    assert s.drowsiness_caught == s.drowsiness_days and s.drowsiness_false == 0, s
+    assert s.silences_caught >= 0.9 * s.silences, s
+    assert s.sensitivity >= 0.70, s
