@@ -14,6 +14,7 @@ import msgspec
 from argon2 import PasswordHasher
 from argon2 import exceptions as argon2_exceptions
 
+from backend import audit
 from backend.storage import iso, parse_iso, utcnow
 
 # OWASP's minimum for argon2id: m=19 MiB, t=2, p=1. We take more memory.
@@ -95,11 +96,96 @@ def add_user(conn: sqlite3.Connection, *, email: str, name: str, role: str, pass
     return User(id=cur.lastrowid, email=email, name=name.strip(), role=role)
 
 
-def list_users(conn: sqlite3.Connection) -> list[User]:
+class Account(msgspec.Struct, frozen=True):
+    """An account as the admin sees it: also when disabled."""
+
+    id: int
+    email: str
+    name: str
+    role: str
+    disabled_at: str | None
+    created_at: str
+
+
+def accounts_list(conn: sqlite3.Connection) -> list[Account]:
     rows = conn.execute(
-        "SELECT id, email, name, role FROM users WHERE disabled_at IS NULL ORDER BY name"
+        "SELECT id, email, name, role, disabled_at, created_at FROM users"
+        " ORDER BY disabled_at IS NOT NULL, name"
     ).fetchall()
-    return [User(**dict(r)) for r in rows]
+    return [Account(**dict(r)) for r in rows]
+
+
+def _account(conn: sqlite3.Connection, email: str) -> Account:
+    row = conn.execute(
+        "SELECT id, email, name, role, disabled_at, created_at FROM users WHERE email = ?", (email.strip(),)
+    ).fetchone()
+    if row is None:
+        raise AccountError(f"Er is geen account voor {email.strip()}.")
+    return Account(**dict(row))
+
+
+def _keep_an_admin(conn: sqlite3.Connection, account: Account) -> None:
+    others = conn.execute(
+        "SELECT count(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL AND id != ?", (account.id,)
+    ).fetchone()[0]
+    if account.role == "admin" and account.disabled_at is None and others == 0:
+        raise AccountError(
+            f"{account.email} is de laatste actieve beheerder: maak eerst een andere beheerder aan."
+        )
+
+
+def disable_user(conn: sqlite3.Connection, email: str) -> Account:
+    """Disable an account: it cannot sign in, and every session of it ends at once."""
+    account = _account(conn, email)
+    _keep_an_admin(conn, account)
+    conn.execute(
+        "UPDATE users SET disabled_at = coalesce(disabled_at, ?) WHERE id = ?", (iso(utcnow()), account.id)
+    )
+    conn.execute("DELETE FROM sessions WHERE user_id = ?", (account.id,))
+    return _account(conn, email)
+
+
+def enable_user(conn: sqlite3.Connection, email: str) -> Account:
+    account = _account(conn, email)
+    conn.execute("UPDATE users SET disabled_at = NULL WHERE id = ?", (account.id,))
+    return _account(conn, email)
+
+
+def set_role(conn: sqlite3.Connection, email: str, role: str) -> Account:
+    if role not in ROLES:
+        raise AccountError("De rol moet clinician (zorgverlener) of admin (beheerder) zijn.")
+    account = _account(conn, email)
+    if role != "admin":
+        _keep_an_admin(conn, account)
+    conn.execute("UPDATE users SET role = ? WHERE id = ?", (role, account.id))
+    return _account(conn, email)
+
+
+def new_password_hash(account: Account, password: str) -> str:
+    """A reset password, checked and hashed (argon2: call outside the writer)."""
+    check_password_strength(password, email=account.email, name=account.name)
+    return hash_password(password)
+
+
+def find_account(conn: sqlite3.Connection, email: str) -> Account:
+    return _account(conn, email)
+
+
+def audit_change(
+    conn: sqlite3.Connection, actor: User | None, action: str, account: Account, *, source: str | None
+) -> None:
+    """An account change in the audit log: who (an admin, or the operator at the command
+    line when `actor` is None) did what to which account."""
+    audit.record(
+        conn,
+        user_id=actor.id if actor else None,
+        user_email=actor.email if actor else None,
+        role=actor.role if actor else "cli",
+        patient_id=None,
+        action=action,
+        object=f"user={account.email} role={account.role}",
+        source=source,
+    )
 
 
 class Candidate(msgspec.Struct, frozen=True):

@@ -103,6 +103,81 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_new_password(args: argparse.Namespace) -> str | None:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    password = getpass.getpass("New password: ")
+    if getpass.getpass("New password again: ") != password:
+        return None
+    return password
+
+
+def cmd_user_change(args: argparse.Namespace) -> int:
+    """user disable | enable | role | passwd: one account change, audited."""
+    from backend import accounts, services
+
+    settings = _settings(args)
+    svc = services.build(settings, push=False)
+    try:
+        if args.action == "passwd":
+            account = accounts.find_account(svc.db.reader, args.email)
+            password = _read_new_password(args)
+            if password is None:
+                return _fail("the two passwords differ")
+            new_hash = accounts.new_password_hash(account, password)
+
+            def change(conn):
+                accounts.set_password_hash(conn, account.id, new_hash)
+                return accounts.find_account(conn, account.email)
+        else:
+            act = {
+                "disable": lambda conn: accounts.disable_user(conn, args.email),
+                "enable": lambda conn: accounts.enable_user(conn, args.email),
+                "role": lambda conn: accounts.set_role(conn, args.email, args.role),
+            }[args.action]
+
+            def change(conn):
+                return act(conn)
+
+        def audited(conn):
+            account = change(conn)
+            accounts.audit_change(conn, None, f"user_{args.action}", account, source="cli")
+            return account
+
+        account = svc.db.write_sync(audited)
+    except accounts.AccountError as exc:
+        return _fail(str(exc))
+    finally:
+        svc.close()
+    done = {
+        "disable": "disabled; every session of it has ended",
+        "enable": "enabled",
+        "role": f"now {account.role}",
+        "passwd": "has a new password; every session of it has ended",
+    }[args.action]
+    print(f"{account.email}: {done}.")
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from backend import accounts, services
+
+    svc = services.build(_settings(args), push=False)
+    try:
+        users = accounts.accounts_list(svc.db.reader)
+    finally:
+        svc.close()
+    if args.json:
+        print(json.dumps([{**msgspec.to_builtins(u), "active": u.disabled_at is None} for u in users]))
+        return 0
+    for u in users:
+        state = f"disabled {u.disabled_at[:10]}" if u.disabled_at else "active"
+        print(f"{u.email}\t{u.name}\t{u.role}\t{state}")
+    return 0
+
+
 # -- enrolment ----------------------------------------------------------------------------
 def cmd_enrol(args: argparse.Namespace) -> int:
     from backend import enrolment, scheduler, services
@@ -290,6 +365,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", choices=["clinician", "admin"], default="clinician")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     p.set_defaults(func=cmd_user_add)
+    for action, text in (
+        ("disable", "disable an account: no sign-in, every session ends at once"),
+        ("enable", "enable a disabled account again"),
+        ("passwd", "set a new password (a lost one too); every session of the account ends"),
+        ("role", "make an account clinician or admin"),
+    ):
+        p = usub.add_parser(action, help=text)
+        p.add_argument("--email", required=True)
+        if action == "passwd":
+            p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+        if action == "role":
+            p.add_argument("--role", choices=["clinician", "admin"], required=True)
+        p.set_defaults(func=cmd_user_change, action=action)
+    p = usub.add_parser("list", help="every account, disabled ones too")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_user_list)
 
     p = sub.add_parser("enrol", help="enrol a patient and print a one-time code")
     p.add_argument("--name", required=True, help="display name or pseudonym (no BSN)")

@@ -594,8 +594,13 @@ class AccountsController(Controller):
 
     @get("/users", name="clinic:users", guards=[requires_admin])
     async def users(self, request: Request) -> Template:
-        users = accounts.list_users(services_of(request).db.reader)
-        return page(request, "clinic/users.html", users=users, error=None, form={})
+        return self._users_page(request, error=None, form={}, status=200)
+
+    def _users_page(self, request: Request, *, error: str | None, form: dict, status: int) -> Template:
+        users = accounts.accounts_list(services_of(request).db.reader)
+        response = page(request, "clinic/users.html", users=users, error=error, form=form)
+        response.status_code = status
+        return response
 
     @post("/users", name="clinic:users-submit", guards=[requires_admin])
     async def add_user(self, request: Request) -> Response:
@@ -606,14 +611,51 @@ class AccountsController(Controller):
         try:
             await services.db.write(lambda conn: accounts.add_user(conn, password=password, **values))
         except AccountError as exc:
-            response = page(
-                request,
-                "clinic/users.html",
-                users=accounts.list_users(services.db.reader),
-                error=str(exc),
-                form=values,
-            )
-            response.status_code = 422
+            return self._users_page(request, error=str(exc), form=values, status=422)
+        return Redirect(path="/clinic/users")
+
+    @post("/users/{user_id:int}/{action:str}", name="clinic:user-change", guards=[requires_admin])
+    async def change_user(self, request: Request, user_id: int, action: str) -> Response:
+        """Disable, enable, re-role or give a new password to an account (audited)."""
+        services = services_of(request)
+        form = await request.form()
+        admin = session_of(request).user
+        row = (
+            services.db.query_one("SELECT email FROM users WHERE id = ?", (user_id,))
+            if 0 < user_id < 2**63
+            else None
+        )
+        if row is None or action not in ("disable", "enable", "role", "passwd"):
+            raise NotFoundException("Dit account bestaat niet.")
+        email = row["email"]
+        role = str(form.get("role", ""))
+        try:
+            if action == "passwd":
+                account = accounts.find_account(services.db.reader, email)
+                new_hash = await asyncio.to_thread(
+                    accounts.new_password_hash, account, str(form.get("password", ""))
+                )
+            act = {
+                "disable": lambda conn: accounts.disable_user(conn, email),
+                "enable": lambda conn: accounts.enable_user(conn, email),
+                "role": lambda conn: accounts.set_role(conn, email, role),
+                "passwd": lambda conn: (
+                    accounts.set_password_hash(conn, user_id, new_hash),
+                    accounts.find_account(conn, email),
+                )[1],
+            }[action]
+
+            def change(conn):
+                account = act(conn)
+                accounts.audit_change(conn, admin, f"user_{action}", account, source=client_address(request))
+
+            await services.db.write(change)
+        except AccountError as exc:
+            return self._users_page(request, error=str(exc), form={}, status=422)
+        if user_id == admin.id and action in ("disable", "passwd"):
+            # Their own sessions ended with it, this one too.
+            response = Redirect(path="/clinic/login")
+            response.cookies.append(_cookie(request, SESSION_COOKIE, "", max_age=0))
             return response
         return Redirect(path="/clinic/users")
 

@@ -68,6 +68,7 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/clinic/password"): CLINIC,
     ("GET", "/clinic/users"): ADMIN_ONLY,
     ("POST", "/clinic/users"): ADMIN_ONLY,
+    ("POST", "/clinic/users/{}/{}"): ADMIN_ONLY,
     ("GET", "/clinic/audit/{}"): ADMIN_ONLY,
     ("GET", "/clinic/patients/{}/consult"): CLINIC,
     ("GET", "/clinic/patients/{}/consult.csv"): CLINIC,
@@ -166,6 +167,9 @@ class World:
             "response_id": new_id(),
             "path": "nothing-here",
             "alert_id": self.alert_id,
+            # A role change without a role: refused as invalid (422), changes nothing.
+            "user_id": "1",
+            "action": "role",
         }
 
         def fill(m: re.Match) -> str:
