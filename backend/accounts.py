@@ -15,6 +15,7 @@ from argon2 import PasswordHasher
 from argon2 import exceptions as argon2_exceptions
 
 from backend import audit
+from backend.messages import Refusal
 from backend.storage import iso, parse_iso, utcnow
 
 # OWASP's minimum for argon2id: m=19 MiB, t=2, p=1. We take more memory.
@@ -27,8 +28,9 @@ VERIFY_CONCURRENCY = 4
 _COMMON_PASSWORDS_FILE = Path(__file__).with_name("common_passwords.txt")
 
 
-class AccountError(ValueError):
-    """A request about an account that cannot be honoured; the message says why."""
+class AccountError(Refusal, ValueError):
+    """A request about an account that cannot be honoured; the message (a key of
+    backend/messages.py, or older texts as written) says why."""
 
 
 class User(msgspec.Struct, frozen=True):
@@ -120,7 +122,7 @@ def _account(conn: sqlite3.Connection, email: str) -> Account:
         "SELECT id, email, name, role, disabled_at, created_at FROM users WHERE email = ?", (email.strip(),)
     ).fetchone()
     if row is None:
-        raise AccountError(f"Er is geen account voor {email.strip()}.")
+        raise AccountError("account.unknown", email=email.strip())
     return Account(**dict(row))
 
 
@@ -129,9 +131,7 @@ def _keep_an_admin(conn: sqlite3.Connection, account: Account) -> None:
         "SELECT count(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL AND id != ?", (account.id,)
     ).fetchone()[0]
     if account.role == "admin" and account.disabled_at is None and others == 0:
-        raise AccountError(
-            f"{account.email} is de laatste actieve beheerder: maak eerst een andere beheerder aan."
-        )
+        raise AccountError("account.last_admin", email=account.email)
 
 
 def disable_user(conn: sqlite3.Connection, email: str) -> Account:
@@ -153,7 +153,7 @@ def enable_user(conn: sqlite3.Connection, email: str) -> Account:
 
 def set_role(conn: sqlite3.Connection, email: str, role: str) -> Account:
     if role not in ROLES:
-        raise AccountError("De rol moet clinician (zorgverlener) of admin (beheerder) zijn.")
+        raise AccountError("account.role")
     account = _account(conn, email)
     if role != "admin":
         _keep_an_admin(conn, account)
@@ -245,9 +245,9 @@ def check_new_password(user: User, candidate: Candidate | None, old: str, new: s
     """For a password change: the old password must be right and the new one differ from it
     and be strong; returns the new hash (argon2 twice: call outside the writer)."""
     if not password_matches(candidate, old)[0]:
-        raise AccountError("Het huidige wachtwoord klopt niet.")
+        raise AccountError("account.current_wrong")
     if new == old:
-        raise AccountError("Het nieuwe wachtwoord moet anders zijn dan het huidige.")
+        raise AccountError("account.same_password")
     check_password_strength(new, email=user.email, name=user.name)
     return hash_password(new)
 

@@ -463,10 +463,10 @@ class PatientController(Controller):
                     conn, patient_id=patient.id, subscription=sub, allow_loopback=allow_loopback
                 )
             )
+        except Refusal:
+            raise  # in the patient's language (app._refusal)
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
-        except push.EndpointTaken as exc:
-            raise HTTPException(status_code=409, detail=str(exc)) from None
 
     @delete(
         "/push/subscriptions",

@@ -28,7 +28,7 @@ from litestar.exceptions import (
 from litestar.handlers import BaseRouteHandler
 from litestar.response import Redirect, Template
 
-from backend import accounts, audit, enrolment, overrides
+from backend import accounts, audit, enrolment, messages, overrides
 from backend.accounts import AccountError, Session
 from backend.api import client_address, services_of
 from backend.enrolment import EnrolmentError
@@ -143,7 +143,9 @@ def audit_shown(
 
 
 def _duration(seconds: int) -> str:
-    return f"{seconds} seconden" if seconds < 120 else f"{round(seconds / 60)} minuten"
+    if seconds < 120:
+        return messages.text("duration.seconds", n=seconds)
+    return messages.text("duration.minutes", n=round(seconds / 60))
 
 
 def _cookie(request: Request, key: str, value: str, *, max_age: int | None) -> Cookie:
@@ -179,12 +181,10 @@ class AuthController(Controller):
         password = str(form.get("password", ""))
         cookie_token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         if not cookie_token or not secrets.compare_digest(cookie_token, str(form.get("login_csrf", ""))):
-            return self._again(request, "Het formulier was verlopen. Meld u opnieuw aan.", 403)
+            return self._again(request, messages.text("login.form_expired"), 403)
         gate = services.verify_gate
         if gate.locked():
-            response = self._again(
-                request, "Er melden zich nu veel mensen aan. Probeer het over een paar seconden opnieuw.", 503
-            )
+            response = self._again(request, messages.text("login.busy"), 503)
             response.headers["Retry-After"] = "2"
             return response
         async with gate:
@@ -204,11 +204,7 @@ class AuthController(Controller):
         until = await services.db.write(lambda conn: accounts.reserve_attempt(conn, rules, now))
         if until is not None:
             wait = max(1, int((until - now).total_seconds()))
-            response = self._again(
-                request,
-                f"Te veel mislukte aanmeldingen. Wacht {_duration(wait)} of vraag een beheerder om hulp.",
-                429,
-            )
+            response = self._again(request, messages.text("login.throttled", wait=_duration(wait)), 429)
             response.headers["Retry-After"] = str(wait)
             return response
         candidate = accounts.login_candidate(services.db.reader, email)
@@ -224,7 +220,7 @@ class AuthController(Controller):
 
         result = await services.db.write(signed_in) if right else None
         if result is None:
-            return self._again(request, "Het e-mailadres of het wachtwoord klopt niet.", 401)
+            return self._again(request, messages.text("login.wrong"), 401)
         token, _session = result
         response = Redirect(path="/clinic/")
         response.cookies.append(
@@ -586,10 +582,10 @@ class AccountsController(Controller):
                     conn, user_id=user_id, subscription=subscription, allow_loopback=allow_loopback
                 )
             )
-        except (ValueError, TypeError) as exc:
-            raise HTTPException(status_code=422, detail=f"subscription: {exc}") from None
         except push.EndpointTaken as exc:
             raise HTTPException(status_code=409, detail=str(exc)) from None
+        except (ValueError, TypeError) as exc:
+            raise HTTPException(status_code=422, detail=f"subscription: {exc}") from None
         return {"status": "subscribed"}
 
     @get("/users", name="clinic:users", guards=[requires_admin])

@@ -110,6 +110,61 @@ MESSAGES: dict[str, dict[str, str]] = {
         " pijnteam.",
         "en": "Too many wrong codes from this address. Try again after {until} UTC, or ask the pain team.",
     },
+    # -- push subscriptions (backend/push.py) -----------------------------------------------
+    "push.endpoint_missing": {"nl": "endpoint ontbreekt", "en": "endpoint is missing"},
+    "push.endpoint_invalid": {"nl": "endpoint is geen geldig adres", "en": "endpoint is not a valid URL"},
+    "push.endpoint_https": {
+        "nl": "endpoint moet een https-adres zijn",
+        "en": "endpoint must be an https URL",
+    },
+    "push.endpoint_not_push": {
+        "nl": "endpoint is geen adres van een pushdienst",
+        "en": "endpoint is not a push service URL",
+    },
+    "push.endpoint_private": {
+        "nl": "endpoint moet een openbaar adres zijn, geen adres in een eigen netwerk",
+        "en": "endpoint must be a public address, not one inside a private network",
+    },
+    "push.endpoint_taken": {
+        "nl": "Deze pushmeldingen horen al bij een ander account; er is niets veranderd.",
+        "en": "These push messages already belong to another account; nothing was changed.",
+    },
+    # -- clinicians signing in and their accounts (backend/clinic.py, backend/accounts.py) --
+    "login.wrong": {
+        "nl": "Het e-mailadres of het wachtwoord klopt niet.",
+        "en": "The e-mail address or the password is not right.",
+    },
+    "login.throttled": {
+        "nl": "Te veel mislukte aanmeldingen. Wacht {wait} of vraag een beheerder om hulp.",
+        "en": "Too many failed sign-ins. Wait {wait} or ask an administrator.",
+    },
+    "login.busy": {
+        "nl": "Er melden zich nu veel mensen aan. Probeer het over een paar seconden opnieuw.",
+        "en": "Many people are signing in right now. Try again in a few seconds.",
+    },
+    "login.form_expired": {
+        "nl": "Het formulier was verlopen. Meld u opnieuw aan.",
+        "en": "The form had expired. Please sign in again.",
+    },
+    "duration.seconds": {"nl": "{n} seconden", "en": "{n} seconds"},
+    "duration.minutes": {"nl": "{n} minuten", "en": "{n} minutes"},
+    "account.unknown": {"nl": "Er is geen account voor {email}.", "en": "There is no account for {email}."},
+    "account.last_admin": {
+        "nl": "{email} is de laatste actieve beheerder: maak eerst een andere beheerder aan.",
+        "en": "{email} is the last active administrator: make another administrator first.",
+    },
+    "account.role": {
+        "nl": "De rol moet clinician (zorgverlener) of admin (beheerder) zijn.",
+        "en": "The role must be clinician or admin.",
+    },
+    "account.current_wrong": {
+        "nl": "Het huidige wachtwoord klopt niet.",
+        "en": "The current password is not right.",
+    },
+    "account.same_password": {
+        "nl": "Het nieuwe wachtwoord moet anders zijn dan het huidige.",
+        "en": "The new password must differ from the current one.",
+    },
     # -- patient settings -----------------------------------------------------------------
     "settings.language": {"nl": "taal moet nl of en zijn", "en": "language must be nl or en"},
     "settings.timezone": {

@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush_async
 
+from backend.messages import Refusal
 from backend.settings import Settings
 from backend.storage import Database, iso, parse_iso
 
@@ -185,8 +186,15 @@ def _decoded_key(keys: Mapping, name: str, length: int) -> str:
     return _b64url(raw)
 
 
-class EndpointTaken(Exception):
+class EndpointRefused(Refusal, ValueError):
+    """A push endpoint the server will not POST to (422); str() is the Dutch text."""
+
+
+class EndpointTaken(Refusal):
     """The endpoint is an active subscription of someone else: it stays theirs (409)."""
+
+    def __init__(self) -> None:
+        super().__init__("push.endpoint_taken", 409)
 
 
 class RefusedAddress(OSError):
@@ -246,29 +254,29 @@ def check_endpoint(endpoint: Any, *, allow_loopback: bool = False) -> str:
     http to this machine); ValueError naming `endpoint` otherwise. A host name is checked
     by `check_endpoint_resolves` and again, address by address, when connecting."""
     if not isinstance(endpoint, str) or not endpoint:
-        raise ValueError("endpoint ontbreekt")
+        raise EndpointRefused("push.endpoint_missing")
     if len(endpoint) > 2048 or any(c.isspace() for c in endpoint):
-        raise ValueError("endpoint is geen geldig adres")
+        raise EndpointRefused("push.endpoint_invalid")
     try:
         parts = urlsplit(endpoint)
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
-        raise ValueError("endpoint is geen geldig adres") from None
+        raise EndpointRefused("push.endpoint_invalid") from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError("endpoint moet een https-adres zijn")
+        raise EndpointRefused("push.endpoint_https")
     if parts.username or parts.password or parts.fragment:
-        raise ValueError("endpoint is geen adres van een pushdienst")
+        raise EndpointRefused("push.endpoint_not_push")
     host = parts.hostname
     numeric = _numeric_host(host)
     loopback = host == "localhost" or (numeric is not None and _address_is_loopback(numeric))
     if allow_loopback and loopback:
         return endpoint
     if parts.scheme != "https":
-        raise ValueError("endpoint moet een https-adres zijn")
+        raise EndpointRefused("push.endpoint_https")
     # A push service is on the public internet; anything else would let a device token make
     # the server POST into the clinic's own network.
     if loopback or (numeric is not None and not address_is_public(numeric)):
-        raise ValueError("endpoint moet een openbaar adres zijn, geen adres in een eigen netwerk")
+        raise EndpointRefused("push.endpoint_private")
     return endpoint
 
 
@@ -289,7 +297,7 @@ async def check_endpoint_resolves(endpoint: Any, *, allow_loopback: bool = False
     except (OSError, TimeoutError):
         return endpoint
     if any(not address_is_public(str(info[4][0])) for info in infos):
-        raise ValueError("endpoint moet een openbaar adres zijn, geen adres in een eigen netwerk")
+        raise EndpointRefused("push.endpoint_private")
     return endpoint
 
 
@@ -364,7 +372,7 @@ def save_subscription(
     sub_id = int(old[0])
     if (old[1], old[2]) != (patient_id, user_id):
         if old[3] is None:
-            raise EndpointTaken("Deze pushmeldingen horen al bij een ander account; er is niets veranderd.")
+            raise EndpointTaken()
         _kill_queued(conn, sub_id, "moved")
     conn.execute(
         "UPDATE push_subscriptions SET patient_id = ?, user_id = ?, p256dh = ?, auth = ?,"
