@@ -182,3 +182,19 @@ def test_the_settings_form_sets_a_threshold_and_refuses_a_bad_value_naming_it(
     assert r.status_code == 422 and "&#39;noise_z&#39;: &#39;-1&#39; is geen geldige waarde" in r.text
     stored = services.db.query_one("SELECT thresholds FROM patients WHERE id = ?", (pid,))["thresholds"]
     assert json.loads(stored) == {"noise_z": 2.5}
+
+
+def test_a_pain_alert_offers_the_expected_level_form(client, services, clinician, patient):
+    pid, _ = patient
+    services.db.write_sync(
+        lambda conn: conn.execute(
+            "INSERT INTO alerts (patient_id, rule_id, category, severity, status, opened_on, opened_at,"
+            " updated_at, last_evidence_on, reason) VALUES (?, 'pain_rise', 'pain', 'routine', 'open',"
+            " '2026-12-01', '2026-12-01T08:00:00Z', '2026-12-01T08:00:00Z', '2026-12-01', 'pijn hoger')",
+            (pid,),
+        )
+    )
+    alert_id = services.db.query_one("SELECT id FROM alerts WHERE patient_id = ?", (pid,))["id"]
+    page = client.get(f"/clinic/alerts/{alert_id}").text
+    assert f'action="/clinic/patients/{pid}/thresholds"' in page
+    assert 'name="key" value="expected_pain_level"' in page
