@@ -36,6 +36,7 @@ from backend.detection import (
     overrides_in_force,
     thresholds_for,
 )
+from backend.spreadsheet import guard
 from backend.storage import iso, parse_iso, utcnow
 
 # The alerts CSV (contract.md): the inbox export and the output of `pijnwacht replay`.
@@ -536,4 +537,11 @@ def alert_rows(rows: Iterable[Mapping[str, Any]]) -> Iterable[list[str]]:
     """Alerts as rows of the alerts CSV (contract.md), header first."""
     yield list(ALERTS_HEADER)
     for r in rows:
-        yield [r["patient_id"], r["rule_id"], r["category"], r["severity"], r["opened_on"], r["reason"]]
+        yield [
+            r["patient_id"],
+            r["rule_id"],
+            r["category"],
+            r["severity"],
+            r["opened_on"],
+            guard(r["reason"]),
+        ]

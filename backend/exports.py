@@ -16,8 +16,8 @@ return the generator.
 - Wide CSV: current responses only, one row per patient per day from the patient's first to
   last day with data (inside --from/--to), empty days kept so gaps show; diary items in
   definition order, then `<questionnaire>_<score>` columns. `dialect="nl"` is for Dutch Excel:
-  UTF-8 with BOM, `;`, decimal comma. Free text that Excel would run as a formula (=, +, -,
-  @) gets a leading quote here; the long CSV keeps text exactly as stored.
+  UTF-8 with BOM, `;`, decimal comma. Free text that a spreadsheet would run as a formula
+  gets a leading quote (backend/spreadsheet.py), in the long CSV too; replay takes it off.
 - Cohort: PROM scores per patient at the pathway's time points (see `outcome_at`), and a
   summary per time point (completion rate, median pain) from `cohort_summary`.
 - FHIR: see backend/fhir_export.py.
@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from backend import audit, messages
+from backend import audit, messages, spreadsheet
 from backend.dates import DateRange, check_date
 from backend.messages import Problem
 from backend.questionnaires import Library, round_half_up
@@ -271,9 +271,10 @@ def csv_field(text: str) -> str:
 
 
 def format_value(value: Any) -> str:
-    """An answer as the long CSV writes it: 6 not 6.0, 6.5 as 6.5, text as text (quoted)."""
+    """An answer as the long CSV writes it: 6 not 6.0, 6.5 as 6.5, text as text (quoted, and
+    guarded against spreadsheet formulas: replay takes the guard off again)."""
     if isinstance(value, str):
-        return csv_field(value)
+        return csv_field(spreadsheet.guard(value))
     if isinstance(value, bool):
         return str(int(value))
     if isinstance(value, float):
@@ -359,14 +360,6 @@ def patient_export(conn: sqlite3.Connection, patient_id: str) -> Iterator[str]:
 
 
 # -- wide consult CSV ---------------------------------------------------------------------
-_EXCEL_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _excel_safe(text: str) -> str:
-    """Free text that Excel would run as a formula gets a leading quote (CSV injection)."""
-    return "'" + text if text.startswith(_EXCEL_FORMULA) else text
-
-
 def _cell(value: Any, decimal_comma: bool) -> str:
     if value is None:
         return ""
@@ -377,7 +370,7 @@ def _cell(value: Any, decimal_comma: bool) -> str:
         return text.replace(".", ",") if decimal_comma else text
     if isinstance(value, int):
         return str(value)
-    return _excel_safe(str(value))
+    return spreadsheet.guard(str(value))
 
 
 def score_column(qid: str, score_id: str) -> str:

@@ -35,6 +35,7 @@ from backend.detection import (
 )
 from backend.exports import LONG_HEADER
 from backend.messages import Problem
+from backend.spreadsheet import guard, unguard
 
 Detector = Callable[[Sequence[Entry], date, date], list[Finding]]
 
@@ -71,7 +72,8 @@ class _Response(msgspec.Struct):
 
 # -- reading --------------------------------------------------------------------------------
 def _value(text: str) -> Any:
-    """An answer as the long CSV wrote it: whole numbers as int, decimals as float, else text."""
+    """An answer as the long CSV wrote it: whole numbers as int, decimals as float, else text
+    (without the export's guard against spreadsheet formulas)."""
     try:
         return int(text)
     except ValueError:
@@ -79,8 +81,8 @@ def _value(text: str) -> Any:
     try:
         number = float(text)
     except ValueError:
-        return text
-    return number if math.isfinite(number) else text
+        return unguard(text)
+    return number if math.isfinite(number) else unguard(text)
 
 
 def read_responses(
@@ -335,7 +337,14 @@ def run_replay(
             writer.writerow(ALERTS_HEADER)
             for a in rows:
                 writer.writerow(
-                    [a.patient_id, a.rule_id, a.category, a.severity, a.opened_on.isoformat(), a.reason]
+                    [
+                        a.patient_id,
+                        a.rule_id,
+                        a.category,
+                        a.severity,
+                        a.opened_on.isoformat(),
+                        guard(a.reason),
+                    ]
                 )
             out.flush()
             os.fsync(out.fileno())
