@@ -41,6 +41,8 @@ def serve(settings: Settings, app: Any) -> None:
     """Serve `app` with uvicorn as `pijnwacht serve` does (also used by tests/bench)."""
     import uvicorn
 
+    from backend import httpguard
+
     # Start-up objects (routes, questionnaires, pathways) never die: out of the collector's
     # sight. And a young-generation pass every 10 000 allocations instead of 700: a diary
     # evaluation makes a few thousand short-lived objects, and collecting them mid-request
@@ -63,6 +65,7 @@ def serve(settings: Settings, app: Any) -> None:
         # uvicorn's own proxy handling would take the left-most X-Forwarded-For entry, which
         # the client writes; api.client_address takes the one our proxy appended.
         proxy_headers=False,
+        http=httpguard.protocol(settings.header_timeout_seconds),
     )
 
 

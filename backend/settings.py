@@ -48,6 +48,8 @@ class Settings(msgspec.Struct, kw_only=True):
     # Run the in-process scheduler (APScheduler) beside the web server.
     scheduler: bool = True
     max_body_bytes: int = 2_000_000
+    # A connection must send its request line and headers within this many seconds.
+    header_timeout_seconds: float = 10.0
     push_contact: str = "mailto:pijnteam@example.org"
     push_timeout_seconds: float = 10.0
     # Plain-http push endpoints on loopback addresses (tests and the loopback push stand-in
@@ -138,6 +140,8 @@ def _check(s: Settings) -> None:
     for name in ("session_hours", "login_max_failures", "enrol_max_failures", "enrol_code_days"):
         if getattr(s, name) <= 0:
             raise bad(name, "must be a positive number")
+    if not 0 < s.header_timeout_seconds <= 300:
+        raise bad("header_timeout_seconds", "a number of seconds above 0, at most 300")
     if s.wal_autocheckpoint < 0:
         raise bad("wal_autocheckpoint", "a number of pages, 0 or more")
     if not re.fullmatch(r"(\d+(\.\d+)?(ms|s|m|h))+", s.replica_sync_interval):
