@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import msgspec
@@ -109,6 +109,15 @@ def refuse_nul_paths(app: ASGIApp) -> ASGIApp:
         await app(scope, receive, send)
 
     return middleware
+
+
+# What the PWA folder may serve: the app's own file kinds (not pwa/icons/make_icons.py).
+APP_FILE_SUFFIXES = frozenset({"", ".html", ".js", ".css", ".png", ".svg", ".ico", ".webmanifest", ".json"})
+
+
+async def _only_app_files(request: Request) -> None:
+    if PurePosixPath(request.url.path).suffix.lower() not in APP_FILE_SUFFIXES:
+        raise Refusal("http.not_found", 404)
 
 
 @get("/healthz", include_in_schema=True, summary="200 when the database answers", sync_to_thread=False)
@@ -225,7 +234,11 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         FhirController,
         create_static_files_router(path="/clinic/static", directories=[STATIC], name="clinic-static"),
         create_static_files_router(
-            path="/", directories=[Path(settings.pwa_dir)], html_mode=True, name="pwa"
+            path="/",
+            directories=[Path(settings.pwa_dir)],
+            html_mode=True,
+            name="pwa",
+            before_request=_only_app_files,
         ),
     ]
     app = Litestar(

@@ -113,3 +113,11 @@ def msgspec_json(obj) -> bytes:
     import json
 
     return json.dumps(obj).encode()
+
+
+def test_the_app_folder_serves_only_the_apps_own_files(client):
+    """pwa/icons/make_icons.py was served (review I7)."""
+    assert client.get("/icons/make_icons.py").status_code == 404
+    assert client.get("/icons/icon-192.png").status_code == 200
+    assert client.get("/").status_code == 200
+    assert client.get("/js/core.js").status_code == 200
