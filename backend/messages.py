@@ -298,6 +298,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "{questionnaire} heeft geen vraag {item}",
         "en": "{questionnaire} has no item {item}",
     },
+    "answer.too_many": {
+        "nl": "{count} antwoorden op een vragenlijst van {items} vragen",
+        "en": "{count} answers to a questionnaire of {items} items",
+    },
     "answer.required": {"nl": "een antwoord is nodig", "en": "an answer is required"},
     "answer.text": {"nl": "moet tekst zijn", "en": "must be text"},
     "answer.max_length": {"nl": "mag hoogstens {max} tekens zijn", "en": "must be at most {max} characters"},

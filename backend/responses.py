@@ -140,6 +140,10 @@ def check(response_id: str, r: ResponseIn, patient: Patient, library: Library, n
             bad("version", "response.version", id=r.questionnaire, version=r.version)
     elif not library.servable(r.questionnaire, r.version):
         bad("questionnaire", "response.without_text", id=r.questionnaire)
+    elif len(r.answers) > 2 * len(q.items):
+        # Far more answers than questions: one reason, not one per key (150 000 unknown keys
+        # made a 9.7 MB refusal, review L8).
+        bad("answers", "answer.too_many", count=len(r.answers), items=len(q.items))
     else:
         for err in check_answers(q, r.answers):
             bad(f"answers.{err.item}", err.key, **err.params)
