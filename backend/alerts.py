@@ -395,7 +395,7 @@ def evaluate_patient(
     so the alert exists before the HTTP answer returns, and in the nightly sweep.
     """
     patient = conn.execute(
-        "SELECT pathway_id, timezone, enrolled_at, thresholds FROM patients WHERE id = ?",
+        "SELECT pathway_id, timezone, enrolled_at, thresholds, paused_until FROM patients WHERE id = ?",
         (patient_id,),
     ).fetchone()
     if patient is None:
@@ -404,7 +404,10 @@ def evaluate_patient(
     entries = load_entries(conn, patient_id, today, lookback_days(thresholds))
     enrolled_on = _local_date(patient["enrolled_at"], patient["timezone"])
     heard_on = diary_heard_on(conn, patient_id, patient["timezone"])
-    findings = evaluate(entries, thresholds, today, enrolled_on, library, heard_on=heard_on)
+    paused = date.fromisoformat(patient["paused_until"]) if patient["paused_until"] else None
+    findings = evaluate(
+        entries, thresholds, today, enrolled_on, library, heard_on=heard_on, paused_until=paused
+    )
     open_alerts = load_open_alerts(conn, patient_id)
     changes = step(open_alerts, findings, today, thresholds.quiet_days)
     changes.opened_ids = write_changes(conn, patient_id, changes, today, now or utcnow())

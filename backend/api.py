@@ -20,6 +20,7 @@ from backend.accounts import Rule, attempt_succeeded, reserve_attempt
 from backend.dates import ANY_TIME, check_datetime
 from backend.enrolment import EnrolmentError, Patient
 from backend.messages import Problem, Refusal
+from backend.questionnaires import band_for
 from backend.responses import BatchIn, BatchItem, BatchResult, Invalid, ResponseIn, ResponseOut
 from backend.services import Services
 from backend.storage import iso, parse_iso, utcnow
@@ -44,6 +45,8 @@ class Me(msgspec.Struct):
     # The database's generation id: when it changes, the server was restored and the phone
     # sends its kept responses again (duplicates are no-ops).
     generation: str
+    # The last local date of the patient's pause of reminders; None: not paused.
+    paused_until: str | None = None
 
 
 class EnrolOut(msgspec.Struct):
@@ -104,6 +107,32 @@ class SubscriptionIn(msgspec.Struct):
 
 class UnsubscribeIn(msgspec.Struct):
     endpoint: str
+
+
+class PauseIn(msgspec.Struct, forbid_unknown_fields=True):
+    until: str  # the last local date without reminders, YYYY-MM-DD
+
+
+class SnoozeIn(msgspec.Struct, forbid_unknown_fields=True):
+    hours: int
+
+
+class SnoozeOut(msgspec.Struct):
+    task_id: int
+    remind_at: str
+
+
+class SummaryScore(msgspec.Struct):
+    questionnaire: str
+    score: str
+    label: dict[str, str]
+    value: float
+    local_date: str
+    band: dict[str, str] | None
+
+
+class SummaryOut(msgspec.Struct):
+    scores: list[SummaryScore]
 
 
 class ErrorOut(msgspec.Struct):
@@ -192,6 +221,7 @@ async def provide_patient(request: Request) -> Patient:
 
 
 def me_of(services: Services, patient: Patient) -> Me:
+    today = patient.local_today().isoformat()
     pathway = services.pathways.get(patient.pathway_id)
     title = dict(pathway.title) if pathway is not None else {"nl": patient.pathway_id}
     return Me(
@@ -205,8 +235,23 @@ def me_of(services: Services, patient: Patient) -> Me:
         # The patient's own date: the app offers no diary day before it.
         enrolled_on=patient.local_today(parse_iso(patient.enrolled_at)).isoformat(),
         team_seen_at=patient.team_seen_at,
+        paused_until=patient.paused_until if patient.paused_until and patient.paused_until >= today else None,
         generation=services.generation,
     )
+
+
+def _set_pause(conn, services: Services, patient: Patient, until) -> Patient:
+    """Store the pause and re-plan: no reminder before it ends (the tasks stay)."""
+    from backend import scheduler
+
+    conn.execute(
+        "UPDATE patients SET paused_until = ? WHERE id = ?",
+        (until.isoformat() if until else None, patient.id),
+    )
+    scheduler.materialise(conn, patient.id, utcnow(), services.pathways, settings=services.settings)
+    updated = enrolment.get_patient(conn, patient.id)
+    assert updated is not None
+    return updated
 
 
 class EnrolController(Controller):
@@ -306,6 +351,98 @@ class PatientController(Controller):
             if qid in wanted and services.library.servable(qid, version)
         ]
         return QuestionnairesOut(questionnaires=defs)
+
+    @put(
+        "/me/pause",
+        summary="Pause reminders up to and including a date (at most 14 days)",
+        responses=errors(401, 422, 503),
+    )
+    async def pause(self, request: Request, patient: Patient, data: PauseIn) -> Me:
+        from datetime import date as _date
+
+        from backend.schedule import PAUSE_MAX_DAYS
+
+        services = services_of(request)
+        today = patient.local_today()
+        last = today + timedelta(days=PAUSE_MAX_DAYS)
+        try:
+            until = _date.fromisoformat(data.until) if len(data.until) == 10 else None
+        except ValueError:
+            until = None
+        if until is None or not today <= until <= last:
+            problem = Problem("until", "pause.until", {"last": last.isoformat(), "days": PAUSE_MAX_DAYS})
+            raise Refusal("body.invalid", 422, problems=[problem])
+        return me_of(
+            services, await services.db.write(lambda conn: _set_pause(conn, services, patient, until))
+        )
+
+    @delete(
+        "/me/pause",
+        status_code=HTTP_200_OK,
+        summary="End the pause of reminders now",
+        responses=errors(401, 503),
+    )
+    async def end_pause(self, request: Request, patient: Patient) -> Me:
+        services = services_of(request)
+        return me_of(
+            services, await services.db.write(lambda conn: _set_pause(conn, services, patient, None))
+        )
+
+    @get(
+        "/me/summary",
+        summary="The patient's own questionnaire scores, for their printable summary",
+        responses=errors(401),
+    )
+    async def summary(self, request: Request, patient: Patient) -> SummaryOut:
+        services = services_of(request)
+        rows = services.db.query(
+            "SELECT local_date, questionnaire_id, questionnaire_version, scores FROM current_responses"
+            " WHERE patient_id = ? AND questionnaire_id != 'diary' AND scores IS NOT NULL"
+            " ORDER BY local_date, authored_at",
+            (patient.id,),
+        )
+        out: list[SummaryScore] = []
+        for r in rows:
+            q = services.library.get(r["questionnaire_id"], r["questionnaire_version"])
+            if q is None:
+                continue
+            values = msgspec.json.decode(r["scores"]) if isinstance(r["scores"], str | bytes) else r["scores"]
+            for score in q.scores:
+                if score.id not in (values or {}):
+                    continue
+                band = band_for(score, values[score.id])
+                out.append(
+                    SummaryScore(
+                        questionnaire=q.id,
+                        score=score.id,
+                        label=dict(score.label),
+                        value=values[score.id],
+                        local_date=r["local_date"],
+                        band=dict(band.label) if band else None,
+                    )
+                )
+        return SummaryOut(scores=out)
+
+    @post(
+        "/tasks/{task_id:int}/snooze",
+        status_code=HTTP_200_OK,
+        summary="Remind again in 1 or 3 hours (within the task's window)",
+        responses=errors(401, 422, 503),
+    )
+    async def snooze(self, request: Request, patient: Patient, task_id: int, data: SnoozeIn) -> SnoozeOut:
+        from backend import scheduler
+        from backend.schedule import SNOOZE_HOURS
+
+        services = services_of(request)
+        if data.hours not in SNOOZE_HOURS:
+            raise Refusal("body.invalid", 422, problems=[Problem("hours", "snooze.hours")])
+        now = utcnow()
+        at = await services.db.write(
+            lambda conn: scheduler.snooze(conn, patient.id, task_id, data.hours, now, services.settings)
+        )
+        if at is None:
+            raise Refusal("snooze.nothing", 422)
+        return SnoozeOut(task_id=task_id, remind_at=iso(at))
 
     @get("/tasks", summary="Open tasks: questionnaires due now", responses=errors(401))
     async def tasks(self, request: Request, patient: Patient) -> TasksOut:

@@ -215,6 +215,8 @@ class Context(msgspec.Struct):
     # The patient's local date when a diary was last received (live: the server's receipt
     # time; replay: when the latest entry was written). None: its diary date stands in.
     heard_on: date | None = None
+    # The last day of the patient's own pause of reminders (a holiday), if any.
+    paused_until: date | None = None
 
 
 Rule = Callable[[Context], list[Finding]]
@@ -562,6 +564,13 @@ def silence(ctx: Context) -> list[Finding]:
     if ctx.heard_on is not None and ctx.heard_on > since:
         since = min(ctx.heard_on, ctx.today)
         what += f", ontvangen {dutch_date(since)}"
+    if ctx.paused_until is not None:
+        # A patient on a pause is not silent; after it, silence counts from its last day.
+        if ctx.today <= ctx.paused_until:
+            return []
+        if ctx.paused_until > since:
+            since = ctx.paused_until
+            what += f", pauze tot {dutch_date(since)}"
     silent = (ctx.today - since).days
     if t.silence_alert_days and silent >= t.silence_alert_days:
         return [Finding("silence", "adherence", "routine", f"{silent} dagen stil ({what})", ctx.today)]
@@ -645,6 +654,7 @@ def evaluate(
     rules: Sequence[Rule] = RULES,
     *,
     heard_on: date | None = None,
+    paused_until: date | None = None,
 ) -> list[Finding]:
     """Every rule over the patient's entries as of `today`; a failing rule never stops the rest.
     `heard_on`: the local date a diary was last received (see Context.heard_on)."""
@@ -658,6 +668,7 @@ def evaluate(
         enrolled_on=enrolled_on,
         library=library,
         heard_on=heard_on,
+        paused_until=paused_until,
     )
     findings: list[Finding] = []
     for rule in rules:

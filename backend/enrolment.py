@@ -45,6 +45,8 @@ class Patient(msgspec.Struct, frozen=True):
     thresholds: str = "{}"
     # When the pain team last looked at this patient's reports (shown in the app).
     team_seen_at: str | None = None
+    # The last local date of the patient's pause of reminders (none: not paused).
+    paused_until: str | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -56,7 +58,7 @@ class Patient(msgspec.Struct, frozen=True):
 
 PATIENT_COLUMNS = (
     "id, display_name, pathway_id, timezone, language, reminder_time, anchor_date,"
-    " enrolled_at, status, thresholds, team_seen_at"
+    " enrolled_at, status, thresholds, team_seen_at, paused_until"
 )
 
 

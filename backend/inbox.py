@@ -561,6 +561,7 @@ class PatientPageController(Controller):
         return page(
             request,
             "inbox/patient.html",
+            paused_until=p["paused_until"] if (p["paused_until"] or "") >= today.isoformat() else None,
             p=p,
             charts=charts,
             alerts=patient_alerts,

@@ -242,6 +242,19 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "{id} heeft geen versie {version}",
         "en": "{id} has no version {version}",
     },
+    "pause.until": {
+        "nl": "moet een datum zijn als JJJJ-MM-DD, van vandaag tot en met {last}"
+        " (een pauze duurt hoogstens {days} dagen)",
+        "en": "must be a date as YYYY-MM-DD, from today up to {last} (a pause lasts at most {days} days)",
+    },
+    "snooze.hours": {
+        "nl": "kies 1 of 3 uur",
+        "en": "choose 1 or 3 hours",
+    },
+    "snooze.nothing": {
+        "nl": "Deze vragenlijst staat niet (meer) open, of sluit voordat de herinnering zou komen.",
+        "en": "This questionnaire is not open (any more), or closes before the reminder would come.",
+    },
     "response.without_text": {
         "nl": "{id} wacht op de gelicentieerde tekst van de kliniek en kan nog niet worden ingevuld",
         "en": "{id} waits for the clinic's licensed text and cannot be answered yet",

@@ -430,6 +430,12 @@ def _patients_list_index(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration(60, "patient_pause")
+def _patient_pause(conn: sqlite3.Connection) -> None:
+    # The patient's own pause of reminders (a holiday): the last local date without them.
+    tables(conn)["patients"].add_column("paused_until", str)
+
+
 @migration(45, "generation")
 def _generation(conn: sqlite3.Connection) -> None:
     # The database's generation id (backend/replication.py): the patient API shows it; a

@@ -139,6 +139,7 @@ def plan(
     end: date,
     one_offs_until: date | None = None,
     quiet: QuietHours | None = None,
+    paused_until: date | None = None,
 ) -> list[PlannedTask]:
     """The tasks of a patient whose window touches the local dates [start, end].
 
@@ -148,8 +149,10 @@ def plan(
     (at_days) tasks are planned up to `one_offs_until` instead of `end` when given, so a
     caller can create them all at once while it plans repeating tasks on a short horizon.
     When two entries give the same questionnaire on the same date, the first entry wins.
-    Sorted by due time.
+    While the patient pauses reminders (to the end of `paused_until`) tasks are planned
+    as usual but get no reminder before the pause ends. Sorted by due time.
     """
+    pause_ends = local_midnight(paused_until + timedelta(days=1), tz) if paused_until else None
     first = max(start, enrolled_on)
     tasks: dict[tuple[str, date], PlannedTask] = {}
     for entry in pathway.schedule:
@@ -175,7 +178,24 @@ def plan(
                 opens_at=opens,
                 due_at=due,
                 expires_at=expires,
-                reminders=quiet_adjusted(wanted, tz=tz, quiet=quiet, not_after=expires),
+                reminders=tuple(
+                    t
+                    for t in quiet_adjusted(wanted, tz=tz, quiet=quiet, not_after=expires)
+                    if pause_ends is None or t >= pause_ends
+                ),
                 repeating=entry.kind != "at",
             )
     return sorted(tasks.values(), key=lambda t: (t.due_at, t.questionnaire))
+
+
+SNOOZE_HOURS = (1, 3)
+PAUSE_MAX_DAYS = 14
+
+
+def snooze_time(
+    now: datetime, hours: int, *, expires_at: datetime, tz: ZoneInfo, quiet: QuietHours | None
+) -> datetime | None:
+    """When "herinner me over `hours` uur" reminds: `hours` from now, out of quiet hours, or
+    None when that is not before the task's window closes (nothing left to remind of)."""
+    at = quiet_adjusted([now + timedelta(hours=hours)], tz=tz, quiet=quiet, not_after=expires_at)
+    return at[0] if at else None

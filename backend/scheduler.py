@@ -112,7 +112,7 @@ def materialise(
     Otherwise only the new days are added. A patient who left has their open tasks cancelled.
     """
     p = conn.execute(
-        "SELECT pathway_id, timezone, reminder_time, anchor_date, enrolled_at, status"
+        "SELECT pathway_id, timezone, reminder_time, anchor_date, enrolled_at, status, paused_until"
         " FROM patients WHERE id = ?",
         (patient_id,),
     ).fetchone()
@@ -147,6 +147,7 @@ def materialise(
             p["reminder_time"],
             p["timezone"],
             f"{quiet.start:%H:%M}-{quiet.end:%H:%M}",
+            f"paused-{p['paused_until']}" if p["paused_until"] else "",
         )
     )
     horizon = today + timedelta(days=HORIZON_DAYS)
@@ -157,6 +158,7 @@ def materialise(
         tz=tz,
         quiet=quiet,
         end=horizon,
+        paused_until=date.fromisoformat(p["paused_until"]) if p["paused_until"] else None,
     )
     if state is not None and state["plan_key"] == key and state["planned_until"]:
         # Same plan: add the days after the last planned one (one-offs exist already).
@@ -285,6 +287,38 @@ def _replace_from(
             )
             changed += 1
     return changed
+
+
+def snooze(
+    conn: sqlite3.Connection, patient_id: str, task_id: int, hours: int, now: datetime, settings: Settings
+) -> datetime | None:
+    """ "Herinner me over 1 of 3 uur": one reminder re-armed at that time (planned reminders
+    before it are skipped; later ones stay). Compare-and-set like the claim: only an open
+    task of this patient whose window is still open. None: nothing to re-arm."""
+    from backend.schedule import snooze_time
+
+    row = conn.execute(
+        "SELECT t.expires_at, p.timezone FROM tasks t JOIN patients p ON p.id = t.patient_id"
+        " WHERE t.id = ? AND t.patient_id = ? AND t.status = 'open'",
+        (task_id, patient_id),
+    ).fetchone()
+    if row is None:
+        return None
+    at = snooze_time(
+        now,
+        hours,
+        expires_at=parse_iso(row["expires_at"]),
+        tz=ZoneInfo(row["timezone"]),
+        quiet=quiet_hours(settings),
+    )
+    if at is None:
+        return None
+    cur = conn.execute(
+        "UPDATE tasks SET next_reminder_at = ? WHERE id = ? AND patient_id = ? AND status = 'open'"
+        " AND expires_at > ?",
+        (iso(at), task_id, patient_id, iso(at)),
+    )
+    return at if cur.rowcount == 1 else None
 
 
 # -- what the patient API needs -------------------------------------------------------------

@@ -7,12 +7,12 @@
  */
 importScripts('/js/core.js');
 
-const VERSION = 'pijnwacht-shell-v4';
+const VERSION = 'pijnwacht-shell-v5';
 const SHELL = [
   '/', '/manifest.webmanifest', '/css/app.css',
-  '/js/app.js', '/js/core.js', '/js/ui.js', '/js/items.js', '/js/chart.js', '/js/crisis.js', '/js/push.js',
+  '/js/app.js', '/js/core.js', '/js/ui.js', '/js/items.js', '/js/chart.js', '/js/crisis.js', '/js/push.js', '/js/later.js',
   '/js/i18n/nl.js', '/js/i18n/en.js',
-  '/js/screens/join.js', '/js/screens/today.js', '/js/screens/tasks.js', '/js/screens/trend.js', '/js/screens/settings.js',
+  '/js/screens/join.js', '/js/screens/today.js', '/js/screens/tasks.js', '/js/screens/trend.js', '/js/screens/settings.js', '/js/screens/summary.js',
   '/icons/icon-192.png', '/icons/icon-512.png',
 ];
 
@@ -63,8 +63,21 @@ self.addEventListener('message', (event) => {
   if (event.data && event.data.type === 'flush') event.waitUntil(sendOutbox());
 });
 
+// "Herinner me later" on a task's reminder, in the patient's language (from the profile kept here).
+const LATER = {
+  nl: [{ action: 'snooze-1', title: 'Over 1 uur' }, { action: 'snooze-3', title: 'Over 3 uur' }],
+  en: [{ action: 'snooze-1', title: 'In 1 hour' }, { action: 'snooze-3', title: 'In 3 hours' }],
+};
+
+/** The task a reminder is about: its tag is `task-<id>`. */
+function taskOf(tag) {
+  const m = /^task-(\d+)$/.exec(tag || '');
+  return m ? Number(m[1]) : null;
+}
+
 /** The notification to show for a push message {title, body, url, tag} (no health data in it). */
-function notificationFor(data) {
+function notificationFor(data, language = 'nl') {
+  const task = taskOf(data.tag);
   return {
     title: data.title || 'Pijnwacht',
     options: {
@@ -73,17 +86,37 @@ function notificationFor(data) {
       renotify: Boolean(data.tag),
       icon: '/icons/icon-192.png',
       badge: '/icons/icon-192.png',
-      lang: 'nl',
-      data: { url: data.url || '/#/today' },
+      lang: language,
+      actions: task ? LATER[language] || LATER.nl : [],
+      data: { url: data.url || '/#/today', task },
     },
   };
 }
 
+/** From the notification: remind again in `hours` (the server re-arms one reminder). */
+async function snoozeFromNotification(notification, hours) {
+  const token = await self.Pijnwacht.store.get('kv', 'token');
+  const task = notification.data && notification.data.task;
+  if (!token || !task) return;
+  try {
+    await fetch(`/api/v1/tasks/${task}/snooze`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+      body: JSON.stringify({ hours }),
+      cache: 'no-store',
+    });
+  } catch (e) { /* offline: the planned reminders still come */ }
+}
+self.snoozeFromNotification = snoozeFromNotification;
+
 self.addEventListener('push', (event) => {
   let data = {};
   try { data = event.data ? event.data.json() : {}; } catch (e) { data = { body: event.data ? event.data.text() : '' }; }
-  const { title, options } = notificationFor(data);
-  event.waitUntil(self.registration.showNotification(title, options));
+  event.waitUntil((async () => {
+    const me = await self.Pijnwacht.store.get('kv', 'me').catch(() => null);
+    const { title, options } = notificationFor(data, (me && me.language) || 'nl');
+    await self.registration.showNotification(title, options);
+  })());
 });
 
 /** Bring the app to the front on the notification's screen, or open it there. */
@@ -102,7 +135,8 @@ self.openFromNotification = openFromNotification;
 
 self.addEventListener('notificationclick', (event) => {
   event.notification.close();
-  event.waitUntil(openFromNotification(event.notification));
+  const later = /^snooze-(\d+)$/.exec(event.action || '');
+  event.waitUntil(later ? snoozeFromNotification(event.notification, Number(later[1])) : openFromNotification(event.notification));
 });
 
 self.addEventListener('pushsubscriptionchange', (event) => {

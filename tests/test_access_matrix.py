@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 import pytest
 from litestar.testing import TestClient
@@ -18,7 +19,7 @@ from backend import accounts, enrolment
 from backend.app import create_app
 from backend.services import build
 from backend.settings import load_settings
-from tests.conftest import PASSWORD, diary, enrol_patient, new_id
+from tests.conftest import AMS, PASSWORD, diary, enrol_patient, new_id
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -44,6 +45,10 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/me/export"): PATIENT,
     ("GET", "/api/v1/questionnaires"): PATIENT,
     ("GET", "/api/v1/tasks"): PATIENT,
+    ("POST", "/api/v1/tasks/{}/snooze"): PATIENT,
+    ("PUT", "/api/v1/me/pause"): PATIENT,
+    ("DELETE", "/api/v1/me/pause"): PATIENT,
+    ("GET", "/api/v1/me/summary"): PATIENT,
     ("PUT", "/api/v1/responses/{}"): PATIENT,
     ("POST", "/api/v1/responses:batch"): PATIENT,
     ("GET", "/api/v1/responses"): PATIENT,
@@ -170,6 +175,7 @@ class World:
             # A role change without a role: refused as invalid (422), changes nothing.
             "user_id": "1",
             "action": "role",
+            "task_id": "1",
         }
 
         def fill(m: re.Match) -> str:
@@ -213,6 +219,8 @@ class World:
 API_BODIES = {
     ("POST", "/api/v1/enrol"): {"code": "ZZZZ-ZZZZ"},
     ("PATCH", "/api/v1/me"): {"language": "nl"},
+    ("POST", "/api/v1/tasks/{}/snooze"): {"hours": 1},
+    ("PUT", "/api/v1/me/pause"): {"until": (datetime.now(AMS).date() + timedelta(days=3)).isoformat()},
     ("PUT", "/api/v1/responses/{}"): diary(),
     ("POST", "/api/v1/responses:batch"): {"responses": []},
     ("POST", "/api/v1/push/subscriptions"): {

@@ -6,6 +6,7 @@ import { todayScreen } from './screens/today.js';
 import { tasksScreen, taskScreen } from './screens/tasks.js';
 import { trendScreen } from './screens/trend.js';
 import { settingsScreen } from './screens/settings.js';
+import { summaryScreen } from './screens/summary.js';
 import { renewPush } from './push.js';
 
 const PW = self.Pijnwacht;
@@ -192,6 +193,7 @@ const ROUTES = [
   [/^#\/task\/(\d+)(?:\/(\d+))?$/, (m) => taskScreen(Number(m[1]), m[2] === undefined ? undefined : Number(m[2]))],
   [/^#\/trend$/, () => trendScreen()],
   [/^#\/settings$/, () => settingsScreen()],
+  [/^#\/summary$/, () => summaryScreen()],
   [/^#\/setup$/, () => setupScreen()],
 ];
 
@@ -228,7 +230,7 @@ function renderChrome() {
   nav.hidden = false;
   const here = (location.hash || '#/today').split('/')[1] || 'today';
   const link = (href, key, name) => {
-    const current = href.slice(2) === here || (here === 'task' && href === '#/tasks');
+    const current = href.slice(2) === here || (here === 'task' && href === '#/tasks') || (here === 'summary' && href === '#/settings');
     return h('a', { href, 'aria-current': current ? 'page' : null, class: 'navlink' },
       icon(name), h('span', { class: 'label' }, t(key)),
       href === '#/settings' ? h('span', { class: 'badge', hidden: true }) : null);

@@ -1,5 +1,5 @@
 // Settings: reminder time, language, notifications, what waits to be sent, my data, leave.
-import { h, t, tn, tx, fill, plainTitle, formatDay, announce, setLanguage } from '../ui.js';
+import { h, t, tn, tx, fill, plainTitle, formatDay, addDays, localDate, announce, setLanguage } from '../ui.js';
 import { api, state, store, setMe, render, sendOutbox, outboxItems, signOut } from '../app.js';
 import { languageChoice, notificationsBlock } from './join.js';
 import { disablePush, pushStatus } from '../push.js';
@@ -32,7 +32,9 @@ export async function settingsScreen() {
   });
 
   const notif = await notificationsBlock();
-  if ((await pushStatus()) === 'on') {
+  const push = await pushStatus();
+  if (push !== 'on') notif.insertBefore(h('p', { class: 'notice warn' }, t('notif_off_warning')), notif.children[1]);
+  if (push === 'on') {
     notif.append(h('button', { type: 'button', class: 'secondary', onclick: async (e) => {
       e.currentTarget.disabled = true;
       try { await disablePush(); } catch (err) { announce(t('settings_offline'), 'error'); }
@@ -58,8 +60,10 @@ export async function settingsScreen() {
   return h('section', { class: 'screen' }, h('h1', {}, t('settings_title')),
     h('section', { class: 'card' }, prefs),
     notif,
+    pauseCard(),
     h('section', { class: 'card', 'aria-labelledby': 'outbox-title' }, h('h2', { id: 'outbox-title' }, t('outbox_title')), outbox, sendButton),
-    h('section', { class: 'card', 'aria-labelledby': 'export-title' }, h('h2', { id: 'export-title' }, t('export_title')), exportButton),
+    h('section', { class: 'card', 'aria-labelledby': 'export-title' }, h('h2', { id: 'export-title' }, t('export_title')),
+      h('p', {}, h('a', { href: '#/summary', class: 'button primary' }, t('summary_link'))), exportButton),
     h('section', { class: 'card', 'aria-labelledby': 'leave-title' }, h('h2', { id: 'leave-title' }, t('leave_title')), h('p', {}, t('leave_explain')), leaveButton));
 }
 
@@ -120,4 +124,36 @@ async function leave() {
   document.body.append(dialog);
   dialog.showModal();
   no.focus();
+}
+
+/** Pause reminders up to 14 days (a holiday); the team sees it, the silence rule waits. */
+function pauseCard() {
+  const me = state.me;
+  const today = localDate(new Date(), me.timezone);
+  const message = h('p', { class: 'hint', role: 'status' });
+  const card = h('section', { class: 'card', 'aria-labelledby': 'pause-title' }, h('h2', { id: 'pause-title' }, t('pause_title')));
+  const change = async (method, body, done) => {
+    try {
+      await setMe(await api(method, '/me/pause', body));
+      await render({ keepStatus: true });
+      announce(done(), 'ok');
+    } catch (e) {
+      message.textContent = e.status === 0 ? t('pause_offline') : e.message;
+    }
+  };
+  if (me.paused_until) {
+    card.append(h('p', { class: 'notice' }, t('pause_on', { date: formatDay(me.paused_until) })),
+      h('button', { type: 'button', class: 'secondary', onclick: () => change('DELETE', undefined, () => t('pause_ended')) }, t('pause_end')), message);
+    return card;
+  }
+  const until = h('input', { id: 'pause-until', type: 'date', min: today, max: addDays(today, 14), value: addDays(today, 7) });
+  const form = h('form', { class: 'stack' }, h('p', {}, t('pause_explain')),
+    h('div', { class: 'field' }, h('label', { for: 'pause-until' }, t('pause_until')), until),
+    h('button', { type: 'submit', class: 'secondary' }, t('pause_button')), message);
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    change('PUT', { until: until.value }, () => t('pause_saved', { date: formatDay(until.value) }));
+  });
+  card.append(form);
+  return card;
 }

@@ -4,6 +4,7 @@ import { state, store, submit } from '../app.js';
 import { renderItem } from '../items.js';
 import { today } from './today.js';
 import { showCrisis, crisisBox } from '../crisis.js';
+import { snoozeControl } from '../later.js';
 
 const draftKey = (taskId) => `task:${taskId}`;
 
@@ -24,7 +25,8 @@ export async function tasksScreen() {
       task.expires_at ? h('p', { class: 'hint' }, t('task_due', { date: lastDay(task.expires_at) })) : null,
       q ? h('a', { class: 'button primary', href: `#/task/${task.id}`, 'aria-label': `${drafts.has(draftKey(task.id)) ? t('task_resume') : t('task_start')}: ${title} (${instrumentName(q)})` },
         drafts.has(draftKey(task.id)) ? t('task_resume') : t('task_start'))
-        : h('p', {}, t('task_unknown'))));
+        : h('p', {}, t('task_unknown')),
+      q ? snoozeControl(task) : null));
   }
   return h('section', { class: 'screen' }, h('h1', {}, t('tasks_title')),
     tasks.length ? list : h('p', { class: 'notice' }, t('tasks_none')));

@@ -3,6 +3,7 @@ import { h, t, tx, localDate, addDays, formatDay, isoWithOffset, announce } from
 import { state, store, submit, emergencyText } from '../app.js';
 import { renderItem } from '../items.js';
 import { showCrisis, isSevereDrowsiness, showDrowsinessAdvice } from '../crisis.js';
+import { snoozeControl } from '../later.js';
 
 const DAYS_BACK = 7; // how far back a missed day may be filled in
 
@@ -96,6 +97,8 @@ export async function todayScreen(day) {
   if (state.tasks.some((task) => task.questionnaire !== 'diary')) {
     top.push(h('p', { class: 'notice' }, h('a', { href: '#/tasks' }, t('open_tasks_hint'))));
   }
+  const diaryTask = day === now && !existing ? state.tasks.find((x) => x.id === diaryTaskId(day)) : null;
+  if (diaryTask) top.push(snoozeControl(diaryTask));
   if (day === now && yesterday >= first && !byDay.has(yesterday)) {
     top.push(h('p', { class: 'notice row' }, h('span', {}, t('yesterday_missing')), ' ',
       h('a', { href: `#/today/${yesterday}`, class: 'button secondary' }, t('fill_yesterday'))));
