@@ -195,7 +195,7 @@ def page(context: BrowserContext) -> Page:
 @pytest.fixture(scope="session")
 def enrolled(server: Server) -> list[dict]:
     # The command takes seconds (a fresh Python each time): make them for all tests at once.
-    return server.enrol_many(14)
+    return server.enrol_many(24)
 
 
 @pytest.fixture
