@@ -183,8 +183,19 @@ def test_an_acknowledged_alert_that_gets_materially_worse_comes_back_as_new(
     assert old["status"] == "closed" and old["acknowledged_at"]
     assert new["status"] == "open" and new["acknowledged_at"] is None
     assert "sinds" in new["reason"] and "gestegen van 7,0 naar 10" in new["reason"]
+    # An older high alert waiting longer: the news still comes first within its severity.
+    services.db.write_sync(
+        lambda conn: conn.execute(
+            "INSERT INTO alerts (patient_id, rule_id, category, severity, status, opened_on,"
+            " opened_at, updated_at, last_evidence_on, reason) VALUES (?, 'questionnaire.odi.odi',"
+            " 'questionnaire', 'high', 'open', '2026-01-01', '2026-01-01T08:00:00Z',"
+            " '2026-01-01T08:00:00Z', '2026-01-01', 'oudere melding')",
+            (pid,),
+        )
+    )
     inbox = client.get("/clinic/inbox").text
-    assert new["reason"] in inbox and "Bevestig" in inbox
+    assert new["severity"] == "high" and "Bevestig" in inbox
+    assert 0 < inbox.index(new["reason"]) < inbox.index("oudere melding")
     # The team has not seen the news: the app must not say it has.
     assert client.get("/api/v1/me", headers=headers).json()["team_seen_at"] is None
     put(client, headers, today, pain_avg=10, pain_worst=10)  # more of the same: no new alert
