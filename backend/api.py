@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post, put
@@ -111,6 +111,11 @@ class UnsubscribeIn(msgspec.Struct):
 
 class PauseIn(msgspec.Struct, forbid_unknown_fields=True):
     until: str  # the last local date without reminders, YYYY-MM-DD
+
+
+class ReceiptIn(msgspec.Struct, forbid_unknown_fields=True):
+    tag: str  # the push's tag: task-<id>
+    event: Literal["shown", "opened"]
 
 
 class SnoozeIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -604,6 +609,29 @@ class PatientController(Controller):
             raise  # in the patient's language (app._refusal)
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
+
+    @post(
+        "/push/receipts",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="The service worker reports a reminder shown or opened (no health data)",
+        responses=errors(401, 422, 503),
+    )
+    async def receipt(self, request: Request, patient: Patient, data: ReceiptIn) -> None:
+        services = services_of(request)
+        task_id = int(data.tag[5:]) if data.tag.startswith("task-") and data.tag[5:].isdigit() else None
+        now = iso(utcnow())
+
+        def store(conn) -> int:
+            if task_id is None or task_id > 2**62:
+                return 0
+            return conn.execute(
+                "INSERT INTO push_receipts (patient_id, task_id, event, at)"
+                " SELECT patient_id, id, ?, ? FROM tasks WHERE id = ? AND patient_id = ?",
+                (data.event, now, task_id, patient.id),
+            ).rowcount
+
+        if not await services.db.write(store):
+            raise Refusal("body.invalid", 422, problems=[Problem("tag", "receipt.tag")])
 
     @delete(
         "/push/subscriptions",

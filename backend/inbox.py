@@ -426,6 +426,44 @@ def _strip(levels: dict[str, dict[int, float]]) -> str:
     return "".join(parts)
 
 
+def _delivery(db, patient_id: str, timezone: str, today) -> dict[str, Any]:
+    """Reminders of the last 8 weeks, per week, and since when they stopped arriving."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from backend import delivery
+    from backend.storage import iso, parse_iso
+
+    zone = ZoneInfo(timezone)
+    since = iso(datetime.combine(today - timedelta(weeks=8), datetime.min.time(), zone))
+    reminders = [
+        delivery.Reminder(
+            task_id=r["task_id"],
+            sent_at=parse_iso(r["claimed_at"]),
+            sent_on=parse_iso(r["claimed_at"]).astimezone(zone).date(),
+            devices=r["pushes"],
+            answered=r["status"] == "done",
+        )
+        for r in db.query(
+            "SELECT l.task_id, l.claimed_at, l.pushes, t.status FROM reminder_log l"
+            " JOIN tasks t ON t.id = l.task_id"
+            " WHERE l.patient_id = ? AND l.claimed_at >= ? ORDER BY l.claimed_at",
+            (patient_id, since),
+        )
+    ]
+    receipts = [
+        delivery.Receipt(task_id=r["task_id"], event=r["event"], at=parse_iso(r["at"]))
+        for r in db.query(
+            "SELECT task_id, event, at FROM push_receipts WHERE patient_id = ? AND at >= ?",
+            (patient_id, since),
+        )
+    ]
+    return {
+        "weeks": delivery.weekly(reminders, receipts),
+        "stopped": delivery.stopped_since(reminders, receipts),
+    }
+
+
 class PatientPageController(Controller):
     path = "/clinic"
     guards = [requires_clinician]
@@ -561,6 +599,7 @@ class PatientPageController(Controller):
         return page(
             request,
             "inbox/patient.html",
+            delivery=_delivery(services.db, patient_id, p["timezone"], today),
             paused_until=p["paused_until"] if (p["paused_until"] or "") >= today.isoformat() else None,
             p=p,
             charts=charts,

@@ -247,6 +247,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         " (een pauze duurt hoogstens {days} dagen)",
         "en": "must be a date as YYYY-MM-DD, from today up to {last} (a pause lasts at most {days} days)",
     },
+    "receipt.tag": {
+        "nl": "moet de tag van een herinnering voor u zijn, zoals task-12",
+        "en": "must be the tag of a reminder for you, such as task-12",
+    },
     "snooze.hours": {
         "nl": "kies 1 of 3 uur",
         "en": "choose 1 or 3 hours",

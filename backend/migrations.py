@@ -436,6 +436,22 @@ def _patient_pause(conn: sqlite3.Connection) -> None:
     tables(conn)["patients"].add_column("paused_until", str)
 
 
+@migration(61, "push_receipts")
+def _push_receipts(conn: sqlite3.Connection) -> None:
+    # What the phone's service worker reports for a reminder: shown, opened (no health data:
+    # the task and the event). The clinic's patient page counts them per week.
+    conn.execute(
+        """CREATE TABLE push_receipts (
+            id INTEGER PRIMARY KEY,
+            patient_id TEXT NOT NULL REFERENCES patients(id),
+            task_id INTEGER NOT NULL REFERENCES tasks(id),
+            event TEXT NOT NULL CHECK (event IN ('shown', 'opened')),
+            at TEXT NOT NULL
+        )"""
+    )
+    conn.execute("CREATE INDEX push_receipts_patient ON push_receipts(patient_id, at)")
+
+
 @migration(45, "generation")
 def _generation(conn: sqlite3.Connection) -> None:
     # The database's generation id (backend/replication.py): the patient API shows it; a

@@ -7,7 +7,7 @@
  */
 importScripts('/js/core.js');
 
-const VERSION = 'pijnwacht-shell-v5';
+const VERSION = 'pijnwacht-shell-v6';
 const SHELL = [
   '/', '/manifest.webmanifest', '/css/app.css',
   '/js/app.js', '/js/core.js', '/js/ui.js', '/js/items.js', '/js/chart.js', '/js/crisis.js', '/js/push.js', '/js/later.js',
@@ -93,6 +93,20 @@ function notificationFor(data, language = 'nl') {
   };
 }
 
+/** Tell the server a reminder was shown or opened: its tag and the event, nothing else. */
+async function receipt(tag, event) {
+  const token = await self.Pijnwacht.store.get('kv', 'token').catch(() => null);
+  if (!token || !taskOf(tag)) return;
+  try {
+    await fetch('/api/v1/push/receipts', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+      body: JSON.stringify({ tag, event }),
+      cache: 'no-store',
+    });
+  } catch (e) { /* offline: the count misses one, the reminder itself is there */ }
+}
+
 /** From the notification: remind again in `hours` (the server re-arms one reminder). */
 async function snoozeFromNotification(notification, hours) {
   const token = await self.Pijnwacht.store.get('kv', 'token');
@@ -116,6 +130,7 @@ self.addEventListener('push', (event) => {
     const me = await self.Pijnwacht.store.get('kv', 'me').catch(() => null);
     const { title, options } = notificationFor(data, (me && me.language) || 'nl');
     await self.registration.showNotification(title, options);
+    await receipt(options.tag, 'shown');
   })());
 });
 
@@ -136,7 +151,8 @@ self.openFromNotification = openFromNotification;
 self.addEventListener('notificationclick', (event) => {
   event.notification.close();
   const later = /^snooze-(\d+)$/.exec(event.action || '');
-  event.waitUntil(later ? snoozeFromNotification(event.notification, Number(later[1])) : openFromNotification(event.notification));
+  event.waitUntil(Promise.all([receipt(event.notification.tag, 'opened'),
+    later ? snoozeFromNotification(event.notification, Number(later[1])) : openFromNotification(event.notification)]));
 });
 
 self.addEventListener('pushsubscriptionchange', (event) => {

@@ -55,6 +55,7 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/push/key"): PATIENT,
     ("POST", "/api/v1/push/subscriptions"): PATIENT,
     ("DELETE", "/api/v1/push/subscriptions"): PATIENT,
+    ("POST", "/api/v1/push/receipts"): PATIENT,
     # Clinic: sign-in is open, the rest needs a session
     ("GET", "/clinic/login"): PUBLIC,
     ("POST", "/clinic/login"): PUBLIC,
@@ -220,6 +221,7 @@ API_BODIES = {
     ("POST", "/api/v1/enrol"): {"code": "ZZZZ-ZZZZ"},
     ("PATCH", "/api/v1/me"): {"language": "nl"},
     ("POST", "/api/v1/tasks/{}/snooze"): {"hours": 1},
+    ("POST", "/api/v1/push/receipts"): {"tag": "task-1", "event": "shown"},
     ("PUT", "/api/v1/me/pause"): {"until": (datetime.now(AMS).date() + timedelta(days=3)).isoformat()},
     ("PUT", "/api/v1/responses/{}"): diary(),
     ("POST", "/api/v1/responses:batch"): {"responses": []},

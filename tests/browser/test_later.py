@@ -3,6 +3,7 @@ own printable summary, and what to do when notifications are off."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -114,3 +115,60 @@ def test_my_summary_prints_on_at_most_two_a4_pages(page, server, patient):
     pdf = page.pdf(format="A4")
     assert 1 <= len(re.findall(rb"/Type\s*/Page[^s]", pdf)) <= 2
     assert page.js_errors == []
+
+
+def test_the_phone_reports_a_reminder_shown_and_opened(page, context, server, patient):
+    join(page, patient["code"])
+    task = open_task(server, patient["patient_id"])
+    cdp = context.new_cdp_session(page)
+    registrations: list[dict] = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
+    cdp.send("ServiceWorker.enable")
+    for _ in range(50):
+        if registrations:
+            break
+        page.wait_for_timeout(100)
+    payload = {
+        "title": "Pijnwacht",
+        "body": "Er staat een vragenlijst voor u klaar.",
+        "url": f"/#/task/{task}",
+        "tag": f"task-{task}",
+    }
+    cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {
+            "origin": server.url,
+            "registrationId": registrations[0]["registrationId"],
+            "data": json.dumps(payload),
+        },
+    )
+
+    def events() -> list[str]:
+        return [
+            r["event"]
+            for r in server.query("SELECT event FROM push_receipts WHERE task_id = ? ORDER BY id", (task,))
+        ]
+
+    for _ in range(50):
+        if events():
+            break
+        page.wait_for_timeout(100)
+    assert events() == ["shown"]
+    [worker] = context.service_workers
+    worker.evaluate("""async () => {
+        const [n] = await self.registration.getNotifications();
+        self.dispatchEvent(new NotificationEvent('notificationclick', {notification: n}));
+    }""")
+    for _ in range(50):
+        if len(events()) == 2:
+            break
+        page.wait_for_timeout(100)
+    assert events() == ["shown", "opened"]
+    # Nothing about health went with them: only the task and the event are stored.
+    assert set(server.query("SELECT * FROM push_receipts")[0].keys()) == {
+        "id",
+        "patient_id",
+        "task_id",
+        "event",
+        "at",
+    }
