@@ -429,25 +429,29 @@ class PatientController(Controller):
         return SummaryOut(scores=out)
 
     @post(
-        "/tasks/{task_id:int}/snooze",
+        "/tasks/{task_id:str}/snooze",
         status_code=HTTP_200_OK,
         summary="Remind again in 1 or 3 hours (within the task's window)",
         responses=errors(401, 422, 503),
     )
-    async def snooze(self, request: Request, patient: Patient, task_id: int, data: SnoozeIn) -> SnoozeOut:
+    async def snooze(self, request: Request, patient: Patient, task_id: str, data: SnoozeIn) -> SnoozeOut:
         from backend import scheduler
         from backend.schedule import SNOOZE_HOURS
 
         services = services_of(request)
         if data.hours not in SNOOZE_HOURS:
             raise Refusal("body.invalid", 422, problems=[Problem("hours", "snooze.hours")])
+        # A task id from GET /tasks; anything else is no open task of this patient.
+        if not (task_id.isascii() and task_id.isdigit() and len(task_id) < 19):
+            raise Refusal("snooze.nothing", 422)
+        task = int(task_id)
         now = utcnow()
         at = await services.db.write(
-            lambda conn: scheduler.snooze(conn, patient.id, task_id, data.hours, now, services.settings)
+            lambda conn: scheduler.snooze(conn, patient.id, task, data.hours, now, services.settings)
         )
         if at is None:
             raise Refusal("snooze.nothing", 422)
-        return SnoozeOut(task_id=task_id, remind_at=iso(at))
+        return SnoozeOut(task_id=task, remind_at=iso(at))
 
     @get("/tasks", summary="Open tasks: questionnaires due now", responses=errors(401))
     async def tasks(self, request: Request, patient: Patient) -> TasksOut:
