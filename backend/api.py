@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -295,7 +296,7 @@ class EnrolController(Controller):
                 "enrol.throttled",
                 429,
                 until=result.strftime("%H:%M"),
-                headers={"Retry-After": str(max(1, int((result - now).total_seconds())))},
+                headers={"Retry-After": str(max(1, math.ceil((result - now).total_seconds())))},
             )
         if isinstance(result, EnrolmentError):
             raise result

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import secrets
 from collections.abc import Iterable
 from datetime import date, timedelta
@@ -203,7 +204,7 @@ class AuthController(Controller):
         ]
         until = await services.db.write(lambda conn: accounts.reserve_attempt(conn, rules, now))
         if until is not None:
-            wait = max(1, int((until - now).total_seconds()))
+            wait = max(1, math.ceil((until - now).total_seconds()))
             response = self._again(request, messages.text("login.throttled", wait=_duration(wait)), 429)
             response.headers["Retry-After"] = str(wait)
             return response
