@@ -18,7 +18,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 
 from backend import enrolment, intake, messages, responses
 from backend.accounts import Rule, attempt_succeeded, reserve_attempt
-from backend.dates import ANY_TIME, check_datetime
+from backend.dates import ANY_TIME, DateRange, check_date, check_datetime
 from backend.enrolment import EnrolmentError, Patient
 from backend.messages import Problem, Refusal
 from backend.questionnaires import band_for
@@ -364,18 +364,13 @@ class PatientController(Controller):
         responses=errors(401, 422, 503),
     )
     async def pause(self, request: Request, patient: Patient, data: PauseIn) -> Me:
-        from datetime import date as _date
-
         from backend.schedule import PAUSE_MAX_DAYS
 
         services = services_of(request)
         today = patient.local_today()
         last = today + timedelta(days=PAUSE_MAX_DAYS)
-        try:
-            until = _date.fromisoformat(data.until) if len(data.until) == 10 else None
-        except ValueError:
-            until = None
-        if until is None or not today <= until <= last:
+        until = check_date("until", data.until, DateRange(today, last))
+        if isinstance(until, Problem):
             problem = Problem("until", "pause.until", {"last": last.isoformat(), "days": PAUSE_MAX_DAYS})
             raise Refusal("body.invalid", 422, problems=[problem])
         return me_of(
