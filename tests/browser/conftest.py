@@ -220,6 +220,26 @@ def pick(page: Page, item_id: str, name: str) -> None:
     page.locator(f'[data-item="{item_id}"]').get_by_role("radio", name=name, exact=True).check()
 
 
+def push_to_worker(context: BrowserContext, page: Page, server: Server, payload: dict) -> None:
+    """Deliver `payload` into the page's service worker as a push service would (DevTools)."""
+    cdp = context.new_cdp_session(page)
+    registrations: list[dict] = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
+    cdp.send("ServiceWorker.enable")
+    for _ in range(50):
+        if registrations:
+            break
+        page.wait_for_timeout(100)
+    cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {
+            "origin": server.url,
+            "registrationId": registrations[0]["registrationId"],
+            "data": json.dumps(payload),
+        },
+    )
+
+
 def axe(page: Page) -> list[dict]:
     """Violations axe-core finds on the page as it is now (WCAG 2.x A/AA rules)."""
     if not page.evaluate("typeof window.axe !== 'undefined'"):

@@ -3,14 +3,13 @@ own printable summary, and what to do when notifications are off."""
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import join, pick
+from tests.browser.conftest import join, pick, push_to_worker
 
 AMS = ZoneInfo("Europe/Amsterdam")
 
@@ -120,28 +119,13 @@ def test_my_summary_prints_on_at_most_two_a4_pages(page, server, patient):
 def test_the_phone_reports_a_reminder_shown_and_opened(page, context, server, patient):
     join(page, patient["code"])
     task = open_task(server, patient["patient_id"])
-    cdp = context.new_cdp_session(page)
-    registrations: list[dict] = []
-    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
-    cdp.send("ServiceWorker.enable")
-    for _ in range(50):
-        if registrations:
-            break
-        page.wait_for_timeout(100)
     payload = {
         "title": "Pijnwacht",
         "body": "Er staat een vragenlijst voor u klaar.",
         "url": f"/#/task/{task}",
         "tag": f"task-{task}",
     }
-    cdp.send(
-        "ServiceWorker.deliverPushMessage",
-        {
-            "origin": server.url,
-            "registrationId": registrations[0]["registrationId"],
-            "data": json.dumps(payload),
-        },
-    )
+    push_to_worker(context, page, server, payload)
 
     def events() -> list[str]:
         return [

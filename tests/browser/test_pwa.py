@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import SCREENSHOTS, axe, join, pick
+from tests.browser.conftest import SCREENSHOTS, axe, join, pick, push_to_worker
 
 AMS = ZoneInfo("Europe/Amsterdam")
 
@@ -235,28 +235,13 @@ def test_push_subscribes_with_the_server_key_and_a_push_opens_the_task(page, con
         "SELECT id FROM tasks WHERE patient_id = ? AND questionnaire_id = 'phq9' ORDER BY opens_at LIMIT 1",
         (patient["patient_id"],),
     )
-    cdp = context.new_cdp_session(page)
-    registrations: list[dict] = []
-    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
-    cdp.send("ServiceWorker.enable")
-    for _ in range(50):
-        if registrations:
-            break
-        page.wait_for_timeout(100)
     payload = {
         "title": "Pijnwacht",
         "body": "Er staat een vragenlijst voor u klaar.",
         "url": f"/#/task/{task['id']}",
         "tag": f"task-{task['id']}",
     }
-    cdp.send(
-        "ServiceWorker.deliverPushMessage",
-        {
-            "origin": server.url,
-            "registrationId": registrations[0]["registrationId"],
-            "data": json.dumps(payload),
-        },
-    )
+    push_to_worker(context, page, server, payload)
     shown = """async () => (await (await navigator.serviceWorker.ready).getNotifications())
         .map(n => ({title: n.title, body: n.body, tag: n.tag, url: n.data.url}))"""
     for _ in range(50):
