@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -220,8 +221,9 @@ def pick(page: Page, item_id: str, name: str) -> None:
     page.locator(f'[data-item="{item_id}"]').get_by_role("radio", name=name, exact=True).check()
 
 
-def push_to_worker(context: BrowserContext, page: Page, server: Server, payload: dict) -> None:
-    """Deliver `payload` into the page's service worker as a push service would (DevTools)."""
+def worker_registration(context: BrowserContext, page: Page) -> tuple[Any, str]:
+    """A DevTools session on `page` and the id of its service worker's registration, to fire
+    the events a browser fires (push, sync) at will."""
     cdp = context.new_cdp_session(page)
     registrations: list[dict] = []
     cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
@@ -230,13 +232,15 @@ def push_to_worker(context: BrowserContext, page: Page, server: Server, payload:
         if registrations:
             break
         page.wait_for_timeout(100)
+    return cdp, registrations[0]["registrationId"]
+
+
+def push_to_worker(context: BrowserContext, page: Page, server: Server, payload: dict) -> None:
+    """Deliver `payload` into the page's service worker as a push service would (DevTools)."""
+    cdp, registration = worker_registration(context, page)
     cdp.send(
         "ServiceWorker.deliverPushMessage",
-        {
-            "origin": server.url,
-            "registrationId": registrations[0]["registrationId"],
-            "data": json.dumps(payload),
-        },
+        {"origin": server.url, "registrationId": registration, "data": json.dumps(payload)},
     )
 
 

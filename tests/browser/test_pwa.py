@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import SCREENSHOTS, axe, join, pick, push_to_worker
+from tests.browser.conftest import SCREENSHOTS, axe, join, pick, push_to_worker, worker_registration
 
 AMS = ZoneInfo("Europe/Amsterdam")
 
@@ -451,20 +451,13 @@ def test_background_sync_sends_the_outbox_with_the_app_closed(context, server, p
 
     # The browser fires the `sync` event when the network is back; DevTools can fire it too.
     probe = context.new_page()
-    cdp = context.new_cdp_session(probe)
-    registrations: list[dict] = []
-    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
-    cdp.send("ServiceWorker.enable")
-    for _ in range(50):
-        if registrations:
-            break
-        probe.wait_for_timeout(100)
+    cdp, registration = worker_registration(context, probe)
     assert server.responses(patient["patient_id"]) == []
     cdp.send(
         "ServiceWorker.dispatchSyncEvent",
         {
             "origin": server.url,
-            "registrationId": registrations[0]["registrationId"],
+            "registrationId": registration,
             "tag": "pijnwacht-outbox",
             "lastChance": False,
         },
