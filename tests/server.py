@@ -13,8 +13,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -179,3 +183,50 @@ def redeem(url: str, code: str) -> tuple[str, dict[str, str]]:
     r = httpx.post(url + "/api/v1/enrol", json={"code": code}, timeout=10)
     assert r.status_code == 201, r.text
     return r.json()["patient"]["id"], {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+class Phones:
+    """Phones sending one diary after another through the real API, one thread each, until the
+    block ends or the server is gone; remembers when the server confirmed each response."""
+
+    def __init__(self, url: str, headers: list[dict[str, str]], *, timeout: float = 30, pause: float = 0.0):
+        self.url, self.timeout, self.pause = url, timeout, pause
+        self.confirmed: list[tuple[float, str]] = []
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self.run, args=(h,)) for h in headers]
+
+    def run(self, headers: dict[str, str]) -> None:
+        from tests.conftest import diary
+
+        zone = ZoneInfo("Europe/Amsterdam")
+        today = datetime.now(zone).date()
+        with httpx.Client(base_url=self.url, headers=headers, timeout=self.timeout) as http:
+            n = 0
+            while not self.stop.is_set():
+                rid = str(uuid.uuid4())
+                body = diary((today - timedelta(days=n % 10)).isoformat(), pain_avg=n % 11)
+                body["authored_at"] = (datetime.now(zone) - timedelta(seconds=n)).isoformat()
+                try:
+                    r = http.put(f"/api/v1/responses/{rid}", json=body)
+                except httpx.HTTPError:
+                    return  # the server is gone
+                assert r.status_code == 201, r.text
+                with self.lock:
+                    self.confirmed.append((time.monotonic(), rid))
+                n += 1
+                time.sleep(self.pause)
+
+    def confirmed_by(self, moment: float) -> set[str]:
+        with self.lock:
+            return {rid for at, rid in self.confirmed if at <= moment}
+
+    def __enter__(self) -> Phones:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=30)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -19,8 +18,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from tests.conftest import diary
-from tests.server import Server, enrol_direct, redeem
+from tests.server import Phones, Server, enrol_direct, redeem
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -55,45 +53,6 @@ def grow(db, patient_id: str, rows: int) -> None:
     conn.close()
 
 
-class Writers:
-    """Phones sending one response after another; remembers when each was confirmed."""
-
-    def __init__(self, url: str, patients: list[tuple[str, dict[str, str]]]):
-        self.url, self.patients = url, patients
-        self.confirmed: list[tuple[float, str]] = []
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self.run, args=(h,)) for _p, h in patients]
-
-    def run(self, headers: dict[str, str]) -> None:
-        today = datetime.now(AMS).date()
-        with httpx.Client(base_url=self.url, headers=headers, timeout=30) as http:
-            n = 0
-            while not self.stop.is_set():
-                rid = str(uuid.uuid4())
-                body = diary((today - timedelta(days=n % 10)).isoformat(), pain_avg=n % 11)
-                body["authored_at"] = (datetime.now(AMS) - timedelta(seconds=n)).isoformat()
-                r = http.put(f"/api/v1/responses/{rid}", json=body)
-                assert r.status_code == 201, r.text
-                with self.lock:
-                    self.confirmed.append((time.monotonic(), rid))
-                n += 1
-
-    def confirmed_by(self, moment: float) -> set[str]:
-        with self.lock:
-            return {rid for at, rid in self.confirmed if at <= moment}
-
-    def __enter__(self) -> Writers:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(timeout=30)
-
-
 def test_backup_while_the_server_takes_writes_holds_every_confirmed_response(tmp_path):
     server = Server(tmp_path / "live.db").start()
     target = tmp_path / "backups" / "pijnwacht-backup.db"
@@ -102,7 +61,7 @@ def test_backup_while_the_server_takes_writes_holds_every_confirmed_response(tmp
         # About 20 MiB, far more than one backup step of 1024 pages: the case where a stepwise copy
         # restarts whenever another connection writes, and may never finish.
         grow(server.db, patients[0][0], 20000)
-        with Writers(server.url, patients) as writers:
+        with Phones(server.url, [h for _p, h in patients]) as writers:
             deadline = time.monotonic() + 20
             while len(writers.confirmed) < 20 and time.monotonic() < deadline:
                 time.sleep(0.05)

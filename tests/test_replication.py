@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
-import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -28,7 +27,7 @@ from backend.replication import MONITOR_INTERVAL_MS, litestream_binary, replicat
 from backend.settings import load_settings
 from backend.storage import open_database
 from tests.conftest import diary
-from tests.server import Server, redeem
+from tests.server import Phones, Server, redeem
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -65,44 +64,6 @@ def restore(server: Server, source: str, output: Path, *extra: str):
     return done, time.monotonic() - started
 
 
-class Phones:
-    """Phones sending one diary after another; remembers when the server confirmed each."""
-
-    def __init__(self, url: str, headers: list[dict[str, str]]):
-        self.url = url
-        self.confirmed: list[tuple[float, str]] = []
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self.run, args=(h,)) for h in headers]
-
-    def run(self, headers: dict[str, str]) -> None:
-        today = datetime.now(AMS).date()
-        with httpx.Client(base_url=self.url, headers=headers, timeout=5) as http:
-            n = 0
-            while not self.stop.is_set():
-                rid = str(uuid.uuid4())
-                body = diary((today - timedelta(days=n % 10)).isoformat(), pain_avg=n % 11)
-                try:
-                    r = http.put(f"/api/v1/responses/{rid}", json=body)
-                except httpx.HTTPError:
-                    return  # the server is gone
-                assert r.status_code == 201, r.text
-                with self.lock:
-                    self.confirmed.append((time.monotonic(), rid))
-                n += 1
-                time.sleep(0.01)
-
-    def __enter__(self) -> Phones:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(timeout=30)
-
-
 def test_litestream_binary_comes_with_the_project():
     path = litestream_binary()
     assert os.access(path, os.X_OK)
@@ -134,7 +95,7 @@ def test_a_restore_after_a_crash_holds_every_response_confirmed_a_sync_window_be
     assert f'url: "{replica}"' in config.read_text()
     patients = [redeem(server.url, server.enrol(name=f"P{i}")[1]) for i in range(3)]
     before = httpx.get(server.url + "/api/v1/me", headers=patients[0][1], timeout=5).json()["generation"]
-    with Phones(server.url, [h for _p, h in patients]) as phones:
+    with Phones(server.url, [h for _p, h in patients], timeout=5, pause=0.01) as phones:
         time.sleep(4)
         killed_at = time.monotonic()
         server.kill()  # the server and Litestream together
