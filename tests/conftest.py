@@ -64,22 +64,26 @@ def other_patient(services, client) -> tuple[str, dict[str, str]]:
     return enrol_patient(services, client, name="Dhr. de Vries")
 
 
-def diary(day: str | None = None, **answers) -> dict:
-    """A diary response as the PWA sends it, written at 20:15 Amsterdam time on its day."""
+def response(questionnaire: str, answers: dict, day: str | None = None, version: int = 1) -> dict:
+    """A response as the PWA sends it, written at 20:15 Amsterdam time on its day (or a
+    minute ago, for today before 20:15)."""
     local = day or datetime.now(AMS).date().isoformat()
     authored = datetime.fromisoformat(f"{local}T20:15:00").replace(tzinfo=AMS)
     if authored > datetime.now(AMS):
         authored = datetime.now(AMS) - timedelta(minutes=1)
-    base = {"pain_avg": 5, "pain_worst": 7, "sleep_hours": 6.5}
-    base.update(answers)
     return {
-        "questionnaire": "diary",
-        "version": 1,
+        "questionnaire": questionnaire,
+        "version": version,
         "authored_at": authored.isoformat(),
         "local_date": local,
         "task_id": None,
-        "answers": base,
+        "answers": answers,
     }
+
+
+def diary(day: str | None = None, **answers) -> dict:
+    """A diary response as the PWA sends it (see `response`)."""
+    return response("diary", {"pain_avg": 5, "pain_worst": 7, "sleep_hours": 6.5} | answers, day)
 
 
 def enrolled_days_ago(services: Services, patient_id: str, days: int) -> None:

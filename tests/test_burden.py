@@ -8,7 +8,7 @@ from backend import scheduler
 from backend.detection import Thresholds, evaluate
 from backend.schedule import snooze_time
 from backend.storage import parse_iso
-from tests.conftest import AMS, enrol_patient, new_id
+from tests.conftest import AMS, enrol_patient, new_id, response
 
 
 def plan(services, pid: str) -> None:
@@ -126,14 +126,7 @@ def test_the_summary_gives_the_patients_own_scores(client, services):
     r = client.put(
         f"/api/v1/responses/{new_id()}",
         headers=headers,
-        json={
-            "questionnaire": "phq9",
-            "version": 1,
-            "authored_at": now.isoformat(timespec="seconds"),
-            "local_date": now.date().isoformat(),
-            "task_id": None,
-            "answers": answers,
-        },
+        json=response("phq9", answers),
     )
     assert r.status_code == 201, r.text
     scores = client.get("/api/v1/me/summary", headers=headers).json()["scores"]

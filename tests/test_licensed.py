@@ -14,7 +14,7 @@ from backend.app import create_app
 from backend.questionnaires import DefinitionError, load_library
 from backend.services import build
 from backend.settings import load_settings
-from tests.conftest import AMS, add_clinician, enrol_patient, login, new_id
+from tests.conftest import AMS, add_clinician, enrol_patient, login, new_id, response
 from tests.licensed import QUESTIONNAIRES, write_licensed
 
 LICENSED = {"bpi", "eq5d5l", "odi", "dn4"}
@@ -81,18 +81,10 @@ def test_start_up_names_what_lacks_text_and_the_patient_never_gets_it(settings, 
             assert "phq9" in planned and not planned & LICENSED
             tasks = {t["questionnaire"] for t in client.get("/api/v1/tasks", headers=headers).json()["tasks"]}
             assert "phq9" in tasks and not tasks & LICENSED
-            now = datetime.now(AMS)
             r = client.put(
                 f"/api/v1/responses/{new_id()}",
                 headers=headers,
-                json={
-                    "questionnaire": "bpi",
-                    "version": 1,
-                    "authored_at": now.isoformat(timespec="seconds"),
-                    "local_date": now.date().isoformat(),
-                    "task_id": None,
-                    "answers": {"bpi_worst": 5},
-                },
+                json=response("bpi", {"bpi_worst": 5}),
             )
             assert r.status_code == 422 and r.json()["extra"][0]["field"] == "questionnaire"
             # The clinic is told which instruments wait and how to supply them.
@@ -147,18 +139,10 @@ def test_the_app_says_the_team_saw_an_alert_only_after_a_clinician_acknowledged_
     # Opening the patient's page is not "the team saw your report": there is none.
     assert client.get(f"/clinic/patients/{pid}").status_code == 200
     assert me()["team_seen_at"] is None
-    now = datetime.now(AMS)
     r = client.put(
         f"/api/v1/responses/{new_id()}",
         headers=headers,
-        json={
-            "questionnaire": "diary",
-            "version": 1,
-            "authored_at": now.isoformat(timespec="seconds"),
-            "local_date": now.date().isoformat(),
-            "task_id": None,
-            "answers": {"pain_avg": 5, "pain_worst": 6, "se_drowsiness": 3},
-        },
+        json=response("diary", {"pain_avg": 5, "pain_worst": 6, "se_drowsiness": 3}),
     )
     assert r.status_code == 201, r.text
     alert_id = services.db.query_one("SELECT id FROM alerts WHERE patient_id = ?", (pid,))["id"]
