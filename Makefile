@@ -63,7 +63,7 @@ screenshots: $(VENV)/.test browser-deps
 
 ## Record checksums of new questionnaire definitions (a published version never changes)
 lock: $(VENV)/.runtime
-	$(BIN)/python -m backend.questionnaires lock
+	$(BIN)/python -m backend.diary.questionnaires lock
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from backend.settings import Settings, SettingsError, load_settings
+from backend.platform.settings import Settings, SettingsError, load_settings
 
 
 def _settings(args: argparse.Namespace, **extra) -> Settings:
@@ -29,7 +29,7 @@ def _fail(message: str, code: int = 2) -> int:
 
 # -- serve --------------------------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace) -> int:
-    from backend.app import create_app
+    from backend.web.app import create_app
 
     settings = _settings(args, host=args.host, port=args.port)
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
@@ -41,7 +41,7 @@ def serve(settings: Settings, app: Any) -> None:
     """Serve `app` with uvicorn as `pijnwacht serve` does (also used by tests/bench)."""
     import uvicorn
 
-    from backend import httpguard
+    from backend.web import httpguard
 
     # Start-up objects (routes, questionnaires, pathways) never die: out of the collector's
     # sight. And a young-generation pass every 10 000 allocations instead of 700: a diary
@@ -82,7 +82,8 @@ class QueryRedactor(logging.Filter):
 
 # -- accounts -----------------------------------------------------------------------------
 def cmd_user_add(args: argparse.Namespace) -> int:
-    from backend import accounts, services
+    from backend import system as services
+    from backend.platform import accounts
 
     settings = _settings(args)
     if args.password_stdin:
@@ -117,7 +118,8 @@ def _read_new_password(args: argparse.Namespace) -> str | None:
 
 def cmd_user_change(args: argparse.Namespace) -> int:
     """user disable | enable | role | passwd: one account change, audited."""
-    from backend import accounts, services
+    from backend import system as services
+    from backend.platform import accounts
 
     settings = _settings(args)
     svc = services.build(settings, push=False)
@@ -165,7 +167,8 @@ def cmd_user_change(args: argparse.Namespace) -> int:
 def cmd_user_list(args: argparse.Namespace) -> int:
     import msgspec
 
-    from backend import accounts, services
+    from backend import system as services
+    from backend.platform import accounts
 
     svc = services.build(_settings(args), push=False)
     try:
@@ -183,8 +186,10 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 
 # -- enrolment ----------------------------------------------------------------------------
 def cmd_enrol(args: argparse.Namespace) -> int:
-    from backend import enrolment, scheduler, services
-    from backend.storage import utcnow
+    from backend import system as services
+    from backend.patients import enrolment
+    from backend.platform.storage import utcnow
+    from backend.tasks import scheduler
 
     settings = _settings(args)
     try:
@@ -226,7 +231,10 @@ def cmd_enrol(args: argparse.Namespace) -> int:
 def cmd_patient_thresholds(args: argparse.Namespace) -> int:
     """`pijnwacht patient thresholds ID [--set KEY=VALUE ...] [--clear KEY ...] [--until DATE]`:
     change a patient's detection overrides (audited), then print those stored as JSON."""
-    from backend import audit, enrolment, overrides, services
+    from backend import system as services
+    from backend.alerts import overrides
+    from backend.patients import enrolment
+    from backend.platform import audit
 
     settings = _settings(args)
     svc = services.build(settings, push=False)
@@ -277,7 +285,7 @@ def cmd_patient_thresholds(args: argparse.Namespace) -> int:
 # -- demo ---------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     """First run of `make run`: a demo clinician (login printed once) and a demo clinic."""
-    from backend import demo
+    from backend.tools import demo
 
     settings = _settings(args)
     return demo.run(settings, if_empty=args.if_empty)
@@ -288,7 +296,7 @@ def cmd_tick(args: argparse.Namespace) -> int:
     """`pijnwacht tick`: print the tick's counts as one JSON object."""
     import msgspec
 
-    from backend import tick
+    from backend.tasks import tick
 
     report = tick.tick_once(_settings(args), parse_now(args.now))
     print(json.dumps(msgspec.to_builtins(report)))
@@ -307,8 +315,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
         return _fail("the backup must be another file than the database itself")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.partial-{os.getpid()}")
-    from backend.replication import new_generation
-    from backend.storage import connect
+    from backend.platform.replication import new_generation
+    from backend.platform.storage import connect
 
     source = connect(source_path, readonly=True)
     try:
@@ -427,13 +435,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_backup)
 
     # -- commands of the other parts (tick, replay, export) are added below --
-    from backend.exports import add_export_command
+    from backend.exports.export import add_export_command
 
     add_export_command(sub)
-    from backend.replay import add_replay_command
+    from backend.tools.replay import add_replay_command
 
     add_replay_command(sub)
-    from backend.replication import add_commands as add_replication_commands
+    from backend.platform.replication import add_commands as add_replication_commands
 
     add_replication_commands(sub)
     return parser

@@ -13,10 +13,11 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from backend import alerts, scheduler
-from backend.enrolment import Patient
-from backend.questionnaires import Library
-from backend.responses import Checked, Outcome, store
+from backend.alerts import lifecycle as alerts
+from backend.diary.questionnaires import Library
+from backend.diary.responses import Checked, Outcome, store
+from backend.patients.enrolment import Patient
+from backend.tasks import scheduler
 
 log = logging.getLogger(__name__)
 

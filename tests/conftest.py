@@ -11,10 +11,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from litestar.testing import TestClient
 
-from backend import accounts, enrolment
-from backend.app import create_app
-from backend.services import Services, build
-from backend.settings import Settings, load_settings
+from backend.patients import enrolment
+from backend.platform import accounts
+from backend.platform.settings import Settings, load_settings
+from backend.system import Services, build
+from backend.web.app import create_app
 
 PASSWORD = "correct horse battery"
 AMS = ZoneInfo("Europe/Amsterdam")

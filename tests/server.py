@@ -161,8 +161,8 @@ def enrol_direct(db: Path, n: int, *, pathway: str = "chronic-pain", prefix: str
     Quicker than n `pijnwacht enrol` processes when a test needs many patients; returns the
     one-time codes, which the test redeems over HTTP like the PWA.
     """
-    from backend import enrolment
-    from backend.storage import connect
+    from backend.patients import enrolment
+    from backend.platform.storage import connect
 
     conn = connect(db)
     try:

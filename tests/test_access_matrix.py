@@ -15,10 +15,11 @@ from datetime import datetime, timedelta
 import pytest
 from litestar.testing import TestClient
 
-from backend import accounts, enrolment
-from backend.app import create_app
-from backend.services import build
-from backend.settings import load_settings
+from backend.patients import enrolment
+from backend.platform import accounts
+from backend.platform.settings import load_settings
+from backend.system import build
+from backend.web.app import create_app
 from tests.conftest import AMS, PASSWORD, diary, enrol_patient, new_id
 
 pytestmark = pytest.mark.timeout(120)

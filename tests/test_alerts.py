@@ -10,11 +10,11 @@ from datetime import UTC, date, datetime, timedelta
 import msgspec
 import pytest
 
-from backend import alerts
-from backend.alerts import OpenAlert, step
-from backend.detection import Finding
-from backend.settings import load_settings
-from backend.storage import open_database
+from backend.alerts import lifecycle as alerts
+from backend.alerts.detection import Finding
+from backend.alerts.lifecycle import OpenAlert, step
+from backend.platform.settings import load_settings
+from backend.platform.storage import open_database
 
 START = date(2026, 3, 2)
 

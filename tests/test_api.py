@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from backend import enrolment
-from backend.storage import iso, utcnow
+from backend.patients import enrolment
+from backend.platform.storage import iso, utcnow
 from tests.conftest import diary, enrol_patient, new_id
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from backend import scheduler
-from backend.detection import Thresholds, evaluate
-from backend.schedule import snooze_time
-from backend.storage import parse_iso
+from backend.alerts.detection import Thresholds, evaluate
+from backend.platform.storage import parse_iso
+from backend.tasks import scheduler
+from backend.tasks.schedule import snooze_time
 from tests.conftest import AMS, enrol_patient, new_id, response
 
 
@@ -60,8 +60,8 @@ def test_snooze_rearms_one_reminder_within_the_window(client, services):
 
 
 def test_snooze_time_stays_out_of_quiet_hours_and_inside_the_window():
-    from backend.schedule import QuietHours
-    from backend.schedule import parse_hhmm as t
+    from backend.tasks.schedule import QuietHours
+    from backend.tasks.schedule import parse_hhmm as t
 
     quiet = QuietHours(t("22:00"), t("08:00"))
     evening = datetime(2026, 12, 2, 19, 30, tzinfo=UTC)  # 20:30 in Amsterdam

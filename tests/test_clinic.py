@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from backend import accounts
+from backend.platform import accounts
 from tests.conftest import PASSWORD, add_clinician, csrf_of, login
 
 

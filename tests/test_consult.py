@@ -9,8 +9,8 @@ import xml.etree.ElementTree as ET
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from backend import consult
-from backend.exports import PointSummary, patient_export
+from backend.exports.export import PointSummary, patient_export
+from backend.web import consult
 from tests.conftest import AMS, diary, enrolled_days_ago, new_id
 
 
@@ -281,7 +281,7 @@ def test_consult_summary_prints_on_one_a4_page(client, clinician, patient, servi
 
     services.db.write_sync(alerts)
     html = client.get(f"/clinic/patients/{pid}/consult").text
-    static = Path(__file__).resolve().parents[1] / "backend" / "static"
+    static = Path(__file__).resolve().parents[1] / "backend" / "web" / "static"
 
     def serve(route):
         url = route.request.url

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from backend import delivery
-from backend.delivery import Receipt, Reminder
+from backend.tasks import delivery
+from backend.tasks.delivery import Receipt, Reminder
 from tests.conftest import enrol_patient
 
 
@@ -38,7 +38,7 @@ def test_counts_per_week_and_the_day_reminders_stopped_arriving():
 
 
 def test_a_receipt_is_the_patients_own_and_shows_on_the_clinic_page(client, services, clinician):
-    from backend import scheduler
+    from backend.tasks import scheduler
 
     pid, headers = enrol_patient(services, client)
     services.db.write_sync(

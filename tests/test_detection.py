@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from backend import detection
-from backend.detection import Entry, Thresholds, evaluate, thresholds_for
-from backend.questionnaires import compute_scores, load_library
+from backend.alerts import detection
+from backend.alerts.detection import Entry, Thresholds, evaluate, thresholds_for
+from backend.diary.questionnaires import compute_scores, load_library
 
 ROOT = Path(__file__).resolve().parent.parent
 START = date(2026, 1, 5)
@@ -177,7 +177,7 @@ def test_thresholds_merge_pathway_then_patient_and_name_bad_keys():
 
 
 def test_every_shipped_pathway_has_valid_detection_settings(library):
-    from backend.pathways import load_pathways
+    from backend.patients.pathways import load_pathways
 
     for pid, p in load_pathways(ROOT / "questionnaires", library).items():
         thresholds_for(p.detection, {})  # raises naming the key if one is wrong

@@ -11,8 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from backend import cli, enrolment, migrations, responses
-from backend.exports import (
+from backend import cli
+from backend.diary import responses
+from backend.diary.questionnaires import load_library
+from backend.exports.export import (
     LONG_HEADER,
     Actor,
     ExportError,
@@ -27,12 +29,13 @@ from backend.exports import (
     outcome_at,
     write_export,
 )
-from backend.fhir_export import iter_fhir
-from backend.pathways import PATHWAY_IDS, load_pathways
-from backend.questionnaires import load_library
-from backend.settings import PROJECT_ROOT
-from backend.spreadsheet import unguard
-from backend.storage import connect
+from backend.exports.fhir_export import iter_fhir
+from backend.exports.spreadsheet import unguard
+from backend.patients import enrolment
+from backend.patients.pathways import PATHWAY_IDS, load_pathways
+from backend.platform import migrations
+from backend.platform.settings import PROJECT_ROOT
+from backend.platform.storage import connect
 
 AMS = ZoneInfo("Europe/Amsterdam")
 QDIR = PROJECT_ROOT / "questionnaires"

@@ -20,12 +20,22 @@ import pytest
 from fhirpathpy import compile as fhirpath
 from fhirpathpy.models import models
 
-from backend import cli, enrolment, migrations, responses
-from backend.fhir_export import FhirOptions, iter_fhir, observations, questionnaire_response
-from backend.fhir_questionnaire import EXT_CALCULATED, calculated_expression, to_fhir
-from backend.questionnaires import Item, Library, Questionnaire, check_answers, compute_scores, load_library
-from backend.settings import PROJECT_ROOT
-from backend.storage import connect
+from backend import cli
+from backend.diary import responses
+from backend.diary.fhir_questionnaire import EXT_CALCULATED, calculated_expression, to_fhir
+from backend.diary.questionnaires import (
+    Item,
+    Library,
+    Questionnaire,
+    check_answers,
+    compute_scores,
+    load_library,
+)
+from backend.exports.fhir_export import FhirOptions, iter_fhir, observations, questionnaire_response
+from backend.patients import enrolment
+from backend.platform import migrations
+from backend.platform.settings import PROJECT_ROOT
+from backend.platform.storage import connect
 
 from .conftest import AMS
 from .licensed import write_licensed

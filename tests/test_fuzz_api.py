@@ -21,7 +21,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import CheckContext
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from backend import enrolment
+from backend.patients import enrolment
 
 pytestmark = pytest.mark.timeout(180)
 

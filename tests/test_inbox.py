@@ -205,7 +205,7 @@ def test_an_acknowledged_alert_that_gets_materially_worse_comes_back_as_new(
 
 
 def test_alerts_that_closed_by_themselves_say_whether_anyone_saw_them(client, clinician, patient, services):
-    from backend import alerts
+    from backend.alerts import lifecycle as alerts
 
     pid, headers = patient
     today = datetime.now(AMS).date()

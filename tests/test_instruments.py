@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.questionnaire import Questionnaire as FhirQuestionnaire
 
-from backend.fhir_questionnaire import calculated_expression, to_fhir
-from backend.questionnaires import (
+from backend.diary.fhir_questionnaire import calculated_expression, to_fhir
+from backend.diary.questionnaires import (
     LANGUAGES,
     Item,
     Library,
@@ -22,7 +22,7 @@ from backend.questionnaires import (
     load_library,
     safety_items,
 )
-from backend.scoring import eq5d5l_nl_index
+from backend.diary.scoring import eq5d5l_nl_index
 
 FOLDER = Path(__file__).resolve().parent.parent / "questionnaires"
 PLACEHOLDER = {

@@ -9,11 +9,11 @@ from datetime import datetime
 import pytest
 from litestar.testing import TestClient
 
-from backend import scheduler
-from backend.app import create_app
-from backend.questionnaires import DefinitionError, load_library
-from backend.services import build
-from backend.settings import load_settings
+from backend.diary.questionnaires import DefinitionError, load_library
+from backend.platform.settings import load_settings
+from backend.system import build
+from backend.tasks import scheduler
+from backend.web.app import create_app
 from tests.conftest import AMS, add_clinician, enrol_patient, login, new_id, response
 from tests.licensed import QUESTIONNAIRES, write_licensed
 
@@ -62,7 +62,7 @@ def test_a_supplied_file_may_change_texts_only(tmp_path, change, named):
 
 
 def test_start_up_names_what_lacks_text_and_the_patient_never_gets_it(settings, caplog):
-    with caplog.at_level(logging.WARNING, logger="backend.services"):
+    with caplog.at_level(logging.WARNING, logger="backend.system"):
         services = build(settings)
     try:
         warned = " ".join(r.getMessage() for r in caplog.records)

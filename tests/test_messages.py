@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import string
 
-from backend import messages
+from backend.platform import messages
 from tests.conftest import diary, new_id
 
 

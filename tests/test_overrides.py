@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from backend import cli
-from backend.detection import Entry, evaluate, overrides_in_force, thresholds_for
+from backend.alerts.detection import Entry, evaluate, overrides_in_force, thresholds_for
 from tests.conftest import AMS, csrf_of, diary, new_id
 
 START = date(2026, 3, 2)

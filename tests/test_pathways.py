@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from backend.detection import thresholds_for
-from backend.pathways import PATHWAY_IDS, SuccessRule, load_pathways, success_outcome
-from backend.questionnaires import DefinitionError, load_library
+from backend.alerts.detection import thresholds_for
+from backend.diary.questionnaires import DefinitionError, load_library
+from backend.patients.pathways import PATHWAY_IDS, SuccessRule, load_pathways, success_outcome
 
 QUESTIONNAIRES = Path(__file__).resolve().parent.parent / "questionnaires"
 
@@ -141,7 +141,7 @@ def test_short_diary_pathways_still_catch_a_sustained_rise(shipped, pathway, fir
     """Pathways with a diary of a few weeks: pain that climbs and stays up alerts within them."""
     from datetime import date, timedelta
 
-    from backend.detection import Entry, evaluate
+    from backend.alerts.detection import Entry, evaluate
 
     anchor = date(2026, 3, 2)
     t = thresholds_for(shipped[pathway].detection, {})

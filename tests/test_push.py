@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from backend import push
-from backend.push import PushMessage
-from backend.settings import Settings
-from backend.storage import Database, iso, open_database, parse_iso
+from backend.platform.settings import Settings
+from backend.platform.storage import Database, iso, open_database, parse_iso
+from backend.push import sender as push
+from backend.push.sender import PushMessage
 from tests.pushservice import PushService
 
 T0 = datetime(2026, 3, 29, 18, 0, tzinfo=UTC)

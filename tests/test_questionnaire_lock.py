@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.questionnaires import (
+from backend.diary.questionnaires import (
     LOCK_FILE,
     DefinitionError,
     definition_checksum,
@@ -134,7 +134,7 @@ def test_windows_line_endings_do_not_count_as_a_change(folder: Path) -> None:
 def test_the_lock_command_line(folder: Path) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "backend.questionnaires", *args, str(folder)],
+            [sys.executable, "-m", "backend.diary.questionnaires", *args, str(folder)],
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from backend import alerts
-from backend.replay import LONG_HEADER, ReplayError, replay, run_replay
-from backend.storage import open_database
+from backend.alerts import lifecycle as alerts
+from backend.platform.storage import open_database
+from backend.tools.replay import LONG_HEADER, ReplayError, replay, run_replay
 
 ROOT = Path(__file__).resolve().parent.parent
 START = date(2026, 1, 5)

@@ -22,10 +22,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from backend import cli, services
-from backend.replication import MONITOR_INTERVAL_MS, litestream_binary, replicate_command
-from backend.settings import load_settings
-from backend.storage import open_database
+from backend import cli
+from backend import system as services
+from backend.platform.replication import MONITOR_INTERVAL_MS, litestream_binary, replicate_command
+from backend.platform.settings import load_settings
+from backend.platform.storage import open_database
 from tests.conftest import diary
 from tests.server import Phones, Server, redeem
 

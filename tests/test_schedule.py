@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from backend.pathways import load_pathways
-from backend.questionnaires import load_library
-from backend.schedule import QuietHours, plan
+from backend.diary.questionnaires import load_library
+from backend.patients.pathways import load_pathways
+from backend.tasks.schedule import QuietHours, plan
 
 AMS = ZoneInfo("Europe/Amsterdam")
 QUIET = QuietHours(time(22, 0), time(8, 0))

@@ -10,12 +10,20 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from backend import push, scheduler
-from backend.pathways import load_pathways
-from backend.questionnaires import load_library
-from backend.settings import Settings
-from backend.storage import Database, iso, open_database
-from backend.tick import TickScheduler, release_lease, run_tick, start_scheduler, stop_scheduler, take_lease
+from backend.diary.questionnaires import load_library
+from backend.patients.pathways import load_pathways
+from backend.platform.settings import Settings
+from backend.platform.storage import Database, iso, open_database
+from backend.push import sender as push
+from backend.tasks import scheduler
+from backend.tasks.tick import (
+    TickScheduler,
+    release_lease,
+    run_tick,
+    start_scheduler,
+    stop_scheduler,
+    take_lease,
+)
 from tests.pushservice import PushService
 
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -771,7 +779,7 @@ def test_old_reminder_history_is_pruned_once_a_day(db, settings, pathways):
 def test_a_failing_alert_pass_does_not_stop_the_reminders_or_the_other_pass(
     db, settings, pathways, monkeypatch
 ):
-    from backend import alerts
+    from backend.alerts import lifecycle as alerts
 
     def broken(*args):
         raise RuntimeError("escalation broke")

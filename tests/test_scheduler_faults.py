@@ -18,7 +18,7 @@ from datetime import date
 
 import pytest
 
-from backend.storage import iso, open_database
+from backend.platform.storage import iso, open_database
 from tests.server import ROOT, pijnwacht_cmd
 from tests.test_scheduler import add_patient, local
 

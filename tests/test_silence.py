@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from backend import alerts
-from backend.replay import replay
+from backend.alerts import lifecycle as alerts
+from backend.tools.replay import replay
 from tests.conftest import AMS, diary, new_id
 from tests.test_replay import START, diary_rows, history
 

@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from backend import migrations
-from backend.settings import SettingsError, load_settings
-from backend.storage import Database, connect, open_database
+from backend.platform import migrations
+from backend.platform.settings import SettingsError, load_settings
+from backend.platform.storage import Database, connect, open_database
 
 
 def test_migrations_apply_to_an_empty_file_once(tmp_path):

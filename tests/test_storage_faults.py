@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 from litestar.testing import TestClient
 
-from backend import enrolment
-from backend.app import create_app
-from backend.services import build
-from backend.settings import load_settings
+from backend.patients import enrolment
+from backend.platform.settings import load_settings
+from backend.system import build
+from backend.web.app import create_app
 from tests.conftest import diary, new_id
 from tests.server import free_port, pijnwacht_cmd
 
@@ -263,7 +263,7 @@ def test_clinic_pages_say_so_when_the_database_cannot_save(tmp_path):
     """A clinician enrolling a patient on a read-only database gets a page, not a stack trace."""
     clinic = Clinic(tmp_path / "pijnwacht.db")
     try:
-        from backend import accounts
+        from backend.platform import accounts
 
         user = clinic.services.db.write_sync(
             lambda conn: accounts.add_user(

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from backend.settings import Settings, load_settings
-from backend.storage import parse_iso
-from backend.tick import run_tick
+from backend.platform.settings import Settings, load_settings
+from backend.platform.storage import parse_iso
+from backend.tasks.tick import run_tick
 from tests.conftest import AMS, diary, new_id
 
 
@@ -70,7 +70,7 @@ def test_a_clinician_who_opted_in_gets_a_push_without_patient_data_on_escalation
 ):
     import json
 
-    from backend import push
+    from backend.push import sender as push
     from tests.pushservice import PushService
 
     pid, headers = patient

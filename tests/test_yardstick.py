@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from backend import cohorts, simulate, yardstick
-from backend.detection import Entry, Finding
-from backend.questionnaires import check_answers, load_library
-from backend.replay import AlertRow, run_replay
-from backend.simulate import Event, SimPatient
-from backend.yardstick import score_alerts
+from backend.alerts.detection import Entry, Finding
+from backend.diary.questionnaires import check_answers, load_library
+from backend.tools import cohorts, simulate, yardstick
+from backend.tools.replay import AlertRow, run_replay
+from backend.tools.simulate import Event, SimPatient
+from backend.tools.yardstick import score_alerts
 
 ROOT = Path(__file__).resolve().parent.parent
 D0 = date(2026, 3, 2)

@@ -42,10 +42,10 @@ TARGET = 0.50
 
 def raw_rows(n: int, creds, load: Load) -> list[list[tuple]]:
     """n rows as the server would store them, in transactions of BATCH."""
-    from backend.enrolment import Patient
-    from backend.questionnaires import load_library
-    from backend.responses import ResponseIn, check
-    from backend.settings import load_settings
+    from backend.diary.questionnaires import load_library
+    from backend.diary.responses import ResponseIn, check
+    from backend.patients.enrolment import Patient
+    from backend.platform.settings import load_settings
 
     library = load_library(load_settings({}).questionnaires_dir)
     now = datetime.now(UTC)
@@ -110,7 +110,7 @@ def raw_rows(n: int, creds, load: Load) -> list[list[tuple]]:
 
 def raw_sqlite(path: Path, groups: list[list[tuple]]) -> float:
     """Rows/s of plain inserts, one BEGIN IMMEDIATE ... COMMIT per group (same pragmas)."""
-    from backend.storage import connect
+    from backend.platform.storage import connect
 
     conn = connect(path)
     t0 = time.perf_counter()

@@ -39,7 +39,7 @@ def _p95(xs: list[float]) -> float:
 
 def seed_alerts(db: Path, patient_ids: list[str], n: int) -> None:
     """n open alerts spread over the given patients, filled column by column by name."""
-    from backend.storage import connect
+    from backend.platform.storage import connect
 
     conn = connect(db)
     cols = conn.execute("PRAGMA table_info(alerts)").fetchall()
@@ -98,9 +98,9 @@ def seed_alerts(db: Path, patient_ids: list[str], n: int) -> None:
 
 
 def clinician_cookie(db: Path) -> str:
-    from backend import accounts
-    from backend.clinic import SESSION_COOKIE
-    from backend.storage import connect
+    from backend.platform import accounts
+    from backend.platform.storage import connect
+    from backend.web.clinic import SESSION_COOKIE
 
     conn = connect(db)
     conn.execute("BEGIN IMMEDIATE")

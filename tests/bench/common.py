@@ -263,7 +263,7 @@ def wrk(
 
 # -- data ------------------------------------------------------------------------------------
 def token_hash(token: str) -> str:
-    """As backend.enrolment stores device tokens (sha256 hex), so seeded tokens work."""
+    """As backend.patients.enrolment stores device tokens (sha256 hex), so seeded tokens work."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -320,8 +320,8 @@ def seed(
     `history_patients` of the `patients` get `days` of daily diaries up to yesterday; the
     first `tokens` patients get a device token. Returns [(patient_id, token)].
     """
-    from backend import migrations
-    from backend.storage import connect
+    from backend.platform import migrations
+    from backend.platform.storage import connect
 
     today = today or datetime.now(UTC).date()
     rng = random.Random(seed_)

@@ -28,11 +28,11 @@ TARGET_MS = 0.5
 
 
 def rule_time(db: Path, patient_ids: list[str]) -> list[float]:
-    from backend import alerts
-    from backend.pathways import load_pathways
-    from backend.questionnaires import load_library
-    from backend.settings import load_settings
-    from backend.storage import connect
+    from backend.alerts import lifecycle as alerts
+    from backend.diary.questionnaires import load_library
+    from backend.patients.pathways import load_pathways
+    from backend.platform.settings import load_settings
+    from backend.platform.storage import connect
 
     folder = load_settings({}).questionnaires_dir
     library = load_library(folder)
@@ -76,7 +76,7 @@ def replay_rate(db: Path, folder: Path) -> tuple[float, int]:
 
 
 def run(quick: bool = False) -> list[Figure]:
-    from backend import alerts
+    from backend.alerts import lifecycle as alerts
 
     if not hasattr(alerts, "evaluate_patient"):
         return [

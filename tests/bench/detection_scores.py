@@ -1,12 +1,12 @@
 """Detection scores by what the clinic sees: simulate a cohort, run `pijnwacht replay` over its
-long CSV, score the alert rows against the labelled truth (backend/yardstick.py, issue 12).
+long CSV, score the alert rows against the labelled truth (backend/tools/yardstick.py, issue 12).
 
     .venv/bin/python tests/bench/detection_scores.py                      # every simulator
     .venv/bin/python tests/bench/detection_scores.py --simulators B --seeds 3 --patients 240 --days 180
     .venv/bin/python tests/bench/detection_scores.py --set noise_z=1.2    # thresholds override
     .venv/bin/python tests/bench/detection_scores.py --knob quiet_days --values 3,7,14
 
-Simulators: `simulate` (backend/simulate.py), `A` and `B` (backend/cohorts.py: Gaussian, and
+Simulators: `simulate` (backend/tools/simulate.py), `A` and `B` (backend/tools/cohorts.py: Gaussian, and
 heavy tails + weekday + heaping + missing on bad days). For each: Pijnwacht's rules (default
 thresholds, or `--set` ones, given to replay as a pathway [detection] table) and three simple
 anchors through the same replay and lifecycle, the targets with PASS / FALL SHORT, and the
@@ -30,10 +30,10 @@ if __package__ in (None, ""):
 
 import msgspec  # noqa: E402
 
-from backend import cohorts, simulate, yardstick  # noqa: E402
-from backend.detection import Thresholds  # noqa: E402
-from backend.simulate import ANCHORS, SimPatient  # noqa: E402
-from backend.yardstick import TARGETS, Scores  # noqa: E402
+from backend.alerts.detection import Thresholds  # noqa: E402
+from backend.tools import cohorts, simulate, yardstick  # noqa: E402
+from backend.tools.simulate import ANCHORS, SimPatient  # noqa: E402
+from backend.tools.yardstick import TARGETS, Scores  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 # The pain rule's main knob, in order of preference (the first that Thresholds has).
@@ -56,9 +56,9 @@ SIMULATORS: dict[str, tuple[Callable[[int, int, int], list[SimPatient]], int]] =
     ),
 }
 TITLES = {
-    "simulate": "backend/simulate.py (Gaussian AR(1), 1-2 day flares)",
-    "A": "backend/cohorts.py A (Gaussian AR(1), drift, 1-3 day flares, 3-25 % missing)",
-    "B": "backend/cohorts.py B (as A + Student-t noise, weekday effect, heaping, missing on bad days)",
+    "simulate": "backend/tools/simulate.py (Gaussian AR(1), 1-2 day flares)",
+    "A": "backend/tools/cohorts.py A (Gaussian AR(1), drift, 1-3 day flares, 3-25 % missing)",
+    "B": "backend/tools/cohorts.py B (as A + Student-t noise, weekday effect, heaping, missing on bad days)",
 }
 
 
@@ -81,7 +81,7 @@ def measure(
     anchors: bool = True,
 ) -> dict[str, Any]:
     """Every figure for one cohort: ours, the anchors, the curve."""
-    from backend.questionnaires import load_library
+    from backend.diary.questionnaires import load_library
 
     library = load_library(ROOT / "questionnaires")
     with tempfile.TemporaryDirectory(prefix="yardstick-") as tmp:

@@ -24,11 +24,11 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from backend import alerts  # noqa: E402
-from backend.detection import Thresholds, evaluate  # noqa: E402
-from backend.replay import LONG_HEADER, run_replay  # noqa: E402
-from backend.simulate import CohortSpec, simulate  # noqa: E402
-from backend.storage import connect, open_database  # noqa: E402
+from backend.alerts import lifecycle as alerts  # noqa: E402
+from backend.alerts.detection import Thresholds, evaluate  # noqa: E402
+from backend.platform.storage import connect, open_database  # noqa: E402
+from backend.tools.replay import LONG_HEADER, run_replay  # noqa: E402
+from backend.tools.simulate import CohortSpec, simulate  # noqa: E402
 
 
 def pure_rules() -> float:

@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import msgspec  # noqa: E402
 
-from backend import migrations  # noqa: E402
-from backend.exports import iter_long, write_export  # noqa: E402
-from backend.storage import connect  # noqa: E402
+from backend.exports.export import iter_long, write_export  # noqa: E402
+from backend.platform import migrations  # noqa: E402
+from backend.platform.storage import connect  # noqa: E402
 
 START = date(2025, 1, 1)
 

@@ -59,7 +59,7 @@ def detection(quick: bool) -> list[Figure]:
             not_measured(
                 "3 detection",
                 "rule time per new response",
-                "backend.detection timing script not landed",
+                "backend.alerts.detection timing script not landed",
                 target="well under 1 ms",
             )
         ]

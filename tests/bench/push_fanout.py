@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from backend import push  # noqa: E402
-from backend.settings import Settings  # noqa: E402
-from backend.storage import open_database  # noqa: E402
+from backend.platform.settings import Settings  # noqa: E402
+from backend.platform.storage import open_database  # noqa: E402
+from backend.push import sender as push  # noqa: E402
 from tests.pushservice import PushService  # noqa: E402
 
 MESSAGE = push.PushMessage(title="Pijnwacht", body="Tijd voor uw dagboek", tag="diary")

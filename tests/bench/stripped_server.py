@@ -21,10 +21,10 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from backend import intake  # noqa: E402
-from backend.app import create_app  # noqa: E402
 from backend.cli import serve  # noqa: E402
-from backend.services import build  # noqa: E402
-from backend.settings import load_settings  # noqa: E402
+from backend.platform.settings import load_settings  # noqa: E402
+from backend.system import build  # noqa: E402
+from backend.web.app import create_app  # noqa: E402
 
 MODES = ("no-detection", "empty-write", "no-write")
 

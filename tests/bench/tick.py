@@ -29,11 +29,11 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from backend import tick  # noqa: E402
-from backend.pathways import load_pathways  # noqa: E402
-from backend.questionnaires import load_library  # noqa: E402
-from backend.settings import Settings  # noqa: E402
-from backend.storage import iso, open_database  # noqa: E402
+from backend.diary.questionnaires import load_library  # noqa: E402
+from backend.patients.pathways import load_pathways  # noqa: E402
+from backend.platform.settings import Settings  # noqa: E402
+from backend.platform.storage import iso, open_database  # noqa: E402
+from backend.tasks import tick  # noqa: E402
 
 AMS = ZoneInfo("Europe/Amsterdam")
 QUESTIONNAIRES = Path(__file__).resolve().parents[2] / "questionnaires"

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from backend import responses
+from backend.diary import responses
 from tests.conftest import AMS, diary, enrolled_days_ago, new_id
 
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from backend.replay import read_responses
+from backend.tools.replay import read_responses
 from tests.conftest import AMS, diary, new_id
 
 PAYLOADS = [

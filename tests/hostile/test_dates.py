@@ -1,4 +1,4 @@
-"""One date rule for every date a phone or a person sends (contract v2, backend/dates.py).
+"""One date rule for every date a phone or a person sends (contract v2, backend/platform/dates.py).
 
 `local_date` is exactly YYYY-MM-DD, from 30 days before the earlier of enrolment and pathway
 anchor to the patient's today + 1; `authored_at` is RFC 3339 with an offset, in the same
@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from backend.replay import LONG_HEADER, ReplayError, replay
+from backend.tools.replay import LONG_HEADER, ReplayError, replay
 from tests.conftest import AMS, csrf_of, diary, enrol_patient, enrolled_days_ago, new_id
 
 

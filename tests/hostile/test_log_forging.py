@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 
-from backend import enrolment
+from backend.patients import enrolment
 from tests.server import Server
 
 FORGED = "ERROR - database refused a write"
@@ -43,7 +43,7 @@ def test_the_servers_own_error_line_escapes_the_path(client, patient, monkeypatc
         raise RuntimeError("boom")
 
     monkeypatch.setattr(enrolment, "patient_for_token", broken)
-    with caplog.at_level(logging.ERROR, logger="backend.app"):
+    with caplog.at_level(logging.ERROR, logger="backend.web.app"):
         r = client.put(
             "/api/v1/responses/x%0AERROR%20-%20database%20refused%20a%20write", json={}, headers=headers
         )

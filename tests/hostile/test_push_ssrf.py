@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from backend import push
-from backend.settings import Settings
-from backend.storage import open_database
+from backend.platform.settings import Settings
+from backend.platform.storage import open_database
+from backend.push import sender as push
 from tests.conftest import enrol_patient
 from tests.pushservice import PushService
 

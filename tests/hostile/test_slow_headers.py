@@ -1,5 +1,5 @@
 """A client that sends its request head slowly is cut off, and everyone else is still served
-(review L7; backend/httpguard.py). Before: 300 connections that each sent half a request head
+(review L7; backend/web/httpguard.py). Before: 300 connections that each sent half a request head
 were all still held after 20 s (uvicorn has no deadline for the head)."""
 
 from __future__ import annotations

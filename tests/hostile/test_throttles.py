@@ -12,8 +12,8 @@ import time
 import httpx
 import pytest
 
-from backend.app import create_app
-from backend.settings import load_settings
+from backend.platform.settings import load_settings
+from backend.web.app import create_app
 from tests.conftest import PASSWORD, add_clinician, login
 
 
@@ -80,7 +80,7 @@ def strict(tmp_path):
 
 
 def test_a_right_sign_in_does_not_wipe_the_addresss_count(strict):
-    from backend.services import build
+    from backend.system import build
 
     services = build(strict, push=False)
     try:
@@ -97,7 +97,7 @@ def test_a_right_sign_in_does_not_wipe_the_addresss_count(strict):
 
 
 def test_an_admin_behind_the_same_address_still_gets_in_after_a_short_wait(strict):
-    from backend.services import build
+    from backend.system import build
 
     services = build(strict, push=False)
     try:
@@ -132,7 +132,7 @@ def proxied(tmp_path):
 
 
 def test_behind_a_proxy_a_client_cannot_pick_its_own_address(proxied):
-    from backend.services import build
+    from backend.system import build
 
     services = build(proxied, push=False)
     try:
@@ -156,7 +156,7 @@ def test_behind_a_proxy_a_client_cannot_pick_its_own_address(proxied):
 def test_behind_a_proxy_the_audit_source_is_the_address_the_proxy_saw(proxied):
     from litestar.testing import TestClient
 
-    from backend.services import build
+    from backend.system import build
 
     services = build(proxied, push=False)
     try:

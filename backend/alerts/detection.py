@@ -1,0 +1,680 @@
+"""Detection: pure rules that turn a patient's recent responses into findings.
+
+A rule reads the patient's current entries (oldest first), the thresholds of the patient's
+pathway (with per-patient overrides) and the patient's local `today`, and says what it sees:
+a Finding with a rule id, a category, a severity and a one-line Dutch reason with the numbers.
+No SQL, no clock, no I/O: the same function runs on every new response, in the nightly sweep
+and in `pijnwacht replay`, so a threshold tuned on history behaves the same live.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+
+if TYPE_CHECKING:
+    from backend.diary.questionnaires import Library
+
+log = logging.getLogger(__name__)
+
+Category = Literal["pain", "side_effect", "safety", "questionnaire", "adherence"]
+Severity = Literal["urgent", "high", "routine"]
+SEVERITY_RANK = {"routine": 0, "high": 1, "urgent": 2}
+
+DIARY = "diary"
+SIDE_EFFECTS = ("se_drowsiness", "se_nausea", "se_constipation", "se_dizziness")
+SIDE_EFFECT_NAMES = {
+    "se_drowsiness": "sufheid",
+    "se_nausea": "misselijkheid",
+    "se_constipation": "obstipatie",
+    "se_dizziness": "duizeligheid",
+}
+SEVERITY_WORDS = {1: "licht", 2: "matig", 3: "ernstig"}
+# Findings that are not alerts for the team: the scheduler turns them into a patient reminder.
+REMINDER_RULES = frozenset({"silence_reminder"})
+
+
+class Entry(msgspec.Struct, frozen=True):
+    """One current response of the patient (edits already resolved), as the rules see it."""
+
+    questionnaire: str
+    local_date: date
+    answers: dict[str, Any]
+    scores: dict[str, float] = {}
+    authored_at: str = ""
+
+
+class Thresholds(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """Every tunable number of the rules; a pathway's `[detection]` table sets any of them."""
+
+    # -- pain: a sustained rise against the patient's own baseline ----------------------------
+    # Baseline: the trimmed mean of the daily pain over `baseline_days` ending `recent_days`
+    # before today (the first weeks of a rise do not drag it up with them), `baseline_trim` of
+    # the days cut off at either end (flares, and the odd low day, do not move it; unlike a
+    # median of whole NRS points it is not stuck on whole and half points).
+    baseline_days: int = 42
+    recent_days: int = 14
+    baseline_trim: float = 0.1
+    # A personal baseline needs diary days spread over four weeks (or over the whole baseline
+    # window if shorter): fewer give one too noisy to judge. Days, not a share, so that a
+    # patient who skips many days is still watched.
+    min_baseline_days: int = 14
+    min_baseline_span_days: int = 28
+    # The recent window judged against the baseline (calendar days, today included).
+    window_days: int = 7
+    min_window_days: int = 3
+    # Clinically important change (Farrar 2001): 2 points or 30 % of the baseline.
+    change_points: float = 2.0
+    change_percent: float = 30.0
+    # ... but never less than this (a 30 % rise on a baseline of 2 is within the noise).
+    min_change_points: float = 1.5
+    # How many days (and which share of the days) in the window must each be raised: a flare
+    # is 1-2 days. A day is raised when at least `raised_day_share` of the important change
+    # above the baseline (below 1 because NRS answers are whole points).
+    persistence_days: int = 2
+    persistence_share: float = 0.75
+    raised_day_share: float = 0.6
+    # The rise must also stand out from the patient's own day-to-day variability:
+    # window mean - baseline >= noise_z * (its standard error, allowing for carry-over).
+    noise_z: float = 2.25
+    # A rise this large (points) makes the alert high instead of routine.
+    high_rise_points: float = 3.0
+    # An open pain alert stays open while the window's mean is this share of the important
+    # change above the baseline (0: only while the full rule fires).
+    hold_share: float = 0.5
+    # -- side effects ----------------------------------------------------------------------------
+    # A side effect reported on an entry this many days old or newer still counts as "now".
+    side_effect_days: int = 1
+    # Moderate-or-worse (>= this level) for `side_effect_persist_days` entries in a row.
+    side_effect_persist_level: int = 2
+    side_effect_persist_days: int = 3
+    # -- safety and questionnaires ----------------------------------------------------------------
+    # A questionnaire answer counts as current for this many days.
+    questionnaire_days: int = 14
+    # A score in a band of this level or worse (or the score's worst band, if lower) is a
+    # high-severity finding, and alerts even on a first answer.
+    questionnaire_high_level: int = 3
+    # -- adherence ----------------------------------------------------------------------------
+    # Days since the last diary: a reminder to the patient, then an alert for the team.
+    silence_reminder_days: int = 2
+    silence_alert_days: int = 5
+    # How many days after enrolment the daily diary is expected (0: for as long as enrolled).
+    diary_days: int = 0
+    # -- lifecycle ------------------------------------------------------------------------------
+    # An alert closes once its condition has been clear for this many days. Short, chosen on
+    # the curve (README): a noise-opened pain alert must not sit open for weeks and swallow the
+    # real rise that follows; one rise is still one alert (pain evidence too weak to open an
+    # alert keeps an open one open, and an urgent alert nobody has seen never closes).
+    quiet_days: int = 3
+    # -- set by a clinician for one patient, for a limited time (backend/alerts/overrides.py) ----------
+    # The pain level expected now (after a procedure, in a known flare): pain findings are
+    # dropped while the recent pain stays at or below it (0: none expected).
+    expected_pain_level: float = 0.0
+
+
+_THRESHOLD_FIELDS = {f.name: f for f in msgspec.structs.fields(Thresholds)}
+
+
+def thresholds_for(
+    pathway_detection: Mapping[str, Any] | None, patient_overrides: Mapping[str, Any] | None
+) -> Thresholds:
+    """The thresholds for one patient: defaults, then the pathway's, then the patient's own."""
+    values: dict[str, Any] = {}
+    for source, mapping in (("pathway", pathway_detection), ("patient", patient_overrides)):
+        for key, value in (mapping or {}).items():
+            field = _THRESHOLD_FIELDS.get(key)
+            if field is None:
+                raise ValueError(f"{source} detection setting {key!r} is unknown")
+            values[key] = _check_threshold(source, key, value, field.type)
+    return Thresholds(**values)
+
+
+def overrides_in_force(stored: Mapping[str, Any] | None, today: date) -> dict[str, Any]:
+    """A patient's stored overrides that hold on `today`: a plain value for good, a
+    {"value": v, "until": "YYYY-MM-DD"} through its end date (then it lapses by itself)."""
+    out: dict[str, Any] = {}
+    for key, value in (stored or {}).items():
+        if isinstance(value, Mapping):
+            until = value.get("until")
+            if until is not None and str(until) < today.isoformat():
+                continue
+            value = value.get("value")
+        out[key] = value
+    return out
+
+
+def _check_threshold(source: str, key: str, value: Any, typ: Any) -> Any:
+    bad = ValueError(f"{source} detection setting {key!r}: {value!r} is not a valid value")
+    if isinstance(value, bool):
+        raise bad
+    if typ is int or typ == "int":
+        if not isinstance(value, int | float) or value != int(value):
+            raise bad
+        value = int(value)
+    elif typ is float or typ == "float":
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            raise bad
+        value = float(value)
+    if value < 0:
+        raise bad
+    return value
+
+
+class Finding(msgspec.Struct):
+    """What a rule saw: which rule, how serious, why (one line with the numbers), on which day."""
+
+    rule_id: str
+    category: Category
+    severity: Severity
+    reason: str
+    local_date: date
+    # A measured level (e.g. recent pain) and the rise above the level a clinician last saw
+    # that is news again (alerts.step resurfaces the alert); None for rules without a level.
+    level: float | None = None
+    material: float | None = None
+    # False: evidence that the condition lasts, too weak to open an alert but enough to keep an
+    # open one from closing (hysteresis: a rise that dips for a day is one alert, not three).
+    opens: bool = True
+    # The day of the answer behind an urgent finding (a report): a later report is a new one.
+    evidence_on: date | None = None
+
+
+# -- formatting (Dutch: decimal comma) --------------------------------------------------------
+def nl(x: float, decimals: int = 1) -> str:
+    """A number as the clinic reads it: 6,4 (decimal comma), whole numbers without decimals."""
+    if float(x).is_integer() and decimals <= 1 and abs(x) >= 10:
+        return str(int(x))
+    return f"{x:.{decimals}f}".replace(".", ",")
+
+
+def signed(x: float, decimals: int = 1) -> str:
+    return ("+" if x >= 0 else "−") + nl(abs(x), decimals)
+
+
+def dutch_date(d: date) -> str:
+    return d.strftime("%d-%m-%Y")
+
+
+# -- the rules ----------------------------------------------------------------------------------
+class Context(msgspec.Struct):
+    """What every rule needs, computed once per evaluation."""
+
+    entries: Sequence[Entry]
+    diary: dict[date, Entry]
+    last_diary: date | None
+    questionnaires: dict[str, list[Entry]]
+    thresholds: Thresholds
+    today: date
+    enrolled_on: date
+    library: Any
+    # The patient's local date when a diary was last received (live: the server's receipt
+    # time; replay: when the latest entry was written). None: its diary date stands in.
+    heard_on: date | None = None
+    # The last day of the patient's own pause of reminders (a holiday), if any.
+    paused_until: date | None = None
+
+
+Rule = Callable[[Context], list[Finding]]
+_NUMBER = (int, float)
+
+
+def daily_values(diary: Mapping[date, Entry], item: str) -> dict[date, float]:
+    out: dict[date, float] = {}
+    for day, entry in diary.items():
+        value = entry.answers.get(item)
+        # type(), not isinstance: a bool is not a pain score (and this runs 57 times a rule).
+        if type(value) in _NUMBER and math.isfinite(value):
+            out[day] = float(value)
+    return out
+
+
+def pain_rise(ctx: Context) -> list[Finding]:
+    """Sustained pain rise: the recent days well above the patient's own baseline.
+
+    Baseline = the trimmed mean of the daily pain over `baseline_days` ending `recent_days`
+    ago (the rise itself does not drag it up; flares and odd days are cut off). Each window of
+    the last `min_window_days` to `window_days` days is judged; a rise counts when in one of
+    them (1) the mean is a clinically important rise (2 points or 30 % of the baseline,
+    whichever is smaller, but at least `min_change_points`), (2) at least `persistence_days`
+    days (and `persistence_share` of the days) are each raised, so a flare of a day or two
+    does not alert, and (3) the rise is beyond what this patient's own day-to-day variability
+    explains: `noise_z` standard errors, from a trimmed SD of the baseline days (heavy tails,
+    flares) and their carry-over from day to day (AR(1)). Short windows catch big rises
+    fast, long ones smaller rises. The finding carries the pain level now (mean of the last
+    entries) so that the lifecycle can tell a materially worse rise; when the full rule does
+    not hold but the window is still `hold_share` of the important change up, a finding that
+    only keeps an open alert open.
+    """
+    t = ctx.thresholds
+    pain = sorted(daily_values(ctx.diary, "pain_avg").items())
+    if not pain:
+        return []
+    today = ctx.today
+    recent_start = today - timedelta(days=t.window_days - 1)
+    base_end = today - timedelta(days=max(t.recent_days, t.window_days) - 1)
+    base_start = base_end - timedelta(days=t.baseline_days)
+    base_days = [(d, v) for d, v in pain if base_start <= d < base_end]
+    recent = [(d, v) for d, v in pain if recent_start <= d <= today]
+    if len(base_days) < t.min_baseline_days or len(recent) < 2:
+        return []
+    if (base_end - base_days[0][0]).days < min(t.min_baseline_span_days, t.baseline_days):
+        return []
+    base = [v for _, v in base_days]
+    baseline = trimmed_mean(base, t.baseline_trim)
+    important = max(t.min_change_points, min(t.change_points, t.change_percent / 100 * baseline))
+    raised = t.raised_day_share * important
+    noise: Noise | None = None
+    best: tuple[float, int, float, int] | None = None  # z, days, mean, elevated
+    for w in range(t.min_window_days, t.window_days + 1):
+        start = today - timedelta(days=w - 1)
+        values = [v for d, v in recent if d >= start]
+        n = len(values)
+        if n < t.min_window_days:
+            continue
+        mean = sum(values) / n
+        rise = mean - baseline
+        if rise < important:
+            continue
+        elevated = sum(1 for v in values if v - baseline >= raised)
+        if elevated < t.persistence_days or elevated < t.persistence_share * n:
+            continue
+        if noise is None:
+            noise = Noise.of(base_days)
+        z = rise / noise.standard_error(n, len(base))
+        if z >= t.noise_z and (best is None or z > best[0]):
+            best = (z, n, mean, elevated)
+    if best is None:
+        return _pain_holds(t, recent, baseline, important, today)
+    _, n, mean, elevated = best
+    severity: Severity = "high" if mean - baseline >= t.high_rise_points else "routine"
+    reason = f"{_pain_reason(mean, n, baseline)}; {elevated} van {n} dagen ≥ {nl(baseline + raised)}"
+    level, material = _pain_level(t, recent)
+    return [Finding("pain_rise", "pain", severity, reason, today, level, material)]
+
+
+def _pain_level(t: Thresholds, recent: list[tuple[date, float]]) -> tuple[float, float]:
+    """The pain level now (mean of the last `min_window_days` entries), and the rise above a
+    level seen before that is news again: 2 points, or 30 % of the level if less."""
+    last = [v for _, v in recent[-t.min_window_days :]]
+    level = sum(last) / len(last)
+    return level, max(t.change_points, t.change_percent / 100 * level)
+
+
+def _pain_holds(
+    t: Thresholds, recent: list[tuple[date, float]], baseline: float, important: float, today: date
+) -> list[Finding]:
+    """The recent days still raised by `hold_share` of the important change: an open pain
+    alert stays open (the rise goes on), though this would not open one."""
+    values = [v for _, v in recent]
+    # Two entries suffice: a patient who skips bad days (more often than good ones) is still
+    # in the rise.
+    if len(values) < 2 or not t.hold_share:
+        return []
+    mean = sum(values) / len(values)
+    if mean - baseline < t.hold_share * important:
+        return []
+    level, material = _pain_level(t, recent)
+    reason = _pain_reason(mean, len(values), baseline)
+    return [Finding("pain_rise", "pain", "routine", reason, today, level, material, opens=False)]
+
+
+def _pain_reason(mean: float, n: int, baseline: float) -> str:
+    rise = mean - baseline
+    pct = f"; {signed(100 * rise / baseline, 0)} %" if baseline > 0 else ""
+    return f"gemiddelde pijn {nl(mean)} over {n} dagen vs baseline {nl(baseline)} ({signed(rise)}{pct})"
+
+
+def trimmed_mean(values: Sequence[float], share: float) -> float:
+    """The mean without the `share` lowest and highest values (rounded up; of 3 or 4 values
+    the middle ones: a short baseline is not dragged by one flare either)."""
+    k = min(math.ceil(len(values) * share), (len(values) - 1) // 2)
+    kept = sorted(values)[k : len(values) - k]
+    return sum(kept) / len(kept)
+
+
+class Noise(msgspec.Struct):
+    """A patient's own day-to-day variability of pain, from the baseline days."""
+
+    sd: float
+    autocorrelation: float
+
+    @classmethod
+    def of(cls, days: Sequence[tuple[date, float]]) -> Noise:
+        values = [v for _, v in days]
+        mean = sum(values) / len(values)
+        # SD without the two highest days: the baseline may hold a flare, and a MAD of whole
+        # NRS points is too coarse (it jumps in steps of 0.74).
+        kept = sorted(values)[: max(2, len(values) - 2)]
+        kept_mean = sum(kept) / len(kept)
+        sd = max(0.5, math.sqrt(sum((v - kept_mean) ** 2 for v in kept) / (len(kept) - 1)))
+        var = sum((v - mean) ** 2 for v in values) / len(values)
+        pairs = [
+            (a[1] - mean) * (b[1] - mean)
+            for a, b in zip(days, days[1:], strict=False)
+            if (b[0] - a[0]).days == 1
+        ]
+        r = sum(pairs) / len(pairs) / var if pairs and var > 0 else 0.0
+        # Pain carries over from day to day; 4 weeks give a rough estimate, hence the clamp.
+        return cls(sd, min(0.7, max(0.0, r)))
+
+    def standard_error(self, n: int, n_baseline: int) -> float:
+        """SE of (mean of n consecutive days - baseline median), allowing for carry-over."""
+        r = self.autocorrelation
+        inflation = 1 + 2 * sum((1 - k / n) * r**k for k in range(1, n))
+        var_mean = self.sd**2 / n * inflation
+        # A lightly trimmed mean is nearly as efficient as the mean (a median: 1.57).
+        var_base = 1.1 * self.sd**2 / n_baseline * (1 + r) / (1 - r)
+        return math.sqrt(var_mean + var_base)
+
+
+def side_effects(ctx: Context) -> list[Finding]:
+    """Severe drowsiness (urgent, same day), other severe side effects, persisting ones."""
+    t = ctx.thresholds
+    findings: list[Finding] = []
+    recent_from = ctx.today - timedelta(days=t.side_effect_days)
+    # Newest first, only as far back as a persisting run can matter.
+    oldest = ctx.today - timedelta(days=3 * t.side_effect_persist_days + t.side_effect_days)
+    days = sorted((d for d in ctx.diary if oldest <= d <= ctx.today), reverse=True)
+    for item in SIDE_EFFECTS:
+        levels: list[tuple[date, float]] = []
+        for d in days:
+            v = ctx.diary[d].answers.get(item)
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                levels.append((d, float(v)))
+        if not levels:
+            continue
+        name = SIDE_EFFECT_NAMES[item]
+        severe = [d for d, v in levels if v >= 3 and d >= recent_from]
+        if severe:
+            when = dutch_date(severe[0])
+            if item == "se_drowsiness":
+                findings.append(
+                    Finding(
+                        "drowsiness_severe",
+                        "side_effect",
+                        "urgent",
+                        f"ernstige sufheid gemeld (3 van 3) op {when}",
+                        ctx.today,
+                        evidence_on=severe[0],
+                    )
+                )
+            else:
+                findings.append(
+                    Finding(
+                        f"side_effect_severe.{item}",
+                        "side_effect",
+                        "high",
+                        f"ernstige {name} gemeld (3 van 3) op {when}",
+                        ctx.today,
+                    )
+                )
+        # Persisting: the latest entries, day after day without a gap, at or above the level.
+        run: list[float] = []
+        prev: date | None = None
+        for d, v in levels:
+            if prev is None and d < recent_from:
+                break
+            if v < t.side_effect_persist_level or (prev is not None and (prev - d).days > 1):
+                break
+            run.append(v)
+            prev = d
+        if len(run) >= t.side_effect_persist_days:
+            severity: Severity = "high" if len(run) >= 2 * t.side_effect_persist_days else "routine"
+            low = int(min(run))
+            findings.append(
+                Finding(
+                    f"side_effect_persistent.{item}",
+                    "side_effect",
+                    severity,
+                    f"{name} minstens {SEVERITY_WORDS.get(low, 'matig')} ({low} van 3) "
+                    f"al {len(run)} dagen achter elkaar",
+                    ctx.today,
+                )
+            )
+    return findings
+
+
+def by_questionnaire(entries: Sequence[Entry], today: date) -> dict[str, list[Entry]]:
+    """Per questionnaire other than the diary: its entries by day (last per day wins)."""
+    by_q: dict[str, dict[date, Entry]] = {}
+    for e in entries:
+        if e.questionnaire != DIARY and e.local_date <= today:
+            by_q.setdefault(e.questionnaire, {})[e.local_date] = e
+    return {q: [days[d] for d in sorted(days)] for q, days in by_q.items()}
+
+
+def _latest_by_questionnaire(ctx: Context) -> dict[str, list[Entry]]:
+    out = dict(ctx.questionnaires)
+    if ctx.last_diary is not None and ctx.last_diary in ctx.diary:
+        out[DIARY] = [ctx.diary[ctx.last_diary]]
+    return out
+
+
+def safety(ctx: Context) -> list[Finding]:
+    """A safety answer (e.g. PHQ-9 item 9 > 0) on a current questionnaire: urgent."""
+    t = ctx.thresholds
+    findings: list[Finding] = []
+    since = ctx.today - timedelta(days=t.questionnaire_days)
+    for qid, entries in _latest_by_questionnaire(ctx).items():
+        latest = entries[-1]
+        if latest.local_date < since:
+            continue
+        hits: list[str]
+        if ctx.library is not None and (q := ctx.library.get(qid)) is not None:
+            from backend.diary.questionnaires import safety_items
+
+            hits = safety_items(q, latest.answers)
+        else:
+            v = latest.answers.get("phq9_9")
+            hits = ["phq9_9"] if isinstance(v, int | float) and v > 0 else []
+        for item in hits:
+            findings.append(
+                Finding(
+                    f"safety.{item}",
+                    "safety",
+                    "urgent",
+                    f"{qid} vraag {item}: antwoord {nl(float(latest.answers[item]))} "
+                    f"(veiligheidssignaal) op {dutch_date(latest.local_date)}",
+                    ctx.today,
+                    evidence_on=latest.local_date,
+                )
+            )
+    return findings
+
+
+def questionnaire_scores(ctx: Context) -> list[Finding]:
+    """A PROM score into a worse band, or worse by its minimal important change."""
+    if ctx.library is None:
+        return []
+    from backend.diary.questionnaires import band_for
+
+    t = ctx.thresholds
+    findings: list[Finding] = []
+    since = ctx.today - timedelta(days=t.questionnaire_days)
+    for qid, entries in _latest_by_questionnaire(ctx).items():
+        q = ctx.library.get(qid)
+        if q is None or q.kind == "diary":
+            continue
+        latest = entries[-1]
+        if latest.local_date < since:
+            continue
+        previous = entries[-2] if len(entries) > 1 else None
+        for score in q.scores:
+            value = latest.scores.get(score.id)
+            if not isinstance(value, int | float):
+                continue
+            sign = 1 if score.worse == "higher" else -1
+            band = band_for(score, value)
+            before = previous.scores.get(score.id) if previous is not None else None
+            before_band = band_for(score, before) if isinstance(before, int | float) else None
+            # "Serious" = the high level, or the worst band a score has if it stops below it
+            # (PGIC's worst band, "much worse", is level 2; PHQ-9 >= 15 is level 3 of 4).
+            top = max((b.level for b in score.bands), default=0)
+            high_level = min(t.questionnaire_high_level, top) if top > 0 else t.questionnaire_high_level
+            label = score.label.get("nl") or score.id
+            reasons: list[str] = []
+            severity: Severity = "routine"
+            if band is not None and (
+                (before_band is not None and band.level > before_band.level)
+                or (before_band is None and band.level >= high_level)
+            ):
+                reasons.append(f"nu '{band.label.get('nl', '')}'")
+                if band.level >= high_level:
+                    severity = "high"
+            if (
+                score.mic is not None
+                and isinstance(before, int | float)
+                and sign * (value - before) >= score.mic
+            ):
+                reasons.append(f"{signed(value - before)} (MIC {nl(score.mic)})")
+            if not reasons:
+                continue
+            was = f" (was {nl(before)})" if isinstance(before, int | float) else ""
+            findings.append(
+                Finding(
+                    f"questionnaire.{qid}.{score.id}",
+                    "questionnaire",
+                    severity,
+                    f"{label} {nl(value)}{was}: {', '.join(reasons)}, op {dutch_date(latest.local_date)}",
+                    ctx.today,
+                )
+            )
+    return findings
+
+
+def silence(ctx: Context) -> list[Finding]:
+    """A daily-diary patient gone quiet: a reminder first, then an alert for the team.
+
+    Quiet means not heard from: counted from the later of the last diary day and the day a
+    diary was last received, so a phone that syncs a backlog (old days, sent today) has not
+    been quiet.
+    """
+    t = ctx.thresholds
+    if t.diary_days and ctx.today >= ctx.enrolled_on + timedelta(days=t.diary_days):
+        return []
+    last = ctx.last_diary
+    # Never started: count from the day before enrolment (the first diary day is enrolment day).
+    since = last if last is not None else ctx.enrolled_on - timedelta(days=1)
+    what = f"laatste dagboek {dutch_date(last)}" if last is not None else "nog geen dagboek"
+    if ctx.heard_on is not None and ctx.heard_on > since:
+        since = min(ctx.heard_on, ctx.today)
+        what += f", ontvangen {dutch_date(since)}"
+    if ctx.paused_until is not None:
+        # A patient on a pause is not silent; after it, silence counts from its last day.
+        if ctx.today <= ctx.paused_until:
+            return []
+        if ctx.paused_until > since:
+            since = ctx.paused_until
+            what += f", pauze tot {dutch_date(since)}"
+    silent = (ctx.today - since).days
+    if t.silence_alert_days and silent >= t.silence_alert_days:
+        return [Finding("silence", "adherence", "routine", f"{silent} dagen stil ({what})", ctx.today)]
+    if t.silence_reminder_days and silent >= t.silence_reminder_days:
+        return [
+            Finding(
+                "silence_reminder",
+                "adherence",
+                "routine",
+                f"{silent} dagen geen dagboek ({what})",
+                ctx.today,
+            )
+        ]
+    return []
+
+
+RULES: tuple[Rule, ...] = (pain_rise, side_effects, safety, questionnaire_scores, silence)
+
+# The recent pain level held against a clinician's expected level: the mean pain of the last
+# few diary days of the past week (a nurse's "up to 6 is expected" reads the last days).
+EXPECTED_LEVEL_DAYS = 3
+
+
+def within_expected_level(findings: list[Finding], ctx: Context) -> list[Finding]:
+    """Drop pain findings while the recent pain is at or below the expected level."""
+    expected = ctx.thresholds.expected_pain_level
+    if expected <= 0 or not any(f.category == "pain" for f in findings):
+        return findings
+    week = ctx.today - timedelta(days=6)
+    pain = [v for d, v in sorted(daily_values(ctx.diary, "pain_avg").items()) if d >= week]
+    recent = pain[-EXPECTED_LEVEL_DAYS:]
+    if not recent or sum(recent) / len(recent) > expected:
+        return findings
+    return [f for f in findings if f.category != "pain"]
+
+
+def diary_by_day(entries: Sequence[Entry], today: date, since: date) -> dict[date, Entry]:
+    """The diary entries from `since` to today by local date; two on one day: the later wins.
+
+    Walks back from the newest entry and stops at `since`, so a year of history costs no more
+    than the days the rules look at.
+    """
+    picked: list[Entry] = []
+    for e in reversed(entries):
+        if e.local_date < since:
+            break
+        if e.questionnaire == DIARY and e.local_date <= today:
+            picked.append(e)
+    out: dict[date, Entry] = {}
+    for e in reversed(picked):
+        out[e.local_date] = e
+    return out
+
+
+def _last_diary_day(entries: Sequence[Entry], today: date) -> date | None:
+    last: date | None = None
+    for e in reversed(entries):
+        if e.questionnaire == DIARY and e.local_date <= today:
+            last = e.local_date if last is None else max(last, e.local_date)
+            break
+    return last
+
+
+def lookback_days(t: Thresholds) -> int:
+    """How many days of history the rules read (callers load at least this much)."""
+    return (
+        max(
+            t.baseline_days + max(t.recent_days, t.window_days),
+            3 * t.side_effect_persist_days + t.side_effect_days,
+        )
+        + 1
+    )
+
+
+def evaluate(
+    entries: Sequence[Entry],
+    thresholds: Thresholds,
+    today: date,
+    enrolled_on: date,
+    library: Library | None = None,
+    rules: Sequence[Rule] = RULES,
+    *,
+    heard_on: date | None = None,
+    paused_until: date | None = None,
+) -> list[Finding]:
+    """Every rule over the patient's entries as of `today`; a failing rule never stops the rest.
+    `heard_on`: the local date a diary was last received (see Context.heard_on)."""
+    ctx = Context(
+        entries=entries,
+        diary=diary_by_day(entries, today, today - timedelta(days=lookback_days(thresholds))),
+        last_diary=_last_diary_day(entries, today),
+        questionnaires=by_questionnaire(entries, today),
+        thresholds=thresholds,
+        today=today,
+        enrolled_on=enrolled_on,
+        library=library,
+        heard_on=heard_on,
+        paused_until=paused_until,
+    )
+    findings: list[Finding] = []
+    for rule in rules:
+        try:
+            findings.extend(rule(ctx))
+        except Exception as exc:  # noqa: BLE001 - one broken rule must not silence the others
+            # Only the rule and the error type: the message could echo answers.
+            log.error("detection rule %s failed: %s", rule.__name__, type(exc).__name__)
+    return within_expected_level(findings, ctx)

@@ -1,0 +1,550 @@
+"""Alerts: the lifecycle of findings as alerts (pure `step`) and its SQLite persistence.
+
+One open alert per patient and rule: a finding for a rule without an open alert opens one;
+new evidence for an open alert updates it (never a second) - unless the evidence is news:
+materially worse than the level the alert stood at when it opened or was last seen (a
+clinically important rise above that level, or a higher severity), or a new episode of an
+urgent alert nobody has seen. Then the alert resurfaces: a new alert, open and unseen, whose
+reason says what changed, and the old one points to it. An alert whose condition has been
+clear for the quiet period closes - except an urgent one nobody has seen, which waits for a
+clinician. `step` is the only place this is decided, for the live system (new response,
+nightly sweep) and for `pijnwacht replay` alike.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from backend.alerts.detection import (
+    REMINDER_RULES,
+    SEVERITY_RANK,
+    Entry,
+    Finding,
+    Thresholds,
+    evaluate,
+    lookback_days,
+    nl,
+    overrides_in_force,
+    thresholds_for,
+)
+from backend.exports.spreadsheet import guard
+from backend.platform.storage import iso, parse_iso, utcnow
+
+# The alerts CSV (contract.md): the inbox export and the output of `pijnwacht replay`.
+ALERTS_HEADER = ("patient_id", "rule_id", "category", "severity", "opened_on", "reason")
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = ("called_patient", "changed_medication", "appointment", "no_action")
+# Statuses in which an alert still counts as "the open one" for its rule.
+LIVE_STATUSES = ("open", "acknowledged")
+# Alerts that close as soon as their condition clears, without the quiet period: a silent
+# patient heard from again needs nothing more from the team.
+CLOSE_WHEN_CLEAR = frozenset({"silence"})
+
+
+class OpenAlert(msgspec.Struct):
+    """An alert not yet closed or resolved, as the lifecycle needs it."""
+
+    rule_id: str
+    category: str
+    severity: str
+    opened_on: date
+    last_evidence_on: date
+    reason: str
+    status: str = "open"
+    id: int | None = None
+    # The finding's level now, and the level (and its day) when it opened or a clinician last
+    # saw it (acknowledged or resolved): news is measured against what the team knows.
+    level: float | None = None
+    seen_level: float | None = None
+    seen_on: date | None = None
+    # What made it resurface ("sinds 3 dec. gestegen van 5,1 naar 7,4"): kept in the reason
+    # while new evidence updates the numbers.
+    news: str = ""
+
+
+class Update(msgspec.Struct):
+    alert: OpenAlert
+    finding: Finding
+    news: str = ""
+
+    @property
+    def reason(self) -> str:
+        """The reason as stored: the rule's line, and what changed if it resurfaced."""
+        return with_news(self.finding.reason, self.news or self.alert.news)
+
+
+def with_news(reason: str, news: str) -> str:
+    return f"{reason}; {news}" if news else reason
+
+
+class Changes(msgspec.Struct):
+    """What one evaluation changes: alerts opened, updated with new evidence, resurfaced as
+    new (the finding's reason says what changed), closed."""
+
+    opened: list[Finding] = []
+    updated: list[Update] = []
+    resurfaced: list[Update] = []
+    closed: list[OpenAlert] = []
+    # Findings that are not for the team (e.g. silence_reminder): the scheduler reminds.
+    reminders: list[Finding] = []
+    # Filled in when stored: the ids of the alerts opened.
+    opened_ids: list[int] = []
+
+
+def step(
+    open_alerts: Mapping[str, OpenAlert],
+    findings: Sequence[Finding],
+    today: date,
+    quiet_days: int,
+) -> Changes:
+    """The lifecycle: which alerts open, update and close given today's findings."""
+    by_rule: dict[str, Finding] = {}
+    for f in findings:
+        have = by_rule.get(f.rule_id)
+        if have is None or (f.opens, SEVERITY_RANK[f.severity]) > (have.opens, SEVERITY_RANK[have.severity]):
+            by_rule[f.rule_id] = f
+    changes = Changes(opened=[], updated=[], resurfaced=[], closed=[], reminders=[], opened_ids=[])
+    for rule_id, f in by_rule.items():
+        if rule_id in REMINDER_RULES:
+            changes.reminders.append(f)
+        elif rule_id in open_alerts:
+            alert = open_alerts[rule_id]
+            news = what_changed(alert, f) if f.opens else ""
+            if not news and cleared(alert, today, quiet_days):
+                # Clear for the quiet period without an evaluation to close it (no response,
+                # no sweep): a new episode.
+                changes.closed.append(alert)
+                if f.opens:
+                    changes.opened.append(f)
+            elif news:
+                changes.resurfaced.append(Update(alert, f, news))
+            else:
+                changes.updated.append(Update(alert, f))
+        elif f.opens:
+            changes.opened.append(f)
+    for rule_id, alert in open_alerts.items():
+        clear = rule_id not in by_rule and (
+            rule_id in CLOSE_WHEN_CLEAR or (today - alert.last_evidence_on).days >= quiet_days
+        )
+        if clear and not held_until_seen(alert):
+            changes.closed.append(alert)
+    return changes
+
+
+def cleared(alert: OpenAlert, today: date, quiet_days: int) -> bool:
+    """Evidence again today after the quiet period without any (days between, not counting
+    today): a new episode rather than more of the same."""
+    return (today - alert.last_evidence_on).days - 1 >= quiet_days
+
+
+def held_until_seen(alert: OpenAlert) -> bool:
+    """An urgent alert no clinician has acknowledged stays in the inbox, however long clear."""
+    return alert.severity == "urgent" and alert.status == "open"
+
+
+def what_changed(alert: OpenAlert, f: Finding) -> str:
+    """Why `f` is news against the alert it would update (one Dutch phrase), or ''."""
+    since = short_dutch_date(alert.seen_on or alert.opened_on)
+    # A higher severity of an alert nobody has seen yet is not hidden: it is raised in place
+    # and sorts higher in the inbox. Once seen, it is news.
+    seen = alert.status != "open"
+    if (
+        f.level is not None
+        and f.material is not None
+        and alert.seen_level is not None
+        and f.level >= alert.seen_level + f.material
+    ):
+        return f"sinds {since} gestegen van {nl(alert.seen_level)} naar {nl(f.level)}"
+    if seen and SEVERITY_RANK[f.severity] > SEVERITY_RANK.get(alert.severity, 0):
+        return f"sinds {since} van {SEVERITY_NL[alert.severity]} naar {SEVERITY_NL[f.severity]}"
+    if f.severity == "urgent" and f.evidence_on is not None and f.evidence_on > alert.last_evidence_on:
+        # A new urgent report (severe drowsiness again, another day) never hides in the old one.
+        unseen = (
+            f"; de melding van {short_dutch_date(alert.opened_on)} is nog niet gezien" if not seen else ""
+        )
+        return f"opnieuw gemeld op {short_dutch_date(f.evidence_on)}{unseen}"
+    return ""
+
+
+SEVERITY_NL = {"urgent": "urgent", "high": "hoog", "routine": "routine"}
+MONTHS_NL = ("jan.", "feb.", "mrt.", "apr.", "mei", "jun.", "jul.", "aug.", "sep.", "okt.", "nov.", "dec.")
+
+
+def short_dutch_date(d: date) -> str:
+    """'3 dec.': the day as a nurse says it in a sentence."""
+    return f"{d.day} {MONTHS_NL[d.month - 1]}"
+
+
+def apply_in_memory(open_alerts: dict[str, OpenAlert], changes: Changes, today: date) -> list[OpenAlert]:
+    """Apply `changes` to an in-memory set of open alerts (replay, simulation); return new ones."""
+    new: list[OpenAlert] = []
+    for alert in changes.closed:
+        open_alerts.pop(alert.rule_id, None)
+    for f, news in [*((f, "") for f in changes.opened), *((u.finding, u.news) for u in changes.resurfaced)]:
+        alert = new_alert(f, today, news)
+        open_alerts[f.rule_id] = alert
+        new.append(alert)
+    for u in changes.updated:
+        u.alert.last_evidence_on = today
+        u.alert.reason = u.reason
+        u.alert.level = u.finding.level
+        if SEVERITY_RANK[u.finding.severity] > SEVERITY_RANK[u.alert.severity]:
+            u.alert.severity = u.finding.severity
+    return new
+
+
+def new_alert(f: Finding, today: date, news: str = "") -> OpenAlert:
+    return OpenAlert(
+        f.rule_id,
+        f.category,
+        f.severity,
+        today,
+        today,
+        with_news(f.reason, news),
+        level=f.level,
+        seen_level=f.level,
+        seen_on=today,
+        news=news,
+    )
+
+
+# -- persistence --------------------------------------------------------------------------------
+def load_entries(conn: sqlite3.Connection, patient_id: str, today: date, diary_days: int) -> list[Entry]:
+    """The patient's current responses up to `today`, oldest first: the diary of the last
+    `diary_days` days (or, after a long silence, its last entry) and every questionnaire.
+
+    One response per questionnaire and day: of several (edits), the last written wins, as it
+    does in the current_responses view - decided here over plain rows (the view's per-row
+    subquery costs more than the rules themselves), and only the winners' answers are decoded,
+    so a day edited many times costs little more than a day answered once.
+    """
+    since = (today - timedelta(days=diary_days)).isoformat()
+    until = today.isoformat()
+    select = "SELECT local_date, authored_at, rowid, questionnaire_id, answers, scores FROM responses"
+    cur = conn.cursor()
+    cur.row_factory = None  # plain tuples: sorted and unpacked below
+    rows = cur.execute(
+        f"{select} WHERE patient_id = ? AND local_date <= ?"
+        " AND (questionnaire_id != 'diary' OR local_date >= ?)",
+        (patient_id, until, since),
+    ).fetchall()
+    if not any(r[3] == "diary" for r in rows):
+        rows += cur.execute(
+            f"{select} WHERE patient_id = ? AND questionnaire_id = 'diary' AND local_date <= ?"
+            " ORDER BY local_date DESC, authored_at DESC, rowid DESC LIMIT 1",
+            (patient_id, until),
+        ).fetchall()
+    rows.sort()  # local_date, then authored_at, then rowid: the last of a day is the current one
+    current = {(r[3], r[0]): r for r in rows}
+    decode, day = msgspec.json.decode, date.fromisoformat
+    return [
+        Entry(q, day(d), decode(answers), decode(scores) if scores and scores != "{}" else {}, at)
+        for d, at, _, q, answers, scores in current.values()
+    ]
+
+
+def pathway_detection(pathways: Mapping[str, Any] | None, pathway_id: str) -> Mapping[str, Any]:
+    """The `[detection]` table of a pathway (an object with `.detection`, or a plain dict)."""
+    p = (pathways or {}).get(pathway_id)
+    if p is None:
+        return {}
+    if isinstance(p, Mapping):
+        return p.get("detection", {}) or {}
+    return getattr(p, "detection", None) or {}
+
+
+def patient_thresholds(
+    pathways: Mapping[str, Any] | None, pathway_id: str, overrides_json: str | None, today: date
+) -> Thresholds:
+    """The pathway's thresholds with the patient's overrides in force on `today`."""
+    in_force = overrides_in_force(json.loads(overrides_json or "{}"), today)
+    return _thresholds(
+        tuple(pathway_detection(pathways, pathway_id).items()), json.dumps(in_force, sort_keys=True)
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _thresholds(pathway: tuple[tuple[str, Any], ...], overrides_json: str) -> Thresholds:
+    # Checked once per distinct pathway table and patient overrides, not on every response
+    # (Thresholds is frozen, so one instance serves every patient who shares them).
+    return thresholds_for(dict(pathway), json.loads(overrides_json) or {})
+
+
+def load_open_alerts(conn: sqlite3.Connection, patient_id: str) -> dict[str, OpenAlert]:
+    """The patient's alerts whose episode is not over (open, acknowledged, or resolved by a
+    clinician while the condition still holds), one per rule (the newest)."""
+    out: dict[str, OpenAlert] = {}
+    for r in conn.execute(
+        "SELECT id, rule_id, category, severity, status, opened_on, last_evidence_on, reason,"
+        " level, seen_level, seen_on, news FROM alerts"
+        " WHERE patient_id = ? AND closed_at IS NULL AND status != 'closed' ORDER BY id",
+        (patient_id,),
+    ):
+        out[r["rule_id"]] = OpenAlert(
+            rule_id=r["rule_id"],
+            category=r["category"],
+            severity=r["severity"],
+            opened_on=date.fromisoformat(r["opened_on"]),
+            last_evidence_on=date.fromisoformat(r["last_evidence_on"]),
+            reason=r["reason"],
+            status=r["status"],
+            id=r["id"],
+            level=r["level"],
+            seen_level=r["seen_level"],
+            seen_on=date.fromisoformat(r["seen_on"]) if r["seen_on"] else None,
+            news=r["news"] or "",
+        )
+    return out
+
+
+def write_changes(
+    conn: sqlite3.Connection, patient_id: str, changes: Changes, today: date, now: datetime
+) -> list[int]:
+    """Store what `step` decided; return the ids of the alerts opened (resurfaced included)."""
+    at = iso(now)
+    day = today.isoformat()
+    opened: list[int] = []
+    for alert in changes.closed:
+        # Compare-and-set on closed_at: a second evaluation never closes twice.
+        conn.execute(
+            "UPDATE alerts SET closed_at = ?, updated_at = ?,"
+            " status = CASE WHEN status IN ('open', 'acknowledged') THEN 'closed' ELSE status END"
+            " WHERE id = ? AND closed_at IS NULL",
+            (at, at, alert.id),
+        )
+    for u in changes.updated:
+        f, a = u.finding, u.alert
+        severity = f.severity if SEVERITY_RANK[f.severity] > SEVERITY_RANK[a.severity] else None
+        conn.execute(
+            "UPDATE alerts SET last_evidence_on = ?, reason = ?, severity = coalesce(?, severity),"
+            " level = ?, updated_at = ? WHERE id = ?"
+            " AND (last_evidence_on != ? OR reason != ? OR ? IS NOT NULL OR level IS NOT ?)",
+            (day, u.reason, severity, f.level, at, a.id, day, u.reason, severity, f.level),
+        )
+
+    def insert(f: Finding, resurfaced_from: int | None = None, news: str = "") -> int | None:
+        reason = with_news(f.reason, news)
+        cur = conn.execute(
+            "INSERT INTO alerts (patient_id, rule_id, category, severity, status, opened_on,"
+            " opened_at, updated_at, last_evidence_on, reason, level, seen_level, seen_on,"
+            " resurfaced_from, news) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            (patient_id, f.rule_id, f.category, f.severity, day, at, at, day, reason)
+            + (f.level, f.level, day, resurfaced_from, news or None),
+        )
+        return int(cur.lastrowid) if cur.rowcount == 1 else None
+
+    for u in changes.resurfaced:
+        # The old alert ends (compare-and-set: resurfaced once), the news opens as a new alert
+        # at the top of the inbox, unacknowledged, and the old one points to it.
+        ended = conn.execute(
+            "UPDATE alerts SET closed_at = ?, updated_at = ?,"
+            " status = CASE WHEN status IN ('open', 'acknowledged') THEN 'closed' ELSE status END"
+            " WHERE id = ? AND closed_at IS NULL",
+            (at, at, u.alert.id),
+        )
+        if ended.rowcount == 1 and (new_id := insert(u.finding, u.alert.id, u.news)) is not None:
+            conn.execute("UPDATE alerts SET superseded_by = ? WHERE id = ?", (new_id, u.alert.id))
+            opened.append(new_id)
+    for f in changes.opened:
+        if (new_id := insert(f)) is not None:
+            opened.append(new_id)
+    if opened:
+        # The app must not tell the patient the team has seen their reports while news waits.
+        conn.execute("UPDATE patients SET team_seen_at = NULL WHERE id = ?", (patient_id,))
+    return opened
+
+
+def _local_date(utc_text: str, timezone: str) -> date:
+    return parse_iso(utc_text).astimezone(ZoneInfo(timezone)).date()
+
+
+def diary_heard_on(conn: sqlite3.Connection, patient_id: str, timezone: str) -> date | None:
+    """The patient's local date when a diary last reached the server (its receipt time)."""
+    row = conn.execute(
+        "SELECT received_at FROM responses INDEXED BY responses_received"
+        " WHERE patient_id = ? AND questionnaire_id = 'diary' ORDER BY received_at DESC LIMIT 1",
+        (patient_id,),
+    ).fetchone()
+    return _local_date(row[0], timezone) if row is not None else None
+
+
+def evaluate_patient(
+    conn: sqlite3.Connection,
+    patient_id: str,
+    today: date,
+    library: Any,
+    pathways: Mapping[str, Any] | None,
+    *,
+    now: datetime | None = None,
+) -> Changes:
+    """Run every rule for one patient as of their local `today` and store the alert changes.
+
+    Runs inside the caller's write transaction (the writer connection): after a new response,
+    so the alert exists before the HTTP answer returns, and in the nightly sweep.
+    """
+    patient = conn.execute(
+        "SELECT pathway_id, timezone, enrolled_at, thresholds, paused_until FROM patients WHERE id = ?",
+        (patient_id,),
+    ).fetchone()
+    if patient is None:
+        raise LookupError("no such patient")
+    thresholds = patient_thresholds(pathways, patient["pathway_id"], patient["thresholds"], today)
+    entries = load_entries(conn, patient_id, today, lookback_days(thresholds))
+    enrolled_on = _local_date(patient["enrolled_at"], patient["timezone"])
+    heard_on = diary_heard_on(conn, patient_id, patient["timezone"])
+    paused = date.fromisoformat(patient["paused_until"]) if patient["paused_until"] else None
+    findings = evaluate(
+        entries, thresholds, today, enrolled_on, library, heard_on=heard_on, paused_until=paused
+    )
+    open_alerts = load_open_alerts(conn, patient_id)
+    changes = step(open_alerts, findings, today, thresholds.quiet_days)
+    changes.opened_ids = write_changes(conn, patient_id, changes, today, now or utcnow())
+    return changes
+
+
+SWEEP_CHUNK = 200
+
+
+def sweep(
+    db: Any,
+    settings: Any,
+    now: datetime,
+    library: Any,
+    pathways: Mapping[str, Any] | None,
+    reminders: list[tuple[str, Finding]] | None = None,
+) -> int:
+    """The nightly pass: every active patient evaluated as of their own local today (silence
+    included); returns how many alerts opened. Silence reminders go to `reminders` if given."""
+    patients = db.query("SELECT id, timezone FROM patients WHERE status = 'active' ORDER BY id")
+    opened = 0
+    for start in range(0, len(patients), SWEEP_CHUNK):
+        chunk = [
+            (p["id"], now.astimezone(ZoneInfo(p["timezone"])).date())
+            for p in patients[start : start + SWEEP_CHUNK]
+        ]
+
+        def run(conn: sqlite3.Connection, chunk: list[tuple[str, date]] = chunk) -> int:
+            n = 0
+            for patient_id, today in chunk:
+                conn.execute("SAVEPOINT sweep_patient")
+                try:
+                    changes = evaluate_patient(conn, patient_id, today, library, pathways, now=now)
+                except Exception as exc:  # noqa: BLE001 - one patient must not stop the sweep
+                    conn.execute("ROLLBACK TO sweep_patient")
+                    log.error("sweep: patient %s failed with %s", patient_id, type(exc).__name__)
+                else:
+                    n += len(changes.opened_ids)
+                    if reminders is not None:
+                        reminders.extend((patient_id, f) for f in changes.reminders)
+                conn.execute("RELEASE sweep_patient")
+            return n
+
+        opened += db.write_sync(run)
+    return opened
+
+
+def escalate(db: Any, settings: Any, now: datetime) -> list[int]:
+    """Urgent alerts still unacknowledged after `escalate_after_minutes`: mark them escalated
+    (compare-and-set, so never twice); return their ids."""
+    cutoff = iso(now - timedelta(minutes=settings.escalate_after_minutes))
+    at = iso(now)
+
+    def run(conn: sqlite3.Connection) -> list[int]:
+        rows = conn.execute(
+            "UPDATE alerts SET escalated_at = ?, updated_at = ?"
+            " WHERE status = 'open' AND severity = 'urgent' AND escalated_at IS NULL"
+            " AND opened_at <= ? RETURNING id",
+            (at, at, cutoff),
+        ).fetchall()
+        return sorted(r[0] for r in rows)
+
+    return db.write_sync(run)
+
+
+# -- what clinicians do (the inbox calls these inside a write transaction) ---------------------
+# A clinician who acknowledges or resolves an alert has seen it as it stands now: later news is
+# measured from here.
+_SEEN = "seen_level = level, seen_on = last_evidence_on"
+
+
+def acknowledge(conn: sqlite3.Connection, alert_id: int, user_id: int, now: datetime) -> bool:
+    """Open -> acknowledged; False when someone else was first (or it is no longer open)."""
+    at = iso(now)
+    cur = conn.execute(
+        "UPDATE alerts SET status = 'acknowledged', acknowledged_by = ?, acknowledged_at = ?,"
+        f" updated_at = ?, {_SEEN} WHERE id = ? AND status = 'open'",
+        (user_id, at, at, alert_id),
+    )
+    if cur.rowcount == 1:
+        _team_saw(conn, alert_id, at)
+    return cur.rowcount == 1
+
+
+def _team_saw(conn: sqlite3.Connection, alert_id: int, at: str) -> None:
+    """The patient's app may now say the team saw their alert (`team_seen_at`): set only when a
+    clinician acknowledges or resolves one, never by merely opening the patient's page; a
+    new or resurfacing alert clears it again."""
+    conn.execute(
+        "UPDATE patients SET team_seen_at = ? WHERE id = (SELECT patient_id FROM alerts WHERE id = ?)",
+        (at, alert_id),
+    )
+
+
+def assign(conn: sqlite3.Connection, alert_id: int, user_id: int | None, now: datetime) -> bool:
+    cur = conn.execute(
+        "UPDATE alerts SET assigned_to = ?, updated_at = ? WHERE id = ?"
+        " AND status IN ('open', 'acknowledged')",
+        (user_id, iso(now), alert_id),
+    )
+    return cur.rowcount == 1
+
+
+def add_note(conn: sqlite3.Connection, alert_id: int, user_id: int, text: str, now: datetime) -> int:
+    cur = conn.execute(
+        "INSERT INTO alert_notes (alert_id, user_id, at, text) VALUES (?, ?, ?, ?)",
+        (alert_id, user_id, iso(now), text),
+    )
+    return int(cur.lastrowid)
+
+
+def resolve(conn: sqlite3.Connection, alert_id: int, user_id: int, outcome: str, now: datetime) -> bool:
+    """A clinician closes the alert with an outcome. While the condition lasts, the rule
+    keeps updating this alert instead of opening a new one (no re-alert the next morning)."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
+    at = iso(now)
+    cur = conn.execute(
+        "UPDATE alerts SET status = 'resolved', resolved_by = ?, resolved_at = ?, outcome = ?,"
+        " acknowledged_by = coalesce(acknowledged_by, ?), acknowledged_at = coalesce(acknowledged_at, ?),"
+        f" updated_at = ?, {_SEEN} WHERE id = ? AND status IN ('open', 'acknowledged')",
+        (user_id, at, outcome, user_id, at, at, alert_id),
+    )
+    if cur.rowcount == 1:
+        _team_saw(conn, alert_id, at)
+    return cur.rowcount == 1
+
+
+def alert_rows(rows: Iterable[Mapping[str, Any]]) -> Iterable[list[str]]:
+    """Alerts as rows of the alerts CSV (contract.md), header first."""
+    yield list(ALERTS_HEADER)
+    for r in rows:
+        yield [
+            r["patient_id"],
+            r["rule_id"],
+            r["category"],
+            r["severity"],
+            r["opened_on"],
+            guard(r["reason"]),
+        ]

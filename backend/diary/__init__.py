@@ -1,0 +1,1 @@
+"""The diary and questionnaires: instrument definitions, scoring and the stored responses."""

@@ -1,0 +1,655 @@
+"""Questionnaires: the definition format of `questionnaires/*.toml`, loading, answer checks, scores.
+
+A definition is data: items (what is asked, what an answer may be) and scores (how the
+answers add up, with interpretation bands). Loading decodes each file with msgspec into
+these Structs and checks what msgspec cannot; any problem names the file and the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Mapping
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from backend.platform import messages
+
+Text = dict[str, str]  # {"nl": ..., "en": ...}
+LANGUAGES = ("nl", "en")
+
+
+class DefinitionError(Exception):
+    """A questionnaire or pathway file is not valid; the message names file and field."""
+
+
+class Option(msgspec.Struct, forbid_unknown_fields=True):
+    value: int
+    text: Text
+
+
+class Safety(msgspec.Struct, forbid_unknown_fields=True):
+    """An answer above `above` is a safety signal: crisis contacts at once, urgent alert."""
+
+    above: float = 0
+
+
+class Item(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+    type: Literal["scale", "number", "count", "choice", "text"]
+    text: Text
+    required: bool = True
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    unit: Text | None = None
+    min_label: Text | None = None
+    max_label: Text | None = None
+    options: list[Option] | None = None
+    max_length: int = 2000
+    help: Text | None = None
+    safety: Safety | None = None
+    # LOINC code of this item where one exists (FHIR export).
+    loinc: str | None = None
+
+
+class Band(msgspec.Struct, forbid_unknown_fields=True):
+    """An interpretation band: min <= score <= max is `label`; `level` orders bands by concern."""
+
+    min: float
+    max: float
+    label: Text
+    level: int = 0
+
+
+class Score(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+    label: Text
+    # "answered": how many of its items were answered (what a score over the answered items
+    # counted, e.g. ODI sections).
+    method: Literal["sum", "mean", "percent", "function", "answered"]
+    items: list[str] = []
+    # For "function": the name of a scoring function registered in SCORING_FUNCTIONS.
+    function: str | None = None
+    # How many items must be answered for a score; default: all of them.
+    min_answered: int | None = None
+    # A response whose answers do not allow this score is refused (ODI: fewer than 9 sections),
+    # rather than stored without it.
+    required: bool = False
+    decimals: int = 1
+    min: float | None = None
+    max: float | None = None
+    # Direction of concern: "higher" means a higher score is worse.
+    worse: Literal["higher", "lower"] = "higher"
+    # Minimal important change, in score points.
+    mic: float | None = None
+    bands: list[Band] = []
+    loinc: str | None = None
+
+
+class Questionnaire(msgspec.Struct, forbid_unknown_fields=True, dict=True):
+    id: str
+    version: int
+    title: Text
+    items: list[Item]
+    kind: Literal["diary", "prom"] = "prom"
+    short_title: Text | None = None
+    intro: Text | None = None
+    recall: Text | None = None
+    # "open": full text may be shipped; "licensed": the clinic supplies the text (placeholder here).
+    licence: Literal["open", "licensed"] = "open"
+    licence_note: str | None = None
+    source: str | None = None
+    scores: list[Score] = []
+    # The project-wide URL of this instrument: FHIR derivedFrom (the canonical is on the serving
+    # instance, see fhir_questionnaire.canonical_url).
+    url: str | None = None
+
+    def item(self, item_id: str) -> Item | None:
+        return self._items_by_id().get(item_id)
+
+    def _items_by_id(self) -> dict[str, Item]:
+        # Built once per definition (dict=True gives the Struct a __dict__ for the cache);
+        # definitions are not changed after loading.
+        cached = self.__dict__.get("_by_id")
+        if cached is None:
+            cached = self.__dict__["_by_id"] = {i.id: i for i in self.items}
+        return cached
+
+
+class AnswerError(msgspec.Struct):
+    """Why one item's answer does not fit: a message key of backend.platform.messages and its parameters."""
+
+    item: str
+    key: str
+    params: dict[str, Any] = {}
+
+    def text(self, lang: str = messages.DEFAULT) -> str:
+        return messages.text(self.key, lang, **self.params)
+
+
+# -- scoring functions beyond sum/mean/percent (EQ-5D value sets, ...), by name ---------
+ScoringFunction = Callable[[Questionnaire, Mapping[str, Any]], float | None]
+SCORING_FUNCTIONS: dict[str, ScoringFunction] = {}
+
+
+def scoring_function(name: str) -> Callable[[ScoringFunction], ScoringFunction]:
+    def register(fn: ScoringFunction) -> ScoringFunction:
+        SCORING_FUNCTIONS[name] = fn
+        return fn
+
+    return register
+
+
+# -- loading ------------------------------------------------------------------------------
+def _check_text(text: Text | None, where: str) -> None:
+    if text is None:
+        return
+    missing = [lang for lang in LANGUAGES if not text.get(lang)]
+    if missing:
+        raise DefinitionError(f"{where}: text missing for language(s) {', '.join(missing)}")
+
+
+def check_definition(q: Questionnaire, where: str) -> None:
+    """What msgspec cannot check: unique ids, ranges, options, texts in both languages."""
+    if q.version < 1:
+        raise DefinitionError(f"{where}: version must be 1 or more")
+    _check_text(q.title, f"{where}: title")
+    seen: set[str] = set()
+    for n, item in enumerate(q.items):
+        at = f"{where}: items[{n}] ({item.id})"
+        if item.id in seen:
+            raise DefinitionError(f"{at}: duplicate item id")
+        seen.add(item.id)
+        _check_text(item.text, f"{at}.text")
+        if item.type in ("scale", "number", "count") and (
+            item.min is None or item.max is None or item.min >= item.max
+        ):
+            raise DefinitionError(f"{at}: a {item.type} item needs min < max")
+        if item.type in ("scale", "count") and (
+            item.min != int(item.min) or item.max != int(item.max)  # type: ignore[arg-type]
+        ):
+            raise DefinitionError(f"{at}: a {item.type} item has whole-number min and max")
+        if item.type == "choice":
+            if not item.options:
+                raise DefinitionError(f"{at}: a choice item needs options")
+            values = [o.value for o in item.options]
+            if len(set(values)) != len(values):
+                raise DefinitionError(f"{at}: option values repeat")
+            for o in item.options:
+                _check_text(o.text, f"{at}.options[{o.value}]")
+    score_ids: set[str] = set()
+    for n, score in enumerate(q.scores):
+        at = f"{where}: scores[{n}] ({score.id})"
+        # Scores and answers end up side by side in exports and FHIR linkIds: one namespace.
+        if score.id in seen or score.id in score_ids:
+            raise DefinitionError(f"{at}: score id repeats an item or score id")
+        score_ids.add(score.id)
+        _check_text(score.label, f"{at}.label")
+        for band in score.bands:
+            _check_text(band.label, f"{at}.bands")
+        for item_id in score.items:
+            if item_id not in seen:
+                raise DefinitionError(f"{at}: unknown item {item_id!r}")
+        if score.method == "function":
+            if not score.function:
+                raise DefinitionError(f"{at}: method 'function' needs a function name")
+            if score.function not in SCORING_FUNCTIONS:
+                raise DefinitionError(f"{at}: no scoring function named {score.function!r}")
+
+
+def load_file(path: Path) -> Questionnaire:
+    try:
+        q = msgspec.toml.decode(path.read_bytes(), type=Questionnaire)
+    except msgspec.ValidationError as exc:
+        raise DefinitionError(f"{path.name}: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise DefinitionError(f"{path.name}: not valid TOML: {exc}") from None
+    check_definition(q, path.name)
+    return q
+
+
+def definition_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*.toml") if not p.name.startswith("pathway-"))
+
+
+class Library(msgspec.Struct):
+    """Every questionnaire definition known to the server, by id and by (id, version)."""
+
+    by_version: dict[tuple[str, int], Questionnaire]
+    latest: dict[str, Questionnaire]
+    # Licensed definitions whose text the clinic has not supplied: their files hold
+    # placeholders, so they are never scheduled, served to a patient, or accepted from one.
+    without_text: frozenset[tuple[str, int]] = frozenset()
+
+    def get(self, qid: str, version: int | None = None) -> Questionnaire | None:
+        if version is None:
+            return self.latest.get(qid)
+        return self.by_version.get((qid, version))
+
+    def servable(self, qid: str, version: int | None = None) -> bool:
+        """May a patient be asked this questionnaire (default: its latest version)?"""
+        q = self.get(qid, version)
+        return q is not None and (q.id, q.version) not in self.without_text
+
+    def lacking_text(self) -> list[Questionnaire]:
+        """The latest versions that wait for their licensed text, by id."""
+        return [q for qid, q in sorted(self.latest.items()) if not self.servable(qid)]
+
+
+def load_library(
+    folder: str | Path, *, verify_lock: bool = True, licensed_dir: str | Path | None = None
+) -> Library:
+    """Load and check every definition; the file name is `<id>.toml` or `<id>.v<N>.toml`.
+
+    With `verify_lock` (the default, and what the server does at start-up) every file must be
+    recorded unchanged in `questionnaires.lock`: a published version never changes silently.
+    `licensed_dir` (PIJNWACHT_LICENSED_DIR) holds the clinic's licensed texts: see
+    `licensed_text`. A licensed definition without its text there is in `without_text`.
+    """
+    # Scoring functions live beside the definitions' logic; import registers them.
+    from backend.diary import scoring  # noqa: F401
+
+    folder = Path(folder)
+    by_version: dict[tuple[str, int], Questionnaire] = {}
+    by_file: dict[str, Questionnaire] = {}
+    for path in definition_files(folder):
+        q = load_file(path)
+        stem = path.name.removesuffix(".toml")
+        base, _, suffix = stem.partition(".v")
+        if base != q.id:
+            raise DefinitionError(f"{path.name}: id {q.id!r} does not match the file name")
+        if suffix and suffix != str(q.version):
+            raise DefinitionError(f"{path.name}: the file name says version {suffix}, the file {q.version}")
+        key = (q.id, q.version)
+        if key in by_version:
+            raise DefinitionError(f"{path.name}: {q.id} version {q.version} is defined twice")
+        by_version[key] = q
+        by_file[path.name] = q
+    if verify_lock:
+        check_lock(folder, by_file)
+    without_text: set[tuple[str, int]] = set()
+    for name, q in by_file.items():
+        if q.licence != "licensed":
+            continue
+        supplied = licensed_text(q, Path(licensed_dir) / name) if licensed_dir else None
+        if supplied is None:
+            without_text.add((q.id, q.version))
+        else:
+            by_version[(q.id, q.version)] = supplied
+    latest: dict[str, Questionnaire] = {}
+    for (qid, _version), q in sorted(by_version.items()):
+        latest[qid] = q
+    if "diary" not in latest:
+        raise DefinitionError(f"{folder}: the daily diary (diary.toml) is missing")
+    return Library(by_version=by_version, latest=latest, without_text=frozenset(without_text))
+
+
+# -- licensed texts, supplied by the clinic -------------------------------------------------
+PLACEHOLDER_MARKS = ("[Tekst onder licentie", "[Licensed text")
+
+
+def _texts(value: Any, path: str = "") -> list[tuple[str, Any]]:
+    """Every {nl, en} text of a definition (as builtins), with where it sits."""
+    if isinstance(value, dict):
+        if value and set(value) <= set(LANGUAGES) and all(isinstance(v, str) for v in value.values()):
+            return [(path, value)]
+        return [t for k, v in value.items() for t in _texts(v, f"{path}.{k}" if path else k)]
+    if isinstance(value, list):
+        return [t for n, v in enumerate(value) for t in _texts(v, f"{path}[{n}]")]
+    return []
+
+
+def _structure(value: Any) -> Any:
+    """The definition with every text and note blanked: what answers and scores depend on."""
+    if isinstance(value, dict):
+        if value and set(value) <= set(LANGUAGES) and all(isinstance(v, str) for v in value.values()):
+            return "<text>"
+        return {k: _structure(v) for k, v in value.items() if k not in ("licence_note", "source")}
+    if isinstance(value, list):
+        return [_structure(v) for v in value]
+    return value
+
+
+def licensed_text(template: Questionnaire, path: Path) -> Questionnaire | None:
+    """The clinic's licensed version of `template` from `path`, or None when there is no file.
+
+    The file is the template with the real texts: same id, version, items, answer values
+    and scores, only the texts differ (so stored answers keep their meaning and the locked
+    published version does not change); any other difference, or a placeholder left in,
+    stops the start-up with the file and field named.
+    """
+    if not path.is_file():
+        return None
+    where = str(path)
+    try:
+        supplied = load_file(path)
+    except DefinitionError as exc:
+        # Named with its folder: the template of the same name is fine.
+        raise DefinitionError(f"{path.parent}/{exc}") from None
+    if (supplied.id, supplied.version) != (template.id, template.version):
+        raise DefinitionError(
+            f"{where}: holds {supplied.id} version {supplied.version}, expected {template.id} "
+            f"version {template.version} (the file name says which definition it gives the text of)"
+        )
+    mine, theirs = msgspec.to_builtins(template), msgspec.to_builtins(supplied)
+    if _structure(mine) != _structure(theirs):
+        diff = next(
+            (
+                k
+                for k in sorted(set(mine) | set(theirs))
+                if _structure(mine.get(k)) != _structure(theirs.get(k))
+            ),
+            "?",
+        )
+        raise DefinitionError(
+            f"{where}: {diff}: differs from {template.id}.toml beyond its texts; copy the template"
+            " and change only the texts (item ids, types, answer values and scores stay)"
+        )
+    for at, text in _texts(theirs):
+        for lang, value in text.items():
+            if value.startswith(PLACEHOLDER_MARKS):
+                raise DefinitionError(f"{where}: {at}.{lang}: still the placeholder text")
+    return supplied
+
+
+# -- the lock: published versions do not change ----------------------------------------
+LOCK_FILE = "questionnaires.lock"
+LOCK_COMMAND = "python -m backend.diary.questionnaires lock"
+
+
+class LockEntry(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+    version: int
+    sha256: str
+
+
+class Lock(msgspec.Struct, forbid_unknown_fields=True):
+    """questionnaires.lock: the checksum of every published definition file, by file name."""
+
+    files: dict[str, LockEntry] = {}
+    note: str = (
+        "Checksums of published questionnaire definitions. Never edit a published file: "
+        f"publish <id>.v<N>.toml and run `{LOCK_COMMAND}` (it adds new files only)."
+    )
+
+
+def definition_checksum(path: Path) -> str:
+    """sha256 of a definition file, with line endings normalised (a CRLF checkout still matches)."""
+    return hashlib.sha256(path.read_bytes().replace(b"\r\n", b"\n")).hexdigest()
+
+
+def read_lock(folder: str | Path) -> Lock | None:
+    """The folder's lock, or None when there is none."""
+    path = Path(folder) / LOCK_FILE
+    if not path.exists():
+        return None
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=Lock)
+    except msgspec.DecodeError as exc:
+        raise DefinitionError(f"{LOCK_FILE}: not a valid lock file: {exc}") from None
+
+
+def write_lock(folder: str | Path, lock: Lock) -> None:
+    data = msgspec.json.format(msgspec.json.encode(lock), indent=2)
+    (Path(folder) / LOCK_FILE).write_bytes(data + b"\n")
+
+
+def _next_version_file(qid: str, versions: set[int]) -> str:
+    return f"{qid}.v{max(versions, default=1) + 1}.toml"
+
+
+def _compare_with_lock(
+    folder: Path, lock: Lock, by_file: Mapping[str, Questionnaire]
+) -> tuple[list[str], list[str]]:
+    """(files not yet in the lock, problems with published files), one message per problem."""
+    versions: dict[str, set[int]] = {}
+    for entry in lock.files.values():
+        versions.setdefault(entry.id, set()).add(entry.version)
+    for q in by_file.values():
+        versions.setdefault(q.id, set()).add(q.version)
+    unlocked, problems = [], []
+    for name, q in sorted(by_file.items()):
+        entry = lock.files.get(name)
+        if entry is None:
+            unlocked.append(name)
+        elif definition_checksum(folder / name) == entry.sha256:
+            continue
+        elif (entry.id, entry.version) == (q.id, q.version):
+            problems.append(
+                f"{name} changed but its version did not: publish a new version "
+                f"({_next_version_file(q.id, versions[q.id])}) instead"
+            )
+        else:
+            problems.append(
+                f"{name} was published as {entry.id} version {entry.version} and has changed: "
+                f"restore it and publish the new version as its own file "
+                f"({_next_version_file(q.id, versions[q.id])})"
+            )
+    for name, entry in sorted(lock.files.items()):
+        if name not in by_file:
+            problems.append(
+                f"{name} ({entry.id} version {entry.version}) is published in {LOCK_FILE} but "
+                "missing: published versions stay, so stored responses keep their meaning"
+            )
+    return unlocked, problems
+
+
+def lock_problems(folder: str | Path, by_file: Mapping[str, Questionnaire]) -> list[str]:
+    """Every way the definition files differ from the lock, one message per file."""
+    folder = Path(folder)
+    lock = read_lock(folder)
+    if lock is None:
+        return [f"{LOCK_FILE} is missing in {folder}: run `{LOCK_COMMAND}` to publish the files"]
+    unlocked, problems = _compare_with_lock(folder, lock, by_file)
+    return problems + [
+        f"{name} is not in {LOCK_FILE}: run `{LOCK_COMMAND}` to publish it" for name in unlocked
+    ]
+
+
+def check_lock(folder: str | Path, by_file: Mapping[str, Questionnaire]) -> None:
+    """Fail, naming each file, when a definition file does not match questionnaires.lock."""
+    problems = lock_problems(folder, by_file)
+    if problems:
+        raise DefinitionError("; ".join(problems))
+
+
+def lock_new_files(folder: str | Path) -> tuple[list[str], list[str]]:
+    """Add every definition file not yet in the lock; never change an entry that is there.
+
+    Returns (added file names, problems that stop the lock from being written). Every file
+    is loaded and checked first, so a broken definition is never published.
+    """
+    folder = Path(folder)
+    load_library(folder, verify_lock=False)
+    by_file = {p.name: load_file(p) for p in definition_files(folder)}
+    lock = read_lock(folder) or Lock()
+    unlocked, problems = _compare_with_lock(folder, lock, by_file)
+    if problems:
+        return [], problems
+    for name in unlocked:
+        q = by_file[name]
+        lock.files[name] = LockEntry(id=q.id, version=q.version, sha256=definition_checksum(folder / name))
+    lock.files = dict(sorted(lock.files.items()))
+    if unlocked or not (folder / LOCK_FILE).exists():
+        write_lock(folder, lock)
+    return unlocked, []
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m backend.diary.questionnaires lock|check [FOLDER]`: publish new files, or verify."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m backend.diary.questionnaires")
+    parser.add_argument("command", choices=["lock", "check"])
+    parser.add_argument("folder", nargs="?", default="questionnaires")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "check":
+            library = load_library(args.folder)
+            print(f"{len(library.by_version)} definitions match {LOCK_FILE}")
+            return 0
+        added, problems = lock_new_files(args.folder)
+    except DefinitionError as exc:
+        print(f"error: {exc}")
+        return 1
+    for msg in problems:
+        print(f"error: {msg}")
+    if problems:
+        return 1
+    for name in added:
+        print(f"locked {name}")
+    if not added:
+        print(f"nothing new to lock; {LOCK_FILE} unchanged")
+    return 0
+
+
+# -- answers ------------------------------------------------------------------------------
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def check_answers(q: Questionnaire, answers: Mapping[str, Any]) -> list[AnswerError]:
+    """Every reason the answers do not fit the definition, one per item (empty: all good)."""
+    errors: list[AnswerError] = []
+    items = q._items_by_id()
+    for key in answers:
+        if key not in items:
+            errors.append(AnswerError(key, "answer.unknown_item", {"questionnaire": q.id, "item": repr(key)}))
+    for item in q.items:
+        value = answers.get(item.id)
+        if value is None:
+            if item.required:
+                errors.append(AnswerError(item.id, "answer.required"))
+            continue
+        why = _check_value(item, value)
+        if why:
+            errors.append(AnswerError(item.id, *why))
+    if not errors:
+        errors += _unscored(q, answers)
+    return errors
+
+
+def _unscored(q: Questionnaire, answers: Mapping[str, Any]) -> list[AnswerError]:
+    """A required score the answers do not allow, named at its first unanswered item."""
+    errors = []
+    for score in q.scores:
+        if score.required and score_value(q, score, answers) is None:
+            missing = [i for i in score.items if answers.get(i) is None]
+            answered = len(score.items) - len(missing)
+            needed = score.min_answered or len(score.items)
+            params = {
+                # Scored instruments go by one name in both languages (ODI, BPI, PHQ-9).
+                "name": (q.short_title or q.title)["nl"],
+                "needed": needed,
+                "total": len(score.items),
+                "answered": answered,
+                "more": needed - answered,
+            }
+            errors.append(AnswerError(missing[0] if missing else score.id, "answer.too_few_scored", params))
+    return errors
+
+
+def _check_value(item: Item, value: Any) -> tuple[str, dict[str, Any]] | None:
+    if item.type == "text":
+        if not isinstance(value, str):
+            return "answer.text", {}
+        if len(value) > item.max_length:
+            return "answer.max_length", {"max": item.max_length}
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "answer.number", {}
+    if isinstance(value, float) and not math.isfinite(value):
+        return "answer.finite", {}
+    if item.type == "choice":
+        allowed = [o.value for o in item.options or []]
+        if value not in allowed:
+            return "answer.one_of", {"allowed": ", ".join(map(str, allowed))}
+        return None
+    lo, hi = item.min, item.max
+    assert lo is not None and hi is not None
+    if item.type in ("scale", "count") and value != int(value):
+        return "answer.whole", {}
+    if not lo <= value <= hi:
+        return "answer.between", {"lo": _fmt(lo), "hi": _fmt(hi)}
+    if item.step and not math.isclose((value - lo) / item.step, round((value - lo) / item.step)):
+        return "answer.step", {"step": _fmt(item.step)}
+    return None
+
+
+def safety_items(q: Questionnaire, answers: Mapping[str, Any]) -> list[str]:
+    """The items whose answers are a safety signal (e.g. PHQ-9 item 9 above 0)."""
+    hits = []
+    for item in q.items:
+        value = answers.get(item.id)
+        if item.safety is not None and isinstance(value, int | float) and value > item.safety.above:
+            hits.append(item.id)
+    return hits
+
+
+# -- scores -------------------------------------------------------------------------------
+def round_half_up(value: float, decimals: int) -> float:
+    """`value` to `decimals` places, halves away from zero (4.25 -> 4.3), as the instruments'
+    manuals, SPSS and Excel's ROUND do; Python's round() goes to even (4.2). The float's
+    shortest text is what is rounded, so a mean that prints as 2.675 becomes 2.68."""
+    quantum = Decimal(1).scaleb(-decimals)
+    return float(Decimal(repr(value)).quantize(quantum, rounding=ROUND_HALF_UP))
+
+
+def compute_scores(q: Questionnaire, answers: Mapping[str, Any]) -> dict[str, float]:
+    """Every score of the definition that the answers allow (a score lacking answers is absent)."""
+    out: dict[str, float] = {}
+    for score in q.scores:
+        value = score_value(q, score, answers)
+        if value is not None:
+            out[score.id] = round_half_up(value, score.decimals)
+    return out
+
+
+def score_value(q: Questionnaire, score: Score, answers: Mapping[str, Any]) -> float | None:
+    if score.method == "function":
+        assert score.function is not None
+        return SCORING_FUNCTIONS[score.function](q, answers)
+    values = [answers[i] for i in score.items if isinstance(answers.get(i), int | float)]
+    if score.method == "answered":
+        return float(len(values))
+    needed = len(score.items) if score.min_answered is None else score.min_answered
+    if not values or len(values) < needed:
+        return None
+    if score.method == "sum":
+        # Prorated when some items may be missing, so the range stays comparable.
+        total = sum(values)
+        return total * len(score.items) / len(values) if len(values) < len(score.items) else total
+    if score.method == "mean":
+        return sum(values) / len(values)
+    # percent: the sum as a percentage of the maximum possible over the answered items
+    top = 0.0
+    for i in score.items:
+        if isinstance(answers.get(i), int | float):
+            item = q.item(i)
+            assert item is not None
+            top += item_max(item)
+    return 100.0 * sum(values) / top if top else None
+
+
+def item_max(item: Item) -> float:
+    if item.type == "choice":
+        return max(o.value for o in item.options or [])
+    return float(item.max or 0)
+
+
+def band_for(score: Score, value: float) -> Band | None:
+    for band in score.bands:
+        if band.min <= value <= band.max:
+            return band
+    return None
+
+
+if __name__ == "__main__":
+    # Run through the package module so scoring functions register in the same module object.
+    from backend.diary import questionnaires as _questionnaires
+
+    raise SystemExit(_questionnaires.main())

@@ -1,0 +1,247 @@
+"""Responses: the one ingestion path for every answer a patient sends (diary and questionnaires).
+
+`check` turns a submitted response into a normalised `Checked` record or a list of reasons;
+`store` writes checked records idempotently by UUID inside the writer's transaction:
+the same UUID with the same content is a no-op ("duplicate"), with other content a "conflict".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import sqlite3
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+import msgspec
+
+from backend.diary.questionnaires import Library, check_answers, compute_scores
+from backend.patients.enrolment import Patient
+from backend.platform.dates import DateRange, check_date, check_datetime, response_range
+from backend.platform.messages import Problem, Refusal
+from backend.platform.storage import iso, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 500
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# How far the diary day may lie from the day the answer was written (a late entry for last
+# week is fine; an entry for next month is a mistake).
+MAX_DAYS_LATE = 14
+MAX_DAYS_EARLY = 1
+
+
+class ResponseIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A response as the PWA sends it (contract.md, "A response")."""
+
+    questionnaire: str
+    version: int
+    authored_at: str
+    local_date: str
+    answers: dict[str, Any]
+    task_id: int | None = None
+
+
+class BatchItem(ResponseIn, kw_only=True, forbid_unknown_fields=True):
+    id: str
+
+
+class BatchIn(msgspec.Struct, forbid_unknown_fields=True):
+    # Any items: one that is not even an object is judged alone, never fails the batch.
+    responses: list[Any]
+
+
+class BatchResult(msgspec.Struct, omit_defaults=True):
+    id: str
+    status: Literal["created", "duplicate", "conflict", "invalid"]
+    error: str | None = None
+
+
+class ResponseOut(msgspec.Struct):
+    id: str
+    questionnaire: str
+    version: int
+    authored_at: str
+    local_date: str
+    task_id: int | None
+    answers: dict[str, Any]
+    received_at: str
+
+
+class Invalid(Refusal):
+    """A response that cannot be stored; `problems` names each field and why."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("body.invalid", 422, problems=problems)
+
+
+class Checked(msgspec.Struct, frozen=True):
+    id: str
+    questionnaire: str
+    version: int
+    authored_at: str  # UTC
+    authored_at_client: str
+    local_date: str
+    task_id: int | None
+    answers: dict[str, Any]
+    scores: dict[str, float]
+    content_hash: str
+
+
+def _normal_number(v: Any) -> Any:
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
+
+
+def allowed_dates(patient: Patient, now: datetime) -> DateRange:
+    """The days this patient's responses may be about (contract v2, backend/platform/dates.py)."""
+    enrolled = date.fromisoformat(patient.enrolled_at[:10])
+    try:
+        anchor = date.fromisoformat(patient.anchor_date)
+    except (TypeError, ValueError):
+        anchor = enrolled  # a malformed anchor stored before the date rule: enrolment counts
+    return response_range(enrolled, anchor, patient.local_today(now))
+
+
+def check(response_id: str, r: ResponseIn, patient: Patient, library: Library, now: datetime) -> Checked:
+    """Validate one response for this patient; raise Invalid naming each field and why."""
+    problems: list[Problem] = []
+
+    def bad(field: str, key: str, **params: Any) -> None:
+        problems.append(Problem(field, key, params))
+
+    try:
+        # The PWA sends canonical lower-case UUIDs: take those as they are (uuid.UUID() and
+        # back costs more than the rest of the id handling); normalise anything else.
+        rid = response_id if _CANONICAL_UUID.fullmatch(response_id) else str(uuid.UUID(response_id))
+    except (ValueError, AttributeError, TypeError):
+        bad("id", "response.id")
+        rid = ""
+    allowed = allowed_dates(patient, now)
+    authored = check_datetime("authored_at", r.authored_at, allowed)
+    if isinstance(authored, Problem):
+        problems.append(authored)
+    local = check_date("local_date", r.local_date, allowed)
+    if isinstance(local, Problem):
+        problems.append(local)
+    if isinstance(authored, datetime) and isinstance(local, date):
+        written = authored.astimezone(patient.zone).date()
+        if not -MAX_DAYS_EARLY <= (written - local).days <= MAX_DAYS_LATE:
+            bad("local_date", "response.too_late", day=r.local_date, written=written, days=MAX_DAYS_LATE)
+    q = library.get(r.questionnaire, r.version)
+    if q is None:
+        if library.get(r.questionnaire) is None:
+            bad("questionnaire", "response.questionnaire", id=repr(r.questionnaire))
+        else:
+            bad("version", "response.version", id=r.questionnaire, version=r.version)
+    elif not library.servable(r.questionnaire, r.version):
+        bad("questionnaire", "response.without_text", id=r.questionnaire)
+    elif len(r.answers) > 2 * len(q.items):
+        # Far more answers than questions: one reason, not one per key (150 000 unknown keys
+        # made a 9.7 MB refusal, review L8).
+        bad("answers", "answer.too_many", count=len(r.answers), items=len(q.items))
+    else:
+        for err in check_answers(q, r.answers):
+            bad(f"answers.{err.item}", err.key, **err.params)
+    # A task id is an SQLite integer: 2**63 would overflow the insert and fail the whole batch.
+    if r.task_id is not None and not 0 <= r.task_id < 2**63:
+        bad("task_id", "response.task_id")
+    if problems:
+        raise Invalid(problems)
+    assert q is not None and isinstance(authored, datetime) and isinstance(local, date)
+    answers = {k: _normal_number(v) for k, v in r.answers.items() if v is not None}
+    utc = iso(authored.astimezone(UTC))
+    content = msgspec.json.encode(
+        [r.questionnaire, r.version, utc, r.local_date, r.task_id, dict(sorted(answers.items()))]
+    )
+    return Checked(
+        id=rid,
+        questionnaire=r.questionnaire,
+        version=r.version,
+        authored_at=utc,
+        authored_at_client=r.authored_at,
+        local_date=local.isoformat(),
+        task_id=r.task_id,
+        answers=answers,
+        scores=compute_scores(q, answers),
+        content_hash=hashlib.sha256(content).hexdigest(),
+    )
+
+
+Outcome = Literal["created", "duplicate", "conflict"]
+
+
+def store(
+    conn: sqlite3.Connection,
+    patient: Patient,
+    items: Iterable[Checked],
+    *,
+    now: datetime | None = None,
+) -> list[Outcome]:
+    """Store checked responses idempotently (what follows a new one: `intake.receive`)."""
+    now = now or utcnow()
+    received = iso(now)
+    outcomes: list[Outcome] = []
+    encode = msgspec.json.encode
+    for c in items:
+        # Insert first, look only when the id was taken: a new response (the common case)
+        # costs one statement instead of two (make bench).
+        cur = conn.execute(
+            "INSERT INTO responses (id, patient_id, questionnaire_id, questionnaire_version,"
+            " authored_at, authored_at_client, local_date, task_id, answers, scores, content_hash,"
+            " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (id) DO NOTHING",
+            (
+                c.id,
+                patient.id,
+                c.questionnaire,
+                c.version,
+                c.authored_at,
+                c.authored_at_client,
+                c.local_date,
+                c.task_id,
+                encode(c.answers).decode(),
+                encode(c.scores).decode(),
+                c.content_hash,
+                received,
+            ),
+        )
+        if cur.rowcount == 1:
+            outcomes.append("created")
+            continue
+        row = conn.execute("SELECT patient_id, content_hash FROM responses WHERE id = ?", (c.id,)).fetchone()
+        same = row["patient_id"] == patient.id and row["content_hash"] == c.content_hash
+        outcomes.append("duplicate" if same else "conflict")
+    return outcomes
+
+
+def list_for_patient(
+    conn: sqlite3.Connection, patient_id: str, since: str | None = None
+) -> list[ResponseOut]:
+    """A patient's own responses received after `since` (all of them without it)."""
+    sql = (
+        "SELECT id, questionnaire_id, questionnaire_version, authored_at_client, local_date,"
+        " task_id, answers, received_at FROM responses WHERE patient_id = ?"
+    )
+    params: list[Any] = [patient_id]
+    if since:
+        sql += " AND received_at > ?"
+        params.append(since)
+    sql += " ORDER BY received_at, rowid"
+    return [
+        ResponseOut(
+            id=r["id"],
+            questionnaire=r["questionnaire_id"],
+            version=r["questionnaire_version"],
+            authored_at=r["authored_at_client"],
+            local_date=r["local_date"],
+            task_id=r["task_id"],
+            answers=msgspec.json.decode(r["answers"]),
+            received_at=r["received_at"],
+        )
+        for r in conn.execute(sql, params)
+    ]

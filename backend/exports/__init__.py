@@ -1,0 +1,1 @@
+"""Exports: CSV (long, wide, Excel), FHIR bundles and the spreadsheet formula guard."""

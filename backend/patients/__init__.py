@@ -1,0 +1,1 @@
+"""Patients: enrolment (invitation codes, device tokens) and the care pathways they follow."""

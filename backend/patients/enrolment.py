@@ -1,0 +1,275 @@
+"""Enrolment: patients, one-time enrolment codes, and the device tokens they are exchanged for."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import sqlite3
+import unicodedata
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+
+from backend.platform.dates import anchor_range, check_date
+from backend.platform.messages import Problem, Refusal
+from backend.platform.storage import iso, parse_iso, utcnow
+
+# No 0/O, 1/I/L: a code read aloud over the phone or typed by a tired patient stays right.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 8
+PATIENT_ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+TIME_RE = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+MAX_ZONE_LENGTH = 64
+
+
+class EnrolmentError(Refusal, ValueError):
+    """An enrolment request that cannot be honoured: a message key, the HTTP status it maps to."""
+
+    def __init__(self, key: str, status: int = 400, /, **params: Any):
+        super().__init__(key, status, **params)
+
+
+class Patient(msgspec.Struct, frozen=True):
+    id: str
+    display_name: str
+    pathway_id: str
+    timezone: str
+    language: str
+    reminder_time: str
+    anchor_date: str
+    enrolled_at: str
+    status: str
+    thresholds: str = "{}"
+    # When the pain team last looked at this patient's reports (shown in the app).
+    team_seen_at: str | None = None
+    # The last local date of the patient's pause of reminders (none: not paused).
+    paused_until: str | None = None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def local_today(self, now: datetime | None = None) -> date:
+        return (now or utcnow()).astimezone(self.zone).date()
+
+
+PATIENT_COLUMNS = (
+    "id, display_name, pathway_id, timezone, language, reminder_time, anchor_date,"
+    " enrolled_at, status, thresholds, team_seen_at, paused_until"
+)
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def normalise_code(code: str) -> str:
+    return re.sub(r"[\s\-]", "", code or "").upper()
+
+
+def format_code(code: str) -> str:
+    return f"{code[:4]}-{code[4:]}"
+
+
+def check_timezone(name: str) -> str:
+    # Real zone names are short; a folder of the zone database ("Europe") raises OSError.
+    try:
+        if len(name) > MAX_ZONE_LENGTH:
+            raise ValueError
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise EnrolmentError("settings.timezone", 422, value=repr(name[:MAX_ZONE_LENGTH])) from None
+    return name
+
+
+def check_reminder_time(value: str) -> str:
+    if not TIME_RE.fullmatch(value or ""):
+        raise EnrolmentError("settings.reminder_time", 422, value=repr(value[:20]))
+    return value
+
+
+def check_display_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise EnrolmentError("name.required", 422)
+    if len(name) > 80:
+        raise EnrolmentError("name.too_long", 422, max=80)
+    # Control and format characters (U+202E turns the text around, zero-width ones hide
+    # parts of it): a name shown in the inbox must read as it is.
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") for c in name):
+        raise EnrolmentError("name.control", 422)
+    # A BSN is nine digits: refuse anything that looks like one (data minimisation, AVG),
+    # however the digits are grouped (1234-5678-2, 1234 5678 2, 1234.5678.2, 1234/5678/2).
+    if re.search(r"\d{8,}", re.sub(r"[\s.\-_/,]", "", name)):
+        raise EnrolmentError("name.bsn", 422)
+    return name
+
+
+def check_anchor(value: str | date, *, today: date, enrolled_on: date | None = None) -> date:
+    """A pathway anchor (enrolment, treatment or operation day) by the one date rule."""
+    allowed = anchor_range(today, enrolled_on)
+    day = value if isinstance(value, date) else check_date("anchor_date", value, allowed)
+    if isinstance(day, Problem):
+        if day.key == "date.format":
+            raise EnrolmentError("anchor.format", 422)
+        raise EnrolmentError("anchor.range", 422, **day.params)
+    if day not in allowed:
+        raise EnrolmentError(
+            "anchor.range", 422, value=day.isoformat(), first=allowed.first, last=allowed.last
+        )
+    return day
+
+
+def get_patient(conn: sqlite3.Connection, patient_id: str) -> Patient | None:
+    row = conn.execute(f"SELECT {PATIENT_COLUMNS} FROM patients WHERE id = ?", (patient_id,)).fetchone()
+    return Patient(**dict(row)) if row else None
+
+
+def create_patient(
+    conn: sqlite3.Connection,
+    *,
+    display_name: str,
+    pathway_id: str,
+    known_pathways: set[str] | frozenset[str],
+    timezone: str = "Europe/Amsterdam",
+    anchor_date: date | None = None,
+    reminder_time: str = "20:00",
+    language: str = "nl",
+    created_by: int | None = None,
+    code_days: int = 14,
+) -> tuple[Patient, str, str]:
+    """Enrol a patient: returns (patient, one-time code, code expiry as UTC ISO)."""
+    if pathway_id not in known_pathways:
+        raise EnrolmentError(
+            "pathway.unknown", 422, value=repr(pathway_id[:80]), known=", ".join(sorted(known_pathways))
+        )
+    display_name = check_display_name(display_name)
+    check_timezone(timezone)
+    check_reminder_time(reminder_time)
+    if language not in ("nl", "en"):
+        raise EnrolmentError("settings.language", 422)
+    now = utcnow()
+    local_today = now.astimezone(ZoneInfo(timezone)).date()
+    anchor = anchor_date or local_today
+    check_anchor(anchor, today=local_today)
+    for _ in range(10):
+        pid = "p" + "".join(secrets.choice(PATIENT_ID_ALPHABET) for _ in range(10))
+        if not conn.execute("SELECT 1 FROM patients WHERE id = ?", (pid,)).fetchone():
+            break
+    conn.execute(
+        "INSERT INTO patients (id, display_name, pathway_id, timezone, language, reminder_time,"
+        " anchor_date, enrolled_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            pid,
+            display_name,
+            pathway_id,
+            timezone,
+            language,
+            reminder_time,
+            anchor.isoformat(),
+            iso(now),
+            created_by,
+        ),
+    )
+    code, expires = new_code(conn, pid, days=code_days)
+    patient = get_patient(conn, pid)
+    assert patient is not None
+    return patient, code, expires
+
+
+def new_code(conn: sqlite3.Connection, patient_id: str, *, days: int = 14) -> tuple[str, str]:
+    """A fresh one-time code for the patient (earlier unused codes stop working)."""
+    now = utcnow()
+    conn.execute(
+        "UPDATE enrolment_codes SET used_at = ? WHERE patient_id = ? AND used_at IS NULL",
+        (iso(now), patient_id),
+    )
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    expires = iso(now + timedelta(days=days))
+    conn.execute(
+        "INSERT INTO enrolment_codes (code_hash, patient_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+        (_hash(code), patient_id, iso(now), expires),
+    )
+    return format_code(code), expires
+
+
+def redeem_code(conn: sqlite3.Connection, code: str) -> tuple[Patient, str]:
+    """Exchange a one-time code for a device token (>= 128 random bits; only its hash is kept)."""
+    normal = normalise_code(code)
+    if len(normal) != CODE_LENGTH or any(c not in CODE_ALPHABET for c in normal):
+        raise EnrolmentError("enrol.code_format", 404, length=CODE_LENGTH)
+    row = conn.execute(
+        "SELECT patient_id, expires_at, used_at FROM enrolment_codes WHERE code_hash = ?",
+        (_hash(normal),),
+    ).fetchone()
+    if row is None or row["used_at"] is not None:
+        raise EnrolmentError("enrol.code_unknown", 404)
+    now = utcnow()
+    if parse_iso(row["expires_at"]) <= now:
+        raise EnrolmentError("enrol.code_expired", 410)
+    patient = get_patient(conn, row["patient_id"])
+    if patient is None or patient.status != "active":
+        raise EnrolmentError("enrol.code_unknown", 404)
+    conn.execute("UPDATE enrolment_codes SET used_at = ? WHERE code_hash = ?", (iso(now), _hash(normal)))
+    token = secrets.token_urlsafe(32)  # 256 bits
+    conn.execute(
+        "INSERT INTO devices (token_hash, patient_id, created_at, last_seen_at) VALUES (?, ?, ?, ?)",
+        (_hash(token), patient.id, iso(now), iso(now)),
+    )
+    return patient, token
+
+
+def patient_for_token(conn: sqlite3.Connection, token: str) -> Patient | None:
+    """The active patient a device token belongs to, or None (unknown, revoked, left)."""
+    if not token or len(token) > 200:
+        return None
+    row = conn.execute(
+        f"SELECT {', '.join('p.' + c.strip() for c in PATIENT_COLUMNS.split(','))}"
+        " FROM devices d JOIN patients p ON p.id = d.patient_id"
+        " WHERE d.token_hash = ? AND d.revoked_at IS NULL AND p.status = 'active'",
+        (_hash(token),),
+    ).fetchone()
+    return Patient(**dict(row)) if row else None
+
+
+def revoke_token(conn: sqlite3.Connection, token: str) -> None:
+    conn.execute(
+        "UPDATE devices SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
+        (iso(utcnow()), _hash(token)),
+    )
+
+
+def revoke_patient_devices(conn: sqlite3.Connection, patient_id: str) -> int:
+    cur = conn.execute(
+        "UPDATE devices SET revoked_at = ? WHERE patient_id = ? AND revoked_at IS NULL",
+        (iso(utcnow()), patient_id),
+    )
+    return cur.rowcount
+
+
+def update_settings(
+    conn: sqlite3.Connection,
+    patient_id: str,
+    *,
+    language: str | None = None,
+    timezone: str | None = None,
+    reminder_time: str | None = None,
+) -> Patient:
+    changes: dict[str, str] = {}
+    if language is not None:
+        if language not in ("nl", "en"):
+            raise EnrolmentError("settings.language", 422)
+        changes["language"] = language
+    if timezone is not None:
+        changes["timezone"] = check_timezone(timezone)
+    if reminder_time is not None:
+        changes["reminder_time"] = check_reminder_time(reminder_time)
+    if changes:
+        sets = ", ".join(f"{k} = ?" for k in changes)
+        conn.execute(f"UPDATE patients SET {sets} WHERE id = ?", (*changes.values(), patient_id))
+    patient = get_patient(conn, patient_id)
+    assert patient is not None
+    return patient

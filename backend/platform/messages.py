@@ -1,0 +1,508 @@
+"""The message catalogue: every text the server says to a person about a refusal, in Dutch and English.
+
+A message is a key with a Dutch and an English text; `{name}` parameters are filled in by
+`text(key, lang, name=...)`. The language is picked in one place, `pick`: the patient's own
+language for patient requests, else the request's Accept-Language, Dutch by default
+(contract.md v2, "Errors").
+
+Code that refuses something raises `Refusal(key, status, **params)` (or a subclass such as
+`EnrolmentError`); the web layer renders it in the language of the request. Field problems
+are `Problem(field, key, params)` and render as `{"field", "error", "code"}` in `extra`.
+Add keys here rather than writing texts elsewhere. A first argument that is not a key is
+shown as written (untranslated): that keeps older call sites working until they get a key.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, NamedTuple
+
+LANGUAGES = ("nl", "en")
+DEFAULT = "nl"
+# An answer that lists 150 000 problems helps nobody and costs megabytes (review L8).
+MAX_PROBLEMS = 20
+
+MESSAGES: dict[str, dict[str, str]] = {
+    # -- the request itself -------------------------------------------------------------
+    "http.bad_request": {
+        "nl": "Het verzoek klopt niet en is niet verwerkt.",
+        "en": "The request is not right and was not processed.",
+    },
+    "http.not_found": {
+        "nl": "Dit adres bestaat niet. Controleer de link.",
+        "en": "There is nothing at this address. Check the link.",
+    },
+    "http.method": {
+        "nl": "Deze handeling kan niet op dit adres.",
+        "en": "This method is not allowed at this address.",
+    },
+    "http.too_large": {
+        "nl": "Het verzoek is te groot: stuur het in delen.",
+        "en": "The request is too large: send it in parts.",
+    },
+    "http.internal": {
+        "nl": "Er ging iets mis op de server; er is niets verloren gegaan. Probeer het opnieuw en meld"
+        " het aan het pijnteam als het blijft gebeuren.",
+        "en": "Something went wrong on the server; nothing was lost. Try again, and tell the pain team"
+        " if it keeps happening.",
+    },
+    "http.unavailable": {
+        "nl": "De database kan nu niet opslaan; er is niets opgeslagen. Probeer het later opnieuw.",
+        "en": "The database cannot save now; nothing was saved. Try again later.",
+    },
+    "body.not_utf8": {
+        "nl": "De gegevens zijn geen geldige UTF-8-tekst.",
+        "en": "The request body is not valid UTF-8 text.",
+    },
+    "body.too_deep": {
+        "nl": "De JSON is te diep genest; een antwoord heeft maar een paar niveaus.",
+        "en": "The JSON is nested too deeply; a response has only a few levels.",
+    },
+    "body.malformed": {
+        "nl": "De gegevens zijn geen geldige JSON ({why}).",
+        "en": "The request body is not valid JSON ({why}).",
+    },
+    "body.invalid": {
+        "nl": "{field}: {error}",
+        "en": "{field}: {error}",
+    },
+    "body.invalid_more": {
+        "nl": "{field}: {error} (en nog {more} andere problemen)",
+        "en": "{field}: {error} (and {more} more problems)",
+    },
+    # -- a field of the body (msgspec's checks, in words) ---------------------------------
+    "field.type": {"nl": "moet {expected} zijn, niet {got}", "en": "must be {expected}, not {got}"},
+    "field.missing": {"nl": "ontbreekt", "en": "is missing"},
+    "field.unknown": {"nl": "is onbekend: laat dit veld weg", "en": "is unknown: leave this field out"},
+    "field.bound": {"nl": "moet {bound} zijn", "en": "must be {bound}"},
+    "field.invalid": {"nl": "is ongeldig ({why})", "en": "is not valid ({why})"},
+    # type names used in field.type
+    "type.int": {"nl": "een geheel getal", "en": "a whole number"},
+    "type.float": {"nl": "een getal", "en": "a number"},
+    "type.str": {"nl": "tekst", "en": "text"},
+    "type.bool": {"nl": "waar of onwaar", "en": "true or false"},
+    "type.null": {"nl": "leeg (null)", "en": "empty (null)"},
+    "type.object": {"nl": "een object", "en": "an object"},
+    "type.array": {"nl": "een lijst", "en": "a list"},
+    # -- signing in a device --------------------------------------------------------------
+    "auth.no_token": {
+        "nl": "Dit apparaat is niet aangemeld: stuur 'Authorization: Bearer <apparaatsleutel>'.",
+        "en": "This device is not signed in: send 'Authorization: Bearer <device token>'.",
+    },
+    "auth.signed_out": {
+        "nl": "Dit apparaat is niet meer aangemeld. Meld u opnieuw aan met een nieuwe code van het pijnteam.",
+        "en": "This device is no longer signed in. Join again with a new code from the pain team.",
+    },
+    "enrol.code_format": {
+        "nl": "Een aanmeldcode heeft {length} letters en cijfers, zoals ABCD-EFGH.",
+        "en": "An enrolment code has {length} letters and digits, like ABCD-EFGH.",
+    },
+    "enrol.code_unknown": {
+        "nl": "Deze code is onbekend of al gebruikt. Vraag het pijnteam om een nieuwe code.",
+        "en": "This code is unknown or was already used. Ask the pain team for a new code.",
+    },
+    "enrol.code_expired": {
+        "nl": "Deze code is verlopen. Vraag het pijnteam om een nieuwe code.",
+        "en": "This code has expired. Ask the pain team for a new code.",
+    },
+    "enrol.throttled": {
+        "nl": "Te veel verkeerde codes vanaf dit adres. Probeer het na {until} UTC opnieuw, of vraag het"
+        " pijnteam.",
+        "en": "Too many wrong codes from this address. Try again after {until} UTC, or ask the pain team.",
+    },
+    # -- push subscriptions (backend/push/sender.py) -----------------------------------------------
+    "push.endpoint_missing": {"nl": "endpoint ontbreekt", "en": "endpoint is missing"},
+    "push.endpoint_invalid": {"nl": "endpoint is geen geldig adres", "en": "endpoint is not a valid URL"},
+    "push.endpoint_https": {
+        "nl": "endpoint moet een https-adres zijn",
+        "en": "endpoint must be an https URL",
+    },
+    "push.endpoint_not_push": {
+        "nl": "endpoint is geen adres van een pushdienst",
+        "en": "endpoint is not a push service URL",
+    },
+    "push.endpoint_private": {
+        "nl": "endpoint moet een openbaar adres zijn, geen adres in een eigen netwerk",
+        "en": "endpoint must be a public address, not one inside a private network",
+    },
+    "push.endpoint_taken": {
+        "nl": "Deze pushmeldingen horen al bij een ander account; er is niets veranderd.",
+        "en": "These push messages already belong to another account; nothing was changed.",
+    },
+    # -- clinicians signing in and their accounts (backend/web/clinic.py, backend/platform/accounts.py) --
+    "login.wrong": {
+        "nl": "Het e-mailadres of het wachtwoord klopt niet.",
+        "en": "The e-mail address or the password is not right.",
+    },
+    "login.throttled": {
+        "nl": "Te veel mislukte aanmeldingen. Wacht {wait} of vraag een beheerder om hulp.",
+        "en": "Too many failed sign-ins. Wait {wait} or ask an administrator.",
+    },
+    "login.busy": {
+        "nl": "Er melden zich nu veel mensen aan. Probeer het over een paar seconden opnieuw.",
+        "en": "Many people are signing in right now. Try again in a few seconds.",
+    },
+    "login.form_expired": {
+        "nl": "Het formulier was verlopen. Meld u opnieuw aan.",
+        "en": "The form had expired. Please sign in again.",
+    },
+    "duration.seconds": {"nl": "{n} seconden", "en": "{n} seconds"},
+    "duration.minutes": {"nl": "{n} minuten", "en": "{n} minutes"},
+    "account.unknown": {"nl": "Er is geen account voor {email}.", "en": "There is no account for {email}."},
+    "account.last_admin": {
+        "nl": "{email} is de laatste actieve beheerder: maak eerst een andere beheerder aan.",
+        "en": "{email} is the last active administrator: make another administrator first.",
+    },
+    "account.role": {
+        "nl": "De rol moet clinician (zorgverlener) of admin (beheerder) zijn.",
+        "en": "The role must be clinician or admin.",
+    },
+    "account.current_wrong": {
+        "nl": "Het huidige wachtwoord klopt niet.",
+        "en": "The current password is not right.",
+    },
+    "account.same_password": {
+        "nl": "Het nieuwe wachtwoord moet anders zijn dan het huidige.",
+        "en": "The new password must differ from the current one.",
+    },
+    # -- patient settings -----------------------------------------------------------------
+    "settings.language": {"nl": "taal moet nl of en zijn", "en": "language must be nl or en"},
+    "settings.timezone": {
+        "nl": "tijdzone {value} is geen bekende tijdzone (bijv. Europe/Amsterdam)",
+        "en": "timezone {value} is not a known time zone (e.g. Europe/Amsterdam)",
+    },
+    "settings.reminder_time": {
+        "nl": "reminder_time {value} moet een tijd als UU:MM zijn, bijv. 20:00 (HH:MM)",
+        "en": "reminder_time {value} must be a time as HH:MM, e.g. 20:00",
+    },
+    "name.required": {
+        "nl": "Een naam of pseudoniem is nodig.",
+        "en": "A display name or pseudonym is required.",
+    },
+    "name.too_long": {
+        "nl": "De naam is langer dan {max} tekens.",
+        "en": "The display name is longer than {max} characters.",
+    },
+    "name.control": {
+        "nl": "De naam bevat onzichtbare of stuurtekens: typ hem opnieuw.",
+        "en": "The display name holds invisible or control characters: type it again.",
+    },
+    "name.bsn": {
+        "nl": "De naam lijkt een nummer zoals een BSN te bevatten: gebruik een naam of pseudoniem.",
+        "en": "The display name looks like it holds a number such as a BSN: use a name or pseudonym.",
+    },
+    "pathway.unknown": {
+        "nl": "Zorgpad {value} is onbekend; bekende zorgpaden: {known}",
+        "en": "pathway {value} is unknown; known pathways: {known}",
+    },
+    "anchor.format": {
+        "nl": "De startdatum moet een datum als JJJJ-MM-DD zijn, bijv. 2026-03-29.",
+        "en": "The start date must be a date as YYYY-MM-DD, e.g. 2026-03-29.",
+    },
+    "anchor.range": {
+        "nl": "De startdatum {value} valt buiten {first} tot en met {last}.",
+        "en": "The start date {value} lies outside {first} to {last}.",
+    },
+    # -- responses ------------------------------------------------------------------------
+    "response.conflict": {
+        "nl": "Antwoord {id} is al opgeslagen met andere inhoud. Een wijziging moet als nieuw antwoord"
+        " met een nieuw id worden gestuurd.",
+        "en": "Response {id} was already stored with other content. An edit must be sent as a new"
+        " response with a new id.",
+    },
+    "response.conflict_short": {
+        "nl": "al opgeslagen met andere inhoud; stuur een wijziging met een nieuw id",
+        "en": "already stored with other content; send an edit with a new id",
+    },
+    "response.batch_too_big": {
+        "nl": "Een batch bevat hoogstens {max} antwoorden; deze heeft er {count}. Stuur hem in delen.",
+        "en": "A batch holds at most {max} responses; this one has {count}. Send it in parts.",
+    },
+    "response.item_broken": {
+        "nl": "dit antwoord kon niet worden verwerkt; het is niet opgeslagen",
+        "en": "this response could not be processed; it was not stored",
+    },
+    "response.since": {
+        "nl": "since moet een datum en tijd met tijdverschil zijn, bijv. 2026-03-01T00:00:00Z",
+        "en": "since must be a date and time with offset, e.g. 2026-03-01T00:00:00Z",
+    },
+    "response.id": {
+        "nl": "moet een UUID zijn, zoals 3f1c2a9e-8b7d-4c55-9a10-2f6b7c8d9e01",
+        "en": "must be a UUID such as 3f1c2a9e-8b7d-4c55-9a10-2f6b7c8d9e01",
+    },
+    "response.task_id": {
+        "nl": "moet een taak-id uit GET /api/v1/tasks zijn, of null",
+        "en": "must be a task id from GET /api/v1/tasks, or null",
+    },
+    "response.questionnaire": {
+        "nl": "onbekende vragenlijst {id}",
+        "en": "unknown questionnaire {id}",
+    },
+    "response.version": {
+        "nl": "{id} heeft geen versie {version}",
+        "en": "{id} has no version {version}",
+    },
+    "pause.until": {
+        "nl": "moet een datum zijn als JJJJ-MM-DD, van vandaag tot en met {last}"
+        " (een pauze duurt hoogstens {days} dagen)",
+        "en": "must be a date as YYYY-MM-DD, from today up to {last} (a pause lasts at most {days} days)",
+    },
+    "receipt.tag": {
+        "nl": "moet de tag van een herinnering voor u zijn, zoals task-12",
+        "en": "must be the tag of a reminder for you, such as task-12",
+    },
+    "snooze.hours": {
+        "nl": "kies 1 of 3 uur",
+        "en": "choose 1 or 3 hours",
+    },
+    "snooze.nothing": {
+        "nl": "Deze vragenlijst staat niet (meer) open, of sluit voordat de herinnering zou komen.",
+        "en": "This questionnaire is not open (any more), or closes before the reminder would come.",
+    },
+    "response.without_text": {
+        "nl": "{id} wacht op de gelicentieerde tekst van de kliniek en kan nog niet worden ingevuld",
+        "en": "{id} waits for the clinic's licensed text and cannot be answered yet",
+    },
+    "response.too_late": {
+        "nl": "{day} ligt te ver van de dag waarop het is ingevuld ({written}); een dagboekdag mag tot"
+        " {days} dagen later worden ingevuld",
+        "en": "{day} is too far from the day it was written ({written}); a diary day may be filled in"
+        " up to {days} days late",
+    },
+    # -- dates (contract v2, one rule) -----------------------------------------------------
+    "date.format": {
+        "nl": "moet een datum als JJJJ-MM-DD zijn, bijv. 2026-03-29",
+        "en": "must be a date as YYYY-MM-DD, e.g. 2026-03-29",
+    },
+    "date.range": {
+        "nl": "{value} valt buiten {first} tot en met {last}",
+        "en": "{value} lies outside {first} to {last}",
+    },
+    "datetime.format": {
+        "nl": "moet een datum en tijd met tijdverschil zijn (RFC 3339), bijv. 2026-03-29T20:15:00+02:00",
+        "en": "must be a date and time with offset (RFC 3339), e.g. 2026-03-29T20:15:00+02:00",
+    },
+    "datetime.range": {
+        "nl": "{value} valt buiten {first} tot en met {last}: controleer de datum en tijd van de telefoon",
+        "en": "{value} lies outside {first} to {last}: check the phone's date and time",
+    },
+    # -- FHIR read API ----------------------------------------------------------------------
+    "fhir.questionnaire_not_found": {
+        "nl": "Vragenlijst {id!r} bestaat niet op deze server (zie GET /fhir/Questionnaire).",
+        "en": "Questionnaire {id!r} does not exist on this server (see GET /fhir/Questionnaire).",
+    },
+    # -- clinic forms ---------------------------------------------------------------------
+    "clinic.colleague": {"nl": "Kies een collega uit de lijst.", "en": "Choose a colleague from the list."},
+    "clinic.search_too_long": {
+        "nl": "De zoekterm is langer dan {max} tekens: zoek op een deel van de naam of het patiëntnummer.",
+        "en": "The search is longer than {max} characters: search for part of the name or the patient id.",
+    },
+    # -- periods of reports and exports (clinic, CLI) ------------------------------------
+    "period.date": {
+        "nl": "{field} {value} is geen datum als JJJJ-MM-DD tussen 1900 en 2999",
+        "en": "{field} {value} is not a date as YYYY-MM-DD between 1900 and 2999",
+    },
+    "period.reversed": {
+        "nl": "de periode is omgekeerd: van {start} ligt na tot {end}",
+        "en": "the date range is the wrong way round: from {start} is after to {end}",
+    },
+    "period.too_long": {
+        "nl": "de periode {start} tot {end} is langer dan {years} jaar: kies een kortere",
+        "en": "the period {start} to {end} is longer than {years} years: choose a shorter one",
+    },
+    # -- answers --------------------------------------------------------------------------
+    "answer.unknown_item": {
+        "nl": "{questionnaire} heeft geen vraag {item}",
+        "en": "{questionnaire} has no item {item}",
+    },
+    "answer.too_many": {
+        "nl": "{count} antwoorden op een vragenlijst van {items} vragen",
+        "en": "{count} answers to a questionnaire of {items} items",
+    },
+    "answer.required": {"nl": "een antwoord is nodig", "en": "an answer is required"},
+    "answer.text": {"nl": "moet tekst zijn", "en": "must be text"},
+    "answer.max_length": {"nl": "mag hoogstens {max} tekens zijn", "en": "must be at most {max} characters"},
+    "answer.number": {"nl": "moet een getal zijn", "en": "must be a number"},
+    "answer.finite": {"nl": "moet een eindig getal zijn", "en": "must be a finite number"},
+    "answer.one_of": {"nl": "moet een van {allowed} zijn", "en": "must be one of {allowed}"},
+    "answer.whole": {"nl": "moet een geheel getal zijn", "en": "must be a whole number"},
+    "answer.between": {"nl": "moet tussen {lo} en {hi} liggen", "en": "must be between {lo} and {hi}"},
+    "answer.step": {"nl": "moet in stappen van {step}", "en": "must be in steps of {step}"},
+    "answer.too_few_scored": {
+        "nl": "de {name}-score kan alleen worden berekend als minstens {needed} van de {total}"
+        " onderdelen beantwoord zijn (nu {answered}): beantwoord er nog {more}",
+        "en": "the {name} score needs at least {needed} of the {total} sections answered"
+        " ({answered} now): answer {more} more",
+    },
+    # -- per-patient detection overrides (backend/alerts/overrides.py) ----------------------------
+    "override.no_patient": {"nl": "geen patiënt met id {id}", "en": "no patient with id {id}"},
+    "override.syntax": {
+        "nl": "--set {item}: schrijf SLEUTEL=WAARDE, bijv. noise_z=2",
+        "en": "--set {item}: write KEY=VALUE, e.g. noise_z=2",
+    },
+    "override.unknown_key": {
+        "nl": "onbekende instelling '{key}'; bekend zijn: {known}",
+        "en": "unknown setting '{key}'; known are: {known}",
+    },
+    "override.whole": {
+        "nl": "'{key}': '{value}' is geen geldige waarde (een heel getal van 0 of meer)",
+        "en": "'{key}': '{value}' is not a valid value (a whole number, 0 or more)",
+    },
+    "override.number": {
+        "nl": "'{key}': '{value}' is geen geldige waarde (een getal van 0 of meer)",
+        "en": "'{key}': '{value}' is not a valid value (a number, 0 or more)",
+    },
+    "override.pain": {
+        "nl": "'{key}': '{value}' is geen geldige waarde (een pijnscore van 0 tot en met 10)",
+        "en": "'{key}': '{value}' is not a valid value (a pain score from 0 to 10)",
+    },
+    "override.until_required": {
+        "nl": "'{key}' geldt voor een beperkte tijd: geef een einddatum (uiterlijk {days} dagen vooruit)",
+        "en": "'{key}' holds for a limited time: give an end date (at most {days} days ahead)",
+    },
+    "override.until_format": {
+        "nl": "'{key}': einddatum '{value}' is geen datum (JJJJ-MM-DD)",
+        "en": "'{key}': end date '{value}' is not a date (YYYY-MM-DD)",
+    },
+    "override.until_past": {
+        "nl": "'{key}': einddatum {value} ligt in het verleden",
+        "en": "'{key}': end date {value} lies in the past",
+    },
+    "override.until_far": {
+        "nl": "'{key}': einddatum {value} ligt meer dan {days} dagen vooruit",
+        "en": "'{key}': end date {value} lies more than {days} days ahead",
+    },
+    "override.combination": {
+        "nl": "'{key}': samen met de andere instellingen ongeldig ({why})",
+        "en": "'{key}': invalid together with the other settings ({why})",
+    },
+}
+
+
+class Problem(NamedTuple):
+    """One field that is wrong: its name, the message key saying why, and the key's parameters."""
+
+    field: str
+    key: str
+    params: dict[str, Any] = {}
+
+
+def text(key: str, lang: str = DEFAULT, /, **params: Any) -> str:
+    """The message `key` in `lang` (Dutch when the language is unknown), parameters filled in."""
+    entry = MESSAGES.get(key)
+    if entry is None:
+        return key.format(**params) if params else key
+    return entry.get(lang, entry[DEFAULT]).format(**params)
+
+
+def pick(patient_language: str | None = None, accept_language: str | None = None) -> str:
+    """The one rule for the language of an answer: the patient's, else Accept-Language, else Dutch."""
+    if patient_language in LANGUAGES:
+        return patient_language
+    best, best_q = DEFAULT, 0.0
+    for part in (accept_language or "")[:200].split(","):
+        tag, _, q = part.strip().partition(";q=")
+        lang = tag.split("-")[0].strip().lower()
+        try:
+            weight = float(q) if q else 1.0
+        except ValueError:
+            continue
+        if lang in LANGUAGES and weight > best_q:
+            best, best_q = lang, weight
+    return best
+
+
+def problems_out(problems: list[Problem], lang: str) -> list[dict[str, str]]:
+    """Problems as `extra` shows them (at most MAX_PROBLEMS; the detail gives the count)."""
+    return [
+        {"field": p.field, "error": text(p.key, lang, **p.params), "code": p.key}
+        for p in problems[:MAX_PROBLEMS]
+    ]
+
+
+def problems_detail(problems: list[Problem], lang: str) -> str:
+    """One line for a list of problems: the first, and how many more."""
+    first = problems[0]
+    error = text(first.key, lang, **first.params)
+    if len(problems) == 1:
+        return text("body.invalid", lang, field=first.field, error=error)
+    return text("body.invalid_more", lang, field=first.field, error=error, more=len(problems) - 1)
+
+
+_TYPE = re.compile(r"Expected `([^`]+)`, got `([^`]+)`")
+_BOUND = re.compile(r"Expected `[^`]+` (of length )?(>=|<=|<|>) (-?\d+)")
+_MISSING = re.compile(r"Object missing required field `([^`]+)`")
+_UNKNOWN = re.compile(r"Object contains unknown field `([^`]+)`")
+_AT = re.compile(r" - at `\$\.?([^`]*)`$")
+_TYPES = {
+    "int": "type.int",
+    "float": "type.float",
+    "str": "type.str",
+    "bool": "type.bool",
+    "null": "type.null",
+    "object": "type.object",
+    "array": "type.array",
+}
+
+
+def _type_name(name: str, lang: str) -> str:
+    names = [text(_TYPES[n], lang) if n in _TYPES else n for n in name.split(" | ")]
+    return " of ".join(names) if lang == "nl" else " or ".join(names)
+
+
+def from_validation(message: str, field: str | None = None, lang: str = DEFAULT) -> Problem:
+    """One of msgspec's validation messages ("Expected `int`, got `str` - at `$.version`") as a
+    Problem in words; `field` is where Litestar says it was, when the message does not."""
+    at = _AT.search(message)
+    if at:
+        field, message = at.group(1) or field, message[: at.start()]
+    field = field or "body"
+    if m := _MISSING.fullmatch(message):
+        return Problem(
+            f"{field}.{m.group(1)}" if field not in ("body", "data") else m.group(1), "field.missing"
+        )
+    if m := _UNKNOWN.fullmatch(message):
+        return Problem(
+            f"{field}.{m.group(1)}" if field not in ("body", "data") else m.group(1), "field.unknown"
+        )
+    if m := _TYPE.fullmatch(message):
+        return Problem(
+            field,
+            "field.type",
+            {"expected": _type_name(m.group(1), lang), "got": _type_name(m.group(2), lang)},
+        )
+    if m := _BOUND.fullmatch(message):
+        return Problem(field, "field.bound", {"bound": f"{m.group(2)} {m.group(3)}"})
+    return Problem(field, "field.invalid", {"why": message[:200]})
+
+
+class Refusal(Exception):
+    """A request refused for a reason a person can act on: a status, a message key, its parameters.
+
+    `str()` is the Dutch text (the clinic's language, and what logs of the CLI show).
+    """
+
+    def __init__(
+        self,
+        key: str,
+        status: int = 422,
+        /,
+        *,
+        problems: list[Problem] | None = None,
+        headers: dict[str, str] | None = None,
+        **params: Any,
+    ):
+        self.key = key
+        self.status = status
+        self.params = params
+        self.problems = problems or []
+        self.headers = headers
+        super().__init__(self.detail(DEFAULT))
+
+    def detail(self, lang: str) -> str:
+        if self.problems and self.key == "body.invalid":
+            return problems_detail(self.problems, lang)
+        return text(self.key, lang, **self.params)
+
+    def extra(self, lang: str) -> list[dict[str, str]] | None:
+        return problems_out(self.problems, lang) if self.problems else None

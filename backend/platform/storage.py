@@ -1,0 +1,284 @@
+"""Storage: one SQLite file, its pragmas, one writer that commits concurrent writes together.
+
+Every write in the process goes through `Database.write` (async) or `Database.write_sync`:
+a job is a function `fn(conn) -> value` run by the writer thread inside `BEGIN IMMEDIATE`.
+The writer takes every job waiting in its queue, runs each in its own SAVEPOINT (a failing
+job rolls back only itself) and commits them all at once (group commit), then answers each
+caller after that commit, so a caller never hears "saved" before the data is durable.
+Reads use per-thread connections of their own (WAL lets them run beside the writer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 10_000
+# SQLite's own default: a commit that leaves this many pages in the WAL checkpoints it
+# (PASSIVE). 0 leaves checkpoints to someone else: Litestream, under `pijnwacht replicate`.
+DEFAULT_WAL_AUTOCHECKPOINT = 1000
+# How many queued jobs one commit may take at most; bounds the latency of the first in line.
+MAX_GROUP = 256
+
+
+class StorageUnavailable(Exception):
+    """The database cannot take writes now (read-only file, full disk, locked too long)."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(dt: datetime) -> str:
+    """A UTC timestamp as stored: 2026-03-29T18:15:00Z (sorts as text)."""
+    u = dt.astimezone(UTC)
+    # Formatted by hand: strftime costs twice as much, and this runs several times per
+    # stored response (make bench); the year is always 4 digits, so the text sorts.
+    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}Z"
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def connect(
+    path: str | Path, *, readonly: bool = False, wal_autocheckpoint: int = DEFAULT_WAL_AUTOCHECKPOINT
+) -> sqlite3.Connection:
+    """A connection with the project's pragmas: the one place they are set."""
+    conn = sqlite3.connect(
+        str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+    )
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if not readonly:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA wal_autocheckpoint = {int(wal_autocheckpoint)}")
+    # FULL: a committed diary entry survives a power cut (design.md, "Data").
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    if readonly:
+        conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
+def _is_storage_fault(exc: BaseException | None) -> bool:
+    # Walk the chain: after SQLITE_FULL or an I/O error SQLite rolls the transaction back
+    # itself, so the caller's ROLLBACK TO fails with "no such savepoint" and the real
+    # cause is only in __context__.
+    for _ in range(5):
+        if exc is None:
+            return False
+        if isinstance(exc, sqlite3.OperationalError):
+            msg = str(exc).lower()
+            if any(
+                s in msg
+                for s in (
+                    "readonly",
+                    "read-only",
+                    "disk is full",
+                    "database is locked",
+                    "disk i/o",
+                    "unable to open",
+                )
+            ):
+                return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+class _Job:
+    __slots__ = ("fn", "future")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any]):
+        self.fn = fn
+        self.future: Future = Future()
+
+
+class Writer:
+    """The single writer thread with group commit."""
+
+    def __init__(self, path: str | Path, *, wal_autocheckpoint: int = DEFAULT_WAL_AUTOCHECKPOINT):
+        self.path = str(path)
+        self.wal_autocheckpoint = wal_autocheckpoint
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="pijnwacht-writer", daemon=True)
+        self._conn: sqlite3.Connection | None = None
+        self._started = False
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        with self._lock:
+            if not self._started:
+                self._conn = connect(self.path, wal_autocheckpoint=self.wal_autocheckpoint)
+                self._thread.start()
+                self._started = True
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._started:
+                self._queue.put(None)
+                self._thread.join(timeout=30)
+                if self._conn is not None:
+                    self._conn.close()
+                self._started = False
+
+    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> Future:
+        if not self._started:
+            self.start()
+        job = _Job(fn)
+        self._queue.put(job)
+        return job.future
+
+    def _loop(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            jobs = [first]
+            stop = False
+            while len(jobs) < MAX_GROUP:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                jobs.append(nxt)
+            self._run_group(conn, jobs)
+            if stop:
+                return
+
+    def _run_group(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
+        results: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except Exception as exc:  # locked past busy_timeout, read-only file, ...
+            self._fail_all(jobs, exc)
+            return
+        try:
+            for i, job in enumerate(jobs):
+                sp = f"job{i}"
+                conn.execute(f"SAVEPOINT {sp}")
+                try:
+                    value = job.fn(conn)
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                    if _is_storage_fault(exc) or not conn.in_transaction:
+                        # Nothing of this group can be committed (SQLite may already
+                        # have rolled it all back): every job in it hears why.
+                        raise
+                    conn.execute(f"ROLLBACK TO {sp}")
+                    conn.execute(f"RELEASE {sp}")
+                    results.append((False, exc))
+                else:
+                    conn.execute(f"RELEASE {sp}")
+                    results.append((True, value))
+            conn.execute("COMMIT")
+        except BaseException as exc:  # noqa: BLE001
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            self._fail_all(jobs, exc)
+            return
+        for job, (ok, value) in zip(jobs, results, strict=True):
+            if ok:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(value)
+
+    @staticmethod
+    def _fail_all(jobs: list[_Job], exc: BaseException) -> None:
+        if _is_storage_fault(exc):
+            log.error("database refused a write: %s", exc)
+            err: BaseException = StorageUnavailable(
+                "The database cannot save right now; nothing was saved. Try again later."
+            )
+        else:
+            err = exc
+        for job in jobs:
+            if not job.future.done():
+                job.future.set_exception(err)
+
+
+class Database:
+    """The one database of a running process: its writer and its readers."""
+
+    def __init__(self, path: str | Path, *, wal_autocheckpoint: int = DEFAULT_WAL_AUTOCHECKPOINT):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.wal_autocheckpoint = wal_autocheckpoint
+        self.writer = Writer(self.path, wal_autocheckpoint=wal_autocheckpoint)
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+
+    # -- set-up ---------------------------------------------------------------------------
+    def migrate(self) -> list[str]:
+        """Apply pending migrations (through the writer, so it is safe beside a server)."""
+        from backend.platform import migrations
+
+        new_file = not self.path.exists()
+        conn = connect(self.path, wal_autocheckpoint=self.wal_autocheckpoint)
+        if new_file:
+            # Health data: readable by the server's user only (SQLite gives its -wal and -shm
+            # files the same mode). An existing file keeps the mode its admin chose.
+            os.chmod(self.path, 0o600)
+        try:
+            return migrations.apply(conn)
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.writer.stop()
+        with self._readers_lock:
+            for c in self._readers:
+                c.close()
+            self._readers.clear()
+        self._local = threading.local()
+
+    # -- reads ----------------------------------------------------------------------------
+    @property
+    def reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, readonly=True)
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        return self.reader.execute(sql, params).fetchall()
+
+    def query_one(self, sql: str, params: Any = ()) -> sqlite3.Row | None:
+        return self.reader.execute(sql, params).fetchone()
+
+    # -- writes ---------------------------------------------------------------------------
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.wrap_future(self.writer.submit(fn))
+
+    def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return self.writer.submit(fn).result()
+
+
+def open_database(path: str | Path, *, wal_autocheckpoint: int = DEFAULT_WAL_AUTOCHECKPOINT) -> Database:
+    """Open (and create, and migrate) the database file."""
+    db = Database(path, wal_autocheckpoint=wal_autocheckpoint)
+    db.migrate()
+    return db

@@ -1,0 +1,1 @@
+"""Web Push: subscriptions, the push queue and the sender (VAPID, RFC 8291 encryption)."""

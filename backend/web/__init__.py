@@ -1,0 +1,1 @@
+"""The HTTP shell: the patient API, the clinic pages (inbox, patients, consult), public FHIR."""
