@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class Services:
+class System:
     settings: Settings
     db: Database
     library: Library
@@ -57,13 +57,13 @@ def load_definitions(settings: Settings) -> tuple[Library, dict[str, Any]]:
     return library, pathways
 
 
-def build(settings: Settings, *, push: bool = True) -> Services:
+def build(settings: Settings, *, push: bool = True) -> System:
     """Open the database (migrating it), load questionnaires and pathways, and the push keys."""
     library, pathways = load_definitions(settings)
     db = open_database(settings.db, wal_autocheckpoint=settings.wal_autocheckpoint)
     from backend.platform.replication import read_generation
 
-    services = Services(
+    services = System(
         settings=settings, db=db, library=library, pathways=pathways, generation=read_generation(db.reader)
     )
     if push:

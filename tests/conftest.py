@@ -14,7 +14,7 @@ from litestar.testing import TestClient
 from backend.patients import enrolment
 from backend.platform import accounts
 from backend.platform.settings import Settings, load_settings
-from backend.system import Services, build
+from backend.system import System, build
 from backend.web.app import create_app
 
 PASSWORD = "correct horse battery"
@@ -27,7 +27,7 @@ def settings(tmp_path) -> Settings:
 
 
 @pytest.fixture
-def services(settings) -> Iterator[Services]:
+def services(settings) -> Iterator[System]:
     svc = build(settings)
     yield svc
     svc.close()
@@ -41,7 +41,7 @@ def client(settings, services) -> Iterator[TestClient]:
 
 
 def enrol_patient(
-    services: Services, client: TestClient, name: str = "Mevr. Jansen", pathway: str = "chronic-pain"
+    services: System, client: TestClient, name: str = "Mevr. Jansen", pathway: str = "chronic-pain"
 ) -> tuple[str, dict[str, str]]:
     """Enrol a patient and redeem the code: (patient id, Authorization headers)."""
     _patient, code, _ = services.db.write_sync(
@@ -87,7 +87,7 @@ def diary(day: str | None = None, **answers) -> dict:
     return response("diary", {"pain_avg": 5, "pain_worst": 7, "sleep_hours": 6.5} | answers, day)
 
 
-def enrolled_days_ago(services: Services, patient_id: str, days: int) -> None:
+def enrolled_days_ago(services: System, patient_id: str, days: int) -> None:
     """Move a patient's enrolment back: the date rule takes diary days from 30 days before it."""
     at = (datetime.now(AMS) - timedelta(days=days)).astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
     services.db.write_sync(
@@ -100,7 +100,7 @@ def new_id() -> str:
 
 
 def add_clinician(
-    services: Services, email: str = "nurse@example.org", role: str = "clinician", password: str = PASSWORD
+    services: System, email: str = "nurse@example.org", role: str = "clinician", password: str = PASSWORD
 ):
     return services.db.write_sync(
         lambda conn: accounts.add_user(

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from backend.alerts.baseline import Noise, pain_baseline
+
 if TYPE_CHECKING:
     from backend.diary.questionnaires import Library
 
@@ -256,16 +258,11 @@ def pain_rise(ctx: Context) -> list[Finding]:
         return []
     today = ctx.today
     recent_start = today - timedelta(days=t.window_days - 1)
-    base_end = today - timedelta(days=max(t.recent_days, t.window_days) - 1)
-    base_start = base_end - timedelta(days=t.baseline_days)
-    base_days = [(d, v) for d, v in pain if base_start <= d < base_end]
     recent = [(d, v) for d, v in pain if recent_start <= d <= today]
-    if len(base_days) < t.min_baseline_days or len(recent) < 2:
+    found = pain_baseline(t, pain, today)
+    if found is None or len(recent) < 2:
         return []
-    if (base_end - base_days[0][0]).days < min(t.min_baseline_span_days, t.baseline_days):
-        return []
-    base = [v for _, v in base_days]
-    baseline = trimmed_mean(base, t.baseline_trim)
+    base_days, base, baseline = found.days, found.values, found.value
     important = max(t.min_change_points, min(t.change_points, t.change_percent / 100 * baseline))
     raised = t.raised_day_share * important
     noise: Noise | None = None
@@ -327,49 +324,6 @@ def _pain_reason(mean: float, n: int, baseline: float) -> str:
     rise = mean - baseline
     pct = f"; {signed(100 * rise / baseline, 0)} %" if baseline > 0 else ""
     return f"gemiddelde pijn {nl(mean)} over {n} dagen vs baseline {nl(baseline)} ({signed(rise)}{pct})"
-
-
-def trimmed_mean(values: Sequence[float], share: float) -> float:
-    """The mean without the `share` lowest and highest values (rounded up; of 3 or 4 values
-    the middle ones: a short baseline is not dragged by one flare either)."""
-    k = min(math.ceil(len(values) * share), (len(values) - 1) // 2)
-    kept = sorted(values)[k : len(values) - k]
-    return sum(kept) / len(kept)
-
-
-class Noise(msgspec.Struct):
-    """A patient's own day-to-day variability of pain, from the baseline days."""
-
-    sd: float
-    autocorrelation: float
-
-    @classmethod
-    def of(cls, days: Sequence[tuple[date, float]]) -> Noise:
-        values = [v for _, v in days]
-        mean = sum(values) / len(values)
-        # SD without the two highest days: the baseline may hold a flare, and a MAD of whole
-        # NRS points is too coarse (it jumps in steps of 0.74).
-        kept = sorted(values)[: max(2, len(values) - 2)]
-        kept_mean = sum(kept) / len(kept)
-        sd = max(0.5, math.sqrt(sum((v - kept_mean) ** 2 for v in kept) / (len(kept) - 1)))
-        var = sum((v - mean) ** 2 for v in values) / len(values)
-        pairs = [
-            (a[1] - mean) * (b[1] - mean)
-            for a, b in zip(days, days[1:], strict=False)
-            if (b[0] - a[0]).days == 1
-        ]
-        r = sum(pairs) / len(pairs) / var if pairs and var > 0 else 0.0
-        # Pain carries over from day to day; 4 weeks give a rough estimate, hence the clamp.
-        return cls(sd, min(0.7, max(0.0, r)))
-
-    def standard_error(self, n: int, n_baseline: int) -> float:
-        """SE of (mean of n consecutive days - baseline median), allowing for carry-over."""
-        r = self.autocorrelation
-        inflation = 1 + 2 * sum((1 - k / n) * r**k for k in range(1, n))
-        var_mean = self.sd**2 / n * inflation
-        # A lightly trimmed mean is nearly as efficient as the mean (a median: 1.57).
-        var_base = 1.1 * self.sd**2 / n_baseline * (1 + r) / (1 - r)
-        return math.sqrt(var_mean + var_base)
 
 
 def side_effects(ctx: Context) -> list[Finding]:

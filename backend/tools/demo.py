@@ -92,7 +92,7 @@ DEMO_NAMES = [
 DEMO_PATHWAYS = ["chronic-pain", "chronic-pain", "opioid", "treatment-followup", "palliative"]
 
 
-def fill_demo_cohort(svc: services.Services, patients: int = 30, days: int = 120) -> int:
+def fill_demo_cohort(svc: services.System, patients: int = 30, days: int = 120) -> int:
     """Demo patients with simulated diaries sent day by day through the real ingestion path,
     so the alerts they raise open and close as they would have in the clinic."""
     from datetime import datetime, time, timedelta

@@ -27,7 +27,7 @@ from backend.platform.accounts import Rule, attempt_succeeded, reserve_attempt
 from backend.platform.dates import ANY_TIME, DateRange, check_date, check_datetime
 from backend.platform.messages import Problem, Refusal
 from backend.platform.storage import iso, parse_iso, utcnow
-from backend.system import Services
+from backend.system import System
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ def errors(*codes: int) -> dict[int, ResponseSpec]:
     }
 
 
-def services_of(request: ASGIConnection) -> Services:
+def services_of(request: ASGIConnection) -> System:
     return request.app.state.services
 
 
@@ -229,7 +229,7 @@ async def provide_patient(request: Request) -> Patient:
     return cached if cached is not None else _patient_of_token(request)
 
 
-def me_of(services: Services, patient: Patient) -> Me:
+def me_of(services: System, patient: Patient) -> Me:
     today = patient.local_today().isoformat()
     pathway = services.pathways.get(patient.pathway_id)
     title = dict(pathway.title) if pathway is not None else {"nl": patient.pathway_id}
@@ -249,7 +249,7 @@ def me_of(services: Services, patient: Patient) -> Me:
     )
 
 
-def _set_pause(conn, services: Services, patient: Patient, until) -> Patient:
+def _set_pause(conn, services: System, patient: Patient, until) -> Patient:
     """Store the pause and re-plan: no reminder before it ends (the tasks stay)."""
     from backend.tasks import scheduler
 
@@ -314,8 +314,8 @@ class PatientController(Controller):
     dependencies = {"patient": Provide(provide_patient)}
 
     @get("/me", summary="The patient's profile and settings", responses=errors(401))
-    async def get_me(self, request: Request, patient: Patient) -> Me:
-        return me_of(services_of(request), patient)
+    async def get_me(self, system: System, patient: Patient) -> Me:
+        return me_of(system, patient)
 
     @patch("/me", summary="Change language, time zone or reminder time", responses=errors(401, 413, 422, 503))
     async def patch_me(self, request: Request, patient: Patient, data: MePatch) -> Me:

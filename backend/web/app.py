@@ -11,6 +11,8 @@ import msgspec
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.compression import CompressionConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.response import Redirect
@@ -22,7 +24,7 @@ from backend.platform import messages
 from backend.platform.messages import Refusal
 from backend.platform.settings import Settings
 from backend.platform.storage import StorageUnavailable
-from backend.system import Services, build
+from backend.system import System, build
 from backend.web import api, clinic, consult, inbox
 from backend.web.fhir_api import FhirController
 
@@ -123,7 +125,7 @@ async def _only_app_files(request: Request) -> None:
 
 @get("/healthz", include_in_schema=True, summary="200 when the database answers", sync_to_thread=False)
 def healthz(request: Request) -> Response[dict[str, str]]:
-    services: Services = request.app.state.services
+    services: System = request.app.state.services
     try:
         services.db.reader.execute("SELECT 1 FROM _migrations LIMIT 1").fetchone()
     except Exception:  # noqa: BLE001 - any failure means "not healthy"
@@ -200,7 +202,12 @@ def _internal_error(request: Request, exc: Exception) -> Response:
     return _json_error(request, 500, messages.text("http.internal", api.language_of(request)))
 
 
-def create_app(settings: Settings, services: Services | None = None) -> Litestar:
+def provide_system(state: State) -> System:
+    """The running system, handed to any handler that names a `system: System` parameter."""
+    return state.services
+
+
+def create_app(settings: Settings, services: System | None = None) -> Litestar:
     """The whole web application for these settings (services made here unless given)."""
     services = services or build(settings)
 
@@ -244,6 +251,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     ]
     app = Litestar(
         route_handlers=route_handlers,
+        dependencies={"system": Provide(provide_system, sync_to_thread=False)},
         template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
         openapi_config=OpenAPIConfig(
             title="Pijnwacht patient API",

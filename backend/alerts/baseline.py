@@ -1,0 +1,91 @@
+"""The patient's own pain baseline: one definition, used by detection, the timeline and the
+consult summary alike (so the clinic sees the number the alert was judged against).
+
+Baseline = the trimmed mean of the daily pain (`pain_avg`) over `baseline_days` ending
+`max(recent_days, window_days) - 1` days before today: the first weeks of a rise do not drag it up,
+flares and odd days are trimmed off. It needs `min_baseline_days` diary days spread over
+`min_baseline_span_days` (or the whole baseline period), else there is no baseline yet.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+import msgspec
+
+if TYPE_CHECKING:
+    from backend.alerts.detection import Thresholds
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The baseline on one day: its value and the diary days it was taken from."""
+
+    value: float
+    start: date  # first day of the baseline period
+    end: date  # the day after its last day
+    days: list[tuple[date, float]]
+
+    @property
+    def values(self) -> list[float]:
+        return [v for _, v in self.days]
+
+
+def pain_baseline(t: Thresholds, pain: Sequence[tuple[date, float]], today: date) -> Baseline | None:
+    """The baseline the pain rule judges `today` against, from (day, pain) sorted by day; None
+    while there are too few diary days."""
+    end = today - timedelta(days=max(t.recent_days, t.window_days) - 1)
+    start = end - timedelta(days=t.baseline_days)
+    days = [(d, v) for d, v in pain if start <= d < end]
+    if len(days) < t.min_baseline_days:
+        return None
+    if (end - days[0][0]).days < min(t.min_baseline_span_days, t.baseline_days):
+        return None
+    return Baseline(trimmed_mean([v for _, v in days], t.baseline_trim), start, end, days)
+
+
+def trimmed_mean(values: Sequence[float], share: float) -> float:
+    """The mean without the `share` lowest and highest values (rounded up; of 3 or 4 values
+    the middle ones: a short baseline is not dragged by one flare either)."""
+    k = min(math.ceil(len(values) * share), (len(values) - 1) // 2)
+    kept = sorted(values)[k : len(values) - k]
+    return sum(kept) / len(kept)
+
+
+class Noise(msgspec.Struct):
+    """A patient's own day-to-day variability of pain, from the baseline days."""
+
+    sd: float
+    autocorrelation: float
+
+    @classmethod
+    def of(cls, days: Sequence[tuple[date, float]]) -> Noise:
+        values = [v for _, v in days]
+        mean = sum(values) / len(values)
+        # SD without the two highest days: the baseline may hold a flare, and a MAD of whole
+        # NRS points is too coarse (it jumps in steps of 0.74).
+        kept = sorted(values)[: max(2, len(values) - 2)]
+        kept_mean = sum(kept) / len(kept)
+        sd = max(0.5, math.sqrt(sum((v - kept_mean) ** 2 for v in kept) / (len(kept) - 1)))
+        var = sum((v - mean) ** 2 for v in values) / len(values)
+        pairs = [
+            (a[1] - mean) * (b[1] - mean)
+            for a, b in zip(days, days[1:], strict=False)
+            if (b[0] - a[0]).days == 1
+        ]
+        r = sum(pairs) / len(pairs) / var if pairs and var > 0 else 0.0
+        # Pain carries over from day to day; 4 weeks give a rough estimate, hence the clamp.
+        return cls(sd, min(0.7, max(0.0, r)))
+
+    def standard_error(self, n: int, n_baseline: int) -> float:
+        """SE of (mean of n consecutive days - baseline median), allowing for carry-over."""
+        r = self.autocorrelation
+        inflation = 1 + 2 * sum((1 - k / n) * r**k for k in range(1, n))
+        var_mean = self.sd**2 / n * inflation
+        # A lightly trimmed mean is nearly as efficient as the mean (a median: 1.57).
+        var_base = 1.1 * self.sd**2 / n_baseline * (1 + r) / (1 - r)
+        return math.sqrt(var_mean + var_base)
