@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from backend.alerts.baseline import Noise, pain_baseline
+from backend.platform import formatting
 
 if TYPE_CHECKING:
     from backend.diary.questionnaires import Library
@@ -189,9 +190,7 @@ class Finding(msgspec.Struct):
 # -- formatting (Dutch: decimal comma) --------------------------------------------------------
 def nl(x: float, decimals: int = 1) -> str:
     """A number as the clinic reads it: 6,4 (decimal comma), whole numbers without decimals."""
-    if float(x).is_integer() and decimals <= 1 and abs(x) >= 10:
-        return str(int(x))
-    return f"{x:.{decimals}f}".replace(".", ",")
+    return formatting.number(x, decimals)
 
 
 def signed(x: float, decimals: int = 1) -> str:

@@ -1,0 +1,105 @@
+"""Numbers, dates, times and plurals as a Dutch (or English) reader expects them, through Babel.
+
+One definition for every page, reason line, CSV and message: "6,4", "3 dec. 2026",
+"3 dec. 2026 om 20:15" in the reader's own time zone (never raw UTC), "1 dag" / "2 dagen".
+Halves round up (4,25 -> 4,3), as the instruments' manuals, SPSS and Excel do.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, tzinfo
+from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date, format_time, get_month_names
+from babel.numbers import format_decimal
+
+DEFAULT_LOCALE = "nl"
+CLINIC_ZONE = "Europe/Amsterdam"
+
+
+def _locale(language: str | None) -> str:
+    return "en" if language == "en" else DEFAULT_LOCALE
+
+
+def number(value: float, decimals: int = 1, language: str | None = None) -> str:
+    """6.45 -> "6,5" (nl) / "6.5" (en); whole numbers of 10 and more without a decimal place."""
+    if float(value).is_integer() and decimals <= 1 and abs(value) >= 10:
+        decimals = 0
+    quantum = Decimal(1).scaleb(-decimals)
+    rounded = Decimal(repr(float(value))).quantize(quantum, rounding=ROUND_HALF_UP)
+    pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
+    return format_decimal(rounded, pattern, locale=_locale(language), decimal_quantization=False)
+
+
+def percent(share: float, language: str | None = None) -> str:
+    """0.64 -> "64 %" (nl) / "64%" (en), whole percents."""
+    whole = number(share * 100, 0, language)
+    return f"{whole} %" if _locale(language) == "nl" else f"{whole}%"
+
+
+@lru_cache(maxsize=8)
+def _months(locale: str) -> tuple[dict[int, str], dict[int, str]]:
+    return (
+        dict(get_month_names("abbreviated", locale=locale)),
+        dict(get_month_names("wide", locale=locale)),
+    )
+
+
+def _month(d: date, locale: str) -> str:
+    short, wide = _months(locale)
+    name = short[d.month]
+    # Dutch writes an abbreviation with a full stop ("dec.", "mrt."), not "mei" or "juni".
+    if locale == "nl" and name != wide[d.month] and not name.endswith("."):
+        name += "."
+    return name
+
+
+def day(d: date, language: str | None = None, *, year: bool = True) -> str:
+    """ "3 dec. 2026" (nl) / "3 Dec 2026" (en); `year=False`: "3 dec."."""
+    locale = _locale(language)
+    text = f"{d.day} {_month(d, locale)}"
+    return f"{text} {d.year}" if year else text
+
+
+def zone(name: str | None) -> tzinfo:
+    """The named IANA zone, the clinic's own when none (or an unknown one) is given."""
+    try:
+        return ZoneInfo(name or CLINIC_ZONE)
+    except (KeyError, ValueError):
+        return ZoneInfo(CLINIC_ZONE)
+
+
+def moment(at: datetime, time_zone: str | None = None, language: str | None = None) -> str:
+    """An instant in the reader's local time: "3 dec. 2026 om 20:15" / "3 Dec 2026 at 20:15".
+
+    `at` must be aware (UTC from the database); `time_zone` is the patient's or the clinic's.
+    """
+    local = at.astimezone(zone(time_zone))
+    locale = _locale(language)
+    clock = format_time(local, "HH:mm", locale=locale)
+    return f"{day(local.date(), language)} {'om' if locale == 'nl' else 'at'} {clock}"
+
+
+def weekday(d: date, language: str | None = None) -> str:
+    """ "donderdag 3 dec. 2026"."""
+    locale = _locale(language)
+    return f"{format_date(d, 'EEEE', locale=locale)} {day(d, language)}"
+
+
+def plural(count: int, one: str, other: str, language: str | None = None) -> str:
+    """`count` with the right noun form by the language's plural rule: "1 dag", "2 dagen".
+
+    `one` and `other` are the forms ("dag", "dagen"); the number is formatted too.
+    """
+    form = Locale.parse(_locale(language)).plural_form(abs(count))
+    return f"{number(count, 0, language)} {one if form == 'one' else other}"
+
+
+def days(count: int, language: str | None = None) -> str:
+    """ "1 dag" / "3 dagen" (nl), "1 day" / "3 days" (en)."""
+    if _locale(language) == "en":
+        return plural(count, "day", "days", "en")
+    return plural(count, "dag", "dagen", "nl")
