@@ -94,3 +94,45 @@ def test_a_new_database_is_readable_by_the_server_user_only(tmp_path):
     db.close()
     assert oct((tmp_path / "data" / "new.db").stat().st_mode & 0o777) == "0o600"
     assert oct((tmp_path / "data").stat().st_mode & 0o777) == "0o700"
+
+
+def test_read_runs_off_the_loop_in_one_snapshot_and_the_loop_stays_free(tmp_path):
+    """`await db.read(fn)`: fn on a reader thread (read-only, one transaction), while the
+    event loop keeps serving other work."""
+    import asyncio
+    import time
+
+    db = open_database(tmp_path / "r.db")
+    db.write_sync(lambda c: c.execute("CREATE TABLE t (x INTEGER)"))
+    db.write_sync(lambda c: c.execute("INSERT INTO t VALUES (1)"))
+
+    def slow_read(conn):
+        first = conn.execute("SELECT count(*) FROM t").fetchone()[0]
+        # A write lands between the two queries: the read still sees its own snapshot.
+        db.write_sync(lambda c: c.execute("INSERT INTO t VALUES (2)"))
+        time.sleep(0.3)
+        second = conn.execute("SELECT count(*) FROM t").fetchone()[0]
+        return threading.current_thread().name, first, second
+
+    async def main():
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        t = asyncio.create_task(ticker())
+        name, first, second = await db.read(slow_read)
+        t.cancel()
+        with pytest.raises(sqlite3.OperationalError):  # read-only: a write is refused
+            await db.read(lambda conn: conn.execute("INSERT INTO t VALUES (3)"))
+        after = await db.read(lambda conn: conn.execute("SELECT count(*) FROM t").fetchone()[0])
+        return name, first, second, ticks, after
+
+    name, first, second, ticks, after = asyncio.run(main())
+    assert name.startswith("pijnwacht-reader")
+    assert (first, second, after) == (1, 1, 2)
+    assert ticks >= 15  # the loop ran its timer all along (0.3 s / 10 ms, with slack)
+    db.close()

@@ -6,6 +6,12 @@ The writer takes every job waiting in its queue, runs each in its own SAVEPOINT 
 job rolls back only itself) and commits them all at once (group commit), then answers each
 caller after that commit, so a caller never hears "saved" before the data is durable.
 Reads use per-thread connections of their own (WAL lets them run beside the writer).
+
+A request handler reads through `await db.read(fn)`: `fn(conn)` runs on a small pool of reader
+threads, each with its own read-only connection, inside one read transaction (every query of
+`fn` sees the same snapshot), so a heavy clinic page never holds the event loop and every
+other request waits. `db.query`/`db.query_one`/`db.reader` stay for scripts, the CLI and
+the writer-side code that is already off the loop.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,6 +39,9 @@ BUSY_TIMEOUT_MS = 10_000
 DEFAULT_WAL_AUTOCHECKPOINT = 1000
 # How many queued jobs one commit may take at most; bounds the latency of the first in line.
 MAX_GROUP = 256
+# Reader threads of `Database.read`: enough that one slow page does not queue the others
+# (SQLite releases the GIL while it reads), few enough that their connections stay cheap.
+READER_THREADS = 4
 
 
 class StorageUnavailable(Exception):
@@ -227,6 +236,7 @@ class Database:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     # -- set-up ---------------------------------------------------------------------------
     def migrate(self) -> list[str]:
@@ -247,6 +257,10 @@ class Database:
     def close(self) -> None:
         self.writer.stop()
         with self._readers_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+        with self._readers_lock:
             for c in self._readers:
                 c.close()
             self._readers.clear()
@@ -262,6 +276,37 @@ class Database:
             with self._readers_lock:
                 self._readers.append(conn)
         return conn
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(conn)` on a reader thread, in one read transaction; await its value.
+
+        The one way a request handler reads: the event loop stays free meanwhile. `fn` gets a
+        read-only connection of its thread (never share it beyond `fn`); what it returns should
+        be plain data (rows fetched, not a cursor).
+        """
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader_pool(), self.read_sync, fn)
+
+    def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`fn(conn)` on this thread's reader connection inside one read transaction."""
+        conn = self.reader
+        if conn.in_transaction:  # nested (fn called read_sync itself): share the snapshot
+            return fn(conn)
+        conn.execute("BEGIN")
+        try:
+            return fn(conn)
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("COMMIT")
+
+    def _reader_pool(self) -> ThreadPoolExecutor:
+        pool = self._pool
+        if pool is None:
+            with self._readers_lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="pijnwacht-reader")
+                pool = self._pool
+        return pool
 
     def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
         return self.reader.execute(sql, params).fetchall()

@@ -206,9 +206,10 @@ def bearer_token(request: ASGIConnection) -> str:
     return token.strip()
 
 
-def _patient_of_token(connection: ASGIConnection) -> Patient:
+async def _patient_of_token(connection: ASGIConnection) -> Patient:
     services = services_of(connection)
-    patient = enrolment.patient_for_token(services.db.reader, bearer_token(connection))
+    token = bearer_token(connection)
+    patient = await services.db.read(lambda conn: enrolment.patient_for_token(conn, token))
     if patient is None:
         raise Refusal("auth.signed_out", 401)
     return patient
@@ -221,12 +222,12 @@ async def requires_device(request: Request) -> None:
     # A before_request hook rather than a guard: Litestar copies the route handler for every
     # guard call, and async because a sync hook would hop to the thread pool (py-spy, make
     # bench: each cost more than the indexed token lookup itself).
-    request.scope.setdefault("state", {})["pw_patient"] = _patient_of_token(request)
+    request.scope.setdefault("state", {})["pw_patient"] = await _patient_of_token(request)
 
 
 async def provide_patient(request: Request) -> Patient:
     cached = request.scope.get("state", {}).get("pw_patient")
-    return cached if cached is not None else _patient_of_token(request)
+    return cached if cached is not None else await _patient_of_token(request)
 
 
 def me_of(services: System, patient: Patient) -> Me:
@@ -399,11 +400,13 @@ class PatientController(Controller):
     )
     async def summary(self, request: Request, patient: Patient) -> SummaryOut:
         services = services_of(request)
-        rows = services.db.query(
-            "SELECT local_date, questionnaire_id, questionnaire_version, scores FROM current_responses"
-            " WHERE patient_id = ? AND questionnaire_id != 'diary' AND scores IS NOT NULL"
-            " ORDER BY local_date, authored_at",
-            (patient.id,),
+        rows = await services.db.read(
+            lambda conn: conn.execute(
+                "SELECT local_date, questionnaire_id, questionnaire_version, scores FROM current_responses"
+                " WHERE patient_id = ? AND questionnaire_id != 'diary' AND scores IS NOT NULL"
+                " ORDER BY local_date, authored_at",
+                (patient.id,),
+            ).fetchall()
         )
         out: list[SummaryScore] = []
         for r in rows:
@@ -457,7 +460,8 @@ class PatientController(Controller):
         from backend.tasks import scheduler
 
         services = services_of(request)
-        rows = scheduler.open_tasks(services.db.reader, patient.id, utcnow())
+        now = utcnow()
+        rows = await services.db.read(lambda conn: scheduler.open_tasks(conn, patient.id, now))
         # A task planned before the scheduler dropped its questionnaire (text not supplied)
         # waits to be cancelled by the next plan pass: never offer it meanwhile.
         return TasksOut(
@@ -560,7 +564,9 @@ class PatientController(Controller):
             if isinstance(since_dt, Problem):
                 raise Refusal("response.since", 400)
             since_utc = iso(since_dt)
-        rows = responses.list_for_patient(services_of(request).db.reader, patient.id, since_utc)
+        rows = await services_of(request).db.read(
+            lambda conn: responses.list_for_patient(conn, patient.id, since_utc)
+        )
         return ResponsesOut(responses=rows)
 
     @get(

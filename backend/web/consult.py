@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import statistics
 from collections.abc import Iterator, Sequence
@@ -27,7 +28,6 @@ from litestar.response import Stream, Template
 from backend.diary.questionnaires import Library, band_for, round_half_up
 from backend.exports import export as exports
 from backend.exports.export import ExportError, PointSummary
-from backend.platform.storage import connect
 from backend.web import clinic
 
 DEFAULT_PERIOD_DAYS = 28
@@ -483,7 +483,8 @@ class ConsultController(Controller):
             )  # type: ignore[arg-type]
 
         try:
-            body = exports.stream_from(services.settings.db, make)
+            # Off the loop: `make` runs the export's first queries (stream_from's own connection).
+            body = await asyncio.to_thread(exports.stream_from, services.settings.db, make)
         except ExportError as exc:
             if "unknown patient" in str(exc):
                 raise NotFoundException(str(exc)) from None
@@ -511,18 +512,16 @@ class ConsultController(Controller):
         services = clinic.services_of(request)
         start = _date_arg(date_from, "from")
         end = _date_arg(date_to, "to")
-        conn = connect(services.settings.db, readonly=True)
         try:
-            conn.execute("BEGIN")
-            summary = consult_summary(
-                conn, services.library, services.pathways, patient_id, date_from=start, date_to=end
+            summary = await services.db.read(
+                lambda conn: consult_summary(
+                    conn, services.library, services.pathways, patient_id, date_from=start, date_to=end
+                )
             )
         except ExportError as exc:
             if "unknown patient" in str(exc):
                 raise NotFoundException("No such patient.") from None
             raise ValidationException(str(exc)) from None
-        finally:
-            conn.close()
         await services.db.write(
             lambda conn: clinic.audit_access(
                 conn,
@@ -540,14 +539,14 @@ class ConsultController(Controller):
         if pathway_id not in services.pathways:
             raise NotFoundException("No such pathway.")
         points = exports.cohort_time_points(pathway_id, services.pathways)
-        conn = connect(services.settings.db, readonly=True)
-        try:
+
+        def read(conn: sqlite3.Connection) -> list:
             try:
-                summary = exports.cohort_summary(conn, pathway_id, time_points=points)
+                return exports.cohort_summary(conn, pathway_id, time_points=points)
             except ExportError:
-                summary = []
-        finally:
-            conn.close()
+                return []
+
+        summary = await services.db.read(read)
         await services.db.write(
             lambda conn: clinic.audit_access(
                 conn, request, patient_id=None, action="view", object=f"cohort summary {pathway_id}"
@@ -575,15 +574,17 @@ class ConsultController(Controller):
             return exports.iter_cohort(conn, services.library, pathway_id, time_points=points)
 
         try:
-            body = exports.stream_from(services.settings.db, make)
+            body = await asyncio.to_thread(exports.stream_from, services.settings.db, make)
         except ExportError as exc:
             raise NotFoundException(str(exc)) from None
-        ids = [
-            r[0]
-            for r in services.db.query(
-                "SELECT id FROM patients WHERE pathway_id = ? ORDER BY id", (pathway_id,)
-            )
-        ]
+        ids = await services.db.read(
+            lambda conn: [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM patients WHERE pathway_id = ? ORDER BY id", (pathway_id,)
+                )
+            ]
+        )
 
         def log(conn: sqlite3.Connection) -> None:
             for pid in ids:
