@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from backend.alerts import store as alerts_store
 from backend.alerts.detection import (
     REMINDER_RULES,
     SEVERITY_RANK,
@@ -36,7 +37,9 @@ from backend.alerts.detection import (
     overrides_in_force,
     thresholds_for,
 )
+from backend.diary import store as diary_store
 from backend.exports.spreadsheet import guard
+from backend.patients import store as patients_store
 from backend.platform.storage import iso, parse_iso, utcnow
 
 # The alerts CSV (contract.md): the inbox export and the output of `pijnwacht replay`.
@@ -230,21 +233,7 @@ def load_entries(conn: sqlite3.Connection, patient_id: str, today: date, diary_d
     so a day edited many times costs little more than a day answered once.
     """
     since = (today - timedelta(days=diary_days)).isoformat()
-    until = today.isoformat()
-    select = "SELECT local_date, authored_at, rowid, questionnaire_id, answers, scores FROM responses"
-    cur = conn.cursor()
-    cur.row_factory = None  # plain tuples: sorted and unpacked below
-    rows = cur.execute(
-        f"{select} WHERE patient_id = ? AND local_date <= ?"
-        " AND (questionnaire_id != 'diary' OR local_date >= ?)",
-        (patient_id, until, since),
-    ).fetchall()
-    if not any(r[3] == "diary" for r in rows):
-        rows += cur.execute(
-            f"{select} WHERE patient_id = ? AND questionnaire_id = 'diary' AND local_date <= ?"
-            " ORDER BY local_date DESC, authored_at DESC, rowid DESC LIMIT 1",
-            (patient_id, until),
-        ).fetchall()
+    rows = diary_store.detection_rows(conn, patient_id, since, today.isoformat())
     rows.sort()  # local_date, then authored_at, then rowid: the last of a day is the current one
     current = {(r[3], r[0]): r for r in rows}
     decode, day = msgspec.json.decode, date.fromisoformat
@@ -285,12 +274,7 @@ def load_open_alerts(conn: sqlite3.Connection, patient_id: str) -> dict[str, Ope
     """The patient's alerts whose episode is not over (open, acknowledged, or resolved by a
     clinician while the condition still holds), one per rule (the newest)."""
     out: dict[str, OpenAlert] = {}
-    for r in conn.execute(
-        "SELECT id, rule_id, category, severity, status, opened_on, last_evidence_on, reason,"
-        " level, seen_level, seen_on, news FROM alerts"
-        " WHERE patient_id = ? AND closed_at IS NULL AND status != 'closed' ORDER BY id",
-        (patient_id,),
-    ):
+    for r in alerts_store.episodes(conn, patient_id):
         out[r["rule_id"]] = OpenAlert(
             rule_id=r["rule_id"],
             category=r["category"],
@@ -316,53 +300,42 @@ def write_changes(
     day = today.isoformat()
     opened: list[int] = []
     for alert in changes.closed:
-        # Compare-and-set on closed_at: a second evaluation never closes twice.
-        conn.execute(
-            "UPDATE alerts SET closed_at = ?, updated_at = ?,"
-            " status = CASE WHEN status IN ('open', 'acknowledged') THEN 'closed' ELSE status END"
-            " WHERE id = ? AND closed_at IS NULL",
-            (at, at, alert.id),
-        )
+        alerts_store.close(conn, alert.id, at)  # compare-and-set: never closes twice
     for u in changes.updated:
         f, a = u.finding, u.alert
         severity = f.severity if SEVERITY_RANK[f.severity] > SEVERITY_RANK[a.severity] else None
-        conn.execute(
-            "UPDATE alerts SET last_evidence_on = ?, reason = ?, severity = coalesce(?, severity),"
-            " level = ?, updated_at = ? WHERE id = ?"
-            " AND (last_evidence_on != ? OR reason != ? OR ? IS NOT NULL OR level IS NOT ?)",
-            (day, u.reason, severity, f.level, at, a.id, day, u.reason, severity, f.level),
+        alerts_store.add_evidence(
+            conn, a.id, day=day, reason=u.reason, severity=severity, level=f.level, at=at
         )
 
     def insert(f: Finding, resurfaced_from: int | None = None, news: str = "") -> int | None:
-        reason = with_news(f.reason, news)
-        cur = conn.execute(
-            "INSERT INTO alerts (patient_id, rule_id, category, severity, status, opened_on,"
-            " opened_at, updated_at, last_evidence_on, reason, level, seen_level, seen_on,"
-            " resurfaced_from, news) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT DO NOTHING",
-            (patient_id, f.rule_id, f.category, f.severity, day, at, at, day, reason)
-            + (f.level, f.level, day, resurfaced_from, news or None),
+        return alerts_store.open_alert(
+            conn,
+            patient_id,
+            rule_id=f.rule_id,
+            category=f.category,
+            severity=f.severity,
+            day=day,
+            reason=with_news(f.reason, news),
+            level=f.level,
+            at=at,
+            resurfaced_from=resurfaced_from,
+            news=news or None,
         )
-        return int(cur.lastrowid) if cur.rowcount == 1 else None
 
     for u in changes.resurfaced:
         # The old alert ends (compare-and-set: resurfaced once), the news opens as a new alert
         # at the top of the inbox, unacknowledged, and the old one points to it.
-        ended = conn.execute(
-            "UPDATE alerts SET closed_at = ?, updated_at = ?,"
-            " status = CASE WHEN status IN ('open', 'acknowledged') THEN 'closed' ELSE status END"
-            " WHERE id = ? AND closed_at IS NULL",
-            (at, at, u.alert.id),
-        )
-        if ended.rowcount == 1 and (new_id := insert(u.finding, u.alert.id, u.news)) is not None:
-            conn.execute("UPDATE alerts SET superseded_by = ? WHERE id = ?", (new_id, u.alert.id))
+        ended = alerts_store.close(conn, u.alert.id, at)
+        if ended and (new_id := insert(u.finding, u.alert.id, u.news)) is not None:
+            alerts_store.supersede(conn, u.alert.id, new_id)
             opened.append(new_id)
     for f in changes.opened:
         if (new_id := insert(f)) is not None:
             opened.append(new_id)
     if opened:
         # The app must not tell the patient the team has seen their reports while news waits.
-        conn.execute("UPDATE patients SET team_seen_at = NULL WHERE id = ?", (patient_id,))
+        patients_store.set_team_seen(conn, patient_id, None)
     return opened
 
 
@@ -372,12 +345,8 @@ def _local_date(utc_text: str, timezone: str) -> date:
 
 def diary_heard_on(conn: sqlite3.Connection, patient_id: str, timezone: str) -> date | None:
     """The patient's local date when a diary last reached the server (its receipt time)."""
-    row = conn.execute(
-        "SELECT received_at FROM responses INDEXED BY responses_received"
-        " WHERE patient_id = ? AND questionnaire_id = 'diary' ORDER BY received_at DESC LIMIT 1",
-        (patient_id,),
-    ).fetchone()
-    return _local_date(row[0], timezone) if row is not None else None
+    received = diary_store.last_diary_received(conn, patient_id)
+    return _local_date(received, timezone) if received is not None else None
 
 
 def evaluate_patient(
@@ -394,17 +363,14 @@ def evaluate_patient(
     Runs inside the caller's write transaction (the writer connection): after a new response,
     so the alert exists before the HTTP answer returns, and in the nightly sweep.
     """
-    patient = conn.execute(
-        "SELECT pathway_id, timezone, enrolled_at, thresholds, paused_until FROM patients WHERE id = ?",
-        (patient_id,),
-    ).fetchone()
+    patient = patients_store.get(conn, patient_id)
     if patient is None:
         raise LookupError("no such patient")
-    thresholds = patient_thresholds(pathways, patient["pathway_id"], patient["thresholds"], today)
+    thresholds = patient_thresholds(pathways, patient.pathway_id, patient.thresholds, today)
     entries = load_entries(conn, patient_id, today, lookback_days(thresholds))
-    enrolled_on = _local_date(patient["enrolled_at"], patient["timezone"])
-    heard_on = diary_heard_on(conn, patient_id, patient["timezone"])
-    paused = date.fromisoformat(patient["paused_until"]) if patient["paused_until"] else None
+    enrolled_on = _local_date(patient.enrolled_at, patient.timezone)
+    heard_on = diary_heard_on(conn, patient_id, patient.timezone)
+    paused = date.fromisoformat(patient.paused_until) if patient.paused_until else None
     findings = evaluate(
         entries, thresholds, today, enrolled_on, library, heard_on=heard_on, paused_until=paused
     )
@@ -427,12 +393,12 @@ def sweep(
 ) -> int:
     """The nightly pass: every active patient evaluated as of their own local today (silence
     included); returns how many alerts opened. Silence reminders go to `reminders` if given."""
-    patients = db.query("SELECT id, timezone FROM patients WHERE status = 'active' ORDER BY id")
+    patients = patients_store.active_zones(db.reader)
     opened = 0
     for start in range(0, len(patients), SWEEP_CHUNK):
         chunk = [
-            (p["id"], now.astimezone(ZoneInfo(p["timezone"])).date())
-            for p in patients[start : start + SWEEP_CHUNK]
+            (pid, now.astimezone(ZoneInfo(zone)).date())
+            for pid, zone in patients[start : start + SWEEP_CHUNK]
         ]
 
         def run(conn: sqlite3.Connection, chunk: list[tuple[str, date]] = chunk) -> int:
@@ -461,62 +427,33 @@ def escalate(db: Any, settings: Any, now: datetime) -> list[int]:
     cutoff = iso(now - timedelta(minutes=settings.escalate_after_minutes))
     at = iso(now)
 
-    def run(conn: sqlite3.Connection) -> list[int]:
-        rows = conn.execute(
-            "UPDATE alerts SET escalated_at = ?, updated_at = ?"
-            " WHERE status = 'open' AND severity = 'urgent' AND escalated_at IS NULL"
-            " AND opened_at <= ? RETURNING id",
-            (at, at, cutoff),
-        ).fetchall()
-        return sorted(r[0] for r in rows)
-
-    return db.write_sync(run)
+    return db.write_sync(lambda conn: alerts_store.escalate(conn, cutoff, at))
 
 
 # -- what clinicians do (the inbox calls these inside a write transaction) ---------------------
-# A clinician who acknowledges or resolves an alert has seen it as it stands now: later news is
-# measured from here.
-_SEEN = "seen_level = level, seen_on = last_evidence_on"
-
-
 def acknowledge(conn: sqlite3.Connection, alert_id: int, user_id: int, now: datetime) -> bool:
     """Open -> acknowledged; False when someone else was first (or it is no longer open)."""
-    at = iso(now)
-    cur = conn.execute(
-        "UPDATE alerts SET status = 'acknowledged', acknowledged_by = ?, acknowledged_at = ?,"
-        f" updated_at = ?, {_SEEN} WHERE id = ? AND status = 'open'",
-        (user_id, at, at, alert_id),
-    )
-    if cur.rowcount == 1:
-        _team_saw(conn, alert_id, at)
-    return cur.rowcount == 1
+    done = alerts_store.acknowledge(conn, alert_id, user_id, iso(now))
+    if done:
+        _team_saw(conn, alert_id, iso(now))
+    return done
 
 
 def _team_saw(conn: sqlite3.Connection, alert_id: int, at: str) -> None:
     """The patient's app may now say the team saw their alert (`team_seen_at`): set only when a
     clinician acknowledges or resolves one, never by merely opening the patient's page; a
     new or resurfacing alert clears it again."""
-    conn.execute(
-        "UPDATE patients SET team_seen_at = ? WHERE id = (SELECT patient_id FROM alerts WHERE id = ?)",
-        (at, alert_id),
-    )
+    patient_id = alerts_store.patient_of(conn, alert_id)
+    if patient_id is not None:
+        patients_store.set_team_seen(conn, patient_id, at)
 
 
 def assign(conn: sqlite3.Connection, alert_id: int, user_id: int | None, now: datetime) -> bool:
-    cur = conn.execute(
-        "UPDATE alerts SET assigned_to = ?, updated_at = ? WHERE id = ?"
-        " AND status IN ('open', 'acknowledged')",
-        (user_id, iso(now), alert_id),
-    )
-    return cur.rowcount == 1
+    return alerts_store.assign(conn, alert_id, user_id, iso(now))
 
 
 def add_note(conn: sqlite3.Connection, alert_id: int, user_id: int, text: str, now: datetime) -> int:
-    cur = conn.execute(
-        "INSERT INTO alert_notes (alert_id, user_id, at, text) VALUES (?, ?, ?, ?)",
-        (alert_id, user_id, iso(now), text),
-    )
-    return int(cur.lastrowid)
+    return alerts_store.add_note(conn, alert_id, user_id, text, iso(now))
 
 
 def resolve(conn: sqlite3.Connection, alert_id: int, user_id: int, outcome: str, now: datetime) -> bool:
@@ -524,16 +461,10 @@ def resolve(conn: sqlite3.Connection, alert_id: int, user_id: int, outcome: str,
     keeps updating this alert instead of opening a new one (no re-alert the next morning)."""
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
-    at = iso(now)
-    cur = conn.execute(
-        "UPDATE alerts SET status = 'resolved', resolved_by = ?, resolved_at = ?, outcome = ?,"
-        " acknowledged_by = coalesce(acknowledged_by, ?), acknowledged_at = coalesce(acknowledged_at, ?),"
-        f" updated_at = ?, {_SEEN} WHERE id = ? AND status IN ('open', 'acknowledged')",
-        (user_id, at, outcome, user_id, at, at, alert_id),
-    )
-    if cur.rowcount == 1:
-        _team_saw(conn, alert_id, at)
-    return cur.rowcount == 1
+    done = alerts_store.resolve(conn, alert_id, user_id, outcome, iso(now))
+    if done:
+        _team_saw(conn, alert_id, iso(now))
+    return done
 
 
 def alert_rows(rows: Iterable[Mapping[str, Any]]) -> Iterable[list[str]]:

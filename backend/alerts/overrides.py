@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from backend.alerts.detection import Thresholds, overrides_in_force, thresholds_for
+from backend.patients import store as patients
 from backend.platform.messages import Refusal
 
 EXPECTED = "expected_pain_level"
@@ -84,16 +85,11 @@ def parse_until(key: str, text: str | None, today: date) -> date | None:
 
 
 def _stored(conn: sqlite3.Connection, patient_id: str) -> dict[str, Any]:
-    row = conn.execute("SELECT thresholds FROM patients WHERE id = ?", (patient_id,)).fetchone()
-    if row is None:
-        raise LookupError(f"no patient {patient_id}")
-    return json.loads(row[0] or "{}") or {}
+    return json.loads(patients.thresholds(conn, patient_id) or "{}") or {}
 
 
 def _save(conn: sqlite3.Connection, patient_id: str, stored: dict[str, Any]) -> None:
-    conn.execute(
-        "UPDATE patients SET thresholds = ? WHERE id = ?", (json.dumps(stored, sort_keys=True), patient_id)
-    )
+    patients.set_thresholds(conn, patient_id, json.dumps(stored, sort_keys=True))
 
 
 def set_override(

@@ -14,12 +14,14 @@ import sqlite3
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
+from zoneinfo import ZoneInfo
 
 import msgspec
 
+from backend.diary import store as diary_store
 from backend.diary.questionnaires import Library, check_answers, compute_scores
-from backend.patients.enrolment import Patient
+from backend.diary.store import Outcome
 from backend.platform.dates import DateRange, check_date, check_datetime, response_range
 from backend.platform.messages import Problem, Refusal
 from backend.platform.storage import iso, utcnow
@@ -32,6 +34,20 @@ _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[
 # week is fine; an entry for next month is a mistake).
 MAX_DAYS_LATE = 14
 MAX_DAYS_EARLY = 1
+
+
+class Diarist(Protocol):
+    """Whose responses these are, as far as checking them goes (a `patients.store.Patient`)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def enrolled_at(self) -> str: ...
+    @property
+    def anchor_date(self) -> str: ...
+    @property
+    def zone(self) -> ZoneInfo: ...
+    def local_today(self, now: datetime | None = None) -> date: ...
 
 
 class ResponseIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -97,7 +113,7 @@ def _normal_number(v: Any) -> Any:
     return v
 
 
-def allowed_dates(patient: Patient, now: datetime) -> DateRange:
+def allowed_dates(patient: Diarist, now: datetime) -> DateRange:
     """The days this patient's responses may be about (contract v2, backend/platform/dates.py)."""
     enrolled = date.fromisoformat(patient.enrolled_at[:10])
     try:
@@ -107,7 +123,7 @@ def allowed_dates(patient: Patient, now: datetime) -> DateRange:
     return response_range(enrolled, anchor, patient.local_today(now))
 
 
-def check(response_id: str, r: ResponseIn, patient: Patient, library: Library, now: datetime) -> Checked:
+def check(response_id: str, r: ResponseIn, patient: Diarist, library: Library, now: datetime) -> Checked:
     """Validate one response for this patient; raise Invalid naming each field and why."""
     problems: list[Problem] = []
 
@@ -172,76 +188,33 @@ def check(response_id: str, r: ResponseIn, patient: Patient, library: Library, n
     )
 
 
-Outcome = Literal["created", "duplicate", "conflict"]
-
-
 def store(
     conn: sqlite3.Connection,
-    patient: Patient,
+    patient: Diarist,
     items: Iterable[Checked],
     *,
     now: datetime | None = None,
 ) -> list[Outcome]:
     """Store checked responses idempotently (what follows a new one: `intake.receive`)."""
-    now = now or utcnow()
-    received = iso(now)
-    outcomes: list[Outcome] = []
-    encode = msgspec.json.encode
-    for c in items:
-        # Insert first, look only when the id was taken: a new response (the common case)
-        # costs one statement instead of two (make bench).
-        cur = conn.execute(
-            "INSERT INTO responses (id, patient_id, questionnaire_id, questionnaire_version,"
-            " authored_at, authored_at_client, local_date, task_id, answers, scores, content_hash,"
-            " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (id) DO NOTHING",
-            (
-                c.id,
-                patient.id,
-                c.questionnaire,
-                c.version,
-                c.authored_at,
-                c.authored_at_client,
-                c.local_date,
-                c.task_id,
-                encode(c.answers).decode(),
-                encode(c.scores).decode(),
-                c.content_hash,
-                received,
-            ),
-        )
-        if cur.rowcount == 1:
-            outcomes.append("created")
-            continue
-        row = conn.execute("SELECT patient_id, content_hash FROM responses WHERE id = ?", (c.id,)).fetchone()
-        same = row["patient_id"] == patient.id and row["content_hash"] == c.content_hash
-        outcomes.append("duplicate" if same else "conflict")
-    return outcomes
+    return diary_store.add(conn, patient.id, items, iso(now or utcnow()))
 
 
 def list_for_patient(
     conn: sqlite3.Connection, patient_id: str, since: str | None = None
 ) -> list[ResponseOut]:
     """A patient's own responses received after `since` (all of them without it)."""
-    sql = (
-        "SELECT id, questionnaire_id, questionnaire_version, authored_at_client, local_date,"
-        " task_id, answers, received_at FROM responses WHERE patient_id = ?"
-    )
-    params: list[Any] = [patient_id]
-    if since:
-        sql += " AND received_at > ?"
-        params.append(since)
-    sql += " ORDER BY received_at, rowid"
     return [
         ResponseOut(
-            id=r["id"],
-            questionnaire=r["questionnaire_id"],
-            version=r["questionnaire_version"],
-            authored_at=r["authored_at_client"],
-            local_date=r["local_date"],
-            task_id=r["task_id"],
-            answers=msgspec.json.decode(r["answers"]),
-            received_at=r["received_at"],
+            id=rid,
+            questionnaire=qid,
+            version=version,
+            authored_at=authored,
+            local_date=day,
+            task_id=task_id,
+            answers=msgspec.json.decode(answers),
+            received_at=received,
         )
-        for r in conn.execute(sql, params)
+        for rid, qid, version, authored, day, task_id, answers, received in diary_store.of_patient(
+            conn, patient_id, since
+        )
     ]

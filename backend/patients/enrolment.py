@@ -7,12 +7,12 @@ import re
 import secrets
 import sqlite3
 import unicodedata
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import msgspec
-
+from backend.patients import store
+from backend.patients.store import Patient
 from backend.platform.dates import anchor_range, check_date
 from backend.platform.messages import Problem, Refusal
 from backend.platform.storage import iso, parse_iso, utcnow
@@ -30,36 +30,6 @@ class EnrolmentError(Refusal, ValueError):
 
     def __init__(self, key: str, status: int = 400, /, **params: Any):
         super().__init__(key, status, **params)
-
-
-class Patient(msgspec.Struct, frozen=True):
-    id: str
-    display_name: str
-    pathway_id: str
-    timezone: str
-    language: str
-    reminder_time: str
-    anchor_date: str
-    enrolled_at: str
-    status: str
-    thresholds: str = "{}"
-    # When the pain team last looked at this patient's reports (shown in the app).
-    team_seen_at: str | None = None
-    # The last local date of the patient's pause of reminders (none: not paused).
-    paused_until: str | None = None
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-    def local_today(self, now: datetime | None = None) -> date:
-        return (now or utcnow()).astimezone(self.zone).date()
-
-
-PATIENT_COLUMNS = (
-    "id, display_name, pathway_id, timezone, language, reminder_time, anchor_date,"
-    " enrolled_at, status, thresholds, team_seen_at, paused_until"
-)
 
 
 def _hash(secret: str) -> str:
@@ -124,8 +94,7 @@ def check_anchor(value: str | date, *, today: date, enrolled_on: date | None = N
 
 
 def get_patient(conn: sqlite3.Connection, patient_id: str) -> Patient | None:
-    row = conn.execute(f"SELECT {PATIENT_COLUMNS} FROM patients WHERE id = ?", (patient_id,)).fetchone()
-    return Patient(**dict(row)) if row else None
+    return store.get(conn, patient_id)
 
 
 def create_patient(
@@ -157,22 +126,19 @@ def create_patient(
     check_anchor(anchor, today=local_today)
     for _ in range(10):
         pid = "p" + "".join(secrets.choice(PATIENT_ID_ALPHABET) for _ in range(10))
-        if not conn.execute("SELECT 1 FROM patients WHERE id = ?", (pid,)).fetchone():
+        if not store.exists(conn, pid):
             break
-    conn.execute(
-        "INSERT INTO patients (id, display_name, pathway_id, timezone, language, reminder_time,"
-        " anchor_date, enrolled_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            pid,
-            display_name,
-            pathway_id,
-            timezone,
-            language,
-            reminder_time,
-            anchor.isoformat(),
-            iso(now),
-            created_by,
-        ),
+    store.insert(
+        conn,
+        patient_id=pid,
+        display_name=display_name,
+        pathway_id=pathway_id,
+        timezone=timezone,
+        language=language,
+        reminder_time=reminder_time,
+        anchor_date=anchor.isoformat(),
+        enrolled_at=iso(now),
+        created_by=created_by,
     )
     code, expires = new_code(conn, pid, days=code_days)
     patient = get_patient(conn, pid)
@@ -183,16 +149,10 @@ def create_patient(
 def new_code(conn: sqlite3.Connection, patient_id: str, *, days: int = 14) -> tuple[str, str]:
     """A fresh one-time code for the patient (earlier unused codes stop working)."""
     now = utcnow()
-    conn.execute(
-        "UPDATE enrolment_codes SET used_at = ? WHERE patient_id = ? AND used_at IS NULL",
-        (iso(now), patient_id),
-    )
+    store.retire_codes(conn, patient_id, iso(now))
     code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
     expires = iso(now + timedelta(days=days))
-    conn.execute(
-        "INSERT INTO enrolment_codes (code_hash, patient_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-        (_hash(code), patient_id, iso(now), expires),
-    )
+    store.insert_code(conn, _hash(code), patient_id, iso(now), expires)
     return format_code(code), expires
 
 
@@ -201,24 +161,19 @@ def redeem_code(conn: sqlite3.Connection, code: str) -> tuple[Patient, str]:
     normal = normalise_code(code)
     if len(normal) != CODE_LENGTH or any(c not in CODE_ALPHABET for c in normal):
         raise EnrolmentError("enrol.code_format", 404, length=CODE_LENGTH)
-    row = conn.execute(
-        "SELECT patient_id, expires_at, used_at FROM enrolment_codes WHERE code_hash = ?",
-        (_hash(normal),),
-    ).fetchone()
-    if row is None or row["used_at"] is not None:
+    found = store.code(conn, _hash(normal))
+    if found is None or found[2] is not None:
         raise EnrolmentError("enrol.code_unknown", 404)
+    patient_id, expires_at, _used = found
     now = utcnow()
-    if parse_iso(row["expires_at"]) <= now:
+    if parse_iso(expires_at) <= now:
         raise EnrolmentError("enrol.code_expired", 410)
-    patient = get_patient(conn, row["patient_id"])
+    patient = store.get(conn, patient_id)
     if patient is None or patient.status != "active":
         raise EnrolmentError("enrol.code_unknown", 404)
-    conn.execute("UPDATE enrolment_codes SET used_at = ? WHERE code_hash = ?", (iso(now), _hash(normal)))
+    store.use_code(conn, _hash(normal), iso(now))
     token = secrets.token_urlsafe(32)  # 256 bits
-    conn.execute(
-        "INSERT INTO devices (token_hash, patient_id, created_at, last_seen_at) VALUES (?, ?, ?, ?)",
-        (_hash(token), patient.id, iso(now), iso(now)),
-    )
+    store.insert_device(conn, _hash(token), patient.id, iso(now))
     return patient, token
 
 
@@ -226,28 +181,15 @@ def patient_for_token(conn: sqlite3.Connection, token: str) -> Patient | None:
     """The active patient a device token belongs to, or None (unknown, revoked, left)."""
     if not token or len(token) > 200:
         return None
-    row = conn.execute(
-        f"SELECT {', '.join('p.' + c.strip() for c in PATIENT_COLUMNS.split(','))}"
-        " FROM devices d JOIN patients p ON p.id = d.patient_id"
-        " WHERE d.token_hash = ? AND d.revoked_at IS NULL AND p.status = 'active'",
-        (_hash(token),),
-    ).fetchone()
-    return Patient(**dict(row)) if row else None
+    return store.patient_for_device(conn, _hash(token))
 
 
 def revoke_token(conn: sqlite3.Connection, token: str) -> None:
-    conn.execute(
-        "UPDATE devices SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
-        (iso(utcnow()), _hash(token)),
-    )
+    store.revoke_device(conn, _hash(token), iso(utcnow()))
 
 
 def revoke_patient_devices(conn: sqlite3.Connection, patient_id: str) -> int:
-    cur = conn.execute(
-        "UPDATE devices SET revoked_at = ? WHERE patient_id = ? AND revoked_at IS NULL",
-        (iso(utcnow()), patient_id),
-    )
-    return cur.rowcount
+    return store.revoke_devices(conn, patient_id, iso(utcnow()))
 
 
 def update_settings(
@@ -267,9 +209,7 @@ def update_settings(
         changes["timezone"] = check_timezone(timezone)
     if reminder_time is not None:
         changes["reminder_time"] = check_reminder_time(reminder_time)
-    if changes:
-        sets = ", ".join(f"{k} = ?" for k in changes)
-        conn.execute(f"UPDATE patients SET {sets} WHERE id = ?", (*changes.values(), patient_id))
-    patient = get_patient(conn, patient_id)
+    store.update(conn, patient_id, changes)
+    patient = store.get(conn, patient_id)
     assert patient is not None
     return patient

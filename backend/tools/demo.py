@@ -8,6 +8,7 @@ import uuid
 from backend import intake
 from backend import system as services
 from backend.patients import enrolment
+from backend.patients import store as patient_store
 from backend.platform import accounts
 from backend.platform.settings import Settings
 from backend.platform.storage import utcnow
@@ -19,7 +20,7 @@ DEMO_EMAIL = "demo@pijnwacht.local"
 def run(settings: Settings, *, if_empty: bool) -> int:
     svc = services.build(settings, push=False)
     try:
-        if if_empty and svc.db.query_one("SELECT 1 FROM users LIMIT 1"):
+        if if_empty and accounts.accounts_list(svc.db.reader):
             return 0
         password = "-".join(secrets.token_hex(3) for _ in range(3))
 
@@ -115,11 +116,8 @@ def fill_demo_cohort(svc: services.System, patients: int = 30, days: int = 120) 
                 known_pathways=svc.pathway_ids,
                 anchor_date=spec.start,
             )
-            conn.execute(
-                "UPDATE patients SET enrolled_at = ? WHERE id = ?",
-                (f"{spec.start.isoformat()}T09:00:00Z", patient.id),
-            )
-            return enrolment.get_patient(conn, patient.id)
+            patient_store.set_enrolled_at(conn, patient.id, f"{spec.start.isoformat()}T09:00:00Z")
+            return patient_store.get(conn, patient.id)
 
         patient = svc.db.write_sync(create)
         for entry in sim.entries:

@@ -1,0 +1,219 @@
+"""The patients' tables: `patients`, `enrolment_codes` and `devices` - the only SQL on them.
+
+Everything else (enrolment, the alert lifecycle, overrides, exports, the clinic, the API)
+calls these functions; none of them decides anything (the checks live in enrolment.py).
+Every function takes the connection it runs on: a reader for reads, the writer's connection
+(inside its transaction) for writes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from backend.platform.storage import utcnow
+
+
+class Patient(msgspec.Struct, frozen=True):
+    id: str
+    display_name: str
+    pathway_id: str
+    timezone: str
+    language: str
+    reminder_time: str
+    anchor_date: str
+    enrolled_at: str
+    status: str
+    thresholds: str = "{}"
+    # When the pain team last looked at this patient's reports (shown in the app).
+    team_seen_at: str | None = None
+    # The last local date of the patient's pause of reminders (none: not paused).
+    paused_until: str | None = None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def local_today(self, now: datetime | None = None) -> date:
+        return (now or utcnow()).astimezone(self.zone).date()
+
+
+COLUMNS = tuple(f.name for f in msgspec.structs.fields(Patient))
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM patients"
+_SELECT_P = f"SELECT {', '.join('p.' + c for c in COLUMNS)} FROM patients p"
+# The columns a clinician or the patient may change after enrolment (see `update`).
+CHANGEABLE = frozenset(
+    {"pathway_id", "anchor_date", "reminder_time", "timezone", "language", "paused_until", "status"}
+)
+
+
+# -- patients -----------------------------------------------------------------------------------
+def get(conn: sqlite3.Connection, patient_id: str) -> Patient | None:
+    row = conn.execute(f"{_SELECT} WHERE id = ?", (patient_id,)).fetchone()
+    return Patient(*row) if row else None
+
+
+def exists(conn: sqlite3.Connection, patient_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM patients WHERE id = ?", (patient_id,)).fetchone() is not None
+
+
+def insert(
+    conn: sqlite3.Connection,
+    *,
+    patient_id: str,
+    display_name: str,
+    pathway_id: str,
+    timezone: str,
+    language: str,
+    reminder_time: str,
+    anchor_date: str,
+    enrolled_at: str,
+    created_by: int | None,
+) -> None:
+    conn.execute(
+        "INSERT INTO patients (id, display_name, pathway_id, timezone, language, reminder_time,"
+        " anchor_date, enrolled_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            patient_id,
+            display_name,
+            pathway_id,
+            timezone,
+            language,
+            reminder_time,
+            anchor_date,
+            enrolled_at,
+            created_by,
+        ),
+    )
+
+
+def update(conn: sqlite3.Connection, patient_id: str, changes: Mapping[str, str | None]) -> bool:
+    """Set checked values of the CHANGEABLE columns; False when there is no such patient."""
+    unknown = set(changes) - CHANGEABLE
+    if unknown:
+        raise ValueError(f"not a changeable patient column: {', '.join(sorted(unknown))}")
+    if not changes:
+        return exists(conn, patient_id)
+    sets = ", ".join(f"{k} = ?" for k in changes)
+    cur = conn.execute(f"UPDATE patients SET {sets} WHERE id = ?", (*changes.values(), patient_id))
+    return cur.rowcount == 1
+
+
+def set_enrolled_at(conn: sqlite3.Connection, patient_id: str, at: str) -> None:
+    """When the patient enrolled (UTC ISO): a demo cohort or a test that starts months ago."""
+    conn.execute("UPDATE patients SET enrolled_at = ? WHERE id = ?", (at, patient_id))
+
+
+def thresholds(conn: sqlite3.Connection, patient_id: str) -> str | None:
+    """The patient's detection overrides as stored (JSON text); LookupError: no such patient."""
+    row = conn.execute("SELECT thresholds FROM patients WHERE id = ?", (patient_id,)).fetchone()
+    if row is None:
+        raise LookupError(f"no patient {patient_id}")
+    return row[0]
+
+
+def set_thresholds(conn: sqlite3.Connection, patient_id: str, overrides_json: str) -> None:
+    conn.execute("UPDATE patients SET thresholds = ? WHERE id = ?", (overrides_json, patient_id))
+
+
+def set_team_seen(conn: sqlite3.Connection, patient_id: str, at: str | None) -> None:
+    """When the team last saw the patient's alerts (None: news waits for them)."""
+    conn.execute("UPDATE patients SET team_seen_at = ? WHERE id = ?", (at, patient_id))
+
+
+def active_zones(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(id, timezone) of every active patient, by id."""
+    cur = conn.execute("SELECT id, timezone FROM patients WHERE status = 'active' ORDER BY id")
+    return [(r[0], r[1]) for r in cur]
+
+
+def in_pathway(conn: sqlite3.Connection, pathway_id: str) -> list[tuple[str, str]]:
+    """(id, anchor_date) of every patient in the pathway (whatever their status), by id."""
+    cur = conn.execute("SELECT id, anchor_date FROM patients WHERE pathway_id = ? ORDER BY id", (pathway_id,))
+    return [(r[0], r[1]) for r in cur]
+
+
+def names(conn: sqlite3.Connection, patient_ids: Iterable[str]) -> dict[str, str]:
+    """id -> display name of those of `patient_ids` that exist."""
+    ids = list(patient_ids)
+    out: dict[str, str] = {}
+    for start in range(0, len(ids), 500):  # SQLite's variable limit
+        part = ids[start : start + 500]
+        out.update(
+            conn.execute(
+                f"SELECT id, display_name FROM patients WHERE id IN ({','.join('?' * len(part))})", part
+            ).fetchall()
+        )
+    return out
+
+
+# -- enrolment codes ------------------------------------------------------------------------------
+def retire_codes(conn: sqlite3.Connection, patient_id: str, at: str) -> None:
+    """Earlier unused codes of the patient stop working."""
+    conn.execute(
+        "UPDATE enrolment_codes SET used_at = ? WHERE patient_id = ? AND used_at IS NULL", (at, patient_id)
+    )
+
+
+def insert_code(
+    conn: sqlite3.Connection, code_hash: str, patient_id: str, created_at: str, expires_at: str
+) -> None:
+    conn.execute(
+        "INSERT INTO enrolment_codes (code_hash, patient_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+        (code_hash, patient_id, created_at, expires_at),
+    )
+
+
+def code(conn: sqlite3.Connection, code_hash: str) -> tuple[str, str, str | None] | None:
+    """(patient_id, expires_at, used_at) of a code by its hash."""
+    row = conn.execute(
+        "SELECT patient_id, expires_at, used_at FROM enrolment_codes WHERE code_hash = ?", (code_hash,)
+    ).fetchone()
+    return (row[0], row[1], row[2]) if row else None
+
+
+def use_code(conn: sqlite3.Connection, code_hash: str, at: str) -> None:
+    conn.execute("UPDATE enrolment_codes SET used_at = ? WHERE code_hash = ?", (at, code_hash))
+
+
+# -- devices --------------------------------------------------------------------------------------
+def insert_device(conn: sqlite3.Connection, token_hash: str, patient_id: str, at: str) -> None:
+    conn.execute(
+        "INSERT INTO devices (token_hash, patient_id, created_at, last_seen_at) VALUES (?, ?, ?, ?)",
+        (token_hash, patient_id, at, at),
+    )
+
+
+def patient_for_device(conn: sqlite3.Connection, token_hash: str) -> Patient | None:
+    """The active patient of a device that is not revoked."""
+    row = conn.execute(
+        f"{_SELECT_P} JOIN devices d ON d.patient_id = p.id"
+        " WHERE d.token_hash = ? AND d.revoked_at IS NULL AND p.status = 'active'",
+        (token_hash,),
+    ).fetchone()
+    return Patient(*row) if row else None
+
+
+def revoke_device(conn: sqlite3.Connection, token_hash: str, at: str) -> None:
+    conn.execute(
+        "UPDATE devices SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL", (at, token_hash)
+    )
+
+
+def revoke_devices(conn: sqlite3.Connection, patient_id: str, at: str) -> int:
+    cur = conn.execute(
+        "UPDATE devices SET revoked_at = ? WHERE patient_id = ? AND revoked_at IS NULL", (at, patient_id)
+    )
+    return cur.rowcount
+
+
+def devices(conn: sqlite3.Connection, patient_id: str) -> list[tuple[str, str | None]]:
+    """(created_at, revoked_at) of the patient's devices, oldest first."""
+    cur = conn.execute(
+        "SELECT created_at, revoked_at FROM devices WHERE patient_id = ? ORDER BY created_at", (patient_id,)
+    )
+    return [(r[0], r[1]) for r in cur]
