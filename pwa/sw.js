@@ -7,10 +7,10 @@
  */
 importScripts('/js/core.js');
 
-const VERSION = 'pijnwacht-shell-v6';
+const VERSION = 'pijnwacht-shell-v7';
 const SHELL = [
   '/', '/manifest.webmanifest', '/css/app.css',
-  '/js/app.js', '/js/core.js', '/js/ui.js', '/js/items.js', '/js/chart.js', '/js/crisis.js', '/js/push.js', '/js/later.js',
+  '/js/main.js', '/js/state.js', '/js/api.js', '/js/core.js', '/js/ui.js', '/js/items.js', '/js/chart.js', '/js/crisis.js', '/js/push.js', '/js/later.js',
   '/js/i18n/nl.js', '/js/i18n/en.js',
   '/js/screens/join.js', '/js/screens/today.js', '/js/screens/tasks.js', '/js/screens/trend.js', '/js/screens/settings.js', '/js/screens/summary.js',
   '/icons/icon-192.png', '/icons/icon-512.png',

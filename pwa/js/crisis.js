@@ -63,3 +63,9 @@ export function showDrowsinessAdvice() {
       h('li', {}, t('drowsy_team'))),
   ]);
 }
+
+/** "… bel 112 of de huisartsenpost" with 112 as a tap-to-call link (every screen's footer). */
+export function emergencyText() {
+  const [before, after] = t('emergency').split('112');
+  return after === undefined ? [before] : [before, h('a', { href: 'tel:112' }, '112'), after];
+}

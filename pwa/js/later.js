@@ -1,6 +1,7 @@
 // "Later herinneren": one more reminder in 1 or 3 hours, within the task's window.
 import { h, t, formatDateTime, announce } from './ui.js';
-import { api, state } from './app.js';
+import { state } from './state.js';
+import { api } from './api.js';
 
 export const SNOOZE_HOURS = [1, 3];
 

@@ -1,5 +1,6 @@
 // Web Push: ask permission, subscribe with the server's VAPID key, tell the server; and undo.
-import { api, store } from './app.js';
+import { store } from './state.js';
+import { api } from './api.js';
 
 export function pushSupported() {
   return 'serviceWorker' in navigator && 'PushManager' in self && 'Notification' in self;

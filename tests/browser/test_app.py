@@ -303,9 +303,9 @@ def test_the_start_page_does_not_shift_and_the_shell_is_cached_by_version(page, 
     page.wait_for_timeout(500)
     assert page.evaluate("window.__shift") < 0.01
     # Without a version the file is revalidated; the service worker's versioned copy is kept a year.
-    plain = httpx.get(f"{server.url}/js/app.js")
+    plain = httpx.get(f"{server.url}/js/main.js")
     assert plain.headers["cache-control"] == "no-cache"
-    versioned = httpx.get(f"{server.url}/js/app.js?v=pijnwacht-shell-v4")
+    versioned = httpx.get(f"{server.url}/js/main.js?v=pijnwacht-shell-v4")
     assert versioned.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert httpx.get(f"{server.url}/sw.js?v=1").headers["cache-control"] == "no-cache"
     assert httpx.get(f"{server.url}/js/nothing.js?v=1").headers["cache-control"] == "no-cache"

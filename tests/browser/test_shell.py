@@ -7,10 +7,46 @@ import json
 import posixpath
 import re
 import struct
+import subprocess
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
-PWA = Path(__file__).resolve().parents[2] / "pwa"
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+PWA = ROOT / "pwa"
+LEXER = ROOT / "node_modules" / "es-module-lexer" / "package.json"
 SHELL_LIMIT = 100 * 1024  # first load, compressed, icons aside
+
+
+def module_graph(root: Path = PWA) -> dict[str, list[str]]:
+    """Every module under root/js as its URL ('/js/main.js') and the URLs it imports, as
+    es-module-lexer reads them (imports.mjs): static, re-exported and dynamic imports."""
+    assert LEXER.is_file(), "es-module-lexer is not installed: run `make browser-deps`"
+    files = sorted((root / "js").rglob("*.js"))
+    run = subprocess.run(
+        ["node", str(HERE / "imports.mjs"), *map(str, files)], capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    graph = {}
+    for path, specifiers in json.loads(run.stdout).items():
+        url = "/" + Path(path).relative_to(root).as_posix()
+        assert None not in specifiers, f"{url}: a dynamic import whose name is not written out"
+        for spec in specifiers:
+            # No bundler and no import map: only a path the browser can fetch as it stands.
+            assert spec.startswith(("./", "../", "/")), f"{url} imports {spec!r}, which no browser can load"
+        graph[url] = [posixpath.normpath(posixpath.join(posixpath.dirname(url), s)) for s in specifiers]
+    return graph
+
+
+def import_circle(graph: dict[str, list[str]]) -> list[str] | None:
+    """One circle of imports in the graph (its modules in order, the first again at the end)."""
+    try:
+        tuple(TopologicalSorter(graph).static_order())
+    except CycleError as circle:
+        return list(reversed(circle.args[1]))
+    return None
 
 
 def shell_files() -> list[str]:
@@ -31,6 +67,7 @@ def test_every_module_the_app_imports_is_cached_for_offline_use():
         assert local_path(url).is_file(), f"{url} is in the SHELL list but not in pwa/"
     # Every script, style and module reachable from index.html must be cached, or the app
     # breaks offline on the first screen that needs the missing file.
+    modules = module_graph()
     reachable, todo = set(), ["/"]
     while todo:
         url = todo.pop()
@@ -39,16 +76,50 @@ def test_every_module_the_app_imports_is_cached_for_offline_use():
         reachable.add(url)
         if not url.endswith((".js", ".html", "/")):
             continue
-        text = local_path(url).read_text()
         if url.endswith(".js"):
-            base = url.rsplit("/", 1)[0]
-            for rel in re.findall(r"^\s*import\s+(?:[^'\"]+from\s+)?['\"]([^'\"]+)['\"]", text, re.M):
-                todo.append(posixpath.normpath(posixpath.join(base, rel)))
+            todo += modules.get(url, [])
         else:
-            todo += re.findall(r'(?:src|href)="(/[^"#?]+\.(?:js|css|webmanifest|png))"', text)
+            todo += re.findall(
+                r'(?:src|href)="(/[^"#?]+\.(?:js|css|webmanifest|png))"', local_path(url).read_text()
+            )
     missing = sorted(u for u in reachable if u not in cached)
     assert missing == [], f"not cached for offline use: {missing}"
     assert "/sw.js" not in cached  # the worker itself is fetched by the browser, never cached
+    # And no module lies unused: one that no page reaches is dead code.
+    assert sorted(set(modules) - reachable) == []
+
+
+def test_the_app_modules_import_no_circle():
+    graph = module_graph()
+    circle = import_circle(graph)
+    assert circle is None, f"import circle: {' → '.join(circle)}"
+    # The page starts at the router, and nothing imports it back: screens reach the state and
+    # the server through state.js and api.js, and ask for a redraw through state.render().
+    assert '<script type="module" src="/js/main.js">' in (PWA / "index.html").read_text()
+    assert [url for url, imports in graph.items() if "/js/main.js" in imports] == []
+    assert {"/js/state.js", "/js/api.js"} <= set(graph["/js/main.js"])
+    assert "/js/api.js" not in graph["/js/state.js"]
+
+
+def test_the_circle_check_finds_a_circle(tmp_path):
+    # The check above is only worth something if it sees a circle where there is one.
+    (tmp_path / "js" / "screens").mkdir(parents=True)
+    (tmp_path / "js" / "main.js").write_text("import { a } from './screens/a.js';\nexport const m = 1;\n")
+    (tmp_path / "js" / "screens" / "a.js").write_text(
+        "import { b } from './b.js';\nexport const a = 1;\n// import './nothing.js' in a comment\n"
+    )
+    (tmp_path / "js" / "screens" / "b.js").write_text("export const b = () => import('../main.js');\n")
+    graph = module_graph(tmp_path)
+    assert graph["/js/screens/a.js"] == ["/js/screens/b.js"]
+    circle = import_circle(graph)
+    assert (
+        circle
+        and circle[0] == circle[-1]
+        and set(circle) == {"/js/main.js", "/js/screens/a.js", "/js/screens/b.js"}
+    )
+    (tmp_path / "js" / "screens" / "b.js").write_text("export const b = () => import(name);\n")
+    with pytest.raises(AssertionError, match="not written out"):
+        module_graph(tmp_path)
 
 
 def test_the_shell_is_at_most_100_kb_compressed():

@@ -1,6 +1,7 @@
 // Join with the enrolment code, then set language, reminder time and notifications.
-import { h, t, setLanguage, language, announce } from '../ui.js';
-import { api, state, signIn, setMe, render, refresh } from '../app.js';
+import { h, t, setLanguage, language } from '../ui.js';
+import { state, render } from '../state.js';
+import { api, signIn, setMe, refresh } from '../api.js';
 import { pushStatus, enablePush, needsHomeScreen } from '../push.js';
 
 const CODE_CHARS = /[^ABCDEFGHJKMNPQRSTUVWXYZ23456789]/g;
@@ -139,4 +140,3 @@ export async function notificationsBlock() {
   return box;
 }
 
-export { announce };

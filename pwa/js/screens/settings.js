@@ -1,6 +1,7 @@
 // Settings: reminder time, language, notifications, what waits to be sent, my data, leave.
 import { h, t, tn, tx, fill, plainTitle, formatDay, addDays, localDate, announce, setLanguage } from '../ui.js';
-import { api, state, store, setMe, render, sendOutbox, outboxItems, signOut } from '../app.js';
+import { state, store, render, outboxItems, signOut } from '../state.js';
+import { api, setMe, sendOutbox } from '../api.js';
 import { languageChoice, notificationsBlock } from './join.js';
 import { disablePush, pushStatus } from '../push.js';
 

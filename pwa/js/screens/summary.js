@@ -1,6 +1,7 @@
 // My summary: the patient's own diary by week and questionnaire scores, printable on A4.
 import { h, t, tx, plainTitle, instrumentName, addDays, formatDay, formatNumber } from '../ui.js';
-import { api, state } from '../app.js';
+import { state } from '../state.js';
+import { api } from '../api.js';
 import { dailyChart } from '../chart.js';
 import { currentByDay, today } from './today.js';
 

@@ -1,6 +1,7 @@
 // Questionnaires: the open tasks, and a generic runner — one item per screen, resumable.
 import { h, t, tx, fill, plainTitle, instrumentName, formatDay, localDate, isoWithOffset, announce } from '../ui.js';
-import { state, store, submit } from '../app.js';
+import { state, store } from '../state.js';
+import { submit } from '../api.js';
 import { renderItem } from '../items.js';
 import { today } from './today.js';
 import { showCrisis, crisisBox } from '../crisis.js';

@@ -1,8 +1,9 @@
 // Today: the daily diary on one screen, saved with one tap; yesterday can be filled in later.
 import { h, t, tx, localDate, addDays, formatDay, isoWithOffset, announce } from '../ui.js';
-import { state, store, submit, emergencyText } from '../app.js';
+import { state, store } from '../state.js';
+import { submit } from '../api.js';
 import { renderItem } from '../items.js';
-import { showCrisis, isSevereDrowsiness, showDrowsinessAdvice } from '../crisis.js';
+import { showCrisis, isSevereDrowsiness, showDrowsinessAdvice, emergencyText } from '../crisis.js';
 import { snoozeControl } from '../later.js';
 
 const DAYS_BACK = 7; // how far back a missed day may be filled in

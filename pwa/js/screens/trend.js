@@ -1,6 +1,6 @@
 // My trend: the patient's own pain, sleep and activity over 30 or 90 days.
 import { h, t, tn, fill, addDays, formatDay, formatNumber, formatDateTime } from '../ui.js';
-import { state } from '../app.js';
+import { state } from '../state.js';
 import { dailyChart } from '../chart.js';
 import { currentByDay, today } from './today.js';
 
