@@ -435,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_backup)
 
     # -- commands of the other parts (tick, replay, export) are added below --
-    from backend.exports.export import add_export_command
+    from backend.exports.run import add_export_command
 
     add_export_command(sub)
     from backend.tools.replay import add_replay_command

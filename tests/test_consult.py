@@ -9,7 +9,8 @@ import xml.etree.ElementTree as ET
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from backend.exports.export import PointSummary, patient_export
+from backend.exports.cohort import PointSummary
+from backend.exports.long import patient_export
 from backend.web import consult
 from tests.conftest import AMS, diary, enrolled_days_ago, new_id
 

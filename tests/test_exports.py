@@ -14,28 +14,26 @@ import pytest
 from backend import cli
 from backend.diary import responses
 from backend.diary.questionnaires import load_library
-from backend.exports.export import (
-    LONG_HEADER,
-    Actor,
-    ExportError,
+from backend.exports.cohort import (
     TimePoint,
     cohort_outcomes,
     cohort_summary,
     cohort_time_points,
-    export_to_file,
     iter_cohort,
-    iter_long,
-    iter_wide,
     outcome_at,
-    write_export,
 )
 from backend.exports.fhir_export import iter_fhir
+from backend.exports.files import write_export
+from backend.exports.long import LONG_HEADER, iter_long
+from backend.exports.run import Actor, export_to_file
+from backend.exports.scope import ExportError
 from backend.exports.spreadsheet import unguard
+from backend.exports.wide import iter_wide
 from backend.patients import enrolment
 from backend.patients.pathways import PATHWAY_IDS, load_pathways
 from backend.platform import migrations
 from backend.platform.settings import PROJECT_ROOT
-from backend.platform.storage import connect
+from backend.platform.storage import connect, open_database
 
 AMS = ZoneInfo("Europe/Amsterdam")
 QDIR = PROJECT_ROOT / "questionnaires"
@@ -369,7 +367,11 @@ def test_export_to_file_audits_each_patient(db, tmp_path):
     a, b = new_patient(conn, "A"), new_patient(conn, "B")
     add(conn, a, "2026-01-05", diary(5))
     add(conn, b, "2026-01-06", diary(5))
-    done = export_to_file(conn, tmp_path / "long.csv", fmt="long", actor=ADMIN)
+    database = open_database(_path)
+    try:
+        done = export_to_file(database, tmp_path / "long.csv", fmt="long", actor=ADMIN)
+    finally:
+        database.close()
     assert done.patients == 2
     log = conn.execute(
         "SELECT patient_id, action, role, source, user_email, object FROM audit_log ORDER BY patient_id"

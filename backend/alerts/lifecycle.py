@@ -17,7 +17,7 @@ import functools
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,12 +38,8 @@ from backend.alerts.detection import (
     thresholds_for,
 )
 from backend.diary import store as diary_store
-from backend.exports.spreadsheet import guard
 from backend.patients import store as patients_store
 from backend.platform.storage import iso, parse_iso, utcnow
-
-# The alerts CSV (contract.md): the inbox export and the output of `pijnwacht replay`.
-ALERTS_HEADER = ("patient_id", "rule_id", "category", "severity", "opened_on", "reason")
 
 log = logging.getLogger(__name__)
 
@@ -465,17 +461,3 @@ def resolve(conn: sqlite3.Connection, alert_id: int, user_id: int, outcome: str,
     if done:
         _team_saw(conn, alert_id, iso(now))
     return done
-
-
-def alert_rows(rows: Iterable[Mapping[str, Any]]) -> Iterable[list[str]]:
-    """Alerts as rows of the alerts CSV (contract.md), header first."""
-    yield list(ALERTS_HEADER)
-    for r in rows:
-        yield [
-            r["patient_id"],
-            r["rule_id"],
-            r["category"],
-            r["severity"],
-            r["opened_on"],
-            guard(r["reason"]),
-        ]

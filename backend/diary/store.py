@@ -110,3 +110,130 @@ def last_diary_received(conn: sqlite3.Connection, patient_id: str) -> str | None
         (patient_id,),
     ).fetchone()
     return row[0] if row is not None else None
+
+
+# -- exports: the history and the current responses of a patient or everyone, in a period --------
+def _where(patient_id: str | None, date_from: str | None, date_to: str | None) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if patient_id is not None:
+        clauses.append("patient_id = ?")
+        params.append(patient_id)
+    if date_from:
+        clauses.append("local_date >= ?")
+        params.append(date_from)
+    if date_to:
+        clauses.append("local_date <= ?")
+        params.append(date_to)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _table(current: bool) -> str:
+    # current_responses: the one response per questionnaire and day that counts (edits resolved).
+    return "current_responses" if current else "responses"
+
+
+def any_in(
+    conn: sqlite3.Connection,
+    patient_id: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    *,
+    current: bool = False,
+) -> bool:
+    """Whether there is a response of the patient (None: anyone) in the period."""
+    where, params = _where(patient_id, date_from, date_to)
+    return conn.execute(f"SELECT 1 FROM {_table(current)}{where} LIMIT 1", params).fetchone() is not None
+
+
+def patients_in(
+    conn: sqlite3.Connection, date_from: str | None, date_to: str | None, *, current: bool = False
+) -> list[str]:
+    """The ids of the patients with responses in the period, sorted."""
+    where, params = _where(None, date_from, date_to)
+    sql = f"SELECT DISTINCT patient_id FROM {_table(current)}{where} ORDER BY 1"
+    return [row[0] for row in conn.execute(sql, params)]
+
+
+def history(
+    conn: sqlite3.Connection, patient_id: str | None, date_from: str | None, date_to: str | None
+) -> sqlite3.Cursor:
+    """Every response (superseded edits too) as (patient_id, id, questionnaire_id,
+    questionnaire_version, authored_at, local_date, answers), by patient, day, authored_at."""
+    where, params = _where(patient_id, date_from, date_to)
+    return _tuples(conn).execute(
+        "SELECT patient_id, id, questionnaire_id, questionnaire_version, authored_at, local_date,"
+        f" answers FROM responses{where} ORDER BY patient_id, local_date, authored_at, rowid",
+        params,
+    )
+
+
+def current_score_keys(
+    conn: sqlite3.Connection, patient_id: str | None, date_from: str | None, date_to: str | None
+) -> set[tuple[str, str]]:
+    """The (questionnaire, score id) pairs of the current responses in the period."""
+    where, params = _where(patient_id, date_from, date_to)
+    sql = f"SELECT DISTINCT r.questionnaire_id, j.key FROM current_responses r, json_each(r.scores) j{where}"
+    return {(qid, key) for qid, key in conn.execute(sql, params)}
+
+
+def current_days(
+    conn: sqlite3.Connection, patient_id: str | None, date_from: str | None, date_to: str | None
+) -> sqlite3.Cursor:
+    """The current responses as (patient_id, local_date, questionnaire_id, answers, scores), by
+    patient and day."""
+    where, params = _where(patient_id, date_from, date_to)
+    return _tuples(conn).execute(
+        "SELECT patient_id, local_date, questionnaire_id, answers, scores"
+        f" FROM current_responses{where} ORDER BY patient_id, local_date",
+        params,
+    )
+
+
+def current_versions(
+    conn: sqlite3.Connection, patient_id: str | None, date_from: str | None, date_to: str | None
+) -> list[tuple[str, int]]:
+    """The (questionnaire, version) pairs of the current responses in the period, sorted."""
+    where, params = _where(patient_id, date_from, date_to)
+    sql = (
+        f"SELECT DISTINCT questionnaire_id, questionnaire_version FROM current_responses{where} ORDER BY 1, 2"
+    )
+    return [(r[0], r[1]) for r in conn.execute(sql, params)]
+
+
+def current_full(
+    conn: sqlite3.Connection, patient_id: str | None, date_from: str | None, date_to: str | None
+) -> sqlite3.Cursor:
+    """The current responses whole: (id, patient_id, questionnaire_id, questionnaire_version,
+    authored_at, local_date, answers, scores), by patient, day and questionnaire."""
+    where, params = _where(patient_id, date_from, date_to)
+    return _tuples(conn).execute(
+        "SELECT id, patient_id, questionnaire_id, questionnaire_version, authored_at, local_date,"
+        f" answers, scores FROM current_responses{where} ORDER BY patient_id, local_date, questionnaire_id",
+        params,
+    )
+
+
+def current_of(conn: sqlite3.Connection, patient_id: str) -> sqlite3.Cursor:
+    """One patient's current responses as (local_date, questionnaire_id, answers, scores)."""
+    return _tuples(conn).execute(
+        "SELECT local_date, questionnaire_id, answers, scores FROM current_responses WHERE patient_id = ?",
+        (patient_id,),
+    )
+
+
+def score_keys_of(conn: sqlite3.Connection, patient_ids: Iterable[str]) -> set[tuple[str, str]]:
+    """The (questionnaire, score id) pairs the patients' questionnaires (not the diary) have."""
+    ids = list(patient_ids)
+    found: set[tuple[str, str]] = set()
+    for start in range(0, len(ids), 500):  # SQLite's variable limit
+        part = ids[start : start + 500]
+        found.update(
+            (r[0], r[1])
+            for r in conn.execute(
+                "SELECT DISTINCT r.questionnaire_id, j.key FROM responses r, json_each(r.scores) j"
+                f" WHERE r.patient_id IN ({','.join('?' * len(part))}) AND r.questionnaire_id != 'diary'",
+                part,
+            )
+        )
+    return found

@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 import msgspec
 
+from backend.diary import store as responses
 from backend.diary.fhir_questionnaire import (
     DEFAULT_BASE,
     LOINC,
@@ -37,12 +38,9 @@ from backend.diary.fhir_questionnaire import (
     to_fhir,
 )
 from backend.diary.questionnaires import Item, Library, Questionnaire
-from backend.exports.export import (
-    _check_patient_has_data,
-    _check_range,
-    _read_transaction,
-    _where,
-)
+from backend.exports.files import read_transaction
+from backend.exports.scope import check_has_data, check_range
+from backend.patients import store as patients
 from backend.platform.storage import iso, utcnow
 
 BundleType = Literal["collection", "transaction"]
@@ -201,10 +199,10 @@ def iter_fhir(
     options: FhirOptions | None = None,
 ) -> Iterator[str]:
     """The FHIR Bundle of the current responses, their patients, questionnaires and Observations."""
-    date_from, date_to = _check_range(date_from, date_to)
-    _check_patient_has_data(conn, patient_id, date_from, date_to, table="current_responses")
-    where, params = _where(patient_id, date_from, date_to)
-    return _fhir_chunks(conn, library, where, params, options or FhirOptions())
+    date_from, date_to = check_range(date_from, date_to)
+    check_has_data(conn, patient_id, date_from, date_to, current=True)
+    scope = (patient_id, date_from, date_to)
+    return _fhir_chunks(conn, library, scope, options or FhirOptions())
 
 
 def patient_resource(pid: str, name: str | None, options: FhirOptions) -> dict[str, Any]:
@@ -230,9 +228,12 @@ def _request(resource: dict[str, Any], options: FhirOptions) -> dict[str, Any]:
 
 
 def _fhir_chunks(
-    conn: sqlite3.Connection, library: Library, where: str, params: list[Any], options: FhirOptions
+    conn: sqlite3.Connection,
+    library: Library,
+    scope: tuple[str | None, str | None, str | None],
+    options: FhirOptions,
 ) -> Iterator[str]:
-    close = _read_transaction(conn)
+    close = read_transaction(conn)
     try:
         encode = msgspec.json.encode
         decode = msgspec.json.decode
@@ -255,32 +256,23 @@ def _fhir_chunks(
             parts.append(text if first else ",\n" + text)
             first = False
 
-        patients = (
-            "SELECT p.id, p.display_name FROM patients p WHERE p.id IN"
-            f" (SELECT DISTINCT r.patient_id FROM current_responses r{where}) ORDER BY p.id"
-        )
-        for pid, name in conn.execute(patients, params):
-            add(patient_full_url(pid), patient_resource(pid, name, options))
-        versions = (
-            "SELECT DISTINCT r.questionnaire_id, r.questionnaire_version FROM current_responses r"
-            f"{where} ORDER BY 1, 2"
-        )
-        for qid, version in conn.execute(versions, params).fetchall():
+        patient_id, date_from, date_to = scope
+        if patient_id is not None:
+            ids = [patient_id]
+        else:
+            ids = responses.patients_in(conn, date_from, date_to, current=True)
+        names = patients.names(conn, ids)
+        for pid in ids:
+            if pid in names:
+                add(patient_full_url(pid), patient_resource(pid, names[pid], options))
+        for qid, version in responses.current_versions(conn, *scope):
             q = library.get(qid, version)
             if q is not None:
                 # A urn:uuid like every other entry: an absolute fullUrl on our base would
                 # contradict a transaction's PUT on the receiving server's own base.
                 full_url = f"urn:uuid:{uuid.uuid5(_NS, f'Questionnaire/{resource_id(q)}')}"
                 add(full_url, to_fhir(q, "nl", base=options.base))
-        sql = (
-            "SELECT r.id, r.patient_id, r.questionnaire_id, r.questionnaire_version, r.authored_at,"
-            " r.local_date, r.answers, r.scores FROM current_responses r"
-            f"{where} ORDER BY r.patient_id, r.local_date, r.questionnaire_id"
-        )
-        cur = conn.cursor()
-        cur.row_factory = None
-        cur.execute(sql, params)
-        for rid, pid, qid, version, authored, day, answers, scores in cur:
+        for rid, pid, qid, version, authored, day, answers, scores in responses.current_full(conn, *scope):
             row = (rid, pid, qid, version, authored, day, decode(answers))
             add(f"urn:uuid:{rid}", questionnaire_response(row, library, options.base))
             for obs in observations(row, decode(scores), library, options.base):

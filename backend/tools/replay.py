@@ -30,8 +30,9 @@ from backend.alerts.detection import (
     lookback_days,
     thresholds_for,
 )
-from backend.alerts.lifecycle import ALERTS_HEADER, OpenAlert, apply_in_memory, pathway_detection, step
-from backend.exports.export import LONG_HEADER
+from backend.alerts.lifecycle import OpenAlert, apply_in_memory, pathway_detection, step
+from backend.exports.alerts_csv import ALERTS_HEADER
+from backend.exports.long import LONG_HEADER
 from backend.exports.spreadsheet import guard, unguard
 from backend.platform import messages
 from backend.platform.dates import ANY_TIME, DateRange, check_date, check_datetime

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from backend.exports.export import LONG_HEADER
+from backend.exports.long import LONG_HEADER
 from backend.tools.replay import AlertRow, Detector, run_replay
 from backend.tools.simulate import Event, SimPatient
 

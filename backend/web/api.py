@@ -576,12 +576,11 @@ class PatientController(Controller):
         responses=errors(401),
     )
     async def export_own(self, request: Request, patient: Patient) -> Stream:
-        from backend.exports import export as exports
+        from backend.exports.files import stream_from
+        from backend.exports.long import patient_export
 
         # Its own connection: a stream is read in worker threads and holds a read transaction.
-        body = exports.stream_from(
-            services_of(request).settings.db, lambda conn: exports.patient_export(conn, patient.id)
-        )
+        body = stream_from(services_of(request).settings.db, lambda conn: patient_export(conn, patient.id))
         return Stream(
             body,
             media_type="text/csv",  # Litestar adds "; charset=utf-8" itself

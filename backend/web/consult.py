@@ -26,8 +26,10 @@ from litestar.params import QueryParameter
 from litestar.response import Stream, Template
 
 from backend.diary.questionnaires import Library, band_for, round_half_up
-from backend.exports import export as exports
-from backend.exports.export import ExportError, PointSummary
+from backend.exports.cohort import PointSummary, cohort_summary, cohort_time_points, iter_cohort
+from backend.exports.files import stream_from
+from backend.exports.scope import ExportError, check_period, parse_date
+from backend.exports.wide import iter_wide
 from backend.web import clinic
 
 DEFAULT_PERIOD_DAYS = 28
@@ -238,7 +240,7 @@ def consult_summary(
         raise ExportError(f"unknown patient {patient_id!r}")
     end = date_to or today or date.today()
     start = date_from or end - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
-    exports.check_period(start, end)
+    check_period(start, end)
     decode = msgspec.json.decode
     diary: dict[date, dict[str, Any]] = {}
     proms: list[tuple[str, str, int, dict[str, float]]] = []
@@ -436,7 +438,7 @@ def alerts_for(conn: sqlite3.Connection, patient_id: str, start: date, end: date
 # -- clinic pages -------------------------------------------------------------------------
 def _date_arg(text: str | None, name: str) -> date | None:
     try:
-        value = exports.parse_date(text, name)
+        value = parse_date(text, name)
     except ExportError as exc:
         raise ValidationException(str(exc)) from None
     return date.fromisoformat(value) if value else None
@@ -473,7 +475,7 @@ class ConsultController(Controller):
             raise ValidationException("dialect must be nl (Dutch Excel) or standard")
 
         def make(conn: sqlite3.Connection) -> Iterator[str]:
-            return exports.iter_wide(
+            return iter_wide(
                 conn,
                 services.library,
                 patient_id=patient_id,
@@ -484,7 +486,7 @@ class ConsultController(Controller):
 
         try:
             # Off the loop: `make` runs the export's first queries (stream_from's own connection).
-            body = await asyncio.to_thread(exports.stream_from, services.settings.db, make)
+            body = await asyncio.to_thread(stream_from, services.settings.db, make)
         except ExportError as exc:
             if "unknown patient" in str(exc):
                 raise NotFoundException(str(exc)) from None
@@ -538,11 +540,11 @@ class ConsultController(Controller):
         services = clinic.services_of(request)
         if pathway_id not in services.pathways:
             raise NotFoundException("No such pathway.")
-        points = exports.cohort_time_points(pathway_id, services.pathways)
+        points = cohort_time_points(pathway_id, services.pathways)
 
         def read(conn: sqlite3.Connection) -> list:
             try:
-                return exports.cohort_summary(conn, pathway_id, time_points=points)
+                return cohort_summary(conn, pathway_id, time_points=points)
             except ExportError:
                 return []
 
@@ -568,13 +570,13 @@ class ConsultController(Controller):
         services = clinic.services_of(request)
         if pathway_id not in services.pathways:
             raise NotFoundException("No such pathway.")
-        points = exports.cohort_time_points(pathway_id, services.pathways)
+        points = cohort_time_points(pathway_id, services.pathways)
 
         def make(conn: sqlite3.Connection) -> Iterator[str]:
-            return exports.iter_cohort(conn, services.library, pathway_id, time_points=points)
+            return iter_cohort(conn, services.library, pathway_id, time_points=points)
 
         try:
-            body = await asyncio.to_thread(exports.stream_from, services.settings.db, make)
+            body = await asyncio.to_thread(stream_from, services.settings.db, make)
         except ExportError as exc:
             raise NotFoundException(str(exc)) from None
         ids = await services.db.read(

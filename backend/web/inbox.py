@@ -21,6 +21,7 @@ from litestar.response import Redirect, Template
 from backend.alerts import lifecycle as alerts
 from backend.alerts import overrides
 from backend.alerts.overrides import EXPECTED
+from backend.exports.alerts_csv import alert_rows
 from backend.platform.messages import Refusal
 from backend.platform.storage import utcnow
 from backend.web.api import services_of
@@ -304,7 +305,7 @@ class InboxController(Controller):
         rows = services.db.query(SELECT + where + ORDER, params)
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\r\n")
-        for line in alerts.alert_rows(rows):
+        for line in alert_rows(rows):
             writer.writerow(line)
         await services.db.write(
             lambda conn: audit_shown(

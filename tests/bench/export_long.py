@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import msgspec  # noqa: E402
 
-from backend.exports.export import iter_long, write_export  # noqa: E402
+from backend.exports.files import write_export  # noqa: E402
+from backend.exports.long import iter_long  # noqa: E402
 from backend.platform import migrations  # noqa: E402
 from backend.platform.storage import connect  # noqa: E402
 

@@ -1,0 +1,107 @@
+"""How an export leaves the server: a file written whole or not at all, or an HTTP stream.
+
+Every export is a generator of text chunks read from one snapshot of SQLite (cursor
+iteration, never a list of all rows). `write_export` writes such chunks to a temporary file
+beside the target and renames it when complete; `stream_from` hands them to an HTTP response
+over a read-only connection of their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from backend.exports.scope import ExportError
+from backend.platform.storage import connect
+
+BOM = "\ufeff"
+
+
+class Sink:
+    """A write-only text buffer for csv.writer that hands out what was written."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.write = self.parts.append
+
+    def take(self) -> str:
+        text = "".join(self.parts)
+        self.parts.clear()
+        return text
+
+
+def write_export(path: str | Path, chunks: Iterable[str]) -> int:
+    """Write text chunks to `path` atomically (temporary file, fsync, rename); return bytes.
+
+    On any error the temporary file is removed and an existing file at `path` is untouched.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ExportError(f"the folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".part")
+    written = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            for chunk in chunks:
+                fh.write(chunk)
+                written += len(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)  # health data: readable by the exporting user only
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return written
+
+
+def stream_from(db_path: str | Path, make: Callable[[sqlite3.Connection], Iterator[str]]) -> Iterator[bytes]:
+    """An export for an HTTP stream, over a read-only connection of its own, as UTF-8 bytes.
+
+    `make(conn)` runs now, so a bad request raises ExportError before any byte is sent.
+    Its own connection because a stream is read in worker threads and holds a read
+    transaction, while the shared per-thread readers serve other requests meanwhile.
+    The connection closes when the stream ends or is abandoned.
+    """
+    conn = connect(db_path, readonly=True)
+    try:
+        chunks = make(conn)
+    except BaseException:
+        conn.close()
+        raise
+
+    def gen() -> Iterator[bytes]:
+        try:
+            for chunk in chunks:
+                yield chunk.encode("utf-8")
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()  # ends the export's read transaction before the connection
+            conn.close()
+
+    return gen()
+
+
+def read_transaction(conn: sqlite3.Connection) -> Callable[[], None]:
+    """Open a read transaction (one consistent snapshot) if none is open; return its closer."""
+    if conn.in_transaction:
+        return lambda: None
+    conn.execute("BEGIN")
+
+    def close() -> None:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+
+    return close
+
+
+def number_text(value: float) -> str:
+    """A number as the exports write it: 6 not 6.0, 6.5 as 6.5 (the shortest exact repr)."""
+    return str(int(value)) if value.is_integer() else repr(value)
