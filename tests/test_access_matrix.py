@@ -83,6 +83,7 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/clinic/cohort/{}/cohort.csv"): CLINIC,
     # Areas in progress (contract.md): listed so they are checked the moment they land.
     ("GET", "/clinic/inbox"): CLINIC,
+    ("GET", "/clinic/response-times"): CLINIC,
     ("GET", "/clinic/alerts.csv"): CLINIC,
     ("GET", "/clinic/patients/{}"): CLINIC,
     ("GET", "/clinic/alerts/{}"): CLINIC,

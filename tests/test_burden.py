@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from backend.alerts.detection import Thresholds, evaluate
+from backend.platform import formatting
 from backend.platform.storage import parse_iso
 from backend.tasks import scheduler
 from backend.tasks.schedule import snooze_time
@@ -91,7 +92,7 @@ def test_a_pause_silences_reminders_until_it_ends_and_the_team_sees_it(client, s
     assert rows and all(r["next_reminder_at"] is None for r in rows if r["local_date"] <= until.isoformat())
     assert any(r["next_reminder_at"] for r in rows if r["local_date"] > until.isoformat())
     page = client.get(f"/clinic/patients/{pid}").text
-    assert "Herinneringen gepauzeerd door de patiënt tot en met " + until.isoformat() in page
+    assert "Herinneringen gepauzeerd door de patiënt tot en met " + formatting.day(until) in page
     # At most 14 days, from today on, as a date.
     for bad in (
         (today + timedelta(days=15)).isoformat(),

@@ -84,14 +84,26 @@ def test_inbox_sorts_urgent_first_and_filters(client, clinician, patient, other_
     assert "obstipatie" in only and "ernstige sufheid" not in only
 
 
-def test_alerts_csv_has_the_contract_header(client, clinician, patient):
+def test_alerts_csv_has_the_contract_header_then_status_assignee_and_outcome(
+    client, clinician, patient, services
+):
     _pid, headers = patient
     report_drowsy(client, headers)
-    r = client.get("/clinic/alerts.csv")
+    alert_id = services.db.query_one("SELECT id FROM alerts")["id"]
+    user_id = services.db.query_one("SELECT id FROM users")["id"]
+    client.post(
+        f"/clinic/alerts/{alert_id}/assign", data={"csrf_token": clinician, "assigned_to": str(user_id)}
+    )
+    client.post(f"/clinic/alerts/{alert_id}/resolve", data={"csrf_token": clinician, "outcome": "referred"})
+    r = client.get("/clinic/alerts.csv?status=all")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(r.text)))
-    assert rows[0] == ["patient_id", "rule_id", "category", "severity", "opened_on", "reason"]
+    assert rows[0] == [
+        *["patient_id", "rule_id", "category", "severity", "opened_on", "reason"],
+        *["status", "assigned_to", "outcome"],
+    ]
     assert rows[1][1:4] == ["drowsiness_severe", "side_effect", "urgent"]
+    assert rows[1][6:] == ["resolved", "nurse", "referred"]
 
 
 def test_inbox_needs_a_session(client):
@@ -113,7 +125,7 @@ def test_patient_page_draws_the_charts_and_lists_alerts_with_reasons(client, cli
     report_drowsy(client, headers)
     r = client.get(f"/clinic/patients/{pid}")
     assert r.status_code == 200
-    assert r.text.count("<svg") == 4 and "ernstige sufheid" in r.text
+    assert r.text.count("<svg") == 5 and "ernstige sufheid" in r.text
     # Charts are drawn on the server: no inline script (the CSP forbids it), only our own files.
     scripts = re.findall(r"<script[^>]*>", r.text)
     assert all(re.search(r'src="/clinic/static/[\w.-]+\.js"', tag) for tag in scripts), scripts
@@ -194,7 +206,7 @@ def test_an_acknowledged_alert_that_gets_materially_worse_comes_back_as_new(
         )
     )
     inbox = client.get("/clinic/inbox").text
-    assert new["severity"] == "high" and "Bevestig" in inbox
+    assert new["severity"] == "high" and "In behandeling nemen" in inbox
     assert 0 < inbox.index(new["reason"]) < inbox.index("oudere melding")
     # The team has not seen the news: the app must not say it has.
     assert client.get("/api/v1/me", headers=headers).json()["team_seen_at"] is None

@@ -10,6 +10,7 @@ import pytest
 
 from backend import cli
 from backend.alerts.detection import Entry, evaluate, overrides_in_force, thresholds_for
+from backend.platform import formatting
 from tests.conftest import AMS, csrf_of, diary, new_id
 
 START = date(2026, 3, 2)
@@ -156,7 +157,11 @@ def test_an_expected_level_set_on_the_timeline_stops_the_alert_and_shows_on_the_
         assert {x["status"] for x in r.json()["results"]} == {"created"}
     assert services.db.query("SELECT rule_id FROM alerts WHERE category = 'pain'") == []
     timeline = client.get(f"/clinic/patients/{pid}").text
-    assert f"verwacht pijnniveau 7 t/m {until}" in timeline  # the line on the chart
+    # The line on the chart, its date as a nurse reads it ("12 dec.").
+    assert (
+        f"verwacht pijnniveau 7,0 t/m {formatting.day(date.fromisoformat(str(until)), year=False)}"
+        in timeline
+    )
     audit = services.db.query_one(
         "SELECT object FROM audit_log WHERE action = 'set_threshold' AND patient_id = ?", (pid,)
     )

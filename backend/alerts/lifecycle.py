@@ -43,7 +43,7 @@ from backend.platform.storage import iso, parse_iso, utcnow
 
 log = logging.getLogger(__name__)
 
-OUTCOMES = ("called_patient", "changed_medication", "appointment", "no_action")
+OUTCOMES = ("called_patient", "changed_medication", "appointment", "referred", "no_action")
 # Statuses in which an alert still counts as "the open one" for its rule.
 LIVE_STATUSES = ("open", "acknowledged")
 # Alerts that close as soon as their condition clears, without the quiet period: a silent

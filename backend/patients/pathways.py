@@ -136,6 +136,34 @@ def success_outcome(rule: SuccessRule, values_by_day: Mapping[int, float]) -> Su
     )
 
 
+class TrialDays(msgspec.Struct):
+    """Of the outcome days with a diary, how many reached the rule's reduction (a trial summary)."""
+
+    baseline: float
+    reached: int
+    days: int
+    min_reduction_percent: float
+
+
+def trial_days(rule: SuccessRule, values_by_day: Mapping[int, float]) -> TrialDays | None:
+    """Per outcome day, did the pain fall by at least the rule's share of the baseline mean?
+    None while the baseline has fewer than `min_days` days."""
+    lo, hi = rule.baseline_days
+    base = [v for d, v in values_by_day.items() if lo <= d <= hi]
+    if len(base) < rule.min_days or sum(base) <= 0:
+        return None
+    mean = sum(base) / len(base)
+    limit = mean * (1 - rule.min_reduction_percent / 100)
+    lo, hi = rule.outcome_days
+    after = [v for d, v in values_by_day.items() if lo <= d <= hi]
+    return TrialDays(
+        baseline=round_half_up(mean, 1),
+        reached=sum(1 for v in after if v <= limit),
+        days=len(after),
+        min_reduction_percent=rule.min_reduction_percent,
+    )
+
+
 # -- loading ------------------------------------------------------------------------------
 def _check_text(text: Text, where: str) -> None:
     missing = [lang for lang in LANGUAGES if not text.get(lang)]

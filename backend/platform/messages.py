@@ -293,6 +293,16 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     # -- clinic forms ---------------------------------------------------------------------
     "clinic.colleague": {"nl": "Kies een collega uit de lijst.", "en": "Choose a colleague from the list."},
+    "clinic.note_empty": {"nl": "Een notitie heeft tekst nodig.", "en": "A note needs some text."},
+    "clinic.note_too_long": {
+        "nl": "De notitie is {length} tekens; er passen er {max}. Er is niets opgeslagen:"
+        " ga terug en maak hem korter.",
+        "en": "The note is {length} characters; {max} fit. Nothing was saved: go back and shorten it.",
+    },
+    "clinic.outcome": {
+        "nl": "Kies wat er gedaan is (de uitkomst).",
+        "en": "Choose what was done (the outcome).",
+    },
     "clinic.search_too_long": {
         "nl": "De zoekterm is langer dan {max} tekens: zoek op een deel van de naam of het patiëntnummer.",
         "en": "The search is longer than {max} characters: search for part of the name or the patient id.",
@@ -506,3 +516,86 @@ class Refusal(Exception):
 
     def extra(self, lang: str) -> list[dict[str, str]] | None:
         return problems_out(self.problems, lang) if self.problems else None
+
+
+# -- the clinic's vocabulary: one word per code, Dutch and English --------------------------------
+# Every page, CSV and PDF names a severity, status, outcome, side effect, rule or audit action
+# with these words; nowhere else holds a copy.
+WORDS: dict[str, dict[str, dict[str, str]]] = {
+    "severity": {
+        "urgent": {"nl": "urgent", "en": "urgent"},
+        "high": {"nl": "hoog", "en": "high"},
+        "routine": {"nl": "routine", "en": "routine"},
+    },
+    "category": {
+        "pain": {"nl": "pijn", "en": "pain"},
+        "side_effect": {"nl": "bijwerking", "en": "side effect"},
+        "safety": {"nl": "veiligheid", "en": "safety"},
+        "questionnaire": {"nl": "vragenlijst", "en": "questionnaire"},
+        "adherence": {"nl": "dagboek ingevuld", "en": "diary completion"},
+    },
+    "status": {
+        "live": {"nl": "open of in behandeling", "en": "open or in progress"},
+        "open": {"nl": "open, nog niet gezien", "en": "open, not yet seen"},
+        "acknowledged": {"nl": "in behandeling", "en": "in progress"},
+        "resolved": {"nl": "afgehandeld", "en": "resolved"},
+        "closed": {"nl": "vanzelf gesloten", "en": "closed by itself"},
+        "closed_unseen": {"nl": "vanzelf gesloten, niet gezien", "en": "closed by itself, never seen"},
+        "superseded": {"nl": "opnieuw gemeld, erger", "en": "reported again, worse"},
+        "all": {"nl": "alle", "en": "all"},
+    },
+    "outcome": {
+        "called_patient": {"nl": "patiënt gebeld", "en": "called the patient"},
+        "changed_medication": {"nl": "medicatie aangepast", "en": "changed the medication"},
+        "appointment": {"nl": "afspraak gemaakt", "en": "made an appointment"},
+        "referred": {"nl": "doorverwezen (huisarts/crisisdienst)", "en": "referred (GP/crisis service)"},
+        "no_action": {"nl": "geen actie nodig", "en": "no action needed"},
+    },
+    "side_effect": {
+        "se_drowsiness": {"nl": "sufheid", "en": "drowsiness"},
+        "se_nausea": {"nl": "misselijkheid", "en": "nausea"},
+        "se_constipation": {"nl": "verstopping", "en": "constipation"},
+        "se_dizziness": {"nl": "duizeligheid", "en": "dizziness"},
+    },
+    "level": {
+        "0": {"nl": "geen", "en": "none"},
+        "1": {"nl": "licht", "en": "mild"},
+        "2": {"nl": "matig", "en": "moderate"},
+        "3": {"nl": "ernstig", "en": "severe"},
+    },
+    # Rules by the first part of their id (`side_effect_severe.se_nausea`: the second names the item).
+    "rule": {
+        "pain_rise": {"nl": "aanhoudend meer pijn dan gewoonlijk", "en": "sustained pain above the usual"},
+        "drowsiness_severe": {"nl": "ernstige sufheid", "en": "severe drowsiness"},
+        "side_effect_severe": {"nl": "ernstige bijwerking: {item}", "en": "severe side effect: {item}"},
+        "side_effect_persistent": {
+            "nl": "aanhoudende bijwerking: {item}",
+            "en": "persistent side effect: {item}",
+        },
+        "safety": {"nl": "veiligheidssignaal: {item}", "en": "safety signal: {item}"},
+        "questionnaire": {"nl": "vragenlijst: {item}", "en": "questionnaire: {item}"},
+        "silence": {"nl": "geen dagboek ontvangen", "en": "no diary received"},
+    },
+    # What a clinician did, as the audit log shows it.
+    "action": {
+        "list_alerts": {"nl": "meldingen bekeken", "en": "viewed the alerts"},
+        "view_alert": {"nl": "melding bekeken", "en": "viewed an alert"},
+        "acknowledge_alert": {"nl": "melding in behandeling genomen", "en": "took an alert in hand"},
+        "assign_alert": {"nl": "melding toegewezen", "en": "assigned an alert"},
+        "note_alert": {"nl": "notitie bij melding", "en": "added a note to an alert"},
+        "resolve_alert": {"nl": "melding afgehandeld", "en": "resolved an alert"},
+        "export_alerts": {"nl": "meldingen gedownload (CSV)", "en": "downloaded the alerts (CSV)"},
+        "view_patient": {"nl": "tijdlijn bekeken", "en": "viewed the timeline"},
+        "view": {"nl": "overzicht bekeken", "en": "viewed a summary"},
+        "export": {"nl": "gegevens gedownload", "en": "downloaded data"},
+        "view_response_times": {"nl": "reactietijden bekeken", "en": "viewed the response times"},
+    },
+}
+
+
+def word(group: str, code: str | None, lang: str = DEFAULT, /, **params: Any) -> str:
+    """The clinic's word for a code (`word("outcome", "referred")`); an unknown code as written."""
+    entry = WORDS.get(group, {}).get(code or "")
+    if entry is None:
+        return code or ""
+    return entry.get(lang, entry[DEFAULT]).format(**params) if params else entry.get(lang, entry[DEFAULT])

@@ -460,3 +460,22 @@ def _generation(conn: sqlite3.Connection) -> None:
     from backend.platform.replication import new_generation
 
     new_generation(conn)
+
+
+@migration(73, "alert_outcome_referred")
+def _alert_outcome_referred(conn: sqlite3.Connection) -> None:
+    # A fifth outcome, "doorverwezen (huisarts/crisisdienst)": the CHECK on alerts.outcome is
+    # widened in place. SQLite allows this edit of the stored schema (a CHECK that every
+    # existing row already meets); the schema version bump makes every connection re-read it.
+    old = "('called_patient', 'changed_medication', 'appointment', 'no_action')"
+    new = "('called_patient', 'changed_medication', 'appointment', 'no_action', 'referred')"
+    version = conn.execute("PRAGMA schema_version").fetchone()[0]
+    conn.execute("PRAGMA writable_schema = ON")
+    try:
+        conn.execute(
+            "UPDATE sqlite_schema SET sql = replace(sql, ?, ?) WHERE type = 'table' AND name = 'alerts'",
+            (old, new),
+        )
+        conn.execute(f"PRAGMA schema_version = {int(version) + 1}")
+    finally:
+        conn.execute("PRAGMA writable_schema = OFF")

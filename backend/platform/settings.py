@@ -42,6 +42,11 @@ class Settings(msgspec.Struct, kw_only=True):
     enrol_code_days: int = 14
     # Urgent alerts not acknowledged within this many minutes escalate.
     escalate_after_minutes: int = 60
+    # Response targets per severity (backend/alerts/deadlines.py): by when an alert should be seen
+    # (urgent in minutes; high and routine in working days, Monday to Friday).
+    target_urgent_minutes: int = 60
+    target_high_working_days: int = 1
+    target_routine_working_days: int = 3
     # Quiet hours (patient's local time): no pushes between these hours.
     quiet_start: str = "22:00"
     quiet_end: str = "08:00"
@@ -137,7 +142,15 @@ def _check(s: Settings) -> None:
                 raise ValueError
         except ValueError:
             raise bad(name, f"{value!r} is not a time as HH:MM") from None
-    for name in ("session_hours", "login_max_failures", "enrol_max_failures", "enrol_code_days"):
+    for name in (
+        "session_hours",
+        "login_max_failures",
+        "enrol_max_failures",
+        "enrol_code_days",
+        "target_urgent_minutes",
+        "target_high_working_days",
+        "target_routine_working_days",
+    ):
         if getattr(s, name) <= 0:
             raise bad(name, "must be a positive number")
     if not 0 < s.header_timeout_seconds <= 300:

@@ -25,7 +25,7 @@ from backend.platform.messages import Refusal
 from backend.platform.settings import Settings
 from backend.platform.storage import StorageUnavailable
 from backend.system import System, build
-from backend.web import api, clinic, consult, inbox
+from backend.web import api, clinic, consult, inbox, timeline
 from backend.web.fhir_api import FhirController
 
 log = logging.getLogger(__name__)
@@ -238,7 +238,7 @@ def create_app(settings: Settings, services: System | None = None) -> Litestar:
         # Other clinic areas (inbox, timeline, exports) add their controllers here.
         consult.ConsultController,
         inbox.InboxController,
-        inbox.PatientPageController,
+        timeline.PatientPageController,
         FhirController,
         create_static_files_router(path="/clinic/static", directories=[STATIC], name="clinic-static"),
         create_static_files_router(
