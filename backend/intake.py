@@ -17,7 +17,7 @@ from backend.alerts import lifecycle as alerts
 from backend.diary.questionnaires import Library
 from backend.diary.responses import Checked, Outcome, store
 from backend.patients.enrolment import Patient
-from backend.tasks import scheduler
+from backend.tasks import store as tasks
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def receive(
     outcomes = store(conn, patient, items, now=now)
     new = [c for c, outcome in zip(items, outcomes, strict=True) if outcome == "created"]
     if new:
-        _isolated(conn, "complete_tasks", patient, lambda: complete_tasks(conn, patient, new, now))
+        _isolated(conn, "complete_tasks", patient, lambda: complete_tasks(conn, patient, new))
         _isolated(
             conn,
             "evaluate_alerts",
@@ -46,16 +46,15 @@ def receive(
     return outcomes
 
 
-def complete_tasks(conn: sqlite3.Connection, patient: Patient, new: Sequence[Checked], now: datetime) -> None:
+def complete_tasks(conn: sqlite3.Connection, patient: Patient, new: Sequence[Checked]) -> None:
     for c in new:
-        scheduler.complete_task(
+        tasks.complete_task(
             conn,
             patient_id=patient.id,
             questionnaire_id=c.questionnaire,
             task_id=c.task_id,
             local_date=c.local_date,
             response_id=c.id,
-            now=now,
         )
 
 

@@ -67,7 +67,7 @@ def build(settings: Settings, *, push: bool = True) -> System:
         settings=settings, db=db, library=library, pathways=pathways, generation=read_generation(db.reader)
     )
     if push:
-        from backend.push import sender as push_mod
+        from backend.push.keys import ensure_vapid_keys
 
-        services.vapid = push_mod.ensure_vapid_keys(settings.data_dir)
+        services.vapid = ensure_vapid_keys(settings.data_dir)
     return services

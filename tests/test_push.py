@@ -14,8 +14,12 @@ import pytest
 
 from backend.platform.settings import Settings
 from backend.platform.storage import Database, iso, open_database, parse_iso
+from backend.push import keys as vapid
+from backend.push import queue as push_queue
 from backend.push import sender as push
-from backend.push.sender import PushMessage
+from backend.push import store as push_store
+from backend.push import subscriptions
+from backend.push.queue import PushMessage
 from tests.pushservice import PushService
 
 T0 = datetime(2026, 3, 29, 18, 0, tzinfo=UTC)
@@ -43,8 +47,8 @@ def push_service():
 
 
 @pytest.fixture
-def keys(tmp_path: Path) -> push.VapidKeys:
-    return push.ensure_vapid_keys(tmp_path)
+def keys(tmp_path: Path) -> vapid.VapidKeys:
+    return vapid.ensure_vapid_keys(tmp_path)
 
 
 @pytest.fixture
@@ -65,16 +69,18 @@ def add_patient(db: Database, patient_id: str) -> None:
     )
 
 
-def subscribe(db: Database, service: PushService, keys: push.VapidKeys, patient_id: str) -> str:
+def subscribe(db: Database, service: PushService, keys: vapid.VapidKeys, patient_id: str) -> str:
     sub = service.new_subscription(keys.public_key_b64)
     db.write_sync(
-        lambda c: push.save_subscription(c, patient_id=patient_id, subscription=sub, allow_loopback=True)
+        lambda c: subscriptions.save_subscription(
+            c, patient_id=patient_id, subscription=sub, allow_loopback=True
+        )
     )
     return sub["endpoint"]
 
 
 def remind(db: Database, patient_id: str, now: datetime = T0, message=REMINDER) -> int:
-    return db.write_sync(lambda c: push.enqueue(c, patient_id=patient_id, message=message, now=now))
+    return db.write_sync(lambda c: push_queue.enqueue(c, patient_id=patient_id, message=message, now=now))
 
 
 def queue_rows(db: Database) -> list[dict]:
@@ -185,13 +191,17 @@ def test_gone_subscription_is_deactivated_and_skipped_afterwards(db, keys, setti
 def test_subscribing_again_reactivates_a_deactivated_device(db, keys, settings, push_service):
     add_patient(db, "p1")
     sub = push_service.new_subscription(keys.public_key_b64)
-    db.write_sync(lambda c: push.save_subscription(c, patient_id="p1", subscription=sub, allow_loopback=True))
+    db.write_sync(
+        lambda c: subscriptions.save_subscription(c, patient_id="p1", subscription=sub, allow_loopback=True)
+    )
     push_service.script(sub["endpoint"], [410])
     remind(db, "p1")
     push.flush_sync(db, settings, keys, T0)
     assert remind(db, "p1", now=T0 + timedelta(hours=1)) == 0
 
-    db.write_sync(lambda c: push.save_subscription(c, patient_id="p1", subscription=sub, allow_loopback=True))
+    db.write_sync(
+        lambda c: subscriptions.save_subscription(c, patient_id="p1", subscription=sub, allow_loopback=True)
+    )
     assert remind(db, "p1", now=T0 + timedelta(hours=2)) == 1
     push.flush_sync(db, settings, keys, T0 + timedelta(hours=2))
     assert len(push_service.received(sub["endpoint"])) == 1
@@ -320,7 +330,11 @@ def test_row_left_sending_by_a_crashed_sender_is_sent_later(db, keys, settings, 
     phone = subscribe(db, push_service, keys, "p1")
     remind(db, "p1")
     # A sender claims the row and dies before sending.
-    (claimed, _, _) = db.write_sync(push._claim(T0, 1000, "crashed-sender"))
+    (claimed, _, _) = db.write_sync(
+        lambda c: push_store.claim(
+            c, at=iso(T0), stale_before=iso(T0 - push.STALE_AFTER), limit=1000, claim="crashed-sender"
+        )
+    )
     assert len(claimed) == 1
 
     # While the claim is fresh, another flush leaves it alone (the sender may be working).
@@ -372,8 +386,11 @@ def test_removed_subscription_gets_nothing_and_only_its_patient_can_remove_it(
     add_patient(db, "p2")
     phone = subscribe(db, push_service, keys, "p1")
     remind(db, "p1")
-    assert db.write_sync(lambda c: push.remove_subscription(c, patient_id="p2", endpoint=phone)) is False
-    assert db.write_sync(lambda c: push.remove_subscription(c, patient_id="p1", endpoint=phone))
+    assert (
+        db.write_sync(lambda c: subscriptions.remove_subscription(c, patient_id="p2", endpoint=phone))
+        is False
+    )
+    assert db.write_sync(lambda c: subscriptions.remove_subscription(c, patient_id="p1", endpoint=phone))
     push.flush_sync(db, settings, keys, T0)
     assert push_service.requests(phone) == []
     assert remind(db, "p1", now=T0 + timedelta(hours=1)) == 0
@@ -385,10 +402,10 @@ def test_device_passed_on_after_unsubscribing_stops_getting_the_first_patients_r
     add_patient(db, "p1")
     add_patient(db, "p2")
     sub = push_service.new_subscription(keys.public_key_b64)
-    save = push.save_subscription
+    save = subscriptions.save_subscription
     first = db.write_sync(lambda c: save(c, patient_id="p1", subscription=sub, allow_loopback=True))
     remind(db, "p1")
-    db.write_sync(lambda c: push.remove_subscription(c, patient_id="p1", endpoint=sub["endpoint"]))
+    db.write_sync(lambda c: subscriptions.remove_subscription(c, patient_id="p1", endpoint=sub["endpoint"]))
     second = db.write_sync(lambda c: save(c, patient_id="p2", subscription=sub, allow_loopback=True))
     assert first == second
     push.flush_sync(db, settings, keys, T0)
@@ -407,7 +424,9 @@ def test_clinician_subscription_receives_escalations(db, keys, settings, push_se
         )
     )
     sub = push_service.new_subscription(keys.public_key_b64)
-    db.write_sync(lambda c: push.save_subscription(c, user_id=uid, subscription=sub, allow_loopback=True))
+    db.write_sync(
+        lambda c: subscriptions.save_subscription(c, user_id=uid, subscription=sub, allow_loopback=True)
+    )
     message = PushMessage(
         title="Pijnwacht",
         body="Er staat een dringende melding open",
@@ -415,7 +434,7 @@ def test_clinician_subscription_receives_escalations(db, keys, settings, push_se
         tag="escalation",
         urgency="high",
     )
-    assert db.write_sync(lambda c: push.enqueue(c, user_id=uid, message=message, now=T0)) == 1
+    assert db.write_sync(lambda c: push_queue.enqueue(c, user_id=uid, message=message, now=T0)) == 1
     push.flush_sync(db, settings, keys, T0)
     assert push_service.received(sub["endpoint"])[0]["payload"]["url"] == "/clinic/alerts"
 
@@ -449,7 +468,9 @@ def test_bad_subscription_json_is_refused_naming_the_field(db, push_service, cha
         sub.update(change)
     with pytest.raises(ValueError, match=rf"^{field}\b"):
         db.write_sync(
-            lambda c: push.save_subscription(c, patient_id="p1", subscription=sub, allow_loopback=True)
+            lambda c: subscriptions.save_subscription(
+                c, patient_id="p1", subscription=sub, allow_loopback=True
+            )
         )
     assert db.query_one("SELECT count(*) FROM push_subscriptions")[0] == 0
 
@@ -474,16 +495,16 @@ def test_enqueue_refuses_a_message_a_device_could_not_use(db, message):
 
 
 def test_vapid_key_is_private_and_reused_after_restart(tmp_path, db, settings, push_service):
-    keys = push.ensure_vapid_keys(tmp_path / "data")
-    private = tmp_path / "data" / push.PRIVATE_KEY_FILE
+    keys = vapid.ensure_vapid_keys(tmp_path / "data")
+    private = tmp_path / "data" / vapid.PRIVATE_KEY_FILE
     assert private.stat().st_mode & 0o777 == 0o600
     raw = base64.urlsafe_b64decode(keys.public_key_b64 + "=" * (-len(keys.public_key_b64) % 4))
     assert len(raw) == 65 and raw[0] == 4 and "=" not in keys.public_key_b64
-    assert (tmp_path / "data" / push.PUBLIC_KEY_FILE).read_text().strip() == keys.public_key_b64
+    assert (tmp_path / "data" / vapid.PUBLIC_KEY_FILE).read_text().strip() == keys.public_key_b64
 
     add_patient(db, "p1")
     phone = subscribe(db, push_service, keys, "p1")  # the browser subscribed with this key
-    restarted = push.ensure_vapid_keys(tmp_path / "data")
+    restarted = vapid.ensure_vapid_keys(tmp_path / "data")
     assert restarted.public_key_b64 == keys.public_key_b64
     remind(db, "p1")
     push.flush_sync(db, settings, restarted, T0)
@@ -497,7 +518,7 @@ def test_pushes_signed_with_another_key_are_refused_by_the_service(
     # Guards the stand-in itself: it really checks who signed.
     add_patient(db, "p1")
     phone = subscribe(db, push_service, keys, "p1")
-    stranger = push.ensure_vapid_keys(tmp_path / "other")
+    stranger = vapid.ensure_vapid_keys(tmp_path / "other")
     remind(db, "p1")
     report = push.flush_sync(db, settings, stranger, T0)
     assert report.sent == 0
@@ -541,10 +562,10 @@ def test_finished_rows_are_pruned_after_a_month_pending_ones_never(db, keys, set
         db,
         "p1",
         now=T0 + timedelta(days=1),
-        message=PushMessage(title="Pijnwacht", body="Tijd voor uw dagboek", ttl=push.MAX_TTL),
+        message=PushMessage(title="Pijnwacht", body="Tijd voor uw dagboek", ttl=push_queue.MAX_TTL),
     )
     later = T0 + timedelta(days=31)
-    assert db.write_sync(lambda c: push.prune_queue(c, now=later)) == 1
+    assert db.write_sync(lambda c: push_queue.prune_queue(c, now=later)) == 1
     assert [r["status"] for r in queue_rows(db)] == ["queued"]
 
 

@@ -14,8 +14,12 @@ from backend.diary.questionnaires import load_library
 from backend.patients.pathways import load_pathways
 from backend.platform.settings import Settings
 from backend.platform.storage import Database, iso, open_database
+from backend.push import queue as push_queue
 from backend.push import sender as push
-from backend.tasks import scheduler
+from backend.push import subscriptions
+from backend.push.keys import ensure_vapid_keys
+from backend.tasks import reminders, scheduler
+from backend.tasks import store as tasks_store
 from backend.tasks.tick import (
     TickScheduler,
     release_lease,
@@ -84,14 +88,13 @@ def answer_diary(db, pid, day: date, now: datetime, rid: str | None = None) -> i
             " VALUES (?, ?, 'diary', 1, ?, ?, ?, '{}', 'x', ?)",
             (rid, pid, iso(now), now.isoformat(), day.isoformat(), iso(now)),
         )
-        return scheduler.complete_task(
+        return tasks_store.complete_task(
             c,
             patient_id=pid,
             questionnaire_id="diary",
             task_id=None,
             local_date=day.isoformat(),
             response_id=rid,
-            now=now,
         )
 
     return db.write_sync(run)
@@ -130,14 +133,14 @@ def test_todays_diary_is_open_from_the_morning_and_gone_when_done(db, pathways):
     add_patient(db, "p1", anchor="2026-03-20")
     morning = local(date(2026, 3, 21), 7)
     db.write_sync(lambda c: scheduler.materialise(c, "p1", morning, pathways))
-    tasks = scheduler.open_tasks(db.reader, "p1", morning)
+    tasks = tasks_store.open_tasks(db.reader, "p1", morning)
     diary = [t for t in tasks if t["questionnaire"] == "diary"]
     assert [t["local_date"] for t in diary] == ["2026-03-21"]
     assert diary[0]["due_at"] == iso(local(date(2026, 3, 21), 20))
     assert {t["questionnaire"] for t in tasks} >= {"bpi", "eq5d5l", "phq9", "gad7"}  # intake
     done = answer_diary(db, "p1", date(2026, 3, 21), morning)
     assert done == diary[0]["id"]
-    assert not [t for t in scheduler.open_tasks(db.reader, "p1", morning) if t["questionnaire"] == "diary"]
+    assert not [t for t in tasks_store.open_tasks(db.reader, "p1", morning) if t["questionnaire"] == "diary"]
 
 
 def test_a_task_id_of_another_patient_is_ignored(db, pathways):
@@ -150,14 +153,13 @@ def test_a_task_id_of_another_patient_is_ignored(db, pathways):
         "SELECT id FROM tasks WHERE patient_id='p2' AND questionnaire_id='diary' AND local_date='2026-03-21'"
     )["id"]
     got = db.write_sync(
-        lambda c: scheduler.complete_task(
+        lambda c: tasks_store.complete_task(
             c,
             patient_id="p1",
             questionnaire_id="diary",
             task_id=theirs,
             local_date="2026-03-21",
             response_id="r1",
-            now=now,
         )
     )
     assert got != theirs
@@ -179,7 +181,7 @@ def test_past_window_tasks_expire_and_a_late_synced_diary_still_completes(db, se
     assert row["status"] == "expired"
     assert not [
         t
-        for t in scheduler.open_tasks(db.reader, "p1", local(day + timedelta(1), 0, 5))
+        for t in tasks_store.open_tasks(db.reader, "p1", local(day + timedelta(1), 0, 5))
         if t["local_date"] == day.isoformat()
     ]
     # Written that evening on a phone without network, synced the next morning.
@@ -325,14 +327,13 @@ def test_reminders_of_a_prom_repeat_until_answered(db, settings, pathways):
     assert bpi["next_reminder_at"] == iso(local(day, 20) + timedelta(hours=48))
     # Answered the next day: no second reminder.
     db.write_sync(
-        lambda c: scheduler.complete_task(
+        lambda c: tasks_store.complete_task(
             c,
             patient_id="p1",
             questionnaire_id="bpi",
             task_id=bpi["id"],
             local_date="2026-03-22",
             response_id="rb",
-            now=local(day, 22),
         )
     )
     tick(db, settings, pathways, local(day + timedelta(days=2), 20))
@@ -398,22 +399,22 @@ QUIET_22 = datetime(2026, 3, 21, 21, 0, tzinfo=UTC)
 
 
 def expected_message(tasks, language, now):
-    """What one patient's push says (scheduler._message's rules, written out again here):
+    """What one patient's push says (the claim's rules, reminders.py, written out again here):
     tasks are (id, questionnaire, expires) in claim order (by reminder time, then id); it is
     kept until the first task expires or the quiet hours begin, whichever comes first."""
-    texts = scheduler.MESSAGES[language]
+    texts = reminders.MESSAGES[language]
     diary = [t for t in tasks if t[1] == "diary"]
     first = (diary or tasks)[0]
     until = min(QUIET_22, *(t[2] for t in tasks))
-    ttl = int(min(max((until - now).total_seconds(), 60), push.MAX_TTL))
-    message = push.PushMessage(
+    ttl = int(min(max((until - now).total_seconds(), 60), push_queue.MAX_TTL))
+    message = push_queue.PushMessage(
         title=texts["title"],
         body=texts["diary"] if diary else texts["questionnaire"],
         url="/#/today" if diary or len(tasks) > 1 else f"/#/task/{first[0]}",
         tag=f"task-{first[0]}",
         ttl=ttl,
     )
-    return push._check_message(message), ttl, message.tag
+    return push_queue.payload(message), ttl, message.tag
 
 
 def test_the_20_00_claim_queues_one_message_per_patient_and_logs_every_task(db, settings, pathways):
@@ -522,7 +523,7 @@ def test_the_20_00_claim_queues_one_message_per_patient_and_logs_every_task(db, 
 
 
 def test_a_patients_tasks_due_at_once_make_one_push_across_claim_chunks(db, settings, pathways, monkeypatch):
-    monkeypatch.setattr(scheduler, "CLAIM_CHUNK", 2)
+    monkeypatch.setattr(reminders, "CLAIM_CHUNK", 2)
     at19 = T20.replace(microsecond=0)
     far = T20 + timedelta(days=7)
     manual_patient(db, "px")
@@ -647,7 +648,7 @@ def test_a_patient_who_left_gets_no_more_reminders(db, settings, pathways):
     tick(db, settings, pathways, local(day, 12))
     db.write_sync(lambda c: c.execute("UPDATE patients SET status = 'left' WHERE id = 'p1'"))
     assert tick(db, settings, pathways, local(day, 20)).reminders == 0
-    assert not scheduler.open_tasks(db.reader, "p1", local(day, 20))
+    assert not tasks_store.open_tasks(db.reader, "p1", local(day, 20))
 
 
 def test_daily_tasks_roll_forward_without_planning_every_tick(db, settings, pathways):
@@ -706,13 +707,13 @@ def test_the_scheduler_ticks_at_start_and_a_second_one_stands_by(db, settings, l
 def test_one_encrypted_push_at_20_00_local_each_day(db, settings, tmp_path, pathways):
     add_patient(db, "p1", anchor="2026-03-27", language="nl")
     add_patient(db, "p2", anchor="2026-03-27", language="en")
-    keys = push.ensure_vapid_keys(tmp_path)
+    keys = ensure_vapid_keys(tmp_path)
     with PushService() as service:
         subs = {}
         for pid in ("p1", "p2"):
             subs[pid] = service.new_subscription()
             db.write_sync(
-                lambda c, pid=pid: push.save_subscription(
+                lambda c, pid=pid: subscriptions.save_subscription(
                     c,
                     patient_id=pid,
                     subscription=subs[pid],

@@ -34,8 +34,10 @@ from backend.diary.questionnaires import Library
 from backend.patients.pathways import Pathway
 from backend.platform.settings import Settings
 from backend.platform.storage import Database, iso
-from backend.push import sender as webpush
-from backend.tasks import scheduler
+from backend.push import queue as push_queue
+from backend.push import sender as push_sender
+from backend.push.keys import VapidKeys, ensure_vapid_keys
+from backend.tasks import reminders, scheduler, store
 
 log = logging.getLogger(__name__)
 
@@ -87,16 +89,16 @@ def run_tick(
 
     def mark_and_expire(conn: sqlite3.Connection) -> int:
         scheduler.mark_stale_plans(conn, pathways, at)
-        return scheduler.expire(conn, at)
+        return store.expire(conn, at)
 
     # plan
     report.expired = db.write_sync(mark_and_expire)
     report.pruned = db.write_sync(lambda conn: scheduler.prune_daily(conn, now))
     report.planned, report.plan_errors = scheduler.plan_due(db, settings, now, pathways)
     # expire (what planning made that is already past its window)
-    report.expired += db.write_sync(lambda conn: scheduler.expire(conn, at))
+    report.expired += db.write_sync(lambda conn: store.expire(conn, at))
     # claim
-    claimed = scheduler.claim_due(db, now, scheduler.quiet_hours(settings))
+    claimed = reminders.claim_due(db, now, scheduler.quiet_hours(settings))
     report.reminders = claimed.claimed
     report.pushes_queued = claimed.queued
     report.completed = claimed.completed
@@ -134,28 +136,11 @@ def escalate(db: Database, settings: Settings, now: datetime) -> int:
     escalated = alerts.escalate(db, settings, now)
     if escalated:
         title, body = ESCALATION
-        message = webpush.PushMessage(
+        message = push_queue.PushMessage(
             title=title, body=body, url="/clinic/inbox", tag="escalation", urgency="high", ttl=3600
         )
-
-        def notify(conn: sqlite3.Connection) -> int:
-            users = conn.execute(
-                "SELECT DISTINCT user_id FROM push_subscriptions"
-                " WHERE user_id IS NOT NULL AND deactivated_at IS NULL"
-            ).fetchall()
-            return sum(webpush.enqueue(conn, user_id=u[0], message=message, now=now) for u in users)
-
-        db.write_sync(notify)
+        db.write_sync(lambda conn: push_queue.enqueue_for_clinicians(conn, message, now))
     return len(escalated)
-
-
-def _claim_nightly(conn: sqlite3.Connection, day: str) -> bool:
-    """Compare-and-set on the day of the last sweep: exactly one tick sweeps each day."""
-    conn.execute("INSERT OR IGNORE INTO settings_kv (key, value) VALUES ('nightly_sweep', '')")
-    cur = conn.execute(
-        "UPDATE settings_kv SET value = ? WHERE key = 'nightly_sweep' AND value < ?", (day, day)
-    )
-    return cur.rowcount == 1
 
 
 def nightly(
@@ -174,11 +159,12 @@ def nightly(
     after `silence_alert_days`.
     """
     if now.hour < NIGHTLY_HOUR_UTC or not db.write_sync(
-        lambda conn: _claim_nightly(conn, now.date().isoformat())
+        # compare-and-set on the day of the last sweep: exactly one tick sweeps each day
+        lambda conn: store.claim_day(conn, "nightly_sweep", now.date().isoformat())
     ):
         return None
     opened = alerts.sweep(db, settings, now, library, pathways)
-    pruned = db.write_sync(lambda conn: webpush.prune_queue(conn, now=now))
+    pruned = db.write_sync(lambda conn: push_queue.prune_queue(conn, now=now))
     return {"alerts_opened": opened, "push_pruned": pruned}
 
 
@@ -192,19 +178,11 @@ def take_lease(
     name: str = LEASE_NAME,
 ) -> bool:
     """Take or renew the scheduler lease for `holder`; False when another holds it unexpired."""
-    cur = conn.execute(
-        "INSERT INTO scheduler_lease (name, holder, expires_at) VALUES (?, ?, ?)"
-        " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,"
-        " expires_at = excluded.expires_at"
-        " WHERE scheduler_lease.holder = excluded.holder OR scheduler_lease.expires_at <= ?",
-        (name, holder, iso(now + ttl), iso(now)),
-    )
-    return cur.rowcount == 1
+    return store.take_lease(conn, name, holder, at=iso(now), expires_at=iso(now + ttl))
 
 
 def release_lease(conn: sqlite3.Connection, holder: str, *, name: str = LEASE_NAME) -> bool:
-    cur = conn.execute("DELETE FROM scheduler_lease WHERE name = ? AND holder = ?", (name, holder))
-    return cur.rowcount == 1
+    return store.release_lease(conn, name, holder)
 
 
 class TickScheduler(BackgroundScheduler):
@@ -246,9 +224,9 @@ class TickScheduler(BackgroundScheduler):
             log.warning("could not release the scheduler lease")
 
 
-def sender(db: Database, settings: Settings, keys: webpush.VapidKeys) -> Callable[[datetime], Any]:
+def sender(db: Database, settings: Settings, keys: VapidKeys) -> Callable[[datetime], Any]:
     """The tick's send step: drain the queue (at 20:00 far more is due than one flush takes)."""
-    return lambda now: webpush.drain_sync(db, settings, keys, now)
+    return lambda now: push_sender.drain_sync(db, settings, keys, now)
 
 
 def start_scheduler(
@@ -265,7 +243,7 @@ def start_scheduler(
     of the data folder; pass a callable to send otherwise, or None/False not to send.
     """
     if push is True:
-        push = sender(db, settings, webpush.ensure_vapid_keys(settings.data_dir))
+        push = sender(db, settings, ensure_vapid_keys(settings.data_dir))
     sched = TickScheduler(db, settings, library, pathways, push or None)
     # Every minute on the minute (+2 s, so a reminder due at 20:00:00 goes out at 20:00:02).
     # coalesce=True: after a stall (suspended VM, long GC, busy disk) the missed runs collapse

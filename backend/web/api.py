@@ -457,11 +457,11 @@ class PatientController(Controller):
 
     @get("/tasks", summary="Open tasks: questionnaires due now", responses=errors(401))
     async def tasks(self, request: Request, patient: Patient) -> TasksOut:
-        from backend.tasks import scheduler
+        from backend.tasks import store as tasks_store
 
         services = services_of(request)
         now = utcnow()
-        rows = await services.db.read(lambda conn: scheduler.open_tasks(conn, patient.id, now))
+        rows = await services.db.read(lambda conn: tasks_store.open_tasks(conn, patient.id, now))
         # A task planned before the scheduler dropped its questionnaire (text not supplied)
         # waits to be cancelled by the next plan pass: never offer it meanwhile.
         return TasksOut(
@@ -601,15 +601,15 @@ class PatientController(Controller):
         responses=errors(401, 409, 413, 422, 503),
     )
     async def subscribe(self, request: Request, patient: Patient, data: SubscriptionIn) -> None:
-        from backend.push import sender as push
+        from backend.push import endpoints, subscriptions
 
         services = services_of(request)
         allow_loopback = services.settings.push_allow_loopback
         sub = msgspec.to_builtins(data)
         try:
-            await push.check_endpoint_resolves(sub["endpoint"], allow_loopback=allow_loopback)
+            await endpoints.check_endpoint_resolves(sub["endpoint"], allow_loopback=allow_loopback)
             await services.db.write(
-                lambda conn: push.save_subscription(
+                lambda conn: subscriptions.save_subscription(
                     conn, patient_id=patient.id, subscription=sub, allow_loopback=allow_loopback
                 )
             )
@@ -648,8 +648,10 @@ class PatientController(Controller):
         responses=errors(401, 413, 503),
     )
     async def unsubscribe(self, request: Request, patient: Patient, data: UnsubscribeIn) -> None:
-        from backend.push import sender as push
+        from backend.push import subscriptions
 
         await services_of(request).db.write(
-            lambda conn: push.remove_subscription(conn, patient_id=patient.id, endpoint=data.endpoint)
+            lambda conn: subscriptions.remove_subscription(
+                conn, patient_id=patient.id, endpoint=data.endpoint
+            )
         )

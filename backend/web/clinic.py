@@ -569,7 +569,7 @@ class AccountsController(Controller):
     @post("/push/subscriptions", name="clinic:push-subscribe", status_code=201)
     async def push_subscribe(self, request: Request) -> dict[str, str]:
         """This browser gets a push when an urgent alert escalates (opt-in per clinician)."""
-        from backend.push import sender as push
+        from backend.push import endpoints, subscriptions
 
         form = await request.form()
         services = services_of(request)
@@ -578,14 +578,16 @@ class AccountsController(Controller):
             subscription = json.loads(str(form.get("subscription", "")))
             if not isinstance(subscription, dict):
                 raise ValueError("geen JSON-object")
-            await push.check_endpoint_resolves(subscription.get("endpoint"), allow_loopback=allow_loopback)
+            await endpoints.check_endpoint_resolves(
+                subscription.get("endpoint"), allow_loopback=allow_loopback
+            )
             user_id = session_of(request).user.id
             await services.db.write(
-                lambda conn: push.save_subscription(
+                lambda conn: subscriptions.save_subscription(
                     conn, user_id=user_id, subscription=subscription, allow_loopback=allow_loopback
                 )
             )
-        except push.EndpointTaken as exc:
+        except subscriptions.EndpointTaken as exc:
             raise HTTPException(status_code=409, detail=str(exc)) from None
         except (ValueError, TypeError) as exc:
             raise HTTPException(status_code=422, detail=f"subscription: {exc}") from None

@@ -25,10 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from backend.platform.settings import Settings  # noqa: E402
 from backend.platform.storage import open_database  # noqa: E402
+from backend.push import keys as vapid  # noqa: E402
+from backend.push import queue as push_queue  # noqa: E402
 from backend.push import sender as push  # noqa: E402
+from backend.push import subscriptions  # noqa: E402
 from tests.pushservice import PushService  # noqa: E402
 
-MESSAGE = push.PushMessage(title="Pijnwacht", body="Tijd voor uw dagboek", tag="diary")
+MESSAGE = push_queue.PushMessage(title="Pijnwacht", body="Tijd voor uw dagboek", tag="diary")
 
 
 class RemoteService:
@@ -90,7 +93,7 @@ class Run:
 def one_run(service: RemoteService, pushes: int) -> Run:
     with tempfile.TemporaryDirectory() as tmp:
         db = open_database(Path(tmp) / "bench.db")
-        keys = push.ensure_vapid_keys(Path(tmp))
+        keys = vapid.ensure_vapid_keys(Path(tmp))
         settings = Settings(push_timeout_seconds=10.0, push_allow_loopback=True)
         subs = service.new_subscriptions(pushes, keys.public_key_b64)
         now = datetime.now(UTC)
@@ -102,8 +105,10 @@ def one_run(service: RemoteService, pushes: int) -> Run:
                     " enrolled_at) VALUES (?, 'x', 'bench', '2026-01-01', '2026-01-01T00:00:00Z')",
                     (f"p{n}",),
                 )
-                push.save_subscription(conn, patient_id=f"p{n}", subscription=sub, allow_loopback=True)
-                push.enqueue(conn, patient_id=f"p{n}", message=MESSAGE, now=now)
+                subscriptions.save_subscription(
+                    conn, patient_id=f"p{n}", subscription=sub, allow_loopback=True
+                )
+                push_queue.enqueue(conn, patient_id=f"p{n}", message=MESSAGE, now=now)
 
         db.write_sync(setup)
         before = service.total_received()

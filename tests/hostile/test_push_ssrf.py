@@ -17,7 +17,10 @@ import pytest
 
 from backend.platform.settings import Settings
 from backend.platform.storage import open_database
+from backend.push import keys as vapid
+from backend.push import queue as push_queue
 from backend.push import sender as push
+from backend.push import subscriptions
 from tests.conftest import enrol_patient
 from tests.pushservice import PushService
 
@@ -25,7 +28,7 @@ KEYS = {
     "p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM",
     "auth": "tBHItJI5svbpez7KI4CCXg",
 }
-MESSAGE = push.PushMessage(title="Pijnwacht", body="Tijd voor uw dagboek", tag="t1")
+MESSAGE = push_queue.PushMessage(title="Pijnwacht", body="Tijd voor uw dagboek", tag="t1")
 NOW = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)
 
 INSIDE = [
@@ -147,7 +150,7 @@ def _stored(tmp_path, endpoint: str, keys: dict = KEYS):
                 " VALUES ('p1', ?, ?, ?, '2026-12-01T09:00:00Z')",
                 (endpoint, keys["p256dh"], keys["auth"]),
             ),
-            push.enqueue(c, patient_id="p1", message=MESSAGE, now=NOW),
+            push_queue.enqueue(c, patient_id="p1", message=MESSAGE, now=NOW),
         )
     )
     return db
@@ -158,7 +161,7 @@ def test_a_name_that_re_points_inside_after_subscribing_is_not_connected_to(tmp_
     port, accepted = listener
     fake_dns["push.rebind.test"] = "127.0.0.1"
     db = _stored(tmp_path, f"https://push.rebind.test:{port}/x")
-    keys = push.ensure_vapid_keys(tmp_path)
+    keys = vapid.ensure_vapid_keys(tmp_path)
     report = push.flush_sync(db, Settings(push_timeout_seconds=2.0), keys, NOW)
     db.close()
     assert accepted == []
@@ -169,7 +172,7 @@ def test_a_stored_loopback_http_endpoint_gets_nothing_without_the_test_setting(t
     with PushService() as service:
         sub = service.new_subscription()
         db = _stored(tmp_path, sub["endpoint"], sub["keys"])
-        keys = push.ensure_vapid_keys(tmp_path)
+        keys = vapid.ensure_vapid_keys(tmp_path)
         report = push.flush_sync(db, Settings(push_timeout_seconds=2.0), keys, NOW)
         db.close()
         assert service.requests(sub["endpoint"]) == []
@@ -178,7 +181,7 @@ def test_a_stored_loopback_http_endpoint_gets_nothing_without_the_test_setting(t
 
 def test_a_redirect_from_the_push_service_is_not_followed(tmp_path):
     with PushService() as service:
-        keys = push.ensure_vapid_keys(tmp_path)
+        keys = vapid.ensure_vapid_keys(tmp_path)
         first, inside = service.new_subscription(keys.public_key_b64), service.new_subscription()
         service.script(first["endpoint"], [(307, {"Location": inside["endpoint"]})])
         db = open_database(tmp_path / "pijnwacht.db")
@@ -189,8 +192,8 @@ def test_a_redirect_from_the_push_service_is_not_followed(tmp_path):
                     "INSERT INTO patients (id, display_name, pathway_id, anchor_date, enrolled_at)"
                     " VALUES ('p1', 'P', 'chronic-pain', '2026-12-01', '2026-12-01T09:00:00Z')"
                 ),
-                push.save_subscription(c, patient_id="p1", subscription=first, allow_loopback=True),
-                push.enqueue(c, patient_id="p1", message=MESSAGE, now=NOW),
+                subscriptions.save_subscription(c, patient_id="p1", subscription=first, allow_loopback=True),
+                push_queue.enqueue(c, patient_id="p1", message=MESSAGE, now=NOW),
             )
         )
         report = push.flush_sync(db, settings, keys, NOW)
