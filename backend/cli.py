@@ -15,7 +15,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
+from backend.alerts import overrides
+from backend.exports.run import add_export_command
+from backend.patients import enrolment
+from backend.platform import accounts, audit, replication
+from backend.platform.replication import new_generation
 from backend.platform.settings import Settings, SettingsError, load_settings
+from backend.platform.storage import connect, utcnow
+from backend.system import build
+from backend.tasks import scheduler, tick
+from backend.tools import demo
+from backend.tools.replay import add_replay_command
 
 
 def _settings(args: argparse.Namespace, **extra) -> Settings:
@@ -29,6 +41,8 @@ def _fail(message: str, code: int = 2) -> int:
 
 # -- serve --------------------------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace) -> int:
+    # Litestar and uvicorn are imported by the commands that serve only: they take about a
+    # second to import, which every cron `pijnwacht tick` would pay.
     from backend.web.app import create_app
 
     settings = _settings(args, host=args.host, port=args.port)
@@ -82,9 +96,6 @@ class QueryRedactor(logging.Filter):
 
 # -- accounts -----------------------------------------------------------------------------
 def cmd_user_add(args: argparse.Namespace) -> int:
-    from backend import system as services
-    from backend.platform import accounts
-
     settings = _settings(args)
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -92,7 +103,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         password = getpass.getpass("Password: ")
         if getpass.getpass("Password again: ") != password:
             return _fail("the two passwords differ")
-    svc = services.build(settings, push=False)
+    svc = build(settings, push=False)
     try:
         user = svc.db.write_sync(
             lambda conn: accounts.add_user(
@@ -118,11 +129,8 @@ def _read_new_password(args: argparse.Namespace) -> str | None:
 
 def cmd_user_change(args: argparse.Namespace) -> int:
     """user disable | enable | role | passwd: one account change, audited."""
-    from backend import system as services
-    from backend.platform import accounts
-
     settings = _settings(args)
-    svc = services.build(settings, push=False)
+    svc = build(settings, push=False)
     try:
         if args.action == "passwd":
             account = accounts.find_account(svc.db.reader, args.email)
@@ -165,12 +173,7 @@ def cmd_user_change(args: argparse.Namespace) -> int:
 
 
 def cmd_user_list(args: argparse.Namespace) -> int:
-    import msgspec
-
-    from backend import system as services
-    from backend.platform import accounts
-
-    svc = services.build(_settings(args), push=False)
+    svc = build(_settings(args), push=False)
     try:
         users = accounts.accounts_list(svc.db.reader)
     finally:
@@ -186,17 +189,12 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 
 # -- enrolment ----------------------------------------------------------------------------
 def cmd_enrol(args: argparse.Namespace) -> int:
-    from backend import system as services
-    from backend.patients import enrolment
-    from backend.platform.storage import utcnow
-    from backend.tasks import scheduler
-
     settings = _settings(args)
     try:
         start = enrolment.check_anchor(args.start, today=utcnow().date()) if args.start else None
     except enrolment.EnrolmentError as exc:
         return _fail(f"--start: {exc}")
-    svc = services.build(settings, push=False)
+    svc = build(settings, push=False)
 
     def create(conn):
         patient, code, expires = enrolment.create_patient(
@@ -231,13 +229,8 @@ def cmd_enrol(args: argparse.Namespace) -> int:
 def cmd_patient_thresholds(args: argparse.Namespace) -> int:
     """`pijnwacht patient thresholds ID [--set KEY=VALUE ...] [--clear KEY ...] [--until DATE]`:
     change a patient's detection overrides (audited), then print those stored as JSON."""
-    from backend import system as services
-    from backend.alerts import overrides
-    from backend.patients import enrolment
-    from backend.platform import audit
-
     settings = _settings(args)
-    svc = services.build(settings, push=False)
+    svc = build(settings, push=False)
 
     def change(conn):
         patient = enrolment.get_patient(conn, args.patient_id)
@@ -276,8 +269,6 @@ def cmd_patient_thresholds(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     finally:
         svc.close()
-    import msgspec
-
     print(json.dumps({o.key: msgspec.to_builtins(o) for o in listed}, ensure_ascii=False))
     return 0
 
@@ -285,20 +276,24 @@ def cmd_patient_thresholds(args: argparse.Namespace) -> int:
 # -- demo ---------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     """First run of `make run`: a demo clinician (login printed once) and a demo clinic."""
-    from backend.tools import demo
-
     settings = _settings(args)
     return demo.run(settings, if_empty=args.if_empty)
 
 
 # -- tick ---------------------------------------------------------------------------------
 def cmd_tick(args: argparse.Namespace) -> int:
-    """`pijnwacht tick`: print the tick's counts as one JSON object."""
-    import msgspec
-
-    from backend.tasks import tick
-
-    report = tick.tick_once(_settings(args), parse_now(args.now))
+    """`pijnwacht tick`: one tick, regardless of the lease (every step is compare-and-set),
+    sending the queued pushes; for cron beside or instead of a running server. The system
+    is built as the server builds its own, so the tick runs every pass the server's does.
+    Prints the tick's counts as one JSON object."""
+    settings = _settings(args)
+    now = parse_now(args.now)
+    system = build(settings)
+    try:
+        push = tick.sender(system.db, settings, system.vapid) if system.vapid else None
+        report = tick.run_tick(system.db, settings, now, system.library, system.pathways, push=push)
+    finally:
+        system.close()
     print(json.dumps(msgspec.to_builtins(report)))
     return 0
 
@@ -315,9 +310,6 @@ def cmd_backup(args: argparse.Namespace) -> int:
         return _fail("the backup must be another file than the database itself")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.partial-{os.getpid()}")
-    from backend.platform.replication import new_generation
-    from backend.platform.storage import connect
-
     source = connect(source_path, readonly=True)
     try:
         dest = sqlite3.connect(str(tmp))
@@ -346,6 +338,59 @@ def cmd_backup(args: argparse.Namespace) -> int:
         source.close()
     print(f"Backed up {source_path} to {target} ({target.stat().st_size} bytes, integrity ok).")
     return 0
+
+
+def cmd_replicate(args: argparse.Namespace) -> int:
+    settings = _settings(args, host=args.host, port=args.port)
+    try:
+        argv, env = replication.replicate_command(settings, args.to)
+    except replication.ReplicationError as exc:
+        return _fail(str(exc))
+    print(f"Pijnwacht under Litestream: {settings.db} -> {args.to}", flush=True)
+    # Litestream takes this process's place (its pid, for systemd) and runs the server as a child.
+    os.execve(argv[0], argv, env)
+    return 0  # not reached
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    try:
+        report = replication.restore(settings, args.source, args.output, args.timestamp)
+    except replication.ReplicationError as exc:
+        return _fail(str(exc))
+    print(
+        f"Restored {report['file']} ({report['bytes']} bytes, integrity ok, {report['responses']} responses,"
+        f" last received {report['last_received_at'] or '-'}) in {report['seconds']} s;"
+        f" new generation {report['generation']}."
+    )
+    return 0
+
+
+def _add_replication_commands(subparsers: Any) -> None:
+    """`replicate` and `restore` (backend/platform/replication.py)."""
+    p = subparsers.add_parser(
+        "replicate",
+        help="serve as `serve` does, under Litestream, streaming the WAL to URL",
+        description="Serve the PWA, the API and the clinic pages under Litestream, which streams every"
+        " change to URL (file:///folder or s3://bucket/path) within the sync interval"
+        " (PIJNWACHT_REPLICA_SYNC_INTERVAL, default 1s).",
+    )
+    p.add_argument("--to", required=True, metavar="URL")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=cmd_replicate)
+
+    p = subparsers.add_parser(
+        "restore",
+        help="make a database file from a Litestream replica or a `pijnwacht backup` copy",
+        description="Restore the latest state (or the state at --timestamp) of a replica URL, or a"
+        " backup copy, into a NEW file -o FILE; it gets a new generation id, so phones send again"
+        " what the restore lost.",
+    )
+    p.add_argument("--from", dest="source", required=True, metavar="URL|FILE")
+    p.add_argument("-o", "--output", required=True, metavar="FILE")
+    p.add_argument("--timestamp", metavar="ISO-8601", help="e.g. 2026-03-29T18:00:00Z")
+    p.set_defaults(func=cmd_restore)
 
 
 # -- parser -------------------------------------------------------------------------------
@@ -434,16 +479,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.set_defaults(func=cmd_backup)
 
-    # -- commands of the other parts (tick, replay, export) are added below --
-    from backend.exports.run import add_export_command
-
+    # -- the commands of exports, replay and replication --
     add_export_command(sub)
-    from backend.tools.replay import add_replay_command
-
     add_replay_command(sub)
-    from backend.platform.replication import add_commands as add_replication_commands
-
-    add_replication_commands(sub)
+    _add_replication_commands(sub)
     return parser
 
 

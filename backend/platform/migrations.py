@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from backend.platform.replication import new_generation
 from backend.platform.storage import iso, utcnow
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -457,8 +458,6 @@ def _generation(conn: sqlite3.Connection) -> None:
     # The database's generation id (backend/platform/replication.py): the patient API shows it; a
     # restore or a backup copy gets a new one, and a phone that sees it change sends again
     # what it kept, so answers a restore lost come back.
-    from backend.platform.replication import new_generation
-
     new_generation(conn)
 
 

@@ -27,9 +27,9 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from backend.platform.settings import Settings
+from backend.platform.storage import open_database
 
 GENERATION_KEY = "generation"
 CONFIG_NAME = "litestream.yml"
@@ -121,8 +121,6 @@ def replicate_command(settings: Settings, replica_url: str) -> tuple[list[str], 
     Writes the configuration into the data folder. The server it runs is `pijnwacht serve` with
     the same settings, except that it never checkpoints (Litestream does that).
     """
-    from backend.platform.storage import open_database
-
     _check_url(replica_url)
     db_path = Path(settings.db).resolve()
     # Litestream watches the file from its start: make and migrate it first (WAL mode).
@@ -133,20 +131,6 @@ def replicate_command(settings: Settings, replica_url: str) -> tuple[list[str], 
     serve += ["--host", settings.host, "--port", str(settings.port)]
     env = {**os.environ, "PIJNWACHT_WAL_AUTOCHECKPOINT": "0"}
     return [litestream_binary(), "replicate", "-config", str(config), "-exec", shlex.join(serve)], env
-
-
-def cmd_replicate(args: Any) -> int:
-    from backend.cli import _fail, _settings
-
-    settings = _settings(args, host=args.host, port=args.port)
-    try:
-        argv, env = replicate_command(settings, args.to)
-    except ReplicationError as exc:
-        return _fail(str(exc))
-    print(f"Pijnwacht under Litestream: {settings.db} -> {args.to}", flush=True)
-    # Litestream takes this process's place (its pid, for systemd) and runs the server as a child.
-    os.execve(argv[0], argv, env)
-    return 0  # not reached
 
 
 # -- restore ------------------------------------------------------------------------------------
@@ -241,46 +225,3 @@ def restore(settings: Settings, source: str, output: str | Path, timestamp: str 
         "generation": generation,
         "seconds": round(time.monotonic() - started, 2),
     }
-
-
-def cmd_restore(args: Any) -> int:
-    from backend.cli import _fail, _settings
-
-    settings = _settings(args)
-    try:
-        report = restore(settings, args.source, args.output, args.timestamp)
-    except ReplicationError as exc:
-        return _fail(str(exc))
-    print(
-        f"Restored {report['file']} ({report['bytes']} bytes, integrity ok, {report['responses']} responses,"
-        f" last received {report['last_received_at'] or '-'}) in {report['seconds']} s;"
-        f" new generation {report['generation']}."
-    )
-    return 0
-
-
-def add_commands(subparsers: Any) -> None:
-    """Add `replicate` and `restore` to the `pijnwacht` command's argparse subparsers."""
-    p = subparsers.add_parser(
-        "replicate",
-        help="serve as `serve` does, under Litestream, streaming the WAL to URL",
-        description="Serve the PWA, the API and the clinic pages under Litestream, which streams every"
-        " change to URL (file:///folder or s3://bucket/path) within the sync interval"
-        " (PIJNWACHT_REPLICA_SYNC_INTERVAL, default 1s).",
-    )
-    p.add_argument("--to", required=True, metavar="URL")
-    p.add_argument("--host")
-    p.add_argument("--port", type=int)
-    p.set_defaults(func=cmd_replicate)
-
-    p = subparsers.add_parser(
-        "restore",
-        help="make a database file from a Litestream replica or a `pijnwacht backup` copy",
-        description="Restore the latest state (or the state at --timestamp) of a replica URL, or a"
-        " backup copy, into a NEW file -o FILE; it gets a new generation id, so phones send again"
-        " what the restore lost.",
-    )
-    p.add_argument("--from", dest="source", required=True, metavar="URL|FILE")
-    p.add_argument("-o", "--output", required=True, metavar="FILE")
-    p.add_argument("--timestamp", metavar="ISO-8601", help="e.g. 2026-03-29T18:00:00Z")
-    p.set_defaults(func=cmd_restore)

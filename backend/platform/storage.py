@@ -241,7 +241,7 @@ class Database:
     # -- set-up ---------------------------------------------------------------------------
     def migrate(self) -> list[str]:
         """Apply pending migrations (through the writer, so it is safe beside a server)."""
-        from backend.platform import migrations
+        from backend.platform import migrations  # here: migrations imports this module
 
         new_file = not self.path.exists()
         conn = connect(self.path, wal_autocheckpoint=self.wal_autocheckpoint)

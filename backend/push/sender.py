@@ -208,7 +208,7 @@ async def flush(
     If `report.claimed == limit` more may be due: call again (a tick does, until less).
     """
     # A bad contact would fail every push; say so once instead of killing the queue.
-    keys.vapid._base_sign({"sub": settings.push_contact, "aud": "https://example.org"})
+    keys.vapid.sign({"sub": settings.push_contact, "aud": "https://example.org"})
     report = FlushReport()
     claim = secrets.token_hex(8)
     rows, expired, gone = await db.write(

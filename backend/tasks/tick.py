@@ -5,7 +5,7 @@ end of their horizon), expire (tasks past their window), claim (due reminders, t
 queued), escalate (urgent alerts left unacknowledged), nightly (once a UTC day: every
 patient evaluated, silence included; the push queue pruned), send (the queued pushes).
 Nothing is registered anywhere: the server's APScheduler job (`TickScheduler`), a cron
-`pijnwacht tick` in a fresh process (`tick_once`) and the tests run the very same function,
+`pijnwacht tick` in a fresh process (`cli.cmd_tick`) and the tests run the very same function,
 so a cron tick cannot miss a pass the server would have run.
 
 Every step is safe beside another tick (two servers, cron beside a server, a restart
@@ -28,7 +28,6 @@ import msgspec
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from backend import system as services
 from backend.alerts import lifecycle as alerts
 from backend.diary.questionnaires import Library
 from backend.patients.pathways import Pathway
@@ -269,21 +268,3 @@ def start_scheduler(
 
 def stop_scheduler(sched: TickScheduler) -> None:
     sched.stop()
-
-
-def tick_once(settings: Settings, now: datetime | None = None) -> TickReport:
-    """`pijnwacht tick`: one tick, regardless of the lease (every step is compare-and-set),
-    sending the queued pushes; for cron beside or instead of a running server. The parts
-    are built by `services.build`, as the server builds its own."""
-    system = services.build(settings)
-    try:
-        return run_tick(
-            system.db,
-            settings,
-            now or datetime.now(UTC),
-            system.library,
-            system.pathways,
-            push=sender(system.db, settings, system.vapid),
-        )
-    finally:
-        system.close()
