@@ -15,7 +15,7 @@ from typing import Any
 
 from backend.alerts import lifecycle as alerts
 from backend.diary.questionnaires import Library
-from backend.diary.responses import Checked, Outcome, store
+from backend.diary.responses import Checked, Outcomes, store
 from backend.patients.enrolment import Patient
 from backend.tasks import store as tasks
 
@@ -30,7 +30,7 @@ def receive(
     library: Library,
     pathways: Mapping[str, Any],
     now: datetime,
-) -> list[Outcome]:
+) -> Outcomes:
     """Store checked responses, then (for the new ones) complete their tasks and evaluate
     the patient's alerts; the outcome of each item, in order."""
     outcomes = store(conn, patient, items, now=now)

@@ -220,22 +220,18 @@ def new_alert(f: Finding, today: date, news: str = "") -> OpenAlert:
 
 # -- persistence --------------------------------------------------------------------------------
 def load_entries(conn: sqlite3.Connection, patient_id: str, today: date, diary_days: int) -> list[Entry]:
-    """The patient's current responses up to `today`, oldest first: the diary of the last
-    `diary_days` days (or, after a long silence, its last entry) and every questionnaire.
-
-    One response per questionnaire and day: of several (edits), the last written wins, as it
-    does in the current_responses view - decided here over plain rows (the view's per-row
-    subquery costs more than the rules themselves), and only the winners' answers are decoded,
-    so a day edited many times costs little more than a day answered once.
+    """The patient's current responses up to `today` that the rules read, oldest first: the
+    diary of the last `diary_days` days (or, after a long silence, its last entry) and the
+    last two of every other questionnaire (`diary.store.detection_rows`: one per
+    questionnaire and day, from current_response_ids, so edits and history cost nothing).
     """
     since = (today - timedelta(days=diary_days)).isoformat()
     rows = diary_store.detection_rows(conn, patient_id, since, today.isoformat())
-    rows.sort()  # local_date, then authored_at, then rowid: the last of a day is the current one
-    current = {(r[3], r[0]): r for r in rows}
+    rows.sort()  # local_date, then authored_at
     decode, day = msgspec.json.decode, date.fromisoformat
     return [
         Entry(q, day(d), decode(answers), decode(scores) if scores and scores != "{}" else {}, at)
-        for d, at, _, q, answers, scores in current.values()
+        for d, at, q, answers, scores in rows
     ]
 
 

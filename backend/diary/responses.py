@@ -21,7 +21,7 @@ import msgspec
 
 from backend.diary import store as diary_store
 from backend.diary.questionnaires import Library, check_answers, compute_scores
-from backend.diary.store import Outcome
+from backend.diary.store import MAX_EDITS_PER_HOUR, Outcome, Outcomes  # noqa: F401 - the API reads them here
 from backend.platform.dates import DateRange, check_date, check_datetime, response_range
 from backend.platform.messages import Problem, Refusal
 from backend.platform.storage import iso, utcnow
@@ -194,8 +194,9 @@ def store(
     items: Iterable[Checked],
     *,
     now: datetime | None = None,
-) -> list[Outcome]:
-    """Store checked responses idempotently (what follows a new one: `intake.receive`)."""
+) -> Outcomes:
+    """Store checked responses idempotently (what follows a new one: `intake.receive`);
+    "throttled" past MAX_EDITS_PER_HOUR responses of one day in an hour (diary.store.add)."""
     return diary_store.add(conn, patient.id, items, iso(now or utcnow()))
 
 

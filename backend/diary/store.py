@@ -16,17 +16,45 @@ import msgspec
 if TYPE_CHECKING:
     from backend.diary.responses import Checked
 
-Outcome = Literal["created", "duplicate", "conflict"]
+Outcome = Literal["created", "duplicate", "conflict", "throttled"]
+
+# How many responses one questionnaire of one day may get in an hour (the first included):
+# a person corrects a day a few times; a phone re-sending it without end is broken, and
+# without a cap every edit would still be stored and judged (issue 17). Counted per day in
+# current_response_ids (migrations.CURRENT_RESPONSE_TRIGGERS keeps the count).
+MAX_EDITS_PER_HOUR = 100
 
 
-def add(
-    conn: sqlite3.Connection, patient_id: str, items: Iterable[Checked], received_at: str
-) -> list[Outcome]:
+class Outcomes(list):
+    """The outcome of each item, in order; `retry_at`: when a throttled day takes edits again."""
+
+    retry_at: str | None = None
+
+
+def add(conn: sqlite3.Connection, patient_id: str, items: Iterable[Checked], received_at: str) -> Outcomes:
     """Store checked responses idempotently by UUID: the same id with the same content is a
-    no-op ("duplicate"), with other content (or another patient's) a "conflict"."""
-    outcomes: list[Outcome] = []
+    no-op ("duplicate"), with other content (or another patient's) a "conflict".
+
+    "throttled": not stored, the day had MAX_EDITS_PER_HOUR responses in its hour already
+    (a re-sent one is still "duplicate": the phone may always hear it was saved). The
+    insert trigger makes the response the day's current one if it is the last written.
+    """
+    outcomes = Outcomes()
     encode = msgspec.json.encode
     for c in items:
+        cap = conn.execute(
+            "SELECT edits, edits_until FROM current_response_ids"
+            " WHERE patient_id = ? AND questionnaire_id = ? AND local_date = ?",
+            (patient_id, c.questionnaire, c.local_date),
+        ).fetchone()
+        if cap is not None and cap[0] >= MAX_EDITS_PER_HOUR and received_at < cap[1]:
+            seen = _seen(conn, patient_id, c)
+            if seen is None:
+                outcomes.append("throttled")
+                outcomes.retry_at = max(outcomes.retry_at or "", cap[1])
+            else:
+                outcomes.append(seen)
+            continue
         # Insert first, look only when the id was taken: a new response (the common case)
         # costs one statement instead of two (make bench).
         cur = conn.execute(
@@ -52,10 +80,18 @@ def add(
         if cur.rowcount == 1:
             outcomes.append("created")
             continue
-        row = conn.execute("SELECT patient_id, content_hash FROM responses WHERE id = ?", (c.id,)).fetchone()
-        same = row[0] == patient_id and row[1] == c.content_hash
-        outcomes.append("duplicate" if same else "conflict")
+        seen = _seen(conn, patient_id, c)
+        assert seen is not None  # the id was taken
+        outcomes.append(seen)
     return outcomes
+
+
+def _seen(conn: sqlite3.Connection, patient_id: str, c: Checked) -> Outcome | None:
+    """ "duplicate" (this patient, this content) or "conflict" for a stored id; None if new."""
+    row = conn.execute("SELECT patient_id, content_hash FROM responses WHERE id = ?", (c.id,)).fetchone()
+    if row is None:
+        return None
+    return "duplicate" if row[0] == patient_id and row[1] == c.content_hash else "conflict"
 
 
 def _tuples(conn: sqlite3.Connection) -> sqlite3.Cursor:
@@ -79,27 +115,43 @@ def of_patient(conn: sqlite3.Connection, patient_id: str, since: str | None = No
     return _tuples(conn).execute(sql + " ORDER BY received_at, rowid", params)
 
 
-_ENTRY = "SELECT local_date, authored_at, rowid, questionnaire_id, answers, scores FROM responses"
+_ENTRY = (
+    "SELECT c.local_date, c.authored_at, c.questionnaire_id, r.answers, r.scores"
+    " FROM current_response_ids c JOIN responses r ON r.id = c.response_id"
+    " WHERE c.patient_id = ? AND c.questionnaire_id = ?"
+)
 
 
 def detection_rows(conn: sqlite3.Connection, patient_id: str, since: str, until: str) -> list[tuple]:
-    """Every response detection reads, unsorted, superseded edits included: the diary of
-    `since`..`until` (or, when there is none, the last diary before `until`) and every
-    questionnaire up to `until`, as (local_date, authored_at, rowid, questionnaire_id,
-    answers, scores)."""
+    """The current responses detection reads (one per questionnaire and day, edits resolved
+    by current_response_ids), unsorted: the diary of `since`..`until` (or, when there is
+    none, the last diary before `until`) and the last two of every other questionnaire up to
+    `until` (the rules compare the latest with the one before), as (local_date, authored_at,
+    questionnaire_id, answers, scores). The same cost after 20 or 30 000 edits of a day and
+    after one or ten years of history."""
     cur = _tuples(conn)
     rows = cur.execute(
-        f"{_ENTRY} WHERE patient_id = ? AND local_date <= ?"
-        " AND (questionnaire_id != 'diary' OR local_date >= ?)",
-        (patient_id, until, since),
+        f"{_ENTRY} AND c.local_date >= ? AND c.local_date <= ?", (patient_id, "diary", since, until)
     ).fetchall()
-    if not any(r[3] == "diary" for r in rows):
-        rows += cur.execute(
-            f"{_ENTRY} WHERE patient_id = ? AND questionnaire_id = 'diary' AND local_date <= ?"
-            " ORDER BY local_date DESC, authored_at DESC, rowid DESC LIMIT 1",
-            (patient_id, until),
+    if not rows:
+        rows = cur.execute(
+            f"{_ENTRY} AND c.local_date <= ? ORDER BY c.local_date DESC LIMIT 1", (patient_id, "diary", until)
         ).fetchall()
-    return rows
+    # The patient's other questionnaires: a skip along the primary key, one seek each.
+    qid = ""
+    while True:
+        nxt = cur.execute(
+            "SELECT questionnaire_id FROM current_response_ids WHERE patient_id = ? AND questionnaire_id > ?"
+            " ORDER BY questionnaire_id LIMIT 1",
+            (patient_id, qid),
+        ).fetchone()
+        if nxt is None:
+            return rows
+        qid = nxt[0]
+        if qid != "diary":
+            rows += cur.execute(
+                f"{_ENTRY} AND c.local_date <= ? ORDER BY c.local_date DESC LIMIT 2", (patient_id, qid, until)
+            ).fetchall()
 
 
 def last_diary_received(conn: sqlite3.Connection, patient_id: str) -> str | None:

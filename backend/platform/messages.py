@@ -214,6 +214,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "al opgeslagen met andere inhoud; stuur een wijziging met een nieuw id",
         "en": "already stored with other content; send an edit with a new id",
     },
+    "response.too_many_edits": {
+        "nl": "De vragenlijst van {day} is het afgelopen uur al {max} keer gestuurd; meer wijzigingen"
+        " van die dag neemt de server nu niet aan. Het antwoord blijft op het toestel en gaat na"
+        " {until} UTC vanzelf opnieuw.",
+        "en": "The questionnaire of {day} was sent {max} times in the last hour; the server takes no"
+        " more changes of that day now. The answer stays on the device and is sent again by itself"
+        " after {until} UTC.",
+    },
     "response.batch_too_big": {
         "nl": "Een batch bevat hoogstens {max} antwoorden; deze heeft er {count}. Stuur hem in delen.",
         "en": "A batch holds at most {max} responses; this one has {count}. Send it in parts.",

@@ -10,7 +10,8 @@ Reads use per-thread connections of their own (WAL lets them run beside the writ
 A request handler reads through `await db.read(fn)`: `fn(conn)` runs on a small pool of reader
 threads, each with its own read-only connection, inside one read transaction (every query of
 `fn` sees the same snapshot), so a heavy clinic page never holds the event loop and every
-other request waits. `db.query`/`db.query_one`/`db.reader` stay for scripts, the CLI and
+other request waits. One query: `await db.fetch(sql, params)` / `await db.fetch_one(...)`
+(the off-loop `query` / `query_one`). `db.query`/`db.query_one`/`db.reader` stay for scripts, the CLI and
 the writer-side code that is already off the loop.
 """
 
@@ -286,6 +287,14 @@ class Database:
         """
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reader_pool(), self.read_sync, fn)
+
+    async def fetch(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        """`query` off the loop: `rows = await db.fetch(sql, params)`."""
+        return await self.read(lambda conn: conn.execute(sql, params).fetchall())
+
+    async def fetch_one(self, sql: str, params: Any = ()) -> sqlite3.Row | None:
+        """`query_one` off the loop."""
+        return await self.read(lambda conn: conn.execute(sql, params).fetchone())
 
     def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """`fn(conn)` on this thread's reader connection inside one read transaction."""

@@ -159,7 +159,7 @@ _ERRORS = {
     410: "The code has expired",
     413: "Too large: send it in parts",
     422: "Invalid values; `extra` names each field and why",
-    429: "Too many tries from this address (see Retry-After)",
+    429: "Too many tries from this address, or too many edits of one day (see Retry-After)",
     503: "The database cannot save now; nothing was saved, try again (see Retry-After)",
 }
 
@@ -170,6 +170,19 @@ def errors(*codes: int) -> dict[int, ResponseSpec]:
         code: ResponseSpec(data_container=ErrorOut, description=_ERRORS[code], generate_examples=False)
         for code in codes
     }
+
+
+def too_many_edits(day: str, retry_at: str | None, now: datetime) -> Refusal:
+    """429 for a day sent more than MAX_EDITS_PER_HOUR times within an hour (issue 17)."""
+    until = parse_iso(retry_at) if retry_at else now + timedelta(hours=1)
+    return Refusal(
+        "response.too_many_edits",
+        429,
+        max=responses.MAX_EDITS_PER_HOUR,
+        day=day,
+        until=until.strftime("%H:%M"),
+        headers={"Retry-After": str(max(1, math.ceil((until - now).total_seconds())))},
+    )
 
 
 def services_of(request: ASGIConnection) -> System:
@@ -480,7 +493,7 @@ class PatientController(Controller):
             200: ResponseSpec(
                 PutResult, description="Already stored with the same content", generate_examples=False
             ),
-            **errors(401, 409, 413, 422, 503),
+            **errors(401, 409, 413, 422, 429, 503),
         },
     )
     async def put_response(
@@ -489,13 +502,16 @@ class PatientController(Controller):
         services = services_of(request)
         now = utcnow()
         checked = responses.check(response_id, data, patient, services.library, now)
-        [outcome] = await services.db.write(
+        outcomes = await services.db.write(
             lambda conn: intake.receive(
                 conn, patient, [checked], library=services.library, pathways=services.pathways, now=now
             )
         )
+        [outcome] = outcomes
         if outcome == "conflict":
             raise Refusal("response.conflict", 409, id=checked.id)
+        if outcome == "throttled":
+            raise too_many_edits(checked.local_date, outcomes.retry_at, now)
         status = HTTP_201_CREATED if outcome == "created" else HTTP_200_OK
         return Response(PutResult(id=checked.id, status=outcome), status_code=status)
 
@@ -503,7 +519,7 @@ class PatientController(Controller):
         "/responses:batch",
         status_code=HTTP_200_OK,
         summary="Store many responses at once",
-        responses=errors(401, 413, 503),
+        responses=errors(401, 413, 429, 503),
     )
     async def batch(self, request: Request, patient: Patient, data: BatchIn) -> BatchOut:
         services = services_of(request)
@@ -529,15 +545,21 @@ class PatientController(Controller):
             except Exception as exc:  # noqa: BLE001 - one poisoned item never fails the batch
                 log.warning("batch item refused after %s", type(exc).__name__)
                 results.append(BatchResult(rid, "invalid", messages.text("response.item_broken", lang)))
-        outcomes = iter(
+        got = (
             await services.db.write(
                 lambda conn: intake.receive(
                     conn, patient, checked, library=services.library, pathways=services.pathways, now=now
                 )
             )
             if checked
-            else []
+            else responses.Outcomes()
         )
+        if got.retry_at is not None:
+            # The others are stored (and judged): the phone keeps every item on a 429 and sends
+            # them again later, when those come back as "duplicate".
+            throttled = next(c for c, o in zip(checked, got, strict=True) if o == "throttled")
+            raise too_many_edits(throttled.local_date, got.retry_at, now)
+        outcomes = iter(got)
         stored = iter(checked)
         final: list[BatchResult] = []
         for r in results:
