@@ -308,3 +308,43 @@ def test_concurrent_clients_store_each_response_exactly_once(client, services, s
         t.join()
     assert errors == []
     assert count_responses(settings) == 40
+
+
+def test_a_day_sent_more_than_100_times_in_an_hour_is_refused_with_a_429_the_phone_keeps(
+    client, patient, services, settings
+):
+    """A broken phone re-sending one day: 100 responses of it an hour are stored, the 101st
+    is a 429 in Dutch naming the day and when to try again (the PWA's outbox keeps an item on
+    a 429); a re-send of a stored one is still "duplicate"; other days and a batch go on."""
+    from backend.diary.store import MAX_EDITS_PER_HOUR
+
+    pid, headers = patient
+    day = diary()
+    ids = [new_id() for _ in range(MAX_EDITS_PER_HOUR)]
+    for rid in ids:
+        assert client.put(f"/api/v1/responses/{rid}", json=day, headers=headers).status_code == 201
+    r = client.put(f"/api/v1/responses/{new_id()}", json=day, headers=headers)
+    assert r.status_code == 429
+    detail = r.json()["detail"]
+    assert day["local_date"] in detail and "100 keer" in detail and "blijft op het toestel" in detail
+    assert 0 < int(r.headers["retry-after"]) <= 3600
+    assert count_responses(settings, pid) == MAX_EDITS_PER_HOUR
+    # Sent again (the phone did not hear the answer): still "saved".
+    assert client.put(f"/api/v1/responses/{ids[-1]}", json=day, headers=headers).status_code == 200
+    # A batch with that day and another: the other is stored, the answer is a 429 (all kept).
+    yesterday = (date.fromisoformat(day["local_date"]) - timedelta(days=1)).isoformat()
+    other = {"id": new_id(), **diary(yesterday)}
+    r = client.post(
+        "/api/v1/responses:batch", json={"responses": [{"id": new_id(), **day}, other]}, headers=headers
+    )
+    assert r.status_code == 429 and "retry-after" in r.headers
+    again = client.post("/api/v1/responses:batch", json={"responses": [other]}, headers=headers)
+    assert again.json()["results"][0]["status"] == "duplicate"
+    # An hour later the day takes edits again.
+    services.db.write_sync(
+        lambda conn: conn.execute(
+            "UPDATE current_response_ids SET edits_until = '2000-01-01T00:00:00Z' WHERE patient_id = ?",
+            (pid,),
+        )
+    )
+    assert client.put(f"/api/v1/responses/{new_id()}", json=day, headers=headers).status_code == 201

@@ -136,3 +136,90 @@ def test_read_runs_off_the_loop_in_one_snapshot_and_the_loop_stays_free(tmp_path
     assert (first, second, after) == (1, 1, 2)
     assert ticks >= 15  # the loop ran its timer all along (0.3 s / 10 ms, with slack)
     db.close()
+
+
+def test_the_current_response_of_a_day_is_kept_at_write_time_as_the_old_view_decided(tmp_path):
+    """current_response_ids (kept by triggers) gives exactly what the NOT EXISTS view gave:
+    per patient, questionnaire and day the last authored_at, and of equal ones the last
+    stored - after random edits, out-of-order arrivals, deletes and key changes."""
+    import random
+
+    old_view = """SELECT id FROM responses r WHERE NOT EXISTS (
+        SELECT 1 FROM responses n WHERE n.patient_id = r.patient_id
+          AND n.questionnaire_id = r.questionnaire_id AND n.local_date = r.local_date
+          AND (n.authored_at > r.authored_at OR (n.authored_at = r.authored_at AND n.rowid > r.rowid)))"""
+    db = open_database(tmp_path / "c.db")
+    rnd = random.Random(17)
+
+    def setup(conn):
+        for p in ("p1", "p2"):
+            conn.execute(
+                "INSERT INTO patients (id, display_name, pathway_id, anchor_date, enrolled_at)"
+                " VALUES (?, 'x', 'y', '2026-01-01', '2026-01-01T00:00:00Z')",
+                (p,),
+            )
+
+    db.write_sync(setup)
+
+    def add(conn, n):
+        for _ in range(n):
+            at = f"2026-02-0{rnd.randint(1, 3)}T1{rnd.randint(0, 2)}:00:00Z"  # many ties
+            conn.execute(
+                "INSERT INTO responses (id, patient_id, questionnaire_id, questionnaire_version,"
+                " authored_at, authored_at_client, local_date, answers, content_hash, received_at)"
+                " VALUES (?, ?, ?, 1, ?, ?, ?, '{}', 'h', ?)",
+                (
+                    f"r{rnd.random()}",
+                    rnd.choice(["p1", "p2"]),
+                    rnd.choice(["diary", "phq9"]),
+                    at,
+                    at,
+                    f"2026-02-0{rnd.randint(1, 3)}",
+                    at,
+                ),
+            )
+
+    def same(conn):
+        view = sorted(r[0] for r in conn.execute(old_view))
+        table = sorted(r[0] for r in conn.execute("SELECT id FROM current_responses"))
+        assert (
+            table == view
+            and len(table) == conn.execute("SELECT count(*) FROM current_response_ids").fetchone()[0]
+        )
+
+    db.write_sync(lambda conn: add(conn, 300))
+    db.read_sync(same)
+    ids = [r[0] for r in db.query("SELECT id FROM current_responses")]
+    db.write_sync(lambda conn: conn.execute("DELETE FROM responses WHERE id IN (?, ?, ?)", ids[:3]))
+    db.write_sync(
+        lambda conn: conn.execute("UPDATE responses SET local_date = '2026-02-09' WHERE id = ?", ids[3:4])
+    )
+    db.write_sync(lambda conn: add(conn, 100))
+    db.read_sync(same)
+    db.close()
+
+
+def test_a_database_from_before_the_current_table_gets_it_filled_from_its_history(tmp_path):
+    """Migration 5 fills current_response_ids from the responses already stored."""
+    conn = connect(tmp_path / "old.db")
+    conn.execute(
+        "CREATE TABLE _migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    for number in sorted(n for n in migrations.MIGRATIONS if n != 5):
+        name, fn = migrations.MIGRATIONS[number]
+        fn(conn)
+        conn.execute("INSERT INTO _migrations VALUES (?, ?, 'x')", (number, name))
+    conn.execute(
+        "INSERT INTO patients (id, display_name, pathway_id, anchor_date, enrolled_at)"
+        " VALUES ('p', 'x', 'y', '2026-01-01', '2026-01-01T00:00:00Z')"
+    )
+    for rid, at in (("a", "10"), ("b", "12"), ("c", "12"), ("d", "11")):
+        conn.execute(
+            "INSERT INTO responses (id, patient_id, questionnaire_id, questionnaire_version, authored_at,"
+            " authored_at_client, local_date, answers, content_hash, received_at)"
+            " VALUES (?, 'p', 'diary', 1, ?, ?, '2026-02-01', '{}', 'h', ?)",
+            (rid, f"2026-02-01T{at}:00:00Z", "x", "2026-02-01T13:00:00Z"),
+        )
+    assert migrations.apply(conn) == ["0005_current_response_table"]
+    assert [r[0] for r in conn.execute("SELECT id FROM current_responses")] == ["c"]
+    conn.close()
