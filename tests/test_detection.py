@@ -10,7 +10,8 @@ import pytest
 
 from backend.alerts import detection
 from backend.alerts.detection import Entry, Thresholds, evaluate, thresholds_for
-from backend.diary.questionnaires import compute_scores, load_library
+from backend.diary.questionnaires import load_library
+from backend.diary.scoring import compute_scores
 
 ROOT = Path(__file__).resolve().parent.parent
 START = date(2026, 1, 5)

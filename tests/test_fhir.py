@@ -22,15 +22,10 @@ from fhirpathpy.models import models
 
 from backend import cli
 from backend.diary import responses
+from backend.diary.definitions import Item, Questionnaire
 from backend.diary.fhir_questionnaire import EXT_CALCULATED, calculated_expression, to_fhir
-from backend.diary.questionnaires import (
-    Item,
-    Library,
-    Questionnaire,
-    check_answers,
-    compute_scores,
-    load_library,
-)
+from backend.diary.questionnaires import Library, check_answers, load_library
+from backend.diary.scoring import compute_scores
 from backend.exports.fhir_export import FhirOptions, iter_fhir, observations, questionnaire_response
 from backend.patients import enrolment
 from backend.platform import migrations

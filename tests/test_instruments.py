@@ -10,19 +10,10 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.questionnaire import Questionnaire as FhirQuestionnaire
 
+from backend.diary.definitions import LANGUAGES, Item, Questionnaire
 from backend.diary.fhir_questionnaire import calculated_expression, to_fhir
-from backend.diary.questionnaires import (
-    LANGUAGES,
-    Item,
-    Library,
-    Questionnaire,
-    band_for,
-    check_answers,
-    compute_scores,
-    load_library,
-    safety_items,
-)
-from backend.diary.scoring import eq5d5l_nl_index
+from backend.diary.questionnaires import Library, check_answers, load_library, safety_items
+from backend.diary.scoring import band_for, compute_scores, eq5d5l_nl_index
 
 FOLDER = Path(__file__).resolve().parent.parent / "questionnaires"
 PLACEHOLDER = {

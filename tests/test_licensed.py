@@ -9,7 +9,8 @@ from datetime import datetime
 import pytest
 from litestar.testing import TestClient
 
-from backend.diary.questionnaires import DefinitionError, load_library
+from backend.diary.definitions import DefinitionError
+from backend.diary.questionnaires import load_library
 from backend.platform.settings import load_settings
 from backend.system import build
 from backend.tasks import scheduler

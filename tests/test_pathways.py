@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from backend.alerts.detection import thresholds_for
-from backend.diary.questionnaires import DefinitionError, load_library
+from backend.diary.definitions import DefinitionError
+from backend.diary.questionnaires import load_library
 from backend.patients.pathways import PATHWAY_IDS, SuccessRule, load_pathways, success_outcome
 
 QUESTIONNAIRES = Path(__file__).resolve().parent.parent / "questionnaires"

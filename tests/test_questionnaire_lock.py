@@ -10,15 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from backend.diary.questionnaires import (
-    LOCK_FILE,
-    DefinitionError,
-    definition_checksum,
-    definition_files,
-    load_library,
-    lock_new_files,
-    read_lock,
-)
+from backend.diary.definitions import DefinitionError
+from backend.diary.lock import LOCK_FILE, definition_checksum, read_lock
+from backend.diary.questionnaires import definition_files, load_library, lock_new_files
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "questionnaires"

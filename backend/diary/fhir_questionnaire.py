@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from backend.diary.questionnaires import LANGUAGES, Item, Questionnaire, Score, Text, item_max
+from backend.diary.definitions import LANGUAGES, Item, Questionnaire, Score, Text
+from backend.diary.scoring import item_max
 
 # The FHIR base of library callers that have no settings (tests, scripts).
 DEFAULT_BASE = "https://pijnwacht.nl/fhir"

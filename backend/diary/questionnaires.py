@@ -1,123 +1,26 @@
-"""Questionnaires: the definition format of `questionnaires/*.toml`, loading, answer checks, scores.
+"""Questionnaires: the library of every definition the server knows, loaded from
+`questionnaires/*.toml` and checked, and the check of a patient's answers against one.
 
-A definition is data: items (what is asked, what an answer may be) and scores (how the
-answers add up, with interpretation bands). Loading decodes each file with msgspec into
-these Structs and checks what msgspec cannot; any problem names the file and the field.
+The format is backend/diary/definitions.py, the scores backend/diary/scoring.py, the lock of
+published versions backend/diary/lock.py. `python -m backend.diary.questionnaires lock|check`
+publishes new definition files or verifies them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-from collections.abc import Callable, Mapping
-from decimal import ROUND_HALF_UP, Decimal
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
+from backend.diary import lock, scoring
+from backend.diary.definitions import LANGUAGES, DefinitionError, Item, Questionnaire, Text
+
+# band_for: detection.py still imports it from here; it lives in scoring.py.
+from backend.diary.scoring import band_for, score_value  # noqa: F401
 from backend.platform import messages
-
-Text = dict[str, str]  # {"nl": ..., "en": ...}
-LANGUAGES = ("nl", "en")
-
-
-class DefinitionError(Exception):
-    """A questionnaire or pathway file is not valid; the message names file and field."""
-
-
-class Option(msgspec.Struct, forbid_unknown_fields=True):
-    value: int
-    text: Text
-
-
-class Safety(msgspec.Struct, forbid_unknown_fields=True):
-    """An answer above `above` is a safety signal: crisis contacts at once, urgent alert."""
-
-    above: float = 0
-
-
-class Item(msgspec.Struct, forbid_unknown_fields=True):
-    id: str
-    type: Literal["scale", "number", "count", "choice", "text"]
-    text: Text
-    required: bool = True
-    min: float | None = None
-    max: float | None = None
-    step: float | None = None
-    unit: Text | None = None
-    min_label: Text | None = None
-    max_label: Text | None = None
-    options: list[Option] | None = None
-    max_length: int = 2000
-    help: Text | None = None
-    safety: Safety | None = None
-    # LOINC code of this item where one exists (FHIR export).
-    loinc: str | None = None
-
-
-class Band(msgspec.Struct, forbid_unknown_fields=True):
-    """An interpretation band: min <= score <= max is `label`; `level` orders bands by concern."""
-
-    min: float
-    max: float
-    label: Text
-    level: int = 0
-
-
-class Score(msgspec.Struct, forbid_unknown_fields=True):
-    id: str
-    label: Text
-    # "answered": how many of its items were answered (what a score over the answered items
-    # counted, e.g. ODI sections).
-    method: Literal["sum", "mean", "percent", "function", "answered"]
-    items: list[str] = []
-    # For "function": the name of a scoring function registered in SCORING_FUNCTIONS.
-    function: str | None = None
-    # How many items must be answered for a score; default: all of them.
-    min_answered: int | None = None
-    # A response whose answers do not allow this score is refused (ODI: fewer than 9 sections),
-    # rather than stored without it.
-    required: bool = False
-    decimals: int = 1
-    min: float | None = None
-    max: float | None = None
-    # Direction of concern: "higher" means a higher score is worse.
-    worse: Literal["higher", "lower"] = "higher"
-    # Minimal important change, in score points.
-    mic: float | None = None
-    bands: list[Band] = []
-    loinc: str | None = None
-
-
-class Questionnaire(msgspec.Struct, forbid_unknown_fields=True, dict=True):
-    id: str
-    version: int
-    title: Text
-    items: list[Item]
-    kind: Literal["diary", "prom"] = "prom"
-    short_title: Text | None = None
-    intro: Text | None = None
-    recall: Text | None = None
-    # "open": full text may be shipped; "licensed": the clinic supplies the text (placeholder here).
-    licence: Literal["open", "licensed"] = "open"
-    licence_note: str | None = None
-    source: str | None = None
-    scores: list[Score] = []
-    # The project-wide URL of this instrument: FHIR derivedFrom (the canonical is on the serving
-    # instance, see fhir_questionnaire.canonical_url).
-    url: str | None = None
-
-    def item(self, item_id: str) -> Item | None:
-        return self._items_by_id().get(item_id)
-
-    def _items_by_id(self) -> dict[str, Item]:
-        # Built once per definition (dict=True gives the Struct a __dict__ for the cache);
-        # definitions are not changed after loading.
-        cached = self.__dict__.get("_by_id")
-        if cached is None:
-            cached = self.__dict__["_by_id"] = {i.id: i for i in self.items}
-        return cached
 
 
 class AnswerError(msgspec.Struct):
@@ -129,19 +32,6 @@ class AnswerError(msgspec.Struct):
 
     def text(self, lang: str = messages.DEFAULT) -> str:
         return messages.text(self.key, lang, **self.params)
-
-
-# -- scoring functions beyond sum/mean/percent (EQ-5D value sets, ...), by name ---------
-ScoringFunction = Callable[[Questionnaire, Mapping[str, Any]], float | None]
-SCORING_FUNCTIONS: dict[str, ScoringFunction] = {}
-
-
-def scoring_function(name: str) -> Callable[[ScoringFunction], ScoringFunction]:
-    def register(fn: ScoringFunction) -> ScoringFunction:
-        SCORING_FUNCTIONS[name] = fn
-        return fn
-
-    return register
 
 
 # -- loading ------------------------------------------------------------------------------
@@ -197,7 +87,7 @@ def check_definition(q: Questionnaire, where: str) -> None:
         if score.method == "function":
             if not score.function:
                 raise DefinitionError(f"{at}: method 'function' needs a function name")
-            if score.function not in SCORING_FUNCTIONS:
+            if score.function not in scoring.FUNCTIONS:
                 raise DefinitionError(f"{at}: no scoring function named {score.function!r}")
 
 
@@ -250,9 +140,6 @@ def load_library(
     `licensed_dir` (PIJNWACHT_LICENSED_DIR) holds the clinic's licensed texts: see
     `licensed_text`. A licensed definition without its text there is in `without_text`.
     """
-    # Scoring functions live beside the definitions' logic; import registers them.
-    from backend.diary import scoring  # noqa: F401
-
     folder = Path(folder)
     by_version: dict[tuple[str, int], Questionnaire] = {}
     by_file: dict[str, Questionnaire] = {}
@@ -270,7 +157,7 @@ def load_library(
         by_version[key] = q
         by_file[path.name] = q
     if verify_lock:
-        check_lock(folder, by_file)
+        lock.check_lock(folder, by_file)
     without_text: set[tuple[str, int]] = set()
     for name, q in by_file.items():
         if q.licence != "licensed":
@@ -356,107 +243,6 @@ def licensed_text(template: Questionnaire, path: Path) -> Questionnaire | None:
     return supplied
 
 
-# -- the lock: published versions do not change ----------------------------------------
-LOCK_FILE = "questionnaires.lock"
-LOCK_COMMAND = "python -m backend.diary.questionnaires lock"
-
-
-class LockEntry(msgspec.Struct, forbid_unknown_fields=True):
-    id: str
-    version: int
-    sha256: str
-
-
-class Lock(msgspec.Struct, forbid_unknown_fields=True):
-    """questionnaires.lock: the checksum of every published definition file, by file name."""
-
-    files: dict[str, LockEntry] = {}
-    note: str = (
-        "Checksums of published questionnaire definitions. Never edit a published file: "
-        f"publish <id>.v<N>.toml and run `{LOCK_COMMAND}` (it adds new files only)."
-    )
-
-
-def definition_checksum(path: Path) -> str:
-    """sha256 of a definition file, with line endings normalised (a CRLF checkout still matches)."""
-    return hashlib.sha256(path.read_bytes().replace(b"\r\n", b"\n")).hexdigest()
-
-
-def read_lock(folder: str | Path) -> Lock | None:
-    """The folder's lock, or None when there is none."""
-    path = Path(folder) / LOCK_FILE
-    if not path.exists():
-        return None
-    try:
-        return msgspec.json.decode(path.read_bytes(), type=Lock)
-    except msgspec.DecodeError as exc:
-        raise DefinitionError(f"{LOCK_FILE}: not a valid lock file: {exc}") from None
-
-
-def write_lock(folder: str | Path, lock: Lock) -> None:
-    data = msgspec.json.format(msgspec.json.encode(lock), indent=2)
-    (Path(folder) / LOCK_FILE).write_bytes(data + b"\n")
-
-
-def _next_version_file(qid: str, versions: set[int]) -> str:
-    return f"{qid}.v{max(versions, default=1) + 1}.toml"
-
-
-def _compare_with_lock(
-    folder: Path, lock: Lock, by_file: Mapping[str, Questionnaire]
-) -> tuple[list[str], list[str]]:
-    """(files not yet in the lock, problems with published files), one message per problem."""
-    versions: dict[str, set[int]] = {}
-    for entry in lock.files.values():
-        versions.setdefault(entry.id, set()).add(entry.version)
-    for q in by_file.values():
-        versions.setdefault(q.id, set()).add(q.version)
-    unlocked, problems = [], []
-    for name, q in sorted(by_file.items()):
-        entry = lock.files.get(name)
-        if entry is None:
-            unlocked.append(name)
-        elif definition_checksum(folder / name) == entry.sha256:
-            continue
-        elif (entry.id, entry.version) == (q.id, q.version):
-            problems.append(
-                f"{name} changed but its version did not: publish a new version "
-                f"({_next_version_file(q.id, versions[q.id])}) instead"
-            )
-        else:
-            problems.append(
-                f"{name} was published as {entry.id} version {entry.version} and has changed: "
-                f"restore it and publish the new version as its own file "
-                f"({_next_version_file(q.id, versions[q.id])})"
-            )
-    for name, entry in sorted(lock.files.items()):
-        if name not in by_file:
-            problems.append(
-                f"{name} ({entry.id} version {entry.version}) is published in {LOCK_FILE} but "
-                "missing: published versions stay, so stored responses keep their meaning"
-            )
-    return unlocked, problems
-
-
-def lock_problems(folder: str | Path, by_file: Mapping[str, Questionnaire]) -> list[str]:
-    """Every way the definition files differ from the lock, one message per file."""
-    folder = Path(folder)
-    lock = read_lock(folder)
-    if lock is None:
-        return [f"{LOCK_FILE} is missing in {folder}: run `{LOCK_COMMAND}` to publish the files"]
-    unlocked, problems = _compare_with_lock(folder, lock, by_file)
-    return problems + [
-        f"{name} is not in {LOCK_FILE}: run `{LOCK_COMMAND}` to publish it" for name in unlocked
-    ]
-
-
-def check_lock(folder: str | Path, by_file: Mapping[str, Questionnaire]) -> None:
-    """Fail, naming each file, when a definition file does not match questionnaires.lock."""
-    problems = lock_problems(folder, by_file)
-    if problems:
-        raise DefinitionError("; ".join(problems))
-
-
 def lock_new_files(folder: str | Path) -> tuple[list[str], list[str]]:
     """Add every definition file not yet in the lock; never change an entry that is there.
 
@@ -466,17 +252,7 @@ def lock_new_files(folder: str | Path) -> tuple[list[str], list[str]]:
     folder = Path(folder)
     load_library(folder, verify_lock=False)
     by_file = {p.name: load_file(p) for p in definition_files(folder)}
-    lock = read_lock(folder) or Lock()
-    unlocked, problems = _compare_with_lock(folder, lock, by_file)
-    if problems:
-        return [], problems
-    for name in unlocked:
-        q = by_file[name]
-        lock.files[name] = LockEntry(id=q.id, version=q.version, sha256=definition_checksum(folder / name))
-    lock.files = dict(sorted(lock.files.items()))
-    if unlocked or not (folder / LOCK_FILE).exists():
-        write_lock(folder, lock)
-    return unlocked, []
+    return lock.add_new(folder, lock.read_lock(folder) or lock.Lock(), by_file)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -490,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check":
             library = load_library(args.folder)
-            print(f"{len(library.by_version)} definitions match {LOCK_FILE}")
+            print(f"{len(library.by_version)} definitions match {lock.LOCK_FILE}")
             return 0
         added, problems = lock_new_files(args.folder)
     except DefinitionError as exc:
@@ -503,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in added:
         print(f"locked {name}")
     if not added:
-        print(f"nothing new to lock; {LOCK_FILE} unchanged")
+        print(f"nothing new to lock; {lock.LOCK_FILE} unchanged")
     return 0
 
 
@@ -590,66 +366,5 @@ def safety_items(q: Questionnaire, answers: Mapping[str, Any]) -> list[str]:
     return hits
 
 
-# -- scores -------------------------------------------------------------------------------
-def round_half_up(value: float, decimals: int) -> float:
-    """`value` to `decimals` places, halves away from zero (4.25 -> 4.3), as the instruments'
-    manuals, SPSS and Excel's ROUND do; Python's round() goes to even (4.2). The float's
-    shortest text is what is rounded, so a mean that prints as 2.675 becomes 2.68."""
-    quantum = Decimal(1).scaleb(-decimals)
-    return float(Decimal(repr(value)).quantize(quantum, rounding=ROUND_HALF_UP))
-
-
-def compute_scores(q: Questionnaire, answers: Mapping[str, Any]) -> dict[str, float]:
-    """Every score of the definition that the answers allow (a score lacking answers is absent)."""
-    out: dict[str, float] = {}
-    for score in q.scores:
-        value = score_value(q, score, answers)
-        if value is not None:
-            out[score.id] = round_half_up(value, score.decimals)
-    return out
-
-
-def score_value(q: Questionnaire, score: Score, answers: Mapping[str, Any]) -> float | None:
-    if score.method == "function":
-        assert score.function is not None
-        return SCORING_FUNCTIONS[score.function](q, answers)
-    values = [answers[i] for i in score.items if isinstance(answers.get(i), int | float)]
-    if score.method == "answered":
-        return float(len(values))
-    needed = len(score.items) if score.min_answered is None else score.min_answered
-    if not values or len(values) < needed:
-        return None
-    if score.method == "sum":
-        # Prorated when some items may be missing, so the range stays comparable.
-        total = sum(values)
-        return total * len(score.items) / len(values) if len(values) < len(score.items) else total
-    if score.method == "mean":
-        return sum(values) / len(values)
-    # percent: the sum as a percentage of the maximum possible over the answered items
-    top = 0.0
-    for i in score.items:
-        if isinstance(answers.get(i), int | float):
-            item = q.item(i)
-            assert item is not None
-            top += item_max(item)
-    return 100.0 * sum(values) / top if top else None
-
-
-def item_max(item: Item) -> float:
-    if item.type == "choice":
-        return max(o.value for o in item.options or [])
-    return float(item.max or 0)
-
-
-def band_for(score: Score, value: float) -> Band | None:
-    for band in score.bands:
-        if band.min <= value <= band.max:
-            return band
-    return None
-
-
 if __name__ == "__main__":
-    # Run through the package module so scoring functions register in the same module object.
-    from backend.diary import questionnaires as _questionnaires
-
-    raise SystemExit(_questionnaires.main())
+    raise SystemExit(main())

@@ -20,7 +20,8 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from backend.diary import store as diary_store
-from backend.diary.questionnaires import Library, check_answers, compute_scores
+from backend.diary.questionnaires import Library, check_answers
+from backend.diary.scoring import compute_scores
 from backend.diary.store import MAX_EDITS_PER_HOUR, Outcome, Outcomes  # noqa: F401 - the API reads them here
 from backend.platform.dates import DateRange, check_date, check_datetime, response_range
 from backend.platform.messages import Problem, Refusal

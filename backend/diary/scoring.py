@@ -1,15 +1,78 @@
-"""Scoring functions that are more than a sum or a mean (value sets, special rules).
+"""Scores: what a definition's `[[scores]]` make of the answers (sum, mean, percent, how many
+answered, or a named function such as an EQ-5D value set), rounded as the manuals round, and
+the interpretation band a score falls in.
 
-Each is registered by name with `@scoring_function(name)` and named in a definition's
-`[[scores]]` as `method = "function"`, `function = "<name>"`.
+A function is named in a definition as `method = "function"`, `function = "<name>"`; the
+names are the keys of FUNCTIONS, at the end of this file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from backend.diary.questionnaires import Questionnaire, round_half_up, scoring_function
+from backend.diary.definitions import Band, Item, Questionnaire, Score
+
+ScoringFunction = Callable[[Questionnaire, Mapping[str, Any]], float | None]
+
+
+def round_half_up(value: float, decimals: int) -> float:
+    """`value` to `decimals` places, halves away from zero (4.25 -> 4.3), as the instruments'
+    manuals, SPSS and Excel's ROUND do; Python's round() goes to even (4.2). The float's
+    shortest text is what is rounded, so a mean that prints as 2.675 becomes 2.68."""
+    quantum = Decimal(1).scaleb(-decimals)
+    return float(Decimal(repr(value)).quantize(quantum, rounding=ROUND_HALF_UP))
+
+
+def compute_scores(q: Questionnaire, answers: Mapping[str, Any]) -> dict[str, float]:
+    """Every score of the definition that the answers allow (a score lacking answers is absent)."""
+    out: dict[str, float] = {}
+    for score in q.scores:
+        value = score_value(q, score, answers)
+        if value is not None:
+            out[score.id] = round_half_up(value, score.decimals)
+    return out
+
+
+def score_value(q: Questionnaire, score: Score, answers: Mapping[str, Any]) -> float | None:
+    if score.method == "function":
+        assert score.function is not None
+        return FUNCTIONS[score.function](q, answers)
+    values = [answers[i] for i in score.items if isinstance(answers.get(i), int | float)]
+    if score.method == "answered":
+        return float(len(values))
+    needed = len(score.items) if score.min_answered is None else score.min_answered
+    if not values or len(values) < needed:
+        return None
+    if score.method == "sum":
+        # Prorated when some items may be missing, so the range stays comparable.
+        total = sum(values)
+        return total * len(score.items) / len(values) if len(values) < len(score.items) else total
+    if score.method == "mean":
+        return sum(values) / len(values)
+    # percent: the sum as a percentage of the maximum possible over the answered items
+    top = 0.0
+    for i in score.items:
+        if isinstance(answers.get(i), int | float):
+            item = q.item(i)
+            assert item is not None
+            top += item_max(item)
+    return 100.0 * sum(values) / top if top else None
+
+
+def item_max(item: Item) -> float:
+    if item.type == "choice":
+        return max(o.value for o in item.options or [])
+    return float(item.max or 0)
+
+
+def band_for(score: Score, value: float) -> Band | None:
+    for band in score.bands:
+        if band.min <= value <= band.max:
+            return band
+    return None
+
 
 # -- EQ-5D-5L, Dutch value set -------------------------------------------------------------
 # Source: Versteegh MM, Vermeulen KM, Evers SMAA, de Wit GA, Prenger R, Stolk EA.
@@ -64,8 +127,11 @@ def eq5d5l_nl_index(levels: tuple[int, ...]) -> float:
     return round_half_up(1.0 - decrement, 3)
 
 
-@scoring_function("eq5d5l_nl")
 def eq5d5l_nl(q: Questionnaire, answers: Mapping[str, Any]) -> float | None:
     """EQ-5D-5L index with the Dutch value set (Versteegh 2016); None if a dimension is missing."""
     levels = eq5d5l_levels(answers)
     return None if levels is None else eq5d5l_nl_index(levels)
+
+
+# The scoring functions by the name a definition gives them.
+FUNCTIONS: dict[str, ScoringFunction] = {"eq5d5l_nl": eq5d5l_nl}

@@ -15,7 +15,8 @@ from typing import Any, Literal
 import msgspec
 
 from backend.diary import store as responses
-from backend.diary.questionnaires import Library, round_half_up
+from backend.diary.questionnaires import Library
+from backend.diary.scoring import round_half_up
 from backend.exports.files import Sink, read_transaction
 from backend.exports.scope import ExportError
 from backend.exports.wide import cell, ordered_scores, score_column

@@ -28,6 +28,7 @@ from urllib.parse import quote
 import msgspec
 
 from backend.diary import store as responses
+from backend.diary.definitions import Item, Questionnaire
 from backend.diary.fhir_questionnaire import (
     DEFAULT_BASE,
     LOINC,
@@ -37,7 +38,7 @@ from backend.diary.fhir_questionnaire import (
     resource_id,
     to_fhir,
 )
-from backend.diary.questionnaires import Item, Library, Questionnaire
+from backend.diary.questionnaires import Library
 from backend.exports.files import read_transaction
 from backend.exports.scope import check_has_data, check_range
 from backend.patients import store as patients

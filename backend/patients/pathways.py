@@ -29,7 +29,9 @@ from typing import Any, Literal
 
 import msgspec
 
-from backend.diary.questionnaires import LANGUAGES, DefinitionError, Library, Text, round_half_up
+from backend.diary.definitions import LANGUAGES, DefinitionError, Text
+from backend.diary.questionnaires import Library
+from backend.diary.scoring import round_half_up
 
 Anchor = Literal["enrolment", "treatment", "surgery"]
 PATHWAY_IDS = ("chronic-pain", "treatment-followup", "opioid", "tps", "palliative")

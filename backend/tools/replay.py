@@ -177,7 +177,7 @@ def current_entries(responses: Iterable[_Response], library: Any = None) -> list
         if library is not None:
             q = library.get(r.questionnaire, r.version) or library.get(r.questionnaire)
             if q is not None:
-                from backend.diary.questionnaires import compute_scores
+                from backend.diary.scoring import compute_scores
 
                 try:
                     scores = compute_scores(q, r.answers)

@@ -18,8 +18,8 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 
 from backend import intake
 from backend.diary import responses
-from backend.diary.questionnaires import band_for
 from backend.diary.responses import BatchIn, BatchItem, BatchResult, Invalid, ResponseIn, ResponseOut
+from backend.diary.scoring import band_for
 from backend.patients import enrolment
 from backend.patients.enrolment import EnrolmentError, Patient
 from backend.platform import messages

@@ -25,7 +25,8 @@ from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import QueryParameter
 from litestar.response import Stream, Template
 
-from backend.diary.questionnaires import Library, band_for, round_half_up
+from backend.diary.questionnaires import Library
+from backend.diary.scoring import band_for, round_half_up
 from backend.exports.cohort import PointSummary, cohort_summary, cohort_time_points, iter_cohort
 from backend.exports.files import stream_from
 from backend.exports.scope import ExportError, check_period, parse_date

@@ -17,8 +17,9 @@ import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.response import Redirect
 
+from backend.diary.definitions import Questionnaire
 from backend.diary.fhir_questionnaire import canonical_url, resource_id, to_fhir
-from backend.diary.questionnaires import Library, Questionnaire
+from backend.diary.questionnaires import Library
 from backend.platform import messages
 from backend.platform.storage import iso, utcnow
 
