@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from backend.alerts.baseline import Baseline, pain_baseline
-from backend.diary.questionnaires import band_for
+from backend.diary.scoring import band_for
 
 DIARY = "diary"
 
