@@ -15,7 +15,7 @@ from typing import Any
 
 from backend.alerts import lifecycle as alerts
 from backend.diary.questionnaires import Library
-from backend.diary.responses import Checked, Outcomes, store
+from backend.diary.responses import MAX_EDITS_PER_HOUR, Checked, Outcomes, store
 from backend.patients.enrolment import Patient
 from backend.tasks import store as tasks
 
@@ -30,10 +30,12 @@ def receive(
     library: Library,
     pathways: Mapping[str, Any],
     now: datetime,
+    max_edits: int = MAX_EDITS_PER_HOUR,
 ) -> Outcomes:
     """Store checked responses, then (for the new ones) complete their tasks and evaluate
-    the patient's alerts; the outcome of each item, in order."""
-    outcomes = store(conn, patient, items, now=now)
+    the patient's alerts; the outcome of each item, in order ("throttled" past `max_edits`
+    responses of one day within an hour)."""
+    outcomes = store(conn, patient, items, now=now, max_edits=max_edits)
     new = [c for c, outcome in zip(items, outcomes, strict=True) if outcome == "created"]
     if new:
         _isolated(conn, "complete_tasks", patient, lambda: complete_tasks(conn, patient, new))

@@ -195,10 +195,11 @@ def store(
     items: Iterable[Checked],
     *,
     now: datetime | None = None,
+    max_edits: int = MAX_EDITS_PER_HOUR,
 ) -> Outcomes:
     """Store checked responses idempotently (what follows a new one: `intake.receive`);
-    "throttled" past MAX_EDITS_PER_HOUR responses of one day in an hour (diary.store.add)."""
-    return diary_store.add(conn, patient.id, items, iso(now or utcnow()))
+    "throttled" past `max_edits` responses of one day in an hour (diary.store.add)."""
+    return diary_store.add(conn, patient.id, items, iso(now or utcnow()), max_edits=max_edits)
 
 
 def list_for_patient(

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 Outcome = Literal["created", "duplicate", "conflict", "throttled"]
 
-# How many responses one questionnaire of one day may get in an hour (the first included):
+# How many responses one questionnaire of one day may get in an hour (the first included;
+# settings.max_edits_per_hour, PIJNWACHT_MAX_EDITS_PER_HOUR, sets it for the server):
 # a person corrects a day a few times; a phone re-sending it without end is broken, and
 # without a cap every edit would still be stored and judged (issue 17). Counted per day in
 # current_response_ids (migrations.CURRENT_RESPONSE_TRIGGERS keeps the count).
@@ -31,11 +32,18 @@ class Outcomes(list):
     retry_at: str | None = None
 
 
-def add(conn: sqlite3.Connection, patient_id: str, items: Iterable[Checked], received_at: str) -> Outcomes:
+def add(
+    conn: sqlite3.Connection,
+    patient_id: str,
+    items: Iterable[Checked],
+    received_at: str,
+    *,
+    max_edits: int = MAX_EDITS_PER_HOUR,
+) -> Outcomes:
     """Store checked responses idempotently by UUID: the same id with the same content is a
     no-op ("duplicate"), with other content (or another patient's) a "conflict".
 
-    "throttled": not stored, the day had MAX_EDITS_PER_HOUR responses in its hour already
+    "throttled": not stored, the day had `max_edits` responses in its hour already (0: no cap)
     (a re-sent one is still "duplicate": the phone may always hear it was saved). The
     insert trigger makes the response the day's current one if it is the last written.
     """
@@ -47,7 +55,7 @@ def add(conn: sqlite3.Connection, patient_id: str, items: Iterable[Checked], rec
             " WHERE patient_id = ? AND questionnaire_id = ? AND local_date = ?",
             (patient_id, c.questionnaire, c.local_date),
         ).fetchone()
-        if cap is not None and cap[0] >= MAX_EDITS_PER_HOUR and received_at < cap[1]:
+        if cap is not None and max_edits and cap[0] >= max_edits and received_at < cap[1]:
             seen = _seen(conn, patient_id, c)
             if seen is None:
                 outcomes.append("throttled")

@@ -40,6 +40,9 @@ class Settings(msgspec.Struct, kw_only=True):
     login_lockout_minutes: int = 15
     enrol_max_failures: int = 10
     enrol_code_days: int = 14
+    # Responses one questionnaire of one day may get within an hour (a phone re-sending it
+    # without end): more are refused with 429 (issue 17). 0: no cap (benchmarks only).
+    max_edits_per_hour: int = 100
     # Urgent alerts not acknowledged within this many minutes escalate.
     escalate_after_minutes: int = 60
     # Response targets per severity (backend/alerts/deadlines.py): by when an alert should be seen
@@ -155,6 +158,8 @@ def _check(s: Settings) -> None:
             raise bad(name, "must be a positive number")
     if not 0 < s.header_timeout_seconds <= 300:
         raise bad("header_timeout_seconds", "a number of seconds above 0, at most 300")
+    if s.max_edits_per_hour < 0:
+        raise bad("max_edits_per_hour", "a number of responses, 0 (no cap) or more")
     if s.wal_autocheckpoint < 0:
         raise bad("wal_autocheckpoint", "a number of pages, 0 or more")
     if not re.fullmatch(r"(\d+(\.\d+)?(ms|s|m|h))+", s.replica_sync_interval):

@@ -172,13 +172,13 @@ def errors(*codes: int) -> dict[int, ResponseSpec]:
     }
 
 
-def too_many_edits(day: str, retry_at: str | None, now: datetime) -> Refusal:
-    """429 for a day sent more than MAX_EDITS_PER_HOUR times within an hour (issue 17)."""
+def too_many_edits(day: str, retry_at: str | None, now: datetime, max_edits: int) -> Refusal:
+    """429 for a day sent more than `max_edits` times within an hour (issue 17)."""
     until = parse_iso(retry_at) if retry_at else now + timedelta(hours=1)
     return Refusal(
         "response.too_many_edits",
         429,
-        max=responses.MAX_EDITS_PER_HOUR,
+        max=max_edits,
         day=day,
         until=until.strftime("%H:%M"),
         headers={"Retry-After": str(max(1, math.ceil((until - now).total_seconds())))},
@@ -504,14 +504,22 @@ class PatientController(Controller):
         checked = responses.check(response_id, data, patient, services.library, now)
         outcomes = await services.db.write(
             lambda conn: intake.receive(
-                conn, patient, [checked], library=services.library, pathways=services.pathways, now=now
+                conn,
+                patient,
+                [checked],
+                library=services.library,
+                pathways=services.pathways,
+                now=now,
+                max_edits=services.settings.max_edits_per_hour,
             )
         )
         [outcome] = outcomes
         if outcome == "conflict":
             raise Refusal("response.conflict", 409, id=checked.id)
         if outcome == "throttled":
-            raise too_many_edits(checked.local_date, outcomes.retry_at, now)
+            raise too_many_edits(
+                checked.local_date, outcomes.retry_at, now, services.settings.max_edits_per_hour
+            )
         status = HTTP_201_CREATED if outcome == "created" else HTTP_200_OK
         return Response(PutResult(id=checked.id, status=outcome), status_code=status)
 
@@ -548,7 +556,13 @@ class PatientController(Controller):
         got = (
             await services.db.write(
                 lambda conn: intake.receive(
-                    conn, patient, checked, library=services.library, pathways=services.pathways, now=now
+                    conn,
+                    patient,
+                    checked,
+                    library=services.library,
+                    pathways=services.pathways,
+                    now=now,
+                    max_edits=services.settings.max_edits_per_hour,
                 )
             )
             if checked
@@ -558,7 +572,9 @@ class PatientController(Controller):
             # The others are stored (and judged): the phone keeps every item on a 429 and sends
             # them again later, when those come back as "duplicate".
             throttled = next(c for c, o in zip(checked, got, strict=True) if o == "throttled")
-            raise too_many_edits(throttled.local_date, got.retry_at, now)
+            raise too_many_edits(
+                throttled.local_date, got.retry_at, now, services.settings.max_edits_per_hour
+            )
         outcomes = iter(got)
         stored = iter(checked)
         final: list[BatchResult] = []
