@@ -9,9 +9,10 @@ import xml.etree.ElementTree as ET
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from backend.exports.cohort import PointSummary
+from backend.alerts import views
 from backend.exports.long import patient_export
-from backend.web import consult
+from backend.platform import formatting
+from backend.web import charts
 from tests.conftest import AMS, diary, enrolled_days_ago, new_id
 
 
@@ -100,9 +101,12 @@ def test_consult_csv_downloads_for_dutch_excel_and_is_audited(client, clinician,
     assert r.content.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig")), delimiter=";"))
     assert [row[1] for row in rows[1:]] == [days_ago(2), days_ago(1)]
-    assert dict(zip(rows[0], rows[1], strict=True))["sleep_hours"] == "6,5"
+    assert dict(zip(rows[0], rows[1], strict=True))["slaap (uren)"] == "6,5"
+    # Two downloads, two file names.
+    assert 'filename="consult-' + pid + '-excel.csv"' in r.headers["content-disposition"]
     assert audit_rows(settings, "export") == [(pid, "wide csv dialect nl start..end", "nurse@example.org")]
     plain = client.get(f"/clinic/patients/{pid}/consult.csv?dialect=standard&from={days_ago(1)}")
+    assert 'filename="consult-' + pid + '.csv"' in plain.headers["content-disposition"]
     assert plain.text.splitlines()[1].split(",")[1] == days_ago(1)
 
 
@@ -123,8 +127,8 @@ def test_consult_summary_page_shows_period_baseline_scores_and_chart(
     client, clinician, patient, settings, services
 ):
     pid, headers = patient
-    enrolled_days_ago(services, pid, 40)
-    for n in range(40, 0, -1):
+    enrolled_days_ago(services, pid, 45)
+    for n in range(45, 0, -1):
         pain = 7 if n <= 10 else 4
         send(
             client,
@@ -143,13 +147,18 @@ def test_consult_summary_page_shows_period_baseline_scores_and_chart(
     assert r.status_code == 200, r.text
     html = r.text
     assert "Consultoverzicht" in html and "Mevr. Jansen" in html
-    assert "baseline 4" in html  # median of the 28 days before the 28-day period
-    assert "<svg" in html and "<polyline" in html
-    assert "PHQ-9" in html and "16" in html and "+8" in html  # 8 -> 16 since intake
+    # THE baseline (detection's): the pain of the weeks before the last two, flares trimmed.
+    assert "baseline 4,0" in html and "verschil <strong>+" in html
+    assert "<svg" in html and "<path" in html
+    assert "PHQ-9" in html and "16" in html and "+8,0" in html  # 8 -> 16 since intake
     assert "slecht" in html
     assert audit_rows(settings, "view")[-1][0] == pid
     short = client.get(f"/clinic/patients/{pid}/consult?from={days_ago(5)}&to={days_ago(1)}")
-    assert f"{days_ago(5)} t/m {days_ago(1)}" in short.text
+    shown = [formatting.day(date.fromisoformat(days_ago(n))) for n in (5, 1)]
+    assert f"{shown[0]} t/m {shown[1]}" in short.text
+    # Printed with the date and time, by whom; a print button (a script file, no inline script).
+    assert "afgedrukt door nurse op " in html and " om " in html.split("afgedrukt door nurse op ")[1][:20]
+    assert "data-print" in html and '<script type="module" src="/clinic/static/print.js">' in html
     assert client.get("/clinic/patients/nobody/consult").status_code == 404
 
 
@@ -169,18 +178,33 @@ def test_cohort_page_and_csv(client, clinician, patient, other_patient, settings
     assert client.get("/clinic/cohort/nope").status_code == 404
 
 
-def test_pain_chart_is_wellformed_svg_with_gaps_and_baseline():
+def test_the_one_chart_is_wellformed_svg_with_gaps_dates_values_and_baseline():
     start = date(2026, 3, 1)
-    days = [(start + timedelta(days=i), v, None) for i, v in enumerate([5, 6, None, None, 7, 8, 6])]
-    svg = consult.pain_chart_svg(days, 4.5)
+    values = {
+        start + timedelta(days=i): v for i, v in enumerate([5, 6, None, None, 7, 8, 6]) if v is not None
+    }
+    svg = charts.DayChart(
+        title="Pijn",
+        first=start,
+        last=start + timedelta(days=6),
+        top=10,
+        series=[charts.Series("gemiddelde pijn", values)],
+        levels=[charts.Level(4.5, "baseline 4,5", start, start + timedelta(days=6))],
+        markers=[charts.Marker(start + timedelta(days=4), "high", "melding <b>")],
+    ).svg()
     root = ET.fromstring(svg)
     ns = "{http://www.w3.org/2000/svg}"
-    assert len(root.findall(f"{ns}polyline")) == 2  # the gap splits the line
+    (path,) = root.findall(f"{ns}path")
+    assert path.get("d").count("M") == 2  # the gap splits the line
     assert len(root.findall(f"{ns}circle")) == 5
-    assert "baseline 4.5" in svg and "style=" not in svg  # CSP: no inline style
-    bars = consult.cohort_chart_svg(
-        [PointSummary("intake", 0, 3, 3, 3, 1.0, 6.5, 3), PointSummary("6w", 42, 3, 0, 0, None, None, 0)]
-    )
+    assert "baseline 4,5" in svg and "style=" not in svg  # CSP: no inline style
+    texts = [t.text for t in root.iter(f"{ns}text")]
+    assert "1 mrt." in texts and "7 mrt." in texts  # a date axis
+    # One focusable column per day with a value, its title saying the day and the value.
+    days = [r for r in root.iter(f"{ns}rect") if r.get("tabindex") == "0"]
+    assert len(days) == 5 and days[0].find(f"{ns}title").text == "1 mrt.: gemiddelde pijn 5,0"
+    assert "▼" in texts and "melding &lt;b&gt;" in svg  # markers as the legend shows; escaped
+    bars = charts.bar_chart("Mediane pijn", [("intake", 6.5), ("6w", None)])
     assert len(ET.fromstring(bars).findall(f"{ns}rect")) == 1
 
 
@@ -208,13 +232,14 @@ def test_alerts_in_the_period_with_outcome_and_note(settings, services, patient)
     services.db.write_sync(add)
     conn = sqlite3.connect(settings.db)
     conn.row_factory = sqlite3.Row
-    found = consult.alerts_for(conn, pid, date(2026, 3, 1), date(2026, 3, 28))
+    found = views.in_period(conn, pid, "2026-03-01", "2026-03-28")
+    notes = views.notes(conn, [a["id"] for a in found])
     conn.close()
-    assert [(a["opened"], a["outcome"]) for a in found] == [
+    assert [(a["opened_on"], a["outcome"]) for a in found] == [
         ("2026-03-20", None),
         ("2026-03-01", "called_patient"),
     ]
-    assert found[1]["notes"] == ["gebeld"]
+    assert [n["text"] for n in notes if n["alert_id"] == found[1]["id"]] == ["gebeld"]
 
 
 def test_patient_export_is_their_own_long_csv(client, patient, other_patient, settings):

@@ -231,14 +231,17 @@ def test_wide_csv_one_row_per_day_with_current_answers_gaps_and_scores(db):
 def test_wide_csv_for_dutch_excel_has_bom_semicolons_and_decimal_commas(db):
     _path, conn = db
     p = new_patient(conn)
-    add(conn, p, "2026-01-05", diary(6, sleep_hours=6.5, note="moe; heel moe, echt"))
+    add(conn, p, "2026-01-05", diary(6, sleep_hours=6.5, note="moe; heel moe, echt", se_nausea=2))
     text = "".join(iter_wide(conn, LIBRARY, dialect="nl"))
     assert text.startswith("\ufeff")
     rows = read_csv(text.removeprefix("\ufeff"), delimiter=";")
     row = dict(zip(rows[0], rows[1], strict=True))
-    assert row["sleep_hours"] == "6,5"
-    assert row["note"] == "moe; heel moe, echt"
-    assert row["local_date"] == "2026-01-05"
+    # Dutch column names and answer words, not ids and codes.
+    assert rows[0][:4] == ["patiënt", "datum", "pijn gemiddeld", "pijn ergst"]
+    assert row["slaap (uren)"] == "6,5"
+    assert row["misselijkheid"] == "matig"
+    assert row["opmerking"] == "moe; heel moe, echt"
+    assert row["datum"] == "2026-01-05"
     with pytest.raises(ExportError, match="unknown dialect"):
         iter_wide(conn, LIBRARY, dialect="fr")
 

@@ -21,6 +21,7 @@ from backend.diary.questionnaires import Library
 from backend.exports import spreadsheet
 from backend.exports.files import BOM, Sink, number_text, read_transaction
 from backend.exports.scope import ExportError, check_has_data, check_range
+from backend.platform.messages import WORDS, word
 
 Dialect = Literal["standard", "nl"]
 
@@ -106,7 +107,33 @@ def iter_wide(
     items = diary_columns(library)
     scores = score_columns(conn, library, patient_id, date_from, date_to)
     header = ["patient_id", "local_date", *items, *(score_column(q, s) for q, s in scores)]
-    return _in_snapshot(conn, patient_id, date_from, date_to, header, items, scores, dialect)
+    if dialect == "nl":
+        header = dutch_header(library, items, scores)
+    words = choice_words(library) if dialect == "nl" else {}
+    return _in_snapshot(conn, patient_id, date_from, date_to, header, items, scores, dialect, words)
+
+
+def dutch_header(library: Library, items: list[str], scores: list[tuple[str, str]]) -> list[str]:
+    """The Dutch Excel variant's column names, in the clinic's words ("pijn gemiddeld",
+    "PHQ-9 totaalscore"), not ids."""
+    out = [word("column", "patient_id"), word("column", "local_date")]
+    out += [word("column", item) if item in WORDS["column"] else item for item in items]
+    for qid, sid in scores:
+        q = library.get(qid)
+        score = next((x for x in q.scores if x.id == sid), None) if q else None
+        title = (q.short_title or q.title).get("nl", qid) if q else qid
+        out.append(f"{title} {score.label.get('nl', sid)}" if score else score_column(qid, sid))
+    return out
+
+
+def choice_words(library: Library) -> dict[str, dict[int, str]]:
+    """Diary choice items (side effects) by value -> their Dutch answer ("matig", not 2)."""
+    q = library.get("diary")
+    return {
+        i.id: {o.value: o.text.get("nl", str(o.value)) for o in i.options}
+        for i in (q.items if q else [])
+        if i.type == "choice" and i.options
+    }
 
 
 def _in_snapshot(
@@ -118,11 +145,17 @@ def _in_snapshot(
     items: list[str],
     scores: list[tuple[str, str]],
     dialect: Dialect,
+    words: dict[str, dict[int, str]] | None = None,
 ) -> Iterator[str]:
     close = read_transaction(conn)
     try:
         yield from _wide_chunks(
-            responses.current_days(conn, patient_id, date_from, date_to), header, items, scores, dialect
+            responses.current_days(conn, patient_id, date_from, date_to),
+            header,
+            items,
+            scores,
+            dialect,
+            words,
         )
     finally:
         close()
@@ -134,8 +167,10 @@ def _wide_chunks(
     items: list[str],
     scores: list[tuple[str, str]],
     dialect: Dialect,
+    words: dict[str, dict[int, str]] | None = None,
 ) -> Iterator[str]:
     nl = dialect == "nl"
+    words = words or {}
     sink = Sink()
     if nl:
         sink.write(BOM)
@@ -176,7 +211,7 @@ def _wide_chunks(
             for key, value in decode(answers).items():
                 at = item_index.get(key)
                 if at is not None:
-                    row[at] = value
+                    row[at] = words[key].get(value, value) if key in words else value
         for key, value in decode(r_scores).items():
             at = score_index.get((qid, key))
             if at is not None:

@@ -584,6 +584,23 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
         "questionnaire": {"nl": "vragenlijst: {item}", "en": "questionnaire: {item}"},
         "silence": {"nl": "geen dagboek ontvangen", "en": "no diary received"},
     },
+    # Columns of the consult CSV for Dutch Excel.
+    "column": {
+        "patient_id": {"nl": "patiënt", "en": "patient"},
+        "local_date": {"nl": "datum", "en": "date"},
+        "pain_avg": {"nl": "pijn gemiddeld", "en": "average pain"},
+        "pain_worst": {"nl": "pijn ergst", "en": "worst pain"},
+        "sleep_hours": {"nl": "slaap (uren)", "en": "sleep (hours)"},
+        "sleep_quality": {"nl": "slaapkwaliteit", "en": "sleep quality"},
+        "activity": {"nl": "activiteit", "en": "activity"},
+        "mood": {"nl": "stemming", "en": "mood"},
+        "rescue_doses": {"nl": "noodmedicatie (keer)", "en": "rescue medication (doses)"},
+        "se_drowsiness": {"nl": "sufheid", "en": "drowsiness"},
+        "se_nausea": {"nl": "misselijkheid", "en": "nausea"},
+        "se_constipation": {"nl": "verstopping", "en": "constipation"},
+        "se_dizziness": {"nl": "duizeligheid", "en": "dizziness"},
+        "note": {"nl": "opmerking", "en": "note"},
+    },
     # What a clinician did, as the audit log shows it.
     "action": {
         "list_alerts": {"nl": "meldingen bekeken", "en": "viewed the alerts"},

@@ -402,11 +402,13 @@ def pain_series(t: diary_timeline.Timeline) -> list[charts.Series]:
 
 
 def baseline_text(b: Any) -> str:
+    """ "baseline 4,0 (28 dagboekdagen, 22 okt. – 19 nov., uitschieters weggelaten)"."""
     if b is None:
         return ""
+    last = b.end - timedelta(days=1)
     return (
-        f"baseline {formatting.number(b.value)}: gemiddelde pijn van {len(b.days)} dagboekdagen,"
-        f" {day(b.start)} t/m {day(b.end - timedelta(days=1))} (uitschieters weggelaten)"
+        f"baseline {formatting.number(b.value)} ({len(b.days)} dagboekdagen,"
+        f" {day(b.start, year=False)} – {day(last, year=False)}, uitschieters weggelaten)"
     )
 
 

@@ -47,21 +47,24 @@ SIDE_EFFECTS = ("se_drowsiness", "se_nausea", "se_constipation", "se_dizziness")
 LEVEL_WORDS = {n: word("level", str(n)) for n in range(4)}
 
 
-def trial_summary(pathway: Any, t: diary_timeline.Timeline, anchor: str) -> str | None:
-    """ "≥ 50 % pijnvermindering op 9 van 14 dagen (baseline 6,5)", from the pathway's success
-    rule; None for a pathway without one."""
-    rule = getattr(pathway, "success", None)
-    if rule is None:
-        return None
-    found = trial_days(
-        rule, diary_timeline.by_anchor(t.series(rule.item, shown=False), date.fromisoformat(anchor))
-    )
+def trial_text(rule: Any, found: Any) -> str:
+    """ "≥ 50 % pijnvermindering op 9 van 14 dagen (baseline 6,5)": the pathway's success rule
+    applied day by day."""
     if found is None:
         return f"{rule.label.get('nl', '')}: nog te weinig dagen in de nulmeting"
     return (
         f"≥ {formatting.number(found.min_reduction_percent, 0)} % pijnvermindering op {found.reached}"
         f" van {formatting.days(found.days)} (baseline {formatting.number(found.baseline)})"
     )
+
+
+def trial_summary(pathway: Any, t: diary_timeline.Timeline, anchor: str) -> str | None:
+    """The trial summary of a pathway with a success rule (treatment follow-up); else None."""
+    rule = getattr(pathway, "success", None)
+    if rule is None:
+        return None
+    values = diary_timeline.by_anchor(t.series(rule.item, shown=False), date.fromisoformat(anchor))
+    return trial_text(rule, trial_days(rule, values))
 
 
 def _delivery(reminders: Any, receipts: Any, zone: Any) -> dict[str, Any]:
