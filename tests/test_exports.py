@@ -30,7 +30,7 @@ from backend.exports.scope import ExportError
 from backend.exports.spreadsheet import unguard
 from backend.exports.wide import iter_wide
 from backend.patients import enrolment
-from backend.patients.pathways import PATHWAY_IDS, load_pathways
+from backend.patients.pathways import load_pathways
 from backend.platform import migrations
 from backend.platform.settings import PROJECT_ROOT
 from backend.platform.storage import connect, open_database
@@ -56,7 +56,7 @@ def new_patient(conn, name="Mevr. Jansen", pathway="chronic-pain", anchor=date(2
         conn,
         display_name=name,
         pathway_id=pathway,
-        known_pathways=set(PATHWAY_IDS),
+        known_pathways=set(PATHWAYS),
         anchor_date=anchor,
     )
     return patient

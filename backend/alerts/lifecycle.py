@@ -39,7 +39,8 @@ from backend.alerts.detection import (
 )
 from backend.diary import store as diary_store
 from backend.patients import store as patients_store
-from backend.platform.storage import iso, parse_iso, utcnow
+from backend.platform.settings import Settings
+from backend.platform.storage import Database, iso, parse_iso, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -376,15 +377,14 @@ SWEEP_CHUNK = 200
 
 
 def sweep(
-    db: Any,
-    settings: Any,
+    db: Database,
+    settings: Settings,
     now: datetime,
     library: Any,
     pathways: Mapping[str, Any] | None,
-    reminders: list[tuple[str, Finding]] | None = None,
 ) -> int:
     """The nightly pass: every active patient evaluated as of their own local today (silence
-    included); returns how many alerts opened. Silence reminders go to `reminders` if given."""
+    included); returns how many alerts opened."""
     patients = patients_store.active_zones(db.reader)
     opened = 0
     for start in range(0, len(patients), SWEEP_CHUNK):
@@ -404,8 +404,6 @@ def sweep(
                     log.error("sweep: patient %s failed with %s", patient_id, type(exc).__name__)
                 else:
                     n += len(changes.opened_ids)
-                    if reminders is not None:
-                        reminders.extend((patient_id, f) for f in changes.reminders)
                 conn.execute("RELEASE sweep_patient")
             return n
 
@@ -413,12 +411,11 @@ def sweep(
     return opened
 
 
-def escalate(db: Any, settings: Any, now: datetime) -> list[int]:
+def escalate(db: Database, settings: Settings, now: datetime) -> list[int]:
     """Urgent alerts still unacknowledged after `escalate_after_minutes`: mark them escalated
     (compare-and-set, so never twice); return their ids."""
     cutoff = iso(now - timedelta(minutes=settings.escalate_after_minutes))
     at = iso(now)
-
     return db.write_sync(lambda conn: alerts_store.escalate(conn, cutoff, at))
 
 

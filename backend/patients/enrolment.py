@@ -26,10 +26,12 @@ MAX_ZONE_LENGTH = 64
 
 
 class EnrolmentError(Refusal, ValueError):
-    """An enrolment request that cannot be honoured: a message key, the HTTP status it maps to."""
+    """An enrolment request that cannot be honoured: a message key of backend/platform/messages.py
+    and its parameters. A refusal of what was asked (422); the web layer decides otherwise where
+    HTTP says more (a code that is unknown or expired: web/api.py)."""
 
-    def __init__(self, key: str, status: int = 400, /, **params: Any):
-        super().__init__(key, status, **params)
+    def __init__(self, key: str, /, **params: Any):
+        super().__init__(key, **params)
 
 
 def _hash(secret: str) -> str:
@@ -51,30 +53,30 @@ def check_timezone(name: str) -> str:
             raise ValueError
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise EnrolmentError("settings.timezone", 422, value=repr(name[:MAX_ZONE_LENGTH])) from None
+        raise EnrolmentError("settings.timezone", value=repr(name[:MAX_ZONE_LENGTH])) from None
     return name
 
 
 def check_reminder_time(value: str) -> str:
     if not TIME_RE.fullmatch(value or ""):
-        raise EnrolmentError("settings.reminder_time", 422, value=repr(value[:20]))
+        raise EnrolmentError("settings.reminder_time", value=repr(value[:20]))
     return value
 
 
 def check_display_name(name: str) -> str:
     name = (name or "").strip()
     if not name:
-        raise EnrolmentError("name.required", 422)
+        raise EnrolmentError("name.required")
     if len(name) > 80:
-        raise EnrolmentError("name.too_long", 422, max=80)
+        raise EnrolmentError("name.too_long", max=80)
     # Control and format characters (U+202E turns the text around, zero-width ones hide
     # parts of it): a name shown in the inbox must read as it is.
     if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") for c in name):
-        raise EnrolmentError("name.control", 422)
+        raise EnrolmentError("name.control")
     # A BSN is nine digits: refuse anything that looks like one (data minimisation, AVG),
     # however the digits are grouped (1234-5678-2, 1234 5678 2, 1234.5678.2, 1234/5678/2).
     if re.search(r"\d{8,}", re.sub(r"[\s.\-_/,]", "", name)):
-        raise EnrolmentError("name.bsn", 422)
+        raise EnrolmentError("name.bsn")
     return name
 
 
@@ -84,12 +86,10 @@ def check_anchor(value: str | date, *, today: date, enrolled_on: date | None = N
     day = value if isinstance(value, date) else check_date("anchor_date", value, allowed)
     if isinstance(day, Problem):
         if day.key == "date.format":
-            raise EnrolmentError("anchor.format", 422)
-        raise EnrolmentError("anchor.range", 422, **day.params)
+            raise EnrolmentError("anchor.format")
+        raise EnrolmentError("anchor.range", **day.params)
     if day not in allowed:
-        raise EnrolmentError(
-            "anchor.range", 422, value=day.isoformat(), first=allowed.first, last=allowed.last
-        )
+        raise EnrolmentError("anchor.range", value=day.isoformat(), first=allowed.first, last=allowed.last)
     return day
 
 
@@ -113,13 +113,13 @@ def create_patient(
     """Enrol a patient: returns (patient, one-time code, code expiry as UTC ISO)."""
     if pathway_id not in known_pathways:
         raise EnrolmentError(
-            "pathway.unknown", 422, value=repr(pathway_id[:80]), known=", ".join(sorted(known_pathways))
+            "pathway.unknown", value=repr(pathway_id[:80]), known=", ".join(sorted(known_pathways))
         )
     display_name = check_display_name(display_name)
     check_timezone(timezone)
     check_reminder_time(reminder_time)
     if language not in ("nl", "en"):
-        raise EnrolmentError("settings.language", 422)
+        raise EnrolmentError("settings.language")
     now = utcnow()
     local_today = now.astimezone(ZoneInfo(timezone)).date()
     anchor = anchor_date or local_today
@@ -160,17 +160,17 @@ def redeem_code(conn: sqlite3.Connection, code: str) -> tuple[Patient, str]:
     """Exchange a one-time code for a device token (>= 128 random bits; only its hash is kept)."""
     normal = normalise_code(code)
     if len(normal) != CODE_LENGTH or any(c not in CODE_ALPHABET for c in normal):
-        raise EnrolmentError("enrol.code_format", 404, length=CODE_LENGTH)
+        raise EnrolmentError("enrol.code_format", length=CODE_LENGTH)
     found = store.code(conn, _hash(normal))
     if found is None or found[2] is not None:
-        raise EnrolmentError("enrol.code_unknown", 404)
+        raise EnrolmentError("enrol.code_unknown")
     patient_id, expires_at, _used = found
     now = utcnow()
     if parse_iso(expires_at) <= now:
-        raise EnrolmentError("enrol.code_expired", 410)
+        raise EnrolmentError("enrol.code_expired")
     patient = store.get(conn, patient_id)
     if patient is None or patient.status != "active":
-        raise EnrolmentError("enrol.code_unknown", 404)
+        raise EnrolmentError("enrol.code_unknown")
     store.use_code(conn, _hash(normal), iso(now))
     token = secrets.token_urlsafe(32)  # 256 bits
     store.insert_device(conn, _hash(token), patient.id, iso(now))
@@ -203,7 +203,7 @@ def update_settings(
     changes: dict[str, str] = {}
     if language is not None:
         if language not in ("nl", "en"):
-            raise EnrolmentError("settings.language", 422)
+            raise EnrolmentError("settings.language")
         changes["language"] = language
     if timezone is not None:
         changes["timezone"] = check_timezone(timezone)

@@ -34,7 +34,6 @@ from backend.diary.questionnaires import Library
 from backend.diary.scoring import round_half_up
 
 Anchor = Literal["enrolment", "treatment", "surgery"]
-PATHWAY_IDS = ("chronic-pain", "treatment-followup", "opioid", "tps", "palliative")
 # Reminders are pushed at most this often and this many times per task (alarm fatigue).
 MAX_REMINDERS = 5
 MIN_HOURS_APART = 1.0

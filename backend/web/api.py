@@ -316,7 +316,9 @@ class EnrolController(Controller):
                 headers={"Retry-After": str(max(1, math.ceil((result - now).total_seconds())))},
             )
         if isinstance(result, EnrolmentError):
-            raise result
+            # A code that does not exist (or is used) is not found; an expired one is gone.
+            status = 410 if result.key == "enrol.code_expired" else 404
+            raise Refusal(result.key, status, **result.params)
         patient, token = result
         return EnrolOut(token=token, patient=me_of(services, patient))
 

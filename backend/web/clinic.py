@@ -440,7 +440,6 @@ class PatientsController(Controller):
             if pathway_id not in services.pathway_ids:
                 raise EnrolmentError(
                     "pathway.unknown",
-                    422,
                     value=repr(pathway_id[:80]),
                     known=", ".join(sorted(services.pathway_ids)),
                 )
