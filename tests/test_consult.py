@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from backend.alerts import views
+from backend.alerts import store as alerts_store
 from backend.exports.long import patient_export
 from backend.platform import formatting
 from backend.web import charts
@@ -232,8 +232,8 @@ def test_alerts_in_the_period_with_outcome_and_note(settings, services, patient)
     services.db.write_sync(add)
     conn = sqlite3.connect(settings.db)
     conn.row_factory = sqlite3.Row
-    found = views.in_period(conn, pid, "2026-03-01", "2026-03-28")
-    notes = views.notes(conn, [a["id"] for a in found])
+    found = alerts_store.in_period(conn, pid, "2026-03-01", "2026-03-28")
+    notes = alerts_store.notes(conn, [a["id"] for a in found])
     conn.close()
     assert [(a["opened_on"], a["outcome"]) for a in found] == [
         ("2026-03-20", None),

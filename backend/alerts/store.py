@@ -3,12 +3,19 @@
 What to write is decided elsewhere (`lifecycle.step` for the rules, the inbox for what a
 clinician does); these functions only read and write, each change a compare-and-set on the
 alert's state so that two evaluations or two clinicians never apply one change twice.
-Writes run on the writer's connection, inside its transaction.
+Writes run on the writer's connection, inside its transaction. The clinic's reads (the inbox,
+one alert with its history, a patient's alerts, the response times) return rows with the
+names of patient and clinicians joined in; they run on a reader (`await db.read(...)`).
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from backend.alerts.detection import SEVERITY_RANK
 
 _CLOSE = (
     "UPDATE alerts SET closed_at = ?, updated_at = ?,"
@@ -103,6 +110,8 @@ def escalate(conn: sqlite3.Connection, opened_before: str, at: str) -> list[int]
 
 # -- what clinicians do ---------------------------------------------------------------------------
 def patient_of(conn: sqlite3.Connection, alert_id: int) -> str | None:
+    if not 0 <= alert_id <= MAX_ID:
+        return None
     row = conn.execute("SELECT patient_id FROM alerts WHERE id = ?", (alert_id,)).fetchone()
     return row[0] if row else None
 
@@ -144,3 +153,134 @@ def add_note(conn: sqlite3.Connection, alert_id: int, user_id: int, text: str, a
         (alert_id, user_id, at, text),
     )
     return int(cur.lastrowid)
+
+
+# -- the clinic's reads ---------------------------------------------------------------------------
+STATUSES = ("open", "acknowledged", "resolved", "closed")
+# The one severity order, from detection: most serious first.
+_SEVERITY_ORDER = (
+    "CASE a.severity "
+    + " ".join(f"WHEN '{s}' THEN {-rank}" for s, rank in sorted(SEVERITY_RANK.items()))
+    + " ELSE 9 END"
+)
+# Severity first; within it, news on an alert the team had seen (resurfaced, still open) on
+# top; then the longest waiting.
+ORDER = (
+    f" ORDER BY {_SEVERITY_ORDER},"
+    " CASE WHEN a.status = 'open' AND a.resurfaced_from IS NOT NULL THEN 0 ELSE 1 END, a.opened_at, a.id"
+)
+SELECT = (
+    "SELECT a.*, p.display_name, p.pathway_id, p.timezone, p.thresholds AS patient_thresholds,"
+    " u.name AS assignee_name,"
+    " ack.name AS acknowledged_name, res.name AS resolved_name"
+    " FROM alerts a JOIN patients p ON p.id = a.patient_id"
+    " LEFT JOIN users u ON u.id = a.assigned_to"
+    " LEFT JOIN users ack ON ack.id = a.acknowledged_by"
+    " LEFT JOIN users res ON res.id = a.resolved_by"
+)
+MAX_ID = 2**63 - 1
+
+
+@dataclass
+class Filter:
+    """The inbox's filters (query parameters); `status` "live" = open or acknowledged."""
+
+    severity: str = ""
+    category: str = ""
+    status: str = "live"
+    assignee: str = ""  # a user id, "none", or "" for anyone
+    pathway: str = ""
+    patient: str = ""  # part of a name or id
+
+    def sql(self) -> tuple[str, list[Any]]:
+        where, params = [], []
+        if self.severity in SEVERITY_RANK:
+            where.append("a.severity = ?")
+            params.append(self.severity)
+        if self.category:
+            where.append("a.category = ?")
+            params.append(self.category)
+        if self.status == "live":
+            where.append("a.status IN ('open', 'acknowledged')")
+        elif self.status in STATUSES:
+            where.append("a.status = ?")
+            params.append(self.status)
+        if self.assignee == "none":
+            where.append("a.assigned_to IS NULL")
+        elif self.assignee.isascii() and self.assignee.isdigit() and int(self.assignee) <= MAX_ID:
+            where.append("a.assigned_to = ?")
+            params.append(int(self.assignee))
+        if self.pathway:
+            where.append("p.pathway_id = ?")
+            params.append(self.pathway)
+        if self.patient:
+            like = "%" + self.patient.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append("(p.display_name LIKE ? ESCAPE '\\' OR p.id LIKE ? ESCAPE '\\')")
+            params += [like, like]
+        return (" WHERE " + " AND ".join(where) if where else ""), params
+
+
+def inbox(
+    conn: sqlite3.Connection, f: Filter, limit: int | None = None, offset: int = 0
+) -> list[sqlite3.Row]:
+    where, params = f.sql()
+    sql = SELECT + where + ORDER
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        params += [limit, offset]
+    return conn.execute(sql, params).fetchall()
+
+
+def one(conn: sqlite3.Connection, alert_id: int) -> sqlite3.Row | None:
+    if not 0 <= alert_id <= MAX_ID:
+        return None
+    return conn.execute(SELECT + " WHERE a.id = ?", (alert_id,)).fetchone()
+
+
+def notes(conn: sqlite3.Connection, alert_ids: Sequence[int]) -> list[sqlite3.Row]:
+    """The notes on these alerts, oldest first, with the writer's name."""
+    if not alert_ids:
+        return []
+    marks = ",".join("?" * len(alert_ids))
+    return conn.execute(
+        "SELECT n.alert_id, n.at, n.text, u.name FROM alert_notes n JOIN users u ON u.id = n.user_id"
+        f" WHERE n.alert_id IN ({marks}) ORDER BY n.at, n.id",
+        list(alert_ids),
+    ).fetchall()
+
+
+def of_patient(conn: sqlite3.Connection, patient_id: str, limit: int = 50) -> list[sqlite3.Row]:
+    """A patient's alerts, newest first."""
+    return conn.execute(
+        SELECT + " WHERE a.patient_id = ? ORDER BY a.opened_at DESC, a.id DESC LIMIT ?", (patient_id, limit)
+    ).fetchall()
+
+
+def in_period(conn: sqlite3.Connection, patient_id: str, start: str, end: str) -> list[sqlite3.Row]:
+    """The patient's alerts live at some time in start..end (dates), most serious first."""
+    return conn.execute(
+        SELECT + " WHERE a.patient_id = ? AND a.opened_on <= ?"
+        " AND (coalesce(a.closed_at, a.resolved_at) IS NULL OR coalesce(a.closed_at, a.resolved_at) >= ?)"
+        f" ORDER BY {_SEVERITY_ORDER}, a.opened_on DESC, a.id DESC",
+        (patient_id, end, start),
+    ).fetchall()
+
+
+def opened_since(conn: sqlite3.Connection, since: str) -> list[sqlite3.Row]:
+    """Every alert opened at or after `since` (UTC ISO), for the response times."""
+    return conn.execute(
+        "SELECT severity, status, opened_at, acknowledged_at, resolved_at FROM alerts WHERE opened_at >= ?",
+        (since,),
+    ).fetchall()
+
+
+def colleagues(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """The accounts an alert can be assigned to."""
+    return conn.execute("SELECT id, name FROM users WHERE disabled_at IS NULL ORDER BY name").fetchall()
+
+
+def is_colleague(conn: sqlite3.Connection, user_id: int) -> bool:
+    return (
+        conn.execute("SELECT 1 FROM users WHERE id = ? AND disabled_at IS NULL", (user_id,)).fetchone()
+        is not None
+    )

@@ -24,11 +24,11 @@ from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import QueryParameter
 from litestar.response import Stream, Template
 
-from backend.alerts import views
+from backend.alerts import store as alerts_store
 from backend.alerts.lifecycle import patient_thresholds
 from backend.alerts.names import rule_name
 from backend.diary import consult_summary
-from backend.diary import views as diary_views
+from backend.diary import store as diary_store
 from backend.exports.cohort import cohort_summary, cohort_time_points, iter_cohort
 from backend.exports.files import stream_from
 from backend.exports.scope import ExportError, check_period, parse_date
@@ -161,9 +161,9 @@ class ConsultController(Controller):
             end = end_arg or p.local_today(now)
             start = start_arg or end - timedelta(days=consult_summary.DEFAULT_PERIOD_DAYS - 1)
             check_period(start, end)
-            rows = diary_views.current(conn, patient_id, "0001-01-01", end.isoformat())
-            alerts = views.in_period(conn, patient_id, start.isoformat(), end.isoformat())
-            return p, start, end, rows, alerts, views.notes(conn, [a["id"] for a in alerts])
+            rows = diary_store.current_between(conn, patient_id, "0001-01-01", end.isoformat())
+            alerts = alerts_store.in_period(conn, patient_id, start.isoformat(), end.isoformat())
+            return p, start, end, rows, alerts, alerts_store.notes(conn, [a["id"] for a in alerts])
 
         try:
             found = await system.db.read(read)

@@ -6,7 +6,7 @@ focus. Acknowledge ("in behandeling nemen"), assign, note and resolve are small 
 (CSRF-checked by the clinic's `check_csrf`), each a compare-and-set in
 `backend.alerts.lifecycle` and an audit-log entry. `/clinic/alerts.csv` is the inbox as an
 alerts CSV (contract.md, with status, assignee and outcome after the contract's columns).
-No SQL here: reads are `backend.alerts.views`, arithmetic is in the domain modules.
+No SQL here: reads are `backend.alerts.store`, arithmetic is in the domain modules.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 
-from backend.alerts import deadlines, lifecycle, views
+from backend.alerts import deadlines, lifecycle
+from backend.alerts import store as alerts_store
 from backend.alerts.detection import SEVERITY_RANK
 from backend.alerts.lifecycle import OUTCOMES, patient_thresholds
 from backend.alerts.names import rule_name
+from backend.diary import store as diary_store
 from backend.diary import timeline as diary_timeline
-from backend.diary import views as diary_views
 from backend.exports.alerts_csv import alert_rows
 from backend.exports.spreadsheet import guard
 from backend.platform import formatting
@@ -119,8 +120,8 @@ def _filter(
     assignee: str | None,
     pathway: str | None,
     patient: str | None,
-) -> views.Filter:
-    return views.Filter(
+) -> alerts_store.Filter:
+    return alerts_store.Filter(
         severity=severity if severity in SEVERITIES else "",
         category=category if category in CATEGORIES else "",
         status=status if status in STATUS_FILTERS else "live",
@@ -155,7 +156,7 @@ class InboxController(Controller):
 
         def read(conn):
             # A page the nurse can work through; one more row tells whether there is a next page.
-            return views.inbox(conn, chosen, PAGE_SIZE + 1, offset), views.colleagues(conn)
+            return alerts_store.inbox(conn, chosen, PAGE_SIZE + 1, offset), alerts_store.colleagues(conn)
 
         rows, users = await system.db.read(read)
         more = len(rows) > PAGE_SIZE
@@ -191,7 +192,7 @@ class InboxController(Controller):
     @get("/alerts/{alert_id:int}", name="alerts:detail")
     async def detail(self, request: Request, system: System, alert_id: int) -> Template:
         def read(conn):
-            row = views.one(conn, alert_id)
+            row = alerts_store.one(conn, alert_id)
             if row is None:
                 return None
             last = min(formatting_today(row["timezone"]), _chart_end(row))
@@ -200,13 +201,15 @@ class InboxController(Controller):
                 system.pathways, row["pathway_id"], row["patient_thresholds"], last
             )
             since = first - timedelta(days=diary_timeline.baseline_reach(thresholds))
-            responses = diary_views.current(conn, row["patient_id"], since.isoformat(), last.isoformat())
-            history = views.of_patient(conn, row["patient_id"], 21)
+            responses = diary_store.current_between(
+                conn, row["patient_id"], since.isoformat(), last.isoformat()
+            )
+            history = alerts_store.of_patient(conn, row["patient_id"], 21)
             return (
                 row,
-                views.notes(conn, [alert_id]),
+                alerts_store.notes(conn, [alert_id]),
                 history,
-                views.colleagues(conn),
+                alerts_store.colleagues(conn),
                 responses,
                 thresholds,
                 first,
@@ -261,7 +264,7 @@ class InboxController(Controller):
 
     async def _act(self, request: Request, system: System, alert_id: int, action: str, fn) -> Response:
         form = await request.form()
-        patient_id = await system.db.read(lambda conn: views.patient_of(conn, alert_id))
+        patient_id = await system.db.read(lambda conn: alerts_store.patient_of(conn, alert_id))
         if patient_id is None:
             raise NotFoundException("Deze melding bestaat niet.")
         user_id = session_of(request).user.id
@@ -292,7 +295,7 @@ class InboxController(Controller):
         def fn(conn, form, uid, now):
             raw = str(form.get("assigned_to") or "")
             colleague = row_id(raw)
-            if raw and (colleague is None or not views.is_colleague(conn, colleague)):
+            if raw and (colleague is None or not alerts_store.is_colleague(conn, colleague)):
                 raise Refusal("clinic.colleague", 422)
             return lifecycle.assign(conn, alert_id, colleague, now)
 
@@ -334,7 +337,7 @@ class InboxController(Controller):
         patient: str | None = None,
     ) -> Response:
         chosen = _filter(severity, category, status, assignee, pathway, patient)
-        rows = await system.db.read(lambda conn: views.inbox(conn, chosen))
+        rows = await system.db.read(lambda conn: alerts_store.inbox(conn, chosen))
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\r\n")
         lines = alert_rows(rows)
@@ -363,7 +366,7 @@ class InboxController(Controller):
         now = utcnow()
         since = now - timedelta(weeks=weeks, days=7)
         rows = await system.db.read(
-            lambda conn: views.opened_since(conn, since.strftime("%Y-%m-%dT%H:%M:%SZ"))
+            lambda conn: alerts_store.opened_since(conn, since.strftime("%Y-%m-%dT%H:%M:%SZ"))
         )
         targets = deadlines.Targets.of(system.settings)
         table = deadlines.weekly(targets, rows)[:weeks]

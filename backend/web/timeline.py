@@ -4,7 +4,7 @@ Pain (with THE baseline, an expected level a clinician set, the alerts as ▼), 
 and sleep quality, hours of sleep, rescue medication, side effects, the patient's own notes,
 questionnaire scores, alerts with who did what, the reminders' delivery, and for a pathway with
 a success rule (treatment follow-up) its trial summary. No SQL and no arithmetic here: the
-reads are the stores' and views', the numbers the domain modules'.
+reads are the stores', the numbers the domain modules'.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from litestar import Controller, Request, get
 from litestar.exceptions import NotFoundException
 from litestar.response import Template
 
-from backend.alerts import views
+from backend.alerts import store as alerts_store
 from backend.alerts.lifecycle import patient_thresholds
 from backend.alerts.overrides import EXPECTED, listing
+from backend.diary import store as diary_store
 from backend.diary import timeline as diary_timeline
-from backend.diary import views as diary_views
 from backend.patients import store as patients
 from backend.patients.pathways import trial_days
 from backend.platform import formatting
@@ -103,8 +103,8 @@ class PatientPageController(Controller):
                 first - timedelta(days=diary_timeline.baseline_reach(thresholds)),
                 date.fromisoformat(p.anchor_date) - timedelta(days=14),
             )
-            rows = diary_views.current(conn, patient_id, since.isoformat(), today.isoformat())
-            alerts = views.of_patient(conn, patient_id)
+            rows = diary_store.current_between(conn, patient_id, since.isoformat(), today.isoformat())
+            alerts = alerts_store.of_patient(conn, patient_id)
             eight_weeks = iso(datetime.combine(today - timedelta(weeks=8), datetime.min.time(), p.zone))
             return (
                 p,
@@ -113,7 +113,7 @@ class PatientPageController(Controller):
                 thresholds,
                 rows,
                 alerts,
-                views.notes(conn, [a["id"] for a in alerts]),
+                alerts_store.notes(conn, [a["id"] for a in alerts]),
                 listing(conn, patient_id, today),
                 task_views.reminders(conn, patient_id, eight_weeks),
                 task_views.receipts(conn, patient_id, eight_weeks),
