@@ -89,6 +89,25 @@ def test_settings_from_environment_and_flags():
     assert s.port == 9000 and s.secure_cookies is True
 
 
+def test_settings_read_the_texts_an_environment_file_holds():
+    s = load_settings(
+        env={
+            "PIJNWACHT_PORT": " 8123 ",
+            "PIJNWACHT_SECURE_COOKIES": "yes",
+            "PIJNWACHT_SCHEDULER": "off",
+            "PIJNWACHT_TRUST_PROXY": "1",
+            "PIJNWACHT_HEADER_TIMEOUT_SECONDS": "2.5",
+            "PIJNWACHT_PUSH_CONTACT": "mailto:team@example.org",
+        }
+    )
+    assert (s.port, s.secure_cookies, s.scheduler, s.trust_proxy) == (8123, True, False, True)
+    assert (s.header_timeout_seconds, s.push_contact) == (2.5, "mailto:team@example.org")
+    with pytest.raises(SettingsError, match=r"^PIJNWACHT_SESSION_HOURS='twelve' is not valid: expected"):
+        load_settings(env={"PIJNWACHT_SESSION_HOURS": "twelve"})
+    with pytest.raises(SettingsError, match=r"^invalid setting port: expected a whole number"):
+        load_settings(env={}, port="eighty")
+
+
 def test_a_new_database_is_readable_by_the_server_user_only(tmp_path):
     db = open_database(tmp_path / "data" / "new.db")
     db.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -93,40 +94,38 @@ class Settings(msgspec.Struct, kw_only=True):
         return self.fhir_system or f"{self.fhir_base}/sid/patient-id"
 
 
-_FIELDS = {f.name: f for f in msgspec.structs.fields(Settings)}
+# Words an environment file may use for a yes/no setting besides msgspec's true/false/1/0.
+_BOOL_WORDS = {"yes": "true", "on": "true", "no": "false", "off": "false", "": "false"}
+_TYPES = {f.name: f.type for f in msgspec.structs.fields(Settings)}
+_EXPECTED = {bool: "expected true or false", int: "expected a whole number", float: "expected a number"}
+_AT = re.compile(r" - at `\$\.(\w+)`$")
 
 
-def _parse(name: str, raw: str, typ: Any) -> Any:
-    if typ is bool:
-        low = raw.strip().lower()
-        if low in ("1", "true", "yes", "on"):
-            return True
-        if low in ("0", "false", "no", "off", ""):
-            return False
-        raise ValueError("expected true or false")
-    if typ is int:
-        return int(raw)
-    if typ is float:
-        return float(raw)
-    return raw
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from PIJNWACHT_* variables, then explicit overrides (CLI flags) on top.
 
-
-def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
-    """Settings from PIJNWACHT_* variables, then explicit overrides (CLI flags) on top."""
+    msgspec converts the texts (`strict=False`: "8000" to 8000, "true" to True); an error
+    names the variable (or the setting, for a flag) and the value."""
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
-    for name, field in _FIELDS.items():
+    raw: dict[str, str] = {}
+    for name, typ in _TYPES.items():
         var = f"PIJNWACHT_{name.upper()}"
         if var in env:
-            try:
-                values[name] = _parse(name, env[var], field.type)
-            except ValueError as exc:
-                raise SettingsError(f"{var}={env[var]!r} is not valid: {exc}") from None
-    values.update({k: v for k, v in overrides.items() if v is not None})
+            raw[name] = env[var]
+            text = env[var] if typ is str else env[var].strip()
+            values[name] = _BOOL_WORDS.get(text.lower(), text) if typ is bool else text
+    flags = {k: v for k, v in overrides.items() if v is not None}
+    values.update(flags)
     try:
-        settings = msgspec.convert(values, Settings)
+        settings = msgspec.convert(values, Settings, strict=False)
     except msgspec.ValidationError as exc:
-        raise SettingsError(f"invalid setting: {exc}") from None
+        found = _AT.search(str(exc))
+        name = found.group(1) if found else ""
+        why = _EXPECTED.get(_TYPES.get(name), _AT.sub("", str(exc)))
+        if name in raw and name not in flags:
+            raise SettingsError(f"PIJNWACHT_{name.upper()}={raw[name]!r} is not valid: {why}") from None
+        raise SettingsError(f"invalid setting {name}: {why}") from None
     _check(settings)
     return settings
 

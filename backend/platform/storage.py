@@ -88,6 +88,19 @@ def connect(
     return conn
 
 
+# The storage faults (primary result codes; an extended code such as SQLITE_IOERR_WRITE
+# carries its primary code in its low byte): the disk or its folder, never the SQL.
+_STORAGE_FAULTS = frozenset(
+    (
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_BUSY,  # "database is locked": the busy timeout ran out
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_CANTOPEN,
+    )
+)
+
+
 def _is_storage_fault(exc: BaseException | None) -> bool:
     # Walk the chain: after SQLITE_FULL or an I/O error SQLite rolls the transaction back
     # itself, so the caller's ROLLBACK TO fails with "no such savepoint" and the real
@@ -95,20 +108,9 @@ def _is_storage_fault(exc: BaseException | None) -> bool:
     for _ in range(5):
         if exc is None:
             return False
-        if isinstance(exc, sqlite3.OperationalError):
-            msg = str(exc).lower()
-            if any(
-                s in msg
-                for s in (
-                    "readonly",
-                    "read-only",
-                    "disk is full",
-                    "database is locked",
-                    "disk i/o",
-                    "unable to open",
-                )
-            ):
-                return True
+        code = getattr(exc, "sqlite_errorcode", None) if isinstance(exc, sqlite3.Error) else None
+        if code is not None and code & 0xFF in _STORAGE_FAULTS:
+            return True
         exc = exc.__cause__ or exc.__context__
     return False
 
