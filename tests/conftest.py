@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import re
+import sqlite3
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from litestar.testing import TestClient
 
+from backend.diary import responses
+from backend.diary import store as diary_store
+from backend.diary.questionnaires import load_library
 from backend.patients import enrolment
+from backend.patients import store as patients_store
+from backend.patients.pathways import load_pathways
+from backend.patients.store import Patient
 from backend.platform import accounts
-from backend.platform.settings import Settings, load_settings
+from backend.platform.settings import PROJECT_ROOT, Settings, load_settings
 from backend.system import System, build
 from backend.web.app import create_app
 
@@ -38,6 +47,86 @@ def client(settings, services) -> Iterator[TestClient]:
     app = create_app(settings, services)
     with TestClient(app=app) as c:
         yield c
+
+
+@functools.cache
+def shipped_pathways() -> frozenset[str]:
+    """The ids of the pathways that ship in questionnaires/ (what the server knows)."""
+    folder = PROJECT_ROOT / "questionnaires"
+    return frozenset(load_pathways(folder, load_library(folder)))
+
+
+def make_patient(
+    conn: sqlite3.Connection,
+    patient_id: str | None = None,
+    *,
+    name: str = "Mevr. Jansen",
+    pathway: str = "chronic-pain",
+    enrolled_at: datetime | str | None = None,
+    anchor: date | str | None = None,
+    timezone: str = "Europe/Amsterdam",
+    reminder_time: str = "20:00",
+    language: str = "nl",
+    thresholds: dict | None = None,
+) -> Patient:
+    """The one way tests make a patient: enrolment as the clinic does it (its checks, the
+    patients store), as of `enrolled_at` (default now), with `patient_id` if the test names
+    one, and detection overrides stored as the clinic stores them (`thresholds`)."""
+    if isinstance(enrolled_at, str):
+        enrolled_at = datetime.fromisoformat(enrolled_at.replace("Z", "+00:00"))
+    if isinstance(anchor, str):
+        anchor = date.fromisoformat(anchor)
+    patient, _code, _expires = enrolment.create_patient(
+        conn,
+        display_name=name,
+        pathway_id=pathway,
+        known_pathways=shipped_pathways(),
+        timezone=timezone,
+        anchor_date=anchor,
+        reminder_time=reminder_time,
+        language=language,
+        now=enrolled_at.astimezone(UTC) if enrolled_at else None,
+        patient_id=patient_id,
+    )
+    if thresholds:
+        patients_store.set_thresholds(conn, patient.id, json.dumps(thresholds, sort_keys=True))
+        patient = patients_store.get(conn, patient.id)
+        assert patient is not None
+    return patient
+
+
+def store_response(
+    conn: sqlite3.Connection,
+    patient_id: str,
+    day: date,
+    answers: dict,
+    *,
+    questionnaire: str = "diary",
+    version: int = 1,
+    at: str | None = None,
+    scores: dict | None = None,
+    received_at: str | None = None,
+    response_id: str | None = None,
+) -> str:
+    """Store one response as the diary store stores what intake checked (no check, no alert
+    evaluation: the test decides what runs after), written `at` (UTC ISO, default 19:00 UTC
+    on its day); its id."""
+    at = at or f"{day.isoformat()}T19:00:00Z"
+    rid = response_id or str(uuid.uuid4())
+    checked = responses.Checked(
+        id=rid,
+        questionnaire=questionnaire,
+        version=version,
+        authored_at=at,
+        authored_at_client=at,
+        local_date=day.isoformat(),
+        task_id=None,
+        answers=answers,
+        scores=scores or {},
+        content_hash=rid,
+    )
+    assert diary_store.add(conn, patient_id, [checked], received_at or at, max_edits=0) == ["created"]
+    return rid
 
 
 def enrol_patient(
@@ -89,10 +178,8 @@ def diary(day: str | None = None, **answers) -> dict:
 
 def enrolled_days_ago(services: System, patient_id: str, days: int) -> None:
     """Move a patient's enrolment back: the date rule takes diary days from 30 days before it."""
-    at = (datetime.now(AMS) - timedelta(days=days)).astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
-    services.db.write_sync(
-        lambda conn: conn.execute("UPDATE patients SET enrolled_at = ? WHERE id = ?", (at, patient_id))
-    )
+    at = (datetime.now(AMS) - timedelta(days=days)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    services.db.write_sync(lambda conn: patients_store.set_enrolled_at(conn, patient_id, at))
 
 
 def new_id() -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import msgspec
@@ -13,8 +12,11 @@ import pytest
 from backend.alerts import lifecycle as alerts
 from backend.alerts.detection import Finding
 from backend.alerts.lifecycle import OpenAlert, step
+from backend.patients import store as patients_store
+from backend.platform import accounts
 from backend.platform.settings import load_settings
 from backend.platform.storage import open_database
+from tests.conftest import PASSWORD, make_patient, store_response
 
 START = date(2026, 3, 2)
 
@@ -32,23 +34,20 @@ def settings(tmp_path):
 
 
 def add_patient(conn: sqlite3.Connection, pid: str = "p1", thresholds: dict | None = None) -> str:
-    conn.execute(
-        "INSERT INTO patients (id, display_name, pathway_id, anchor_date, enrolled_at, thresholds)"
-        " VALUES (?, 'Test', 'opioid', ?, ?, ?)",
-        (pid, START.isoformat(), f"{START.isoformat()}T08:00:00Z", json.dumps(thresholds or {})),
+    make_patient(
+        conn,
+        pid,
+        name="Test",
+        pathway="opioid",
+        anchor=START,
+        enrolled_at=f"{START}T08:00:00Z",
+        thresholds=thresholds,
     )
     return pid
 
 
 def add_diary(conn, pid: str, day: date, at: str | None = None, **answers) -> None:
-    answers = {"pain_avg": 4, "pain_worst": 5, **answers}
-    at = at or f"{day.isoformat()}T19:00:00Z"
-    conn.execute(
-        "INSERT INTO responses (id, patient_id, questionnaire_id, questionnaire_version,"
-        " authored_at, authored_at_client, local_date, answers, scores, content_hash, received_at)"
-        " VALUES (?, ?, 'diary', 1, ?, ?, ?, ?, '{}', 'x', ?)",
-        (str(uuid.uuid4()), pid, at, at, day.isoformat(), json.dumps(answers), at),
-    )
+    store_response(conn, pid, day, {"pain_avg": 4, "pain_worst": 5, **answers}, at=at)
 
 
 def live(conn, pid="p1"):
@@ -173,21 +172,20 @@ def test_an_urgent_alert_stays_open_until_a_clinician_sees_it_however_long_clear
     assert [r["status"] for r in after] == ["closed"]
 
 
-def add_user(conn) -> None:
-    conn.execute(
-        "INSERT INTO users (id, email, name, role, password_hash, created_at,"
-        " password_changed_at) VALUES (1, 'a@b.nl', 'Verpleegkundige', 'clinician', 'x',"
-        " '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')"
+def add_user(conn) -> int:
+    user = accounts.add_user(
+        conn, email="a@b.nl", name="Verpleegkundige", role="clinician", password=PASSWORD
     )
+    return user.id
 
 
 def test_an_acknowledged_pain_alert_resurfaces_as_new_when_materially_worse(db):
     now = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
     def run(conn):
-        add_user(conn)
+        user_id = add_user(conn)
         add_patient(conn)
-        conn.execute("UPDATE patients SET team_seen_at = '2026-04-30T10:00:00Z'")
+        patients_store.set_team_seen(conn, "p1", "2026-04-30T10:00:00Z")
         day = START
         for i in range(60):
             add_diary(conn, "p1", day, pain_avg=(3, 4, 3, 4, 3)[i % 5])
@@ -197,7 +195,7 @@ def test_an_acknowledged_pain_alert_resurfaces_as_new_when_materially_worse(db):
             alerts.evaluate_patient(conn, "p1", day, None, {})
             day += timedelta(days=1)
         (first,) = live(conn)
-        assert alerts.acknowledge(conn, first["id"], 1, now)
+        assert alerts.acknowledge(conn, first["id"], user_id, now)
         for level in (10, 10, 10, 10):
             add_diary(conn, "p1", day, pain_avg=level)
             alerts.evaluate_patient(conn, "p1", day, None, {})

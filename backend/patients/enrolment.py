@@ -7,7 +7,7 @@ import re
 import secrets
 import sqlite3
 import unicodedata
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -109,8 +109,14 @@ def create_patient(
     language: str = "nl",
     created_by: int | None = None,
     code_days: int = 14,
+    now: datetime | None = None,
+    patient_id: str | None = None,
 ) -> tuple[Patient, str, str]:
-    """Enrol a patient: returns (patient, one-time code, code expiry as UTC ISO)."""
+    """Enrol a patient: returns (patient, one-time code, code expiry as UTC ISO).
+
+    `now`: when the enrolment happens (default now; a demo cohort or a test starts in the
+    past, and the anchor is checked against that day). `patient_id`: an id the caller chose
+    (a test's fixture) instead of a fresh random one."""
     if pathway_id not in known_pathways:
         raise EnrolmentError(
             "pathway.unknown", value=repr(pathway_id[:80]), known=", ".join(sorted(known_pathways))
@@ -120,14 +126,11 @@ def create_patient(
     check_reminder_time(reminder_time)
     if language not in ("nl", "en"):
         raise EnrolmentError("settings.language")
-    now = utcnow()
+    now = now or utcnow()
     local_today = now.astimezone(ZoneInfo(timezone)).date()
     anchor = anchor_date or local_today
     check_anchor(anchor, today=local_today)
-    for _ in range(10):
-        pid = "p" + "".join(secrets.choice(PATIENT_ID_ALPHABET) for _ in range(10))
-        if not store.exists(conn, pid):
-            break
+    pid = patient_id or _fresh_id(conn)
     store.insert(
         conn,
         patient_id=pid,
@@ -144,6 +147,14 @@ def create_patient(
     patient = get_patient(conn, pid)
     assert patient is not None
     return patient, code, expires
+
+
+def _fresh_id(conn: sqlite3.Connection) -> str:
+    for _ in range(10):
+        pid = "p" + "".join(secrets.choice(PATIENT_ID_ALPHABET) for _ in range(10))
+        if not store.exists(conn, pid):
+            break
+    return pid
 
 
 def new_code(conn: sqlite3.Connection, patient_id: str, *, days: int = 14) -> tuple[str, str]:

@@ -8,7 +8,6 @@ import uuid
 from backend import intake
 from backend import system as services
 from backend.patients import enrolment
-from backend.patients import store as patient_store
 from backend.platform import accounts
 from backend.platform.settings import Settings
 from backend.platform.storage import utcnow
@@ -96,7 +95,7 @@ DEMO_PATHWAYS = ["chronic-pain", "chronic-pain", "opioid", "treatment-followup",
 def fill_demo_cohort(svc: services.System, patients: int = 30, days: int = 120) -> int:
     """Demo patients with simulated diaries sent day by day through the real ingestion path,
     so the alerts they raise open and close as they would have in the clinic."""
-    from datetime import datetime, time, timedelta
+    from datetime import UTC, datetime, time, timedelta
 
     from backend.diary import responses
     from backend.diary.responses import ResponseIn
@@ -115,9 +114,9 @@ def fill_demo_cohort(svc: services.System, patients: int = 30, days: int = 120) 
                 pathway_id=pathway,
                 known_pathways=svc.pathway_ids,
                 anchor_date=spec.start,
+                now=datetime.combine(spec.start, time(9), UTC),
             )
-            patient_store.set_enrolled_at(conn, patient.id, f"{spec.start.isoformat()}T09:00:00Z")
-            return patient_store.get(conn, patient.id)
+            return patient
 
         patient = svc.db.write_sync(create)
         for entry in sim.entries:
