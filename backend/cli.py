@@ -21,6 +21,7 @@ from backend.alerts import overrides
 from backend.exports.run import add_export_command
 from backend.patients import enrolment
 from backend.platform import accounts, audit, replication
+from backend.platform.files import atomic_path
 from backend.platform.replication import new_generation
 from backend.platform.settings import Settings, SettingsError, load_settings
 from backend.platform.storage import connect, utcnow
@@ -298,6 +299,10 @@ def cmd_tick(args: argparse.Namespace) -> int:
     return 0
 
 
+class _BadCopy(Exception):
+    """A backup copy that failed its integrity check (it is not moved into place)."""
+
+
 # -- backup -------------------------------------------------------------------------------
 def cmd_backup(args: argparse.Namespace) -> int:
     """SQLite's online backup: consistent while the server runs; the file appears whole or not."""
@@ -309,31 +314,27 @@ def cmd_backup(args: argparse.Namespace) -> int:
     if target.resolve() == source_path.resolve():
         return _fail("the backup must be another file than the database itself")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.partial-{os.getpid()}")
     source = connect(source_path, readonly=True)
     try:
-        dest = sqlite3.connect(str(tmp))
-        try:
-            # One step, one read transaction: a stepwise copy starts over whenever the
-            # server commits between steps, and on a busy clinic never finishes. WAL lets
-            # the server keep writing meanwhile.
-            source.backup(dest, pages=-1)
-            # The copy is another generation of the data: a server started on it (a restore by
-            # copying the file back) tells the phones, which then send what the copy lacks.
-            with dest:
-                new_generation(dest)
-            check = dest.execute("PRAGMA integrity_check").fetchone()[0]
-            dest.execute("PRAGMA journal_mode = DELETE")
-        finally:
-            dest.close()
-        if check != "ok":
-            tmp.unlink(missing_ok=True)
-            return _fail(f"the copy failed its integrity check: {check}")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, target)
-    except Exception:
-        tmp.unlink(missing_ok=True)
-        raise
+        with atomic_path(target, mode=0o600) as tmp:
+            dest = sqlite3.connect(str(tmp))
+            try:
+                # One step, one read transaction: a stepwise copy starts over whenever the
+                # server commits between steps, and on a busy clinic never finishes. WAL lets
+                # the server keep writing meanwhile.
+                source.backup(dest, pages=-1)
+                # The copy is another generation of the data: a server started on it (a restore
+                # by copying the file back) tells the phones, which then send what the copy lacks.
+                with dest:
+                    new_generation(dest)
+                check = dest.execute("PRAGMA integrity_check").fetchone()[0]
+                dest.execute("PRAGMA journal_mode = DELETE")
+            finally:
+                dest.close()
+            if check != "ok":
+                raise _BadCopy(check)
+    except _BadCopy as exc:
+        return _fail(f"the copy failed its integrity check: {exc}")
     finally:
         source.close()
     print(f"Backed up {source_path} to {target} ({target.stat().st_size} bytes, integrity ok).")

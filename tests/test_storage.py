@@ -242,3 +242,24 @@ def test_a_database_from_before_the_current_table_gets_it_filled_from_its_histor
     assert migrations.apply(conn) == ["0005_current_response_table"]
     assert [r[0] for r in conn.execute("SELECT id FROM current_responses")] == ["c"]
     conn.close()
+
+
+def test_a_file_is_written_whole_or_not_at_all(tmp_path):
+    from backend.platform.files import write_atomic
+
+    target = tmp_path / "export.csv"
+    assert write_atomic(target, ["a;b\r\n", "1;2\r\n"]) == 10
+    assert target.read_bytes() == b"a;b\r\n1;2\r\n"
+    assert oct(target.stat().st_mode & 0o777) == "0o600"
+
+    def failing():
+        yield "half"
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        write_atomic(target, failing())
+    assert target.read_bytes() == b"a;b\r\n1;2\r\n"  # the old file, untouched
+    with pytest.raises(FileExistsError):
+        write_atomic(target, b"other", exclusive=True)  # never over an existing file
+    assert target.read_bytes() == b"a;b\r\n1;2\r\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["export.csv"]  # no temporary file left

@@ -8,14 +8,12 @@ over a read-only connection of their own.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sqlite3
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from backend.exports.scope import ExportError
+from backend.platform.files import write_atomic
 from backend.platform.storage import connect
 
 BOM = "\ufeff"
@@ -43,22 +41,7 @@ def write_export(path: str | Path, chunks: Iterable[str]) -> int:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ExportError(f"the folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".part")
-    written = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            for chunk in chunks:
-                fh.write(chunk)
-                written += len(chunk)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)  # health data: readable by the exporting user only
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return written
+    return write_atomic(path, chunks, mode=0o600)  # health data: the exporting user only
 
 
 def stream_from(db_path: str | Path, make: Callable[[sqlite3.Connection], Iterator[str]]) -> Iterator[bytes]:

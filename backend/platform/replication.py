@@ -28,6 +28,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from backend.platform.files import atomic_path, write_atomic
 from backend.platform.settings import Settings
 from backend.platform.storage import open_database
 
@@ -107,14 +108,6 @@ def _check_url(url: str) -> str:
     return url
 
 
-def _write_private(path: Path, text: str) -> None:
-    # The file may name an S3 endpoint and, with $VARS expanded by Litestream, hold credentials.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(path, 0o600)
-
-
 def replicate_command(settings: Settings, replica_url: str) -> tuple[list[str], dict[str, str]]:
     """The `litestream replicate -exec` command line and environment for `pijnwacht replicate`.
 
@@ -126,7 +119,8 @@ def replicate_command(settings: Settings, replica_url: str) -> tuple[list[str], 
     # Litestream watches the file from its start: make and migrate it first (WAL mode).
     open_database(db_path).close()
     config = settings.data_dir / CONFIG_NAME
-    _write_private(config, litestream_config(settings, db_path, replica_url))
+    # The file may name an S3 endpoint and, with $VARS expanded by Litestream, hold credentials.
+    write_atomic(config, litestream_config(settings, db_path, replica_url), mode=0o600)
     serve = [sys.executable, "-m", "backend.cli", "--db", str(db_path), "serve"]
     serve += ["--host", settings.host, "--port", str(settings.port)]
     env = {**os.environ, "PIJNWACHT_WAL_AUTOCHECKPOINT": "0"}
@@ -149,7 +143,7 @@ def _parse_timestamp(text: str) -> str:
 def _from_replica(settings: Settings, url: str, target: Path, partial: Path, timestamp: str | None) -> None:
     with tempfile.TemporaryDirectory(prefix="pijnwacht-restore-") as tmp:
         config = Path(tmp) / CONFIG_NAME
-        _write_private(config, litestream_config(settings, target, url))
+        write_atomic(config, litestream_config(settings, target, url), mode=0o600)
         argv = [litestream_binary(), "restore", "-config", str(config), "-o", str(partial)]
         if timestamp:
             argv += ["-timestamp", timestamp]
@@ -186,37 +180,32 @@ def restore(settings: Settings, source: str, output: str | Path, timestamp: str 
                 " (README, 'Restore drill')"
             )
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    partial = target.with_name(f".{target.name}.restoring-{os.getpid()}")
     started = time.monotonic()
     is_url = "://" in source
     if timestamp and not is_url:
         raise ReplicationError("--timestamp needs a replica URL: a backup copy holds one moment only")
     at = _parse_timestamp(timestamp) if timestamp else None
     try:
-        if is_url:
-            _from_replica(settings, _check_url(source), target, partial, at)
-        else:
-            _from_copy(Path(source), partial)
-        conn = sqlite3.connect(str(partial), isolation_level=None)
-        try:
-            check = conn.execute("PRAGMA integrity_check").fetchone()[0]
-            if check != "ok":
-                raise ReplicationError(f"the restored database failed its integrity check: {check}")
-            conn.execute("BEGIN IMMEDIATE")
-            generation = new_generation(conn)
-            conn.execute("COMMIT")
-            # One self-contained file to move into place; the server turns WAL on again.
-            conn.execute("PRAGMA journal_mode = DELETE")
-            responses, last = conn.execute("SELECT count(*), max(received_at) FROM responses").fetchone()
-        finally:
-            conn.close()
-        os.chmod(partial, 0o600)
-        if target.exists():
-            raise ReplicationError(f"{target} appeared meanwhile; nothing was overwritten")
-        os.replace(partial, target)
-    finally:
-        for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
-            leftover.unlink(missing_ok=True)
+        with atomic_path(target, mode=0o600, exclusive=True) as partial:
+            if is_url:
+                _from_replica(settings, _check_url(source), target, partial, at)
+            else:
+                _from_copy(Path(source), partial)
+            conn = sqlite3.connect(str(partial), isolation_level=None)
+            try:
+                check = conn.execute("PRAGMA integrity_check").fetchone()[0]
+                if check != "ok":
+                    raise ReplicationError(f"the restored database failed its integrity check: {check}")
+                conn.execute("BEGIN IMMEDIATE")
+                generation = new_generation(conn)
+                conn.execute("COMMIT")
+                # One self-contained file to move into place; the server turns WAL on again.
+                conn.execute("PRAGMA journal_mode = DELETE")
+                responses, last = conn.execute("SELECT count(*), max(received_at) FROM responses").fetchone()
+            finally:
+                conn.close()
+    except FileExistsError:
+        raise ReplicationError(f"{target} appeared meanwhile; nothing was overwritten") from None
     return {
         "file": str(target),
         "bytes": target.stat().st_size,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import logging
 import os
-import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,8 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
+
+from backend.platform.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -46,31 +47,6 @@ class VapidKeys:
     private_key_path: Path
 
 
-def _write_new_file(path: Path, data: bytes, mode: int) -> bool:
-    """Create `path` with `data` atomically; False if it already exists (someone else won)."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)  # the umask may have narrowed or widened what os.open asked for
-        try:
-            # link, not replace: never overwrite a key another process made a moment ago.
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-    finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return True
-
-
 def ensure_vapid_keys(data_dir: Path) -> VapidKeys:
     """Load the VAPID key pair from the data folder, making it on first start.
 
@@ -88,8 +64,11 @@ def ensure_vapid_keys(data_dir: Path) -> VapidKeys:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        if _write_new_file(private_path, pem, 0o600):
+        try:
+            write_atomic(private_path, pem, mode=0o600, exclusive=True)
             log.info("made a new VAPID key pair in %s", data_dir)
+        except FileExistsError:
+            pass  # another process made the key a moment ago: never overwrite it, use it
     mode = private_path.stat().st_mode & 0o777
     if mode & 0o077:
         log.warning("VAPID private key was readable by others (mode %o); set to 0600", mode)
@@ -111,9 +90,7 @@ def ensure_vapid_keys(data_dir: Path) -> VapidKeys:
     except FileNotFoundError:
         stored = None
     if stored != public_b64:
-        tmp = public_path.with_name(f".{public_path.name}.{secrets.token_hex(8)}.tmp")
-        tmp.write_text(public_b64 + "\n")
-        os.replace(tmp, public_path)
+        write_atomic(public_path, public_b64 + "\n", mode=0o644)
     return VapidKeys(vapid=Vapid02(key), public_key_b64=public_b64, private_key_path=private_path)
 
 
