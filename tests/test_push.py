@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from backend.platform import accounts
 from backend.platform.settings import Settings
 from backend.platform.storage import Database, iso, open_database, parse_iso
 from backend.push import keys as vapid
@@ -20,6 +21,7 @@ from backend.push import sender as push
 from backend.push import store as push_store
 from backend.push import subscriptions
 from backend.push.queue import PushMessage
+from tests.conftest import PASSWORD, make_patient
 from tests.pushservice import PushService
 
 T0 = datetime(2026, 3, 29, 18, 0, tzinfo=UTC)
@@ -61,10 +63,8 @@ def settings() -> Settings:
 
 def add_patient(db: Database, patient_id: str) -> None:
     db.write_sync(
-        lambda c: c.execute(
-            "INSERT INTO patients (id, display_name, pathway_id, anchor_date, enrolled_at)"
-            " VALUES (?, ?, 'chronic-pain', '2026-03-01', '2026-03-01T09:00:00Z')",
-            (patient_id, f"Patiënt {patient_id}"),
+        lambda c: make_patient(
+            c, patient_id, name=f"Patiënt {patient_id}", enrolled_at="2026-03-01T09:00:00Z"
         )
     )
 
@@ -415,13 +415,7 @@ def test_device_passed_on_after_unsubscribing_stops_getting_the_first_patients_r
 
 def test_clinician_subscription_receives_escalations(db, keys, settings, push_service):
     uid = db.write_sync(
-        lambda c: (
-            c.execute(
-                "INSERT INTO users (email, name, role, password_hash, created_at,"
-                " password_changed_at) VALUES ('a@b.nl', 'Dr. A', 'clinician', 'x', ?, ?)",
-                (iso(T0), iso(T0)),
-            ).lastrowid
-        )
+        lambda c: accounts.add_user(c, email="a@b.nl", name="Dr. A", role="clinician", password=PASSWORD).id
     )
     sub = push_service.new_subscription(keys.public_key_b64)
     db.write_sync(
