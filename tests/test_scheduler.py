@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from backend.diary.questionnaires import load_library
+from backend.patients import store as patients_store
 from backend.patients.pathways import load_pathways
 from backend.platform.settings import Settings
 from backend.platform.storage import Database, iso, open_database
@@ -28,6 +29,7 @@ from backend.tasks.tick import (
     stop_scheduler,
     take_lease,
 )
+from tests.conftest import make_patient, store_response
 from tests.pushservice import PushService
 
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -70,10 +72,15 @@ def add_patient(
 ):
     enrolled = enrolled or iso(local(date.fromisoformat(anchor), 9))
     db.write_sync(
-        lambda c: c.execute(
-            "INSERT INTO patients (id, display_name, pathway_id, reminder_time, anchor_date,"
-            " enrolled_at, language) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (pid, f"Patiënt {pid}", pathway, reminder, anchor, enrolled, language),
+        lambda c: make_patient(
+            c,
+            pid,
+            name=f"Patiënt {pid}",
+            pathway=pathway,
+            reminder_time=reminder,
+            anchor=anchor,
+            enrolled_at=enrolled,
+            language=language,
         )
     )
 
@@ -82,12 +89,7 @@ def answer_diary(db, pid, day: date, now: datetime, rid: str | None = None) -> i
     rid = rid or f"r-{pid}-{day}"
 
     def run(c):
-        c.execute(
-            "INSERT INTO responses (id, patient_id, questionnaire_id, questionnaire_version,"
-            " authored_at, authored_at_client, local_date, answers, content_hash, received_at)"
-            " VALUES (?, ?, 'diary', 1, ?, ?, ?, '{}', 'x', ?)",
-            (rid, pid, iso(now), now.isoformat(), day.isoformat(), iso(now)),
-        )
+        store_response(c, pid, day, {}, at=iso(now), response_id=rid)
         return tasks_store.complete_task(
             c,
             patient_id=pid,
@@ -260,14 +262,7 @@ def test_an_answer_not_linked_to_its_task_still_stops_the_reminder(db, settings,
     add_patient(db, "p1")
     day = date(2026, 3, 21)
     tick(db, settings, pathways, local(day, 9))
-    db.write_sync(
-        lambda c: c.execute(
-            "INSERT INTO responses (id, patient_id, questionnaire_id, questionnaire_version,"
-            " authored_at, authored_at_client, local_date, answers, content_hash, received_at)"
-            " VALUES ('r', 'p1', 'diary', 1, ?, ?, ?, '{}', 'x', ?)",
-            (iso(local(day, 18)), "x", day.isoformat(), iso(local(day, 18))),
-        )
-    )
+    db.write_sync(lambda c: store_response(c, "p1", day, {}, at=iso(local(day, 18)), response_id="r"))
     report = tick(db, settings, pathways, local(day, 20))
     assert report.completed == 1 and not diary_claims(db, "p1")
 
@@ -438,11 +433,8 @@ def test_the_20_00_claim_queues_one_message_per_patient_and_logs_every_task(db, 
     h2 = manual_task(db, "ph", "bpi", [at19], week)
     for rid, pid in (("re", "pe"), ("rh", "ph")):
         db.write_sync(
-            lambda c, rid=rid, pid=pid: c.execute(
-                "INSERT INTO responses (id, patient_id, questionnaire_id, questionnaire_version,"
-                " authored_at, authored_at_client, local_date, answers, content_hash, received_at)"
-                " VALUES (?, ?, 'diary', 1, ?, 'x', '2026-03-21', '{}', 'x', ?)",
-                (rid, pid, iso(now - timedelta(hours=1)), iso(now - timedelta(hours=1))),
+            lambda c, rid=rid, pid=pid: store_response(
+                c, pid, date(2026, 3, 21), {}, at=iso(now - timedelta(hours=1)), response_id=rid
             )
         )
     manual_patient(db, "pf")  # 90 minutes late: dropped, the next reminder stays
@@ -591,7 +583,7 @@ def test_a_new_reminder_time_applies_from_today_and_the_past_stays(db, settings,
     day = date(2026, 3, 21)
     tick(db, settings, pathways, local(day - timedelta(days=1), 12))
     tick(db, settings, pathways, local(day - timedelta(days=1), 20))
-    db.write_sync(lambda c: c.execute("UPDATE patients SET reminder_time = '21:00' WHERE id = 'p1'"))
+    db.write_sync(lambda c: patients_store.update(c, "p1", {"reminder_time": "21:00"}))
     # No explicit materialise: the tick notices the change itself.
     assert tick(db, settings, pathways, local(day, 15)).planned == 1
     assert tick(db, settings, pathways, local(day, 20)).reminders == 0
@@ -619,7 +611,7 @@ def test_a_pathway_change_replaces_the_future_and_keeps_the_past(db, settings, p
     now = local(date(2026, 3, 6), 10)
 
     def change(c):
-        c.execute("UPDATE patients SET pathway_id = 'palliative' WHERE id = 'p1'")
+        patients_store.update(c, "p1", {"pathway_id": "palliative"})
         return scheduler.materialise(c, "p1", now, pathways, settings=settings)
 
     db.write_sync(change)
@@ -646,7 +638,7 @@ def test_a_patient_who_left_gets_no_more_reminders(db, settings, pathways):
     add_patient(db, "p1")
     day = date(2026, 3, 21)
     tick(db, settings, pathways, local(day, 12))
-    db.write_sync(lambda c: c.execute("UPDATE patients SET status = 'left' WHERE id = 'p1'"))
+    db.write_sync(lambda c: patients_store.update(c, "p1", {"status": "left"}))
     assert tick(db, settings, pathways, local(day, 20)).reminders == 0
     assert not tasks_store.open_tasks(db.reader, "p1", local(day, 20))
 
@@ -663,7 +655,8 @@ def test_daily_tasks_roll_forward_without_planning_every_tick(db, settings, path
 
 
 def test_an_unknown_pathway_is_logged_and_retried_later_not_every_tick(db, settings, pathways):
-    add_patient(db, "p1", pathway="retired-pathway")
+    add_patient(db, "p1")  # enrolled in a pathway the server has since retired
+    db.write_sync(lambda c: patients_store.update(c, "p1", {"pathway_id": "retired-pathway"}))
     add_patient(db, "p2")
     now = local(date(2026, 3, 21), 12)
     report = tick(db, settings, pathways, now)
