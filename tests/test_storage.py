@@ -219,13 +219,16 @@ def test_the_current_response_of_a_day_is_kept_at_write_time_as_the_old_view_dec
 
 
 def test_a_database_from_before_the_current_table_gets_it_filled_from_its_history(tmp_path):
-    """Migration 5 fills current_response_ids from the responses already stored."""
+    """The current_response_table migration fills current_response_ids from the responses
+    already stored."""
     conn = connect(tmp_path / "old.db")
     conn.execute(
         "CREATE TABLE _migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
     )
-    for number in sorted(n for n in migrations.MIGRATIONS if n != 5):
+    for number in sorted(migrations.MIGRATIONS):
         name, fn = migrations.MIGRATIONS[number]
+        if name == "current_response_table":
+            continue
         fn(conn)
         conn.execute("INSERT INTO _migrations VALUES (?, ?, 'x')", (number, name))
     conn.execute(
@@ -239,7 +242,7 @@ def test_a_database_from_before_the_current_table_gets_it_filled_from_its_histor
             " VALUES (?, 'p', 'diary', 1, ?, ?, '2026-02-01', '{}', 'h', ?)",
             (rid, f"2026-02-01T{at}:00:00Z", "x", "2026-02-01T13:00:00Z"),
         )
-    assert migrations.apply(conn) == ["0005_current_response_table"]
+    assert migrations.apply(conn) == ["0016_current_response_table"]
     assert [r[0] for r in conn.execute("SELECT id FROM current_responses")] == ["c"]
     conn.close()
 

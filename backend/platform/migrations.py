@@ -1,9 +1,14 @@
 """Numbered migrations, applied at start-up and recorded in the `_migrations` table.
 
 Each migration is a function of a connection, registered with `@migration(number, name)`.
-Numbers by area, so that parts of the system can add theirs without colliding:
-1-9 foundation, 10-19 schedule and push, 20-29 detection and alerts, 30-39 exports,
-40-49 operations and hardening.
+They are numbered in the order they run, which is their order in this file: a new migration
+goes at the end with the next number (`migration` refuses any other), so a fresh database and
+one upgraded step by step run the same migrations in the same order.
+
+Until issue 14 they were numbered by area (foundation 1-9, schedule and push 10-19, alerts
+20-29, operations 40-49...), and a later migration with a lower number ran after higher ones
+on an existing database. A database migrated then records the old numbers: `apply` knows
+its migrations by name and renumbers the records first (`_renumber`).
 """
 
 from __future__ import annotations
@@ -22,8 +27,13 @@ MIGRATIONS: dict[int, tuple[str, Migration]] = {}
 
 def migration(number: int, name: str) -> Callable[[Migration], Migration]:
     def register(fn: Migration) -> Migration:
-        if number in MIGRATIONS:
-            raise RuntimeError(f"migration {number} is registered twice")
+        if number != len(MIGRATIONS) + 1:
+            raise RuntimeError(
+                f"migration {number} {name!r} should be number {len(MIGRATIONS) + 1}:"
+                " migrations are numbered in the order they run, their order in migrations.py"
+            )
+        if any(name == other for other, _ in MIGRATIONS.values()):
+            raise RuntimeError(f"migration {name!r} is registered twice")
         MIGRATIONS[number] = (name, fn)
         return fn
 
@@ -46,6 +56,7 @@ def apply(conn: sqlite3.Connection) -> list[str]:
         "CREATE TABLE IF NOT EXISTS _migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL,"
         " applied_at TEXT NOT NULL)"
     )
+    _renumber(conn)
     applied: list[str] = []
     for number in sorted(MIGRATIONS):
         name, fn = MIGRATIONS[number]
@@ -66,6 +77,28 @@ def apply(conn: sqlite3.Connection) -> list[str]:
             raise
         applied.append(f"{number:04d}_{name}")
     return applied
+
+
+def _renumber(conn: sqlite3.Connection) -> None:
+    """Records of migrations under another number than theirs now (the numbering before issue
+    14) get their number, found by name; the rest of a record stays. In one transaction,
+    checked inside the lock (another process may be starting too)."""
+    numbers = {name: number for number, (name, _) in MIGRATIONS.items()}
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        moves = [
+            (numbers[name], number)
+            for number, name in conn.execute("SELECT number, name FROM _migrations")
+            if name in numbers and numbers[name] != number
+        ]
+        # Through negative numbers: a new number may still be another record's old one.
+        for new, old in moves:
+            conn.execute("UPDATE _migrations SET number = ? WHERE number = ?", (-new, old))
+        conn.execute("UPDATE _migrations SET number = -number WHERE number < 0")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 @migration(1, "foundation")
@@ -180,7 +213,7 @@ def _foundation(conn: sqlite3.Connection) -> None:
     )
 
 
-@migration(15, "push")
+@migration(2, "push")
 def _push(conn: sqlite3.Connection) -> None:
     _run(
         conn,
@@ -232,13 +265,13 @@ def _push(conn: sqlite3.Connection) -> None:
     )
 
 
-@migration(2, "team_seen_at")
+@migration(3, "team_seen_at")
 def _team_seen(conn: sqlite3.Connection) -> None:
     # When the pain team last looked at the patient's reports (shown in the PWA).
     tables(conn)["patients"].add_column("team_seen_at", str)
 
 
-@migration(10, "tasks")
+@migration(4, "tasks")
 def _tasks(conn: sqlite3.Connection) -> None:
     _run(
         conn,
@@ -282,7 +315,7 @@ def _tasks(conn: sqlite3.Connection) -> None:
     )
 
 
-@migration(11, "patient_schedule")
+@migration(5, "patient_schedule")
 def _patient_schedule(conn: sqlite3.Connection) -> None:
     _run(
         conn,
@@ -322,7 +355,7 @@ def _patient_schedule(conn: sqlite3.Connection) -> None:
     )
 
 
-@migration(12, "reminder_log")
+@migration(6, "reminder_log")
 def _reminder_log(conn: sqlite3.Connection) -> None:
     _run(
         conn,
@@ -342,13 +375,13 @@ def _reminder_log(conn: sqlite3.Connection) -> None:
     )
 
 
-@migration(13, "reminder_log_claimed")
+@migration(7, "reminder_log_claimed")
 def _reminder_log_claimed(conn: sqlite3.Connection) -> None:
     # The daily prune deletes by age: an index range scan, not a scan of the whole log.
     conn.execute("CREATE INDEX reminder_log_claimed ON reminder_log(claimed_at)")
 
 
-@migration(20, "alerts")
+@migration(8, "alerts")
 def _alerts(conn: sqlite3.Connection) -> None:
     _run(
         conn,
@@ -401,7 +434,7 @@ def _alerts(conn: sqlite3.Connection) -> None:
     )
 
 
-@migration(25, "alerts_resurfacing")
+@migration(9, "alerts_resurfacing")
 def _alerts_resurfacing(conn: sqlite3.Connection) -> None:
     # level: the finding's level now; seen_level/seen_on: when the alert opened or a
     # clinician last acknowledged or resolved it - news is measured against that.
@@ -415,13 +448,13 @@ def _alerts_resurfacing(conn: sqlite3.Connection) -> None:
     alerts.add_column("resurfaced_from", int)
 
 
-@migration(26, "alerts_news")
+@migration(10, "alerts_news")
 def _alerts_news(conn: sqlite3.Connection) -> None:
     # What made an alert resurface, kept in its reason while new evidence updates the numbers.
     tables(conn)["alerts"].add_column("news", str)
 
 
-@migration(40, "patients_list_index")
+@migration(11, "patients_list_index")
 def _patients_list_index(conn: sqlite3.Connection) -> None:
     # The clinic's patient list sorts by status and name and shows the first 200: with this
     # index SQLite reads those 200 in order instead of sorting every patient (and running the
@@ -431,13 +464,13 @@ def _patients_list_index(conn: sqlite3.Connection) -> None:
     )
 
 
-@migration(60, "patient_pause")
+@migration(12, "patient_pause")
 def _patient_pause(conn: sqlite3.Connection) -> None:
     # The patient's own pause of reminders (a holiday): the last local date without them.
     tables(conn)["patients"].add_column("paused_until", str)
 
 
-@migration(61, "push_receipts")
+@migration(13, "push_receipts")
 def _push_receipts(conn: sqlite3.Connection) -> None:
     # What the phone's service worker reports for a reminder: shown, opened (no health data:
     # the task and the event). The clinic's patient page counts them per week.
@@ -453,7 +486,7 @@ def _push_receipts(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX push_receipts_patient ON push_receipts(patient_id, at)")
 
 
-@migration(45, "generation")
+@migration(14, "generation")
 def _generation(conn: sqlite3.Connection) -> None:
     # The database's generation id (backend/platform/replication.py): the patient API shows it; a
     # restore or a backup copy gets a new one, and a phone that sees it change sends again
@@ -461,7 +494,7 @@ def _generation(conn: sqlite3.Connection) -> None:
     new_generation(conn)
 
 
-@migration(73, "alert_outcome_referred")
+@migration(15, "alert_outcome_referred")
 def _alert_outcome_referred(conn: sqlite3.Connection) -> None:
     # A fifth outcome, "doorverwezen (huisarts/crisisdienst)": the CHECK on alerts.outcome is
     # widened in place. SQLite allows this edit of the stored schema (a CHECK that every
@@ -540,7 +573,7 @@ CURRENT_RESPONSE_TRIGGERS = [
 ]
 
 
-@migration(5, "current_response_table")
+@migration(16, "current_response_table")
 def _current_response_table(conn: sqlite3.Connection) -> None:
     _run(
         conn,
