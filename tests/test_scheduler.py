@@ -26,7 +26,6 @@ from backend.tasks.tick import (
     release_lease,
     run_tick,
     start_scheduler,
-    stop_scheduler,
     take_lease,
 )
 from tests.conftest import make_patient, store_response
@@ -692,7 +691,7 @@ def test_the_scheduler_ticks_at_start_and_a_second_one_stands_by(db, settings, l
         assert first.last_report is not None and first.last_report.planned == 1
         assert second.tick() is None  # the lease is taken
     finally:
-        stop_scheduler(first)
+        first.stop()
     assert second.tick() is not None  # handed back on stop
 
 
@@ -781,7 +780,7 @@ def test_a_failing_alert_pass_does_not_stop_the_reminders_or_the_other_pass(
     monkeypatch.setattr(alerts, "escalate", broken)
     add_patient(db, "p1", anchor="2026-03-20")
     report = tick(db, settings, pathways, local(date(2026, 3, 21), 20))
-    assert report.passes == {"escalate": "error", "nightly": {"alerts_opened": 0, "push_pruned": 0}}
+    assert report.passes == {"escalate": "error", "nightly": {"alerts_opened": 0}}
     assert [r["local_date"] for r in diary_claims(db, "p1")] == ["2026-03-21"]
 
 

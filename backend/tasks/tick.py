@@ -3,7 +3,7 @@
 `run_tick` calls its steps by name, in this order: plan (patients new, changed or near the
 end of their horizon), expire (tasks past their window), claim (due reminders, their pushes
 queued), escalate (urgent alerts left unacknowledged), nightly (once a UTC day: every
-patient evaluated, silence included; the push queue pruned), send (the queued pushes).
+patient evaluated, silence included), send (the queued pushes).
 Nothing is registered anywhere: the server's APScheduler job (`TickScheduler`), a cron
 `pijnwacht tick` in a fresh process (`cli.cmd_tick`) and the tests run the very same function,
 so a cron tick cannot miss a pass the server would have run.
@@ -149,8 +149,9 @@ def nightly(
     library: Library | None,
     pathways: Mapping[str, Pathway],
 ) -> dict[str, int] | None:
-    """Once a day: every patient evaluated as of their own day (silence included), and the
-    push queue pruned; None when not due.
+    """Once a day: every patient evaluated as of their own day (silence included); None when
+    not due. (The push queue and the reminder log are pruned by the plan step's
+    `scheduler.prune_daily`, once a UTC day.)
 
     A silent patient is reminded by the diary reminder they already get every evening; a
     second "we miss you" push would make two a day (alarm fatigue for patients too), so the
@@ -162,9 +163,7 @@ def nightly(
         lambda conn: store.claim_day(conn, "nightly_sweep", now.date().isoformat())
     ):
         return None
-    opened = alerts.sweep(db, settings, now, library, pathways)
-    pruned = db.write_sync(lambda conn: push_queue.prune_queue(conn, now=now))
-    return {"alerts_opened": opened, "push_pruned": pruned}
+    return {"alerts_opened": alerts.sweep(db, settings, now, library, pathways)}
 
 
 # -- the lease and the in-process scheduler -------------------------------------------------
@@ -264,7 +263,3 @@ def start_scheduler(
     )
     sched.start()
     return sched
-
-
-def stop_scheduler(sched: TickScheduler) -> None:
-    sched.stop()

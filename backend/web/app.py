@@ -222,9 +222,7 @@ def create_app(settings: Settings, services: System | None = None) -> Litestar:
 
     def on_shutdown(app: Litestar) -> None:
         if getattr(app.state, "scheduler", None) is not None:
-            from backend.tasks import tick
-
-            tick.stop_scheduler(app.state.scheduler)
+            app.state.scheduler.stop()
         services.close()
 
     route_handlers: list[Any] = [
