@@ -16,6 +16,7 @@ import pytest
 from litestar.testing import TestClient
 
 from backend.patients import enrolment
+from backend.patients import store as patients_store
 from backend.platform import accounts
 from backend.platform.settings import load_settings
 from backend.system import build
@@ -378,9 +379,7 @@ def test_patient_ids_in_clinic_urls_are_random_not_counted(world):
 
 
 def test_a_token_of_a_patient_who_left_is_refused(world):
-    world.services.db.write_sync(
-        lambda conn: conn.execute("UPDATE patients SET status = 'left' WHERE id = ?", (world.a_id,))
-    )
+    world.services.db.write_sync(lambda conn: patients_store.update(conn, world.a_id, {"status": "left"}))
     r = world.request(A, "GET", "/api/v1/me")
     assert r.status_code == 401 and "opnieuw aan" in r.json()["detail"]
     r = world.request(A, "PUT", "/api/v1/responses/{response_id}")

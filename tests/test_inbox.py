@@ -8,6 +8,7 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from backend.patients import store as patients_store
 from tests.conftest import diary, new_id
 
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -176,9 +177,9 @@ def test_an_acknowledged_alert_that_gets_materially_worse_comes_back_as_new(
     # Enrolled ten weeks ago, so that the diary may go back that far.
     since = (today - timedelta(days=75)).isoformat()
     services.db.write_sync(
-        lambda conn: conn.execute(
-            "UPDATE patients SET enrolled_at = ?, anchor_date = ? WHERE id = ?",
-            (f"{since}T08:00:00Z", since, pid),
+        lambda conn: (
+            patients_store.set_enrolled_at(conn, pid, f"{since}T08:00:00Z"),
+            patients_store.update(conn, pid, {"anchor_date": since}),
         )
     )
     for i in range(70, 6, -1):

@@ -4,14 +4,15 @@ pain level (rises up to it do not alert until its end date). CLI, clinic forms, 
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
 from backend import cli
 from backend.alerts.detection import Entry, evaluate, overrides_in_force, thresholds_for
+from backend.patients import store as patients_store
 from backend.platform import formatting
-from tests.conftest import AMS, csrf_of, diary, new_id
+from tests.conftest import AMS, csrf_of, diary, enrolled_days_ago, new_id
 
 START = date(2026, 3, 2)
 
@@ -123,15 +124,9 @@ def test_an_expected_level_set_on_the_timeline_stops_the_alert_and_shows_on_the_
 ):
     pid, headers = patient
     today = datetime.now(AMS).date()
+    enrolled_days_ago(services, pid, 70)
     services.db.write_sync(
-        lambda conn: conn.execute(
-            "UPDATE patients SET enrolled_at = ?, anchor_date = ? WHERE id = ?",
-            (
-                (datetime.now(UTC) - timedelta(days=70)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                str(today - timedelta(days=70)),
-                pid,
-            ),
-        )
+        lambda conn: patients_store.update(conn, pid, {"anchor_date": str(today - timedelta(days=70))})
     )
     until = today + timedelta(days=10)
     page = client.get(f"/clinic/patients/{pid}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from backend.alerts import lifecycle as alerts
+from backend.patients import store as patients_store
 from backend.tools.replay import replay
 from tests.conftest import AMS, diary, new_id
 from tests.test_replay import START, diary_rows, history
@@ -12,9 +13,7 @@ from tests.test_replay import START, diary_rows, history
 
 def enrolled_days_ago(services, pid: str, days: int) -> None:
     at = (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    services.db.write_sync(
-        lambda conn: conn.execute("UPDATE patients SET enrolled_at = ? WHERE id = ?", (at, pid))
-    )
+    services.db.write_sync(lambda conn: patients_store.set_enrolled_at(conn, pid, at))
 
 
 def silence_alerts(services, pid: str) -> list:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from backend.patients import store as patients_store
 from backend.platform.settings import Settings, load_settings
 from backend.platform.storage import parse_iso
 from backend.tasks.tick import run_tick
@@ -110,12 +111,8 @@ def test_a_cron_tick_in_a_fresh_process_runs_every_pass(client, services, patien
     r = client.put(f"/api/v1/responses/{new_id()}", json=diary(se_drowsiness=3), headers=headers)
     assert r.status_code == 201
     silent, _ = enrol_patient(services, client, name="Dhr. Stil")
-    services.db.write_sync(
-        lambda conn: conn.execute(
-            "UPDATE patients SET enrolled_at = ? WHERE id = ?",
-            ((datetime.now(UTC) - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ"), silent),
-        )
-    )
+    ten_days_ago = (datetime.now(UTC) - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    services.db.write_sync(lambda conn: patients_store.set_enrolled_at(conn, silent, ten_days_ago))
     tomorrow = datetime.now(UTC).date() + timedelta(days=1)
     env = {**os.environ, "PIJNWACHT_DB": services.settings.db, "PIJNWACHT_SCHEDULER": "false"}
     cmd = [sys.executable, "-m", "backend.cli", "tick", "--now", f"{tomorrow}T02:30:00Z"]
