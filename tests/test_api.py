@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from backend.patients import enrolment
-from backend.platform.storage import iso, utcnow
 from tests.conftest import diary, enrol_patient, new_id
 
 
@@ -75,14 +74,13 @@ def test_enrolment_code_is_one_time_and_errors_say_what_to_do(services, client):
 
 
 def test_expired_code_is_410(services, client):
-    _p, code, _ = services.db.write_sync(
+    _p, code, _ = services.db.write_sync(  # a code that expired a day ago
         lambda conn: enrolment.create_patient(
-            conn, display_name="A", pathway_id="chronic-pain", known_pathways=services.pathway_ids
-        )
-    )
-    services.db.write_sync(
-        lambda conn: conn.execute(
-            "UPDATE enrolment_codes SET expires_at = ?", (iso(utcnow() - timedelta(minutes=1)),)
+            conn,
+            display_name="A",
+            pathway_id="chronic-pain",
+            known_pathways=services.pathway_ids,
+            code_days=-1,
         )
     )
     r = client.post("/api/v1/enrol", json={"code": code})

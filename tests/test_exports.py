@@ -29,11 +29,11 @@ from backend.exports.run import Actor, export_to_file
 from backend.exports.scope import ExportError
 from backend.exports.spreadsheet import unguard
 from backend.exports.wide import iter_wide
-from backend.patients import enrolment
 from backend.patients.pathways import load_pathways
 from backend.platform import migrations
 from backend.platform.settings import PROJECT_ROOT
 from backend.platform.storage import connect, open_database
+from tests.conftest import make_patient
 
 AMS = ZoneInfo("Europe/Amsterdam")
 QDIR = PROJECT_ROOT / "questionnaires"
@@ -52,14 +52,7 @@ def db(tmp_path):
 
 
 def new_patient(conn, name="Mevr. Jansen", pathway="chronic-pain", anchor=date(2026, 1, 5)):
-    patient, _code, _exp = enrolment.create_patient(
-        conn,
-        display_name=name,
-        pathway_id=pathway,
-        known_pathways=set(PATHWAYS),
-        anchor_date=anchor,
-    )
-    return patient
+    return make_patient(conn, name=name, pathway=pathway, anchor=anchor)
 
 
 def add(conn, patient, day: str, answers: dict, qid="diary", at="20:15", rid=None) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import subprocess
 import sys
 import uuid
@@ -15,6 +14,7 @@ import pytest
 from backend.alerts import lifecycle as alerts
 from backend.platform.storage import open_database
 from backend.tools.replay import LONG_HEADER, ReplayError, replay, run_replay
+from tests.conftest import make_patient, store_response
 
 ROOT = Path(__file__).resolve().parent.parent
 START = date(2026, 1, 5)
@@ -149,11 +149,7 @@ def test_replay_of_an_export_matches_the_live_system(tmp_path):
     pain = [4, 5, 3, 4, 4, 5, 3]
 
     def live(conn):
-        conn.execute(
-            "INSERT INTO patients (id, display_name, pathway_id, anchor_date, enrolled_at)"
-            " VALUES ('p1', 'T', 'chronic-pain', ?, ?)",
-            (START.isoformat(), f"{START.isoformat()}T08:00:00Z"),
-        )
+        make_patient(conn, "p1", name="T", anchor=START, enrolled_at=f"{START.isoformat()}T08:00:00Z")
         for i in range(75):
             day = START + timedelta(days=i)
             if not 66 <= i < 73:
@@ -163,14 +159,7 @@ def test_replay_of_an_export_matches_the_live_system(tmp_path):
                     "se_drowsiness": 3 if i == 20 else 0,
                     "se_constipation": 0,
                 }
-                at = f"{day.isoformat()}T19:00:00Z"
-                conn.execute(
-                    "INSERT INTO responses (id, patient_id, questionnaire_id,"
-                    " questionnaire_version, authored_at, authored_at_client, local_date, answers,"
-                    " scores, content_hash, received_at) VALUES (?, 'p1', 'diary', 1, ?, ?, ?, ?,"
-                    " '{}', 'x', ?)",
-                    (str(uuid.uuid4()), at, at, day.isoformat(), json.dumps(answers), at),
-                )
+                store_response(conn, "p1", day, answers)
             alerts.evaluate_patient(conn, "p1", day, None, {}, now=datetime(2026, 1, 1, tzinfo=UTC))
         return [
             (r["rule_id"], r["opened_on"])
