@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from backend.platform.messages import DEFAULT, word
+from backend.platform.messages import DEFAULT
+from backend.platform.words import word
 
 
 def _questionnaire(library: Any, qid: str) -> Any:

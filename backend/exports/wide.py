@@ -21,7 +21,7 @@ from backend.diary.questionnaires import Library
 from backend.exports import spreadsheet
 from backend.exports.files import BOM, Sink, number_text, read_transaction
 from backend.exports.scope import ExportError, check_has_data, check_range
-from backend.platform.messages import WORDS, word
+from backend.platform.words import WORDS, word
 
 Dialect = Literal["standard", "nl"]
 

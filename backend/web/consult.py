@@ -35,8 +35,8 @@ from backend.exports.scope import ExportError, check_period, parse_date
 from backend.exports.wide import iter_wide
 from backend.patients import store as patients
 from backend.platform import formatting
-from backend.platform.messages import word
 from backend.platform.storage import utcnow
+from backend.platform.words import word
 from backend.system import System
 from backend.web import charts, clinic
 from backend.web.inbox import baseline_level, baseline_text, day, markers, status_label

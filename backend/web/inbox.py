@@ -32,8 +32,9 @@ from backend.diary import timeline as diary_timeline
 from backend.exports.alerts_csv import alert_rows
 from backend.exports.spreadsheet import guard
 from backend.platform import formatting
-from backend.platform.messages import WORDS, Refusal, word
+from backend.platform.messages import Refusal
 from backend.platform.storage import parse_iso, utcnow
+from backend.platform.words import WORDS, word
 from backend.system import System
 from backend.web import charts
 from backend.web.clinic import audit_access, audit_shown, check_csrf, page, requires_clinician, session_of

@@ -24,8 +24,8 @@ from backend.diary import timeline as diary_timeline
 from backend.patients import store as patients
 from backend.patients.pathways import trial_days
 from backend.platform import formatting
-from backend.platform.messages import word
 from backend.platform.storage import iso, parse_iso, utcnow
+from backend.platform.words import word
 from backend.system import System
 from backend.tasks import delivery
 from backend.tasks import views as task_views

@@ -1,0 +1,543 @@
+"""The schema's steps, in the order they run: each a function of a connection (DDL, and the
+data a new table starts from). `STEPS` lists them; `migrations` numbers them by their place
+in it (1, 2, 3 ...), applies the pending ones and records them. A new step goes at the end.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import sqlite_utils
+
+from backend.platform.replication import new_generation
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def tables(conn: sqlite3.Connection) -> sqlite_utils.Database:
+    """sqlite-utils over the migration's own connection (inside its transaction)."""
+    return sqlite_utils.Database(conn, recursive_triggers=False)
+
+
+def _run(conn: sqlite3.Connection, statements: list[str]) -> None:
+    for sql in statements:
+        conn.execute(sql)
+
+
+def _foundation(conn: sqlite3.Connection) -> None:
+    _run(
+        conn,
+        [
+            """CREATE TABLE users (
+                id INTEGER PRIMARY KEY,
+                email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+                name TEXT NOT NULL,
+                role TEXT NOT NULL CHECK (role IN ('clinician', 'admin')),
+                password_hash TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                password_changed_at TEXT NOT NULL,
+                disabled_at TEXT
+            )""",
+            """CREATE TABLE sessions (
+                id_hash TEXT PRIMARY KEY,
+                user_id INTEGER NOT NULL REFERENCES users(id),
+                csrf_token TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                expires_at TEXT NOT NULL,
+                source TEXT
+            )""",
+            "CREATE INDEX sessions_user ON sessions(user_id)",
+            """CREATE TABLE throttle (
+                key TEXT PRIMARY KEY,
+                failures INTEGER NOT NULL,
+                first_failure_at TEXT NOT NULL,
+                locked_until TEXT
+            )""",
+            """CREATE TABLE patients (
+                id TEXT PRIMARY KEY,
+                display_name TEXT NOT NULL,
+                pathway_id TEXT NOT NULL,
+                timezone TEXT NOT NULL DEFAULT 'Europe/Amsterdam',
+                language TEXT NOT NULL DEFAULT 'nl' CHECK (language IN ('nl', 'en')),
+                reminder_time TEXT NOT NULL DEFAULT '20:00',
+                anchor_date TEXT NOT NULL,
+                enrolled_at TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'left')),
+                thresholds TEXT NOT NULL DEFAULT '{}',
+                created_by INTEGER REFERENCES users(id)
+            )""",
+            "CREATE INDEX patients_pathway ON patients(pathway_id, status)",
+            """CREATE TABLE enrolment_codes (
+                code_hash TEXT PRIMARY KEY,
+                patient_id TEXT NOT NULL REFERENCES patients(id),
+                created_at TEXT NOT NULL,
+                expires_at TEXT NOT NULL,
+                used_at TEXT
+            )""",
+            "CREATE INDEX enrolment_codes_patient ON enrolment_codes(patient_id)",
+            """CREATE TABLE devices (
+                token_hash TEXT PRIMARY KEY,
+                patient_id TEXT NOT NULL REFERENCES patients(id),
+                created_at TEXT NOT NULL,
+                last_seen_at TEXT,
+                revoked_at TEXT
+            )""",
+            "CREATE INDEX devices_patient ON devices(patient_id)",
+            # A response is never changed: an edit is a newer response for the same
+            # questionnaire and local_date (see the current_responses view).
+            """CREATE TABLE responses (
+                id TEXT PRIMARY KEY,
+                patient_id TEXT NOT NULL REFERENCES patients(id),
+                questionnaire_id TEXT NOT NULL,
+                questionnaire_version INTEGER NOT NULL,
+                authored_at TEXT NOT NULL,
+                authored_at_client TEXT NOT NULL,
+                local_date TEXT NOT NULL,
+                task_id INTEGER,
+                answers TEXT NOT NULL,
+                scores TEXT NOT NULL DEFAULT '{}',
+                content_hash TEXT NOT NULL,
+                received_at TEXT NOT NULL
+            )""",
+            "CREATE INDEX responses_day ON responses(patient_id, questionnaire_id, local_date, authored_at)",
+            "CREATE INDEX responses_patient_date ON responses(patient_id, local_date)",
+            "CREATE INDEX responses_received ON responses(patient_id, received_at)",
+            """CREATE VIEW current_responses AS
+                SELECT * FROM responses r WHERE NOT EXISTS (
+                    SELECT 1 FROM responses n
+                    WHERE n.patient_id = r.patient_id
+                      AND n.questionnaire_id = r.questionnaire_id
+                      AND n.local_date = r.local_date
+                      AND (n.authored_at > r.authored_at
+                           OR (n.authored_at = r.authored_at AND n.rowid > r.rowid)))""",
+            # NEN 7513: who, in which role, for which patient, what, on what, when, from where.
+            """CREATE TABLE audit_log (
+                id INTEGER PRIMARY KEY,
+                at TEXT NOT NULL,
+                user_id INTEGER,
+                user_email TEXT,
+                role TEXT,
+                patient_id TEXT,
+                action TEXT NOT NULL,
+                object TEXT,
+                source TEXT
+            )""",
+            "CREATE INDEX audit_patient ON audit_log(patient_id, at)",
+            """CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+               BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END""",
+            """CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+               BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END""",
+            """CREATE TABLE settings_kv (
+                key TEXT PRIMARY KEY,
+                value TEXT NOT NULL
+            )""",
+        ],
+    )
+
+
+def _push(conn: sqlite3.Connection) -> None:
+    _run(
+        conn,
+        [
+            # A browser's PushSubscription: a patient's device, or a clinician who opted in
+            # for escalations. Never deleted: a dead endpoint is deactivated (history kept).
+            """CREATE TABLE push_subscriptions (
+                id INTEGER PRIMARY KEY,
+                patient_id TEXT REFERENCES patients(id),
+                user_id INTEGER REFERENCES users(id),
+                endpoint TEXT NOT NULL UNIQUE,
+                p256dh TEXT NOT NULL,
+                auth TEXT NOT NULL,
+                user_agent TEXT,
+                created_at TEXT NOT NULL,
+                last_success_at TEXT,
+                failures INTEGER NOT NULL DEFAULT 0,
+                deactivated_at TEXT,
+                CHECK ((patient_id IS NULL) <> (user_id IS NULL))
+            )""",
+            "CREATE INDEX push_subscriptions_patient ON push_subscriptions(patient_id)"
+            " WHERE deactivated_at IS NULL",
+            "CREATE INDEX push_subscriptions_user ON push_subscriptions(user_id)"
+            " WHERE deactivated_at IS NULL",
+            # One row per message per device; status moves queued -> sending -> sent | dead
+            # (or back to queued for a retry) by compare-and-set updates only.
+            """CREATE TABLE push_queue (
+                id INTEGER PRIMARY KEY,
+                subscription_id INTEGER NOT NULL REFERENCES push_subscriptions(id),
+                payload TEXT NOT NULL,
+                urgency TEXT NOT NULL
+                    CHECK (urgency IN ('very-low', 'low', 'normal', 'high')),
+                ttl INTEGER NOT NULL,
+                topic TEXT,
+                created_at TEXT NOT NULL,
+                expires_at TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'queued'
+                    CHECK (status IN ('queued', 'sending', 'sent', 'dead')),
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at TEXT NOT NULL,
+                claimed_at TEXT,
+                claim TEXT,
+                sent_at TEXT,
+                last_status TEXT
+            )""",
+            "CREATE INDEX push_queue_due ON push_queue(status, next_attempt_at)",
+            "CREATE INDEX push_queue_subscription ON push_queue(subscription_id, status)",
+        ],
+    )
+
+
+def _team_seen(conn: sqlite3.Connection) -> None:
+    # When the pain team last looked at the patient's reports (shown in the PWA).
+    tables(conn)["patients"].add_column("team_seen_at", str)
+
+
+def _tasks(conn: sqlite3.Connection) -> None:
+    _run(
+        conn,
+        [
+            # A patient's pathway materialised (backend/tasks/scheduler.py): one questionnaire for
+            # one local date, open from opens_at, due at due_at, answerable until expires_at.
+            # reminder_times: the planned pushes (JSON list of UTC times); next_reminder_at is
+            # the next one not yet claimed, NULL when none is left or the task is closed.
+            """CREATE TABLE tasks (
+                id INTEGER PRIMARY KEY,
+                patient_id TEXT NOT NULL REFERENCES patients(id),
+                questionnaire_id TEXT NOT NULL,
+                label TEXT,
+                local_date TEXT NOT NULL,
+                until_date TEXT NOT NULL,
+                opens_at TEXT NOT NULL,
+                due_at TEXT NOT NULL,
+                expires_at TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'open'
+                    CHECK (status IN ('open', 'done', 'expired', 'cancelled')),
+                reminder_times TEXT NOT NULL DEFAULT '[]',
+                reminders_sent INTEGER NOT NULL DEFAULT 0,
+                next_reminder_at TEXT,
+                reminder_claimed_at TEXT,
+                response_id TEXT,
+                created_at TEXT NOT NULL,
+                UNIQUE (patient_id, questionnaire_id, local_date)
+            )""",
+            # "Which reminders are due" and "which open tasks are past their window" are
+            # index range scans over small partial indexes.
+            "CREATE INDEX tasks_next_reminder ON tasks(next_reminder_at) WHERE next_reminder_at IS NOT NULL",
+            "CREATE INDEX tasks_open_expiry ON tasks(expires_at) WHERE status = 'open'",
+            "CREATE INDEX tasks_patient_open ON tasks(patient_id, opens_at) WHERE status = 'open'",
+            # Exactly one process runs the in-process scheduler: the holder of this row.
+            """CREATE TABLE scheduler_lease (
+                name TEXT PRIMARY KEY,
+                holder TEXT NOT NULL,
+                expires_at TEXT NOT NULL
+            )""",
+        ],
+    )
+
+
+def _patient_schedule(conn: sqlite3.Connection) -> None:
+    _run(
+        conn,
+        [
+            # How far each patient's tasks are planned, and from what: plan_key names the
+            # pathway file, dates, reminder time, zone and quiet hours the tasks came from.
+            # next_roll_at: when the scheduler must plan this patient again ('' = now).
+            """CREATE TABLE patient_schedule (
+                patient_id TEXT PRIMARY KEY REFERENCES patients(id),
+                pathway_id TEXT,
+                pathway_checksum TEXT,
+                plan_key TEXT,
+                planned_until TEXT,
+                next_roll_at TEXT,
+                updated_at TEXT
+            )""",
+            "CREATE INDEX patient_schedule_roll ON patient_schedule(next_roll_at)"
+            " WHERE next_roll_at IS NOT NULL",
+            "CREATE INDEX patient_schedule_pathway ON patient_schedule(pathway_id, pathway_checksum)",
+            # Whoever creates or changes a patient, the scheduler plans them at its next tick
+            # (callers also call scheduler.materialise at once, so tasks show immediately).
+            """CREATE TRIGGER patients_schedule_new AFTER INSERT ON patients
+               BEGIN
+                 INSERT OR IGNORE INTO patient_schedule (patient_id, next_roll_at)
+                 VALUES (new.id, '');
+               END""",
+            """CREATE TRIGGER patients_schedule_changed
+               AFTER UPDATE OF pathway_id, anchor_date, reminder_time, timezone, status,
+                               enrolled_at ON patients
+               BEGIN
+                 INSERT OR IGNORE INTO patient_schedule (patient_id, next_roll_at)
+                 VALUES (new.id, '');
+                 UPDATE patient_schedule SET next_roll_at = '' WHERE patient_id = new.id;
+               END""",
+            "INSERT OR IGNORE INTO patient_schedule (patient_id, next_roll_at) SELECT id, '' FROM patients",
+        ],
+    )
+
+
+def _reminder_log(conn: sqlite3.Connection) -> None:
+    _run(
+        conn,
+        [
+            # One row per claimed reminder: what was due when, and when it was claimed
+            # (the push queue holds the per-device delivery).
+            """CREATE TABLE reminder_log (
+                id INTEGER PRIMARY KEY,
+                task_id INTEGER NOT NULL REFERENCES tasks(id),
+                patient_id TEXT NOT NULL,
+                planned_at TEXT NOT NULL,
+                claimed_at TEXT NOT NULL,
+                pushes INTEGER NOT NULL DEFAULT 0
+            )""",
+            "CREATE INDEX reminder_log_task ON reminder_log(task_id)",
+        ],
+    )
+
+
+def _reminder_log_claimed(conn: sqlite3.Connection) -> None:
+    # The daily prune deletes by age: an index range scan, not a scan of the whole log.
+    conn.execute("CREATE INDEX reminder_log_claimed ON reminder_log(claimed_at)")
+
+
+def _alerts(conn: sqlite3.Connection) -> None:
+    _run(
+        conn,
+        [
+            # One row per alert episode (backend/alerts/lifecycle.py). status: open -> acknowledged ->
+            # resolved (by a clinician, with an outcome); closed = the condition was clear for
+            # the quiet period. closed_at also ends the episode of a resolved alert, so a
+            # condition that outlives its resolution does not raise a new alert every day.
+            """CREATE TABLE alerts (
+                id INTEGER PRIMARY KEY,
+                patient_id TEXT NOT NULL REFERENCES patients(id),
+                rule_id TEXT NOT NULL,
+                category TEXT NOT NULL CHECK (category IN
+                    ('pain', 'side_effect', 'safety', 'questionnaire', 'adherence')),
+                severity TEXT NOT NULL CHECK (severity IN ('urgent', 'high', 'routine')),
+                status TEXT NOT NULL DEFAULT 'open' CHECK (status IN
+                    ('open', 'acknowledged', 'resolved', 'closed')),
+                opened_on TEXT NOT NULL,
+                opened_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                last_evidence_on TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                acknowledged_by INTEGER REFERENCES users(id),
+                acknowledged_at TEXT,
+                assigned_to INTEGER REFERENCES users(id),
+                resolved_by INTEGER REFERENCES users(id),
+                resolved_at TEXT,
+                outcome TEXT CHECK (outcome IS NULL OR outcome IN
+                    ('called_patient', 'changed_medication', 'appointment', 'no_action')),
+                closed_at TEXT,
+                escalated_at TEXT
+            )""",
+            # At most one live alert per patient and rule.
+            "CREATE UNIQUE INDEX alerts_one_live ON alerts(patient_id, rule_id)"
+            " WHERE status IN ('open', 'acknowledged')",
+            "CREATE INDEX alerts_inbox ON alerts(status, severity, opened_at)",
+            "CREATE INDEX alerts_patient ON alerts(patient_id, closed_at, rule_id)",
+            "CREATE INDEX alerts_assigned ON alerts(assigned_to, status) WHERE assigned_to IS NOT NULL",
+            "CREATE INDEX alerts_unescalated ON alerts(opened_at)"
+            " WHERE status = 'open' AND severity = 'urgent' AND escalated_at IS NULL",
+            """CREATE TABLE alert_notes (
+                id INTEGER PRIMARY KEY,
+                alert_id INTEGER NOT NULL REFERENCES alerts(id),
+                user_id INTEGER NOT NULL REFERENCES users(id),
+                at TEXT NOT NULL,
+                text TEXT NOT NULL
+            )""",
+            "CREATE INDEX alert_notes_alert ON alert_notes(alert_id, at)",
+        ],
+    )
+
+
+def _alerts_resurfacing(conn: sqlite3.Connection) -> None:
+    # level: the finding's level now; seen_level/seen_on: when the alert opened or a
+    # clinician last acknowledged or resolved it - news is measured against that.
+    # superseded_by / resurfaced_from: the old alert and the new one it resurfaced as
+    # (materially worse, backend/alerts/lifecycle.py).
+    alerts = tables(conn)["alerts"]
+    alerts.add_column("level", float)
+    alerts.add_column("seen_level", float)
+    alerts.add_column("seen_on", str)
+    alerts.add_column("superseded_by", int)
+    alerts.add_column("resurfaced_from", int)
+
+
+def _alerts_news(conn: sqlite3.Connection) -> None:
+    # What made an alert resurface, kept in its reason while new evidence updates the numbers.
+    tables(conn)["alerts"].add_column("news", str)
+
+
+def _patients_list_index(conn: sqlite3.Connection) -> None:
+    # The clinic's patient list sorts by status and name and shows the first 200: with this
+    # index SQLite reads those 200 in order instead of sorting every patient (and running the
+    # per-row subqueries for all of them): 49 ms -> 0.4 ms at 100 000 patients (make bench).
+    tables(conn)["patients"].create_index(
+        ["status", "display_name"], index_name="patients_list", if_not_exists=True
+    )
+
+
+def _patient_pause(conn: sqlite3.Connection) -> None:
+    # The patient's own pause of reminders (a holiday): the last local date without them.
+    tables(conn)["patients"].add_column("paused_until", str)
+
+
+def _push_receipts(conn: sqlite3.Connection) -> None:
+    # What the phone's service worker reports for a reminder: shown, opened (no health data:
+    # the task and the event). The clinic's patient page counts them per week.
+    conn.execute(
+        """CREATE TABLE push_receipts (
+            id INTEGER PRIMARY KEY,
+            patient_id TEXT NOT NULL REFERENCES patients(id),
+            task_id INTEGER NOT NULL REFERENCES tasks(id),
+            event TEXT NOT NULL CHECK (event IN ('shown', 'opened')),
+            at TEXT NOT NULL
+        )"""
+    )
+    conn.execute("CREATE INDEX push_receipts_patient ON push_receipts(patient_id, at)")
+
+
+def _generation(conn: sqlite3.Connection) -> None:
+    # The database's generation id (backend/platform/replication.py): the patient API shows it; a
+    # restore or a backup copy gets a new one, and a phone that sees it change sends again
+    # what it kept, so answers a restore lost come back.
+    new_generation(conn)
+
+
+def _alert_outcome_referred(conn: sqlite3.Connection) -> None:
+    # A fifth outcome, "doorverwezen (huisarts/crisisdienst)": the CHECK on alerts.outcome is
+    # widened in place. SQLite allows this edit of the stored schema (a CHECK that every
+    # existing row already meets); the schema version bump makes every connection re-read it.
+    old = "('called_patient', 'changed_medication', 'appointment', 'no_action')"
+    new = "('called_patient', 'changed_medication', 'appointment', 'no_action', 'referred')"
+    version = conn.execute("PRAGMA schema_version").fetchone()[0]
+    conn.execute("PRAGMA writable_schema = ON")
+    try:
+        conn.execute(
+            "UPDATE sqlite_schema SET sql = replace(sql, ?, ?) WHERE type = 'table' AND name = 'alerts'",
+            (old, new),
+        )
+        conn.execute(f"PRAGMA schema_version = {int(version) + 1}")
+    finally:
+        conn.execute("PRAGMA writable_schema = OFF")
+
+
+# The one definition of "the current response of a day" (issue 14, 17): of the responses of one
+# patient, questionnaire and local date, the last written wins (authored_at; the same second:
+# the last stored, rowid). Kept at write time in `current_response_ids`, one row per day, by
+# triggers on `responses` (every writer - intake, replay, a test's plain INSERT - keeps it in
+# the same transaction); `responses` stays the append-only history of every edit. The
+# `current_responses` view reads through it: a day edited 30 000 times is one index entry.
+CURRENT_RESPONSE_TRIGGERS = [
+    # edits / edits_until: how many responses of the day arrived in the hour that ends at
+    # edits_until (received_at + 1 h of the first of them); the API refuses more than
+    # responses.MAX_EDITS_PER_HOUR (a phone re-sending one day without end, issue 17).
+    """CREATE TRIGGER responses_current_insert AFTER INSERT ON responses
+       BEGIN
+         INSERT INTO current_response_ids
+             (patient_id, questionnaire_id, local_date, authored_at, seq, response_id, edits, edits_until)
+         VALUES (new.patient_id, new.questionnaire_id, new.local_date, new.authored_at, new.rowid, new.id,
+                 1, strftime('%Y-%m-%dT%H:%M:%SZ', new.received_at, '+1 hour'))
+         ON CONFLICT (patient_id, questionnaire_id, local_date) DO UPDATE SET
+           response_id = CASE WHEN excluded.authored_at > authored_at
+                                OR (excluded.authored_at = authored_at AND excluded.seq > seq)
+                              THEN excluded.response_id ELSE response_id END,
+           seq = CASE WHEN excluded.authored_at > authored_at
+                        OR (excluded.authored_at = authored_at AND excluded.seq > seq)
+                      THEN excluded.seq ELSE seq END,
+           authored_at = max(authored_at, excluded.authored_at),
+           edits = CASE WHEN new.received_at >= edits_until THEN 1 ELSE edits + 1 END,
+           edits_until = CASE WHEN new.received_at >= edits_until THEN excluded.edits_until
+                              ELSE edits_until END;
+       END""",
+    # Responses are never changed or deleted by the application; should an operator do it,
+    # the day is decided again from what is left.
+    """CREATE TRIGGER responses_current_delete AFTER DELETE ON responses
+       BEGIN
+         DELETE FROM current_response_ids WHERE response_id = old.id;
+         INSERT OR IGNORE INTO current_response_ids
+             (patient_id, questionnaire_id, local_date, authored_at, seq, response_id)
+         SELECT patient_id, questionnaire_id, local_date, authored_at, rowid, id FROM responses
+         WHERE patient_id = old.patient_id AND questionnaire_id = old.questionnaire_id
+           AND local_date = old.local_date
+         ORDER BY authored_at DESC, rowid DESC LIMIT 1;
+       END""",
+    """CREATE TRIGGER responses_current_update
+       AFTER UPDATE OF id, patient_id, questionnaire_id, local_date, authored_at ON responses
+       BEGIN
+         DELETE FROM current_response_ids WHERE response_id IN (old.id, new.id);
+         INSERT OR REPLACE INTO current_response_ids
+             (patient_id, questionnaire_id, local_date, authored_at, seq, response_id)
+         SELECT patient_id, questionnaire_id, local_date, authored_at, rowid, id FROM responses
+         WHERE patient_id = old.patient_id AND questionnaire_id = old.questionnaire_id
+           AND local_date = old.local_date
+         ORDER BY authored_at DESC, rowid DESC LIMIT 1;
+         INSERT OR REPLACE INTO current_response_ids
+             (patient_id, questionnaire_id, local_date, authored_at, seq, response_id)
+         SELECT patient_id, questionnaire_id, local_date, authored_at, rowid, id FROM responses
+         WHERE patient_id = new.patient_id AND questionnaire_id = new.questionnaire_id
+           AND local_date = new.local_date
+         ORDER BY authored_at DESC, rowid DESC LIMIT 1;
+       END""",
+]
+
+
+def _current_response_table(conn: sqlite3.Connection) -> None:
+    _run(
+        conn,
+        [
+            "DROP VIEW IF EXISTS current_responses",
+            """CREATE TABLE current_response_ids (
+                patient_id TEXT NOT NULL,
+                questionnaire_id TEXT NOT NULL,
+                local_date TEXT NOT NULL,
+                authored_at TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                response_id TEXT NOT NULL,
+                edits INTEGER NOT NULL DEFAULT 0,
+                edits_until TEXT NOT NULL DEFAULT '',
+                PRIMARY KEY (patient_id, questionnaire_id, local_date)
+            ) WITHOUT ROWID""",
+            "CREATE INDEX current_response_ids_day ON current_response_ids(patient_id, local_date)",
+            "CREATE INDEX current_response_ids_response ON current_response_ids(response_id)",
+            # The days as they are: the last written of each (the window runs over responses_day).
+            """INSERT INTO current_response_ids
+                   (patient_id, questionnaire_id, local_date, authored_at, seq, response_id)
+               SELECT patient_id, questionnaire_id, local_date, authored_at, seq, id FROM (
+                   SELECT patient_id, questionnaire_id, local_date, authored_at, rowid AS seq, id,
+                          row_number() OVER (PARTITION BY patient_id, questionnaire_id, local_date
+                                             ORDER BY authored_at DESC, rowid DESC) AS n
+                   FROM responses)
+               WHERE n = 1""",
+            *CURRENT_RESPONSE_TRIGGERS,
+            # The same columns, in the same order, as the view it replaces (SELECT * FROM
+            # responses): every reader of current_responses reads on as before. The key
+            # columns come from the small table, so a filter on them uses its indexes.
+            """CREATE VIEW current_responses AS
+                SELECT r.id, c.patient_id, c.questionnaire_id, r.questionnaire_version,
+                       c.authored_at, r.authored_at_client, c.local_date, r.task_id, r.answers,
+                       r.scores, r.content_hash, r.received_at
+                FROM current_response_ids c JOIN responses r ON r.id = c.response_id""",
+        ],
+    )
+
+
+# In the order they run: a step's number is its place here (migrations.MIGRATIONS).
+STEPS: list[tuple[str, Migration]] = [
+    ("foundation", _foundation),
+    ("push", _push),
+    ("team_seen_at", _team_seen),
+    ("tasks", _tasks),
+    ("patient_schedule", _patient_schedule),
+    ("reminder_log", _reminder_log),
+    ("reminder_log_claimed", _reminder_log_claimed),
+    ("alerts", _alerts),
+    ("alerts_resurfacing", _alerts_resurfacing),
+    ("alerts_news", _alerts_news),
+    ("patients_list_index", _patients_list_index),
+    ("patient_pause", _patient_pause),
+    ("push_receipts", _push_receipts),
+    ("generation", _generation),
+    ("alert_outcome_referred", _alert_outcome_referred),
+    ("current_response_table", _current_response_table),
+]
