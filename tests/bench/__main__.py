@@ -4,7 +4,8 @@
     .venv/bin/python -m tests.bench --quick           # smaller and shorter (a few minutes)
     .venv/bin/python -m tests.bench --only http,batch # some parts
 
-Parts: http (1), batch (2), detection (3), tick (4), clinic (5), push (6), export (7).
+Parts: http (1), batch (2), detection (3), tick (4), clinic (5), push (6), export (7),
+edits (8: cost flat in edits and history, the one-patient write load; issue 17).
 Memory (7) is gathered from the others: the servers' peak RSS and the export's.
 A part whose module has not landed yet is listed as "not measured", and the run goes on.
 """
@@ -23,9 +24,13 @@ from datetime import UTC, datetime
 from tests.bench import common
 from tests.bench.common import Figure, not_measured, table
 
-PARTS = ["http", "batch", "detection", "tick", "clinic", "push", "export"]
+PARTS = ["http", "batch", "detection", "tick", "clinic", "push", "export", "edits"]
 LABELS = dict(
-    zip(PARTS, ["1 http", "2 batch", "3 detection", "4 tick", "5 clinic", "6 push", "7 memory"], strict=True)
+    zip(
+        PARTS,
+        ["1 http", "2 batch", "3 detection", "4 tick", "5 clinic", "6 push", "7 memory", "8 edits"],
+        strict=True,
+    )
 )
 
 PLACEMENT = (
@@ -43,6 +48,10 @@ def _part(name: str) -> Callable[[bool], list[Figure]]:
         from tests.bench import batch
 
         return batch.run
+    if name == "edits":
+        from tests.bench import edits
+
+        return edits.run
     from tests.bench import others
 
     return getattr(others, name)
@@ -102,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                 note="VmHWM of each `pijnwacht serve` process; the largest",
             )
         )
-    order = {p: n for n, p in enumerate(["1", "2", "3", "4", "5", "6", "7"])}
+    order = {p: n for n, p in enumerate(["1", "2", "3", "4", "5", "6", "8", "7"])}
     figures.sort(key=lambda f: order.get(f.part[:1], 9))
     print("\n" + table(figures))
     common.RESULTS.mkdir(exist_ok=True)
