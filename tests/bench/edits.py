@@ -185,7 +185,9 @@ def healthz_under_pages(srv: Server, cookie: str, seconds: float) -> tuple[float
 def measure_case(db: Path, token: str, cookie: str, *, puts: int, gets: int) -> dict:
     with Server(db, env=ENV) as srv:
         timed_puts(srv.port, token, 10)  # warm up
+        cpu = srv.cpu_seconds()
         put_times, put_status = timed_puts(srv.port, token, puts)
+        put_cpu = (srv.cpu_seconds() - cpu) / puts * 1000
         base = f"/clinic/patients/{PID}"
         timed_gets(srv.port, cookie, base, 1)
         timeline, t_status, t_size = timed_gets(srv.port, cookie, base, gets)
@@ -194,6 +196,7 @@ def measure_case(db: Path, token: str, cookie: str, *, puts: int, gets: int) -> 
     return {
         "put": median(put_times),
         "put_ok": set(put_status) == {201},
+        "put_cpu": put_cpu,
         "timeline": median(timeline),
         "timeline_ok": t_status == {200},
         "csv": median(csv),
@@ -235,7 +238,9 @@ def one_patient_ratio(db: Path, token: str, folder: Path, *, seconds: float, run
 
 def run(quick: bool = False) -> list[Figure]:
     folder = workdir()
-    edit_counts = (20, 3000, 30_000)
+    # BENCH_EDITS=20,3000,6000: other counts (the code before issue 17 needs minutes a page
+    # at 30 000 edits; its "before" figures were taken at 6 000, as in the issue).
+    edit_counts = tuple(int(x) for x in os.environ.get("BENCH_EDITS", "20,3000,30000").split(","))
     years_list = (1, 3, 10)
     puts, gets = (30, 3) if quick else (100, 7)
     cases: dict[tuple[int, int], dict] = {}
@@ -245,7 +250,8 @@ def run(quick: bool = False) -> list[Figure]:
         cases[key] = measure_case(*dbs[key], puts=puts, gets=gets)
         c = cases[key]
         print(
-            f"  {key[0]} y, {key[1]:,} edits: PUT {c['put']:.1f} ms, timeline {c['timeline']:.1f} ms,"
+            f"  {key[0]} y, {key[1]:,} edits: PUT {c['put']:.1f} ms (CPU {c['put_cpu']:.2f}),"
+            f" timeline {c['timeline']:.1f} ms,"
             f" CSV {c['csv']:.1f} ms, RSS {c['peak_mb'] or 0:.0f} MB",
             flush=True,
         )
@@ -263,7 +269,8 @@ def run(quick: bool = False) -> list[Figure]:
                 "ms",
                 target="" if e == 20 else f"<= {PUT_RATIO}x of 20 edits",
                 ok=None if e == 20 else (ratio <= PUT_RATIO and c["put_ok"]),
-                note=f"{ratio:.2f}x of 20 edits" + ("" if c["put_ok"] else "; not all 201!"),
+                note=f"{ratio:.2f}x of 20 edits; server CPU {c['put_cpu']:.2f} ms a PUT"
+                + ("" if c["put_ok"] else "; not all 201!"),
             )
         )
     for label, key in [(f"{e:,} edits (1 year)", (1, e)) for e in edit_counts] + [
@@ -304,18 +311,18 @@ def run(quick: bool = False) -> list[Figure]:
                 "ms",
                 target=f"<= {PUT_RATIO}x of 1 year",
                 ok=c["put"] / base <= PUT_RATIO and c["put_ok"],
-                note=f"{c['put'] / base:.2f}x of 1 year",
+                note=f"{c['put'] / base:.2f}x of 1 year; server CPU {c['put_cpu']:.2f} ms a PUT",
             )
         )
-    # /healthz while the heaviest pages render: a year and 30 000 edits of a day.
-    heavy_db, _token, heavy_cookie = dbs[(1, 30_000)]
+    # /healthz while the heaviest pages render: a year and the most edits of a day.
+    heavy_db, _token, heavy_cookie = dbs[(1, edit_counts[-1])]
     with Server(heavy_db, env=ENV) as srv:
         worst, typical, n = healthz_under_pages(srv, heavy_cookie, 6 if quick else 15)
         peak_heavy = srv.sample_memory()
     figures.append(
         Figure(
             part,
-            "/healthz max while timeline+consult+CSV render in a loop (30 000 edits)",
+            f"/healthz max while timeline+consult+CSV render in a loop ({edit_counts[-1]:,} edits)",
             worst,
             "ms",
             target=f"< {HEALTHZ_MS:.0f} ms",
