@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from backend.patients import store as patients
 from backend.patients.pathways import Pathway
 from backend.platform.settings import Settings
 from backend.platform.storage import Database, iso, parse_iso
@@ -78,38 +79,38 @@ def materialise(
     and those no longer in the plan are cancelled; tasks of earlier days stay as they are.
     Otherwise only the new days are added. A patient who left has their open tasks cancelled.
     """
-    p = store.plan_inputs(conn, patient_id)
+    p = patients.get(conn, patient_id)
     if p is None:
         raise LookupError(f"no patient {patient_id}")
     at = iso(now)
     state = store.plan_state(conn, patient_id)
-    if p["status"] != "active":
+    if p.status != "active":
         cancelled = store.cancel_open(conn, patient_id)
         _save_state(conn, patient_id, None, "left", None, None, at)
         return cancelled
-    pathway = pathways.get(p["pathway_id"])
+    pathway = pathways.get(p.pathway_id)
     if pathway is None:
-        raise LookupError(f"patient {patient_id}: no pathway {p['pathway_id']!r}")
-    tz = ZoneInfo(p["timezone"])
+        raise LookupError(f"patient {patient_id}: no pathway {p.pathway_id!r}")
+    tz = ZoneInfo(p.timezone)
     quiet = quiet_hours(settings)
     today = now.astimezone(tz).date()
-    enrolled_on = _enrolled_on(p["enrolled_at"], tz)
+    enrolled_on = _enrolled_on(p.enrolled_at, tz)
     key = "|".join(
         (
             pathway.id,
             pathway.checksum,
-            p["anchor_date"],
+            p.anchor_date,
             enrolled_on.isoformat(),
-            p["reminder_time"],
-            p["timezone"],
+            p.reminder_time,
+            p.timezone,
             f"{quiet.start:%H:%M}-{quiet.end:%H:%M}",
-            f"paused-{p['paused_until']}" if p["paused_until"] else "",
+            f"paused-{p.paused_until}" if p.paused_until else "",
         )
     )
     horizon = today + timedelta(days=HORIZON_DAYS)
-    anchor_date = date.fromisoformat(p["anchor_date"])
-    reminder_time = parse_hhmm(p["reminder_time"])
-    paused_until = date.fromisoformat(p["paused_until"]) if p["paused_until"] else None
+    anchor_date = date.fromisoformat(p.anchor_date)
+    reminder_time = parse_hhmm(p.reminder_time)
+    paused_until = date.fromisoformat(p.paused_until) if p.paused_until else None
 
     def planned(start: date, one_offs_until: date | None = None) -> list[PlannedTask]:
         return plan(

@@ -19,15 +19,6 @@ from backend.tasks.schedule import PlannedTask
 # -- planning -------------------------------------------------------------------------------
 
 
-def plan_inputs(conn: sqlite3.Connection, patient_id: str) -> sqlite3.Row | None:
-    """What a patient's plan depends on (their row of `patients`); None: no such patient."""
-    return conn.execute(
-        "SELECT pathway_id, timezone, reminder_time, anchor_date, enrolled_at, status, paused_until"
-        " FROM patients WHERE id = ?",
-        (patient_id,),
-    ).fetchone()
-
-
 def plan_state(conn: sqlite3.Connection, patient_id: str) -> sqlite3.Row | None:
     """(plan_key, planned_until) of the patient's last plan; None: never planned."""
     return conn.execute(

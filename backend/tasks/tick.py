@@ -35,7 +35,7 @@ from backend.platform.settings import Settings
 from backend.platform.storage import Database, iso
 from backend.push import queue as push_queue
 from backend.push import sender as push_sender
-from backend.push.keys import VapidKeys, ensure_vapid_keys
+from backend.push.keys import VapidKeys
 from backend.tasks import reminders, scheduler, store
 
 log = logging.getLogger(__name__)
@@ -233,16 +233,13 @@ def start_scheduler(
     library: Library | None,
     pathways: Mapping[str, Pathway],
     *,
-    push: Callable[[datetime], Any] | None | bool = True,
+    push: Callable[[datetime], Any] | None,
 ) -> TickScheduler:
     """Start the per-minute tick in a background thread; call `.stop()` on shut-down.
 
-    `push=True` (default) sends queued pushes (`sender`) after each tick with the VAPID keys
-    of the data folder; pass a callable to send otherwise, or None/False not to send.
+    `push`: the send step run after each tick (`sender(db, settings, keys)`), None not to send.
     """
-    if push is True:
-        push = sender(db, settings, ensure_vapid_keys(settings.data_dir))
-    sched = TickScheduler(db, settings, library, pathways, push or None)
+    sched = TickScheduler(db, settings, library, pathways, push)
     # Every minute on the minute (+2 s, so a reminder due at 20:00:00 goes out at 20:00:02).
     # coalesce=True: after a stall (suspended VM, long GC, busy disk) the missed runs collapse
     # into one catch-up tick, not a burst: a tick catches up on everything due anyway, the

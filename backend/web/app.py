@@ -216,8 +216,9 @@ def create_app(settings: Settings, services: System | None = None) -> Litestar:
         if settings.scheduler:
             from backend.tasks import tick
 
+            push = tick.sender(services.db, settings, services.vapid) if services.vapid else None
             app.state.scheduler = tick.start_scheduler(
-                services.db, settings, services.library, services.pathways
+                services.db, settings, services.library, services.pathways, push=push
             )
 
     def on_shutdown(app: Litestar) -> None:
