@@ -26,7 +26,7 @@ from backend.platform.replication import new_generation
 from backend.platform.settings import Settings, SettingsError, load_settings
 from backend.platform.storage import connect, utcnow
 from backend.system import build
-from backend.tasks import scheduler, tick
+from backend.tasks import scheduler
 from backend.tools import demo
 from backend.tools.replay import add_replay_command
 
@@ -287,6 +287,10 @@ def cmd_tick(args: argparse.Namespace) -> int:
     sending the queued pushes; for cron beside or instead of a running server. The system
     is built as the server builds its own, so the tick runs every pass the server's does.
     Prints the tick's counts as one JSON object."""
+    # Here, not at the top: the tick's sender (aiohttp, pywebpush) and APScheduler take about
+    # a second to import, which every other command (enrol, backup, ...) would pay.
+    from backend.tasks import tick
+
     settings = _settings(args)
     now = parse_now(args.now)
     system = build(settings)
