@@ -11,7 +11,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import msgspec
+
 from backend.patients import store
+from backend.patients.roster import sort_key
 from backend.patients.store import Patient
 from backend.platform.dates import anchor_range, check_date
 from backend.platform.messages import Problem, Refusal
@@ -135,6 +138,7 @@ def create_patient(
         conn,
         patient_id=pid,
         display_name=display_name,
+        sort_key=sort_key(display_name),
         pathway_id=pathway_id,
         timezone=timezone,
         language=language,
@@ -224,3 +228,139 @@ def update_settings(
     patient = store.get(conn, patient_id)
     assert patient is not None
     return patient
+
+
+MAX_REASON = 200
+
+
+def rename(conn: sqlite3.Connection, patient_id: str, display_name: str) -> Patient:
+    """Correct a patient's display name (checked as at enrolment; the list's sort key follows)."""
+    name = check_display_name(display_name)
+    return _changed(conn, patient_id, {"display_name": name, "sort_key": sort_key(name)})
+
+
+def change_schedule(
+    conn: sqlite3.Connection,
+    patient_id: str,
+    *,
+    pathway_id: str,
+    anchor_date: date,
+    reminder_time: str,
+    timezone: str,
+) -> Patient:
+    """A new pathway, anchor, reminder time or time zone (the pathway and anchor checked by
+    the caller); the caller re-plans the schedule after."""
+    changes = {
+        "pathway_id": pathway_id,
+        "anchor_date": anchor_date.isoformat(),
+        "reminder_time": check_reminder_time(reminder_time),
+        "timezone": check_timezone(timezone),
+    }
+    return _changed(conn, patient_id, changes)
+
+
+def set_pause(conn: sqlite3.Connection, patient_id: str, until: date | None) -> Patient:
+    """The patient's pause of reminders up to and including `until` (None: no pause)."""
+    return _changed(conn, patient_id, {"paused_until": until.isoformat() if until else None})
+
+
+def discharge(
+    conn: sqlite3.Connection, patient_id: str, reason: str = "", now: datetime | None = None
+) -> Patient:
+    """Discharge ("afgemeld"): status 'left', so no tasks, reminders or silence alerts and the
+    phone is no longer signed in; every answer and alert is kept. `resume` undoes it.
+    The caller re-plans the schedule (that cancels the open tasks)."""
+    reason = " ".join((reason or "").split())
+    if len(reason) > MAX_REASON:
+        raise EnrolmentError("discharge.reason_too_long", 422, max=MAX_REASON)
+    patient = _existing(conn, patient_id)
+    if patient.discharged:
+        return patient
+    changes = {"status": "left", "discharged_at": iso(now or utcnow()), "discharge_reason": reason or None}
+    return _changed(conn, patient_id, changes)
+
+
+def resume(conn: sqlite3.Connection, patient_id: str) -> Patient:
+    """Follow a discharged patient again (their devices sign in again; the caller re-plans)."""
+    return _changed(conn, patient_id, {"status": "active"})
+
+
+def devices_of(conn: sqlite3.Connection, patient_id: str) -> list[dict[str, str | None]]:
+    """The patient's devices (when signed in, when signed out), oldest first."""
+    return [{"created_at": c, "revoked_at": r} for c, r in store.devices(conn, patient_id)]
+
+
+class NoSuchPatient(Refusal, LookupError):
+    """No patient has this id (404 in the clinic and the CLI's words)."""
+
+    def __init__(self, patient_id: str) -> None:
+        super().__init__("clinic.no_patient", 404, id=patient_id)
+
+
+def _existing(conn: sqlite3.Connection, patient_id: str) -> Patient:
+    patient = store.get(conn, patient_id)
+    if patient is None:
+        raise NoSuchPatient(patient_id)
+    return patient
+
+
+def _changed(conn: sqlite3.Connection, patient_id: str, changes: dict[str, str | None]) -> Patient:
+    if not store.update(conn, patient_id, changes):
+        raise NoSuchPatient(patient_id)
+    return _existing(conn, patient_id)
+
+
+# -- the enrolment form's one-time token (post/redirect/get) -------------------------------
+FORM_TOKEN_HOURS = 12
+SHOW_CODE_FOR = timedelta(hours=1)
+
+
+class EnrolForm(msgspec.Struct, frozen=True):
+    """A token of the enrolment form: unused, or the patient and code it made."""
+
+    user_id: int
+    created_at: str
+    patient_id: str | None
+    code: str | None
+    code_expires_at: str | None
+
+
+def new_form_token(conn: sqlite3.Connection, user_id: int) -> str:
+    """A one-time token for one enrolment form."""
+    token = secrets.token_urlsafe(24)
+    now = utcnow()
+    store.insert_form_token(
+        conn, _hash(token), user_id, iso(now), iso(now - timedelta(hours=FORM_TOKEN_HOURS))
+    )
+    return token
+
+
+def enrol_form(conn: sqlite3.Connection, token: str | None, user_id: int) -> EnrolForm | None:
+    """The form this token belongs to, if it is this clinician's and not too old."""
+    if not token or len(token) > 100:
+        return None
+    row = store.form_token(conn, _hash(token), user_id)
+    if row is None:
+        return None
+    form = EnrolForm(**row)
+    if form.patient_id is None and parse_iso(form.created_at) < utcnow() - timedelta(hours=FORM_TOKEN_HOURS):
+        return None
+    return form
+
+
+def record_code(
+    conn: sqlite3.Connection, token: str, user_id: int, patient_id: str, code: str, expires: str
+) -> None:
+    """The form's token made this patient and code (its result page shows them for an hour);
+    a token of its own for a new code of an existing patient."""
+    now = utcnow()
+    store.form_made(
+        conn, _hash(token), user_id, iso(now), patient_id, code, expires, iso(now - SHOW_CODE_FOR)
+    )
+
+
+def shown_code(form: EnrolForm) -> str | None:
+    """The code to show again on the result page (within the hour), else None."""
+    if form.code is None or parse_iso(form.created_at) < utcnow() - SHOW_CODE_FOR:
+        return None
+    return form.code

@@ -33,6 +33,13 @@ class Patient(msgspec.Struct, frozen=True):
     team_seen_at: str | None = None
     # The last local date of the patient's pause of reminders (none: not paused).
     paused_until: str | None = None
+    # Discharged ("afgemeld", status 'left'): when and why (kept after a resume).
+    discharged_at: str | None = None
+    discharge_reason: str | None = None
+
+    @property
+    def discharged(self) -> bool:
+        return self.status == "left"
 
     @property
     def zone(self) -> ZoneInfo:
@@ -47,7 +54,19 @@ _SELECT = f"SELECT {', '.join(COLUMNS)} FROM patients"
 _SELECT_P = f"SELECT {', '.join('p.' + c for c in COLUMNS)} FROM patients p"
 # The columns a clinician or the patient may change after enrolment (see `update`).
 CHANGEABLE = frozenset(
-    {"pathway_id", "anchor_date", "reminder_time", "timezone", "language", "paused_until", "status"}
+    {
+        "pathway_id",
+        "anchor_date",
+        "reminder_time",
+        "timezone",
+        "language",
+        "paused_until",
+        "status",
+        "display_name",
+        "sort_key",
+        "discharged_at",
+        "discharge_reason",
+    }
 )
 
 
@@ -66,6 +85,7 @@ def insert(
     *,
     patient_id: str,
     display_name: str,
+    sort_key: str,
     pathway_id: str,
     timezone: str,
     language: str,
@@ -75,11 +95,12 @@ def insert(
     created_by: int | None,
 ) -> None:
     conn.execute(
-        "INSERT INTO patients (id, display_name, pathway_id, timezone, language, reminder_time,"
-        " anchor_date, enrolled_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO patients (id, display_name, sort_key, pathway_id, timezone, language, reminder_time,"
+        " anchor_date, enrolled_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             patient_id,
             display_name,
+            sort_key,
             pathway_id,
             timezone,
             language,
@@ -217,3 +238,47 @@ def devices(conn: sqlite3.Connection, patient_id: str) -> list[tuple[str, str | 
         "SELECT created_at, revoked_at FROM devices WHERE patient_id = ? ORDER BY created_at", (patient_id,)
     )
     return [(r[0], r[1]) for r in cur]
+
+
+# -- the enrolment form's one-time tokens (enrolment.py) ------------------------------------------
+def insert_form_token(
+    conn: sqlite3.Connection, token_hash: str, user_id: int, at: str, stale_before: str
+) -> None:
+    """A new token; unused ones created before `stale_before` are dropped."""
+    conn.execute("DELETE FROM enrol_forms WHERE created_at < ? AND patient_id IS NULL", (stale_before,))
+    conn.execute(
+        "INSERT INTO enrol_forms (token_hash, user_id, created_at) VALUES (?, ?, ?)",
+        (token_hash, user_id, at),
+    )
+
+
+def form_token(conn: sqlite3.Connection, token_hash: str, user_id: int) -> dict | None:
+    """user_id, created_at, patient_id, code, code_expires_at of this clinician's token."""
+    row = conn.execute(
+        "SELECT user_id, created_at, patient_id, code, code_expires_at FROM enrol_forms"
+        " WHERE token_hash = ? AND user_id = ?",
+        (token_hash, user_id),
+    ).fetchone()
+    return dict(row) if row else None
+
+
+def form_made(
+    conn: sqlite3.Connection,
+    token_hash: str,
+    user_id: int,
+    at: str,
+    patient_id: str,
+    code: str,
+    expires: str,
+    forget_codes_before: str,
+) -> None:
+    """The token made this patient and code; plain codes older than `forget_codes_before` go."""
+    conn.execute(
+        "INSERT INTO enrol_forms (token_hash, user_id, created_at, patient_id, code, code_expires_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(token_hash) DO UPDATE SET patient_id = excluded.patient_id,"
+        " code = excluded.code, code_expires_at = excluded.code_expires_at, created_at = excluded.created_at",
+        (token_hash, user_id, at, patient_id, code, expires),
+    )
+    conn.execute(
+        "UPDATE enrol_forms SET code = NULL WHERE code IS NOT NULL AND created_at < ?", (forget_codes_before,)
+    )

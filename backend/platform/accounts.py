@@ -44,6 +44,7 @@ class Session(msgspec.Struct, frozen=True):
     user: User
     csrf_token: str
     expires_at: str
+    last_seen_at: str | None = None
 
 
 def _common_passwords() -> frozenset[str]:
@@ -60,12 +61,12 @@ COMMON_PASSWORDS = _common_passwords()
 
 def check_password_strength(password: str, *, email: str = "", name: str = "") -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+        raise AccountError("account.password_short", min=MIN_PASSWORD_LENGTH)
     low = password.lower()
     if low in COMMON_PASSWORDS:
-        raise AccountError("This password is on a list of common passwords: choose another.")
+        raise AccountError("account.password_common")
     if email and low == email.lower() or name and low == name.lower():
-        raise AccountError("The password must differ from the e-mail address and the name.")
+        raise AccountError("account.password_like_name")
 
 
 def hash_password(password: str) -> str:
@@ -80,11 +81,11 @@ def _hash_token(token: str) -> str:
 def add_user(conn: sqlite3.Connection, *, email: str, name: str, role: str, password: str) -> User:
     email = email.strip()
     if "@" not in email or len(email) > 254:
-        raise AccountError(f"{email!r} is not an e-mail address.")
+        raise AccountError("account.email", email=repr(email[:254]))
     if not name.strip():
-        raise AccountError("A name is required.")
+        raise AccountError("account.name_required")
     if role not in ROLES:
-        raise AccountError(f"The role must be one of {', '.join(ROLES)}.")
+        raise AccountError("account.role")
     check_password_strength(password, email=email, name=name)
     now = iso(utcnow())
     try:
@@ -94,7 +95,7 @@ def add_user(conn: sqlite3.Connection, *, email: str, name: str, role: str, pass
             (email, name.strip(), role, hash_password(password), now, now),
         )
     except sqlite3.IntegrityError:
-        raise AccountError(f"There is already an account for {email}.") from None
+        raise AccountError("account.exists", email=email) from None
     return User(id=cur.lastrowid, email=email, name=name.strip(), role=role)
 
 
@@ -253,12 +254,16 @@ def check_new_password(user: User, candidate: Candidate | None, old: str, new: s
 
 
 def set_password_hash(conn: sqlite3.Connection, user_id: int, password_hash: str) -> None:
-    """Store a new password hash; every session of the account ends (a stolen one too)."""
+    """Store a new password hash; every session of the account ends (a stolen one too), and a
+    lockout after failed sign-ins is lifted: a new password is how an admin unlocks an account."""
     conn.execute(
         "UPDATE users SET password_hash = ?, password_changed_at = ? WHERE id = ?",
         (password_hash, iso(utcnow()), user_id),
     )
     conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+    row = conn.execute("SELECT email FROM users WHERE id = ?", (user_id,)).fetchone()
+    if row is not None:
+        conn.execute("DELETE FROM throttle WHERE key = ?", (login_key(row["email"]),))
 
 
 # -- sessions -----------------------------------------------------------------------------
@@ -271,26 +276,57 @@ def create_session(
     now = utcnow()
     expires = iso(now + timedelta(hours=hours))
     conn.execute(
-        "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at, source)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (_hash_token(token), user.id, csrf, iso(now), expires, source),
+        "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at, source, last_seen_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (_hash_token(token), user.id, csrf, iso(now), expires, source, iso(now)),
     )
-    return token, Session(user=user, csrf_token=csrf, expires_at=expires)
+    return token, Session(user=user, csrf_token=csrf, expires_at=expires, last_seen_at=iso(now))
 
 
-def load_session(conn: sqlite3.Connection, token: str | None) -> Session | None:
+def load_session(conn: sqlite3.Connection, token: str | None, *, idle_minutes: int = 30) -> Session | None:
+    """The live session of this cookie: not past its absolute end, not idle too long, the
+    account not disabled. None otherwise."""
     if not token or len(token) > 200:
         return None
     row = conn.execute(
-        "SELECT s.csrf_token, s.expires_at, u.id, u.email, u.name, u.role"
+        "SELECT s.csrf_token, s.expires_at, s.last_seen_at, u.id, u.email, u.name, u.role"
         " FROM sessions s JOIN users u ON u.id = s.user_id"
         " WHERE s.id_hash = ? AND u.disabled_at IS NULL",
         (_hash_token(token),),
     ).fetchone()
-    if row is None or row["expires_at"] <= iso(utcnow()):
+    now = utcnow()
+    if row is None or row["expires_at"] <= iso(now):
+        return None
+    seen = row["last_seen_at"]
+    if seen and parse_iso(seen) + timedelta(minutes=idle_minutes) <= now:
         return None
     user = User(id=row["id"], email=row["email"], name=row["name"], role=row["role"])
-    return Session(user=user, csrf_token=row["csrf_token"], expires_at=row["expires_at"])
+    return Session(user=user, csrf_token=row["csrf_token"], expires_at=row["expires_at"], last_seen_at=seen)
+
+
+# A request moves a session's idle clock on at most this often (one small write a minute).
+TOUCH_EVERY = timedelta(seconds=60)
+
+
+def needs_touch(session: Session, now: datetime) -> bool:
+    return not session.last_seen_at or parse_iso(session.last_seen_at) + TOUCH_EVERY <= now
+
+
+def touch_session(conn: sqlite3.Connection, token: str, now: datetime) -> None:
+    conn.execute("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?", (iso(now), _hash_token(token)))
+
+
+def user_of_ended_session(conn: sqlite3.Connection, token: str | None) -> int | None:
+    """The account of a session that ran out (expired or idle, not signed out): its forms are
+    held for it. None for an unknown token or a disabled account."""
+    if not token or len(token) > 200:
+        return None
+    row = conn.execute(
+        "SELECT s.user_id FROM sessions s JOIN users u ON u.id = s.user_id"
+        " WHERE s.id_hash = ? AND u.disabled_at IS NULL",
+        (_hash_token(token),),
+    ).fetchone()
+    return row["user_id"] if row else None
 
 
 def end_session(conn: sqlite3.Connection, token: str | None) -> None:
@@ -298,11 +334,67 @@ def end_session(conn: sqlite3.Connection, token: str | None) -> None:
         conn.execute("DELETE FROM sessions WHERE id_hash = ?", (_hash_token(token),))
 
 
+# -- forms held over a sign-in ------------------------------------------------------------
+HELD_FOR = timedelta(hours=1)
+MAX_HELD_FIELDS = 30
+MAX_HELD_FIELD = 10_000
+
+
+class HeldForm(msgspec.Struct, frozen=True):
+    """A form posted after its session ended: its page, its action and what was typed."""
+
+    user_id: int
+    page: str
+    action: str
+    fields: dict[str, str]
+
+
+def hold_form(conn: sqlite3.Connection, user_id: int, page: str, action: str, fields: dict[str, str]) -> str:
+    """Keep a form for its clinician until they sign in again; returns the cookie's token."""
+    token = secrets.token_urlsafe(24)
+    now = utcnow()
+    conn.execute("DELETE FROM held_forms WHERE created_at < ?", (iso(now - HELD_FOR),))
+    kept = {k[:100]: v[:MAX_HELD_FIELD] for k, v in list(fields.items())[:MAX_HELD_FIELDS]}
+    body = msgspec.json.encode(kept).decode()
+    conn.execute(
+        "INSERT INTO held_forms (token_hash, user_id, page, action, fields, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (_hash_token(token), user_id, page, action, body, iso(now)),
+    )
+    return token
+
+
+def held_form(conn: sqlite3.Connection, token: str | None) -> HeldForm | None:
+    if not token or len(token) > 200:
+        return None
+    row = conn.execute(
+        "SELECT user_id, page, action, fields FROM held_forms WHERE token_hash = ? AND created_at > ?",
+        (_hash_token(token), iso(utcnow() - HELD_FOR)),
+    ).fetchone()
+    if row is None:
+        return None
+    try:
+        fields = msgspec.json.decode(row["fields"], type=dict[str, str])
+    except msgspec.DecodeError:
+        fields = {}
+    return HeldForm(user_id=row["user_id"], page=row["page"], action=row["action"], fields=fields)
+
+
+def drop_held_form(conn: sqlite3.Connection, token: str | None) -> None:
+    if token:
+        conn.execute("DELETE FROM held_forms WHERE token_hash = ?", (_hash_token(token),))
+
+
 def csrf_ok(session: Session, submitted: str | None) -> bool:
     return bool(submitted) and hmac.compare_digest(session.csrf_token, submitted or "")
 
 
 # -- throttling ---------------------------------------------------------------------------
+def login_key(email: str) -> str:
+    """The throttle key of an account's sign-in attempts."""
+    return f"login:{email.strip().lower()}"
+
+
 class Rule(msgspec.Struct, frozen=True):
     """One throttle: after `max_failures` within `window`, `key` is locked for the window
     (`slow=False`: a hard per-account lock), or each further try must wait a few seconds,

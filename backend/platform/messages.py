@@ -135,8 +135,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The e-mail address or the password is not right.",
     },
     "login.throttled": {
-        "nl": "Te veel mislukte aanmeldingen. Wacht {wait} of vraag een beheerder om hulp.",
-        "en": "Too many failed sign-ins. Wait {wait} or ask an administrator.",
+        "nl": "Te veel mislukte aanmeldingen. Wacht {wait} en probeer het dan opnieuw. Wachtwoord"
+        " vergeten? Een beheerder kan onder Gebruikers een nieuw wachtwoord instellen; daarmee kunt u"
+        " meteen weer aanmelden.",
+        "en": "Too many failed sign-ins. Wait {wait}, then try again. Forgot the password? An"
+        " administrator can set a new one under Users; with it you can sign in at once.",
     },
     "login.busy": {
         "nl": "Er melden zich nu veel mensen aan. Probeer het over een paar seconden opnieuw.",
@@ -160,6 +163,39 @@ MESSAGES: dict[str, dict[str, str]] = {
     "account.current_wrong": {
         "nl": "Het huidige wachtwoord klopt niet.",
         "en": "The current password is not right.",
+    },
+    "account.email": {
+        "nl": "{email} is geen e-mailadres.",
+        "en": "{email} is not an e-mail address.",
+    },
+    "account.name_required": {"nl": "Een naam is nodig.", "en": "A name is required."},
+    "account.exists": {
+        "nl": "Er is al een account voor {email}.",
+        "en": "There is already an account for {email}.",
+    },
+    "account.added": {
+        "nl": "{name} ({email}) is toegevoegd als {role}.",
+        "en": "{name} ({email}) was added as {role}.",
+    },
+    "account.changed": {
+        "nl": "{email}: {what}.",
+        "en": "{email}: {what}.",
+    },
+    "account.password_short": {
+        "nl": "Het wachtwoord moet minstens {min} tekens hebben.",
+        "en": "The password must have at least {min} characters.",
+    },
+    "account.password_common": {
+        "nl": "Dit wachtwoord staat op een lijst van veelgebruikte wachtwoorden: kies een ander.",
+        "en": "This password is on a list of common passwords: choose another.",
+    },
+    "account.password_like_name": {
+        "nl": "Het wachtwoord moet anders zijn dan het e-mailadres en de naam.",
+        "en": "The password must differ from the e-mail address and the name.",
+    },
+    "account.passwords_differ": {
+        "nl": "De twee nieuwe wachtwoorden zijn niet gelijk.",
+        "en": "The two new passwords differ.",
     },
     "account.same_password": {
         "nl": "Het nieuwe wachtwoord moet anders zijn dan het huidige.",
@@ -314,6 +350,65 @@ MESSAGES: dict[str, dict[str, str]] = {
     "clinic.search_too_long": {
         "nl": "De zoekterm is langer dan {max} tekens: zoek op een deel van de naam of het patiëntnummer.",
         "en": "The search is longer than {max} characters: search for part of the name or the patient id.",
+    },
+    "clinic.sign_in": {
+        "nl": "Meld u aan om de kliniekpagina's te zien.",
+        "en": "Sign in to see the clinic pages.",
+    },
+    "clinic.admin_only": {
+        "nl": "Alleen een beheerder mag dit doen.",
+        "en": "Only an administrator may do this.",
+    },
+    "clinic.form_expired": {
+        "nl": "Dit formulier is verlopen of kwam niet van deze site. Laad de pagina opnieuw en probeer"
+        " het nog eens.",
+        "en": "This form has expired or did not come from this site. Reload the page and try again.",
+    },
+    "clinic.no_patient": {"nl": "Deze patiënt bestaat niet.", "en": "There is no such patient."},
+    "clinic.no_account": {"nl": "Dit account bestaat niet.", "en": "There is no such account."},
+    "clinic.session_expired": {
+        "nl": "Uw sessie was verlopen. Meld u opnieuw aan: wat u had ingevuld staat daarna weer klaar.",
+        "en": "Your session had expired. Sign in again: what you had typed will be waiting for you.",
+    },
+    "clinic.session_restored": {
+        "nl": "Uw sessie was verlopen. Wat u had ingevuld staat weer in het formulier: controleer het en"
+        " verstuur het opnieuw.",
+        "en": "Your session had expired. What you had typed is back in the form: check it and send it again.",
+    },
+    "clinic.enrol_done": {
+        "nl": "Deze aanmelding is al verwerkt; hieronder staat de patiënt die toen is aangemeld.",
+        "en": "This enrolment was already processed; below is the patient enrolled then.",
+    },
+    "clinic.discharged": {
+        "nl": "{name} is afgemeld: geen taken, herinneringen of stiltemeldingen meer. De gegevens"
+        " blijven bewaard; 'Weer volgen' draait dit terug.",
+        "en": "{name} was discharged: no more tasks, reminders or silence alerts. The data is kept;"
+        " 'Resume' undoes this.",
+    },
+    "clinic.resumed": {
+        "nl": "{name} wordt weer gevolgd; het schema loopt vanaf vandaag.",
+        "en": "{name} is followed again; the schedule runs from today.",
+    },
+    "clinic.renamed": {"nl": "De naam is nu {name}.", "en": "The name is now {name}."},
+    "clinic.saved": {"nl": "Opgeslagen.", "en": "Saved."},
+    "discharge.reason_too_long": {
+        "nl": "De reden is langer dan {max} tekens.",
+        "en": "The reason is longer than {max} characters.",
+    },
+    "note.too_long": {
+        "nl": "Een notitie mag hoogstens {max} tekens hebben; deze heeft er {count}. Er is niets"
+        " opgeslagen: maak hem korter.",
+        "en": "A note may have at most {max} characters; this one has {count}. Nothing was saved:"
+        " shorten it.",
+    },
+    "note.empty": {"nl": "Een notitie mag niet leeg zijn.", "en": "A note cannot be empty."},
+    "push.not_set_up": {
+        "nl": "Pushberichten zijn op deze server niet ingesteld.",
+        "en": "Push messages are not set up on this server.",
+    },
+    "push.subscription_invalid": {
+        "nl": "De pushinschrijving van deze browser klopt niet; er is niets opgeslagen.",
+        "en": "This browser's push subscription is not valid; nothing was saved.",
     },
     # -- periods of reports and exports (clinic, CLI) ------------------------------------
     "period.date": {

@@ -523,6 +523,45 @@ def _current_response_table(conn: sqlite3.Connection) -> None:
 
 
 # In the order they run: a step's number is its place here (migrations.MIGRATIONS).
+def _sessions_idle(conn: sqlite3.Connection) -> None:
+    # A session also ends after PIJNWACHT_SESSION_IDLE_MINUTES without a request (contract v2).
+    tables(conn)["sessions"].add_column("last_seen_at", str)
+    conn.execute("UPDATE sessions SET last_seen_at = created_at")
+    # A form posted after the session ended, kept for its own clinician until they sign in
+    # again (then shown filled in on its page, once); an hour at most.
+    conn.execute(
+        """CREATE TABLE held_forms (
+            token_hash TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            page TEXT NOT NULL,
+            action TEXT NOT NULL,
+            fields TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )"""
+    )
+
+
+def _patients_sort_and_discharge(conn: sqlite3.Connection) -> None:
+    from backend.patients.roster import sort_key
+
+    patients = tables(conn)["patients"]
+    # The patient list's natural name order (backend/patients/roster.py); a row written by
+    # plain SQL gets the lower-case name, the enrolment code writes the real key.
+    patients.add_column("sort_key", str)
+    for pid, name in conn.execute("SELECT id, display_name FROM patients").fetchall():
+        conn.execute("UPDATE patients SET sort_key = ? WHERE id = ?", (sort_key(name), pid))
+    conn.execute(
+        """CREATE TRIGGER patients_sort_key AFTER INSERT ON patients WHEN new.sort_key IS NULL
+           BEGIN UPDATE patients SET sort_key = lower(new.display_name) WHERE id = new.id; END"""
+    )
+    conn.execute("DROP INDEX IF EXISTS patients_list")
+    conn.execute("CREATE INDEX patients_list ON patients(status, sort_key)")
+    conn.execute("CREATE INDEX patients_sorted ON patients(sort_key)")
+    # Discharge ("afgemeld", status 'left'): when and why; kept when the patient is resumed.
+    patients.add_column("discharged_at", str)
+    patients.add_column("discharge_reason", str)
+
+
 STEPS: list[tuple[str, Migration]] = [
     ("foundation", _foundation),
     ("push", _push),
@@ -540,4 +579,6 @@ STEPS: list[tuple[str, Migration]] = [
     ("generation", _generation),
     ("alert_outcome_referred", _alert_outcome_referred),
     ("current_response_table", _current_response_table),
+    ("clinic_sessions_idle_and_held_forms", _sessions_idle),
+    ("patients_sort_and_discharge", _patients_sort_and_discharge),
 ]

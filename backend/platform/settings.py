@@ -37,6 +37,8 @@ class Settings(msgspec.Struct, kw_only=True):
     # Trust X-Forwarded-For for the audit log's source address (only behind your own proxy).
     trust_proxy: bool = False
     session_hours: int = 12
+    # A clinic session also ends after this many minutes without a request (contract v2).
+    session_idle_minutes: int = 30
     login_max_failures: int = 5
     login_lockout_minutes: int = 15
     enrol_max_failures: int = 10
@@ -146,6 +148,7 @@ def _check(s: Settings) -> None:
             raise bad(name, f"{value!r} is not a time as HH:MM") from None
     for name in (
         "session_hours",
+        "session_idle_minutes",
         "login_max_failures",
         "enrol_max_failures",
         "enrol_code_days",
