@@ -274,6 +274,53 @@ def cmd_patient_thresholds(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_patient_status(args: argparse.Namespace) -> int:
+    """`pijnwacht patient discharge ID [--reason R]` / `patient resume ID` (contract v2):
+    stop or restart the monitoring of a patient (audited); every answer and alert is kept."""
+    from backend import system as services
+    from backend.patients import enrolment
+    from backend.platform import audit
+    from backend.platform.storage import utcnow
+    from backend.tasks import scheduler
+
+    settings = _settings(args)
+    svc = services.build(settings, push=False)
+
+    def change(conn):
+        if enrolment.get_patient(conn, args.patient_id) is None:
+            raise enrolment.NoSuchPatient(args.patient_id)
+        if args.patient_command == "discharge":
+            patient = enrolment.discharge(conn, args.patient_id, args.reason or "")
+        else:
+            patient = enrolment.resume(conn, args.patient_id)
+        scheduler.materialise(conn, patient.id, utcnow(), svc.pathways, settings=settings)
+        audit.record(
+            conn,
+            user_id=None,
+            user_email=None,
+            role="cli",
+            patient_id=patient.id,
+            action=args.patient_command,
+            object=None,
+            source="cli",
+        )
+        return patient
+
+    try:
+        patient = svc.db.write_sync(change)
+    except enrolment.EnrolmentError as exc:
+        return _fail(str(exc))
+    except enrolment.NoSuchPatient as exc:
+        return _fail(str(exc), 1)
+    finally:
+        svc.close()
+    if patient.discharged:
+        print(f"Patient {patient.id} is discharged: no more tasks, reminders or silence alerts; data kept.")
+    else:
+        print(f"Patient {patient.id} is followed again from today.")
+    return 0
+
+
 # -- demo ---------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     """First run of `make run`: a demo clinician (login printed once) and a demo clinic."""
@@ -466,6 +513,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", metavar="YYYY-MM-DD", help="last day the --set values hold")
     p.add_argument("--clear", action="append", metavar="KEY", help="back to the pathway's value")
     p.set_defaults(func=cmd_patient_thresholds)
+    p = psub.add_parser(
+        "discharge",
+        help="stop monitoring a patient: no tasks, reminders or silence alerts; data kept (audited)",
+    )
+    p.add_argument("patient_id", metavar="ID")
+    p.add_argument("--reason", help="why, e.g. 'behandeling afgerond' (at most 200 characters)")
+    p.set_defaults(func=cmd_patient_status)
+    p = psub.add_parser("resume", help="follow a discharged patient again from today (audited)")
+    p.add_argument("patient_id", metavar="ID")
+    p.set_defaults(func=cmd_patient_status)
 
     p = sub.add_parser("demo", help="create a demo clinician and demo patients")
     p.add_argument("--if-empty", action="store_true", help="only when there are no accounts yet")

@@ -35,6 +35,7 @@ ADMIN_ONLY = frozenset({ADMIN})
 # (method, path with parameters as {}) -> who may pass. Keep it in step with the app.
 MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/healthz"): PUBLIC,
+    ("GET", "/favicon.ico"): PUBLIC,
     ("GET", "/clinic"): PUBLIC,  # only a redirect to the inbox, which then asks for a session
     # FHIR definitions (no patient data): a server meeting a response's canonical fetches them
     ("GET", "/fhir/Questionnaire"): PUBLIC,
@@ -65,7 +66,11 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/clinic/patients"): CLINIC,
     ("POST", "/clinic/patients"): CLINIC,
     ("GET", "/clinic/patients/new"): CLINIC,
+    ("GET", "/clinic/patients/{}/code"): CLINIC,
     ("POST", "/clinic/patients/{}/code"): CLINIC,
+    ("POST", "/clinic/patients/{}/name"): CLINIC,
+    ("POST", "/clinic/patients/{}/discharge"): CLINIC,
+    ("POST", "/clinic/patients/{}/resume"): CLINIC,
     ("POST", "/clinic/patients/{}/devices/revoke"): CLINIC,
     ("GET", "/clinic/patients/{}/settings"): CLINIC,
     ("POST", "/clinic/patients/{}/settings"): CLINIC,
@@ -306,7 +311,7 @@ def test_every_clinic_post_needs_its_csrf_token(world):
         for who in sorted(MATRIX[(method, shape(path))] & CLINIC):
             r = world.request(who, method, path, csrf=False)
             assert r.status_code == 403, f"{who} {method} {path} without CSRF: {r.status_code}"
-            assert "expired" in r.text
+            assert "verlopen" in r.text
     assert state() == before, "a refused form still changed something"
 
 

@@ -74,11 +74,11 @@ def test_user_add_reads_the_password_from_stdin(tmp_path):
         "--password-stdin",
         stdin="een lang wachtwoord\n",
     )
-    assert r.returncode == 2 and "already an account" in r.stderr
+    assert r.returncode == 2 and "Er is al een account" in r.stderr
     r = run(
         tmp_path, "user", "add", "--email", "b@example.org", "--name", "B", "--password-stdin", stdin="kort\n"
     )
-    assert r.returncode == 2 and "at least 8" in r.stderr
+    assert r.returncode == 2 and "minstens 8 tekens" in r.stderr
     r = run(
         tmp_path,
         "user",

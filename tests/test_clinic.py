@@ -51,7 +51,7 @@ def test_every_form_needs_its_csrf_token(client, clinician):
         "/clinic/patients", data={"display_name": "X", "pathway_id": "chronic-pain", "csrf_token": "forged"}
     )
     assert r.status_code == 403
-    assert "expired" in r.text
+    assert "verlopen" in r.text
     conn = sqlite3.connect(client.app.state.settings.db)
     assert conn.execute("SELECT count(*) FROM patients").fetchone()[0] == 0
     conn.close()
@@ -65,11 +65,18 @@ def test_login_form_needs_its_own_csrf_token(client, services):
     assert r.status_code == 403
 
 
+def enrol_form(client) -> dict[str, str]:
+    """The enrolment form's hidden fields (CSRF and the one-time form token)."""
+    page = client.get("/clinic/patients/new").text
+    token = re.search(r'name="form_token" value="([^"]+)"', page).group(1)
+    return {"csrf_token": csrf_of(page), "form_token": token}
+
+
 def test_enrol_page_makes_a_code_and_qr_and_audits(client, clinician, settings):
     r = client.post(
         "/clinic/patients",
         data={
-            "csrf_token": clinician,
+            **enrol_form(client),
             "display_name": "Mevr. Bakker",
             "pathway_id": "opioid",
             "anchor_date": "",
@@ -95,16 +102,32 @@ def test_enrol_page_makes_a_code_and_qr_and_audits(client, clinician, settings):
 @pytest.mark.parametrize(
     ("name", "pathway", "words"),
     [
-        ("", "chronic-pain", "required"),
+        ("", "chronic-pain", "Een naam of pseudoniem is nodig."),
         ("123456782", "chronic-pain", "BSN"),
-        ("Mevr. A", "unknown-path", "unknown"),
+        ("Mevr. A", "unknown-path", "Zorgpad &#39;unknown-path&#39; is onbekend"),
+        ("x" * 81, "chronic-pain", "De naam is langer dan 80 tekens."),
     ],
 )
-def test_enrol_page_explains_bad_input(client, clinician, name, pathway, words):
+def test_enrol_page_explains_bad_input_in_dutch(client, clinician, name, pathway, words):
     r = client.post(
-        "/clinic/patients", data={"csrf_token": clinician, "display_name": name, "pathway_id": pathway}
+        "/clinic/patients", data={**enrol_form(client), "display_name": name, "pathway_id": pathway}
     )
     assert r.status_code == 422 and words in r.text
+    # What was typed stays in the form, with a fresh one-time token.
+    assert 'name="form_token"' in r.text and (not name or name in r.text)
+
+
+def test_enrol_page_refuses_an_unknown_time_zone_in_dutch(client, clinician):
+    r = client.post(
+        "/clinic/patients",
+        data={
+            **enrol_form(client),
+            "display_name": "Mevr. Tijd",
+            "pathway_id": "opioid",
+            "timezone": "Amsterdam",
+        },
+    )
+    assert r.status_code == 422 and "is geen bekende tijdzone" in r.text
 
 
 def test_only_admins_manage_accounts(client, services, clinician):
@@ -124,7 +147,8 @@ def test_only_admins_manage_accounts(client, services, clinician):
             "password": "welkom123",
         },
     )
-    assert r.status_code == 422 and "common passwords" in r.text
+    assert r.status_code == 422 and "veelgebruikte wachtwoorden" in r.text
+    assert 'value="new@example.org"' in r.text  # what was typed stays
     r = client.post(
         "/clinic/users",
         data={
@@ -137,7 +161,8 @@ def test_only_admins_manage_accounts(client, services, clinician):
         follow_redirects=False,
     )
     assert r.status_code in (302, 303)
-    assert "new@example.org" in client.get("/clinic/users").text
+    shown = client.get(r.headers["location"]).text
+    assert "new@example.org: toegevoegd." in shown
 
 
 def test_password_change_ends_every_session(client, services, clinician):
@@ -146,7 +171,27 @@ def test_password_change_ends_every_session(client, services, clinician):
         "/clinic/password",
         data={"csrf_token": csrf_of(page.text), "current": PASSWORD, "new": "short", "again": "short"},
     )
-    assert r.status_code == 422 and "8 characters" in r.text
+    assert r.status_code == 422 and "minstens 8 tekens" in r.text
+    r = client.post(
+        "/clinic/password",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "current": PASSWORD,
+            "new": "een lange zin",
+            "again": "een lange zon",
+        },
+    )
+    assert r.status_code == 422 and "niet gelijk" in r.text
+    r = client.post(
+        "/clinic/password",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "current": "fout",
+            "new": "een lange zin",
+            "again": "een lange zin",
+        },
+    )
+    assert r.status_code == 422 and "Het huidige wachtwoord klopt niet." in r.text
     r = client.post(
         "/clinic/password",
         data={
@@ -188,7 +233,9 @@ def test_admin_sees_a_patients_access_history(client, services, patient):
     assert client.get(f"/clinic/patients/{pid}/settings").status_code == 200
     page = client.get(f"/clinic/audit/{pid}")
     assert page.status_code == 200
-    assert "boss@example.org" in page.text and "settings" in page.text
+    # In the clinic's words and local time, not codes in UTC.
+    assert "boss@example.org" in page.text and "bekeken" in page.text and "instellingen" in page.text
+    assert "beheerder" in page.text and " om " in page.text and "<td>view</td>" not in page.text
 
 
 def test_security_headers_on_every_kind_of_answer(client, clinician):

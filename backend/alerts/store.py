@@ -284,3 +284,12 @@ def is_colleague(conn: sqlite3.Connection, user_id: int) -> bool:
         conn.execute("SELECT 1 FROM users WHERE id = ? AND disabled_at IS NULL", (user_id,)).fetchone()
         is not None
     )
+
+
+def open_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """The clinic menu's counts: live alerts (open or acknowledged) and how many are urgent."""
+    row = conn.execute(
+        "SELECT count(*) AS open, sum(severity = 'urgent') AS urgent FROM alerts"
+        " WHERE status IN ('open', 'acknowledged')"
+    ).fetchone()
+    return {"open": row["open"] or 0, "urgent": row["urgent"] or 0} if row else {}

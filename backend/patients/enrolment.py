@@ -272,7 +272,7 @@ def discharge(
     The caller re-plans the schedule (that cancels the open tasks)."""
     reason = " ".join((reason or "").split())
     if len(reason) > MAX_REASON:
-        raise EnrolmentError("discharge.reason_too_long", 422, max=MAX_REASON)
+        raise EnrolmentError("discharge.reason_too_long", max=MAX_REASON)
     patient = _existing(conn, patient_id)
     if patient.discharged:
         return patient

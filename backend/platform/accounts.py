@@ -172,6 +172,13 @@ def find_account(conn: sqlite3.Connection, email: str) -> Account:
     return _account(conn, email)
 
 
+def account_by_id(conn: sqlite3.Connection, user_id: int) -> Account | None:
+    row = conn.execute(
+        "SELECT id, email, name, role, disabled_at, created_at FROM users WHERE id = ?", (user_id,)
+    ).fetchone()
+    return Account(**dict(row)) if row else None
+
+
 def audit_change(
     conn: sqlite3.Connection, actor: User | None, action: str, account: Account, *, source: str | None
 ) -> None:

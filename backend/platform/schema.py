@@ -560,6 +560,19 @@ def _patients_sort_and_discharge(conn: sqlite3.Connection) -> None:
     # Discharge ("afgemeld", status 'left'): when and why; kept when the patient is resumed.
     patients.add_column("discharged_at", str)
     patients.add_column("discharge_reason", str)
+    # The enrolment form's one-time token (post/redirect/get): a reload or a second click
+    # finds the patient the first one made instead of making another. The plain code is
+    # kept for its result page for an hour, for the clinician who made it.
+    conn.execute(
+        """CREATE TABLE enrol_forms (
+            token_hash TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            created_at TEXT NOT NULL,
+            patient_id TEXT REFERENCES patients(id),
+            code TEXT,
+            code_expires_at TEXT
+        )"""
+    )
 
 
 STEPS: list[tuple[str, Migration]] = [

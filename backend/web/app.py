@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import date, datetime
 from http import HTTPStatus
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -15,17 +16,17 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
-from litestar.response import Redirect
+from litestar.response import File, Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.platform import messages
+from backend.platform import formatting, messages
 from backend.platform.messages import Refusal
 from backend.platform.settings import Settings
-from backend.platform.storage import StorageUnavailable
+from backend.platform.storage import StorageUnavailable, parse_iso
 from backend.system import System, build
-from backend.web import api, clinic, consult, inbox, timeline
+from backend.web import api, clinic, consult, inbox, patients, signin, timeline, users
 from backend.web.fhir_api import FhirController
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,45 @@ def healthz(request: Request) -> Response[dict[str, str]]:
     return Response({"status": "ok"})
 
 
+@get("/favicon.ico", include_in_schema=False, name="favicon", sync_to_thread=False)
+def favicon() -> File:
+    return File(STATIC / "favicon.ico", media_type="image/x-icon", content_disposition_type="inline")
+
+
+def _as_datetime(value: Any) -> datetime | date | None:
+    if isinstance(value, datetime | date):
+        return value
+    text = str(value or "")
+    try:
+        return parse_iso(text) if "T" in text else date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+
+
+def _day(value: Any) -> str:
+    """Template filter: an ISO date, or a UTC instant on the clinic's local date, as "3 dec. 2026"."""
+    when = _as_datetime(value)
+    if isinstance(when, datetime):
+        when = when.astimezone(formatting.zone(None)).date()
+    return formatting.day(when) if when else str(value or "")
+
+
+def _moment(value: Any, time_zone: str | None = None) -> str:
+    """Template filter: a UTC instant as "3 dec. 2026 om 20:15" in the clinic's (or a patient's) time."""
+    when = _as_datetime(value)
+    return formatting.moment(when, time_zone) if isinstance(when, datetime) else _day(value)
+
+
+def template_filters(engine: JinjaTemplateEngine) -> None:
+    """Dutch numbers, dates and plurals in every clinic template (platform/formatting.py)."""
+    engine.engine.filters.update(
+        day=_day,
+        moment=_moment,
+        number=lambda value, decimals=1: formatting.number(value, decimals),
+        plural=lambda count, one, other: formatting.plural(count, one, other),
+    )
+
+
 @get("/clinic", include_in_schema=False, name="clinic:home")
 async def clinic_home() -> Redirect:
     return Redirect(path="/clinic/inbox")
@@ -231,10 +271,10 @@ def create_app(settings: Settings, services: System | None = None) -> Litestar:
         clinic_home,
         api.EnrolController,
         api.PatientController,
-        clinic.AuthController,
-        clinic.PatientsController,
-        clinic.AccountsController,
-        # Other clinic areas (inbox, timeline, exports) add their controllers here.
+        favicon,
+        signin.AuthController,
+        patients.PatientsController,
+        users.AccountsController,
         consult.ConsultController,
         inbox.InboxController,
         timeline.PatientPageController,
@@ -251,7 +291,9 @@ def create_app(settings: Settings, services: System | None = None) -> Litestar:
     app = Litestar(
         route_handlers=route_handlers,
         dependencies={"system": Provide(provide_system, sync_to_thread=False)},
-        template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(
+            directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=template_filters
+        ),
         openapi_config=OpenAPIConfig(
             title="Pijnwacht patient API",
             version="1.0.0",

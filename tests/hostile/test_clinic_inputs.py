@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.conftest import csrf_of
+from tests.test_clinic import enrol_form
 from tests.test_inbox import report_drowsy
 
 HUGE = "99999999999999999999"
@@ -90,8 +90,7 @@ def test_a_60000_character_search_is_refused_with_a_reason(client, clinician):
     ],
 )
 def test_enrolment_form_refuses_odd_values_with_a_reason(client, clinician, services, field, value, words):
-    page = client.get("/clinic/patients/new")
-    form = {"csrf_token": csrf_of(page.text), "display_name": "Mevr. Test", "pathway_id": "tps", field: value}
+    form = {**enrol_form(client), "display_name": "Mevr. Test", "pathway_id": "tps", field: value}
     r = client.post("/clinic/patients", data=form)
     assert r.status_code == 422 and words in r.text
     assert services.db.query_one("SELECT count(*) AS n FROM patients")["n"] == 0

@@ -41,7 +41,7 @@ def test_codes_tokens_and_search_terms_stay_out_of_the_server_log(tmp_path):
             # A new code shown to the nurse: its link has the code after '#'.
             patient_page = c.get(f"/clinic/patients/{_pid}/settings")
             csrf = re.search(r'name="csrf_token" value="([^"]+)"', patient_page.text).group(1)
-            shown = c.post(f"/clinic/patients/{_pid}/code", data={"csrf_token": csrf})
+            shown = c.post(f"/clinic/patients/{_pid}/code", data={"csrf_token": csrf}, follow_redirects=True)
             new_code = re.search(r"[A-Z2-9]{4}-[A-Z2-9]{4}", shown.text).group(0)
             assert f"/#code={new_code}" in shown.text and f"?code={new_code}" not in shown.text
     log = server.log.read_text()
