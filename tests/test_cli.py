@@ -90,7 +90,7 @@ def test_user_add_reads_the_password_from_stdin(tmp_path):
         "--password-stdin",
         stdin="wachtwoord123\n",
     )
-    assert r.returncode == 2 and "common passwords" in r.stderr
+    assert r.returncode == 2 and "veelgebruikte wachtwoorden" in r.stderr
 
 
 def test_a_wrong_setting_stops_the_command_naming_the_variable(tmp_path):

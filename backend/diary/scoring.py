@@ -8,9 +8,11 @@ names are the keys of FUNCTIONS, at the end of this file.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+
+import msgspec
 
 from backend.diary.definitions import Band, Item, Questionnaire, Score
 
@@ -135,3 +137,28 @@ def eq5d5l_nl(q: Questionnaire, answers: Mapping[str, Any]) -> float | None:
 
 # The scoring functions by the name a definition gives them.
 FUNCTIONS: dict[str, ScoringFunction] = {"eq5d5l_nl": eq5d5l_nl}
+
+
+def own_summary(rows: Iterable[tuple], library: Any) -> list[dict[str, Any]]:
+    """The patient's own printable summary: each score of `rows` (diary.store.scored_of) with
+    its label and band, oldest first."""
+    out: list[dict[str, Any]] = []
+    for local_date, qid, version, raw in rows:
+        q = library.get(qid, version)
+        values = msgspec.json.decode(raw) if isinstance(raw, str | bytes) else raw
+        if q is None or not values:
+            continue
+        for score in q.scores:
+            if score.id in values:
+                band = band_for(score, values[score.id])
+                out.append(
+                    {
+                        "questionnaire": q.id,
+                        "score": score.id,
+                        "label": dict(score.label),
+                        "value": values[score.id],
+                        "local_date": local_date,
+                        "band": dict(band.label) if band else None,
+                    }
+                )
+    return out

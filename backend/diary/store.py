@@ -309,3 +309,16 @@ def current_between(conn: sqlite3.Connection, patient_id: str, since: str, until
         " WHERE patient_id = ? AND local_date >= ? AND local_date <= ? ORDER BY local_date, authored_at",
         (patient_id, since, until),
     ).fetchall()
+
+
+def scored_of(conn: sqlite3.Connection, patient_id: str) -> list[tuple]:
+    """(local_date, questionnaire_id, questionnaire_version, scores JSON) of the patient's current
+    scored responses other than the diary, oldest first."""
+    cur = conn.cursor()
+    cur.row_factory = None
+    return cur.execute(
+        "SELECT local_date, questionnaire_id, questionnaire_version, scores FROM current_responses"
+        " WHERE patient_id = ? AND questionnaire_id != 'diary' AND scores IS NOT NULL"
+        " ORDER BY local_date, authored_at",
+        (patient_id,),
+    ).fetchall()

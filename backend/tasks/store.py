@@ -467,3 +467,16 @@ def take_lease(conn: sqlite3.Connection, name: str, holder: str, *, at: str, exp
 def release_lease(conn: sqlite3.Connection, name: str, holder: str) -> bool:
     cur = conn.execute("DELETE FROM scheduler_lease WHERE name = ? AND holder = ?", (name, holder))
     return cur.rowcount == 1
+
+
+def add_receipt(conn: sqlite3.Connection, patient_id: str, task_id: int, event: str, at: str) -> bool:
+    """The service worker saw a reminder of this patient's task shown or opened; False when the
+    task is not theirs."""
+    return (
+        conn.execute(
+            "INSERT INTO push_receipts (patient_id, task_id, event, at)"
+            " SELECT patient_id, id, ?, ? FROM tasks WHERE id = ? AND patient_id = ?",
+            (event, at, task_id, patient_id),
+        ).rowcount
+        == 1
+    )

@@ -5,21 +5,18 @@ from __future__ import annotations
 import logging
 import math
 from datetime import datetime, timedelta
-from typing import Any, Literal
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
-from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Response, Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from backend import intake
 from backend.diary import responses
-from backend.diary.responses import BatchIn, BatchItem, BatchResult, Invalid, ResponseIn, ResponseOut
-from backend.diary.scoring import band_for
+from backend.diary.responses import BatchIn, BatchItem, BatchResult, Invalid, ResponseIn
 from backend.patients import enrolment
 from backend.patients.enrolment import EnrolmentError, Patient
 from backend.platform import messages
@@ -28,148 +25,30 @@ from backend.platform.dates import ANY_TIME, DateRange, check_date, check_dateti
 from backend.platform.messages import Problem, Refusal
 from backend.platform.storage import iso, parse_iso, utcnow
 from backend.system import System
+from backend.web.api_schema import (
+    BatchOut,
+    EnrolIn,
+    EnrolOut,
+    Me,
+    MePatch,
+    PauseIn,
+    PushKeyOut,
+    PutResult,
+    QuestionnairesOut,
+    ReceiptIn,
+    ResponsesOut,
+    SnoozeIn,
+    SnoozeOut,
+    SubscriptionIn,
+    SummaryOut,
+    SummaryScore,
+    TaskOut,
+    TasksOut,
+    UnsubscribeIn,
+    errors,
+)
 
 log = logging.getLogger(__name__)
-
-
-class EnrolIn(msgspec.Struct, forbid_unknown_fields=True):
-    code: str
-
-
-class Me(msgspec.Struct):
-    id: str
-    display_name: str
-    pathway_id: str
-    pathway_title: dict[str, str]
-    language: str
-    timezone: str
-    reminder_time: str
-    enrolled_on: str
-    team_seen_at: str | None
-    # The database's generation id: when it changes, the server was restored and the phone
-    # sends its kept responses again (duplicates are no-ops).
-    generation: str
-    # The last local date of the patient's pause of reminders; None: not paused.
-    paused_until: str | None = None
-
-
-class EnrolOut(msgspec.Struct):
-    token: str
-    patient: Me
-
-
-class MePatch(msgspec.Struct, forbid_unknown_fields=True):
-    language: str | msgspec.UnsetType = msgspec.UNSET
-    timezone: str | msgspec.UnsetType = msgspec.UNSET
-    reminder_time: str | msgspec.UnsetType = msgspec.UNSET
-
-
-class PutResult(msgspec.Struct):
-    id: str
-    status: str
-
-
-class ResponsesOut(msgspec.Struct):
-    responses: list[ResponseOut]
-
-
-class BatchOut(msgspec.Struct):
-    results: list[BatchResult]
-
-
-class TaskOut(msgspec.Struct):
-    id: int
-    questionnaire: str
-    label: str | None
-    due_at: str
-    expires_at: str
-    status: str
-
-
-class TasksOut(msgspec.Struct):
-    tasks: list[TaskOut]
-
-
-class QuestionnairesOut(msgspec.Struct):
-    questionnaires: list[dict[str, Any]]
-
-
-class PushKeyOut(msgspec.Struct):
-    key: str
-
-
-class PushKeys(msgspec.Struct):
-    p256dh: str
-    auth: str
-
-
-class SubscriptionIn(msgspec.Struct):
-    endpoint: str
-    keys: PushKeys
-    expirationTime: float | None = None  # noqa: N815 - the browser's field name
-
-
-class UnsubscribeIn(msgspec.Struct):
-    endpoint: str
-
-
-class PauseIn(msgspec.Struct, forbid_unknown_fields=True):
-    until: str  # the last local date without reminders, YYYY-MM-DD
-
-
-class ReceiptIn(msgspec.Struct, forbid_unknown_fields=True):
-    tag: str  # the push's tag: task-<id>
-    event: Literal["shown", "opened"]
-
-
-class SnoozeIn(msgspec.Struct, forbid_unknown_fields=True):
-    hours: int
-
-
-class SnoozeOut(msgspec.Struct):
-    task_id: int
-    remind_at: str
-
-
-class SummaryScore(msgspec.Struct):
-    questionnaire: str
-    score: str
-    label: dict[str, str]
-    value: float
-    local_date: str
-    band: dict[str, str] | None
-
-
-class SummaryOut(msgspec.Struct):
-    scores: list[SummaryScore]
-
-
-class ErrorOut(msgspec.Struct):
-    """Every refusal of the API: the status, what is wrong, and per-field problems if any."""
-
-    status_code: int
-    detail: str
-    extra: list[dict[str, Any]] | dict[str, Any] | None = None
-
-
-_ERRORS = {
-    401: "This device is not (or no longer) signed in",
-    404: "Unknown or already used code",
-    409: "Same id, other content: an edit needs a new id",
-    410: "The code has expired",
-    413: "Too large: send it in parts",
-    422: "Invalid values; `extra` names each field and why",
-    429: "Too many tries from this address, or too many edits of one day (see Retry-After)",
-    503: "The database cannot save now; nothing was saved, try again (see Retry-After)",
-}
-
-
-def errors(*codes: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the refusals a handler may give (the schema says what can happen)."""
-    return {
-        code: ResponseSpec(data_container=ErrorOut, description=_ERRORS[code], generate_examples=False)
-        for code in codes
-    }
 
 
 def too_many_edits(day: str, retry_at: str | None, now: datetime, max_edits: int) -> Refusal:
@@ -263,17 +142,12 @@ def me_of(services: System, patient: Patient) -> Me:
     )
 
 
-def _set_pause(conn, services: System, patient: Patient, until) -> Patient:
+def _set_pause(conn, system: System, patient: Patient, until) -> Patient:
     """Store the pause and re-plan: no reminder before it ends (the tasks stay)."""
     from backend.tasks import scheduler
 
-    conn.execute(
-        "UPDATE patients SET paused_until = ? WHERE id = ?",
-        (until.isoformat() if until else None, patient.id),
-    )
-    scheduler.materialise(conn, patient.id, utcnow(), services.pathways, settings=services.settings)
-    updated = enrolment.get_patient(conn, patient.id)
-    assert updated is not None
+    updated = enrolment.set_pause(conn, patient.id, until)
+    scheduler.materialise(conn, patient.id, utcnow(), system.pathways, settings=system.settings)
     return updated
 
 
@@ -287,9 +161,8 @@ class EnrolController(Controller):
         summary="Exchange a one-time enrolment code for a device token",
         responses=errors(404, 410, 413, 429, 503),
     )
-    async def enrol(self, request: Request, data: EnrolIn) -> EnrolOut:
-        services = services_of(request)
-        settings = services.settings
+    async def enrol(self, request: Request, system: System, data: EnrolIn) -> EnrolOut:
+        settings = system.settings
         now = utcnow()
         window = timedelta(minutes=settings.login_lockout_minutes)
         rule = Rule(f"enrol:{client_address(request)}", settings.enrol_max_failures, window)
@@ -307,7 +180,7 @@ class EnrolController(Controller):
             attempt_succeeded(conn, clear=None, uncount=rule.key)
             return patient, token
 
-        result = await services.db.write(redeem)
+        result = await system.db.write(redeem)
         if isinstance(result, datetime):
             raise Refusal(
                 "enrol.throttled",
@@ -320,7 +193,7 @@ class EnrolController(Controller):
             status = 410 if result.key == "enrol.code_expired" else 404
             raise Refusal(result.key, status, **result.params)
         patient, token = result
-        return EnrolOut(token=token, patient=me_of(services, patient))
+        return EnrolOut(token=token, patient=me_of(system, patient))
 
 
 class PatientController(Controller):
@@ -334,8 +207,7 @@ class PatientController(Controller):
         return me_of(system, patient)
 
     @patch("/me", summary="Change language, time zone or reminder time", responses=errors(401, 413, 422, 503))
-    async def patch_me(self, request: Request, patient: Patient, data: MePatch) -> Me:
-        services = services_of(request)
+    async def patch_me(self, system: System, patient: Patient, data: MePatch) -> Me:
         changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
 
         def update(conn):
@@ -343,12 +215,10 @@ class PatientController(Controller):
             if "timezone" in changes or "reminder_time" in changes:
                 from backend.tasks import scheduler
 
-                scheduler.materialise(
-                    conn, patient.id, utcnow(), services.pathways, settings=services.settings
-                )
+                scheduler.materialise(conn, patient.id, utcnow(), system.pathways, settings=system.settings)
             return updated
 
-        return me_of(services, await services.db.write(update))
+        return me_of(system, await system.db.write(update))
 
     @delete(
         "/me/device",
@@ -356,24 +226,23 @@ class PatientController(Controller):
         summary="Sign this device out",
         responses=errors(401, 503),
     )
-    async def leave(self, request: Request, patient: Patient) -> None:
+    async def leave(self, request: Request, system: System, patient: Patient) -> None:
         token = bearer_token(request)
-        await services_of(request).db.write(lambda conn: enrolment.revoke_token(conn, token))
+        await system.db.write(lambda conn: enrolment.revoke_token(conn, token))
 
     @get(
         "/questionnaires",
         summary="The questionnaire definitions this patient may answer",
         responses=errors(401),
     )
-    async def questionnaires(self, request: Request, patient: Patient) -> QuestionnairesOut:
-        services = services_of(request)
-        pathway = services.pathways.get(patient.pathway_id)
+    async def questionnaires(self, system: System, patient: Patient) -> QuestionnairesOut:
+        pathway = system.pathways.get(patient.pathway_id)
         wanted = set(pathway.questionnaires()) if pathway is not None else {"diary"}
         wanted.add("diary")
         defs = [
             msgspec.to_builtins(q)
-            for (qid, version), q in sorted(services.library.by_version.items())
-            if qid in wanted and services.library.servable(qid, version)
+            for (qid, version), q in sorted(system.library.by_version.items())
+            if qid in wanted and system.library.servable(qid, version)
         ]
         return QuestionnairesOut(questionnaires=defs)
 
@@ -382,19 +251,16 @@ class PatientController(Controller):
         summary="Pause reminders up to and including a date (at most 14 days)",
         responses=errors(401, 422, 503),
     )
-    async def pause(self, request: Request, patient: Patient, data: PauseIn) -> Me:
+    async def pause(self, system: System, patient: Patient, data: PauseIn) -> Me:
         from backend.tasks.schedule import PAUSE_MAX_DAYS
 
-        services = services_of(request)
         today = patient.local_today()
         last = today + timedelta(days=PAUSE_MAX_DAYS)
         until = check_date("until", data.until, DateRange(today, last))
         if isinstance(until, Problem):
             problem = Problem("until", "pause.until", {"last": last.isoformat(), "days": PAUSE_MAX_DAYS})
             raise Refusal("body.invalid", 422, problems=[problem])
-        return me_of(
-            services, await services.db.write(lambda conn: _set_pause(conn, services, patient, until))
-        )
+        return me_of(system, await system.db.write(lambda conn: _set_pause(conn, system, patient, until)))
 
     @delete(
         "/me/pause",
@@ -402,48 +268,22 @@ class PatientController(Controller):
         summary="End the pause of reminders now",
         responses=errors(401, 503),
     )
-    async def end_pause(self, request: Request, patient: Patient) -> Me:
-        services = services_of(request)
-        return me_of(
-            services, await services.db.write(lambda conn: _set_pause(conn, services, patient, None))
-        )
+    async def end_pause(self, system: System, patient: Patient) -> Me:
+        return me_of(system, await system.db.write(lambda conn: _set_pause(conn, system, patient, None)))
 
     @get(
         "/me/summary",
         summary="The patient's own questionnaire scores, for their printable summary",
         responses=errors(401),
     )
-    async def summary(self, request: Request, patient: Patient) -> SummaryOut:
-        services = services_of(request)
-        rows = await services.db.read(
-            lambda conn: conn.execute(
-                "SELECT local_date, questionnaire_id, questionnaire_version, scores FROM current_responses"
-                " WHERE patient_id = ? AND questionnaire_id != 'diary' AND scores IS NOT NULL"
-                " ORDER BY local_date, authored_at",
-                (patient.id,),
-            ).fetchall()
+    async def summary(self, system: System, patient: Patient) -> SummaryOut:
+        from backend.diary import scoring
+        from backend.diary import store as diary_store
+
+        rows = await system.db.read(lambda conn: diary_store.scored_of(conn, patient.id))
+        return SummaryOut(
+            scores=[msgspec.convert(x, SummaryScore) for x in scoring.own_summary(rows, system.library)]
         )
-        out: list[SummaryScore] = []
-        for r in rows:
-            q = services.library.get(r["questionnaire_id"], r["questionnaire_version"])
-            if q is None:
-                continue
-            values = msgspec.json.decode(r["scores"]) if isinstance(r["scores"], str | bytes) else r["scores"]
-            for score in q.scores:
-                if score.id not in (values or {}):
-                    continue
-                band = band_for(score, values[score.id])
-                out.append(
-                    SummaryScore(
-                        questionnaire=q.id,
-                        score=score.id,
-                        label=dict(score.label),
-                        value=values[score.id],
-                        local_date=r["local_date"],
-                        band=dict(band.label) if band else None,
-                    )
-                )
-        return SummaryOut(scores=out)
 
     @post(
         "/tasks/{task_id:str}/snooze",
@@ -451,11 +291,10 @@ class PatientController(Controller):
         summary="Remind again in 1 or 3 hours (within the task's window)",
         responses=errors(401, 422, 503),
     )
-    async def snooze(self, request: Request, patient: Patient, task_id: str, data: SnoozeIn) -> SnoozeOut:
+    async def snooze(self, system: System, patient: Patient, task_id: str, data: SnoozeIn) -> SnoozeOut:
         from backend.tasks import scheduler
         from backend.tasks.schedule import SNOOZE_HOURS
 
-        services = services_of(request)
         if data.hours not in SNOOZE_HOURS:
             raise Refusal("body.invalid", 422, problems=[Problem("hours", "snooze.hours")])
         # A task id from GET /tasks; anything else is no open task of this patient.
@@ -463,27 +302,26 @@ class PatientController(Controller):
             raise Refusal("snooze.nothing", 422)
         task = int(task_id)
         now = utcnow()
-        at = await services.db.write(
-            lambda conn: scheduler.snooze(conn, patient.id, task, data.hours, now, services.settings)
+        at = await system.db.write(
+            lambda conn: scheduler.snooze(conn, patient.id, task, data.hours, now, system.settings)
         )
         if at is None:
             raise Refusal("snooze.nothing", 422)
         return SnoozeOut(task_id=task, remind_at=iso(at))
 
     @get("/tasks", summary="Open tasks: questionnaires due now", responses=errors(401))
-    async def tasks(self, request: Request, patient: Patient) -> TasksOut:
+    async def tasks(self, system: System, patient: Patient) -> TasksOut:
         from backend.tasks import store as tasks_store
 
-        services = services_of(request)
         now = utcnow()
-        rows = await services.db.read(lambda conn: tasks_store.open_tasks(conn, patient.id, now))
+        rows = await system.db.read(lambda conn: tasks_store.open_tasks(conn, patient.id, now))
         # A task planned before the scheduler dropped its questionnaire (text not supplied)
         # waits to be cancelled by the next plan pass: never offer it meanwhile.
         return TasksOut(
             tasks=[
                 msgspec.convert(r, TaskOut, from_attributes=True)
                 for r in rows
-                if services.library.servable(r["questionnaire"])
+                if system.library.servable(r["questionnaire"])
             ]
         )
 
@@ -596,7 +434,7 @@ class PatientController(Controller):
         responses=errors(401),
     )
     async def list_responses(
-        self, request: Request, patient: Patient, since: str | None = None
+        self, system: System, patient: Patient, since: str | None = None
     ) -> ResponsesOut:
         since_utc = None
         if since:
@@ -604,9 +442,7 @@ class PatientController(Controller):
             if isinstance(since_dt, Problem):
                 raise Refusal("response.since", 400)
             since_utc = iso(since_dt)
-        rows = await services_of(request).db.read(
-            lambda conn: responses.list_for_patient(conn, patient.id, since_utc)
-        )
+        rows = await system.db.read(lambda conn: responses.list_for_patient(conn, patient.id, since_utc))
         return ResponsesOut(responses=rows)
 
     @get(
@@ -615,12 +451,12 @@ class PatientController(Controller):
         media_type="text/csv",
         responses=errors(401),
     )
-    async def export_own(self, request: Request, patient: Patient) -> Stream:
+    async def export_own(self, system: System, patient: Patient) -> Stream:
         from backend.exports.files import stream_from
         from backend.exports.long import patient_export
 
         # Its own connection: a stream is read in worker threads and holds a read transaction.
-        body = stream_from(services_of(request).settings.db, lambda conn: patient_export(conn, patient.id))
+        body = stream_from(system.settings.db, lambda conn: patient_export(conn, patient.id))
         return Stream(
             body,
             media_type="text/csv",  # Litestar adds "; charset=utf-8" itself
@@ -628,11 +464,10 @@ class PatientController(Controller):
         )
 
     @get("/push/key", summary="The server's VAPID public key", responses=errors(401, 503))
-    async def push_key(self, request: Request, patient: Patient) -> PushKeyOut:
-        vapid = services_of(request).vapid
-        if vapid is None:
-            raise HTTPException(status_code=503, detail="Push messages are not set up here.")
-        return PushKeyOut(key=vapid.public_key_b64)
+    async def push_key(self, system: System, patient: Patient) -> PushKeyOut:
+        if system.vapid is None:
+            raise Refusal("push.not_set_up", 503)
+        return PushKeyOut(key=system.vapid.public_key_b64)
 
     @post(
         "/push/subscriptions",
@@ -640,23 +475,24 @@ class PatientController(Controller):
         summary="Register this browser for reminders",
         responses=errors(401, 409, 413, 422, 503),
     )
-    async def subscribe(self, request: Request, patient: Patient, data: SubscriptionIn) -> None:
+    async def subscribe(self, system: System, patient: Patient, data: SubscriptionIn) -> None:
         from backend.push import endpoints, subscriptions
 
-        services = services_of(request)
-        allow_loopback = services.settings.push_allow_loopback
+        allow_loopback = system.settings.push_allow_loopback
         sub = msgspec.to_builtins(data)
         try:
             await endpoints.check_endpoint_resolves(sub["endpoint"], allow_loopback=allow_loopback)
-            await services.db.write(
+            await system.db.write(
                 lambda conn: subscriptions.save_subscription(
                     conn, patient_id=patient.id, subscription=sub, allow_loopback=allow_loopback
                 )
             )
         except Refusal:
             raise  # in the patient's language (app._refusal)
-        except ValueError as exc:
-            raise HTTPException(status_code=422, detail=str(exc)) from None
+        except ValueError:
+            # The browser's own subscription is malformed: nothing the patient can fix by
+            # reading push's (English, technical) reason.
+            raise Refusal("push.subscription_invalid", 422) from None
 
     @post(
         "/push/receipts",
@@ -664,21 +500,18 @@ class PatientController(Controller):
         summary="The service worker reports a reminder shown or opened (no health data)",
         responses=errors(401, 422, 503),
     )
-    async def receipt(self, request: Request, patient: Patient, data: ReceiptIn) -> None:
-        services = services_of(request)
+    async def receipt(self, system: System, patient: Patient, data: ReceiptIn) -> None:
+        from backend.tasks import store as tasks_store
+
         task_id = int(data.tag[5:]) if data.tag.startswith("task-") and data.tag[5:].isdigit() else None
         now = iso(utcnow())
-
-        def store(conn) -> int:
-            if task_id is None or task_id > 2**62:
-                return 0
-            return conn.execute(
-                "INSERT INTO push_receipts (patient_id, task_id, event, at)"
-                " SELECT patient_id, id, ?, ? FROM tasks WHERE id = ? AND patient_id = ?",
-                (data.event, now, task_id, patient.id),
-            ).rowcount
-
-        if not await services.db.write(store):
+        if (
+            task_id is None
+            or task_id > 2**62
+            or not await system.db.write(
+                lambda conn: tasks_store.add_receipt(conn, patient.id, task_id, data.event, now)
+            )
+        ):
             raise Refusal("body.invalid", 422, problems=[Problem("tag", "receipt.tag")])
 
     @delete(
@@ -687,10 +520,10 @@ class PatientController(Controller):
         summary="Stop reminders on this browser",
         responses=errors(401, 413, 503),
     )
-    async def unsubscribe(self, request: Request, patient: Patient, data: UnsubscribeIn) -> None:
+    async def unsubscribe(self, system: System, patient: Patient, data: UnsubscribeIn) -> None:
         from backend.push import subscriptions
 
-        await services_of(request).db.write(
+        await system.db.write(
             lambda conn: subscriptions.remove_subscription(
                 conn, patient_id=patient.id, endpoint=data.endpoint
             )
