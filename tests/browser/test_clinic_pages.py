@@ -1,0 +1,203 @@
+"""The clinic's pages as a pain nurse sees them at 1280×800: the inbox in Dutch with names that
+lead to the patient, a self-refreshing list that keeps the filters and the focus and announces a
+new urgent alert; the alert page with its 90-day chart, window, baseline, target and who did
+what; the timeline with a date axis and a value per day; no English, no ids; axe-clean."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page
+
+from tests.browser.conftest import PIJNWACHT, SCREENSHOTS, Server, axe
+from tests.conftest import AMS, diary, new_id
+
+DESKTOP = {"width": 1280, "height": 800}
+EMAIL, PASSWORD = "verpleging@example.org", "pijnteam zorgt goed"
+# What a nurse must never meet on these pages: rule ids, item ids, raw UTC, English buttons.
+FORBIDDEN = re.compile(
+    r"pain_rise|drowsiness_severe|safety\.|phq9_|Regel |T\d\d:\d\d:\d\dZ|Acknowledge|Resolve"
+)
+
+
+@pytest.fixture(scope="module")
+def nurse(server: Server) -> str:
+    proc = subprocess.run(
+        [str(PIJNWACHT), "user", "add", "--email", EMAIL, "--name", "M. de Vries", "--password-stdin"],
+        input=PASSWORD + "\n",
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return EMAIL
+
+
+def send_diary(server: Server, token: str, days: list[tuple[date, dict]]) -> None:
+    body = {"responses": [{"id": new_id(), **diary(d.isoformat(), **answers)} for d, answers in days]}
+    r = httpx.post(
+        f"{server.url}/api/v1/responses:batch",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert r.status_code in (200, 207), r.text
+    assert {x["status"] for x in r.json()["results"]} == {"created"}, r.text
+
+
+@pytest.fixture(scope="module")
+def patient_with_alerts(server: Server) -> dict:
+    """A patient with 60 days of diary: pain 4, then 7 for the last 9 days (a pain rise), and
+    severe drowsiness today (urgent); notes on some days."""
+    p = server.enrol_many(1, name="Mevr. de Boer")[0]
+    r = httpx.post(f"{server.url}/api/v1/enrol", json={"code": p["code"]}, timeout=30)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    server.backdate(body["patient"]["id"], 70)
+    today = datetime.now(AMS).date()
+    days = []
+    for n in range(60, 0, -1):
+        pain = 7 if n <= 9 else 4 + (n % 2)
+        answers = {
+            "pain_avg": pain,
+            "pain_worst": pain + 2,
+            "mood": 6 - (n <= 9),
+            "activity": 5,
+            "sleep_quality": 6,
+        }
+        if n in (3, 20):
+            answers["note"] = "Slecht geslapen, meer pijn in de rug." if n == 3 else "Rustige week."
+        days.append((today - timedelta(days=n), answers))
+    send_diary(server, body["token"], days)
+    send_diary(server, body["token"], [(today, {"pain_avg": 7, "pain_worst": 9, "se_drowsiness": 3})])
+    return {"id": body["patient"]["id"], "token": body["token"]}
+
+
+@pytest.fixture
+def desk(browser: Browser, server: Server, nurse: str) -> Iterator[Page]:
+    ctx: BrowserContext = browser.new_context(
+        base_url=server.url, viewport=DESKTOP, locale="nl-NL", timezone_id="Europe/Amsterdam"
+    )
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
+    page.js_errors = errors  # type: ignore[attr-defined]
+    page.goto("/clinic/login")
+    page.get_by_label("E-mailadres").fill(EMAIL)
+    page.get_by_label("Wachtwoord").fill(PASSWORD)
+    page.get_by_role("button", name="Aanmelden").click()
+    page.get_by_role("heading", name="Meldingen").wait_for()
+    yield page
+    ctx.close()
+
+
+def readable(page: Page) -> str:
+    text = page.locator("body").inner_text()
+    assert not FORBIDDEN.search(text), FORBIDDEN.search(text).group(0)
+    return text
+
+
+def test_inbox_in_dutch_names_link_to_the_patient_and_it_refreshes_itself(
+    desk: Page, server, patient_with_alerts
+):
+    page = desk
+    pid = patient_with_alerts["id"]
+    page.goto("/clinic/inbox?category=side_effect")
+    text = readable(page)
+    assert "ernstige sufheid" in text and "In behandeling nemen" in text
+    assert re.search(r"nog \d+ min|te laat", text)  # the target on every alert
+    # The patient's name leads to the timeline.
+    link = page.locator(f'a[href="/clinic/patients/{pid}"]').first
+    assert link.is_visible()
+    assert axe(page) == []
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto("/clinic/inbox")
+    page.screenshot(path=str(SCREENSHOTS / "inbox.png"), full_page=False)
+    # Filter on urgent, focus a link, then a new urgent alert arrives elsewhere: the refresh
+    # keeps the filter and the focus and announces it.
+    page.goto("/clinic/inbox?severity=urgent")
+    first = page.locator("#inbox-table a[data-focus]").first
+    first.focus()
+    focused = first.get_attribute("data-focus")
+    other = httpx.post(
+        f"{server.url}/api/v1/enrol",
+        json={"code": server.enrol_many(1, name="Mevr. Nieuw")[0]["code"]},
+        timeout=30,
+    ).json()
+    send_diary(server, other["token"], [(datetime.now(AMS).date(), {"se_drowsiness": 3})])
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    page.locator("#inbox-live").filter(has_text="Nieuwe urgente melding").wait_for(timeout=10_000)
+    assert "Mevr. Nieuw" in page.locator("#inbox-live").inner_text()
+    assert page.locator("#inbox-table").get_by_text("Mevr. Nieuw").is_visible()
+    assert page.url.endswith("severity=urgent")
+    assert page.evaluate("document.activeElement.dataset.focus") == focused
+    assert page.js_errors == []
+
+
+def test_alert_page_chart_window_baseline_target_and_who_did_what(desk: Page, server, patient_with_alerts):
+    page = desk
+    pid = patient_with_alerts["id"]
+    alert_id = server.query("SELECT id FROM alerts WHERE patient_id = ? AND category = 'pain'", (pid,))[0][0]
+    page.goto(f"/clinic/alerts/{alert_id}")
+    text = readable(page)
+    assert "aanhoudend meer pijn dan gewoonlijk" in text and "baseline 4," in text
+    assert "periode van deze melding" in text and "doel: gezien binnen 3 werkdagen" in text  # routine
+    chart = page.locator("figure.chart-figure svg")
+    assert chart.locator("rect.day").count() >= 60  # a value per diary day
+    assert chart.locator("text", has_text="▼").count() >= 1  # the alert, as the legend shows it
+    assert chart.locator("rect title", has_text="periode van deze melding").count() == 1
+    page.get_by_role("button", name="In behandeling nemen").click()
+    page.get_by_label("Notitie (hooguit 4000 tekens)").fill("Gebeld: " + "lang" * 1200)
+    page.get_by_role("button", name="Notitie toevoegen").click()
+    page.get_by_label("Uitkomst").select_option(label="doorverwezen (huisarts/crisisdienst)")
+    page.get_by_role("button", name="Afhandelen").click()
+    history = page.locator("#who-did-what").inner_text()
+    # Who and when, in local time ("2 dec. 2026 om 09:15"), never raw UTC.
+    assert re.search(r"In behandeling genomen · \d+ \w+\.? \d{4} om \d\d:\d\d · door M\. de Vries", history)
+    assert "Afgehandeld: doorverwezen (huisarts/crisisdienst)" in history and "Notitie" in history
+    # A 4 800-character note without spaces wraps: the page is no wider than the window.
+    assert page.evaluate("document.documentElement.scrollWidth") <= DESKTOP["width"]
+    assert axe(page) == []
+    page.screenshot(path=str(SCREENSHOTS / "alert.png"), full_page=False)
+    page.get_by_role("link", name=re.compile("Tijdlijn van")).click()
+    page.get_by_role("heading", name=re.compile("Pijn,")).wait_for()
+    assert page.js_errors == []
+
+
+def test_timeline_has_dates_values_per_day_mood_notes_and_the_baseline(desk: Page, patient_with_alerts):
+    page = desk
+    pid = patient_with_alerts["id"]
+    page.goto(f"/clinic/patients/{pid}")
+    text = readable(page)
+    assert (
+        "Stemming, activiteit en slaapkwaliteit" in text and "Slecht geslapen, meer pijn in de rug." in text
+    )
+    assert "baseline 4," in text and "▼ melding" in text
+    page.screenshot(path=str(SCREENSHOTS / "timeline.png"), full_page=False)
+    pain = page.locator("svg.chart").first
+    labels = pain.locator("text").all_text_contents()
+    month = r"\d{1,2} (jan|feb|mrt|apr|mei|jun|jul|aug|sep|okt|nov|dec)\.?"
+    assert sum(bool(re.fullmatch(month, t)) for t in labels) >= 5  # a date axis
+    # Tab to a day: its values are there for the keyboard and the screen reader.
+    day = pain.locator("rect.day").last
+    day.focus()
+    name = day.get_attribute("aria-label")
+    assert re.match(month + r": gemiddelde pijn 7,0, ergste pijn 9,0", name), name
+    assert page.evaluate("document.activeElement.classList.contains('day')")
+    assert pain.locator("text", has_text="▼").count() >= 2
+    assert axe(page) == []
+    page.goto(f"/clinic/patients/{pid}/consult")
+    readable(page)
+    assert page.get_by_role("button", name="Afdrukken (één A4)").is_visible()
+    assert axe(page) == []
+    page.goto("/clinic/response-times")
+    assert "Reactietijden" in readable(page)
+    assert axe(page) == []
+    assert page.js_errors == []
