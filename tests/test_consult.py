@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import sqlite3
 import xml.etree.ElementTree as ET
 from datetime import date, datetime, timedelta
@@ -168,6 +169,9 @@ def test_cohort_page_and_csv(client, clinician, patient, other_patient, settings
             send(client, headers, diary(days_ago(n), pain_avg=6))
     r = client.get("/clinic/cohort/chronic-pain")
     assert r.status_code == 200, r.text
+    # Pathways by their names, numbers the Dutch way (never 4.8).
+    assert "Chronische pijn" in r.text and ">opioid" not in r.text
+    assert not re.search(r"<td>\d+\.\d</td>", r.text)
     assert "intake" in r.text and "<svg" in r.text
     csv_r = client.get("/clinic/cohort/chronic-pain/cohort.csv")
     assert csv_r.status_code == 200

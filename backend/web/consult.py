@@ -256,7 +256,9 @@ class ConsultController(Controller):
             pathway_title=pathway.title.get("nl", pathway_id),
             points=summary,
             chart=chart,
-            pathways=sorted(system.pathways),
+            pathways={pid: p.title.get("nl", pid) for pid, p in sorted(system.pathways.items())},
+            number=formatting.number,
+            percent=formatting.percent,
         )
 
     @get("/cohort/{pathway_id:str}/cohort.csv", name="clinic:cohort-csv")
