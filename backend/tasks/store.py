@@ -480,3 +480,19 @@ def add_receipt(conn: sqlite3.Connection, patient_id: str, task_id: int, event: 
         ).rowcount
         == 1
     )
+
+
+# -- the clinic's patient page: reminders sent and the phone's receipts (tasks/delivery.py judges)
+def reminders_since(conn: sqlite3.Connection, patient_id: str, since: str) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT l.task_id, l.claimed_at, l.pushes, t.status FROM reminder_log l"
+        " JOIN tasks t ON t.id = l.task_id"
+        " WHERE l.patient_id = ? AND l.claimed_at >= ? ORDER BY l.claimed_at",
+        (patient_id, since),
+    ).fetchall()
+
+
+def receipts_since(conn: sqlite3.Connection, patient_id: str, since: str) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT task_id, event, at FROM push_receipts WHERE patient_id = ? AND at >= ?", (patient_id, since)
+    ).fetchall()

@@ -28,7 +28,7 @@ from backend.platform.storage import iso, parse_iso, utcnow
 from backend.platform.words import word
 from backend.system import System
 from backend.tasks import delivery
-from backend.tasks import views as task_views
+from backend.tasks import store as task_store
 from backend.web import charts
 from backend.web.clinic import audit_access, check_csrf, page, requires_clinician
 from backend.web.inbox import (
@@ -115,8 +115,8 @@ class PatientPageController(Controller):
                 alerts,
                 alerts_store.notes(conn, [a["id"] for a in alerts]),
                 listing(conn, patient_id, today),
-                task_views.reminders(conn, patient_id, eight_weeks),
-                task_views.receipts(conn, patient_id, eight_weeks),
+                task_store.reminders_since(conn, patient_id, eight_weeks),
+                task_store.receipts_since(conn, patient_id, eight_weeks),
             )
 
         found = await system.db.read(read)
