@@ -110,7 +110,7 @@ def iter_wide(
     if dialect == "nl":
         header = dutch_header(library, items, scores)
     words = choice_words(library) if dialect == "nl" else {}
-    return _in_snapshot(conn, patient_id, date_from, date_to, header, items, scores, dialect, words)
+    return _in_snapshot(conn, (patient_id, date_from, date_to), header, items, scores, dialect, words)
 
 
 def dutch_header(library: Library, items: list[str], scores: list[tuple[str, str]]) -> list[str]:
@@ -137,26 +137,13 @@ def choice_words(library: Library) -> dict[str, dict[int, str]]:
 
 
 def _in_snapshot(
-    conn: sqlite3.Connection,
-    patient_id: str | None,
-    date_from: str | None,
-    date_to: str | None,
-    header: list[str],
-    items: list[str],
-    scores: list[tuple[str, str]],
-    dialect: Dialect,
-    words: dict[str, dict[int, str]] | None = None,
+    conn: sqlite3.Connection, scope: tuple[str | None, str | None, str | None], *layout: Any
 ) -> Iterator[str]:
+    """The chunks of `_wide_chunks(rows, *layout)` over the current responses of `scope`
+    (patient, from, to), read in one snapshot."""
     close = read_transaction(conn)
     try:
-        yield from _wide_chunks(
-            responses.current_days(conn, patient_id, date_from, date_to),
-            header,
-            items,
-            scores,
-            dialect,
-            words,
-        )
+        yield from _wide_chunks(responses.current_days(conn, *scope), *layout)
     finally:
         close()
 
