@@ -12,9 +12,9 @@ from pathlib import Path
 
 from backend.alerts import store as alerts_store
 from backend.exports.long import patient_export
-from backend.platform import formatting
+from backend.platform import accounts, formatting
 from backend.web import charts
-from tests.conftest import AMS, diary, enrolled_days_ago, new_id
+from tests.conftest import AMS, PASSWORD, diary, enrolled_days_ago, new_id
 
 
 def add_alert(
@@ -30,40 +30,32 @@ def add_alert(
     rule: str = "pain_rise",
 ) -> None:
     """An alert as the inbox leaves it: resolved with an outcome, with a clinician's note."""
-    user = conn.execute("SELECT id FROM users LIMIT 1").fetchone()
+    users = accounts.accounts_list(conn)
     user_id = (
-        user[0]
-        if user
-        else conn.execute(
-            "INSERT INTO users (email, name, role, password_hash, created_at, password_changed_at)"
-            " VALUES ('n@example.org', 'N', 'clinician', 'x', 'now', 'now')"
-        ).lastrowid
+        users[0].id
+        if users
+        else accounts.add_user(conn, email="n@example.org", name="N", role="clinician", password=PASSWORD).id
     )
-    resolved = f"{closed}T10:00:00Z" if closed else None
-    alert_id = conn.execute(
-        "INSERT INTO alerts (patient_id, rule_id, category, severity, status, opened_on,"
-        " opened_at, updated_at, last_evidence_on, reason, outcome, resolved_by, resolved_at,"
-        " closed_at) VALUES (?, ?, 'pain', 'high', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            patient_id,
-            rule,
-            status,
-            opened,
-            f"{opened}T09:00:00Z",
-            f"{opened}T09:00:00Z",
-            opened,
-            reason,
-            outcome,
-            user_id if resolved else None,
-            resolved,
-            resolved,
-        ),
-    ).lastrowid
+    alert_id = alerts_store.open_alert(
+        conn,
+        patient_id,
+        rule_id=rule,
+        category="pain",
+        severity="high",
+        day=opened,
+        reason=reason,
+        level=None,
+        at=f"{opened}T09:00:00Z",
+    )
+    assert alert_id is not None
     if note:
-        conn.execute(
-            "INSERT INTO alert_notes (alert_id, user_id, at, text) VALUES (?, ?, ?, ?)",
-            (alert_id, user_id, f"{opened}T11:00:00Z", note),
-        )
+        alerts_store.add_note(conn, alert_id, user_id, note, f"{opened}T11:00:00Z")
+    if status == "resolved":
+        assert closed and outcome
+        assert alerts_store.resolve(conn, alert_id, user_id, outcome, f"{closed}T10:00:00Z")
+        assert alerts_store.close(conn, alert_id, f"{closed}T10:00:00Z")
+    else:
+        assert status == "open" and not closed
 
 
 def send(client, headers, body) -> None:

@@ -8,6 +8,7 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from backend.alerts import store as alerts_store
 from backend.patients import store as patients_store
 from tests.conftest import diary, new_id
 
@@ -142,17 +143,16 @@ def test_a_long_inbox_comes_in_pages_keeping_the_filters(client, clinician, pati
 
     def add(conn):
         for n in range(130):
-            conn.execute(
-                "INSERT INTO alerts (patient_id, rule_id, category, severity, status, opened_on,"
-                " opened_at, updated_at, last_evidence_on, reason)"
-                " VALUES (?, ?, 'pain', 'high', 'open', '2026-11-01', ?, ?, '2026-11-01', ?)",
-                (
-                    pid,
-                    f"rule_{n}",
-                    f"2026-11-01T{n // 60:02d}:{n % 60:02d}:00Z",
-                    "2026-11-01T00:00:00Z",
-                    f"reden {n}",
-                ),
+            alerts_store.open_alert(
+                conn,
+                pid,
+                rule_id=f"rule_{n}",
+                category="pain",
+                severity="high",
+                day="2026-11-01",
+                reason=f"reden {n}",
+                level=None,
+                at=f"2026-11-01T{n // 60:02d}:{n % 60:02d}:00Z",
             )
 
     services.db.write_sync(add)
@@ -198,12 +198,16 @@ def test_an_acknowledged_alert_that_gets_materially_worse_comes_back_as_new(
     assert "sinds" in new["reason"] and "gestegen van 7,0 naar 10" in new["reason"]
     # An older high alert waiting longer: the news still comes first within its severity.
     services.db.write_sync(
-        lambda conn: conn.execute(
-            "INSERT INTO alerts (patient_id, rule_id, category, severity, status, opened_on,"
-            " opened_at, updated_at, last_evidence_on, reason) VALUES (?, 'questionnaire.odi.odi',"
-            " 'questionnaire', 'high', 'open', '2026-01-01', '2026-01-01T08:00:00Z',"
-            " '2026-01-01T08:00:00Z', '2026-01-01', 'oudere melding')",
-            (pid,),
+        lambda conn: alerts_store.open_alert(
+            conn,
+            pid,
+            rule_id="questionnaire.odi.odi",
+            category="questionnaire",
+            severity="high",
+            day="2026-01-01",
+            reason="oudere melding",
+            level=None,
+            at="2026-01-01T08:00:00Z",
         )
     )
     inbox = client.get("/clinic/inbox").text

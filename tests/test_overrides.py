@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from backend import cli
+from backend.alerts import store as alerts_store
 from backend.alerts.detection import Entry, evaluate, overrides_in_force, thresholds_for
 from backend.patients import store as patients_store
 from backend.platform import formatting
@@ -187,11 +188,16 @@ def test_the_settings_form_sets_a_threshold_and_refuses_a_bad_value_naming_it(
 def test_a_pain_alert_offers_the_expected_level_form(client, services, clinician, patient):
     pid, _ = patient
     services.db.write_sync(
-        lambda conn: conn.execute(
-            "INSERT INTO alerts (patient_id, rule_id, category, severity, status, opened_on, opened_at,"
-            " updated_at, last_evidence_on, reason) VALUES (?, 'pain_rise', 'pain', 'routine', 'open',"
-            " '2026-12-01', '2026-12-01T08:00:00Z', '2026-12-01T08:00:00Z', '2026-12-01', 'pijn hoger')",
-            (pid,),
+        lambda conn: alerts_store.open_alert(
+            conn,
+            pid,
+            rule_id="pain_rise",
+            category="pain",
+            severity="routine",
+            day="2026-12-01",
+            reason="pijn hoger",
+            level=None,
+            at="2026-12-01T08:00:00Z",
         )
     )
     alert_id = services.db.query_one("SELECT id FROM alerts WHERE patient_id = ?", (pid,))["id"]

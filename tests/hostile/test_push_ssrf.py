@@ -21,7 +21,7 @@ from backend.push import keys as vapid
 from backend.push import queue as push_queue
 from backend.push import sender as push
 from backend.push import subscriptions
-from tests.conftest import enrol_patient
+from tests.conftest import enrol_patient, make_patient
 from tests.pushservice import PushService
 
 KEYS = {
@@ -141,10 +141,7 @@ def _stored(tmp_path, endpoint: str, keys: dict = KEYS):
     db = open_database(tmp_path / "pijnwacht.db")
     db.write_sync(
         lambda c: (
-            c.execute(
-                "INSERT INTO patients (id, display_name, pathway_id, anchor_date, enrolled_at)"
-                " VALUES ('p1', 'P', 'chronic-pain', '2026-12-01', '2026-12-01T09:00:00Z')"
-            ),
+            make_patient(c, "p1", name="P", enrolled_at="2026-12-01T09:00:00Z"),
             c.execute(
                 "INSERT INTO push_subscriptions (patient_id, endpoint, p256dh, auth, created_at)"
                 " VALUES ('p1', ?, ?, ?, '2026-12-01T09:00:00Z')",
@@ -188,10 +185,7 @@ def test_a_redirect_from_the_push_service_is_not_followed(tmp_path):
         settings = Settings(push_timeout_seconds=2.0, push_allow_loopback=True)
         db.write_sync(
             lambda c: (
-                c.execute(
-                    "INSERT INTO patients (id, display_name, pathway_id, anchor_date, enrolled_at)"
-                    " VALUES ('p1', 'P', 'chronic-pain', '2026-12-01', '2026-12-01T09:00:00Z')"
-                ),
+                make_patient(c, "p1", name="P", enrolled_at="2026-12-01T09:00:00Z"),
                 subscriptions.save_subscription(c, patient_id="p1", subscription=first, allow_loopback=True),
                 push_queue.enqueue(c, patient_id="p1", message=MESSAGE, now=NOW),
             )
