@@ -1,7 +1,7 @@
 """The consult: what a clinician takes into the outpatient visit.
 
 - The printable summary (`/clinic/patients/{id}/consult`): one patient's period on one A4,
-  from `backend.diary.consult_summary` (pain against THE baseline, sleep, activity and mood,
+  from `backend.patients.consult_summary` (pain against THE baseline, sleep, activity and mood,
   side effects, scores, alerts with outcomes and notes, the trial summary), with a print
   button and the print date.
 - The "CSV voor het consult" downloads (streamed wide CSV): Dutch Excel
@@ -27,12 +27,12 @@ from litestar.response import Stream, Template
 from backend.alerts import store as alerts_store
 from backend.alerts.lifecycle import patient_thresholds
 from backend.alerts.names import rule_name
-from backend.diary import consult_summary
 from backend.diary import store as diary_store
 from backend.exports.cohort import cohort_summary, cohort_time_points, iter_cohort
 from backend.exports.files import stream_from
 from backend.exports.scope import ExportError, check_period, parse_date
 from backend.exports.wide import iter_wide
+from backend.patients import consult_summary
 from backend.patients import store as patients
 from backend.platform import formatting
 from backend.platform.storage import utcnow
