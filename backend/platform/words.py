@@ -1,6 +1,6 @@
 """The clinic's vocabulary: one word per code (severity, status, outcome, side effect, rule,
 audit action), Dutch and English. Every page, CSV and PDF names a code with these words;
-nowhere else holds a copy. (Sentences with parameters are messages: `messages.py`.)
+nowhere else holds a copy. (Sentences with parameters are messages: `catalogue.py`.)
 """
 
 from __future__ import annotations
