@@ -65,7 +65,8 @@ class Clinic:
     """The real app on a database file somewhere, with one enrolled patient."""
 
     def __init__(self, db: Path):
-        self.settings = load_settings(env={}, db=str(db), scheduler=False)
+        # Thousands of entries for one day fill the disk: the per-day edit cap is not under test here.
+        self.settings = load_settings(env={}, db=str(db), scheduler=False, max_edits_per_hour=0)
         self.services = build(self.settings, push=False)
         self.client = TestClient(app=create_app(self.settings, self.services))
         self.client.__enter__()
