@@ -28,11 +28,12 @@ run: $(VENV)/.runtime
 	$(BIN)/pijnwacht demo --if-empty
 	$(BIN)/pijnwacht serve
 
-## Browser-test dependencies: Debian's Chromium, the pinned axe-core, FHIR.js (FHIR validator) and
+## Browser-test dependencies: Debian's Chromium with its Dutch locale (date and time fields as on a
+## Dutch phone), the pinned axe-core, FHIR.js (FHIR validator) and
 ## es-module-lexer (the PWA's import graph)
 browser-deps: node_modules/axe-core/axe.min.js node_modules/fhir/package.json node_modules/es-module-lexer/package.json
-	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-dejavu-core; }
+	@{ command -v chromium >/dev/null 2>&1 && [ -e /usr/lib/chromium/locales/nl.pak ]; } || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-l10n fonts-dejavu-core; }
 
 node_modules/axe-core/axe.min.js node_modules/fhir/package.json node_modules/es-module-lexer/package.json: package.json
 	npm install --no-audit --no-fund --silent

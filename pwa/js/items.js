@@ -5,8 +5,13 @@ import { h, t, tx, formatNumber } from './ui.js';
 let counter = 0;
 const uid = (prefix) => `${prefix}-${++counter}`;
 
+// More points than this (a 0–100 scale in steps of 1) are not buttons but a number to type or step.
+const MAX_BUTTONS = 21;
+
 export function renderItem(item, value, onChange, opts = {}) {
-  const render = { scale: scaleItem, choice: choiceItem, number: stepperItem, count: stepperItem, text: textItem }[item.type];
+  const points = item.type === 'scale' ? Math.floor((item.max - item.min) / (item.step || 1)) + 1 : 0;
+  const type = points > MAX_BUTTONS ? 'number' : item.type;
+  const render = { scale: scaleItem, choice: choiceItem, number: stepperItem, count: stepperItem, text: textItem }[type];
   return render(item, value, onChange, opts);
 }
 
@@ -27,8 +32,11 @@ function scaleItem(item, value, onChange, opts) {
   const name = uid(item.id);
   const descId = uid('desc');
   const inputs = [];
-  const grid = h('div', { class: `scale${item.max - item.min > 6 ? ' wide' : ''}` });
-  for (let v = item.min; v <= item.max; v += 1) {
+  const step = item.step || 1;
+  // Three-digit answers (0–100 %) need wider buttons than 0–10.
+  const digits = Math.max(String(item.min).length, String(item.max).length);
+  const grid = h('div', { class: `scale${digits > 2 ? ' digits-3' : ''}` });
+  for (let v = item.min; v <= item.max; v += step) {
     const input = h('input', { type: 'radio', name, value: String(v), checked: value === v, 'data-item': item.id });
     input.addEventListener('change', () => { changed(v); });
     inputs.push(input);
@@ -104,10 +112,17 @@ function stepperItem(item, value, onChange, opts) {
     if (Number.isFinite(v)) set(v); else show();
   });
   show();
+  // A long scale shown as a number keeps what its ends mean ("0 = ..., 100 = ...").
+  const endsId = uid('desc');
+  const ends = item.min_label && item.max_label
+    ? h('p', { class: 'ends', id: endsId },
+      h('span', {}, `${item.min} = ${tx(item.min_label)}`), h('span', {}, `${item.max} = ${tx(item.max_label)}`))
+    : null;
+  if (ends) input.setAttribute('aria-describedby', [item.unit ? unitId : null, endsId].filter(Boolean).join(' '));
   const el = h('div', { class: 'item stepper-item', 'data-item': item.id },
     h('label', { for: id, class: 'question' }, questionText(item, opts)),
     h('div', { class: 'stepper' }, less, input,
-      item.unit ? h('span', { class: 'unit', id: unitId }, tx(item.unit)) : null, more));
+      item.unit ? h('span', { class: 'unit', id: unitId }, tx(item.unit)) : null, more), ends);
   return { el, get: () => current, focus: () => input.focus() };
 }
 

@@ -101,6 +101,12 @@ export function formatNumber(n, digits = 1) {
   return new Intl.NumberFormat(locale(), { maximumFractionDigits: digits }).format(n);
 }
 
+/** A data table that scrolls sideways by itself when it is wider than the screen (WCAG 1.4.10
+ * allows that for tables); the page never does. Focusable, so a keyboard can scroll it too. */
+export function wideTable(label, table) {
+  return h('div', { class: 'table-wrap', role: 'region', tabindex: '0', 'aria-label': label }, table);
+}
+
 // -- dates --------------------------------------------------------------------------------
 // A diary day is a 'YYYY-MM-DD' in the patient's time zone (from the server profile).
 

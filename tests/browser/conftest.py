@@ -38,6 +38,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PHONE = {"width": 390, "height": 844}
+DUTCH = {"LANG": "nl_NL.UTF-8", "LANGUAGE": "nl"}
 
 
 def _free_port() -> int:
@@ -165,7 +166,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        # A Dutch browser (chromium-l10n): the time and date fields show 20:00 and 09-12-2026
+        # as on a Dutch phone, not 08:00 PM.
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, env={**os.environ, **DUTCH})
         yield b
         b.close()
 

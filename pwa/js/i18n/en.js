@@ -198,4 +198,6 @@ export default {
   summary_scores_none: 'You have not filled in any questionnaires yet.',
   summary_scores_offline: 'Questionnaire results can only be shown with internet.',
   summary_footer: 'Your own summary from Pijnwacht, made on {date}. Feel free to discuss it with your pain team. Pijnwacht is not an emergency service: in an emergency call 112 or the out-of-hours GP.',
+  trend_table_label: '{title} by day',
+  export_explain: 'A file with all your answers, to take to another program. To read or print yourself, My summary is easier.',
 };

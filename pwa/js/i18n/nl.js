@@ -198,4 +198,6 @@ export default {
   summary_scores_none: 'U heeft nog geen vragenlijsten ingevuld.',
   summary_scores_offline: 'De uitkomsten van vragenlijsten zijn alleen met internet te zien.',
   summary_footer: 'Uw eigen overzicht uit Pijnwacht, gemaakt op {date}. Bespreek het gerust met uw pijnteam. Pijnwacht is geen alarmnummer: bij spoed belt u 112 of de huisartsenpost.',
+  trend_table_label: '{title} per dag',
+  export_explain: 'Een bestand met al uw antwoorden, om mee te nemen naar een ander programma. Om zelf te lezen of af te drukken is Mijn overzicht handiger.',
 };

@@ -55,7 +55,7 @@ export async function settingsScreen() {
     sendButton.disabled = false;
   } }, t('send_now'));
 
-  const exportButton = h('button', { type: 'button', class: 'secondary', onclick: downloadData }, t('export_button'));
+  const exportButton = h('button', { type: 'button', class: 'secondary', 'aria-describedby': 'export-explain', onclick: downloadData }, t('export_button'));
   const leaveButton = h('button', { type: 'button', class: 'danger', onclick: leave }, t('leave_button'));
 
   return h('section', { class: 'screen' }, h('h1', {}, t('settings_title')),
@@ -64,7 +64,8 @@ export async function settingsScreen() {
     pauseCard(),
     h('section', { class: 'card', 'aria-labelledby': 'outbox-title' }, h('h2', { id: 'outbox-title' }, t('outbox_title')), outbox, sendButton),
     h('section', { class: 'card', 'aria-labelledby': 'export-title' }, h('h2', { id: 'export-title' }, t('export_title')),
-      h('p', {}, h('a', { href: '#/summary', class: 'button primary' }, t('summary_link'))), exportButton),
+      h('p', {}, h('a', { href: '#/summary', class: 'button primary' }, t('summary_link'))),
+      h('p', { class: 'hint', id: 'export-explain' }, t('export_explain')), exportButton),
     h('section', { class: 'card', 'aria-labelledby': 'leave-title' }, h('h2', { id: 'leave-title' }, t('leave_title')), h('p', {}, t('leave_explain')), leaveButton));
 }
 

@@ -1,5 +1,5 @@
 // My summary: the patient's own diary by week and questionnaire scores, printable on A4.
-import { h, t, tx, plainTitle, instrumentName, addDays, formatDay, formatNumber } from '../ui.js';
+import { h, t, tx, plainTitle, instrumentName, addDays, formatDay, formatNumber, wideTable } from '../ui.js';
 import { state } from '../state.js';
 import { api } from '../api.js';
 import { dailyChart } from '../chart.js';
@@ -46,7 +46,7 @@ export async function summaryScreen() {
   try { scores = (await api('GET', '/me/summary')).scores; } catch (e) { scores = null; }
   const scoreList = scores === null ? h('p', {}, t('summary_scores_offline'))
     : scores.length === 0 ? h('p', {}, t('summary_scores_none'))
-      : h('table', { class: 'scores' },
+      : wideTable(t('summary_scores'), h('table', { class: 'scores' },
         h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('trend_date')), h('th', { scope: 'col' }, t('summary_questionnaire')),
           h('th', { scope: 'col' }, t('summary_score')))),
         h('tbody', {}, [...scores].reverse().map((s) => {
@@ -54,7 +54,7 @@ export async function summaryScreen() {
           const name = q ? `${plainTitle(q)} (${instrumentName(q)})` : s.questionnaire;
           return h('tr', {}, h('th', { scope: 'row' }, formatDay(s.local_date, { day: 'numeric', month: 'short', year: 'numeric' })),
             h('td', {}, name), h('td', {}, `${tx(s.label)}: ${formatNumber(s.value)}${s.band ? ` (${tx(s.band)})` : ''}`));
-        })));
+        }))));
 
   return h('section', { class: 'screen summary' },
     h('h1', {}, t('summary_title'), h('span', { class: 'sub' }, `${state.me.display_name} · ${formatDay(start, { day: 'numeric', month: 'long' })} – ${formatDay(now, { day: 'numeric', month: 'long', year: 'numeric' })}`)),
@@ -63,10 +63,10 @@ export async function summaryScreen() {
     chart,
     chart ? h('ul', { class: 'legend' }, pain.map((s) => h('li', {}, h('span', { class: `key ${s.cls}`, 'aria-hidden': 'true' }), s.label))) : h('p', {}, t('trend_none')),
     h('h2', {}, t('summary_weeks')),
-    h('table', { class: 'weeks' },
+    wideTable(t('summary_weeks'), h('table', { class: 'weeks' },
       h('thead', {}, h('tr', {}, [t('summary_week'), t('summary_filled'), t('trend_pain_avg'), t('trend_pain_worst'), t('trend_sleep'), t('summary_doses')]
         .map((c) => h('th', { scope: 'col' }, c)))),
-      h('tbody', {}, rows)),
+      h('tbody', {}, rows))),
     h('h2', {}, t('summary_scores')),
     scoreList,
     h('p', { class: 'hint' }, t('summary_footer', { date: formatDay(now, { day: 'numeric', month: 'long', year: 'numeric' }) })));

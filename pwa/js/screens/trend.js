@@ -1,5 +1,5 @@
 // My trend: the patient's own pain, sleep and activity over 30 or 90 days.
-import { h, t, tn, fill, addDays, formatDay, formatNumber, formatDateTime } from '../ui.js';
+import { h, t, tn, fill, addDays, formatDay, formatNumber, formatDateTime, wideTable } from '../ui.js';
 import { state } from '../state.js';
 import { dailyChart } from '../chart.js';
 import { currentByDay, today } from './today.js';
@@ -43,7 +43,7 @@ export async function trendScreen() {
       any ? dailyChart({ days, series: data, yMax: c.yMax, yTicks: c.yTicks, labelFor: short, describedBy: sumId }) : null,
       data.length > 1 ? h('ul', { class: 'legend' }, data.map((s) => h('li', {}, h('span', { class: `key ${s.cls}`, 'aria-hidden': 'true' }), s.label))) : null,
       h('figcaption', { id: sumId, class: 'hint' }, any ? summaries.join(' ') : t('trend_none')),
-      any ? table(days, data, formatDay) : null);
+      any ? table(days, data, c.title) : null);
   });
   return h('section', { class: 'screen' }, h('h1', {}, t('trend_title')),
     h('p', { class: 'notice' }, seen), toggle, figures);
@@ -57,10 +57,11 @@ function summary(s, days) {
 }
 
 /** The same numbers as a table, for screen readers and for anyone who prefers numbers. */
-function table(days, data, fmt) {
+function table(days, data, title) {
   const rows = days.filter((d) => data.some((s) => s.values.has(d))).reverse();
+  const fmt = (d) => formatDay(d, { weekday: 'short', day: 'numeric', month: 'short' });
   return h('details', {}, h('summary', {}, t('trend_table')),
-    h('table', {}, h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('trend_date')), data.map((s) => h('th', { scope: 'col' }, s.label)))),
+    wideTable(t('trend_table_label', { title }), h('table', {}, h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('trend_date')), data.map((s) => h('th', { scope: 'col' }, s.label)))),
       h('tbody', {}, rows.map((d) => h('tr', {}, h('th', { scope: 'row' }, fmt(d)),
-        data.map((s) => h('td', {}, s.values.has(d) ? formatNumber(s.values.get(d)) : '–')))))));
+        data.map((s) => h('td', {}, s.values.has(d) ? formatNumber(s.values.get(d)) : '–'))))))));
 }
