@@ -124,7 +124,13 @@ async function start() {
   try { if (navigator.storage && navigator.storage.persist) navigator.storage.persist(); } catch (e) { /* best effort */ }
   await loadCached();
   setOnline(navigator.onLine);
-  window.addEventListener('online', () => { setOnline(true); sendOutbox(); refresh(); });
+  window.addEventListener('online', async () => {
+    setOnline(true);
+    sendOutbox();
+    // Definitions that never came (offline since joining): draw the screen again with them.
+    const had = state.questionnaires.size;
+    if (await refresh() && !had && state.token) render({ keepStatus: true });
+  });
   window.addEventListener('offline', () => setOnline(false));
   window.addEventListener('hashchange', () => render());
   window.addEventListener('resize', fitBars);

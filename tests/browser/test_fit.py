@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import PHONE, axe, pick
+from tests.browser.conftest import PHONE, axe, join, pick
 from tests.browser.layout import NARROW, large_text, layout, scale_rows, unreachable
 from tests.browser.test_app import open_a_task_for_each
 
@@ -158,12 +158,35 @@ def test_every_screen_fits_at_320_px_and_at_200_percent_text(page: Page, context
     context.set_offline(True)
     go("/#/today", re.compile("^Dagboek"))
     pick(page, "pain_avg", "4 van 10")
+    pick(page, "se_drowsiness", "licht")
     page.get_by_role("button", name="Opslaan").click()
     expect(page.locator("#offline")).to_be_visible()
+    expect(page.get_by_role("dialog")).to_have_count(0)
     check("offline")
     go("/#/settings", "Instellingen")
     expect(page.get_by_text("1 antwoord wacht op verzending.")).to_be_visible()
     check("offline-settings")
     context.set_offline(False)
     assert len(checked) > 20
+    assert page.js_errors == []
+
+
+def test_a_diary_that_never_reached_the_phone_says_so_and_comes_by_itself(page: Page, context, server):
+    # Joined, then the connection went before the questions came: no endless "Even geduld…".
+    [patient] = server.enrol_many(1)
+    join(page, patient["code"])
+    context.set_offline(True)
+    page.evaluate("self.Pijnwacht.store.del('kv', 'questionnaires')")
+    page.reload()
+    expect(
+        page.get_by_text("De vragen van uw dagboek staan nog niet op deze telefoon.", exact=False)
+    ).to_be_visible()
+    page.get_by_role("button", name="Opnieuw proberen").click()
+    expect(page.locator("#status")).to_have_text(
+        "Nog geen internet. Het dagboek komt vanzelf zodra er internet is."
+    )
+    assert axe(page) == []
+    context.set_offline(False)
+    expect(page.locator('fieldset[data-item="pain_avg"]')).to_be_visible()
+    expect(page.get_by_role("button", name="Opslaan")).to_be_visible()
     assert page.js_errors == []

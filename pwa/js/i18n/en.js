@@ -200,4 +200,7 @@ export default {
   summary_footer: 'Your own summary from Pijnwacht, made on {date}. Feel free to discuss it with your pain team. Pijnwacht is not an emergency service: in an emergency call 112 or the out-of-hours GP.',
   trend_table_label: '{title} by day',
   export_explain: 'A file with all your answers, to take to another program. To read or print yourself, My summary is easier.',
+  today_not_loaded: 'The questions of your diary are not on this phone yet. They come by themselves once there is internet.',
+  today_not_loaded_still: 'No internet yet. The diary comes by itself once there is internet.',
+  retry: 'Try again',
 };

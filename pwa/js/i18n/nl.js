@@ -200,4 +200,7 @@ export default {
   summary_footer: 'Uw eigen overzicht uit Pijnwacht, gemaakt op {date}. Bespreek het gerust met uw pijnteam. Pijnwacht is geen alarmnummer: bij spoed belt u 112 of de huisartsenpost.',
   trend_table_label: '{title} per dag',
   export_explain: 'Een bestand met al uw antwoorden, om mee te nemen naar een ander programma. Om zelf te lezen of af te drukken is Mijn overzicht handiger.',
+  today_not_loaded: 'De vragen van uw dagboek staan nog niet op deze telefoon. Dat komt vanzelf zodra er internet is.',
+  today_not_loaded_still: 'Nog geen internet. Het dagboek komt vanzelf zodra er internet is.',
+  retry: 'Opnieuw proberen',
 };

@@ -1,7 +1,7 @@
 // Today: the daily diary on one screen, saved with one tap; yesterday can be filled in later.
 import { h, t, tx, localDate, addDays, formatDay, isoWithOffset, announce } from '../ui.js';
-import { state, store } from '../state.js';
-import { submit } from '../api.js';
+import { state, store, render } from '../state.js';
+import { submit, refresh } from '../api.js';
 import { renderItem } from '../items.js';
 import { showCrisis, isSevereDrowsiness, showDrowsinessAdvice, emergencyText } from '../crisis.js';
 import { snoozeControl } from '../later.js';
@@ -33,7 +33,7 @@ export async function todayScreen(day) {
   const first = firstDay(now);
   if (!day || day > now || day < first) day = now;
   const diary = state.questionnaires.get('diary');
-  if (!diary) return h('section', { class: 'screen' }, h('h1', {}, t('today_title')), h('p', {}, t('loading')));
+  if (!diary) return notLoaded();
   const byDay = await currentByDay('diary');
   const existing = byDay.get(day);
   const answers = existing ? { ...existing.answers } : {};
@@ -113,6 +113,18 @@ export async function todayScreen(day) {
     diary.intro ? h('p', { class: 'intro' }, tx(diary.intro)) : null,
     form,
     now > first ? otherDay(now, first, day, byDay) : null);
+}
+
+/** Joined, but the diary's questions never reached this phone (the connection went right
+ * after joining): say so, and a way to try again; it also comes by itself once online. */
+function notLoaded() {
+  const retry = h('button', { type: 'button', class: 'primary', onclick: async () => {
+    retry.disabled = true;
+    if (await refresh()) await render();
+    else { announce(t('today_not_loaded_still'), 'queued'); retry.disabled = false; }
+  } }, t('retry'));
+  return h('section', { class: 'screen' }, h('h1', {}, t('today_title')),
+    h('p', { class: 'notice' }, t('today_not_loaded')), retry);
 }
 
 /** An open diary task for that day, if the schedule made one (links the answer to it). */
