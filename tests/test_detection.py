@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from backend.alerts import detection
+from backend.alerts.baseline import pain_baseline
 from backend.alerts.detection import Entry, Thresholds, evaluate, thresholds_for
 from backend.diary.questionnaires import load_library
 from backend.diary.scoring import compute_scores
@@ -60,6 +61,27 @@ def test_a_two_day_flare_does_not_alert():
 def test_no_pain_judgement_without_four_weeks_of_baseline():
     entries = stable_history(20) + [diary(20 + i, 8) for i in range(7)]
     assert "pain_rise" not in rules(evaluate(entries, Thresholds(), day(26), START))
+
+
+def test_a_rise_weeks_after_an_episode_alerts_as_it_would_after_a_quiet_time():
+    """The blind spot after an episode: two raised weeks that ended two weeks ago are left
+    out of the baseline, so the next rise is judged against the patient's usual pain."""
+    rng = random.Random(3)
+
+    def usual() -> float:
+        return min(10, max(0, round(rng.gauss(4, 0.8))))
+
+    days = [usual() for _ in range(56)] + [7.0] * 14 + [usual() for _ in range(14)] + [6.0] * 5
+    entries = [diary(i, v) for i, v in enumerate(days)]
+    today = day(len(days) - 1)
+    assert "pain_rise" in rules(evaluate(entries, Thresholds(), today, START))
+    # Every day counted, the episode lifts the baseline and hides the new rise.
+    every_day = thresholds_for({"baseline_raised_share": 0}, {})
+    assert "pain_rise" not in rules(evaluate(entries, every_day, today, START))
+    # The baseline the clinic is shown is that same one, without the episode.
+    found = pain_baseline(Thresholds(), [(e.local_date, e.answers["pain_avg"]) for e in entries], today)
+    assert found is not None and found.value < 4.6
+    assert sum(v >= 7 for v in found.values) <= 4  # at most its first and last days remain
 
 
 def test_a_noisy_patient_needs_a_bigger_rise_than_a_steady_one():
@@ -127,8 +149,12 @@ def test_phq9_item_9_is_urgent(library):
     found = evaluate([e], Thresholds(), day(0), START, library)
     safety = [f for f in found if f.category == "safety"]
     assert safety and safety[0].severity == "urgent"
-    # Without a library the item id is known too.
-    assert any(f.category == "safety" for f in evaluate([e], Thresholds(), day(0), START))
+    # In the clinic's words, from the questionnaire's own Dutch text and answer label; no ids.
+    assert safety[0].reason == (
+        "gedachten dat u beter dood zou kunnen zijn of gedachten om uzelf op een of andere manier"
+        " iets aan te doen: meerdere dagen (PHQ-9 vraag 9) op 05-01-2026"
+    )
+    assert "phq9" not in safety[0].reason and "\n" not in safety[0].reason
 
 
 def test_phq9_into_moderately_severe_and_pgic_much_worse_alert(library):

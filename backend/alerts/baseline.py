@@ -2,9 +2,12 @@
 consult summary alike (so the clinic sees the number the alert was judged against).
 
 Baseline = the trimmed mean of the daily pain (`pain_avg`) over `baseline_days` ending
-`max(recent_days, window_days) - 1` days before today: the first weeks of a rise do not drag it up,
-flares and odd days are trimmed off. It needs `min_baseline_days` diary days spread over
-`min_baseline_span_days` (or the whole baseline period), else there is no baseline yet.
+`max(recent_days, window_days) - 1` days before today: the first weeks of a rise do not drag
+it up, flares and odd days are trimmed off. Days inside a raised stretch (a week averaging
+`baseline_raised_share` of the important change above the first estimate) are left out, so a
+past episode does not lift the baseline for the weeks after it. It needs `min_baseline_days`
+diary days spread over `min_baseline_span_days` (or the whole baseline period), else there
+is no baseline yet.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 if TYPE_CHECKING:
-    from backend.alerts.detection import Thresholds
+    from backend.alerts.thresholds import Thresholds
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,42 @@ def pain_baseline(t: Thresholds, pain: Sequence[tuple[date, float]], today: date
         return None
     if (end - days[0][0]).days < min(t.min_baseline_span_days, t.baseline_days):
         return None
-    return Baseline(trimmed_mean([v for _, v in days], t.baseline_trim), start, end, days)
+    value = trimmed_mean([v for _, v in days], t.baseline_trim)
+    if t.baseline_raised_share > 0:
+        usual = without_raised(days, value + t.baseline_raised_share * important_change(t, value))
+        if len(usual) >= t.min_baseline_days:
+            days, value = usual, trimmed_mean([v for _, v in usual], t.baseline_trim)
+    return Baseline(value, start, end, days)
+
+
+def important_change(t: Thresholds, baseline: float) -> float:
+    """The clinically important rise above `baseline` (Farrar 2001): 2 points or 30 %,
+    whichever is smaller, but never below `min_change_points`."""
+    return max(t.min_change_points, min(t.change_points, t.change_percent / 100 * baseline))
+
+
+# A day's week for `without_raised`: the diary days within this many days of it.
+WEEK_HALF = 3
+
+
+def without_raised(days: Sequence[tuple[date, float]], limit: float) -> list[tuple[date, float]]:
+    """The days (sorted) without those whose week averages `limit` or more: a raised stretch
+    (a past episode) rather than the patient's usual pain. A lone flare day barely moves its
+    week's mean; a rise that lasted a week or more does."""
+    span = timedelta(days=WEEK_HALF)
+    kept: list[tuple[date, float]] = []
+    lo = hi = 0
+    total = 0.0
+    for d, v in days:
+        while hi < len(days) and days[hi][0] <= d + span:
+            total += days[hi][1]
+            hi += 1
+        while days[lo][0] < d - span:
+            total -= days[lo][1]
+            lo += 1
+        if total / (hi - lo) < limit:
+            kept.append((d, v))
+    return kept
 
 
 def trimmed_mean(values: Sequence[float], share: float) -> float:
