@@ -469,12 +469,11 @@ def diary_by_day(entries: Sequence[Entry], today: date, since: date) -> dict[dat
 
 
 def _last_diary_day(entries: Sequence[Entry], today: date) -> date | None:
-    last: date | None = None
+    """The latest diary day up to today (entries are oldest first)."""
     for e in reversed(entries):
         if e.questionnaire == DIARY and e.local_date <= today:
-            last = e.local_date if last is None else max(last, e.local_date)
-            break
-    return last
+            return e.local_date
+    return None
 
 
 def lookback_days(t: Thresholds) -> int:
