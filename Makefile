@@ -8,25 +8,28 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install install-test run test lint format bench browser-deps clean lock screenshots
 
+# Quiet installs: the build backend's warnings would bury the demo login `make run` prints.
+PIP    := PYTHONWARNINGS=ignore $(BIN)/pip install -q --disable-pip-version-check
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(PIP) --upgrade pip
 
 $(VENV)/.runtime: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
-	touch $@
+	$(PIP) -e .
+	@touch $@
 
 $(VENV)/.test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
-	touch $@ $(VENV)/.runtime
+	$(PIP) -e '.[test]'
+	@touch $@ $(VENV)/.runtime
 
 install: $(VENV)/.runtime
 install-test: $(VENV)/.test
 
 ## Serve the PWA and the clinic on http://127.0.0.1:8000 (first run: demo clinic and login)
 run: $(VENV)/.runtime
-	$(BIN)/pijnwacht demo --if-empty
-	$(BIN)/pijnwacht serve
+	@$(BIN)/pijnwacht demo --if-empty
+	@$(BIN)/pijnwacht serve
 
 ## Browser-test dependencies: Debian's Chromium with its Dutch locale (date and time fields as on a
 ## Dutch phone), the pinned axe-core, FHIR.js (FHIR validator) and

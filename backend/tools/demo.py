@@ -20,6 +20,11 @@ def run(settings: Settings, *, if_empty: bool) -> int:
     svc = services.build(settings, push=False)
     try:
         if if_empty and accounts.accounts_list(svc.db.reader):
+            print(
+                f"Pijnwacht clinic: {settings.base_url}/clinic/  (demo login lost? a new password:"
+                f" .venv/bin/pijnwacht user passwd --email {DEMO_EMAIL})",
+                flush=True,
+            )
             return 0
         password = "-".join(secrets.token_hex(3) for _ in range(3))
 
