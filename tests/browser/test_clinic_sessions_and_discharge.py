@@ -1,0 +1,98 @@
+"""What a nurse sees in the clinic (Chromium, 1280×800): a form sent after the session ran out
+comes back filled in after signing in again; discharge from the settings page takes a patient
+off the list and back on it; the pages pass axe."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.conftest import PIJNWACHT, Server, axe
+
+EMAIL = "verpleegkundige@example.org"
+PASSWORD = "een lang wachtwoord 42"
+
+
+@pytest.fixture(scope="module")
+def nurse(server: Server) -> str:
+    r = subprocess.run(
+        [str(PIJNWACHT), "user", "add", "--email", EMAIL, "--name", "M. de Vries", "--password-stdin"],
+        env=server.env, input=PASSWORD + "\n", capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    return EMAIL
+
+
+def new_patient(server: Server, name: str) -> str:
+    """A patient straight in the server's database file (WAL: beside the running server)."""
+    from backend.patients import enrolment
+    from backend.platform.storage import connect
+
+    conn = connect(server.db)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        patient, _code, _ = enrolment.create_patient(
+            conn, display_name=name, pathway_id="chronic-pain", known_pathways={"chronic-pain"}
+        )
+        conn.execute("COMMIT")
+        return patient.id
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def desk(browser: Browser, server: Server) -> Page:
+    ctx = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 800}, locale="nl-NL")
+    yield ctx.new_page()
+    ctx.close()
+
+
+def sign_in(page: Page) -> None:
+    page.get_by_label("E-mailadres").fill(EMAIL)
+    page.get_by_label("Wachtwoord").fill(PASSWORD)
+    page.get_by_role("button", name="Aanmelden").click()
+
+
+def test_typed_text_survives_an_expired_session(desk: Page, server: Server, nurse: str):
+    pid = new_patient(server, "Mevr. Oud")
+    desk.goto("/clinic/login")
+    sign_in(desk)
+    desk.goto(f"/clinic/patients/{pid}/settings")
+    desk.get_by_label("Naam of pseudoniem (geen BSN)").fill("Mevr. Lang Getypt")
+    server.execute("UPDATE sessions SET expires_at = '2000-01-01T00:00:00Z'")
+    desk.get_by_role("button", name="Naam opslaan").click()
+    expect(desk.locator("p.notice[role=status]")).to_contain_text("Uw sessie was verlopen")
+    sign_in(desk)
+    desk.wait_for_url(f"**/clinic/patients/{pid}/settings")
+    expect(desk.get_by_label("Naam of pseudoniem (geen BSN)")).to_have_value("Mevr. Lang Getypt")
+    expect(desk.locator("p.notice[role=status]")).to_contain_text("staat weer in het formulier")
+    # Back, not sent: nothing changed until the nurse sends it again.
+    assert server.query("SELECT display_name FROM patients WHERE id = ?", (pid,))[0][0] == "Mevr. Oud"
+    assert axe(desk) == []
+
+
+def test_discharge_takes_a_patient_off_the_list_and_resume_brings_them_back(
+    desk: Page, server: Server, nurse: str, patient: dict
+):
+    pid = patient["patient_id"]
+    server.execute(
+        "UPDATE patients SET display_name = 'Mevr. de Afmeld', sort_key = 'afmeld' WHERE id = ?", (pid,)
+    )
+    desk.goto("/clinic/login")
+    sign_in(desk)
+    desk.goto(f"/clinic/patients/{pid}/settings")
+    desk.get_by_label("Reden (niet verplicht, bijv. behandeling afgerond)").fill("behandeling afgerond")
+    desk.get_by_role("button", name="Afmelden (monitoring stoppen)").click()
+    expect(desk.locator("p.notice[role=status]")).to_contain_text("is afgemeld")
+    desk.goto("/clinic/patients?q=Afmeld")
+    expect(desk.get_by_role("link", name="Mevr. de Afmeld")).to_have_count(0)
+    desk.get_by_label("Status").select_option(label="afgemeld")
+    desk.get_by_role("button", name="Tonen").click()
+    expect(desk.get_by_role("link", name="Mevr. de Afmeld")).to_be_visible()
+    assert axe(desk) == []
+    desk.goto(f"/clinic/patients/{pid}/settings")
+    desk.get_by_role("button", name="Weer volgen").click()
+    expect(desk.locator("p.notice[role=status]")).to_contain_text("wordt weer gevolgd")
+    assert server.query("SELECT status FROM patients WHERE id = ?", (pid,))[0][0] == "active"
