@@ -187,3 +187,23 @@ def test_favicon_and_meta_description(client, clinician):
     icon = client.get("/favicon.ico")
     assert icon.status_code == 200 and icon.content[:4] == b"\x00\x00\x01\x00"
     assert '<meta name="description"' in client.get("/clinic/patients").text
+
+
+def test_a_database_that_cannot_save_is_said_in_dutch_on_a_clinic_page(
+    client, services, clinician, monkeypatch
+):
+    from backend.platform.storage import StorageUnavailable
+
+    [pid] = make(services, "Mevr. Vol")
+    page = client.get(f"/clinic/patients/{pid}/settings")
+
+    async def refuse(fn):
+        raise StorageUnavailable("The database cannot save right now; nothing was saved. Try again later.")
+
+    monkeypatch.setattr(services.db, "write", refuse)
+    r = client.post(
+        f"/clinic/patients/{pid}/name", data={"csrf_token": csrf_of(page.text), "display_name": "X"}
+    )
+    assert (
+        r.status_code == 503 and "De database kan nu niet opslaan" in r.text and "cannot save" not in r.text
+    )

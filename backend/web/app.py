@@ -196,7 +196,9 @@ def _refusal(request: Request, exc: Refusal) -> Response:
 
 def _storage_unavailable(request: Request, exc: StorageUnavailable) -> Response:
     if request.url.path.startswith("/clinic"):
-        return clinic.clinic_exception_handler(request, HTTPException(status_code=503, detail=str(exc)))
+        # The clinic's own words, not the storage layer's (English) text.
+        detail = messages.text("http.unavailable")
+        return clinic.clinic_exception_handler(request, HTTPException(status_code=503, detail=detail))
     return _json_error(
         request,
         503,
