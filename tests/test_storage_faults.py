@@ -289,7 +289,7 @@ def test_clinic_pages_say_so_when_the_database_cannot_save(tmp_path):
             },
         )
         assert r.status_code == 503
-        assert "text/html" in r.headers["content-type"] and "nothing was saved" in r.text
+        assert "text/html" in r.headers["content-type"] and "er is niets opgeslagen" in r.text
         assert "Traceback" not in r.text
     finally:
         clinic.services.db.writer._conn.execute("PRAGMA query_only = OFF")
