@@ -131,8 +131,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "Het formulier was verlopen. Meld u opnieuw aan.",
         "en": "The form had expired. Please sign in again.",
     },
-    "duration.seconds": {"nl": "{n} seconden", "en": "{n} seconds"},
-    "duration.minutes": {"nl": "{n} minuten", "en": "{n} minutes"},
     "account.unknown": {"nl": "Er is geen account voor {email}.", "en": "There is no account for {email}."},
     "account.last_admin": {
         "nl": "{email} is de laatste actieve beheerder: maak eerst een andere beheerder aan.",
@@ -154,10 +152,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "account.exists": {
         "nl": "Er is al een account voor {email}.",
         "en": "There is already an account for {email}.",
-    },
-    "account.added": {
-        "nl": "{name} ({email}) is toegevoegd als {role}.",
-        "en": "{name} ({email}) was added as {role}.",
     },
     "account.changed": {
         "nl": "{email}: {what}.",
@@ -377,13 +371,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "De reden is langer dan {max} tekens.",
         "en": "The reason is longer than {max} characters.",
     },
-    "note.too_long": {
-        "nl": "Een notitie mag hoogstens {max} tekens hebben; deze heeft er {count}. Er is niets"
-        " opgeslagen: maak hem korter.",
-        "en": "A note may have at most {max} characters; this one has {count}. Nothing was saved:"
-        " shorten it.",
-    },
-    "note.empty": {"nl": "Een notitie mag niet leeg zijn.", "en": "A note cannot be empty."},
     "push.not_set_up": {
         "nl": "Pushberichten zijn op deze server niet ingesteld.",
         "en": "Push messages are not set up on this server.",
