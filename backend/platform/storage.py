@@ -325,6 +325,15 @@ class Database:
                 pool = self._pool
         return pool
 
+    def answers(self) -> bool:
+        """Whether the database answers a one-row read (the health check: cheap enough to stay
+        on the event loop, and any failure means "not healthy")."""
+        try:
+            self.reader.execute("SELECT 1 FROM _migrations LIMIT 1").fetchone()
+        except Exception:  # noqa: BLE001
+            return False
+        return True
+
     def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
         return self.reader.execute(sql, params).fetchall()
 
