@@ -7,7 +7,8 @@ import re
 import sqlite3
 from datetime import timedelta
 
-from backend.patients import enrolment, roster
+from backend.patients import enrolment
+from backend.platform.formatting import name_sort_key
 from backend.platform.storage import iso, utcnow
 from tests.conftest import PASSWORD, csrf_of, diary, enrol_patient, login
 from tests.test_clinic import enrol_form
@@ -40,7 +41,7 @@ def test_names_sort_as_a_dutch_team_reads_them():
         "Ézra",
         "Dhr. Aalders",
     ]
-    assert sorted(names, key=roster.sort_key) == [
+    assert sorted(names, key=name_sort_key) == [
         "Dhr. Aalders", "Mevr. de Boer", "Mevr. van Dijk", "Extra 7", "Extra 69", "Extra 70", "Ézra",
         "Dhr. Meijer",
     ]  # fmt: skip

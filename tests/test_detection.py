@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from backend.alerts import detection
-from backend.alerts.baseline import pain_baseline
 from backend.alerts.detection import Entry, Thresholds, evaluate, thresholds_for
+from backend.diary.baseline import pain_baseline
 from backend.diary.questionnaires import load_library
 from backend.diary.scoring import compute_scores
 

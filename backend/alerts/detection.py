@@ -17,12 +17,11 @@ from typing import Any, Literal
 
 import msgspec
 
-from backend.alerts.baseline import Noise, important_change, pain_baseline
-
 # Re-exported: the rules' callers import the thresholds from here.
 from backend.alerts.thresholds import Thresholds as Thresholds
 from backend.alerts.thresholds import overrides_in_force as overrides_in_force
 from backend.alerts.thresholds import thresholds_for as thresholds_for
+from backend.diary.baseline import Noise, important_change, pain_baseline
 from backend.diary.questionnaires import Library, Questionnaire, band_for, safety_items
 from backend.platform import formatting
 

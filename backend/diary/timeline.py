@@ -1,6 +1,6 @@
 """A patient's diary over a span of days, as the clinic reads it: the values of each item by
 day, the patient's own notes, the questionnaire scores with their bands, and the pain baseline
-(THE one, backend.alerts.baseline) judged on a given day. Pure: rows in, plain values out.
+(THE one, backend.diary.baseline) judged on a given day. Pure: rows in, plain values out.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from backend.alerts.baseline import Baseline, pain_baseline
+from backend.diary.baseline import Baseline, pain_baseline
 from backend.diary.scoring import band_for
 
 DIARY = "diary"

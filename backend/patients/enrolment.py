@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 from backend.patients import store
-from backend.patients.roster import sort_key
 from backend.patients.store import Patient
 from backend.platform.dates import anchor_range, check_date
+from backend.platform.formatting import name_sort_key
 from backend.platform.messages import Problem, Refusal
 from backend.platform.storage import iso, parse_iso, utcnow
 
@@ -138,7 +138,7 @@ def create_patient(
         conn,
         patient_id=pid,
         display_name=display_name,
-        sort_key=sort_key(display_name),
+        sort_key=name_sort_key(display_name),
         pathway_id=pathway_id,
         timezone=timezone,
         language=language,
@@ -236,7 +236,7 @@ MAX_REASON = 200
 def rename(conn: sqlite3.Connection, patient_id: str, display_name: str) -> Patient:
     """Correct a patient's display name (checked as at enrolment; the list's sort key follows)."""
     name = check_display_name(display_name)
-    return _changed(conn, patient_id, {"display_name": name, "sort_key": sort_key(name)})
+    return _changed(conn, patient_id, {"display_name": name, "sort_key": name_sort_key(name)})
 
 
 def change_schedule(

@@ -1,17 +1,14 @@
 """The clinic's patient list: a natural sort by name, filters, sorting and pages.
 
-Names sort as a Dutch team reads them: titles (Dhr., Mevr.) and the lower-case particles of a
-surname (de, van der, ten) do not count, so "Mevr. de Boer" stands under B; numbers count by
-value, so "Extra 7" comes before "Extra 69". The key is kept in `patients.sort_key` (set when a
+Names sort as a Dutch team reads them (`formatting.name_sort_key`): "Mevr. de Boer" stands
+under B, "Extra 7" comes before "Extra 69". The key is kept in `patients.sort_key` (set when a
 patient is enrolled or renamed, indexed with the status), so a page of 50 out of 100 000
 patients is read in index order.
 """
 
 from __future__ import annotations
 
-import re
 import sqlite3
-import unicodedata
 from typing import Any, Literal
 
 import msgspec
@@ -21,84 +18,6 @@ MAX_SEARCH = 100
 SORTS = ("name", "last_entry", "open_alerts")
 STATUSES = ("active", "left", "all")
 Sort = Literal["name", "last_entry", "open_alerts"]
-
-_TITLES = frozenset(
-    [
-        "dhr",
-        "dhr.",
-        "mevr",
-        "mevr.",
-        "mw",
-        "mw.",
-        "mevrouw",
-        "meneer",
-        "heer",
-        "mr",
-        "mr.",
-        "mrs",
-        "mrs.",
-        "ms",
-        "ms.",
-        "dr",
-        "dr.",
-        "drs",
-        "drs.",
-        "ir",
-        "ir.",
-        "ing",
-        "ing.",
-        "prof",
-        "prof.",
-        "mej",
-        "mej.",
-        "fam",
-        "fam.",
-    ]
-)
-_PARTICLES = frozenset(
-    [
-        "de",
-        "den",
-        "der",
-        "van",
-        "von",
-        "ter",
-        "ten",
-        "te",
-        "het",
-        "'t",
-        "in",
-        "op",
-        "d'",
-        "la",
-        "le",
-        "du",
-        "da",
-        "di",
-        "del",
-        "des",
-        "vd",
-        "v.d.",
-    ]
-)
-_NUMBER = re.compile(r"\d+")
-_INITIALS = re.compile(r"(\w\.)+")
-
-
-def sort_key(name: str) -> str:
-    """The key a display name sorts by (see the module's docstring)."""
-    plain = "".join(c for c in unicodedata.normalize("NFKD", name.casefold()) if not unicodedata.combining(c))
-    words = plain.split()
-    while len(words) > 1 and words[0] in _TITLES:
-        words = words[1:]
-    while len(words) > 1 and _INITIALS.fullmatch(words[0]):
-        words = words[1:]
-    while len(words) > 1 and words[0] in _PARTICLES:
-        words = words[1:]
-    core = " ".join(words)
-    # Numbers by value: padded to 12 digits ("7" -> "000000000007" sorts before "69").
-    padded = _NUMBER.sub(lambda m: m.group().zfill(12), core)
-    return f"{padded}\x00{plain}"
 
 
 class Row(msgspec.Struct, frozen=True):

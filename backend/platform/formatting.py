@@ -7,6 +7,8 @@ Halves round up (4,25 -> 4,3), as the instruments' manuals, SPSS and Excel do.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import date, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
@@ -103,3 +105,85 @@ def days(count: int, language: str | None = None) -> str:
     if _locale(language) == "en":
         return plural(count, "day", "days", "en")
     return plural(count, "dag", "dagen", "nl")
+
+
+# -- names in a list ------------------------------------------------------------------------
+_TITLES = frozenset(
+    [
+        "dhr",
+        "dhr.",
+        "mevr",
+        "mevr.",
+        "mw",
+        "mw.",
+        "mevrouw",
+        "meneer",
+        "heer",
+        "mr",
+        "mr.",
+        "mrs",
+        "mrs.",
+        "ms",
+        "ms.",
+        "dr",
+        "dr.",
+        "drs",
+        "drs.",
+        "ir",
+        "ir.",
+        "ing",
+        "ing.",
+        "prof",
+        "prof.",
+        "mej",
+        "mej.",
+        "fam",
+        "fam.",
+    ]
+)
+_PARTICLES = frozenset(
+    [
+        "de",
+        "den",
+        "der",
+        "van",
+        "von",
+        "ter",
+        "ten",
+        "te",
+        "het",
+        "'t",
+        "in",
+        "op",
+        "d'",
+        "la",
+        "le",
+        "du",
+        "da",
+        "di",
+        "del",
+        "des",
+        "vd",
+        "v.d.",
+    ]
+)
+_NUMBER = re.compile(r"\d+")
+_INITIALS = re.compile(r"(\w\.)+")
+
+
+def name_sort_key(name: str) -> str:
+    """The key a display name sorts by, as a Dutch team reads a list: titles (Dhr., Mevr.) and
+    the lower-case particles of a surname (de, van der, ten) do not count, so "Mevr. de Boer"
+    stands under B; numbers count by value, so "Extra 7" comes before "Extra 69"."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", name.casefold()) if not unicodedata.combining(c))
+    words = plain.split()
+    while len(words) > 1 and words[0] in _TITLES:
+        words = words[1:]
+    while len(words) > 1 and _INITIALS.fullmatch(words[0]):
+        words = words[1:]
+    while len(words) > 1 and words[0] in _PARTICLES:
+        words = words[1:]
+    core = " ".join(words)
+    # Numbers by value: padded to 12 digits ("7" -> "000000000007" sorts before "69").
+    padded = _NUMBER.sub(lambda m: m.group().zfill(12), core)
+    return f"{padded}\x00{plain}"

@@ -542,14 +542,14 @@ def _sessions_idle(conn: sqlite3.Connection) -> None:
 
 
 def _patients_sort_and_discharge(conn: sqlite3.Connection) -> None:
-    from backend.patients.roster import sort_key
+    from backend.platform.formatting import name_sort_key
 
     patients = tables(conn)["patients"]
     # The patient list's natural name order (backend/patients/roster.py); a row written by
     # plain SQL gets the lower-case name, the enrolment code writes the real key.
     patients.add_column("sort_key", str)
     for pid, name in conn.execute("SELECT id, display_name FROM patients").fetchall():
-        conn.execute("UPDATE patients SET sort_key = ? WHERE id = ?", (sort_key(name), pid))
+        conn.execute("UPDATE patients SET sort_key = ? WHERE id = ?", (name_sort_key(name), pid))
     conn.execute(
         """CREATE TRIGGER patients_sort_key AFTER INSERT ON patients WHEN new.sort_key IS NULL
            BEGIN UPDATE patients SET sort_key = lower(new.display_name) WHERE id = new.id; END"""
