@@ -28,8 +28,7 @@ install-test: $(VENV)/.test
 
 ## Serve the PWA and the clinic on http://127.0.0.1:8000 (first run: demo clinic and login)
 run: $(VENV)/.runtime
-	@$(BIN)/pijnwacht demo --if-empty
-	@$(BIN)/pijnwacht serve
+	@$(BIN)/pijnwacht serve --demo-if-empty
 
 ## Browser-test dependencies: Debian's Chromium with its Dutch locale (date and time fields as on a
 ## Dutch phone), the pinned axe-core, FHIR.js (FHIR validator) and

@@ -9,8 +9,11 @@ import getpass
 import json
 import logging
 import os
+import socket
 import sqlite3
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,12 +51,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args, host=args.host, port=args.port)
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    serve(settings, create_app(settings))
+    # `make run`: the demo clinic on first run, and its one-time login said last, once the
+    # server answers (not above uvicorn's start-up lines, where it would scroll away).
+    system = build(settings)
+    banner = demo.run(settings, if_empty=True, system=system) if args.demo_if_empty else ""
+    serve(settings, create_app(settings, system), banner=banner)
     return 0
 
 
-def serve(settings: Settings, app: Any) -> None:
-    """Serve `app` with uvicorn as `pijnwacht serve` does (also used by tests/bench)."""
+def serve(settings: Settings, app: Any, *, banner: str = "") -> None:
+    """Serve `app` with uvicorn as `pijnwacht serve` does (also used by tests/bench); `banner`
+    is printed when the server is up, as the last thing it says."""
     import uvicorn
 
     from backend.web import httpguard
@@ -67,6 +75,10 @@ def serve(settings: Settings, app: Any) -> None:
     gc.set_threshold(10_000, 50, 100)
     print(f"Pijnwacht on {settings.base_url}  (patient app: /   clinic: /clinic/)", flush=True)
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    # The scheduler's "job executed" lines every minute say nothing an operator needs.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    if banner:
+        threading.Thread(target=_say_when_up, args=(settings, banner), daemon=True).start()
     log_config["filters"] = {"no_query": {"()": "backend.cli.QueryRedactor"}}
     log_config["handlers"]["access"]["filters"] = ["no_query"]
     uvicorn.run(
@@ -82,6 +94,21 @@ def serve(settings: Settings, app: Any) -> None:
         proxy_headers=False,
         http=httpguard.protocol(settings.header_timeout_seconds),
     )
+
+
+def _say_when_up(settings: Settings, banner: str, timeout: float = 120.0) -> None:
+    """Print `banner` once the server accepts connections, after uvicorn's start-up lines."""
+    deadline = time.monotonic() + timeout
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, settings.port), timeout=1).close()
+        except OSError:
+            time.sleep(0.1)
+            continue
+        time.sleep(0.3)  # uvicorn says "running on" just after it listens
+        print(banner, flush=True)
+        return
 
 
 class QueryRedactor(logging.Filter):
@@ -325,7 +352,8 @@ def cmd_patient_status(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """First run of `make run`: a demo clinician (login printed once) and a demo clinic."""
     settings = _settings(args)
-    return demo.run(settings, if_empty=args.if_empty)
+    print(demo.run(settings, if_empty=args.if_empty), flush=True)
+    return 0
 
 
 # -- tick ---------------------------------------------------------------------------------
@@ -463,6 +491,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the PWA, the API and the clinic pages")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
+    p.add_argument(
+        "--demo-if-empty",
+        action="store_true",
+        help="first run (`make run`): make the demo clinic if there are no accounts, say its login last",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("user", help="clinician accounts")

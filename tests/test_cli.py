@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -110,3 +111,70 @@ def test_backup_makes_a_whole_copy(tmp_path):
     conn.close()
     assert oct(target.stat().st_mode & 0o777) == "0o600"
     assert not list(target.parent.glob(".*partial*"))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_first_run_says_the_demo_sign_in_last_once_the_server_is_up(tmp_path):
+    """`make run` (`serve --demo-if-empty`): the one-time login is the last thing said, below
+    uvicorn's start-up lines, and it works; a second start tells how to get a new password."""
+    import time
+
+    import httpx
+
+    def start() -> tuple[subprocess.Popen, list[str], int]:
+        port = free_port()
+        env = {**os.environ, "PIJNWACHT_DATA_DIR": str(tmp_path), "PIJNWACHT_DB": str(tmp_path / "pw.db")}
+        env["PIJNWACHT_PORT"] = str(port)
+        env["PIJNWACHT_SCHEDULER"] = "false"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "backend.cli", "serve", "--demo-if-empty"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        lines: list[str] = []
+        deadline = time.monotonic() + 120
+        assert proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line.rstrip("\n"))
+            if line.startswith("=" * 72) and sum(x.startswith("=" * 72) for x in lines) == 2:
+                break
+            if "demo login lost?" in line:
+                break
+        return proc, lines, port
+
+    proc, lines, port = start()
+    try:
+        running = next(i for i, x in enumerate(lines) if "Uvicorn running on" in x)
+        password_at = next(i for i, x in enumerate(lines) if x.strip().startswith("password:"))
+        assert running < password_at, "\n".join(lines)
+        assert lines[-1] == "=" * 72
+        email = next(x.split()[-1] for x in lines if x.strip().startswith("e-mail:"))
+        password = lines[password_at].split()[-1]
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            page = client.get("/clinic/login")
+            token = re.search(r'name="login_csrf" value="([^"]+)"', page.text).group(1)
+            form = {"email": email, "password": password, "login_csrf": token}
+            signed_in = client.post("/clinic/login", data=form)
+            assert signed_in.status_code in (302, 303), signed_in.text
+            assert client.get(signed_in.headers["location"], follow_redirects=True).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+    proc, lines, _ = start()
+    try:
+        assert "user passwd --email demo@pijnwacht.local" in lines[-1]
+        assert not any(x.strip().startswith("password:") for x in lines)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

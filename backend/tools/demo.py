@@ -16,16 +16,17 @@ from backend.tasks import scheduler
 DEMO_EMAIL = "demo@pijnwacht.local"
 
 
-def run(settings: Settings, *, if_empty: bool) -> int:
-    svc = services.build(settings, push=False)
+def run(settings: Settings, *, if_empty: bool, system: services.System | None = None) -> str:
+    """Make the demo clinic (unless `if_empty` and there are accounts already) and return what
+    to tell the person who started it: the one-time login, or where the clinic is. With
+    `system` (the server's own, `serve --demo-if-empty`) it is used and left open."""
+    svc = system or services.build(settings, push=False)
     try:
         if if_empty and accounts.accounts_list(svc.db.reader):
-            print(
+            return (
                 f"Pijnwacht clinic: {settings.base_url}/clinic/  (demo login lost? a new password:"
-                f" .venv/bin/pijnwacht user passwd --email {DEMO_EMAIL})",
-                flush=True,
+                f" .venv/bin/pijnwacht user passwd --email {DEMO_EMAIL})"
             )
-            return 0
         password = "-".join(secrets.token_hex(3) for _ in range(3))
 
         def create(conn):
@@ -50,16 +51,20 @@ def run(settings: Settings, *, if_empty: bool) -> int:
         code = svc.db.write_sync(create)
         filled = fill_demo_cohort(svc)
     finally:
-        svc.close()
-    print("=" * 72)
-    print("Pijnwacht demo clinic (this login is shown only once):")
-    print(f"  clinic:   {settings.base_url}/clinic/")
-    print(f"  e-mail:   {DEMO_EMAIL}")
-    print(f"  password: {password}")
-    print(f"  demo patients with diaries: {filled}")
-    print(f"  enrol a phone: open {settings.base_url}/#code={code}  (code {code})")
-    print("=" * 72, flush=True)
-    return 0
+        if system is None:
+            svc.close()
+    return "\n".join(
+        [
+            "=" * 72,
+            "Pijnwacht demo clinic (this login is shown only once):",
+            f"  clinic:   {settings.base_url}/clinic/",
+            f"  e-mail:   {DEMO_EMAIL}",
+            f"  password: {password}",
+            f"  demo patients with diaries: {filled}",
+            f"  enrol a phone: open {settings.base_url}/#code={code}  (code {code})",
+            "=" * 72,
+        ]
+    )
 
 
 DEMO_NAMES = [
