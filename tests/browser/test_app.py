@@ -1,4 +1,3 @@
-import pytest
 
 """The patient app as an older patient meets it: no broken texts, no licence placeholders,
 refusals said plainly, scales with the steps the server takes, plain words, and the phone's back
@@ -12,6 +11,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import PHONE, join, pick
