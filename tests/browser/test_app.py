@@ -1,4 +1,3 @@
-
 """The patient app as an older patient meets it: no broken texts, no licence placeholders,
 refusals said plainly, scales with the steps the server takes, plain words, and the phone's back
 button. (At 200 % text and 320 px wide: test_fit.py.)"""
