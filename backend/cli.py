@@ -51,8 +51,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args, host=args.host, port=args.port)
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    # `make run`: the demo clinic on first run, and its one-time login said last, once the
-    # server answers (not above uvicorn's start-up lines, where it would scroll away).
+    # `make run`: the demo clinic on first run, its one-time login said last once the server is up.
     system = build(settings)
     banner = demo.run(settings, if_empty=True, system=system) if args.demo_if_empty else ""
     serve(settings, create_app(settings, system), banner=banner)
@@ -60,8 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def serve(settings: Settings, app: Any, *, banner: str = "") -> None:
-    """Serve `app` with uvicorn as `pijnwacht serve` does (also used by tests/bench); `banner`
-    is printed when the server is up, as the last thing it says."""
+    """Serve `app` with uvicorn as `pijnwacht serve` does (tests/bench too); `banner` said when up."""
     import uvicorn
 
     from backend.web import httpguard
@@ -75,8 +73,7 @@ def serve(settings: Settings, app: Any, *, banner: str = "") -> None:
     gc.set_threshold(10_000, 50, 100)
     print(f"Pijnwacht on {settings.base_url}  (patient app: /   clinic: /clinic/)", flush=True)
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    # The scheduler's "job executed" lines every minute say nothing an operator needs.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # no "job executed" every minute
     if banner:
         threading.Thread(target=_say_when_up, args=(settings, banner), daemon=True).start()
     log_config["filters"] = {"no_query": {"()": "backend.cli.QueryRedactor"}}
