@@ -9,22 +9,14 @@ names are the keys of FUNCTIONS, at the end of this file.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import msgspec
 
 from backend.diary.definitions import Band, Item, Questionnaire, Score
+from backend.platform.formatting import round_half_up
 
 ScoringFunction = Callable[[Questionnaire, Mapping[str, Any]], float | None]
-
-
-def round_half_up(value: float, decimals: int) -> float:
-    """`value` to `decimals` places, halves away from zero (4.25 -> 4.3), as the instruments'
-    manuals, SPSS and Excel's ROUND do; Python's round() goes to even (4.2). The float's
-    shortest text is what is rounded, so a mean that prints as 2.675 becomes 2.68."""
-    quantum = Decimal(1).scaleb(-decimals)
-    return float(Decimal(repr(value)).quantize(quantum, rounding=ROUND_HALF_UP))
 
 
 def compute_scores(q: Questionnaire, answers: Mapping[str, Any]) -> dict[str, float]:

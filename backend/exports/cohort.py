@@ -16,11 +16,11 @@ import msgspec
 
 from backend.diary import store as responses
 from backend.diary.questionnaires import Library
-from backend.diary.scoring import round_half_up
 from backend.exports.files import Sink, read_transaction
 from backend.exports.scope import ExportError
 from backend.exports.wide import cell, ordered_scores, score_column
 from backend.patients import store as patients
+from backend.platform.formatting import round_half_up
 
 
 class TimePoint(msgspec.Struct, frozen=True):

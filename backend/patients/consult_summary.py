@@ -15,8 +15,9 @@ import msgspec
 
 from backend.diary import timeline
 from backend.diary.questionnaires import Library
-from backend.diary.scoring import band_for, round_half_up
+from backend.diary.scoring import band_for
 from backend.patients.pathways import success_outcome, trial_days
+from backend.platform.formatting import round_half_up
 
 DEFAULT_PERIOD_DAYS = 28
 SIDE_EFFECTS = ("se_drowsiness", "se_nausea", "se_constipation", "se_dizziness")

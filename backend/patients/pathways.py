@@ -31,7 +31,7 @@ import msgspec
 
 from backend.diary.definitions import LANGUAGES, DefinitionError, Text
 from backend.diary.questionnaires import Library
-from backend.diary.scoring import round_half_up
+from backend.platform.formatting import round_half_up
 
 Anchor = Literal["enrolment", "treatment", "surgery"]
 # Reminders are pushed at most this often and this many times per task (alarm fatigue).
