@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get, post
+from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 
@@ -114,14 +115,16 @@ def present(a: Any, system: System, now: datetime) -> dict[str, Any]:
     }
 
 
-def _filter(
-    severity: str | None,
-    category: str | None,
-    status: str | None,
-    assignee: str | None,
-    pathway: str | None,
-    patient: str | None,
+def inbox_filter(
+    severity: str | None = None,
+    category: str | None = None,
+    status: str | None = None,
+    assignee: str | None = None,
+    pathway: str | None = None,
+    patient: str | None = None,
 ) -> alerts_store.Filter:
+    """The inbox's filters from the query string (unknown values: no filter), handed by
+    Litestar's DI to the inbox and its CSV alike."""
     return alerts_store.Filter(
         severity=severity if severity in SEVERITIES else "",
         category=category if category in CATEGORIES else "",
@@ -137,21 +140,16 @@ class InboxController(Controller):
     guards = [requires_clinician]
     before_request = check_csrf
     include_in_schema = False
+    dependencies = {"chosen": Provide(inbox_filter, sync_to_thread=False)}
 
     @get("/inbox", name="alerts:list")
     async def inbox(
         self,
         request: Request,
         system: System,
-        severity: str | None = None,
-        category: str | None = None,
-        status: str | None = None,
-        assignee: str | None = None,
-        pathway: str | None = None,
-        patient: str | None = None,
+        chosen: alerts_store.Filter,
         offset: int = 0,
     ) -> Template:
-        chosen = _filter(severity, category, status, assignee, pathway, patient)
         # Beyond the last alert is an empty page, never an integer SQLite cannot bind.
         offset = min(max(0, offset), MAX_OFFSET)
 
@@ -330,14 +328,8 @@ class InboxController(Controller):
         self,
         request: Request,
         system: System,
-        severity: str | None = None,
-        category: str | None = None,
-        status: str | None = None,
-        assignee: str | None = None,
-        pathway: str | None = None,
-        patient: str | None = None,
+        chosen: alerts_store.Filter,
     ) -> Response:
-        chosen = _filter(severity, category, status, assignee, pathway, patient)
         rows = await system.db.read(lambda conn: alerts_store.inbox(conn, chosen))
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\r\n")
