@@ -24,6 +24,7 @@ from backend.alerts.thresholds import thresholds_for as thresholds_for
 from backend.diary.baseline import Noise, important_change, pain_baseline
 from backend.diary.questionnaires import Library, Questionnaire, band_for, safety_items
 from backend.platform import formatting
+from backend.platform.words import word
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +34,6 @@ SEVERITY_RANK = {"routine": 0, "high": 1, "urgent": 2}
 
 DIARY = "diary"
 SIDE_EFFECTS = ("se_drowsiness", "se_nausea", "se_constipation", "se_dizziness")
-SIDE_EFFECT_NAMES = {
-    "se_drowsiness": "sufheid",
-    "se_nausea": "misselijkheid",
-    "se_constipation": "obstipatie",
-    "se_dizziness": "duizeligheid",
-}
-SEVERITY_WORDS = {1: "licht", 2: "matig", 3: "ernstig"}
 # Findings that are not alerts for the team: the scheduler turns them into a patient reminder.
 REMINDER_RULES = frozenset({"silence_reminder"})
 
@@ -227,7 +221,7 @@ def side_effects(ctx: Context) -> list[Finding]:
                 levels.append((d, float(v)))
         if not levels:
             continue
-        name = SIDE_EFFECT_NAMES[item]
+        name = word("side_effect", item)
         severe = [d for d, v in levels if v >= 3 and d >= recent_from]
         if severe:
             when = dutch_date(severe[0])
@@ -270,7 +264,7 @@ def side_effects(ctx: Context) -> list[Finding]:
                     f"side_effect_persistent.{item}",
                     "side_effect",
                     severity,
-                    f"{name} minstens {SEVERITY_WORDS.get(low, 'matig')} ({low} van 3) "
+                    f"{name} minstens {word('level', str(low))} ({low} van 3) "
                     f"al {len(run)} dagen achter elkaar",
                     ctx.today,
                 )

@@ -9,6 +9,14 @@ from typing import Any
 
 from backend.platform.messages import DEFAULT
 
+# The diary's side effects as the clinic names them (reason lines, pages, the consult CSV).
+SIDE_EFFECTS: dict[str, dict[str, str]] = {
+    "se_drowsiness": {"nl": "sufheid", "en": "drowsiness"},
+    "se_nausea": {"nl": "misselijkheid", "en": "nausea"},
+    "se_constipation": {"nl": "obstipatie", "en": "constipation"},
+    "se_dizziness": {"nl": "duizeligheid", "en": "dizziness"},
+}
+
 WORDS: dict[str, dict[str, dict[str, str]]] = {
     "severity": {
         "urgent": {"nl": "urgent", "en": "urgent"},
@@ -39,12 +47,7 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
         "referred": {"nl": "doorverwezen (huisarts/crisisdienst)", "en": "referred (GP/crisis service)"},
         "no_action": {"nl": "geen actie nodig", "en": "no action needed"},
     },
-    "side_effect": {
-        "se_drowsiness": {"nl": "sufheid", "en": "drowsiness"},
-        "se_nausea": {"nl": "misselijkheid", "en": "nausea"},
-        "se_constipation": {"nl": "verstopping", "en": "constipation"},
-        "se_dizziness": {"nl": "duizeligheid", "en": "dizziness"},
-    },
+    "side_effect": SIDE_EFFECTS,
     "level": {
         "0": {"nl": "geen", "en": "none"},
         "1": {"nl": "licht", "en": "mild"},
@@ -75,10 +78,7 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
         "activity": {"nl": "activiteit", "en": "activity"},
         "mood": {"nl": "stemming", "en": "mood"},
         "rescue_doses": {"nl": "noodmedicatie (keer)", "en": "rescue medication (doses)"},
-        "se_drowsiness": {"nl": "sufheid", "en": "drowsiness"},
-        "se_nausea": {"nl": "misselijkheid", "en": "nausea"},
-        "se_constipation": {"nl": "verstopping", "en": "constipation"},
-        "se_dizziness": {"nl": "duizeligheid", "en": "dizziness"},
+        **SIDE_EFFECTS,
         "note": {"nl": "opmerking", "en": "note"},
     },
     # What a clinician did, as the audit log shows it.
