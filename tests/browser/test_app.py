@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import PHONE, join, pick
@@ -213,11 +212,6 @@ def test_a_wrong_code_is_explained_in_dutch(page):
     expect(page.locator("#join-error")).to_have_text(re.compile("^Deze code is onbekend of al gebruikt"))
 
 
-@pytest.mark.xfail(
-    reason="KNOWN BUG, open: on main after the issue-14 merges the BPI 0-100 % item (step 10) shows no"
-    " radio buttons; it passed on the pwa branch. Not yet diagnosed (see the closing note).",
-    strict=False,
-)
 def test_a_scale_in_steps_of_ten_offers_those_steps_and_a_long_scale_is_a_number(page, server, patient):
     # BPI item 8 is 0-100 % in steps of 10: eleven buttons, not 101 the server would refuse.
     join(page, patient["code"])
