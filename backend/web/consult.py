@@ -106,8 +106,8 @@ class ConsultController(Controller):
         system: System,
         patient_id: str,
         dialect: str = "nl",
-        date_from: Annotated[str | None, QueryParameter(query="from")] = None,
-        date_to: Annotated[str | None, QueryParameter(query="to")] = None,
+        date_from: Annotated[str | None, QueryParameter(name="from")] = None,
+        date_to: Annotated[str | None, QueryParameter(name="to")] = None,
     ) -> Stream:
         if dialect not in CSV_NAMES:
             raise ValidationException("dialect moet nl (Nederlandse Excel) of standard zijn")
@@ -147,8 +147,8 @@ class ConsultController(Controller):
         request: Request,
         system: System,
         patient_id: str,
-        date_from: Annotated[str | None, QueryParameter(query="from")] = None,
-        date_to: Annotated[str | None, QueryParameter(query="to")] = None,
+        date_from: Annotated[str | None, QueryParameter(name="from")] = None,
+        date_to: Annotated[str | None, QueryParameter(name="to")] = None,
     ) -> Template:
         start_arg = _date_arg(date_from, "from")
         end_arg = _date_arg(date_to, "to")

@@ -6,14 +6,14 @@ from __future__ import annotations
 import secrets
 from datetime import date
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import available_timezones
 
 import segno
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 
 from backend.alerts import overrides
@@ -88,7 +88,7 @@ class PatientsController(Controller):
         pathway: str = "",
         status: str = "active",
         sort: str = "name",
-        page_number: str = Parameter(query="page", default="1"),
+        page_number: Annotated[str, QueryParameter(name="page")] = "1",
     ) -> Template:
         if len(q) > roster.MAX_SEARCH:
             # SQLite refuses a LIKE pattern beyond 50 000 bytes; a name is at most 80 characters.
