@@ -76,7 +76,7 @@ def serve(settings: Settings, app: Any, *, banner: str = "") -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # no "job executed" every minute
     if banner:
         threading.Thread(target=_say_when_up, args=(settings, banner), daemon=True).start()
-    log_config["filters"] = {"no_query": {"()": "backend.cli.QueryRedactor"}}
+    log_config["filters"] = {"no_query": {"()": "backend.web.httpguard.QueryRedactor"}}
     log_config["handlers"]["access"]["filters"] = ["no_query"]
     uvicorn.run(
         app,
@@ -106,17 +106,6 @@ def _say_when_up(settings: Settings, banner: str, timeout: float = 120.0) -> Non
         time.sleep(0.3)  # uvicorn says "running on" just after it listens
         print(banner, flush=True)
         return
-
-
-class QueryRedactor(logging.Filter):
-    """Drops the query string from uvicorn's access log lines: it may hold a patient search
-    term (/clinic/patients?q=Jansen) or an old-style enrolment link's code (/?code=...)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str) and "?" in args[2]:
-            record.args = (args[0], args[1], args[2].split("?", 1)[0] + "?…", *args[3:])
-        return True
 
 
 # -- accounts -----------------------------------------------------------------------------

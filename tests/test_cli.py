@@ -178,3 +178,26 @@ def test_first_run_says_the_demo_sign_in_last_once_the_server_is_up(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_the_access_log_says_what_was_asked_for_never_of_whom():
+    """uvicorn's access line through the server's filter: no patient id, no search term."""
+    import logging
+
+    from backend.web.httpguard import QueryRedactor
+
+    def logged(path: str) -> str:
+        record = logging.LogRecord(
+            "uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d', None, None
+        )
+        record.args = ("127.0.0.1:5", "GET", path, "1.1", 200)
+        QueryRedactor().filter(record)
+        return record.getMessage()
+
+    assert (
+        logged("/clinic/patients/p7xk2m9q4tz/consult")
+        == '127.0.0.1:5 - "GET /clinic/patients/…/consult HTTP/1.1" 200'
+    )
+    assert "p7xk2m9q4tz" not in logged("/clinic/audit/p7xk2m9q4tz")
+    assert logged("/clinic/patients?q=Jansen") == '127.0.0.1:5 - "GET /clinic/patients?… HTTP/1.1" 200'
+    assert "/api/v1/diary/2026-12-01" in logged("/api/v1/diary/2026-12-01")  # no id in it: as asked

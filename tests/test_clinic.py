@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -253,3 +254,40 @@ def test_session_check_is_not_fooled_by_a_disabled_account(client, services, cli
     services.db.write_sync(lambda conn: conn.execute("UPDATE users SET disabled_at = 'now'"))
     assert client.get("/clinic/patients", follow_redirects=False).status_code in (302, 303)
     assert accounts.login_candidate(services.db.reader, "nurse@example.org") is None
+
+
+def test_the_audit_page_says_every_action_in_words_with_no_code_or_id(client, services, patient):
+    """A settings change, a threshold, a consult view and a CSV, then the audit page: every
+    row is Dutch words; no action code, no patient id, no threshold key, no ISO date."""
+    pid, _ = patient
+    add_clinician(services, email="boss@example.org", role="admin")
+    login(client, "boss@example.org")
+    token = csrf_of(client.get(f"/clinic/patients/{pid}/settings").text)
+    until = (datetime.now(UTC).date() + timedelta(days=10)).isoformat()
+    client.post(
+        f"/clinic/patients/{pid}/thresholds",
+        data={"csrf_token": token, "key": "expected_pain_level", "value": "6.5", "until": until},
+    )
+    client.post(
+        f"/clinic/patients/{pid}/thresholds",
+        data={"csrf_token": token, "key": "silence_alert_days", "value": "7"},
+    )
+    client.post(
+        f"/clinic/patients/{pid}/thresholds",
+        data={"csrf_token": token, "key": "silence_alert_days", "clear": "1"},
+    )
+    assert client.get(f"/clinic/patients/{pid}").status_code == 200
+    assert client.get(f"/clinic/patients/{pid}/consult").status_code == 200
+    # No answers yet: the CSV button says so on a clinic page, in Dutch, with no id.
+    csv = client.get(f"/clinic/patients/{pid}/consult.csv?dialect=nl")
+    assert csv.status_code == 400 and "nog niets om te downloaden" in csv.text and pid not in csv.text
+    assert 'href="/clinic/patients"' in csv.text
+    page = client.get(f"/clinic/audit/{pid}").text
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", page.split("<tbody>", 1)[1], re.S)
+    assert "eigen drempel ingesteld" in cells and "verwacht pijnniveau: 6,5, tot en met" in page
+    assert "melding na dagen zonder dagboek: 7, blijvend" in page and "tijdlijn bekeken" in cells
+    for code in ("set_threshold", "view_patient", "expected_pain_level", "silence_alert_days", "timeline 90"):
+        assert code not in page
+    assert pid not in page.replace(f"/clinic/patients/{pid}", "")  # links only, never shown
+    assert not re.search(r">[^<]*\d{4}-\d\d-\d\d", page)
+    assert "consult summary" not in page and "wide csv" not in page and "=" not in "".join(cells)

@@ -108,7 +108,7 @@ def test_consult_csv_refuses_bad_requests_and_strangers(client, clinician, patie
     send(client, headers, diary(days_ago(1)))
     assert client.get("/clinic/patients/nobody/consult.csv").status_code == 404
     r = client.get(f"/clinic/patients/{pid}/consult.csv?from=2026-02-01&to=2026-01-01")
-    assert r.status_code == 400 and "omgekeerd" in r.json()["detail"]
+    assert r.status_code == 400 and "omgekeerd" in r.text and "Terug naar de patiënten" in r.text
     assert client.get(f"/clinic/patients/{pid}/consult.csv?dialect=xx").status_code == 400
     client.cookies.clear()
     r = client.get(f"/clinic/patients/{pid}/consult.csv", follow_redirects=False)

@@ -175,12 +175,19 @@ def test_the_settings_form_sets_a_threshold_and_refuses_a_bad_value_naming_it(
         f"/clinic/patients/{pid}/thresholds",
         data={"csrf_token": token, "key": "noise_z", "value": "2,5", "until": ""},
     )
-    assert r.status_code == 200 and "<code>noise_z</code></td><td>2.5</td>" in r.text and "blijvend" in r.text
+    assert (
+        r.status_code == 200
+        and "<td>boven de dag-tot-dagschommeling (z)</td><td>2,5</td>" in r.text
+        and "blijvend" in r.text
+    )
     r = client.post(
         f"/clinic/patients/{pid}/thresholds",
         data={"csrf_token": token, "key": "noise_z", "value": "-1", "until": ""},
     )
-    assert r.status_code == 422 and "&#39;noise_z&#39;: &#39;-1&#39; is geen geldige waarde" in r.text
+    assert (
+        r.status_code == 422
+        and "&#39;boven de dag-tot-dagschommeling (z)&#39;: &#39;-1&#39; is geen geldige waarde" in r.text
+    )
     stored = services.db.query_one("SELECT thresholds FROM patients WHERE id = ?", (pid,))["thresholds"]
     assert json.loads(stored) == {"noise_z": 2.5}
 

@@ -133,7 +133,9 @@ def cohort_patients(conn: sqlite3.Connection, pathway_id: str | None) -> list[tu
         raise ExportError("a cohort export needs --pathway")
     found = patients.in_pathway(conn, pathway_id)
     if not found:
-        raise ExportError(f"no patients in pathway {pathway_id!r} (unknown pathway or nobody enrolled)")
+        raise ExportError(
+            f"no patients in pathway {pathway_id!r} (unknown pathway or nobody enrolled)", nothing=True
+        )
     return found
 
 

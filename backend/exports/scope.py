@@ -21,7 +21,12 @@ MAX_PERIOD_DAYS = 10 * 366
 
 
 class ExportError(Exception):
-    """An export cannot be made as asked; the message names the problem (ids and dates only)."""
+    """An export cannot be made as asked; the message names the problem (ids and dates only).
+    `nothing`: the export was fine but has nothing in it (the clinic says so in its words)."""
+
+    def __init__(self, message: str, *, nothing: bool = False) -> None:
+        super().__init__(message)
+        self.nothing = nothing
 
 
 def parse_date(text: str | None, name: str) -> str | None:
@@ -74,7 +79,7 @@ def check_has_data(
         raise ExportError(f"unknown patient {patient_id!r}")
     if not responses.any_in(conn, patient_id, date_from, date_to, current=current):
         who = f"patient {patient_id}" if patient_id else "any patient"
-        raise ExportError(f"no responses to export for {who} ({span(date_from, date_to)})")
+        raise ExportError(f"no responses to export for {who} ({span(date_from, date_to)})", nothing=True)
 
 
 def exported_patients(

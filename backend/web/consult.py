@@ -34,7 +34,7 @@ from backend.exports.scope import ExportError, check_period, parse_date
 from backend.exports.wide import iter_wide
 from backend.patients import consult_summary
 from backend.patients import store as patients
-from backend.platform import formatting
+from backend.platform import formatting, messages
 from backend.platform.storage import utcnow
 from backend.platform.words import word
 from backend.system import System
@@ -63,12 +63,21 @@ def _date_arg(text: str | None, name: str) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-def _csv_response(body: Iterator[bytes], filename: str) -> Stream:
+def _csv_response(body: Iterator[bytes], filename: str) -> Stream | Template:
     return Stream(
         body,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+def export_refused(request: Request, exc: ExportError) -> Template:
+    """A CSV that cannot be made: a clinic page saying why in Dutch (never the export's own
+    English line with the patient's id), with the way back."""
+    detail = messages.text("clinic.export_nothing") if exc.nothing else str(exc)
+    response = clinic.page(request, "clinic/error.html", status=400, detail=detail)
+    response.status_code = 400
+    return response
 
 
 def _alerts(rows: Any, notes: Any, library: Any) -> list[dict[str, Any]]:
@@ -108,7 +117,7 @@ class ConsultController(Controller):
         dialect: str = "nl",
         date_from: Annotated[str | None, QueryParameter(name="from")] = None,
         date_to: Annotated[str | None, QueryParameter(name="to")] = None,
-    ) -> Stream:
+    ) -> Stream | Template:
         if dialect not in CSV_NAMES:
             raise ValidationException("dialect moet nl (Nederlandse Excel) of standard zijn")
         if await system.db.read(lambda conn: patients.get(conn, patient_id)) is None:
@@ -128,7 +137,7 @@ class ConsultController(Controller):
             # Off the loop: `make` runs the export's first queries (stream_from's own connection).
             body = await asyncio.to_thread(stream_from, system.settings.db, make)
         except ExportError as exc:
-            raise ValidationException(str(exc)) from None
+            return export_refused(request, exc)
         span = f"{date_from or 'start'}..{date_to or 'end'}"
         await system.db.write(
             lambda conn: clinic.audit_access(
@@ -168,7 +177,7 @@ class ConsultController(Controller):
         try:
             found = await system.db.read(read)
         except ExportError as exc:
-            raise ValidationException(str(exc)) from None
+            return export_refused(request, exc)
         if found is None:
             raise NotFoundException("Deze patiënt bestaat niet.")
         p, start, end, rows, alerts, notes = found
@@ -262,7 +271,7 @@ class ConsultController(Controller):
         )
 
     @get("/cohort/{pathway_id:str}/cohort.csv", name="clinic:cohort-csv")
-    async def cohort_csv(self, request: Request, system: System, pathway_id: str) -> Stream:
+    async def cohort_csv(self, request: Request, system: System, pathway_id: str) -> Stream | Template:
         if pathway_id not in system.pathways:
             raise NotFoundException("Dit zorgpad bestaat niet.")
         points = cohort_time_points(pathway_id, system.pathways)
@@ -273,7 +282,7 @@ class ConsultController(Controller):
         try:
             body = await asyncio.to_thread(stream_from, system.settings.db, make)
         except ExportError as exc:
-            raise NotFoundException(str(exc)) from None
+            return export_refused(request, exc)
         ids = await system.db.read(lambda conn: [pid for pid, _ in patients.in_pathway(conn, pathway_id)])
 
         def log(conn: sqlite3.Connection) -> None:

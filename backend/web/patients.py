@@ -19,9 +19,10 @@ from litestar.response import Redirect, Template
 from backend.alerts import overrides
 from backend.patients import enrolment, roster
 from backend.patients.enrolment import EnrolmentError, Patient
-from backend.platform import messages
+from backend.platform import formatting, messages
 from backend.platform.messages import Refusal
 from backend.platform.storage import utcnow
+from backend.platform.words import word
 from backend.system import System
 from backend.tasks import scheduler
 from backend.web.clinic import audit_access, audit_shown, check_csrf, page, requires_clinician, session_of
@@ -269,8 +270,19 @@ class PatientsController(Controller):
             zones=zone_choices(),
             error=error,
             done=done_text,
-            overrides=current,
-            override_keys=overrides.KEYS,
+            overrides=[
+                {
+                    "key": o.key,
+                    "name": word("threshold", o.key),
+                    "value": formatting.number(
+                        o.value, next(d for d in (0, 1, 2) if round(o.value, d) == o.value or d == 2)
+                    ),
+                    "until": formatting.day(date.fromisoformat(o.until)) if o.until else None,
+                    "in_force": o.in_force,
+                }
+                for o in current
+            ],
+            override_keys=[(k, word("threshold", k)) for k in overrides.KEYS],
         )
 
     async def _change(self, request: Request, system: System, patient_id: str, change, done: str) -> Response:
@@ -397,7 +409,12 @@ class PatientsController(Controller):
         except enrolment.NoSuchPatient as exc:
             raise NotFoundException(exc.detail("nl")) from None
         except overrides.OverrideError as exc:
-            response = await self._settings_page(request, system, patient_id, exc.detail("nl"))
+            # The page names the threshold in words, as its list does (the CLI names the key).
+            params = (
+                {**exc.params, "key": word("threshold", exc.params["key"])} if "key" in exc.params else {}
+            )
+            said = messages.text(exc.key, "nl", **params) if params else exc.detail("nl")
+            response = await self._settings_page(request, system, patient_id, said)
             response.status_code = 422
             return response
         return Redirect(path=back)

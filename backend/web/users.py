@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import date
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -16,6 +17,7 @@ from backend.platform import accounts, audit, formatting, messages
 from backend.platform.accounts import AccountError
 from backend.platform.messages import Refusal
 from backend.platform.storage import parse_iso
+from backend.platform.words import word
 from backend.system import System
 from backend.web.api import client_address
 from backend.web.clinic import (
@@ -44,15 +46,75 @@ def _label(prefix: str, value: str | None) -> str:
     return messages.text(key) if key in messages.MESSAGES else (value or "—")
 
 
-def audit_rows(rows: list[Any], time_zone: str) -> list[dict[str, str]]:
+def _day(text: str) -> str:
+    try:
+        return formatting.day(date.fromisoformat(text))
+    except ValueError:
+        return "begin" if text == "start" else "eind" if text == "end" else text
+
+
+def audit_object(action: str, obj: str | None, pathways: dict[str, str]) -> str:
+    """What an audit row was about, in the clinic's words (the stored text keeps the codes:
+    "alert 25" is "melding", "pathway=chronic-pain reminder=20:00" the pathway's name)."""
+    if not obj:
+        return ""
+    key = f"audit.object.{obj}"
+    if key in messages.MESSAGES:
+        return messages.text(key)
+    kind, _, rest = obj.partition(" ")
+    if kind == "alert" and rest.isdigit():
+        return "de melding"
+    if obj.endswith(" alerts") and kind.isdigit():
+        return formatting.plural(int(kind), "melding", "meldingen")
+    if obj.startswith("timeline "):
+        return "tijdlijn, laatste " + formatting.plural(int(obj.split()[1]), "dag", "dagen")
+    if obj.startswith(("consult summary ", "wide csv dialect ")):
+        parts = obj.split()
+        span = parts[-1].split("..")
+        what = (
+            "overzicht"
+            if parts[0] == "consult"
+            else f"gegevens als CSV ({'Nederlandse Excel' if parts[3] == 'nl' else 'standaard'})"
+        )
+        return f"{what}, {_day(span[0])} tot en met {_day(span[-1])}"
+    if obj.startswith(("cohort summary ", "cohort csv ")):
+        name = pathways.get(obj.split()[-1], "zorgpad")
+        return f"cohortoverzicht {name}" if obj.startswith("cohort summary") else f"cohort als CSV: {name}"
+    if obj.startswith("pathway="):
+        fields = dict(part.partition("=")[::2] for part in obj.split())
+        said = [pathways.get(fields.get("pathway", ""), "zorgpad")]
+        if fields.get("reminder"):
+            said.append(f"herinnering {fields['reminder']}")
+        if fields.get("timezone"):
+            said.append(f"tijdzone {fields['timezone']}")
+        return ", ".join(said)
+    if obj.startswith("search="):
+        return "gezocht"
+    if action in ("set_threshold", "clear_threshold"):
+        key, _, value = obj.partition("=")
+        if not value:
+            return word("threshold", key)
+        number, _, until = value.partition(" ")
+        until = (
+            "blijvend" if until in ("", "(blijvend)") else f"tot en met {_day(until.removeprefix('tot '))}"
+        )
+        return f"{word('threshold', key)}: {number.replace('.', ',')}, {until}"
+    if action == "list_alerts":
+        return "met filter"
+    return obj
+
+
+def audit_rows(
+    rows: list[Any], time_zone: str, pathways: dict[str, str] | None = None
+) -> list[dict[str, str]]:
     """The audit log in the clinic's words: local time, what was done, by whom in which role."""
     return [
         {
             "at": formatting.moment(parse_iso(r["at"]), time_zone),
             "who": r["user_email"] or "—",
             "role": _label("audit.role", r["role"]),
-            "action": _label("audit", r["action"]),
-            "object": _label("audit.object", r["object"]) if r["object"] else "",
+            "action": word("action", r["action"]),
+            "object": audit_object(r["action"], r["object"], pathways or {}),
             "source": r["source"] or "",
         }
         for r in rows
@@ -198,5 +260,12 @@ class AccountsController(Controller):
             lambda conn: audit_access(conn, request, patient_id=patient_id, action="view", object="audit_log")
         )
         return page(
-            request, "clinic/audit.html", patient=patient, rows=audit_rows(rows, formatting.CLINIC_ZONE)
+            request,
+            "clinic/audit.html",
+            patient=patient,
+            rows=audit_rows(
+                rows,
+                formatting.CLINIC_ZONE,
+                {pid: p.title.get("nl", pid) for pid, p in system.pathways.items()},
+            ),
         )
