@@ -7,7 +7,7 @@
  */
 importScripts('/js/core.js');
 
-const VERSION = 'pijnwacht-shell-v10';
+const VERSION = 'pijnwacht-shell-v11';
 const SHELL = [
   '/', '/manifest.webmanifest', '/css/app.css',
   '/js/main.js', '/js/state.js', '/js/api.js', '/js/core.js', '/js/ui.js', '/js/items.js', '/js/chart.js', '/js/crisis.js', '/js/push.js', '/js/later.js',

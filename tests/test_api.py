@@ -346,3 +346,17 @@ def test_a_day_sent_more_than_100_times_in_an_hour_is_refused_with_a_429_the_pho
         )
     )
     assert client.put(f"/api/v1/responses/{new_id()}", json=day, headers=headers).status_code == 201
+
+
+def test_a_discharged_patients_device_hears_that_the_diary_ended_and_comes_back_on_resume(
+    client, patient, services
+):
+    pid, headers = patient
+    services.db.write_sync(lambda conn: enrolment.discharge(conn, pid, "klaar"))
+    r = client.get("/api/v1/me", headers={**headers, "Accept-Language": "nl"})
+    assert r.status_code == 401 and r.headers["x-pijnwacht-ended"] == "discharged"
+    assert "dagboek beëindigd" in r.json()["detail"] and pid not in r.text
+    stranger = client.get("/api/v1/me", headers={"Authorization": "Bearer nope"})
+    assert stranger.status_code == 401 and "x-pijnwacht-ended" not in stranger.headers
+    services.db.write_sync(lambda conn: enrolment.resume(conn, pid))
+    assert client.get("/api/v1/me", headers=headers).status_code == 200

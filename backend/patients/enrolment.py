@@ -199,6 +199,11 @@ def patient_for_token(conn: sqlite3.Connection, token: str) -> Patient | None:
     return store.patient_for_device(conn, _hash(token))
 
 
+def token_discharged(conn: sqlite3.Connection, token: str) -> bool:
+    """This device's patient was discharged: the app says the team ended the diary."""
+    return bool(token) and len(token) <= 200 and store.discharged_device(conn, _hash(token))
+
+
 def revoke_token(conn: sqlite3.Connection, token: str) -> None:
     store.revoke_device(conn, _hash(token), iso(utcnow()))
 

@@ -219,6 +219,16 @@ def patient_for_device(conn: sqlite3.Connection, token_hash: str) -> Patient | N
     return Patient(*row) if row else None
 
 
+def discharged_device(conn: sqlite3.Connection, token_hash: str) -> bool:
+    """A device not revoked whose patient the team discharged ("afgemeld")."""
+    row = conn.execute(
+        "SELECT 1 FROM devices d JOIN patients p ON p.id = d.patient_id"
+        " WHERE d.token_hash = ? AND d.revoked_at IS NULL AND p.status = 'left'",
+        (token_hash,),
+    ).fetchone()
+    return row is not None
+
+
 def revoke_device(conn: sqlite3.Connection, token_hash: str, at: str) -> None:
     conn.execute(
         "UPDATE devices SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL", (at, token_hash)

@@ -71,6 +71,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "Dit apparaat is niet aangemeld: stuur 'Authorization: Bearer <apparaatsleutel>'.",
         "en": "This device is not signed in: send 'Authorization: Bearer <device token>'.",
     },
+    "auth.discharged": {
+        "nl": "Het pijnteam heeft uw dagboek beëindigd. U hoeft niets meer in te vullen.",
+        "en": "The pain team has ended your diary. There is nothing more to fill in.",
+    },
     "auth.signed_out": {
         "nl": "Dit apparaat is niet meer aangemeld. Meld u opnieuw aan met een nieuwe code van het pijnteam.",
         "en": "This device is no longer signed in. Join again with a new code from the pain team.",

@@ -90,6 +90,9 @@ def language_of(connection: ASGIConnection) -> str:
     )
 
 
+ENDED_HEADER = "X-Pijnwacht-Ended"
+
+
 def bearer_token(request: ASGIConnection) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -103,6 +106,9 @@ async def _patient_of_token(connection: ASGIConnection) -> Patient:
     token = bearer_token(connection)
     patient = await services.db.read(lambda conn: enrolment.patient_for_token(conn, token))
     if patient is None:
+        if await services.db.read(lambda conn: enrolment.token_discharged(conn, token)):
+            # The team ended the diary: the app says so (header ENDED_HEADER), not "join again".
+            raise Refusal("auth.discharged", 401, headers={ENDED_HEADER: "discharged"})
         raise Refusal("auth.signed_out", 401)
     return patient
 

@@ -1,6 +1,6 @@
 // Talking to the server: the patient API, refreshing what the device knows, and the outbox.
 import { t, setLanguage, language } from './ui.js';
-import { PW, state, store, setOnline, signOut } from './state.js';
+import { PW, state, store, setOnline, signOut, setEnded } from './state.js';
 
 export class ApiError extends Error {
   constructor(status, detail, extra) { super(detail); this.status = status; this.extra = extra; }
@@ -21,6 +21,11 @@ export async function api(method, path, body) {
   }
   setOnline(true);
   if (res.status === 401 && state.token) {
+    // Discharged ("afgemeld"): the team ended the diary; the join screen says so plainly.
+    if (res.headers.get('X-Pijnwacht-Ended') === 'discharged') {
+      await setEnded(true);
+      throw new ApiError(401, t('join_ended_title'));
+    }
     await signOut('removed');
     throw new ApiError(401, t('join_removed'));
   }
@@ -34,6 +39,7 @@ export async function api(method, path, body) {
 /** Keep the profile the server sent (its language applies at once). */
 export async function setMe(me) {
   state.me = me;
+  if (state.ended) await setEnded(false); // resumed by the team, or joined with a new code
   await store.put('kv', me, 'me');
   setLanguage(me.language || 'nl');
   await healRestoredServer(me.generation);
@@ -109,7 +115,10 @@ let retryDelay = 0;
 export async function sendOutbox() {
   clearTimeout(retryTimer);
   const summary = await PW.flush();
-  if (summary.unauthorized) { await signOut('removed'); return summary; }
+  if (summary.unauthorized) {
+    if (summary.ended) await setEnded(true); else await signOut('removed');
+    return summary;
+  }
   if (summary.offline) setOnline(false); else if (summary.sent || summary.serverError) setOnline(true);
   document.dispatchEvent(new CustomEvent('outbox-changed', { detail: summary }));
   // While the app is open, keep trying (5 s, 10 s, … up to 5 min): the `online` event can

@@ -123,7 +123,12 @@
         await markAttempt(chunk, 'network');
         return summary;
       }
-      if (res.status === 401) { summary.unauthorized = true; summary.kept += left(chunk); return summary; }
+      if (res.status === 401) {
+        summary.unauthorized = true;
+        summary.ended = res.headers.get('X-Pijnwacht-Ended') === 'discharged';
+        summary.kept += left(chunk);
+        return summary;
+      }
       if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
         // The server refused the request as a whole (too large, or an item it cannot even
         // read): sent again unchanged it would be refused for ever. Halve it until the item

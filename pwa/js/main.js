@@ -31,7 +31,7 @@ async function render({ keepStatus = false } = {}) {
   const n = ++rendering;
   const main = document.getElementById('main');
   let screen;
-  if (!state.token) {
+  if (!state.token || state.ended) {
     screen = await joinScreen();
   } else {
     const hash = location.hash || '#/today';
@@ -56,7 +56,7 @@ function renderChrome() {
   showOnline();
   const nav = document.getElementById('nav');
   nav.setAttribute('aria-label', t('nav_label'));
-  if (!state.token || location.hash === '#/setup') { nav.hidden = true; return; }
+  if (!state.token || state.ended || location.hash === '#/setup') { nav.hidden = true; return; }
   nav.hidden = false;
   const here = (location.hash || '#/today').split('/')[1] || 'today';
   const link = (href, key, name) => {

@@ -14,11 +14,15 @@ export const state = {
   questionnaires: new Map(),
   tasks: [],
   online: navigator.onLine,
+  // The team discharged this patient ("afgemeld"): the join screen says the diary has ended.
+  // The device keeps its sign-in and what it holds, so a resume brings it back as it was.
+  ended: false,
 };
 
 /** The last known copies, for a start without a connection. */
 export async function loadCached() {
   state.token = (await store.get('kv', 'token')) || null;
+  state.ended = Boolean(await store.get('kv', 'ended'));
   const me = await store.get('kv', 'me');
   if (me) { state.me = me; setLanguage(me.language || 'nl'); }
   const defs = (await store.get('kv', 'questionnaires')) || [];
@@ -43,6 +47,15 @@ export function onRender(draw) { drawer = draw; }
 
 /** Draw the current screen again ({keepStatus: true} keeps the message shown). */
 export function render(options) { return drawer(options); }
+
+/** The server said the team ended the diary (or, `false`, that it goes on again). */
+export async function setEnded(ended) {
+  if (state.ended === ended) return;
+  state.ended = ended;
+  await store.put('kv', ended, 'ended');
+  if (ended) location.hash = '#/join';
+  render();
+}
 
 /** Forget this device's sign-in and everything kept for it; back to the join screen. */
 export async function signOut(reason) {

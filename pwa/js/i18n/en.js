@@ -18,6 +18,9 @@ export default {
   join_busy: 'Joining…',
   join_need_online: 'Joining needs an internet connection. Please try again when you are online.',
   join_code_short: 'The code has 8 characters. Please check what you entered.',
+  join_ended_title: 'The pain team has ended your diary',
+  join_ended: 'There is nothing more to fill in. The pain team has what you sent. If you have questions, call the pain team. If the pain team starts again with you later, the app works again (or you get a new code: enter it below).',
+  join_ended_check: 'Check again',
   join_removed: 'This device was removed. Join again with a new code from the pain team.',
   other_language: 'In het Nederlands',
 

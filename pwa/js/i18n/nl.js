@@ -18,6 +18,9 @@ export default {
   join_busy: 'Bezig met aanmelden…',
   join_need_online: 'Voor het aanmelden is internet nodig. Probeer het opnieuw als u verbinding heeft.',
   join_code_short: 'De code heeft 8 tekens. Controleer wat u heeft ingevuld.',
+  join_ended_title: 'Het pijnteam heeft uw dagboek beëindigd',
+  join_ended: 'U hoeft niets meer in te vullen. Wat u al stuurde, heeft het pijnteam. Heeft u vragen, bel dan het pijnteam. Gaat het pijnteam later weer met u verder, dan werkt de app weer (of u krijgt een nieuwe code: vul die hieronder in).',
+  join_ended_check: 'Opnieuw kijken',
   join_removed: 'Dit toestel is afgemeld. Meld u opnieuw aan met een nieuwe code van het pijnteam.',
   other_language: 'In English',
 

@@ -66,7 +66,11 @@ export async function joinScreen() {
   const other = language() === 'nl' ? 'en' : 'nl';
   return h('section', { class: 'screen' },
     h('h1', {}, t('join_title')),
-    removed ? h('p', { class: 'notice' }, t('join_removed')) : null,
+    state.ended
+      ? h('div', { class: 'notice', role: 'status' },
+        h('h2', {}, t('join_ended_title')), h('p', {}, t('join_ended')),
+        h('p', {}, h('button', { type: 'button', class: 'secondary', onclick: async () => { await refresh(); render(); } }, t('join_ended_check'))))
+      : removed ? h('p', { class: 'notice' }, t('join_removed')) : null,
     h('p', {}, t('join_intro')),
     form,
     h('p', {}, h('button', { type: 'button', class: 'link', lang: other, onclick: () => { setLanguage(other); render(); } }, t('other_language'))));
