@@ -9,7 +9,8 @@ helpers `page` and `audit_access`.
 
 A session ends after `session_hours` or `session_idle_minutes` without a request. A form posted
 after that is not lost: it is held for its own clinician (accounts.hold_form), who signs in and
-lands on the page it came from with the text filled in again (static/clinic.js).
+lands on the page it came from (every form's `_page`) with the text filled in again: by the
+server (`kept` in the templates), so without JavaScript too; static/clinic.js covers the rest.
 """
 
 from __future__ import annotations
@@ -144,6 +145,14 @@ def page(request: Request, name: str, /, **context: Any) -> Template:
     session = current_session(request)
     services = services_of(request)
     restore = request.scope.get("state", {}).get(_RESTORE)
+
+    def kept(action: str, name: str, default: Any = "") -> Any:
+        """What was typed in this form's field before the session ran out (else `default`):
+        the server fills it in, so nothing is lost without JavaScript either."""
+        if restore is not None and restore.action == action and name in restore.fields:
+            return restore.fields[name]
+        return "" if default is None else default
+
     response = Template(
         template_name=name,
         context={
@@ -153,6 +162,9 @@ def page(request: Request, name: str, /, **context: Any) -> Template:
             "lacking_text": services.library.lacking_text() if session else [],
             "restore": {"action": restore.action, "fields": restore.fields} if restore else None,
             "restore_text": messages.text("clinic.session_restored") if restore else "",
+            "kept": kept,
+            # The page a form was posted from, so a sign-in after a lapsed session returns here.
+            "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             **context,
         },
     )

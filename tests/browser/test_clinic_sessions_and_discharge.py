@@ -96,3 +96,37 @@ def test_discharge_takes_a_patient_off_the_list_and_resume_brings_them_back(
     desk.get_by_role("button", name="Weer volgen").click()
     expect(desk.locator("p.notice[role=status]")).to_contain_text("wordt weer gevolgd")
     assert server.query("SELECT status FROM patients WHERE id = ?", (pid,))[0][0] == "active"
+
+
+def test_typed_text_survives_an_expired_session_without_javascript(
+    browser: Browser, server: Server, nurse: str
+):
+    """The server itself fills the form in again (and knows the page it came from): a browser
+    with scripts off loses nothing either."""
+    pid = new_patient(server, "Mevr. Zonder Script")
+    ctx = browser.new_context(
+        base_url=server.url,
+        viewport={"width": 1280, "height": 800},
+        locale="nl-NL",
+        java_script_enabled=False,
+    )
+    desk = ctx.new_page()
+    desk.goto("/clinic/login")
+    sign_in(desk)
+    desk.goto(f"/clinic/patients/{pid}/settings")
+    desk.get_by_label("Reden (niet verplicht, bijv. behandeling afgerond)").fill("verhuisd naar Groningen")
+    server.execute("UPDATE sessions SET expires_at = '2000-01-01T00:00:00Z'")
+    desk.get_by_role("button", name="Afmelden (monitoring stoppen)").click()
+    expect(desk.locator("p.notice[role=status]")).to_contain_text("Uw sessie was verlopen")
+    sign_in(desk)
+    desk.wait_for_url(f"**/clinic/patients/{pid}/settings")  # the page it came from, not the inbox
+    reason = desk.get_by_label("Reden (niet verplicht, bijv. behandeling afgerond)")
+    expect(reason).to_have_value("verhuisd naar Groningen")
+    expect(desk.locator("p.notice[role=status]")).to_contain_text("staat weer in het formulier")
+    assert server.query("SELECT status FROM patients WHERE id = ?", (pid,))[0][0] == "active"  # not sent
+    desk.get_by_role("button", name="Afmelden (monitoring stoppen)").click()
+    assert (
+        server.query("SELECT discharge_reason FROM patients WHERE id = ?", (pid,))[0][0]
+        == "verhuisd naar Groningen"
+    )
+    ctx.close()
