@@ -559,8 +559,25 @@ def test_finished_rows_are_pruned_after_a_month_pending_ones_never(db, keys, set
         message=PushMessage(title="Pijnwacht", body="Tijd voor uw dagboek", ttl=push_queue.MAX_TTL),
     )
     later = T0 + timedelta(days=31)
-    assert db.write_sync(lambda c: push_queue.prune_queue(c, now=later)) == 1
+    assert push_queue.prune_queue(db, now=later) == 1
     assert [r["status"] for r in queue_rows(db)] == ["queued"]
+
+
+def test_the_prune_walks_a_month_old_backlog_in_chunks_and_keeps_what_is_pending(
+    db, keys, settings, push_service
+):
+    for n in range(5):
+        add_patient(db, f"p{n}")
+        subscribe(db, push_service, keys, f"p{n}")
+        remind(db, f"p{n}", now=T0)
+    assert push.drain_sync(db, settings, keys, T0).sent == 5
+    remind(db, "p0", now=T0)  # old and never sent: kept
+    for n in range(5):
+        remind(db, f"p{n}", now=T0 + timedelta(days=20))
+    # Chunks of 2 rows: the five sent ones span three jobs, the pending one is passed over.
+    assert push_queue.prune_queue(db, now=T0 + timedelta(days=31), chunk=2) == 5
+    assert [r["status"] for r in queue_rows(db)] == ["queued"] * 6
+    assert push_queue.prune_queue(db, now=T0 + timedelta(days=31), chunk=2) == 0
 
 
 def test_drain_sends_a_backlog_larger_than_one_flush(db, keys, settings, push_service):

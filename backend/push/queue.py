@@ -18,7 +18,7 @@ from typing import Literal
 
 import msgspec
 
-from backend.platform.storage import iso
+from backend.platform.storage import Database, iso
 from backend.push import store
 
 # Push services refuse bodies over 4096 bytes encrypted; leave room for the encryption.
@@ -126,10 +126,21 @@ def enqueue_for_clinicians(conn: sqlite3.Connection, message: PushMessage, now: 
     return sum(enqueue(conn, user_id=u, message=message, now=now) for u in store.subscribed_user_ids(conn))
 
 
-def prune_queue(conn: sqlite3.Connection, *, now: datetime, keep_days: int = 30) -> int:
-    """Delete finished queue rows (sent or dead) older than `keep_days`; return how many.
+# Queue rows read per prune job (each a writer job of its own, other writes go between).
+PRUNE_CHUNK = 2000
+
+
+def prune_queue(db: Database, *, now: datetime, keep_days: int = 30, chunk: int = PRUNE_CHUNK) -> int:
+    """Delete finished queue rows (sent or dead) older than `keep_days`, a chunk per writer
+    job; return how many.
 
     A reminder a day for every patient adds up; the nightly sweep calls this so the queue
     holds what is pending plus a month of history to answer "did my phone get it?".
     """
-    return store.prune(conn, iso(now - timedelta(days=keep_days)))
+    before = iso(now - timedelta(days=keep_days))
+    total, after = 0, 0
+    while True:
+        deleted, after = db.write_sync(lambda c, a=after: store.prune_chunk(c, before, a, chunk))
+        total += deleted
+        if after is None:
+            return total

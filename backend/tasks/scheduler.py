@@ -221,12 +221,26 @@ def mark_stale_plans(conn: sqlite3.Connection, pathways: Mapping[str, Pathway], 
     return store.mark_stale_plans(conn, [(p.id, p.checksum) for p in pathways.values()], at)
 
 
-def prune_daily(conn: sqlite3.Connection, now: datetime) -> int:
-    """Once a day (the first tick of a UTC day): delete history past its keeping time."""
-    if not store.claim_day(conn, "scheduler.pruned_on", now.date().isoformat()):
+# Rows deleted per prune job: each a writer job of its own, so other writes go between.
+PRUNE_CHUNK = 2000
+
+
+def prune_daily(db: Database, now: datetime) -> int:
+    """Once a day (the first tick of a UTC day): delete history past its keeping time, a
+    chunk per writer job (a month of a big clinic's pushes is millions of rows); how many.
+
+    The day is claimed first (compare-and-set): a pass stopped half-way leaves the rest to
+    the next day's, which deletes everything older than its own limit."""
+    if not db.write_sync(lambda c: store.claim_day(c, "scheduler.pruned_on", now.date().isoformat())):
         return 0  # done today already (by this or another process)
-    n = store.prune_reminder_log(conn, iso(now - timedelta(days=KEEP_REMINDER_LOG_DAYS)))
-    return n + push_queue.prune_queue(conn, now=now, keep_days=KEEP_PUSH_QUEUE_DAYS)
+    before = iso(now - timedelta(days=KEEP_REMINDER_LOG_DAYS))
+    n = 0
+    while True:
+        deleted = db.write_sync(lambda c: store.prune_reminder_log(c, before, PRUNE_CHUNK))
+        n += deleted
+        if deleted < PRUNE_CHUNK:
+            break
+    return n + push_queue.prune_queue(db, now=now, keep_days=KEEP_PUSH_QUEUE_DAYS, chunk=PRUNE_CHUNK)
 
 
 def plan_due(

@@ -448,8 +448,14 @@ def claim_day(conn: sqlite3.Connection, key: str, day: str) -> bool:
     )
 
 
-def prune_reminder_log(conn: sqlite3.Connection, before: str) -> int:
-    return conn.execute("DELETE FROM reminder_log WHERE claimed_at < ?", (before,)).rowcount
+def prune_reminder_log(conn: sqlite3.Connection, before: str, limit: int) -> int:
+    """At most `limit` log rows claimed before `before` deleted, along their claimed_at index;
+    how many (< limit: none older left)."""
+    return conn.execute(
+        "DELETE FROM reminder_log WHERE id IN (SELECT id FROM reminder_log INDEXED BY reminder_log_claimed"
+        " WHERE claimed_at < ? ORDER BY claimed_at LIMIT ?)",
+        (before, limit),
+    ).rowcount
 
 
 def take_lease(conn: sqlite3.Connection, name: str, holder: str, *, at: str, expires_at: str) -> bool:

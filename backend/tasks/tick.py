@@ -92,7 +92,7 @@ def run_tick(
 
     # plan
     report.expired = db.write_sync(mark_and_expire)
-    report.pruned = db.write_sync(lambda conn: scheduler.prune_daily(conn, now))
+    report.pruned = scheduler.prune_daily(db, now)
     report.planned, report.plan_errors = scheduler.plan_due(db, settings, now, pathways)
     # expire (what planning made that is already past its window)
     report.expired += db.write_sync(lambda conn: store.expire(conn, at))
