@@ -201,3 +201,48 @@ def test_timeline_has_dates_values_per_day_mood_notes_and_the_baseline(desk: Pag
     assert "Reactietijden" in readable(page)
     assert axe(page) == []
     assert page.js_errors == []
+
+
+def test_the_other_pages_read_in_dutch_without_ids_and_fit_at_double_text(
+    browser: Browser, server, nurse, patient_with_alerts
+):
+    """Patient list, enrolment, response times and (for an admin) the audit log: Dutch, no
+    patient id or action code in view, axe-clean, nothing wider than the window at 200 % text;
+    photographed for the README."""
+    admin, secret = "beheer@example.org", "beheer wachtwoord 77"
+    proc = subprocess.run(
+        [str(PIJNWACHT), "user", "add", "--email", admin, "--name", "B. Eheer", "--role", "admin",
+         "--password-stdin"],
+        input=secret + "\n", env=server.env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    ctx = browser.new_context(
+        base_url=server.url, viewport=DESKTOP, locale="nl-NL", timezone_id="Europe/Amsterdam"
+    )
+    page = ctx.new_page()
+    page.goto("/clinic/login")
+    page.get_by_label("E-mailadres").fill(admin)
+    page.get_by_label("Wachtwoord").fill(secret)
+    page.get_by_role("button", name="Aanmelden").click()
+    page.get_by_role("heading", name="Meldingen").wait_for()
+    pid = patient_with_alerts["id"]
+    page.goto(f"/clinic/patients/{pid}")  # something for the audit log to say
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shots = {
+        "patients.png": "/clinic/patients",
+        "enrol.png": "/clinic/patients/new",
+        "response-times.png": "/clinic/response-times",
+        "audit.png": f"/clinic/audit/{pid}",
+    }
+    for name, path in shots.items():
+        r = page.goto(path)
+        assert r is not None and r.status == 200, path
+        text = readable(page)
+        assert pid not in text and not re.search(r"\b(view|list|export)_[a-z]+|\d{4}-\d\d-\d\d", text), path
+        assert axe(page) == [], path
+        page.screenshot(path=str(SCREENSHOTS / name), full_page=False)
+        page.evaluate("document.documentElement.style.fontSize = '200%'")
+        wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert wide <= 0, f"{path} is {wide}px wider than the window at 200 % text"
+    assert "tijdlijn bekeken" in page.locator("body").inner_text()
+    ctx.close()
