@@ -58,9 +58,60 @@ def test_a_two_day_flare_does_not_alert():
         assert "pain_rise" not in rules(evaluate(entries, Thresholds(), day(today), START))
 
 
-def test_no_pain_judgement_without_four_weeks_of_baseline():
+def test_no_pain_judgement_before_ten_diary_days():
+    entries = stable_history(9) + [diary(9 + i, 8) for i in range(7)]
+    for today in range(9, 16):
+        assert "pain_rise" not in rules(evaluate(entries, Thresholds(), day(today), START))
+
+
+def test_a_step_in_the_first_weeks_is_caught_within_a_week_by_the_warm_up_baseline():
     entries = stable_history(20) + [diary(20 + i, 8) for i in range(7)]
-    assert "pain_rise" not in rules(evaluate(entries, Thresholds(), day(26), START))
+    opened = [
+        n
+        for n in range(20, 27)
+        if "pain_rise" in rules(evaluate(entries[: n + 1], Thresholds(), day(n), START))
+    ]
+    assert opened and opened[0] <= 24
+    found = next(
+        f for f in evaluate(entries, Thresholds(), day(opened[0]), START) if f.rule_id == "pain_rise"
+    )
+    assert "baseline 3," in found.reason or "baseline 4," in found.reason
+    # Without the warm-up the first alert waits for six weeks of diary.
+    no_warmup = thresholds_for({"warmup_days": 0}, {})
+    assert "pain_rise" not in rules(evaluate(entries, no_warmup, day(26), START))
+
+
+def test_the_warm_up_baseline_is_stricter_than_the_full_one():
+    """A rise of 2 points over a noisy first fortnight: too uncertain to alert yet."""
+    rng = random.Random(5)
+    entries = [diary(i, min(10, max(0, round(rng.gauss(4, 1.6))))) for i in range(20)]
+    entries += [diary(20 + i, 6) for i in range(4)]
+    assert "pain_rise" not in rules(evaluate(entries, Thresholds(), day(23), START))
+
+
+def test_a_second_rise_ten_days_after_the_first_ended_is_news():
+    """Re-armed: the 42-day baseline still holds the first episode, but the ten days since it
+    ended are the patient's usual pain, and the next rise is judged against them."""
+    rng = random.Random(11)
+
+    def usual() -> float:
+        return min(10, max(0, round(rng.gauss(4, 0.8))))
+
+    days = [usual() for _ in range(56)] + [7.0] * 35 + [usual() for _ in range(10)] + [7.0] * 7
+    entries = [diary(i, v) for i, v in enumerate(days)]
+    onset = 56 + 35 + 10
+
+    def opened(t: Thresholds) -> list[str]:
+        return [
+            f.reason
+            for n in range(onset, onset + 7)
+            for f in evaluate(entries[: n + 1], t, day(n), START)
+            if f.rule_id == "pain_rise" and f.opens
+        ]
+
+    found = opened(Thresholds())
+    assert found and "baseline 4," in found[0], found
+    assert not opened(thresholds_for({"rearm_share": 0}, {}))
 
 
 def test_a_rise_weeks_after_an_episode_alerts_as_it_would_after_a_quiet_time():

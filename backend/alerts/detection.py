@@ -118,7 +118,9 @@ def pain_rise(ctx: Context) -> list[Finding]:
     """Sustained pain rise: the recent days well above the patient's own baseline.
 
     Baseline = the trimmed mean of the daily pain over `baseline_days` ending `recent_days`
-    ago (the rise itself does not drag it up; flares and odd days are cut off). Each window of
+    ago (the rise itself does not drag it up; flares and odd days are cut off); in the first
+    weeks a warm-up baseline, after an episode the settled level since (baseline.py), both
+    judged more strictly (`warmup_noise_z`, the noise SD at an upper bound). Each window of
     the last `min_window_days` to `window_days` days is judged; a rise counts when in one of
     them (1) the mean is a clinically important rise (2 points or 30 % of the baseline,
     whichever is smaller, but at least `min_change_points`), (2) at least `persistence_days`
@@ -145,6 +147,7 @@ def pain_rise(ctx: Context) -> list[Finding]:
     important = important_change(t, baseline)
     raised = t.raised_day_share * important
     noise: Noise | None = None
+    limit = t.warmup_noise_z if found.kind != "full" else t.noise_z
     best: tuple[float, int, float, int] | None = None  # z, days, mean, elevated
     for w in range(t.min_window_days, t.window_days + 1):
         start = today - timedelta(days=w - 1)
@@ -161,8 +164,10 @@ def pain_rise(ctx: Context) -> list[Finding]:
             continue
         if noise is None:
             noise = Noise.of(base_days)
+            if found.kind != "full":
+                noise = noise.widened(len(base))
         z = rise / noise.standard_error(n, len(base))
-        if z >= t.noise_z and (best is None or z > best[0]):
+        if z >= limit and (best is None or z > best[0]):
             best = (z, n, mean, elevated)
     if best is None:
         return _pain_holds(t, recent, baseline, important, today)

@@ -32,9 +32,20 @@ class Thresholds(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, froze
     # patient who skips many days is still watched.
     min_baseline_days: int = 14
     min_baseline_span_days: int = 28
-    # The recent window judged against the baseline (calendar days, today included).
+    # Until then (the first weeks), a warm-up baseline: every diary day before the recent
+    # window, once there are this many spread over as many days (0: none), judged with the
+    # stricter `warmup_noise_z` (a short baseline is an uncertain one).
+    warmup_days: int = 10
+    warmup_noise_z: float = 3.6
+    # Re-arm after an episode: when the `settle_days` before the recent window lie
+    # `rearm_share` of the important change below the baseline (the episode still lifts it),
+    # the baseline is that settled level, from those days (0: never), judged like a warm-up.
+    settle_days: int = 10
+    rearm_share: float = 1.25
+    # The recent window judged against the baseline (calendar days, today included), of at
+    # least `min_window_days` entries (4: fewer flares open an alert, at a day's delay).
     window_days: int = 8
-    min_window_days: int = 3
+    min_window_days: int = 4
     # Clinically important change (Farrar 2001): 2 points or 30 % of the baseline.
     change_points: float = 2.0
     change_percent: float = 30.0

@@ -32,6 +32,9 @@ class Baseline:
     start: date  # first day of the baseline period
     end: date  # the day after its last day
     days: list[tuple[date, float]]
+    # How it was found: "full" (the usual lagged period), "warmup" (a short history: the days
+    # before the recent window) or "settled" (pain came down from an episode: the level since).
+    kind: str = "full"
 
     @property
     def values(self) -> list[float]:
@@ -44,16 +47,52 @@ def pain_baseline(t: Thresholds, pain: Sequence[tuple[date, float]], today: date
     end = today - timedelta(days=max(t.recent_days, t.window_days) - 1)
     start = end - timedelta(days=t.baseline_days)
     days = [(d, v) for d, v in pain if start <= d < end]
-    if len(days) < t.min_baseline_days:
-        return None
-    if (end - days[0][0]).days < min(t.min_baseline_span_days, t.baseline_days):
-        return None
+    if len(days) < t.min_baseline_days or (end - days[0][0]).days < min(
+        t.min_baseline_span_days, t.baseline_days
+    ):
+        return warmup_baseline(t, pain, today)
     value = trimmed_mean([v for _, v in days], t.baseline_trim)
     if t.baseline_raised_share > 0:
         usual = without_raised(days, value + t.baseline_raised_share * important_change(t, value))
         if len(usual) >= t.min_baseline_days:
             days, value = usual, trimmed_mean([v for _, v in usual], t.baseline_trim)
-    return Baseline(value, start, end, days)
+    return settled_baseline(t, pain, today, value) or Baseline(value, start, end, days)
+
+
+def warmup_baseline(t: Thresholds, pain: Sequence[tuple[date, float]], today: date) -> Baseline | None:
+    """A short history (the first weeks): every diary day before the recent window, once there
+    are `warmup_days` of them spread over as many days. The rule judges against it more
+    strictly (`warmup_noise_z`): a short baseline is an uncertain one."""
+    if not t.warmup_days:
+        return None
+    end = today - timedelta(days=t.window_days - 1)
+    start = end - timedelta(days=t.baseline_days)
+    days = [(d, v) for d, v in pain if start <= d < end]
+    if len(days) < t.warmup_days or (end - days[0][0]).days < t.warmup_days:
+        return None
+    return Baseline(trimmed_mean([v for _, v in days], t.baseline_trim), days[0][0], end, days, "warmup")
+
+
+def settled_baseline(
+    t: Thresholds, pain: Sequence[tuple[date, float]], today: date, value: float
+) -> Baseline | None:
+    """Pain came down from an episode: the `settle_days` before the recent window lie
+    `rearm_share` of the important change below the usual baseline (which the episode still
+    lifts). The baseline is then that settled level, from those days (few: the noise model's
+    standard error widens by itself), so the next rise is news (a re-armed rule)."""
+    if not t.settle_days or not t.rearm_share:
+        return None
+    end = today - timedelta(days=t.window_days - 1)
+    since = end - timedelta(days=t.settle_days)
+    recent = [v for d, v in pain if since <= d < end]
+    if len(recent) < max(3, t.settle_days // 2):
+        return None
+    level = trimmed_mean(recent, t.baseline_trim)
+    important = important_change(t, value)
+    if value - level < t.rearm_share * important:
+        return None
+    days = [(d, v) for d, v in pain if since <= d < end]
+    return Baseline(level, since, end, days, "settled")
 
 
 def important_change(t: Thresholds, baseline: float) -> float:
@@ -118,6 +157,11 @@ class Noise(msgspec.Struct):
         r = sum(pairs) / len(pairs) / var if pairs and var > 0 else 0.0
         # Pain carries over from day to day; 4 weeks give a rough estimate, hence the clamp.
         return cls(sd, min(0.7, max(0.0, r)))
+
+    def widened(self, n: int) -> Noise:
+        """For a short baseline of n days: an SD this uncertain is taken at its upper bound
+        (about an upper 90 % limit; the two highest days are no longer dropped either)."""
+        return Noise(self.sd * (1 + 1.3 / math.sqrt(n)), self.autocorrelation)
 
     def standard_error(self, n: int, n_baseline: int) -> float:
         """SE of (mean of n consecutive days - baseline median), allowing for carry-over."""
