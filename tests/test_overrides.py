@@ -4,6 +4,7 @@ pain level (rises up to it do not alert until its end date). CLI, clinic forms, 
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -170,6 +171,8 @@ def test_the_settings_form_sets_a_threshold_and_refuses_a_bad_value_naming_it(
     pid, _ = patient
     form = client.get(f"/clinic/patients/{pid}/settings")
     assert 'name="key"' in form.text and "Geen eigen drempels" in form.text
+    shown = re.sub(r"<[^>]+>", " ", form.text)  # what a nurse reads: threshold names, no keys
+    assert "Verwacht pijnniveau" in shown and not re.search(r"\b[a-z]+_[a-z_]+\b", shown)
     token = csrf_of(form.text)
     r = client.post(
         f"/clinic/patients/{pid}/thresholds",
