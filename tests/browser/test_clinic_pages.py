@@ -206,7 +206,7 @@ def test_timeline_has_dates_values_per_day_mood_notes_and_the_baseline(desk: Pag
 def test_the_other_pages_read_in_dutch_without_ids_and_fit_at_double_text(
     browser: Browser, server, nurse, patient_with_alerts
 ):
-    """Patient list, enrolment, response times and (for an admin) the audit log: Dutch, no
+    """Patient list, enrolment, response times, (for an admin) the audit log, and the inbox: Dutch, no
     patient id or action code in view, axe-clean, nothing wider than the window at 200 % text;
     photographed for the README."""
     admin, secret = "beheer@example.org", "beheer wachtwoord 77"
@@ -229,6 +229,7 @@ def test_the_other_pages_read_in_dutch_without_ids_and_fit_at_double_text(
     page.goto(f"/clinic/patients/{pid}")  # something for the audit log to say
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     shots = {
+        "": "/clinic/inbox",  # its own test photographs it
         "patients.png": "/clinic/patients",
         "enrol.png": "/clinic/patients/new",
         "response-times.png": "/clinic/response-times",
@@ -240,7 +241,8 @@ def test_the_other_pages_read_in_dutch_without_ids_and_fit_at_double_text(
         text = readable(page)
         assert pid not in text and not re.search(r"\b(view|list|export)_[a-z]+|\d{4}-\d\d-\d\d", text), path
         assert axe(page) == [], path
-        page.screenshot(path=str(SCREENSHOTS / name), full_page=False)
+        if name:
+            page.screenshot(path=str(SCREENSHOTS / name), full_page=False)
         page.evaluate("document.documentElement.style.fontSize = '200%'")
         wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert wide <= 0, f"{path} is {wide}px wider than the window at 200 % text"
