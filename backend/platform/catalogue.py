@@ -40,6 +40,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "De JSON is te diep genest; een antwoord heeft maar een paar niveaus.",
         "en": "The JSON is nested too deeply; a response has only a few levels.",
     },
+    "body.number_range": {
+        "nl": "Een getal in de gegevens is te groot of te klein om te lezen (bijv. 1e309).",
+        "en": "A number in the request body is too large or too small to read (e.g. 1e309).",
+    },
     "body.malformed": {
         "nl": "De gegevens zijn geen geldige JSON ({why}).",
         "en": "The request body is not valid JSON ({why}).",

@@ -222,6 +222,8 @@ def _http_exception(request: Request, exc: HTTPException) -> Response:
         detail, extra = messages.problems_detail(problems, lang), messages.problems_out(problems, lang)
     elif detail.startswith("JSON is malformed"):
         detail = messages.text("body.malformed", lang, why=detail.partition(": ")[2][:100])
+    elif detail.startswith("Number out of range"):  # msgspec's text for 1e309 in a typed body
+        detail = messages.text("body.number_range", lang)
     elif exc.status_code in _STATUS_KEYS and (exc.status_code != 400 or detail == HTTPStatus(400).phrase):
         detail = messages.text(_STATUS_KEYS[exc.status_code], lang)
     return _json_error(request, exc.status_code, detail, extra, exc.headers)

@@ -35,6 +35,26 @@ def test_the_same_bodies_on_a_signed_in_patients_put_and_batch(client, patient):
             assert r.status_code == 400, (url, r.text)
 
 
+def test_a_number_past_a_float_is_a_dutch_400_on_put_and_batch(client, patient, services):
+    # 1e309 answered 400 with msgspec's English "Number out of range - at `$[...][...]`".
+    _pid, headers = patient
+    item = diary()
+    text = b'{"questionnaire":"diary","version":1,"authored_at":"%s","local_date":"%s",' % (
+        item["authored_at"].encode(),
+        item["local_date"].encode(),
+    )
+    put = text + b'"answers":{"pain_avg":1e309,"pain_worst":7}}'
+    batch = b'{"responses":[' + text + b'"id":"%s","answers":{"pain_avg":-1e309}}]}' % new_id().encode()
+    for method, url, body in (
+        ("PUT", f"/api/v1/responses/{new_id()}", put),
+        ("POST", "/api/v1/responses:batch", batch),
+    ):
+        r = client.request(method, url, content=body, headers={**headers, **JSON})
+        assert r.status_code == 400, (url, r.text)
+        assert "te groot of te klein" in r.json()["detail"], r.text
+    assert services.db.query("SELECT count(*) AS n FROM responses")[0]["n"] == 0
+
+
 @pytest.mark.parametrize("task_id", [2**63, 2**64, 10**30, -1])
 def test_task_ids_beyond_sqlite_integers_are_422_naming_task_id(client, patient, task_id):
     _pid, headers = patient
