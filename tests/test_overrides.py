@@ -105,6 +105,10 @@ def test_the_command_sets_lists_and_clears_overrides_audited(capsys, settings, s
             ["--set", "noise_z=2", "--until", "volgende week"],
             "'noise_z': einddatum 'volgende week' is geen datum",
         ),
+        # A week date is ten characters too: it was stored as that week's Wednesday.
+        (["--set", "noise_z=2", "--until", "2099-W49-3"], "einddatum '2099-W49-3' is geen datum"),
+        (["--set", "noise_z=2", "--until", "20991202"], "einddatum '20991202' is geen datum"),
+        (["--set", "noise_z=2", "--until", "2099-12-2"], "einddatum '2099-12-2' is geen datum"),
     ],
 )
 def test_the_command_refuses_bad_settings_in_dutch_naming_the_key(

@@ -19,6 +19,7 @@ import msgspec
 
 from backend.alerts.detection import Thresholds, overrides_in_force, thresholds_for
 from backend.patients import store as patients
+from backend.platform.dates import DATE_RE
 from backend.platform.messages import Refusal
 
 EXPECTED = "expected_pain_level"
@@ -72,9 +73,9 @@ def parse_until(key: str, text: str | None, today: date) -> date | None:
             raise OverrideError("override.until_required", key=key, days=MAX_EXPECTED_DAYS)
         return None
     try:
-        until = date.fromisoformat(text)
-        if len(text) != 10:
+        if not DATE_RE.fullmatch(text):  # exactly YYYY-MM-DD: fromisoformat takes 2026-W49-3
             raise ValueError
+        until = date.fromisoformat(text)
     except ValueError:
         raise OverrideError("override.until_format", key=key, value=text) from None
     if until < today:

@@ -17,8 +17,10 @@ from typing import NamedTuple
 
 from backend.platform.messages import Problem
 
-DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
-DATETIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})")
+DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)  # ASCII: \d also matches full-width digits
+DATETIME_RE = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
 # How far before enrolment (or the pathway anchor, if earlier) a diary day may lie: a patient
 # who starts the app a few weeks after the first consult may fill in what came before.
 MARGIN_BEFORE_DAYS = 30
