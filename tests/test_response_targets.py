@@ -10,7 +10,7 @@ from backend.alerts.names import rule_name
 from backend.diary.questionnaires import load_library
 from backend.patients.pathways import SuccessRule, trial_days
 from backend.web.timeline import trial_text
-from tests.conftest import diary, new_id
+from tests.conftest import AMS, diary, make_patient, new_id, store_response
 
 TARGETS = deadlines.Targets(urgent_minutes=60, high_working_days=1, routine_working_days=3)
 
@@ -105,3 +105,30 @@ def test_response_times_page_and_an_over_long_note(client, clinician, patient, s
     )
     assert ok.status_code == 200 and "doorverwezen (huisarts/crisisdienst)" in ok.text
     assert services.db.query_one("SELECT outcome FROM alerts")["outcome"] == "referred"
+
+
+def test_the_patient_page_shows_the_trial_of_an_anchor_long_before_the_chart(client, clinician, services):
+    # A trial 300 days ago: its days lie far before the 90 days shown and the baseline's reach,
+    # and the page still counts them, and only them (not the days before or after the rule's).
+    today = datetime.now(AMS).date()
+    anchor = today - timedelta(days=300)
+    pain = {-10: 10, -8: 10} | dict(zip(range(-7, -1), [6, 7, 6, 7, 6, 7], strict=True))
+    pain |= {d: (3 if d <= 9 else 5) for d in range(1, 15)} | {d: 1 for d in range(15, 40)}
+
+    def seed(conn):
+        p = make_patient(
+            conn,
+            pathway="treatment-followup",
+            anchor=anchor,
+            enrolled_at=f"{anchor - timedelta(days=20)}T09:00:00Z",
+        )
+        for d, v in pain.items():
+            store_response(conn, p.id, anchor + timedelta(days=d), {"pain_avg": v, "pain_worst": v})
+        for n in range(60):  # the recent weeks: what the chart shows
+            store_response(conn, p.id, today - timedelta(days=n), {"pain_avg": 2, "pain_worst": 3})
+        return p.id
+
+    pid = services.db.write_sync(seed)
+    page = client.get(f"/clinic/patients/{pid}")
+    assert page.status_code == 200
+    assert "≥ 50 % pijnvermindering op 9 van 14 dagen (baseline 6,5)" in page.text

@@ -23,6 +23,18 @@ def baseline_reach(t: Any) -> int:
     return t.baseline_days + max(t.recent_days, t.window_days)
 
 
+def spans_to_read(since: date, last: date, also: tuple[date, date] | None) -> list[tuple[date, date]]:
+    """The day spans to read, oldest first and not overlapping: `since`..`last` (the window
+    shown and the baseline's reach) and the part of `also` (a trial's days around its anchor)
+    before it, none after `last`. Bounded by both spans, whatever the length of the history."""
+    spans = []
+    if also is not None:
+        lo, hi = also[0], min(also[1], last, since - timedelta(days=1))
+        if lo <= hi:
+            spans.append((lo, hi))
+    return [*spans, (since, last)]
+
+
 @dataclass
 class Score:
     day: date

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -144,6 +145,13 @@ class TrialDays(msgspec.Struct):
     reached: int
     days: int
     min_reduction_percent: float
+
+
+def trial_span(rule: SuccessRule, anchor: date) -> tuple[date, date]:
+    """The days a success rule looks at: its baseline and outcome days around the anchor."""
+    lo = min(rule.baseline_days[0], rule.outcome_days[0])
+    hi = max(rule.baseline_days[1], rule.outcome_days[1])
+    return anchor + timedelta(days=lo), anchor + timedelta(days=hi)
 
 
 def trial_days(rule: SuccessRule, values_by_day: Mapping[int, float]) -> TrialDays | None:

@@ -22,7 +22,7 @@ from backend.alerts.overrides import EXPECTED, listing
 from backend.diary import store as diary_store
 from backend.diary import timeline as diary_timeline
 from backend.patients import store as patients
-from backend.patients.pathways import trial_days
+from backend.patients.pathways import trial_days, trial_span
 from backend.platform import formatting
 from backend.platform.storage import iso, parse_iso, utcnow
 from backend.platform.words import word
@@ -99,11 +99,18 @@ class PatientPageController(Controller):
             today = p.local_today(now)
             first = today - timedelta(days=CHART_DAYS - 1)
             thresholds = patient_thresholds(system.pathways, p.pathway_id, p.thresholds, today)
-            since = min(
-                first - timedelta(days=diary_timeline.baseline_reach(thresholds)),
-                date.fromisoformat(p.anchor_date) - timedelta(days=14),
-            )
-            rows = diary_store.current_between(conn, patient_id, since.isoformat(), today.isoformat())
+            # The window shown and the baseline's reach, plus a trial's days around its anchor:
+            # bounded, however long the history.
+            rule = getattr(system.pathways.get(p.pathway_id), "success", None)
+            rows = [
+                row
+                for lo, hi in diary_timeline.spans_to_read(
+                    first - timedelta(days=diary_timeline.baseline_reach(thresholds)),
+                    today,
+                    trial_span(rule, date.fromisoformat(p.anchor_date)) if rule else None,
+                )
+                for row in diary_store.current_between(conn, patient_id, lo.isoformat(), hi.isoformat())
+            ]
             alerts = alerts_store.of_patient(conn, patient_id)
             eight_weeks = iso(datetime.combine(today - timedelta(weeks=8), datetime.min.time(), p.zone))
             return (

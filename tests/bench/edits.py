@@ -12,6 +12,10 @@ PIJNWACHT_MAX_EDITS_PER_HOUR=0, so every PUT really adds an edit):
 - wrk, 16 connections, one patient writing today's diary with fresh UUIDs, against
   `/healthz` on the same server in the same run: the ratio of requests/s (and per CPU-s).
 
+`python -m tests.bench.edits --timeline` measures the timeline alone in those five cases, and
+with BENCH_BEFORE=<a checkout of older code> that code's server too, on the same files, in the
+same run, checking that both give the same page.
+
 Targets (issue 17): PUT after 3 000 edits <= 1.5x after 20; timeline < 100 ms and CSV
 < 500 ms after thousands of edits; /healthz max < 100 ms; PUT >= 40 % of /healthz.
 """
@@ -371,8 +375,49 @@ def run(quick: bool = False) -> list[Figure]:
     return figures
 
 
+def _server_from(tree: str) -> list[str]:
+    """`pijnwacht serve` of another checkout (BENCH_BEFORE=<dir>): its `backend` first."""
+    code = (
+        f"import sys; sys.path.insert(0, {tree!r}); from backend.cli import main;"
+        " sys.argv[1:] = ['serve']; main()"
+    )
+    return [sys.executable, "-c", code]
+
+
+def timeline_flat(gets: int = 9) -> None:
+    """The timeline alone at 20 / 3 000 / 30 000 edits of a day (1 year) and 1 / 3 / 10 years
+    (20 edits): median of `gets` loads, one server per case. With BENCH_BEFORE=<a checkout of
+    the code before> the same database is also served by that code, in the same run, and the
+    two pages are compared (the same HTML but for the CSRF token)."""
+    import re
+
+    folder = workdir()
+    before = os.environ.get("BENCH_BEFORE")
+    token = re.compile(rb'(data-csrf="|name="csrf_token" value=")[^"]*"')
+    print("case | before ms | after ms | same page")
+    for years, edits in [(1, 20), (1, 3000), (1, 30000), (3, 20), (10, 20)]:
+        db, _token, cookie = build(folder, years, edits)
+        out, pages = {}, {}
+        for name, command in [("after", None)] + ([("before", _server_from(before))] if before else []):
+            with Server(db, env=ENV, command=command) as srv:
+                timed_gets(srv.port, cookie, f"/clinic/patients/{PID}", 2)  # warm up
+                times, status, _size = timed_gets(srv.port, cookie, f"/clinic/patients/{PID}", gets)
+                c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+                c.request("GET", f"/clinic/patients/{PID}", headers={"Cookie": cookie})
+                pages[name] = token.sub(b"", c.getresponse().read())
+                c.close()
+            assert status == {200}, status
+            out[name] = median(times)
+        same = "yes" if not before else ("yes" if pages["before"] == pages["after"] else "NO")
+        was = f"{out['before']:.1f}" if before else "-"
+        print(f"{years} y, {edits:,} edits | {was} | {out['after']:.1f} | {same}", flush=True)
+
+
 if __name__ == "__main__":
     from tests.bench.common import table
 
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    print(table(run(quick="--quick" in sys.argv)))
+    if "--timeline" in sys.argv:
+        timeline_flat()
+    else:
+        print(table(run(quick="--quick" in sys.argv)))
