@@ -113,6 +113,22 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
         "baseline_raised_share": {"nl": "verhoogde dagen buiten de baseline", "en": "raised days left out"},
         "min_baseline_days": {"nl": "minste dagboekdagen voor een baseline", "en": "fewest baseline days"},
         "min_baseline_span_days": {"nl": "minste spreiding van de baseline (dagen)", "en": "baseline span"},
+        "warmup_days": {
+            "nl": "eerste weken: dagboekdagen voor een voorlopige baseline",
+            "en": "first weeks: diary days for a provisional baseline",
+        },
+        "warmup_noise_z": {
+            "nl": "eerste weken: boven de dag-tot-dagschommeling (z)",
+            "en": "first weeks: above day-to-day noise (z)",
+        },
+        "settle_days": {
+            "nl": "na een periode van meer pijn: dagen voor het nieuwe niveau",
+            "en": "after an episode: days for the settled level",
+        },
+        "rearm_share": {
+            "nl": "na een periode van meer pijn: gezakt met (deel belangrijke stijging)",
+            "en": "after an episode: settled by (share of an important rise)",
+        },
         "window_days": {"nl": "beoordeelde periode (dagen)", "en": "window (days)"},
         "min_window_days": {"nl": "minste ingevulde dagen in de periode", "en": "fewest days in the window"},
         "change_points": {"nl": "belangrijke stijging (punten)", "en": "important rise (points)"},
