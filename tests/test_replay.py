@@ -78,6 +78,25 @@ def test_an_alert_that_gets_materially_worse_is_a_new_row_on_the_day_it_resurfac
     assert len({row.opened_on for row in pain}) == len(pain)
 
 
+def test_a_real_rise_after_a_noise_alert_held_open_by_weak_evidence_is_a_new_row():
+    # Four noisy days open an alert; weeks of pain just above the baseline (too weak to open
+    # one) must not keep it open until the real rise, which would then show nothing new.
+    base = [3, 4, 3, 3, 4]
+
+    def pain(i: int) -> int:
+        if i < 60:
+            return base[i % 5]
+        if i < 64:
+            return 7
+        return [4, 5, 4, 5][i % 4] if i < 84 else 7
+
+    rows = history("a", 100, pain=pain)
+    opened = [a.opened_on for a in replay(rows, None, None, None, None) if a.rule_id == "pain_rise"]
+    assert len(opened) == 2
+    assert START + timedelta(days=60) <= opened[0] <= START + timedelta(days=63)
+    assert START + timedelta(days=84) <= opened[1] <= START + timedelta(days=90)
+
+
 def test_an_edit_replaces_the_earlier_answer_of_that_day():
     rows = history("a", 3)
     rows += diary_rows(

@@ -107,8 +107,14 @@ def step(
     findings: Sequence[Finding],
     today: date,
     quiet_days: int,
+    hold_days: int = 0,
 ) -> Changes:
-    """The lifecycle: which alerts open, update and close given today's findings."""
+    """The lifecycle: which alerts open, update and close given today's findings.
+
+    With `hold_days`, evidence too weak to open an alert (`Finding.opens` false) keeps an open
+    one open only that many days after the last evidence that would open one: a noise-opened
+    alert does not sit open for weeks on weak evidence and swallow the real rise that follows
+    (that rise opens a new alert). An urgent alert nobody has seen still never closes."""
     by_rule: dict[str, Finding] = {}
     for f in findings:
         have = by_rule.get(f.rule_id)
@@ -121,7 +127,11 @@ def step(
         elif rule_id in open_alerts:
             alert = open_alerts[rule_id]
             news = what_changed(alert, f) if f.opens else ""
-            if not news and cleared(alert, today, quiet_days):
+            if not f.opens and held_too_long(alert, today, hold_days):
+                changes.closed.append(alert)
+            elif (
+                not news and (f.opens or not hold_days) and cleared(alert, today, max(quiet_days, hold_days))
+            ):
                 # Clear for the quiet period without an evaluation to close it (no response,
                 # no sweep): a new episode.
                 changes.closed.append(alert)
@@ -146,6 +156,19 @@ def cleared(alert: OpenAlert, today: date, quiet_days: int) -> bool:
     """Evidence again today after the quiet period without any (days between, not counting
     today): a new episode rather than more of the same."""
     return (today - alert.last_evidence_on).days - 1 >= quiet_days
+
+
+def held_too_long(alert: OpenAlert, today: date, hold_days: int) -> bool:
+    """Weak evidence has kept the alert open `hold_days` past its last full evidence."""
+    if not hold_days or held_until_seen(alert):
+        return False
+    return (today - alert.last_evidence_on).days >= hold_days
+
+
+def refreshes(f: Finding, hold_days: int) -> bool:
+    """Whether `f` moves an open alert's day of last evidence: weak evidence does not when
+    it may hold the alert only `hold_days`."""
+    return f.opens or not hold_days
 
 
 def held_until_seen(alert: OpenAlert) -> bool:
@@ -186,7 +209,9 @@ def short_dutch_date(d: date) -> str:
     return f"{d.day} {MONTHS_NL[d.month - 1]}"
 
 
-def apply_in_memory(open_alerts: dict[str, OpenAlert], changes: Changes, today: date) -> list[OpenAlert]:
+def apply_in_memory(
+    open_alerts: dict[str, OpenAlert], changes: Changes, today: date, hold_days: int = 0
+) -> list[OpenAlert]:
     """Apply `changes` to an in-memory set of open alerts (replay, simulation); return new ones."""
     new: list[OpenAlert] = []
     for alert in changes.closed:
@@ -196,7 +221,8 @@ def apply_in_memory(open_alerts: dict[str, OpenAlert], changes: Changes, today: 
         open_alerts[f.rule_id] = alert
         new.append(alert)
     for u in changes.updated:
-        u.alert.last_evidence_on = today
+        if refreshes(u.finding, hold_days):
+            u.alert.last_evidence_on = today
         u.alert.reason = u.reason
         u.alert.level = u.finding.level
         if SEVERITY_RANK[u.finding.severity] > SEVERITY_RANK[u.alert.severity]:
@@ -286,7 +312,12 @@ def load_open_alerts(conn: sqlite3.Connection, patient_id: str) -> dict[str, Ope
 
 
 def write_changes(
-    conn: sqlite3.Connection, patient_id: str, changes: Changes, today: date, now: datetime
+    conn: sqlite3.Connection,
+    patient_id: str,
+    changes: Changes,
+    today: date,
+    now: datetime,
+    hold_days: int = 0,
 ) -> list[int]:
     """Store what `step` decided; return the ids of the alerts opened (resurfaced included)."""
     at = iso(now)
@@ -297,8 +328,9 @@ def write_changes(
     for u in changes.updated:
         f, a = u.finding, u.alert
         severity = f.severity if SEVERITY_RANK[f.severity] > SEVERITY_RANK[a.severity] else None
+        seen_day = day if refreshes(f, hold_days) else a.last_evidence_on.isoformat()
         alerts_store.add_evidence(
-            conn, a.id, day=day, reason=u.reason, severity=severity, level=f.level, at=at
+            conn, a.id, day=seen_day, reason=u.reason, severity=severity, level=f.level, at=at
         )
 
     def insert(f: Finding, resurfaced_from: int | None = None, news: str = "") -> int | None:
@@ -368,8 +400,10 @@ def evaluate_patient(
         entries, thresholds, today, enrolled_on, library, heard_on=heard_on, paused_until=paused
     )
     open_alerts = load_open_alerts(conn, patient_id)
-    changes = step(open_alerts, findings, today, thresholds.quiet_days)
-    changes.opened_ids = write_changes(conn, patient_id, changes, today, now or utcnow())
+    changes = step(open_alerts, findings, today, thresholds.quiet_days, thresholds.hold_days)
+    changes.opened_ids = write_changes(
+        conn, patient_id, changes, today, now or utcnow(), thresholds.hold_days
+    )
     return changes
 
 

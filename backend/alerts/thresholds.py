@@ -89,6 +89,10 @@ class Thresholds(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, froze
     # real rise that follows; one rise is still one alert (pain evidence too weak to open an
     # alert keeps an open one open, and an urgent alert nobody has seen never closes).
     quiet_days: int = 3
+    # Pain evidence too weak to open an alert keeps an open one open for at most this many
+    # days after the last evidence that would open one (0: as long as it lasts); then it
+    # closes by itself (never an urgent one nobody has seen) and a real rise opens anew.
+    hold_days: int = 14
     # -- set by a clinician for one patient, for a limited time (backend/alerts/overrides.py) ----------
     # The pain level expected now (after a procedure, in a known flare): pain findings are
     # dropped while the recent pain stays at or below it (0: none expected).

@@ -167,6 +167,10 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
         "silence_alert_days": {"nl": "melding na dagen zonder dagboek", "en": "alert after quiet days"},
         "diary_days": {"nl": "dagboek verwacht (dagen, 0: steeds)", "en": "diary expected (days)"},
         "quiet_days": {"nl": "melding sluit na rustige dagen", "en": "alert closes after quiet days"},
+        "hold_days": {
+            "nl": "zwakke stijging houdt melding open (dagen)",
+            "en": "weak rise keeps alert open (days)",
+        },
         "expected_pain_level": {"nl": "verwacht pijnniveau", "en": "expected pain level"},
     },
 }

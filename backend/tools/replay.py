@@ -214,6 +214,7 @@ def replay_patient(
     detector: Detector,
     quiet_days: int,
     lookback: int | None = None,
+    hold_days: int = 0,
 ) -> Timeline:
     """Evaluate one patient on every day from `first_day` to `until`, as the live system
     would have (each day sees only the entries up to that day), through `alerts.step`.
@@ -236,8 +237,8 @@ def replay_patient(
             lo = min(bisect.bisect_left(diary_dates, today - timedelta(days=lookback)), max(k - 1, 0))
         seen = other[: bisect.bisect_right(other_dates, today)] + diary[lo:k]
         findings = detector(seen, today, first_day)
-        changes = step(open_alerts, findings, today, quiet_days)
-        for a in apply_in_memory(open_alerts, changes, today):
+        changes = step(open_alerts, findings, today, quiet_days, hold_days)
+        for a in apply_in_memory(open_alerts, changes, today, hold_days):
             opened.append(AlertRow(patient_id, a.rule_id, a.category, a.severity, today, a.reason))
         today += one
     return Timeline(opened)
@@ -290,6 +291,7 @@ def _replay(
             detect,
             thresholds.quiet_days,
             lookback_days(thresholds),
+            thresholds.hold_days,
         )
         yield from timeline.opened
 
