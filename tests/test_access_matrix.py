@@ -386,7 +386,9 @@ def test_patient_ids_in_clinic_urls_are_random_not_counted(world):
 def test_a_token_of_a_patient_who_left_is_refused(world):
     world.services.db.write_sync(lambda conn: patients_store.update(conn, world.a_id, {"status": "left"}))
     r = world.request(A, "GET", "/api/v1/me")
-    assert r.status_code == 401 and "opnieuw aan" in r.json()["detail"]
+    # Discharged: the phone is told the team ended the diary (not "join again with a new code").
+    assert r.status_code == 401 and "beëindigd" in r.json()["detail"]
+    assert r.headers["X-Pijnwacht-Ended"] == "discharged"
     r = world.request(A, "PUT", "/api/v1/responses/{response_id}")
     assert r.status_code == 401
 

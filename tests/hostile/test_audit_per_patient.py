@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import re
 
+from backend.platform.words import word
 from tests.conftest import add_clinician, diary, enrol_patient, login, new_id
 
-# The admin page says what was done in the clinic's words (backend/platform/messages.py, audit.*).
-SHOWN_AS = {
-    "meldingenlijst bekeken": "list_alerts",
-    "meldingen geëxporteerd": "export_alerts",
-    "patiëntenlijst bekeken": "list_patients",
-}
+# The admin page says what was done in the clinic's words (backend/platform/words.py, "action").
+SHOWN_AS = {word("action", code): code for code in ("list_alerts", "export_alerts", "list_patients")}
 
 
 def actions_in_history(client, patient_id: str) -> list[str]:
