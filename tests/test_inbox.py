@@ -182,15 +182,16 @@ def test_an_acknowledged_alert_that_gets_materially_worse_comes_back_as_new(
             patients_store.update(conn, pid, {"anchor_date": since}),
         )
     )
-    for i in range(70, 6, -1):
+    for i in range(70, 7, -1):
         put(client, headers, today - timedelta(days=i), pain_avg=(3, 4, 3, 3, 4)[i % 5], pain_worst=5)
-    for i in range(6, 2, -1):
+    for i in range(7, 3, -1):
         put(client, headers, today - timedelta(days=i), pain_avg=7, pain_worst=8)
     (first,) = services.db.query("SELECT * FROM alerts WHERE rule_id = 'pain_rise'")
     client.post(f"/clinic/alerts/{first['id']}/acknowledge", data={"csrf_token": clinician})
     client.get(f"/clinic/patients/{pid}")  # the team looks: the app says so
     assert client.get("/api/v1/me", headers=headers).json()["team_seen_at"]
-    for i in range(2, -1, -1):
+    # The level now is the mean of the window's fewest entries (4): four days at 10.
+    for i in range(3, -1, -1):
         put(client, headers, today - timedelta(days=i), pain_avg=10, pain_worst=10)
     old, new = services.db.query("SELECT * FROM alerts WHERE rule_id = 'pain_rise' ORDER BY id")
     assert old["status"] == "closed" and old["acknowledged_at"]

@@ -178,15 +178,10 @@ def pain_rise(ctx: Context) -> list[Finding]:
     return [Finding("pain_rise", "pain", severity, reason, today, level, material)]
 
 
-# The pain level now, which an open alert is compared with: the mean of the last 3 entries
-# (not the window's minimum, so three days at 10 after a week at 7 are news).
-LEVEL_ENTRIES = 3
-
-
 def _pain_level(t: Thresholds, recent: list[tuple[date, float]]) -> tuple[float, float]:
-    """The pain level now (mean of the last `LEVEL_ENTRIES` entries), and the rise above a
+    """The pain level now (mean of the last `min_window_days` entries), and the rise above a
     level seen before that is news again: 2 points, or 30 % of the level if less."""
-    last = [v for _, v in recent[-LEVEL_ENTRIES:]]
+    last = [v for _, v in recent[-t.min_window_days :]]
     level = sum(last) / len(last)
     return level, max(t.change_points, t.change_percent / 100 * level)
 
