@@ -41,6 +41,12 @@ def number(value: float, decimals: int = 1, language: str | None = None) -> str:
     return _decimal(round_half_up(float(value), decimals), decimals, _locale(language))
 
 
+def setting(value: float, language: str | None = None) -> str:
+    """A value as it was set, with the decimals it needs (at most 2): 3 -> "3", 2.6 -> "2,6"."""
+    decimals = next(d for d in (0, 1, 2) if round(value, d) == value or d == 2)
+    return _decimal(round_half_up(float(value), decimals), decimals, _locale(language))
+
+
 @lru_cache(maxsize=4096)
 def _decimal(rounded: float, decimals: int, locale: str) -> str:
     # Cached: a reason line on the write path formats a handful of pain levels (0,0-10,0),

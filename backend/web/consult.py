@@ -63,7 +63,7 @@ def _date_arg(text: str | None, name: str) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-def _csv_response(body: Iterator[bytes], filename: str) -> Stream | Template:
+def _csv_response(body: Iterator[bytes], filename: str) -> Stream:
     return Stream(
         body,
         media_type="text/csv; charset=utf-8",

@@ -274,9 +274,7 @@ class PatientsController(Controller):
                 {
                     "key": o.key,
                     "name": word("threshold", o.key),
-                    "value": formatting.number(
-                        o.value, next(d for d in (0, 1, 2) if round(o.value, d) == o.value or d == 2)
-                    ),
+                    "value": formatting.setting(o.value),
                     "until": formatting.day(date.fromisoformat(o.until)) if o.until else None,
                     "in_force": o.in_force,
                 }

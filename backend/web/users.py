@@ -98,7 +98,7 @@ def audit_object(action: str, obj: str | None, pathways: dict[str, str]) -> str:
         until = (
             "blijvend" if until in ("", "(blijvend)") else f"tot en met {_day(until.removeprefix('tot '))}"
         )
-        return f"{word('threshold', key)}: {number.replace('.', ',')}, {until}"
+        return f"{word('threshold', key)}: {formatting.setting(float(number))}, {until}"
     if action == "list_alerts":
         return "met filter"
     return obj
