@@ -126,7 +126,8 @@ def enqueue_for_clinicians(conn: sqlite3.Connection, message: PushMessage, now: 
     return sum(enqueue(conn, user_id=u, message=message, now=now) for u in store.subscribed_user_ids(conn))
 
 
-# Queue rows read per prune job (each a writer job of its own, other writes go between).
+# Rows read per prune job, the queue's and the reminder log's (each a writer job of its own,
+# so other writes go between).
 PRUNE_CHUNK = 2000
 
 

@@ -221,10 +221,6 @@ def mark_stale_plans(conn: sqlite3.Connection, pathways: Mapping[str, Pathway], 
     return store.mark_stale_plans(conn, [(p.id, p.checksum) for p in pathways.values()], at)
 
 
-# Rows deleted per prune job: each a writer job of its own, so other writes go between.
-PRUNE_CHUNK = 2000
-
-
 def prune_daily(db: Database, now: datetime) -> int:
     """Once a day (the first tick of a UTC day): delete history past its keeping time, a
     chunk per writer job (a month of a big clinic's pushes is millions of rows); how many.
@@ -236,11 +232,11 @@ def prune_daily(db: Database, now: datetime) -> int:
     before = iso(now - timedelta(days=KEEP_REMINDER_LOG_DAYS))
     n = 0
     while True:
-        deleted = db.write_sync(lambda c: store.prune_reminder_log(c, before, PRUNE_CHUNK))
+        deleted = db.write_sync(lambda c: store.prune_reminder_log(c, before, push_queue.PRUNE_CHUNK))
         n += deleted
-        if deleted < PRUNE_CHUNK:
+        if deleted < push_queue.PRUNE_CHUNK:
             break
-    return n + push_queue.prune_queue(db, now=now, keep_days=KEEP_PUSH_QUEUE_DAYS, chunk=PRUNE_CHUNK)
+    return n + push_queue.prune_queue(db, now=now, keep_days=KEEP_PUSH_QUEUE_DAYS)
 
 
 def plan_due(
