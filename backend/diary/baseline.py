@@ -84,14 +84,12 @@ def settled_baseline(
         return None
     end = today - timedelta(days=t.window_days - 1)
     since = end - timedelta(days=t.settle_days)
-    recent = [v for d, v in pain if since <= d < end]
-    if len(recent) < max(3, t.settle_days // 2):
-        return None
-    level = trimmed_mean(recent, t.baseline_trim)
-    important = important_change(t, value)
-    if value - level < t.rearm_share * important:
-        return None
     days = [(d, v) for d, v in pain if since <= d < end]
+    if len(days) < max(3, t.settle_days // 2):
+        return None
+    level = trimmed_mean([v for _, v in days], t.baseline_trim)
+    if value - level < t.rearm_share * important_change(t, value):
+        return None
     return Baseline(level, since, end, days, "settled")
 
 
