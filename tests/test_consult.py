@@ -95,11 +95,16 @@ def test_consult_csv_downloads_for_dutch_excel_and_is_audited(client, clinician,
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig")), delimiter=";"))
     assert [row[1] for row in rows[1:]] == [days_ago(2), days_ago(1)]
     assert dict(zip(rows[0], rows[1], strict=True))["slaap (uren)"] == "6,5"
-    # Two downloads, two file names.
-    assert 'filename="consult-' + pid + '-excel.csv"' in r.headers["content-disposition"]
+    # Two downloads, two file names, neither with the patient's id in it: the pseudonymous
+    # name as a slug and the period's last day.
+    today = datetime.now(AMS).date().isoformat()
+    assert f'filename="consult-mevr-jansen-{today}-excel.csv"' in r.headers["content-disposition"]
+    assert pid not in r.headers["content-disposition"]
     assert audit_rows(settings, "export") == [(pid, "wide csv dialect nl start..end", "nurse@example.org")]
     plain = client.get(f"/clinic/patients/{pid}/consult.csv?dialect=standard&from={days_ago(1)}")
-    assert 'filename="consult-' + pid + '.csv"' in plain.headers["content-disposition"]
+    assert f'filename="consult-mevr-jansen-{today}.csv"' in plain.headers["content-disposition"]
+    ranged = client.get(f"/clinic/patients/{pid}/consult.csv?from={days_ago(2)}&to={days_ago(1)}")
+    assert f'filename="consult-mevr-jansen-{days_ago(1)}-excel.csv"' in ranged.headers["content-disposition"]
     assert plain.text.splitlines()[1].split(",")[1] == days_ago(1)
 
 
@@ -298,7 +303,7 @@ def test_consult_summary_prints_on_one_a4_page(client, clinician, patient, servi
                 status="resolved",
                 outcome="called_patient",
                 note="Patiënt gebeld, afspraak gemaakt",
-                reason="gemiddelde pijn 6,4 over 5 dagen vs baseline 3,9 (+2,5; +64 %)",
+                reason="gemiddelde pijn 6,4 over 5 dagen tegenover baseline 3,9 (+2,5; +64 %)",
             )
 
     services.db.write_sync(alerts)

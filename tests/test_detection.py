@@ -203,7 +203,7 @@ def test_phq9_item_9_is_urgent(library):
     # In the clinic's words, from the questionnaire's own Dutch text and answer label; no ids.
     assert safety[0].reason == (
         "gedachten dat u beter dood zou kunnen zijn of gedachten om uzelf op een of andere manier"
-        " iets aan te doen: meerdere dagen (PHQ-9 vraag 9) op 05-01-2026"
+        " iets aan te doen: meerdere dagen (PHQ-9 vraag 9) op 5 jan. 2026"
     )
     assert "phq9" not in safety[0].reason and "\n" not in safety[0].reason
 

@@ -108,6 +108,45 @@ def test_alerts_csv_has_the_contract_header_then_status_assignee_and_outcome(
     assert rows[1][6:] == ["resolved", "nurse", "referred"]
 
 
+def test_alerts_csv_for_dutch_excel_has_dutch_columns_and_words_and_its_own_name(
+    client, clinician, patient, services
+):
+    _pid, headers = patient
+    report_drowsy(client, headers)
+    alert_id = services.db.query_one("SELECT id FROM alerts")["id"]
+    user_id = services.db.query_one("SELECT id FROM users")["id"]
+    client.post(
+        f"/clinic/alerts/{alert_id}/assign", data={"csrf_token": clinician, "assigned_to": str(user_id)}
+    )
+    client.post(f"/clinic/alerts/{alert_id}/resolve", data={"csrf_token": clinician, "outcome": "referred"})
+    inbox = client.get("/clinic/inbox?status=all").text
+    assert 'href="/clinic/alerts.csv?dialect=nl&amp;status=all"' in inbox
+    assert 'href="/clinic/alerts.csv?dialect=standard&amp;status=all"' in inbox
+    r = client.get("/clinic/alerts.csv?dialect=nl&status=all")
+    assert r.status_code == 200 and r.content.startswith(b"\xef\xbb\xbf")
+    today = datetime.now(AMS).date().isoformat()
+    assert f'filename="meldingen-{today}-excel.csv"' in r.headers["content-disposition"]
+    assert b"\r\n" in r.content
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0] == [
+        *["patiënt", "naam / pseudoniem", "melding", "soort", "ernst", "geopend op", "reden"],
+        *["status", "toegewezen aan", "uitkomst"],
+    ]
+    row = dict(zip(rows[0], rows[1], strict=True))
+    assert row["naam / pseudoniem"] == "Mevr. Jansen" and row["geopend op"] == today
+    assert (row["melding"], row["soort"], row["ernst"]) == ("ernstige sufheid", "bijwerking", "urgent")
+    assert row["reden"].startswith("ernstige sufheid gemeld (3 van 3) op ")
+    assert (row["status"], row["toegewezen aan"], row["uitkomst"]) == (
+        "afgehandeld",
+        "nurse",
+        "doorverwezen (huisarts/crisisdienst)",
+    )
+    plain = client.get("/clinic/alerts.csv?dialect=standard&status=all")
+    assert f'filename="meldingen-{today}.csv"' in plain.headers["content-disposition"]
+    assert plain.text.startswith("patient_id,rule_id,")
+    assert client.get("/clinic/alerts.csv?dialect=xx").status_code == 400
+
+
 def test_inbox_needs_a_session(client):
     assert client.get("/clinic/inbox", follow_redirects=False).status_code in (302, 303, 401)
     assert client.get("/clinic/alerts.csv", follow_redirects=False).status_code in (302, 303, 401)
@@ -197,6 +236,10 @@ def test_an_acknowledged_alert_that_gets_materially_worse_comes_back_as_new(
     assert old["status"] == "closed" and old["acknowledged_at"]
     assert new["status"] == "open" and new["acknowledged_at"] is None
     assert "sinds" in new["reason"] and "gestegen van 7,0 naar 10" in new["reason"]
+    # Dates in a reason as the pages write them (Babel's "3 dec."), never "03-12-2026".
+    month = r"\d{1,2} (jan|feb|mrt|apr|mei|jun|jul|aug|sep|okt|nov|dec)\.?"
+    assert re.search(rf"sinds {month} gestegen van 7,0 naar 10", new["reason"]), new["reason"]
+    assert not re.search(r"\d\d-\d\d-\d{4}", new["reason"] + old["reason"])
     # An older high alert waiting longer: the news still comes first within its severity.
     services.db.write_sync(
         lambda conn: alerts_store.open_alert(

@@ -78,7 +78,8 @@ def signed(x: float, decimals: int = 1) -> str:
 
 
 def dutch_date(d: date) -> str:
-    return d.strftime("%d-%m-%Y")
+    """A day in a reason line as the pages write it ("2 dec. 2026", Babel's Dutch months)."""
+    return formatting.day(d)
 
 
 # -- the rules ----------------------------------------------------------------------------------
@@ -207,7 +208,9 @@ def _pain_holds(
 def _pain_reason(mean: float, n: int, baseline: float) -> str:
     rise = mean - baseline
     pct = f"; {signed(100 * rise / baseline, 0)} %" if baseline > 0 else ""
-    return f"gemiddelde pijn {nl(mean)} over {n} dagen vs baseline {nl(baseline)} ({signed(rise)}{pct})"
+    return (
+        f"gemiddelde pijn {nl(mean)} over {n} dagen tegenover baseline {nl(baseline)} ({signed(rise)}{pct})"
+    )
 
 
 def side_effects(ctx: Context) -> list[Finding]:
@@ -414,7 +417,8 @@ def silence(ctx: Context) -> list[Finding]:
             what += f", pauze tot {dutch_date(since)}"
     silent = (ctx.today - since).days
     if t.silence_alert_days and silent >= t.silence_alert_days:
-        return [Finding("silence", "adherence", "routine", f"{silent} dagen stil ({what})", ctx.today)]
+        reason = f"{formatting.days(silent)} stil ({what})"
+        return [Finding("silence", "adherence", "routine", reason, ctx.today)]
     if t.silence_reminder_days and silent >= t.silence_reminder_days:
         return [
             Finding(

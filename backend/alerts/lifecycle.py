@@ -39,8 +39,10 @@ from backend.alerts.detection import (
 )
 from backend.diary import store as diary_store
 from backend.patients import store as patients_store
+from backend.platform import formatting
 from backend.platform.settings import Settings
 from backend.platform.storage import Database, iso, parse_iso, utcnow
+from backend.platform.words import word
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +192,7 @@ def what_changed(alert: OpenAlert, f: Finding) -> str:
     ):
         return f"sinds {since} gestegen van {nl(alert.seen_level)} naar {nl(f.level)}"
     if seen and SEVERITY_RANK[f.severity] > SEVERITY_RANK.get(alert.severity, 0):
-        return f"sinds {since} van {SEVERITY_NL[alert.severity]} naar {SEVERITY_NL[f.severity]}"
+        return f"sinds {since} van {word('severity', alert.severity)} naar {word('severity', f.severity)}"
     if f.severity == "urgent" and f.evidence_on is not None and f.evidence_on > alert.last_evidence_on:
         # A new urgent report (severe drowsiness again, another day) never hides in the old one.
         unseen = (
@@ -200,13 +202,9 @@ def what_changed(alert: OpenAlert, f: Finding) -> str:
     return ""
 
 
-SEVERITY_NL = {"urgent": "urgent", "high": "hoog", "routine": "routine"}
-MONTHS_NL = ("jan.", "feb.", "mrt.", "apr.", "mei", "jun.", "jul.", "aug.", "sep.", "okt.", "nov.", "dec.")
-
-
 def short_dutch_date(d: date) -> str:
-    """'3 dec.': the day as a nurse says it in a sentence."""
-    return f"{d.day} {MONTHS_NL[d.month - 1]}"
+    """'3 dec.': the day as a nurse says it in a sentence (the pages' own format, no year)."""
+    return formatting.day(d, year=False)
 
 
 def apply_in_memory(

@@ -1,4 +1,4 @@
-"""What the clinic calls an alert's rule: "ernstige bijwerking: misselijkheid", never
+"""What the clinic calls an alert's rule and its status: "ernstige bijwerking: misselijkheid", never
 `side_effect_severe.se_nausea`; "veiligheidssignaal: PHQ-9 vraag 9", never `safety.phq9_9`.
 
 Rule ids stay in the database, the CSV and `replay`; every page shows these names.
@@ -37,6 +37,17 @@ def rule_name(rule_id: str, library: Any = None, lang: str = DEFAULT) -> str:
         label = score.label.get(lang, score.label.get(DEFAULT, "")) if score else ""
         return word("rule", kind, lang, item=f"{_short(q, lang)} {label}".strip())
     return word("rule", rule_id, lang) if kind == rule_id else rule_id
+
+
+def status_name(a: Any, lang: str = DEFAULT) -> str:
+    """An alert's status as the clinic reads it (`a`: an alerts row): one that closed by itself
+    says whether a clinician had seen it, one that resurfaced says so."""
+    if a["superseded_by"]:
+        again = word("status", "superseded", lang)
+        return again if a["status"] == "closed" else f"{word('status', a['status'], lang)}; {again}"
+    if a["status"] == "closed" and not a["acknowledged_at"]:
+        return word("status", "closed_unseen", lang)
+    return word("status", a["status"], lang)
 
 
 def item_name(library: Any, item_id: str, lang: str = DEFAULT) -> str:

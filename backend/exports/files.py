@@ -8,7 +8,9 @@ over a read-only connection of their own.
 
 from __future__ import annotations
 
+import re
 import sqlite3
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -17,6 +19,13 @@ from backend.platform.files import write_atomic
 from backend.platform.storage import connect
 
 BOM = "\ufeff"
+
+
+def slug(text: str, limit: int = 40) -> str:
+    """Text as part of a download's file name: ASCII, lower case, words joined by '-'
+    ("Mevr. de Boer" -> "mevr-de-boer", "Zoë" -> "zoe"); '' when nothing of it is left."""
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return "-".join(re.findall(r"[a-z0-9]+", plain))[:limit].strip("-")
 
 
 class Sink:

@@ -348,6 +348,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         " het nog eens.",
         "en": "This form has expired or did not come from this site. Reload the page and try again.",
     },
+    "clinic.csv_dialect": {
+        "nl": "Kies een CSV: dialect=nl (Nederlandse Excel) of dialect=standard.",
+        "en": "Choose a CSV: dialect=nl (Dutch Excel) or dialect=standard.",
+    },
     "clinic.export_nothing": {
         "nl": "Er is (in deze periode) nog niets om te downloaden: er zijn nog geen antwoorden.",
         "en": "There is nothing to download (in this period) yet: there are no answers.",

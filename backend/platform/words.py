@@ -40,6 +40,11 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
         "superseded": {"nl": "opnieuw gemeld, erger", "en": "reported again, worse"},
         "all": {"nl": "alle", "en": "all"},
     },
+    # A patient in the clinic's list and on the timeline (`patients.status`).
+    "patient_status": {
+        "active": {"nl": "gevolgd", "en": "monitored"},
+        "left": {"nl": "afgemeld", "en": "discharged"},
+    },
     "outcome": {
         "called_patient": {"nl": "patiënt gebeld", "en": "called the patient"},
         "changed_medication": {"nl": "medicatie aangepast", "en": "changed the medication"},
@@ -80,6 +85,19 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
         "rescue_doses": {"nl": "noodmedicatie (keer)", "en": "rescue medication (doses)"},
         **SIDE_EFFECTS,
         "note": {"nl": "opmerking", "en": "note"},
+    },
+    # Columns of the inbox's alerts CSV for Dutch Excel (by the standard variant's names).
+    "alert_column": {
+        "patient_id": {"nl": "patiënt", "en": "patient"},
+        "display_name": {"nl": "naam / pseudoniem", "en": "name / pseudonym"},
+        "rule_id": {"nl": "melding", "en": "alert"},
+        "category": {"nl": "soort", "en": "kind"},
+        "severity": {"nl": "ernst", "en": "severity"},
+        "opened_on": {"nl": "geopend op", "en": "opened on"},
+        "reason": {"nl": "reden", "en": "reason"},
+        "status": {"nl": "status", "en": "status"},
+        "assigned_to": {"nl": "toegewezen aan", "en": "assigned to"},
+        "outcome": {"nl": "uitkomst", "en": "outcome"},
     },
     # What a clinician did, as the audit log shows it.
     "action": {

@@ -25,6 +25,7 @@ from backend.platform import formatting, messages
 from backend.platform.messages import Refusal
 from backend.platform.settings import Settings
 from backend.platform.storage import StorageUnavailable, parse_iso
+from backend.platform.words import word
 from backend.system import System, build
 from backend.web import api, clinic, consult, inbox, patients, signin, timeline, users
 from backend.web.fhir_api import FhirController
@@ -168,6 +169,8 @@ def template_filters(engine: JinjaTemplateEngine) -> None:
         moment=_moment,
         number=lambda value, decimals=1: formatting.number(value, decimals),
         plural=lambda count, one, other: formatting.plural(count, one, other),
+        # The clinic's word for a code: {{ p.status | word("patient_status") }}.
+        word=lambda code, group: word(group, code),
     )
 
 

@@ -150,7 +150,7 @@ class DayChart:
             out.append(
                 f'<line x1="{self.left}" x2="{self.width - self.right}" y1="{yy:.1f}" y2="{yy:.1f}" '
                 f'stroke="{GRID}"/><text x="{self.left - 6}" y="{yy + 4:.1f}" font-size="11" '
-                f'text-anchor="end" fill="{MUTED}">{num(t)}</text>'
+                f'text-anchor="end" fill="{MUTED}">{formatting.setting(t)}</text>'
             )
 
     def _date_axis(self, out: list[str]) -> None:

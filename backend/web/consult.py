@@ -5,8 +5,8 @@
   side effects, scores, alerts with outcomes and notes, the trial summary), with a print
   button and the print date.
 - The "CSV voor het consult" downloads (streamed wide CSV): Dutch Excel
-  (`consult-<id>-excel.csv`, Dutch column names and answer words) and the standard one
-  (`consult-<id>.csv`).
+  (`consult-mevr-de-boer-2026-12-02-excel.csv`, Dutch column names and answer words) and the
+  standard one (`consult-mevr-de-boer-2026-12-02.csv`): no id in a file name.
 - The cohort page with its CSV.
 No SQL and no arithmetic here; charts come from `backend.web.charts`.
 """
@@ -26,10 +26,10 @@ from litestar.response import Stream, Template
 
 from backend.alerts import store as alerts_store
 from backend.alerts.lifecycle import patient_thresholds
-from backend.alerts.names import rule_name
+from backend.alerts.names import rule_name, status_name
 from backend.diary import store as diary_store
 from backend.exports.cohort import cohort_summary, cohort_time_points, iter_cohort
-from backend.exports.files import stream_from
+from backend.exports.files import slug, stream_from
 from backend.exports.scope import ExportError, check_period, parse_date
 from backend.exports.wide import iter_wide
 from backend.patients import consult_summary
@@ -39,12 +39,13 @@ from backend.platform.storage import utcnow
 from backend.platform.words import word
 from backend.system import System
 from backend.web import charts, clinic
-from backend.web.inbox import baseline_level, baseline_text, day, markers, status_label
+from backend.web.inbox import baseline_level, baseline_text, day, markers
 from backend.web.timeline import trial_text
 
 # One A4: the newest few alerts; the rest stays in the timeline.
 MAX_ALERTS = 4
-CSV_NAMES = {"nl": "consult-{id}-excel.csv", "standard": "consult-{id}.csv"}
+# File names without ids: the pseudonymous name as a slug and the period's last day.
+CSV_NAMES = {"nl": "consult-{name}{day}-excel.csv", "standard": "consult-{name}{day}.csv"}
 
 
 def num(x: float | None, signed: bool = False) -> str:
@@ -91,7 +92,7 @@ def _alerts(rows: Any, notes: Any, library: Any) -> list[dict[str, Any]]:
             "closed": day((r["closed_at"] or r["resolved_at"] or "")[:10]),
             "severity": word("severity", r["severity"]),
             "rule": rule_name(r["rule_id"], library),
-            "status": status_label(r),
+            "status": status_name(r),
             "outcome": word("outcome", r["outcome"]) if r["outcome"] else "",
             "notes": by_alert.get(r["id"], []),
         }
@@ -119,9 +120,10 @@ class ConsultController(Controller):
         date_to: Annotated[str | None, QueryParameter(name="to")] = None,
     ) -> Stream | Template:
         if dialect not in CSV_NAMES:
-            raise ValidationException("dialect moet nl (Nederlandse Excel) of standard zijn")
-        if await system.db.read(lambda conn: patients.get(conn, patient_id)) is None:
-            raise NotFoundException("Deze patiënt bestaat niet.")
+            raise ValidationException(messages.text("clinic.csv_dialect"))
+        patient = await system.db.read(lambda conn: patients.get(conn, patient_id))
+        if patient is None:
+            raise NotFoundException(messages.text("clinic.no_patient"))
 
         def make(conn: sqlite3.Connection) -> Iterator[str]:
             return iter_wide(
@@ -148,7 +150,9 @@ class ConsultController(Controller):
                 object=f"wide csv dialect {dialect} {span}",
             )
         )
-        return _csv_response(body, CSV_NAMES[dialect].format(id=patient_id))
+        last = date_to or patient.local_today().isoformat()
+        name = slug(patient.display_name)
+        return _csv_response(body, CSV_NAMES[dialect].format(name=f"{name}-" if name else "", day=last))
 
     @get("/patients/{patient_id:str}/consult", name="clinic:consult-summary")
     async def consult_page(

@@ -11,8 +11,6 @@ No SQL here: reads are `backend.alerts.store`, arithmetic is in the domain modul
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -27,11 +25,10 @@ from backend.alerts import deadlines, lifecycle
 from backend.alerts import store as alerts_store
 from backend.alerts.detection import SEVERITY_RANK
 from backend.alerts.lifecycle import OUTCOMES, patient_thresholds
-from backend.alerts.names import rule_name
+from backend.alerts.names import rule_name, status_name
 from backend.diary import store as diary_store
 from backend.diary import timeline as diary_timeline
-from backend.exports.alerts_csv import alert_rows
-from backend.exports.spreadsheet import guard
+from backend.exports.alerts_csv import inbox_csv
 from backend.platform import formatting
 from backend.platform.messages import Refusal
 from backend.platform.storage import parse_iso, utcnow
@@ -49,6 +46,8 @@ PAGE_SIZE = 100
 MAX_OFFSET = 2**62
 # The alert page's chart: the last 90 days.
 CHART_DAYS = 90
+# The inbox's two CSVs (backend/exports/alerts_csv.py), each with its own file name.
+CSV_NAMES = {"standard": "meldingen-{day}.csv", "nl": "meldingen-{day}-excel.csv"}
 _ROW_ID = re.compile(r"[0-9]{1,18}")
 
 
@@ -56,17 +55,6 @@ def row_id(text: str) -> int | None:
     """A row id typed into a form or a link: ASCII digits that fit SQLite, else None ("²" is
     a digit to str.isdigit but not to int(); 2**63 overflows the query)."""
     return int(text) if _ROW_ID.fullmatch(text) else None
-
-
-def status_label(a: Any) -> str:
-    """An alert's status as the clinic reads it: one that closed by itself says whether a
-    clinician had seen it, one that resurfaced says so."""
-    if a["superseded_by"]:
-        again = word("status", "superseded")
-        return again if a["status"] == "closed" else f"{word('status', a['status'])}; {again}"
-    if a["status"] == "closed" and not a["acknowledged_at"]:
-        return word("status", "closed_unseen")
-    return word("status", a["status"])
 
 
 def moment(text: str | None) -> str:
@@ -106,7 +94,7 @@ def present(a: Any, system: System, now: datetime) -> dict[str, Any]:
         "severity_word": word("severity", a["severity"]),
         "category_word": word("category", a["category"]),
         "rule": rule_name(a["rule_id"], system.library),
-        "status": status_label(a),
+        "status": status_name(a),
         "outcome": word("outcome", a["outcome"]) if a["outcome"] else "",
         "opened": day(a["opened_on"]),
         "opened_at": moment(a["opened_at"]),
@@ -329,15 +317,13 @@ class InboxController(Controller):
         request: Request,
         system: System,
         chosen: alerts_store.Filter,
+        dialect: str = "standard",
     ) -> Response:
+        # The contract's CSV by default; dialect=nl is the Dutch Excel variant (its own file name).
+        if dialect not in CSV_NAMES:
+            raise Refusal("clinic.csv_dialect", 400)
         rows = await system.db.read(lambda conn: alerts_store.inbox(conn, chosen))
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\r\n")
-        lines = alert_rows(rows)
-        # The contract's columns first; after them what the team did with each alert.
-        writer.writerow([*next(lines), "status", "assigned_to", "outcome"])
-        for r, line in zip(rows, lines, strict=True):
-            writer.writerow([*line, r["status"], guard(r["assignee_name"] or ""), r["outcome"] or ""])
+        body = inbox_csv(rows, system.library, dialect)  # type: ignore[arg-type]
         await system.db.write(
             lambda conn: audit_shown(
                 conn,
@@ -347,10 +333,11 @@ class InboxController(Controller):
                 object=f"{len(rows)} alerts",
             )
         )
+        name = CSV_NAMES[dialect].format(day=formatting_today(None).isoformat())
         return Response(
-            content=buf.getvalue().encode("utf-8"),
+            content=body.encode("utf-8"),
             media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="meldingen.csv"'},
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
 
     @get("/response-times", name="alerts:response-times")

@@ -66,7 +66,7 @@ def seed_alerts(db: Path, patient_ids: list[str], n: int) -> None:
             "category": category,
             "severity": severity,
             "status": "open",
-            "reason": "7-day mean 6.4 vs baseline 3.9 (+2.5, +64 %)",
+            "reason": "gemiddelde pijn 6,4 over 7 dagen tegenover baseline 3,9 (+2,5; +64 %)",
             "opened_on": day.isoformat(),
             "last_evidence_on": day.isoformat(),
             "details": "{}",
