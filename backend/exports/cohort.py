@@ -234,6 +234,8 @@ class PointSummary(msgspec.Struct):
     completion_rate: float | None
     median_pain: float | None
     pain_patients: int
+    # Past the time point but still inside its window: not yet due, not yet missed.
+    window_open: int = 0
 
 
 def cohort_summary(
@@ -246,7 +248,7 @@ def cohort_summary(
     """Per time point: patients, how many were due (window closed, or answered), how many
     completed, the completion rate, and the median of the patients' 7-day mean pain."""
     points = tuple(time_points)
-    counts = {p.label: [0, 0, 0] for p in points}
+    counts = {p.label: [0, 0, 0, 0] for p in points}
     pains: dict[str, list[float]] = {p.label: [] for p in points}
     for o in cohort_outcomes(conn, pathway_id, time_points=points, today=today):
         c = counts[o.point.label]
@@ -255,11 +257,13 @@ def cohort_summary(
             c[1] += 1
         if o.status == "completed":
             c[2] += 1
+        if o.status == "open":
+            c[3] += 1
         if o.pain_avg_7d is not None:
             pains[o.point.label].append(o.pain_avg_7d)
     out = []
     for p in points:
-        n, due, done = counts[p.label]
+        n, due, done, window_open = counts[p.label]
         values = pains[p.label]
         out.append(
             PointSummary(
@@ -271,6 +275,7 @@ def cohort_summary(
                 completion_rate=round(done / due, 3) if due else None,
                 median_pain=round_half_up(statistics.median(values), 1) if values else None,
                 pain_patients=len(values),
+                window_open=window_open,
             )
         )
     return out

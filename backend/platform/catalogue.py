@@ -357,6 +357,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "There is nothing to download (in this period) yet: there are no answers.",
     },
     "clinic.no_patient": {"nl": "Deze patiënt bestaat niet.", "en": "There is no such patient."},
+    "clinic.no_alert": {"nl": "Deze melding bestaat niet.", "en": "There is no such alert."},
+    "clinic.no_pathway": {"nl": "Dit zorgpad bestaat niet.", "en": "There is no such pathway."},
     "clinic.no_account": {"nl": "Dit account bestaat niet.", "en": "There is no such account."},
     "clinic.session_expired": {
         "nl": "Uw sessie was verlopen. Meld u opnieuw aan: wat u had ingevuld staat daarna weer klaar.",

@@ -31,6 +31,11 @@ def num(x: float) -> str:
     return formatting.number(x, 1)
 
 
+def tick(x: float) -> str:
+    """An axis value with the decimals it needs: 0, 5, 10 (never 0,0 5,0 10); 1,5 for a half."""
+    return formatting.setting(x)
+
+
 @dataclass
 class Series:
     """Values by day; `bars` draws bars instead of a line (a gap in the days is a gap)."""
@@ -150,7 +155,7 @@ class DayChart:
             out.append(
                 f'<line x1="{self.left}" x2="{self.width - self.right}" y1="{yy:.1f}" y2="{yy:.1f}" '
                 f'stroke="{GRID}"/><text x="{self.left - 6}" y="{yy + 4:.1f}" font-size="11" '
-                f'text-anchor="end" fill="{MUTED}">{formatting.setting(t)}</text>'
+                f'text-anchor="end" fill="{MUTED}">{tick(t)}</text>'
             )
 
     def _date_axis(self, out: list[str]) -> None:
@@ -271,7 +276,7 @@ def bar_chart(
         out.append(
             f'<line x1="{left}" x2="{width - right}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="{GRID}"/>'
             f'<text x="{left - 6}" y="{yy + 4:.1f}" font-size="11" text-anchor="end" '
-            f'fill="{MUTED}">{num(v)}</text>'
+            f'fill="{MUTED}">{tick(v)}</text>'
         )
     for i, (label, value) in enumerate(bars):
         cx = left + slot * (i + 0.5)

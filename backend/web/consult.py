@@ -183,7 +183,7 @@ class ConsultController(Controller):
         except ExportError as exc:
             return export_refused(request, exc)
         if found is None:
-            raise NotFoundException("Deze patiënt bestaat niet.")
+            raise NotFoundException(messages.text("clinic.no_patient"))
         p, start, end, rows, alerts, notes = found
         pathway = system.pathways.get(p.pathway_id)
         thresholds = patient_thresholds(system.pathways, p.pathway_id, p.thresholds, end)
@@ -239,7 +239,7 @@ class ConsultController(Controller):
     @get("/cohort/{pathway_id:str}", name="clinic:cohort")
     async def cohort_page(self, request: Request, system: System, pathway_id: str) -> Template:
         if pathway_id not in system.pathways:
-            raise NotFoundException("Dit zorgpad bestaat niet.")
+            raise NotFoundException(messages.text("clinic.no_pathway"))
         points = cohort_time_points(pathway_id, system.pathways)
 
         def read(conn: sqlite3.Connection) -> list:
@@ -277,7 +277,7 @@ class ConsultController(Controller):
     @get("/cohort/{pathway_id:str}/cohort.csv", name="clinic:cohort-csv")
     async def cohort_csv(self, request: Request, system: System, pathway_id: str) -> Stream | Template:
         if pathway_id not in system.pathways:
-            raise NotFoundException("Dit zorgpad bestaat niet.")
+            raise NotFoundException(messages.text("clinic.no_pathway"))
         points = cohort_time_points(pathway_id, system.pathways)
 
         def make(conn: sqlite3.Connection) -> Iterator[str]:

@@ -29,7 +29,7 @@ from backend.alerts.names import rule_name, status_name
 from backend.diary import store as diary_store
 from backend.diary import timeline as diary_timeline
 from backend.exports.alerts_csv import inbox_csv
-from backend.platform import formatting
+from backend.platform import formatting, messages
 from backend.platform.messages import Refusal
 from backend.platform.storage import parse_iso, utcnow
 from backend.platform.words import WORDS, word
@@ -205,7 +205,7 @@ class InboxController(Controller):
 
         found = await system.db.read(read)
         if found is None:
-            raise NotFoundException("Deze melding bestaat niet.")
+            raise NotFoundException(messages.text("clinic.no_alert"))
         row, notes, history, users, responses, thresholds, first, last = found
         t = diary_timeline.build(responses, first, last, system.library)
         judged = date.fromisoformat(row["last_evidence_on"])
@@ -253,7 +253,7 @@ class InboxController(Controller):
         form = await request.form()
         patient_id = await system.db.read(lambda conn: alerts_store.patient_of(conn, alert_id))
         if patient_id is None:
-            raise NotFoundException("Deze melding bestaat niet.")
+            raise NotFoundException(messages.text("clinic.no_alert"))
         user_id = session_of(request).user.id
         now = utcnow()
 

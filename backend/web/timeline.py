@@ -23,7 +23,7 @@ from backend.diary import store as diary_store
 from backend.diary import timeline as diary_timeline
 from backend.patients import store as patients
 from backend.patients.pathways import trial_days, trial_span
-from backend.platform import formatting
+from backend.platform import formatting, messages
 from backend.platform.storage import iso, parse_iso, utcnow
 from backend.platform.words import word
 from backend.system import System
@@ -128,7 +128,7 @@ class PatientPageController(Controller):
 
         found = await system.db.read(read)
         if found is None:
-            raise NotFoundException("Deze patiënt bestaat niet.")
+            raise NotFoundException(messages.text("clinic.no_patient"))
         p, today, first, thresholds, rows, alerts, notes, overrides, reminders, receipts = found
         t = diary_timeline.build(rows, first, today, system.library)
         baseline = t.baseline(thresholds, today)

@@ -9,6 +9,7 @@ import re
 import subprocess
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -117,6 +118,19 @@ def test_inbox_in_dutch_names_link_to_the_patient_and_it_refreshes_itself(
     link = page.locator(f'a[href="/clinic/patients/{pid}"]').first
     assert link.is_visible()
     assert axe(page) == []
+    # The inbox as a CSV for Dutch Excel, with the filter in force: Dutch columns and words.
+    with page.expect_download() as got:
+        page.get_by_role("link", name="CSV voor Excel (Nederlands)").click()
+    download = got.value
+    assert re.fullmatch(r"meldingen-\d{4}-\d\d-\d\d-excel\.csv", download.suggested_filename)
+    body = Path(download.path()).read_bytes().decode("utf-8-sig")
+    header, *lines = body.splitlines()
+    assert header.startswith("patiënt;naam / pseudoniem;melding;soort;ernst;geopend op;reden;status")
+    assert any(line.startswith(f"{pid};Mevr. de Boer;ernstige sufheid;bijwerking;urgent;") for line in lines)
+    assert all(";bijwerking;" in line for line in lines)  # the filter in force
+    with page.expect_download() as got:
+        page.get_by_role("link", name="CSV (standaard)").click()
+    assert got.value.suggested_filename == download.suggested_filename.replace("-excel", "")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.goto("/clinic/inbox")
     page.screenshot(path=str(SCREENSHOTS / "inbox.png"), full_page=False)
@@ -194,8 +208,17 @@ def test_timeline_has_dates_values_per_day_mood_notes_and_the_baseline(desk: Pag
     assert pain.locator("text", has_text="▼").count() >= 2
     assert axe(page) == []
     page.goto(f"/clinic/patients/{pid}/consult")
-    readable(page)
+    text = readable(page)
     assert page.get_by_role("button", name="Afdrukken (één A4)").is_visible()
+    assert re.search(r"afgedrukt door M\. de Vries op \d+ \w+\.? \d{4} om \d\d:\d\d", text)
+    # Two consult CSVs, two file names, neither with the patient's id.
+    names = []
+    for link in ("CSV voor Excel (Nederlands)", "CSV (standaard)"):
+        with page.expect_download() as got:
+            page.get_by_role("link", name=link).click()
+        names.append(got.value.suggested_filename)
+    assert names[0] != names[1] and all(n.startswith("consult-mevr-de-boer-") for n in names), names
+    assert not any(pid in n for n in names)
     assert axe(page) == []
     page.goto("/clinic/response-times")
     assert "Reactietijden" in readable(page)
