@@ -125,8 +125,13 @@ def test_discharge_stops_the_monitoring_keeps_the_data_and_resumes(client, servi
     assert open_tasks["n"] == 0
     assert services.db.query_one("SELECT count(*) AS n FROM responses WHERE patient_id = ?", (pid,))["n"] == 1
     assert client.get("/api/v1/tasks", headers=headers).status_code == 401
+    # The timeline and the list say it in the same word.
+    assert "· afgemeld" in client.get(f"/clinic/patients/{pid}").text
+    listed = client.get("/clinic/patients?status=left").text
+    assert re.search(r"<td>afgemeld op \d+ \w+\.? \d{4} ·", listed), listed[-3000:]
     r = client.post(f"/clinic/patients/{pid}/resume", data={"csrf_token": csrf_of(r.text)})
     assert r.status_code == 200 and "wordt weer gevolgd" in r.text
+    assert "· gevolgd" in client.get(f"/clinic/patients/{pid}").text
     assert client.get("/api/v1/tasks", headers=headers).status_code == 200
     assert (
         services.db.query_one(

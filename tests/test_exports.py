@@ -316,6 +316,12 @@ def test_cohort_export_and_summary(db):
     assert (summary["intake"].completed, summary["intake"].due) == (2, 2)
     assert summary["6w"].completion_rate == 0.5
     assert summary["intake"].median_pain == 7.0 and summary["6w"].median_pain is None
+    # Ten days after the 6-week point, its window (14 days after) is still open for B: neither
+    # due nor missed yet, and said so (the cohort page's "Nog open"), not silently left out.
+    early = anchor + timedelta(days=52)
+    summary = {s.label: s for s in cohort_summary(conn, "chronic-pain", time_points=points, today=early)}
+    assert (summary["6w"].due, summary["6w"].completed, summary["6w"].window_open) == (1, 1, 1)
+    assert summary["intake"].window_open == 0
     with pytest.raises(ExportError, match="no patients in pathway 'palliative'"):
         cohort_outcomes(conn, "palliative")
 
