@@ -270,4 +270,10 @@ def test_the_other_pages_read_in_dutch_without_ids_and_fit_at_double_text(
         wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert wide <= 0, f"{path} is {wide}px wider than the window at 200 % text"
     assert "tijdlijn bekeken" in page.locator("body").inner_text()
+    # The time zone is picked from a list (the clinic's own first), not typed as an IANA name.
+    page.goto("/clinic/patients/new")
+    zone = page.get_by_label("Tijdzone")
+    assert zone.evaluate("e => e.tagName") == "SELECT" and zone.input_value() == "Europe/Amsterdam"
+    first = zone.locator("option").all_text_contents()[:3]
+    assert first == ["Europe/Amsterdam", "Europe/Brussels", "Europe/Berlin"], first
     ctx.close()
