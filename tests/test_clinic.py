@@ -292,3 +292,19 @@ def test_the_audit_page_says_every_action_in_words_with_no_code_or_id(client, se
     assert pid not in re.sub(r"<[^>]+>", "", page)  # in links and forms only, never shown
     assert not re.search(r">[^<]*\d{4}-\d\d-\d\d", page)
     assert "consult summary" not in page and "wide csv" not in page and "=" not in "".join(cells)
+
+
+def test_every_clinic_button_says_what_it_does_in_an_infinitive():
+    """The review read "Bevestig", "Handel af", "Wijs toe", "Voeg toe" as commands to the nurse;
+    a Dutch button names the action ("In behandeling nemen", "Afhandelen", "Toewijzen")."""
+    from pathlib import Path
+
+    templates = Path(__file__).resolve().parents[1] / "backend" / "web" / "templates"
+    texts = []
+    for path in templates.rglob("*.html"):
+        for body in re.findall(r"<button[^>]*>(.*?)</button>", path.read_text(), re.S):
+            texts += [t.strip() for t in re.findall(r"'([^']+)'", body)] if "{{" in body else [body.strip()]
+    assert len(texts) >= 20, texts
+    imperative = re.compile(r"^(Bevestig|Handel|Wijs|Voeg|Toon|Maak|Sla|Zet|Kies|Stuur|Meld)\b")
+    assert [t for t in texts if imperative.search(t)] == []
+    assert "In behandeling nemen" in texts and "Afhandelen" in texts and "Toewijzen" in texts

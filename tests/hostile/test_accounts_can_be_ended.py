@@ -102,3 +102,26 @@ def test_changing_a_password_to_the_same_one_is_refused(client, services, clinic
     )
     assert r.status_code == 422 and "anders zijn dan het huidige" in r.text
     assert sees_patients(client)
+
+
+def test_a_locked_out_nurse_keeps_her_email_and_the_admins_new_password_lets_her_in(
+    client, services, settings
+):
+    add_clinician(services, email="admin@example.org", role="admin")
+    nurse = add_clinician(services, email="nurse@example.org")
+    admin = signed_in(client, "admin@example.org")
+    client.cookies.clear()
+    for _ in range(settings.login_max_failures):
+        r = login(client, "nurse@example.org", "verkeerd wachtwoord")
+        # What she typed as e-mail stays in the form; only the password field is empty.
+        assert r.status_code == 401 and 'value="nurse@example.org"' in r.text
+    locked = login(client, "nurse@example.org")
+    assert locked.status_code == 429 and "Te veel" in locked.text
+    assert "beheerder" in locked.text  # who can help, said on the page
+    csrf = csrf_of(admin.get("/clinic/users").text)
+    r = admin.post(
+        f"/clinic/users/{nurse.id}/passwd",
+        data={"csrf_token": csrf, "password": "na de blokkade nieuw"},
+    )
+    assert r.status_code == 200 and "een blokkade is opgeheven" in r.text
+    assert sees_patients(signed_in(client, "nurse@example.org", "na de blokkade nieuw"))
