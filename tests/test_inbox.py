@@ -147,6 +147,35 @@ def test_alerts_csv_for_dutch_excel_has_dutch_columns_and_words_and_its_own_name
     assert client.get("/clinic/alerts.csv?dialect=xx").status_code == 400
 
 
+def test_a_patient_with_several_alerts_in_the_list_has_a_link_to_them_together(
+    client, clinician, patient, other_patient, services
+):
+    pid, headers = patient
+    other_pid, other_headers = other_patient
+    report_drowsy(client, headers)
+    report_drowsy(client, other_headers)
+    # A routine alert of the first patient: the severity order puts the other patient between.
+    services.db.write_sync(
+        lambda conn: alerts_store.open_alert(
+            conn,
+            pid,
+            rule_id="side_effect_persistent.se_nausea",
+            category="side_effect",
+            severity="routine",
+            day=datetime.now(AMS).date().isoformat(),
+            reason="misselijkheid minstens matig (2 van 3) al 5 dagen achter elkaar",
+            level=None,
+            at="2026-01-01T08:00:00Z",
+        )
+    )
+    inbox = client.get("/clinic/inbox?category=side_effect").text
+    link = 'href="/clinic/inbox?category=side_effect&amp;patient=Mevr.+Jansen"'
+    assert inbox.count(link) == 2 and "2 meldingen, samen tonen" in inbox
+    assert "patient=Dhr." not in inbox  # one alert: no link
+    only = client.get("/clinic/inbox?category=side_effect&patient=Mevr.+Jansen").text
+    assert only.count('data-alert="') == 2 and "Dhr. de Vries" not in only
+
+
 def test_inbox_needs_a_session(client):
     assert client.get("/clinic/inbox", follow_redirects=False).status_code in (302, 303, 401)
     assert client.get("/clinic/alerts.csv", follow_redirects=False).status_code in (302, 303, 401)

@@ -12,6 +12,7 @@ No SQL here: reads are `backend.alerts.store`, arithmetic is in the domain modul
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -149,6 +150,7 @@ class InboxController(Controller):
         more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
         base_query = urlencode([(k, v) for k, v in request.query_params.items() if k != "offset" and v])
+        together = _together(rows, request.query_params)
         await system.db.write(
             lambda conn: audit_shown(
                 conn,
@@ -174,6 +176,7 @@ class InboxController(Controller):
             page_size=PAGE_SIZE,
             more=more,
             base_query=base_query,
+            together=together,
         )
 
     @get("/alerts/{alert_id:int}", name="alerts:detail")
@@ -365,6 +368,18 @@ class InboxController(Controller):
             percent=lambda share: "–" if share is None else formatting.percent(share),
             day=day,
         )
+
+
+def _together(rows: list[Any], query: Any) -> dict[str, tuple[int, str]]:
+    """patient id -> (how many of the listed alerts are theirs, the inbox of only those) for a
+    patient listed more than once: the severity order splits them, this brings them together."""
+    counts = Counter(r["patient_id"] for r in rows)
+    kept = [(k, v) for k, v in query.items() if k not in ("offset", "patient") and v]
+    return {
+        r["patient_id"]: (counts[r["patient_id"]], urlencode([*kept, ("patient", r["display_name"])]))
+        for r in rows
+        if counts[r["patient_id"]] > 1
+    }
 
 
 # -- helpers shared with the patient page ----------------------------------------------------
