@@ -176,6 +176,41 @@ def test_a_patient_with_several_alerts_in_the_list_has_a_link_to_them_together(
     assert only.count('data-alert="') == 2 and "Dhr. de Vries" not in only
 
 
+def test_the_nurse_may_order_the_inbox_newest_or_longest_waiting_first(client, clinician, patient, services):
+    pid, headers = patient
+    report_drowsy(client, headers)  # urgent, opened now
+
+    def routine(day: str, at: str, reason: str) -> None:
+        services.db.write_sync(
+            lambda conn: alerts_store.open_alert(
+                conn,
+                pid,
+                rule_id=f"side_effect_persistent.se_{reason}",
+                category="side_effect",
+                severity="routine",
+                day=day,
+                reason=reason,
+                level=None,
+                at=at,
+            )
+        )
+
+    routine("2026-01-01", "2026-01-01T08:00:00Z", "nausea")
+    routine("2026-02-01", "2026-02-01T08:00:00Z", "dizziness")
+
+    def order(query: str) -> list[str]:
+        text = client.get(f"/clinic/inbox{query}").text
+        return sorted(("ernstige sufheid", "nausea", "dizziness"), key=text.index)
+
+    assert order("") == ["ernstige sufheid", "nausea", "dizziness"]  # most urgent first
+    assert order("?order=newest") == ["ernstige sufheid", "dizziness", "nausea"]
+    assert order("?order=oldest") == ["nausea", "dizziness", "ernstige sufheid"]
+    page = client.get("/clinic/inbox?order=oldest").text
+    assert '<option value="oldest" selected>langst wachtend eerst</option>' in page
+    assert "order=oldest" in page.split("CSV voor Excel")[0].rsplit("href=", 1)[1]  # the CSV too
+    assert order("?order=nonsense") == order("")
+
+
 def test_inbox_needs_a_session(client):
     assert client.get("/clinic/inbox", follow_redirects=False).status_code in (302, 303, 401)
     assert client.get("/clinic/alerts.csv", follow_redirects=False).status_code in (302, 303, 401)

@@ -169,6 +169,12 @@ ORDER = (
     f" ORDER BY {_SEVERITY_ORDER},"
     " CASE WHEN a.status = 'open' AND a.resurfaced_from IS NOT NULL THEN 0 ELSE 1 END, a.opened_at, a.id"
 )
+# The inbox's other orders a nurse may choose: newest first, or longest waiting first.
+ORDERS = {
+    "urgent": ORDER,
+    "newest": " ORDER BY a.opened_at DESC, a.id DESC",
+    "oldest": " ORDER BY a.opened_at, a.id",
+}
 SELECT = (
     "SELECT a.*, p.display_name, p.pathway_id, p.timezone, p.thresholds AS patient_thresholds,"
     " u.name AS assignee_name,"
@@ -191,6 +197,7 @@ class Filter:
     assignee: str = ""  # a user id, "none", or "" for anyone
     pathway: str = ""
     patient: str = ""  # part of a name or id
+    order: str = "urgent"  # a key of ORDERS
 
     def sql(self) -> tuple[str, list[Any]]:
         where, params = [], []
@@ -224,7 +231,7 @@ def inbox(
     conn: sqlite3.Connection, f: Filter, limit: int | None = None, offset: int = 0
 ) -> list[sqlite3.Row]:
     where, params = f.sql()
-    sql = SELECT + where + ORDER
+    sql = SELECT + where + ORDERS.get(f.order, ORDER)
     if limit is not None:
         sql += " LIMIT ? OFFSET ?"
         params += [limit, offset]

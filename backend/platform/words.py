@@ -45,6 +45,12 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
         "active": {"nl": "gevolgd", "en": "monitored"},
         "left": {"nl": "afgemeld", "en": "discharged"},
     },
+    # The inbox's orders (alerts.store.ORDERS).
+    "inbox_order": {
+        "urgent": {"nl": "meest dringend eerst", "en": "most urgent first"},
+        "newest": {"nl": "nieuwste eerst", "en": "newest first"},
+        "oldest": {"nl": "langst wachtend eerst", "en": "longest waiting first"},
+    },
     "outcome": {
         "called_patient": {"nl": "patiënt gebeld", "en": "called the patient"},
         "changed_medication": {"nl": "medicatie aangepast", "en": "changed the medication"},

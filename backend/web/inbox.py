@@ -40,6 +40,7 @@ from backend.web.clinic import audit_access, audit_shown, check_csrf, page, requ
 
 SEVERITIES = {k: word("severity", k) for k in sorted(SEVERITY_RANK, key=SEVERITY_RANK.get, reverse=True)}
 CATEGORIES = {k: v["nl"] for k, v in WORDS["category"].items()}
+ORDERS = {k: word("inbox_order", k) for k in alerts_store.ORDERS}
 STATUS_FILTERS = {k: word("status", k) for k in ("live", "open", "acknowledged", "resolved", "closed", "all")}
 OUTCOME_WORDS = {k: word("outcome", k) for k in OUTCOMES}
 NOTE_MAX = 4000
@@ -111,6 +112,7 @@ def inbox_filter(
     assignee: str | None = None,
     pathway: str | None = None,
     patient: str | None = None,
+    order: str | None = None,
 ) -> alerts_store.Filter:
     """The inbox's filters from the query string (unknown values: no filter), handed by
     Litestar's DI to the inbox and its CSV alike."""
@@ -121,6 +123,7 @@ def inbox_filter(
         assignee=assignee or "",
         pathway=pathway or "",
         patient=(patient or "").strip()[:80],
+        order=order if order in ORDERS else "urgent",
     )
 
 
@@ -170,6 +173,7 @@ class InboxController(Controller):
             severities=SEVERITIES,
             categories=CATEGORIES,
             statuses=STATUS_FILTERS,
+            orders=ORDERS,
             pathways={pid: p.title.get("nl", pid) for pid, p in system.pathways.items()},
             query=request.url.query,
             offset=offset,
