@@ -398,9 +398,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "This browser's push subscription is not valid; nothing was saved.",
     },
     # -- the audit log's actions, as the admin page shows them (backend/platform/audit.py) --
-    "audit.role.clinician": {"nl": "zorgverlener", "en": "clinician"},
-    "audit.role.admin": {"nl": "beheerder", "en": "administrator"},
-    "audit.role.cli": {"nl": "server (opdrachtregel)", "en": "server (command line)"},
     "audit.object.settings": {"nl": "instellingen", "en": "settings"},
     "audit.object.audit_log": {"nl": "inzage-logboek", "en": "audit log"},
     "audit.object.enrolment_code": {"nl": "aanmeldcode", "en": "enrolment code"},

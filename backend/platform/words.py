@@ -45,6 +45,26 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
         "active": {"nl": "gevolgd", "en": "monitored"},
         "left": {"nl": "afgemeld", "en": "discharged"},
     },
+    # A clinic account's role (the audit log's "cli": the command line), and what an admin's
+    # change to an account did (the users page).
+    "role": {
+        "clinician": {"nl": "zorgverlener", "en": "clinician"},
+        "admin": {"nl": "beheerder", "en": "administrator"},
+        "cli": {"nl": "server (opdrachtregel)", "en": "server (command line)"},
+    },
+    "account_change": {
+        "added": {"nl": "toegevoegd", "en": "added"},
+        "disable": {
+            "nl": "uitgeschakeld; al zijn sessies zijn beëindigd",
+            "en": "disabled; every session ended",
+        },
+        "enable": {"nl": "weer ingeschakeld", "en": "enabled again"},
+        "role": {"nl": "heeft een andere rol", "en": "has another role"},
+        "passwd": {
+            "nl": "heeft een nieuw wachtwoord; al zijn sessies zijn beëindigd en een blokkade is opgeheven",
+            "en": "has a new password; every session ended and any lockout lifted",
+        },
+    },
     # The inbox's orders (alerts.store.ORDERS).
     "inbox_order": {
         "urgent": {"nl": "meest dringend eerst", "en": "most urgent first"},

@@ -17,7 +17,7 @@ from backend.platform import accounts, audit, formatting, messages
 from backend.platform.accounts import AccountError
 from backend.platform.messages import Refusal
 from backend.platform.storage import parse_iso
-from backend.platform.words import word
+from backend.platform.words import WORDS, word
 from backend.system import System
 from backend.web.api import client_address
 from backend.web.clinic import (
@@ -29,21 +29,6 @@ from backend.web.clinic import (
     session_of,
     signed_out,
 )
-
-ROLE_WORDS = {"clinician": "zorgverlener", "admin": "beheerder"}
-# What a redirect after an account change may say (a key, never text from the URL).
-CHANGED = {
-    "added": "toegevoegd",
-    "disable": "uitgeschakeld; al zijn sessies zijn beëindigd",
-    "enable": "weer ingeschakeld",
-    "role": "heeft een andere rol",
-    "passwd": "heeft een nieuw wachtwoord; al zijn sessies zijn beëindigd en een blokkade is opgeheven",
-}
-
-
-def _label(prefix: str, value: str | None) -> str:
-    key = f"{prefix}.{value}"
-    return messages.text(key) if key in messages.MESSAGES else (value or "—")
 
 
 def _day(text: str) -> str:
@@ -112,7 +97,7 @@ def audit_rows(
         {
             "at": formatting.moment(parse_iso(r["at"]), time_zone),
             "who": r["user_email"] or "—",
-            "role": _label("audit.role", r["role"]),
+            "role": word("role", r["role"]) if r["role"] else "—",
             "action": word("action", r["action"]),
             "object": audit_object(r["action"], r["object"], pathways or {}),
             "source": r["source"] or "",
@@ -183,7 +168,7 @@ class AccountsController(Controller):
 
     @get("/users", name="clinic:users", guards=[requires_admin])
     async def users(self, request: Request, system: System, done: str = "", email: str = "") -> Template:
-        what = CHANGED.get(done)
+        what = word("account_change", done) if done in WORDS["account_change"] else None
         notice = messages.text("account.changed", email=email[:254], what=what) if what and email else None
         return await self._users_page(request, system, error=None, form={}, status=200, notice=notice)
 
@@ -191,9 +176,7 @@ class AccountsController(Controller):
         self, request: Request, system: System, *, error: str | None, form: dict, status: int, notice=None
     ) -> Template:
         users = await system.db.read(accounts.accounts_list)
-        response = page(
-            request, "clinic/users.html", users=users, error=error, form=form, notice=notice, roles=ROLE_WORDS
-        )
+        response = page(request, "clinic/users.html", users=users, error=error, form=form, notice=notice)
         response.status_code = status
         return response
 
