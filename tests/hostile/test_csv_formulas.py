@@ -99,3 +99,32 @@ def test_the_cli_long_export_is_guarded_too(tmp_path, client, noted, settings):
     assert cli.main(["--db", settings.db, "export", "--format", "long", "-o", str(out)]) == 0
     text = out.read_text(encoding="utf-8")
     assert [c for c in cells(text) if runs_as_formula(c)] == []
+
+
+@pytest.mark.parametrize("dialect", ["nl", "standard"])
+def test_the_inbox_csv_has_no_live_formula_in_either_variant(client, clinician, patient, services, dialect):
+    from backend.alerts import store as alerts_store
+    from backend.patients import store as patients_store
+
+    pid, _ = patient
+    services.db.write_sync(lambda conn: patients_store.update(conn, pid, {"display_name": "=1+1"}))
+    for n, payload in enumerate(PAYLOADS[:6]):
+        services.db.write_sync(
+            lambda conn, n=n, payload=payload: alerts_store.open_alert(
+                conn,
+                pid,
+                rule_id=f"test.{n}",
+                category="pain",
+                severity="routine",
+                day="2026-01-01",
+                reason=payload,
+                level=None,
+                at="2026-01-01T08:00:00Z",
+            )
+        )
+    r = client.get(f"/clinic/alerts.csv?dialect={dialect}")
+    assert r.status_code == 200
+    all_cells = cells(r.content.decode("utf-8-sig"), ";" if dialect == "nl" else ",")
+    assert [c for c in all_cells if runs_as_formula(c)] == []
+    assert "'=cmd|' /C calc'!A0" in all_cells
+    assert ("'=1+1" in all_cells) == (dialect == "nl")  # the name is in the Dutch variant only
