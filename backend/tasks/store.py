@@ -266,11 +266,13 @@ def complete_task(
 # Python per reminder (the 20:00 minute has every patient's diary due at once). The chunk
 # lives in scratch tables of the writer's connection (TEMP: never in the file, never seen
 # by another connection), emptied by every job: its tasks, with the reminder time each was
-# read at (the log keeps it after the claim moved it), and one push message per patient.
+# read at (the log keeps it after the claim moved it) and its patient's language and time
+# zone (read once, as the task is picked), and one push message per patient.
 _CHUNK_TABLES = (
-    "CREATE TEMP TABLE IF NOT EXISTS scheduler_claim (id INTEGER PRIMARY KEY,"
+    "CREATE TEMP TABLE IF NOT EXISTS scheduler_claim (id INTEGER NOT NULL,"
     " patient_id TEXT NOT NULL, questionnaire_id TEXT NOT NULL, expires_at TEXT NOT NULL,"
-    " planned_at TEXT NOT NULL, answered INTEGER NOT NULL)",
+    " planned_at TEXT NOT NULL, answered INTEGER NOT NULL, language TEXT NOT NULL,"
+    " timezone TEXT NOT NULL, PRIMARY KEY (patient_id, id)) WITHOUT ROWID",
     # The messages are queued by push's store (`enqueue_messages`), which sets `devices`.
     "CREATE TEMP TABLE IF NOT EXISTS scheduler_message (patient_id TEXT PRIMARY KEY,"
     " payload TEXT NOT NULL, ttl INTEGER NOT NULL, tag TEXT NOT NULL, devices INTEGER)"
@@ -281,17 +283,21 @@ _CHUNK_TABLES = (
 )
 # A chunk row; `answered`: a response for the task's questionnaire and day exists already
 # (stored before its task existed, or not linked), so the task is done, its reminder skipped.
+# The patient is joined as `tasks CROSS JOIN patients` (tasks first, along its index; one
+# lookup of the patient per task).
 _CHUNK_ROW = (
     "INSERT INTO temp.scheduler_claim (id, patient_id, questionnaire_id, expires_at,"
-    " planned_at, answered)"
+    " planned_at, answered, language, timezone)"
     " SELECT t.id, t.patient_id, t.questionnaire_id, t.expires_at, t.next_reminder_at,"
     " EXISTS (SELECT 1 FROM responses r WHERE r.patient_id = t.patient_id"
-    "  AND r.questionnaire_id = t.questionnaire_id AND r.local_date = t.local_date)"
+    "  AND r.questionnaire_id = t.questionnaire_id AND r.local_date = t.local_date),"
+    " p.language, p.timezone"
 )
 # A chunk: the first :limit due reminders, earliest first, along the reminder index ...
 _PICK = (
-    f"{_CHUNK_ROW} FROM tasks AS t"
-    " WHERE t.next_reminder_at <= :now AND t.next_reminder_at > :late AND t.status = 'open'"
+    f"{_CHUNK_ROW} FROM tasks AS t CROSS JOIN patients AS p"
+    " WHERE p.id = t.patient_id"
+    " AND t.next_reminder_at <= :now AND t.next_reminder_at > :late AND t.status = 'open'"
     " ORDER BY t.next_reminder_at, t.id LIMIT :limit"
 )
 # ... and the other due tasks of their patients (begun ones: a reminder comes after its
@@ -304,8 +310,8 @@ _PICK = (
 # reading all of `big` for every chunk: each chunk then costs as much as the whole table,
 # and the 20:00 minute grows with the square of the patients.
 _PICK_MORE = (
-    f"{_CHUNK_ROW} FROM tasks AS t INDEXED BY tasks_patient_open"
-    " WHERE t.patient_id IN (SELECT patient_id FROM temp.scheduler_claim)"
+    f"{_CHUNK_ROW} FROM tasks AS t INDEXED BY tasks_patient_open CROSS JOIN patients AS p"
+    " WHERE p.id = t.patient_id AND t.patient_id IN (SELECT patient_id FROM temp.scheduler_claim)"
     " AND t.id NOT IN (SELECT id FROM temp.scheduler_claim)"
     " AND t.status = 'open' AND t.opens_at <= :now"
     " AND t.next_reminder_at <= :now AND t.next_reminder_at > :late"
@@ -318,11 +324,13 @@ _COMPLETE = (
     " WHERE id IN (SELECT id FROM temp.scheduler_claim WHERE answered) AND status = 'open'"
 )
 # The claim: compare (still open, its reminder still due) and set (next_reminder_at to the
-# next planned reminder after now, or NULL).
+# next planned reminder after now, or NULL). The planned times are ascending
+# (PlannedTask.reminders), so when the last is not after now none is: NULL without walking
+# the list (the diary's one reminder, the whole 20:00 minute).
 _SWAP = (
     "UPDATE tasks SET reminders_sent = reminders_sent + 1, reminder_claimed_at = :now,"
-    " next_reminder_at = (SELECT min(j.value) FROM json_each(tasks.reminder_times) j"
-    "  WHERE j.value > :now)"
+    " next_reminder_at = CASE WHEN tasks.reminder_times ->> '$[#-1]' <= :now THEN NULL"
+    "  ELSE (SELECT min(j.value) FROM json_each(tasks.reminder_times) j WHERE j.value > :now) END"
     " WHERE id IN (SELECT id FROM temp.scheduler_claim) AND status = 'open'"
     " AND next_reminder_at <= :now AND next_reminder_at > :late"
 )
@@ -331,10 +339,19 @@ _SWAP = (
 # questionnaire (/#/today for the diary or several tasks). It is kept for an offline device
 # while the earliest-expiring task can still be answered and the patient's quiet hours have
 # not begun (at least 60 s, at most MAX_TTL; whole seconds rounded down, like int()).
-# "First" is the least of (not the diary, reminder time, id) as one text, whose last 20
-# characters are the id. The payload is the JSON push's `queue.payload` makes: a head with
-# title and body in the patient's language ({head}, see `reminders.payload_heads`), then url
-# and tag, which need no escaping.
+# The payload is the JSON push's `queue.payload` makes: a head with title and body in the
+# patient's language ({head}, see `reminders.payload_heads`), then url and tag, which need no
+# escaping.
+#
+# Almost every patient has one task in the chunk (the 20:00 minute: the diary), and that
+# row is its message as it stands; only a patient with several is grouped (aggregates cost
+# more than the rest of the statement). "First" there is the least of (not the diary,
+# reminder time, id) as one text, whose last 20 characters are the id. The chunk is keyed
+# by (patient, task), so "another task of this patient" is one probe and the grouping is
+# a walk in key order.
+_OTHER_TASK = (
+    "EXISTS (SELECT 1 FROM temp.scheduler_claim o WHERE o.patient_id = c.patient_id AND o.id != c.id)"
+)
 _MESSAGES = (
     "INSERT INTO temp.scheduler_message (patient_id, payload, ttl, tag)"
     " SELECT m.patient_id, {head}"
@@ -343,12 +360,14 @@ _MESSAGES = (
     " min(max(min(unixepoch(m.expires_at), coalesce((SELECT q.starts_s FROM temp.scheduler_quiet q"
     "  WHERE q.timezone = m.timezone), unixepoch(m.expires_at))) - :now_s - :now_frac, 60), :max_ttl),"
     " 'task-' || m.first_id"
-    " FROM (SELECT c.patient_id, (SELECT p.language FROM patients p WHERE p.id = c.patient_id)"
-    "  AS language, (SELECT p.timezone FROM patients p WHERE p.id = c.patient_id) AS timezone,"
-    "  count(*) AS n, max(c.questionnaire_id = :diary) AS diary,"
-    "  min(c.expires_at) AS expires_at, CAST(substr(min((c.questionnaire_id != :diary)"
-    "   || c.planned_at || printf('%020d', c.id)), -20) AS INTEGER) AS first_id"
-    "  FROM temp.scheduler_claim c GROUP BY c.patient_id) AS m"
+    " FROM (SELECT c.patient_id, c.language, c.timezone, 1 AS n, c.questionnaire_id = :diary AS diary,"
+    "  c.expires_at, c.id AS first_id"
+    f"  FROM temp.scheduler_claim c WHERE NOT {_OTHER_TASK}"
+    " UNION ALL"
+    " SELECT c.patient_id, max(c.language), max(c.timezone), count(*), max(c.questionnaire_id = :diary),"
+    "  min(c.expires_at), CAST(substr(min((c.questionnaire_id != :diary)"
+    "   || c.planned_at || printf('%020d', c.id)), -20) AS INTEGER)"
+    f"  FROM temp.scheduler_claim c WHERE {_OTHER_TASK} GROUP BY c.patient_id) AS m"
 )
 # The log: per claimed task, how many devices its patient had then.
 _LOG = (
@@ -402,13 +421,8 @@ def swap(conn: sqlite3.Connection, params: dict) -> int:
 
 
 def chunk_timezones(conn: sqlite3.Connection) -> list[str]:
-    return [
-        tz
-        for (tz,) in conn.execute(
-            "SELECT DISTINCT p.timezone FROM patients p"
-            " WHERE p.id IN (SELECT patient_id FROM temp.scheduler_claim)"
-        )
-    ]
+    """The time zones of the chunk's patients (read with their tasks)."""
+    return [tz for (tz,) in conn.execute("SELECT DISTINCT timezone FROM temp.scheduler_claim")]
 
 
 def set_quiet_starts(conn: sqlite3.Connection, starts: Iterable[tuple[str, int]]) -> None:
