@@ -576,6 +576,72 @@ def test_a_claim_that_lost_a_race_is_rolled_back_with_its_pushes_and_log(db, set
     assert [r["task_id"] for r in db.query("SELECT task_id FROM reminder_log")] == [a]
 
 
+def test_the_20_00_chunks_checkpoint_beside_the_writer_and_give_its_setting_back(
+    db, db_path, settings, pathways, monkeypatch
+):
+    """A commit of the writer that crosses wal_autocheckpoint copies the WAL inside its job,
+    and a phone's PUT queued behind that job waits for it: while the claim's chunks run, the
+    writer does not checkpoint (the tick's own thread does, beside it), and afterwards it
+    checkpoints as configured again - also when a chunk fails. Under Litestream (0) nothing
+    changes."""
+    monkeypatch.setattr(reminders, "CLAIM_CHUNK", 2)
+    at19 = T20.replace(microsecond=0)
+    ids = []
+    for n in range(7):
+        manual_patient(db, f"p{n}")
+        ids.append(manual_task(db, f"p{n}", "diary", [at19], at19 + timedelta(hours=4)))
+    setting = []  # the writer's wal_autocheckpoint as each write job of the tick starts
+    submit = db.writer.submit
+
+    def noted(fn):
+        def job(conn):
+            setting.append(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+            return fn(conn)
+
+        return submit(job)
+
+    monkeypatch.setattr(db.writer, "submit", noted)
+    report = tick(db, settings, pathways, T20)
+    assert (report.reminders, report.pushes_queued) == (7, 7)
+    # Four claim jobs (2 + 2 + 2 + 1): the first with the setting (most minutes have one job
+    # only), the other three without; then the setting back, for every later job.
+    assert 0 in setting and setting[-1] == 1000
+    assert setting.count(0) == 3 + 1  # three chunks and the job that gives the setting back
+    monkeypatch.setattr(db.writer, "submit", submit)
+    assert db.write_sync(lambda c: c.execute("PRAGMA wal_autocheckpoint").fetchone()[0]) == 1000
+
+    # A chunk that fails half-way (another pass took one of its tasks): rolled back, and
+    # the writer checkpoints again.
+    late = []
+    for n in range(7, 12):
+        manual_patient(db, f"p{n}")
+        late.append(manual_task(db, f"p{n}", "diary", [at19], at19 + timedelta(hours=4)))
+    db.write_sync(
+        lambda c: c.execute(
+            f"CREATE TEMP TRIGGER other_pass AFTER INSERT ON scheduler_claim WHEN new.id = {late[-1]}"
+            " BEGIN UPDATE tasks SET next_reminder_at = NULL WHERE id = new.id; END"
+        )
+    )
+    with pytest.raises(RuntimeError, match="raced"):
+        tick(db, settings, pathways, T20)
+    db.write_sync(lambda c: c.execute("DROP TRIGGER temp.other_pass"))
+    assert db.write_sync(lambda c: c.execute("PRAGMA wal_autocheckpoint").fetchone()[0]) == 1000
+    assert len(db.query("SELECT id FROM reminder_log")) == 7 + 4  # the chunks before it stay
+
+    # Litestream's server (wal_autocheckpoint 0) never checkpoints, during the claim neither.
+    db.close()
+    litestream = open_database(db_path, wal_autocheckpoint=0)
+    try:
+        for n in range(12, 17):
+            manual_patient(litestream, f"p{n}")
+            manual_task(litestream, f"p{n}", "diary", [at19], at19 + timedelta(hours=4))
+        # Five, and the one of the failed chunk (its job rolled back, the trigger's take too).
+        assert tick(litestream, settings, pathways, T20).reminders == 5 + 1
+        assert litestream.write_sync(lambda c: c.execute("PRAGMA wal_autocheckpoint").fetchone()[0]) == 0
+    finally:
+        litestream.close()
+
+
 # -- changes by the clinician ---------------------------------------------------------------
 def test_a_new_reminder_time_applies_from_today_and_the_past_stays(db, settings, pathways):
     add_patient(db, "p1")

@@ -25,7 +25,7 @@ import queue
 import sqlite3
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -346,6 +346,40 @@ class Database:
 
     def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return self.writer.submit(fn).result()
+
+    def write_soon(self, fn: Callable[[sqlite3.Connection], T]) -> Future:
+        """`fn` queued for the writer; its Future (for a caller with other work meanwhile)."""
+        return self.writer.submit(fn)
+
+    @contextlib.contextmanager
+    def checkpoints_aside(self) -> Iterator[Callable[[], None]]:
+        """For a long run of big write jobs (the 20:00 claim): the writer's commits do not
+        checkpoint meanwhile, and the caller checkpoints instead, with the function this
+        yields: a PASSIVE checkpoint on a connection of the caller's own thread, which copies
+        the WAL into the file beside the writer (the writer goes on writing meanwhile).
+
+        A commit that crosses wal_autocheckpoint pages checkpoints inside the writer's job
+        otherwise, and a phone's PUT behind that job waits for the copy and its fsync (at a
+        million patients, up to a second). With wal_autocheckpoint 0 (Litestream, the one
+        checkpointer then) nothing changes and the function does nothing."""
+        pages = self.wal_autocheckpoint
+        if pages <= 0:
+            yield lambda: None
+            return
+        own: list[sqlite3.Connection] = []
+
+        def checkpoint() -> None:
+            if not own:
+                own.append(connect(self.path, wal_autocheckpoint=0))
+            own[0].execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+        self.write_sync(lambda conn: conn.execute("PRAGMA wal_autocheckpoint = 0").fetchall())
+        try:
+            yield checkpoint
+        finally:
+            self.write_sync(lambda conn: conn.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}").fetchall())
+            for conn in own:
+                conn.close()
 
 
 def open_database(path: str | Path, *, wal_autocheckpoint: int = DEFAULT_WAL_AUTOCHECKPOINT) -> Database:
