@@ -369,9 +369,13 @@ class Database:
         own: list[sqlite3.Connection] = []
 
         def checkpoint() -> None:
-            if not own:
-                own.append(connect(self.path, wal_autocheckpoint=0))
-            own[0].execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            # A failed copy stops nothing: the writer checkpoints again when this is over.
+            try:
+                if not own:
+                    own.append(connect(self.path, wal_autocheckpoint=0))
+                own[0].execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error as exc:
+                log.warning("checkpoint beside the writer failed: %s", type(exc).__name__)
 
         self.write_sync(lambda conn: conn.execute("PRAGMA wal_autocheckpoint = 0").fetchall())
         try:
