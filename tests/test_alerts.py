@@ -332,3 +332,60 @@ def test_detection_reads_the_current_response_of_each_day_like_the_view(db):
     ]
     assert len(entries) == 20
     assert entries[5].answers["pain_avg"] == 9 and entries[7].answers["pain_avg"] == 3
+
+
+def test_kept_reads_give_what_a_fresh_read_gives(db, tmp_path, monkeypatch):
+    """The writer keeps what detection read of a patient and then reads only the days that
+    changed (issue 17): after an edit, an edit rolled back, a late entry, another
+    questionnaire, an operator's change and a write by another connection, the entries are
+    those a new connection reads."""
+    today = START + timedelta(days=40)
+
+    def fresh() -> list:
+        conn = sqlite3.connect(tmp_path / "pijnwacht.db")
+        try:
+            return alerts.load_entries(conn, "p1", today, 57)
+        finally:
+            conn.close()
+
+    def kept() -> list:
+        return db.write_sync(lambda conn: alerts.load_entries(conn, "p1", today, 57))
+
+    def seed(conn):
+        add_patient(conn)
+        for i in range(41):
+            add_diary(conn, "p1", START + timedelta(days=i), pain_avg=3 + i % 3)
+
+    db.write_sync(seed)
+    assert kept() == fresh() and len(fresh()) == 41
+    full_reads = []
+    real = alerts.diary_store.detection_rows
+    monkeypatch.setattr(alerts.diary_store, "detection_rows", lambda *a: full_reads.append(a) or real(*a))
+    db.write_sync(lambda conn: add_diary(conn, "p1", today, at=f"{today}T20:00:00Z", pain_avg=9))
+    assert kept()[-1].answers["pain_avg"] == 9
+    assert full_reads == []  # the edited day only
+    assert kept() == fresh() and fresh()[-1].answers["pain_avg"] == 9
+
+    def rolled_back(conn):
+        conn.execute("SAVEPOINT edit")
+        add_diary(conn, "p1", today, at=f"{today}T21:00:00Z", pain_avg=1)
+        assert alerts.load_entries(conn, "p1", today, 57)[-1].answers["pain_avg"] == 1
+        conn.execute("ROLLBACK TO edit")
+        conn.execute("RELEASE edit")
+
+    db.write_sync(rolled_back)
+    assert kept() == fresh() and fresh()[-1].answers["pain_avg"] == 9
+    db.write_sync(
+        lambda conn: add_diary(conn, "p1", START + timedelta(days=30), at=f"{today}T08:00:00Z", pain_avg=7)
+    )
+    assert kept() == fresh()
+    db.write_sync(
+        lambda conn: store_response(conn, "p1", today, {}, questionnaire="pgic", scores={"pgic": 6})
+    )
+    assert kept() == fresh() and any(e.questionnaire == "pgic" for e in fresh())
+    db.write_sync(lambda conn: conn.execute("DELETE FROM responses WHERE local_date = ?", (str(today),)))
+    assert kept() == fresh() and fresh()[-1].local_date < today
+    other = sqlite3.connect(tmp_path / "pijnwacht.db", isolation_level=None)
+    store_response(other, "p1", today, {"pain_avg": 2, "pain_worst": 3}, at=f"{today}T22:00:00Z")
+    other.close()
+    assert kept() == fresh() and fresh()[-1].answers["pain_avg"] == 2

@@ -9,6 +9,8 @@ and in `pijnwacht replay`, so a threshold tuned on history behaves the same live
 
 from __future__ import annotations
 
+import bisect
+import functools
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -21,7 +23,7 @@ import msgspec
 from backend.alerts.thresholds import Thresholds as Thresholds
 from backend.alerts.thresholds import overrides_in_force as overrides_in_force
 from backend.alerts.thresholds import thresholds_for as thresholds_for
-from backend.diary.baseline import Noise, important_change, pain_baseline
+from backend.diary.baseline import Baseline, Noise, important_change, pain_baseline
 from backend.diary.questionnaires import Library, Questionnaire, band_for, safety_items
 from backend.platform import formatting
 from backend.platform.words import word
@@ -141,7 +143,8 @@ def pain_rise(ctx: Context) -> list[Finding]:
     today = ctx.today
     recent_start = today - timedelta(days=t.window_days - 1)
     recent = [(d, v) for d, v in pain if recent_start <= d <= today]
-    found = pain_baseline(t, pain, today)
+    kept = _baseline(t, today, tuple(pain[: bisect.bisect_left(pain, (recent_start,))]))
+    found = kept.baseline
     if found is None or len(recent) < 2:
         return []
     base_days, base, baseline = found.days, found.values, found.value
@@ -164,9 +167,11 @@ def pain_rise(ctx: Context) -> list[Finding]:
         if elevated < t.persistence_days or elevated < t.persistence_share * n:
             continue
         if noise is None:
-            noise = Noise.of(base_days)
-            if found.kind != "full":
-                noise = noise.widened(len(base))
+            if kept.noise is None:
+                kept.noise = Noise.of(base_days)
+                if found.kind != "full":
+                    kept.noise = kept.noise.widened(len(base))
+            noise = kept.noise
         z = rise / noise.standard_error(n, len(base))
         if z >= limit and (best is None or z > best[0]):
             best = (z, n, mean, elevated)
@@ -177,6 +182,23 @@ def pain_rise(ctx: Context) -> list[Finding]:
     reason = f"{_pain_reason(mean, n, baseline)}; {elevated} van {n} dagen ≥ {nl(baseline + raised)}"
     level, material = _pain_level(t, recent)
     return [Finding("pain_rise", "pain", severity, reason, today, level, material)]
+
+
+class _KeptBaseline:
+    __slots__ = ("baseline", "noise")
+
+    def __init__(self, baseline: Baseline | None):
+        self.baseline = baseline
+        self.noise: Noise | None = None
+
+
+@functools.lru_cache(maxsize=4096)
+def _baseline(t: Thresholds, today: date, before: tuple[tuple[date, float], ...]) -> _KeptBaseline:
+    """The baseline (and its noise, once needed) from the pain days before the recent window:
+    all that `pain_baseline` reads (its periods end by `today - window_days + 1`). Kept by
+    value: a patient who edits today's diary, or another with the same days, is not
+    computed again."""
+    return _KeptBaseline(pain_baseline(t, before, today))
 
 
 def _pain_level(t: Thresholds, recent: list[tuple[date, float]]) -> tuple[float, float]:

@@ -14,9 +14,11 @@ nightly sweep) and for `pijnwacht replay` alike.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import logging
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -26,6 +28,7 @@ import msgspec
 
 from backend.alerts import store as alerts_store
 from backend.alerts.detection import (
+    DIARY,
     REMINDER_RULES,
     SEVERITY_RANK,
     Entry,
@@ -249,15 +252,96 @@ def load_entries(conn: sqlite3.Connection, patient_id: str, today: date, diary_d
     diary of the last `diary_days` days (or, after a long silence, its last entry) and the
     last two of every other questionnaire (`diary.store.detection_rows`: one per
     questionnaire and day, from current_response_ids, so edits and history cost nothing).
+
+    A connection keeps what it read of the last KEPT_PATIENTS patients (`_Kept`): the next
+    evaluation reads only the days that got a response since (diary.store.changed_rows), the
+    same entries a full read gives.
     """
     since = (today - timedelta(days=diary_days)).isoformat()
-    rows = diary_store.detection_rows(conn, patient_id, since, today.isoformat())
+    until = today.isoformat()
+    memo = _kept_of(conn)
+    have = memo.patients.pop(patient_id, None)
+    token = diary_store.seen_token(conn, patient_id)
+    if have is not None and have.token == token and have.span == (since, until):
+        changed = diary_store.changed_rows(conn, patient_id)
+        if all(r[2] == DIARY and since <= r[0] <= until for r in changed):
+            for row in changed:
+                have.rows[row[2], row[0]] = _entry(row)
+            if changed:
+                have.token = next(_TOKENS)
+                diary_store.kept(conn, patient_id, have.token)
+                have.entries = [have.rows[k] for k in sorted(have.rows, key=_order(have.rows))]
+            memo.patients[patient_id] = have
+            return list(have.entries)
+    if token is not None:
+        diary_store.forget(conn, patient_id)
+    rows = diary_store.detection_rows(conn, patient_id, since, until)
     rows.sort()  # local_date, then authored_at
-    decode, day = msgspec.json.decode, date.fromisoformat
-    return [
-        Entry(q, day(d), decode(answers), decode(scores) if scores and scores != "{}" else {}, at)
-        for d, at, q, answers, scores in rows
-    ]
+    entries = [_entry(r) for r in rows]
+    if any(r[2] == DIARY and r[0] < since for r in rows):
+        return entries  # the last diary before a long silence: read again next time
+    by_key = {(r[2], r[0]): e for r, e in zip(rows, entries, strict=True)}
+    kept = _KeptPatient(next(_TOKENS), (since, until), by_key)
+    kept.entries = entries
+    diary_store.kept(conn, patient_id, kept.token)
+    memo.patients[patient_id] = kept
+    while len(memo.patients) > KEPT_PATIENTS:
+        diary_store.forget(conn, memo.patients.popitem(last=False)[0])
+    return list(entries)
+
+
+def _entry(row: tuple) -> Entry:
+    d, at, q, answers, scores = row
+    decode = msgspec.json.decode
+    return Entry(
+        q, date.fromisoformat(d), decode(answers), decode(scores) if scores and scores != "{}" else {}, at
+    )
+
+
+def _order(rows: dict[tuple[str, str], Entry]):
+    # As detection_rows' rows sort: local_date, authored_at, questionnaire.
+    return lambda k: (k[1], rows[k].authored_at, k[0])
+
+
+# How many patients' reads one connection keeps (a patient's ~60 entries are ~40 KB).
+KEPT_PATIENTS = 1024
+_TOKENS = itertools.count(1)
+
+
+class _KeptPatient:
+    __slots__ = ("entries", "rows", "span", "token")
+
+    def __init__(self, token: int, span: tuple[str, str], rows: dict[tuple[str, str], Entry]):
+        self.token, self.span, self.rows = token, span, rows
+        self.entries: list[Entry] = []
+
+
+class _Kept:
+    """What one connection read per patient, valid while no other connection wrote."""
+
+    __slots__ = ("patients", "version")
+
+    def __init__(self, version: int):
+        self.version = version
+        self.patients: OrderedDict[str, _KeptPatient] = OrderedDict()
+
+
+# By connection (id: a sqlite3.Connection takes no weak reference). A new connection that got
+# a closed one's id has no `detection_seen` of its own, so nothing kept is taken for true.
+_KEPT: OrderedDict[int, _Kept] = OrderedDict()
+KEPT_CONNECTIONS = 4
+
+
+def _kept_of(conn: sqlite3.Connection) -> _Kept:
+    version = diary_store.data_version(conn)
+    memo = _KEPT.get(id(conn))
+    if memo is None or memo.version != version:
+        if memo is not None and memo.patients:
+            diary_store.forget(conn)  # another connection wrote: read everyone afresh
+        memo = _KEPT[id(conn)] = _Kept(version)
+        while len(_KEPT) > KEPT_CONNECTIONS:
+            _KEPT.popitem(last=False)
+    return memo
 
 
 def pathway_detection(pathways: Mapping[str, Any] | None, pathway_id: str) -> Mapping[str, Any]:
@@ -274,10 +358,16 @@ def patient_thresholds(
     pathways: Mapping[str, Any] | None, pathway_id: str, overrides_json: str | None, today: date
 ) -> Thresholds:
     """The pathway's thresholds with the patient's overrides in force on `today`."""
+    return _patient_thresholds(tuple(pathway_detection(pathways, pathway_id).items()), overrides_json, today)
+
+
+@functools.lru_cache(maxsize=4096)
+def _patient_thresholds(
+    pathway: tuple[tuple[str, Any], ...], overrides_json: str | None, today: date
+) -> Thresholds:
+    # Once per pathway table, stored overrides and day (every response of the day after the first).
     in_force = overrides_in_force(json.loads(overrides_json or "{}"), today)
-    return _thresholds(
-        tuple(pathway_detection(pathways, pathway_id).items()), json.dumps(in_force, sort_keys=True)
-    )
+    return _thresholds(pathway, json.dumps(in_force, sort_keys=True))
 
 
 @functools.lru_cache(maxsize=1024)

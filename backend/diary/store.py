@@ -162,6 +162,76 @@ def detection_rows(conn: sqlite3.Connection, patient_id: str, since: str, until:
             ).fetchall()
 
 
+# -- what changed since detection last read a patient (incremental detection, issue 17) -------
+# A connection that evaluates patients again and again (the writer) keeps what it read per
+# patient; these temporary tables and triggers (this connection's own, inside its
+# transactions: a rolled-back write takes its traces with it) say what changed since.
+# `detection_seen`: the patients whose read is kept, with a token the keeper chose;
+# `detection_changed`: their days a response was stored for since. A change by another
+# connection shows in `data_version`; an update or delete of a response forgets the patient.
+_WATCH = (
+    "CREATE TEMP TABLE IF NOT EXISTS detection_seen (patient_id TEXT PRIMARY KEY, token INTEGER NOT NULL)",
+    "CREATE TEMP TABLE IF NOT EXISTS detection_changed"
+    " (patient_id TEXT NOT NULL, questionnaire_id TEXT NOT NULL, local_date TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS temp.detection_changed_patient ON detection_changed (patient_id)",
+    "CREATE TEMP TRIGGER IF NOT EXISTS detection_insert AFTER INSERT ON main.responses"
+    " WHEN new.patient_id IN (SELECT patient_id FROM detection_seen) BEGIN"
+    " INSERT INTO detection_changed VALUES (new.patient_id, new.questionnaire_id, new.local_date); END",
+    "CREATE TEMP TRIGGER IF NOT EXISTS detection_update AFTER UPDATE ON main.responses BEGIN"
+    " DELETE FROM detection_seen WHERE patient_id IN (old.patient_id, new.patient_id); END",
+    "CREATE TEMP TRIGGER IF NOT EXISTS detection_delete AFTER DELETE ON main.responses BEGIN"
+    " DELETE FROM detection_seen WHERE patient_id = old.patient_id; END",
+)
+
+
+def data_version(conn: sqlite3.Connection) -> int:
+    """Changes when another connection committed to the database (SQLite's data_version)."""
+    return conn.execute("PRAGMA data_version").fetchone()[0]
+
+
+def seen_token(conn: sqlite3.Connection, patient_id: str) -> int | None:
+    """The token `kept` last stored for the patient in this connection's transaction state
+    (None: nothing kept, or it was rolled back or forgotten since); sets the watch up."""
+    try:
+        row = conn.execute("SELECT token FROM detection_seen WHERE patient_id = ?", (patient_id,)).fetchone()
+    except sqlite3.OperationalError:  # not set up on this connection (or its set-up rolled back)
+        for sql in _WATCH:
+            conn.execute(sql)
+        return None
+    return row[0] if row is not None else None
+
+
+def kept(conn: sqlite3.Connection, patient_id: str, token: int) -> None:
+    """From now on, note the days the patient's responses change (`changed_rows`)."""
+    conn.execute(
+        "INSERT OR REPLACE INTO detection_seen (patient_id, token) VALUES (?, ?)", (patient_id, token)
+    )
+
+
+def forget(conn: sqlite3.Connection, patient_id: str | None = None) -> None:
+    """Stop noting changes of the patient (None: of everyone)."""
+    if patient_id is None:
+        conn.execute("DELETE FROM detection_seen")
+        conn.execute("DELETE FROM detection_changed")
+    else:
+        conn.execute("DELETE FROM detection_seen WHERE patient_id = ?", (patient_id,))
+        conn.execute("DELETE FROM detection_changed WHERE patient_id = ?", (patient_id,))
+
+
+def changed_rows(conn: sqlite3.Connection, patient_id: str) -> list[tuple]:
+    """The current response of each (questionnaire, day) of the patient that got a response
+    since the last call, as `detection_rows` gives them; the notes are cleared."""
+    cur = _tuples(conn)
+    keys = cur.execute(
+        "DELETE FROM detection_changed WHERE patient_id = ? RETURNING questionnaire_id, local_date",
+        (patient_id,),
+    ).fetchall()
+    rows = []
+    for key in set(keys):
+        rows += cur.execute(f"{_ENTRY} AND c.local_date = ?", (patient_id, *key)).fetchall()
+    return rows
+
+
 def last_diary_received(conn: sqlite3.Connection, patient_id: str) -> str | None:
     """When a diary of the patient last reached the server (UTC ISO), or None."""
     row = conn.execute(
