@@ -360,3 +360,27 @@ def test_a_discharged_patients_device_hears_that_the_diary_ended_and_comes_back_
     assert stranger.status_code == 401 and "x-pijnwacht-ended" not in stranger.headers
     services.db.write_sync(lambda conn: enrolment.resume(conn, pid))
     assert client.get("/api/v1/me", headers=headers).status_code == 200
+
+
+def test_a_device_signed_out_or_discharged_after_its_last_put_is_refused_and_nothing_stored(
+    client, patient, other_patient, services, settings
+):
+    """The PUT route keeps the patient of a device token it has read (issue 17: no read per
+    diary entry); the write job checks the token still gives that patient, so a device signed
+    out or a patient discharged since is refused as before, and nothing is stored."""
+    pid, headers = patient
+    assert client.put(f"/api/v1/responses/{new_id()}", json=diary(), headers=headers).status_code == 201
+    assert client.delete("/api/v1/me/device", headers=headers).status_code == 204
+    r = client.put(f"/api/v1/responses/{new_id()}", json=diary(pain_avg=2), headers=headers)
+    assert r.status_code == 401 and "opnieuw aan" in r.json()["detail"]
+    assert count_responses(settings, pid) == 1
+
+    other, other_headers = other_patient
+    assert client.put(f"/api/v1/responses/{new_id()}", json=diary(), headers=other_headers).status_code == 201
+    services.db.write_sync(lambda conn: enrolment.discharge(conn, other, "klaar"))
+    r = client.put(f"/api/v1/responses/{new_id()}", json=diary(pain_avg=3), headers=other_headers)
+    assert r.status_code == 401 and r.headers["x-pijnwacht-ended"] == "discharged"
+    assert count_responses(settings, other) == 1
+    services.db.write_sync(lambda conn: enrolment.resume(conn, other))
+    r = client.put(f"/api/v1/responses/{new_id()}", json=diary(pain_avg=3), headers=other_headers)
+    assert r.status_code == 201 and count_responses(settings, other) == 2

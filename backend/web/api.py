@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from datetime import datetime, timedelta
+from typing import Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post, put
@@ -101,15 +102,40 @@ def bearer_token(request: ASGIConnection) -> str:
     return token.strip()
 
 
-async def _patient_of_token(connection: ASGIConnection) -> Patient:
+# The device tokens of the responses routes (PUT, batch) and their patients, as last read:
+# those routes take the patient from here without a read, and their write job checks in the
+# writer's transaction that the token still gives this very patient (`_write_checked`): a
+# revoked device, a discharge or a changed patient is never written as it was.
+DEVICE_CACHE_MAX = 4096
+
+
+def _device_cache(connection: ASGIConnection) -> dict[str, Patient]:
+    state = connection.app.state
+    cache = getattr(state, "pw_device_patients", None)
+    if cache is None:
+        cache = state.pw_device_patients = {}
+    return cache
+
+
+async def _patient_of_token(connection: ASGIConnection, *, cached: bool = False) -> Patient:
     services = services_of(connection)
     token = bearer_token(connection)
+    if cached:
+        patient = _device_cache(connection).get(token)
+        if patient is not None:
+            connection.scope["state"]["pw_cached"] = True
+            return patient
     patient = await services.db.read(lambda conn: enrolment.patient_for_token(conn, token))
     if patient is None:
         if await services.db.read(lambda conn: enrolment.token_discharged(conn, token)):
             # The team ended the diary: the app says so (header ENDED_HEADER), not "join again".
             raise Refusal("auth.discharged", 401, headers={ENDED_HEADER: "discharged"})
         raise Refusal("auth.signed_out", 401)
+    if cached:
+        cache = _device_cache(connection)
+        if len(cache) >= DEVICE_CACHE_MAX:
+            cache.clear()
+        cache[token] = patient
     return patient
 
 
@@ -120,12 +146,45 @@ async def requires_device(request: Request) -> None:
     # A before_request hook rather than a guard: Litestar copies the route handler for every
     # guard call, and async because a sync hook would hop to the thread pool (py-spy, make
     # bench: each cost more than the indexed token lookup itself).
-    request.scope.setdefault("state", {})["pw_patient"] = await _patient_of_token(request)
+    state = request.scope.setdefault("state", {})
+    cached = request.route_handler.opt.get("device_cache", False)
+    state["pw_patient"] = await _patient_of_token(request, cached=cached)
 
 
 async def provide_patient(request: Request) -> Patient:
     cached = request.scope.get("state", {}).get("pw_patient")
     return cached if cached is not None else await _patient_of_token(request)
+
+
+async def _write_checked(request: Request, patient: Patient, check, receive) -> tuple[Patient, Any, Any]:
+    """`check(patient)` then, in the writer, `receive(conn, patient, checked)` if the device
+    token still gives exactly `patient` (it may come from the device cache); else read the
+    patient again (a 401 if the device is gone) and check and write with the one now stored.
+    Returns (patient, checked, what receive returned)."""
+    token = bearer_token(request)
+    services = services_of(request)
+    for _ in range(3):
+        checked = None
+        try:
+            checked = check(patient)
+        except Refusal:
+            if not request.scope["state"].pop("pw_cached", False):
+                raise
+        if checked is not None:
+
+            def job(conn, patient=patient, checked=checked):
+                if enrolment.patient_for_token(conn, token) != patient:
+                    return None
+                return receive(conn, patient, checked)
+
+            got = await services.db.write(job)
+            if got is not None:
+                return patient, checked, got
+        # The cached patient was out of date (or refused with it): read it as it is now.
+        _device_cache(request).pop(token, None)
+        request.scope["state"].pop("pw_cached", None)
+        patient = await _patient_of_token(request, cached=True)
+    raise Refusal("auth.signed_out", 401)  # the patient changed with every attempt
 
 
 def me_of(services: System, patient: Patient) -> Me:
@@ -341,15 +400,18 @@ class PatientController(Controller):
             ),
             **errors(401, 409, 413, 422, 429, 503),
         },
+        opt={"device_cache": True},
     )
     async def put_response(
         self, request: Request, patient: Patient, response_id: str, data: ResponseIn
     ) -> Response[PutResult]:
         services = services_of(request)
         now = utcnow()
-        checked = responses.check(response_id, data, patient, services.library, now)
-        outcomes = await services.db.write(
-            lambda conn: intake.receive(
+        patient, checked, outcomes = await _write_checked(
+            request,
+            patient,
+            lambda patient: responses.check(response_id, data, patient, services.library, now),
+            lambda conn, patient, checked: intake.receive(
                 conn,
                 patient,
                 [checked],
@@ -357,7 +419,7 @@ class PatientController(Controller):
                 pathways=services.pathways,
                 now=now,
                 max_edits=services.settings.max_edits_per_hour,
-            )
+            ),
         )
         [outcome] = outcomes
         if outcome == "conflict":
