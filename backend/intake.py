@@ -31,10 +31,12 @@ def receive(
     pathways: Mapping[str, Any],
     now: datetime,
     max_edits: int = MAX_EDITS_PER_HOUR,
+    current: bool = False,
 ) -> Outcomes:
     """Store checked responses, then (for the new ones) complete their tasks and evaluate
     the patient's alerts; the outcome of each item, in order ("throttled" past `max_edits`
-    responses of one day within an hour)."""
+    responses of one day within an hour). `current`: `patient` was read in this very
+    transaction, so detection takes it as it is instead of reading it again."""
     outcomes = store(conn, patient, items, now=now, max_edits=max_edits)
     new = [c for c, outcome in zip(items, outcomes, strict=True) if outcome == "created"]
     if new:
@@ -43,7 +45,7 @@ def receive(
             conn,
             "evaluate_alerts",
             patient,
-            lambda: evaluate_alerts(conn, patient, library, pathways, now),
+            lambda: evaluate_alerts(conn, patient, library, pathways, now, current=current),
         )
     return outcomes
 
@@ -66,8 +68,12 @@ def evaluate_alerts(
     library: Library,
     pathways: Mapping[str, Any],
     now: datetime,
+    *,
+    current: bool = False,
 ) -> None:
-    alerts.evaluate_patient(conn, patient.id, patient.local_today(now), library, pathways, now=now)
+    today = patient.local_today(now)
+    known = patient if current else None
+    alerts.evaluate_patient(conn, patient.id, today, library, pathways, now=now, patient=known)
 
 
 def _isolated(conn: sqlite3.Connection, name: str, patient: Patient, step: Callable[[], None]) -> None:

@@ -259,18 +259,19 @@ def load_entries(conn: sqlite3.Connection, patient_id: str, today: date, diary_d
     """
     since = (today - timedelta(days=diary_days)).isoformat()
     until = today.isoformat()
-    memo = _kept_of(conn)
+    version, token = diary_store.seen_token(conn, patient_id)
+    memo = _kept_of(conn, version)
     have = memo.patients.pop(patient_id, None)
-    token = diary_store.seen_token(conn, patient_id)
     if have is not None and have.token == token and have.span == (since, until):
         changed = diary_store.changed_rows(conn, patient_id)
         if all(r[2] == DIARY and since <= r[0] <= until for r in changed):
             for row in changed:
-                have.rows[row[2], row[0]] = _entry(row)
+                have.rows[row[2], row[0]] = ((row[0], row[1], row[2]), _entry(row))
             if changed:
                 have.token = next(_TOKENS)
                 diary_store.kept(conn, patient_id, have.token)
-                have.entries = [have.rows[k] for k in sorted(have.rows, key=_order(have.rows))]
+                # As detection_rows' rows sort: local_date, authored_at (one per questionnaire and day).
+                have.entries = [e for _, e in sorted(have.rows.values())]
             memo.patients[patient_id] = have
             return list(have.entries)
     if token is not None:
@@ -280,7 +281,7 @@ def load_entries(conn: sqlite3.Connection, patient_id: str, today: date, diary_d
     entries = [_entry(r) for r in rows]
     if any(r[2] == DIARY and r[0] < since for r in rows):
         return entries  # the last diary before a long silence: read again next time
-    by_key = {(r[2], r[0]): e for r, e in zip(rows, entries, strict=True)}
+    by_key = {(r[2], r[0]): ((r[0], r[1], r[2]), e) for r, e in zip(rows, entries, strict=True)}
     kept = _KeptPatient(next(_TOKENS), (since, until), by_key)
     kept.entries = entries
     diary_store.kept(conn, patient_id, kept.token)
@@ -298,11 +299,6 @@ def _entry(row: tuple) -> Entry:
     )
 
 
-def _order(rows: dict[tuple[str, str], Entry]):
-    # As detection_rows' rows sort: local_date, authored_at, questionnaire.
-    return lambda k: (k[1], rows[k].authored_at, k[0])
-
-
 # How many patients' reads one connection keeps (a patient's ~60 entries are ~40 KB).
 KEPT_PATIENTS = 1024
 _TOKENS = itertools.count(1)
@@ -311,7 +307,7 @@ _TOKENS = itertools.count(1)
 class _KeptPatient:
     __slots__ = ("entries", "rows", "span", "token")
 
-    def __init__(self, token: int, span: tuple[str, str], rows: dict[tuple[str, str], Entry]):
+    def __init__(self, token: int, span: tuple[str, str], rows: dict[tuple[str, str], tuple[tuple, Entry]]):
         self.token, self.span, self.rows = token, span, rows
         self.entries: list[Entry] = []
 
@@ -332,8 +328,7 @@ _KEPT: OrderedDict[int, _Kept] = OrderedDict()
 KEPT_CONNECTIONS = 4
 
 
-def _kept_of(conn: sqlite3.Connection) -> _Kept:
-    version = diary_store.data_version(conn)
+def _kept_of(conn: sqlite3.Connection, version: int) -> _Kept:
     memo = _KEPT.get(id(conn))
     if memo is None or memo.version != version:
         if memo is not None and memo.patients:
@@ -470,13 +465,16 @@ def evaluate_patient(
     pathways: Mapping[str, Any] | None,
     *,
     now: datetime | None = None,
+    patient: patients_store.Patient | None = None,
 ) -> Changes:
     """Run every rule for one patient as of their local `today` and store the alert changes.
 
     Runs inside the caller's write transaction (the writer connection): after a new response,
-    so the alert exists before the HTTP answer returns, and in the nightly sweep.
+    so the alert exists before the HTTP answer returns, and in the nightly sweep. `patient`:
+    the patient's row as read in this transaction, if the caller has it (else it is read).
     """
-    patient = patients_store.get(conn, patient_id)
+    if patient is None or patient.id != patient_id:
+        patient = patients_store.get(conn, patient_id)
     if patient is None:
         raise LookupError("no such patient")
     thresholds = patient_thresholds(pathways, patient.pathway_id, patient.thresholds, today)

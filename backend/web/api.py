@@ -419,6 +419,7 @@ class PatientController(Controller):
                 pathways=services.pathways,
                 now=now,
                 max_edits=services.settings.max_edits_per_hour,
+                current=True,  # _write_checked read it in this transaction
             ),
         )
         [outcome] = outcomes
