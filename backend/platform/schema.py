@@ -575,6 +575,20 @@ def _patients_sort_and_discharge(conn: sqlite3.Connection) -> None:
     )
 
 
+def _reminder_log_by_patient(conn: sqlite3.Connection) -> None:
+    # The clinic's patient page reads one patient's recent reminders: without an index on the
+    # patient that scanned every patient's log rows of the period. The index on task_id served
+    # nothing (tasks are never deleted; the join looks tasks up by their own key), so it goes:
+    # a claimed reminder still writes one index entry besides the age index.
+    _run(
+        conn,
+        [
+            "DROP INDEX reminder_log_task",
+            "CREATE INDEX reminder_log_patient ON reminder_log(patient_id, claimed_at)",
+        ],
+    )
+
+
 STEPS: list[tuple[str, Migration]] = [
     ("foundation", _foundation),
     ("push", _push),
@@ -594,4 +608,5 @@ STEPS: list[tuple[str, Migration]] = [
     ("current_response_table", _current_response_table),
     ("clinic_sessions_idle_and_held_forms", _sessions_idle),
     ("patients_sort_and_discharge", _patients_sort_and_discharge),
+    ("reminder_log_by_patient", _reminder_log_by_patient),
 ]
