@@ -22,7 +22,7 @@ Outcome = Literal["created", "duplicate", "conflict", "throttled"]
 # settings.max_edits_per_hour, PIJNWACHT_MAX_EDITS_PER_HOUR, sets it for the server):
 # a person corrects a day a few times; a phone re-sending it without end is broken, and
 # without a cap every edit would still be stored and judged (issue 17). Counted per day in
-# current_response_ids (schema.CURRENT_RESPONSE_TRIGGERS keeps the count).
+# current_response_ids (current_response_schema.CURRENT_RESPONSE_TRIGGERS keeps the count).
 MAX_EDITS_PER_HOUR = 100
 
 
