@@ -9,6 +9,7 @@ the cost of a page no longer grows with the edits of a day.
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import time
@@ -111,3 +112,106 @@ def test_healthz_stays_under_100_ms_while_the_heaviest_clinic_pages_render(tmp_p
         slowest = max(float(r[2]) for r in renders)
         waited = ", ".join(f"{w * 1000:.0f}" for w in windows)
         assert min(windows) < 0.100, f"/healthz waited up to {waited} ms (pages: {slowest:.0f} ms)"
+
+
+ALERT = (
+    "INSERT INTO alerts (patient_id, rule_id, category, severity, opened_on, opened_at, updated_at,"
+    " last_evidence_on, reason) VALUES (?, 'side_effect_severe', 'side_effect', 'urgent', '2026-12-01',"
+    " '2026-12-01T08:00:00Z', '2026-12-01T08:00:00Z', '2026-12-01', 'r')"
+)
+# Every page a clinician opens, by the kind of caller that may (a patient's id and an alert's
+# id filled in). The error pages too: an unknown patient (404) and a form whose CSRF token is
+# wrong (403) render through the same path.
+CLINIC_PAGES = [
+    "/clinic/login",
+    "/clinic/inbox",
+    "/clinic/inbox?status=all&severity=urgent",
+    "/clinic/response-times",
+    "/clinic/alerts.csv",
+    "/clinic/patients",
+    "/clinic/patients?sort=last_entry&status=all",
+    "/clinic/patients?sort=open_alerts&pathway=chronic-pain",
+    "/clinic/patients/new",
+    "/clinic/patients/{pid}",
+    "/clinic/patients/{pid}/settings",
+    "/clinic/patients/{pid}/consult",
+    "/clinic/patients/{pid}/consult.csv",
+    "/clinic/alerts/{alert}",
+    "/clinic/cohort/chronic-pain",
+    "/clinic/cohort/chronic-pain/cohort.csv",
+    "/clinic/password",
+    "/clinic/users",
+    "/clinic/audit/{pid}",
+    "/clinic/patients/nobody",
+]
+
+
+def test_no_clinic_page_reads_sqlite_or_renders_a_template_on_the_event_loop(monkeypatch, settings):
+    """The deterministic half of issue 17, whatever the machine's load: while the clinic's
+    pages are served, no SQL statement runs and no template renders in a thread whose event
+    loop is running (session and guard checks, the menu's counts, the page's reads, its charts
+    and its template all run on the reader pool). Recorded through every connection's trace
+    callback and around Jinja's render."""
+    import asyncio
+
+    import jinja2
+    from litestar.testing import TestClient
+
+    from backend.system import build
+    from backend.web.app import create_app
+    from tests.conftest import add_clinician, diary, enrol_patient, login, new_id
+
+    on_loop: list[str] = []
+    watching = False
+
+    def loop_running() -> bool:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return True
+
+    real_connect = sqlite3.connect
+
+    def traced_connect(*args, **kwargs):
+        conn = real_connect(*args, **kwargs)
+        conn.set_trace_callback(lambda sql: on_loop.append(sql) if watching and loop_running() else None)
+        return conn
+
+    real_render = jinja2.Template.render
+
+    def watched_render(self, *args, **kwargs):
+        if watching and loop_running():
+            on_loop.append(f"render {self.name}")
+        return real_render(self, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", traced_connect)
+    monkeypatch.setattr(jinja2.Template, "render", watched_render)
+    services = build(settings)
+    try:
+        with TestClient(app=create_app(settings, services)) as client:
+            pid, headers = enrol_patient(services, client)
+            for back in range(20):
+                day = (date.today() - timedelta(days=back)).isoformat()
+                put = client.put(
+                    f"/api/v1/responses/{new_id()}", json=diary(day, pain_avg=9), headers=headers
+                )
+                assert put.status_code in (201, 200), put.text
+            alert = services.db.write_sync(lambda conn: conn.execute(ALERT, (pid,)).lastrowid)
+            add_clinician(services, "admin@example.org", role="admin")
+            assert login(client, "admin@example.org").status_code in (302, 303)
+            watching = True
+            statuses = {}
+            for path in CLINIC_PAGES:
+                address = path.format(pid=pid, alert=alert)
+                statuses[address] = client.get(address).status_code
+            refused = client.post(
+                f"/clinic/patients/{pid}/name", data={"csrf_token": "wrong", "display_name": "X"}
+            )
+            watching = False
+    finally:
+        services.close()
+    assert refused.status_code == 403 and "<html" in refused.text.lower()
+    assert statuses.pop("/clinic/patients/nobody") == 404
+    assert set(statuses.values()) == {200}, statuses
+    assert not on_loop, f"on the event loop: {on_loop[:10]}"

@@ -15,10 +15,11 @@ server (`kept` in the templates), so without JavaScript too; static/clinic.js co
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import sqlite3
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from litestar import Request, Response
+from litestar import MediaType, Request, Response
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
@@ -43,20 +44,29 @@ _NOT_HELD = ("csrf_token", "login_csrf", "_page")
 
 
 # -- session, guards, CSRF ----------------------------------------------------------------
-def current_session(request: ASGIConnection) -> Session | None:
-    state = request.scope.setdefault("state", {})
+def _read_session(conn: sqlite3.Connection, connection: ASGIConnection) -> Session | None:
+    return accounts.load_session(
+        conn,
+        connection.cookies.get(SESSION_COOKIE),
+        idle_minutes=services_of(connection).settings.session_idle_minutes,
+    )
+
+
+async def load_session(connection: ASGIConnection) -> Session | None:
+    """This request's session, read once on the reader pool (never on the event loop)."""
+    state = connection.scope.setdefault("state", {})
     if _SESSION not in state:
-        services = services_of(request)
-        state[_SESSION] = accounts.load_session(
-            services.db.reader,
-            request.cookies.get(SESSION_COOKIE),
-            idle_minutes=services.settings.session_idle_minutes,
-        )
+        state[_SESSION] = await services_of(connection).db.read(lambda conn: _read_session(conn, connection))
     return state[_SESSION]
 
 
+def current_session(request: ASGIConnection) -> Session | None:
+    """The session `load_session` read for this request (the guards and check_csrf do)."""
+    return request.scope.get("state", {}).get(_SESSION)
+
+
 async def requires_clinician(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    session = current_session(connection)
+    session = await load_session(connection)
     if session is None:
         await _hold_posted_form(connection)
         raise NotAuthorizedException(messages.text("clinic.sign_in"))
@@ -88,7 +98,8 @@ async def _hold_posted_form(connection: ASGIConnection) -> None:
     if connection.method != "POST" or not isinstance(connection, Request):
         return
     services = services_of(connection)
-    user_id = accounts.user_of_ended_session(services.db.reader, connection.cookies.get(SESSION_COOKIE))
+    ended = connection.cookies.get(SESSION_COOKIE)
+    user_id = await services.db.read(lambda conn: accounts.user_of_ended_session(conn, ended))
     if user_id is None:
         return
     form = await connection.form()
@@ -110,7 +121,7 @@ async def _hold_posted_form(connection: ASGIConnection) -> None:
 
 async def _restore_held_form(connection: ASGIConnection, session: Session, token: str) -> None:
     services = services_of(connection)
-    held = accounts.held_form(services.db.reader, token)
+    held = await services.db.read(lambda conn: accounts.held_form(conn, token))
     here = connection.url.path + (f"?{connection.url.query}" if connection.url.query else "")
     if held is None or held.user_id != session.user.id or held.page not in (here, connection.url.path):
         return
@@ -118,16 +129,17 @@ async def _restore_held_form(connection: ASGIConnection, session: Session, token
     connection.scope.setdefault("state", {})[_RESTORE] = held
 
 
-def held_form_waiting(request: Request) -> accounts.HeldForm | None:
+async def held_form_waiting(request: Request) -> accounts.HeldForm | None:
     """The form held for whoever signs in with this browser (shown on the sign-in page)."""
-    return accounts.held_form(services_of(request).db.reader, request.cookies.get(HELD_COOKIE))
+    token = request.cookies.get(HELD_COOKIE)
+    return await services_of(request).db.read(lambda conn: accounts.held_form(conn, token))
 
 
 async def check_csrf(request: Request) -> None:
     """before_request for every clinic form: the posted csrf_token must match the session's."""
     if request.method != "POST":
         return
-    session = current_session(request)
+    session = await load_session(request)
     form = await request.form()
     if session is None or not accounts.csrf_ok(session, form.get("csrf_token")):
         raise PermissionDeniedException(messages.text("clinic.form_expired"))
@@ -139,11 +151,55 @@ def session_of(request: Request) -> Session:
     return session
 
 
-def page(request: Request, name: str, /, **context: Any) -> Template:
-    """Render a clinic template with what every page needs (user, CSRF token, nav counts, a
-    form held over a sign-in)."""
-    session = current_session(request)
-    services = services_of(request)
+class Page(Template):
+    """A clinic page that is built and rendered on the reader pool, never on the event loop.
+
+    What every page shows (the session's user if no guard read it, the menu's alert counts)
+    is read there, `build()` (the page's own charts and sums, if any) runs there, and the
+    template renders there; the loop only sends the finished bytes.
+    """
+
+    def __init__(self, name: str, context: dict[str, Any], build: Callable[[], dict[str, Any]] | None):
+        super().__init__(template_name=name, context=context, media_type=MediaType.HTML)
+        self.build = build
+
+    def _render(self, conn: sqlite3.Connection, request: Request) -> bytes:
+        state = request.scope.get("state", {})
+        session = state[_SESSION] if _SESSION in state else _read_session(conn, request)
+        services = services_of(request)
+        context = {
+            "user": session.user if session else None,
+            "csrf_token": session.csrf_token if session else "",
+            "nav": alerts_store.open_counts(conn) if session else {},
+            "lacking_text": services.library.lacking_text() if session else [],
+            **self.context,
+            **(self.build() if self.build else {}),
+        }
+        template = request.app.template_engine.get_template(self.template_name)  # type: ignore[union-attr]
+        return template.render(**context).encode(self.encoding)
+
+    def to_asgi_response(self, app: Any, request: Request, **kwargs: Any) -> Any:  # type: ignore[override]
+        async def answer(scope: Any, receive: Any, send: Any) -> None:
+            body = await services_of(request).db.read(lambda conn: self._render(conn, request))
+            done = Response(
+                body,
+                media_type=MediaType.HTML,
+                status_code=self.status_code,
+                headers=self.headers,
+                cookies=self.cookies,
+                background=self.background,
+            )
+            await done.to_asgi_response(app, request, **kwargs)(scope, receive, send)
+
+        return answer
+
+
+def page(
+    request: Request, name: str, /, build: Callable[[], dict[str, Any]] | None = None, **context: Any
+) -> Template:
+    """A clinic page with what every page needs (user, CSRF token, nav counts, a form held
+    over a sign-in), rendered off the event loop (`Page`); `build()`, if given, makes more of
+    its context there too: the work of a heavy page."""
     restore = request.scope.get("state", {}).get(_RESTORE)
 
     def kept(action: str, name: str, default: Any = "") -> Any:
@@ -153,13 +209,9 @@ def page(request: Request, name: str, /, **context: Any) -> Template:
             return restore.fields[name]
         return "" if default is None else default
 
-    response = Template(
-        template_name=name,
-        context={
-            "user": session.user if session else None,
-            "csrf_token": session.csrf_token if session else "",
-            "nav": alerts_store.open_counts(services.db.reader) if session else {},
-            "lacking_text": services.library.lacking_text() if session else [],
+    response = Page(
+        name,
+        {
             "restore": {"action": restore.action, "fields": restore.fields} if restore else None,
             "restore_text": messages.text("clinic.session_restored") if restore else "",
             "kept": kept,
@@ -167,6 +219,7 @@ def page(request: Request, name: str, /, **context: Any) -> Template:
             "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             **context,
         },
+        build,
     )
     if restore:
         response.cookies.append(cookie(request, HELD_COOKIE, "", max_age=0))

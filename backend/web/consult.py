@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get
@@ -98,6 +98,50 @@ def _alerts(rows: Any, notes: Any, library: Any) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+def _summary_context(system: System, found: tuple, now: datetime) -> dict[str, Any]:
+    """The consult summary's sums, chart and texts from what `consult_page` read."""
+    p, start, end, rows, alerts, notes = found
+    pathway = system.pathways.get(p.pathway_id)
+    thresholds = patient_thresholds(system.pathways, p.pathway_id, p.thresholds, end)
+    s = consult_summary.summarise(rows, system.library, thresholds, pathway, p.anchor_date, start, end)
+    b = s["baseline"]
+    chart = charts.DayChart(
+        title=f"Pijnscore per dag (0–10), {day(start)} tot en met {day(end)}",
+        first=start,
+        last=end,
+        top=10,
+        width=680,
+        height=160,
+        left=40,
+        series=[
+            charts.Series("gemiddelde pijn", s["timeline"].series("pain_avg"), "#1b1f24"),
+            charts.Series("ergste pijn", s["timeline"].series("pain_worst"), "#a35f00", dash="2 3"),
+        ],
+        levels=[baseline_level(b, end)] if b else [],
+        markers=markers(alerts, system.library),
+    ).svg()
+    shown = _alerts(alerts, notes, system.library)
+    return dict(
+        p=p,
+        s=s,
+        start=start.isoformat(),
+        end=end.isoformat(),
+        period=f"{day(start)} t/m {day(end)}",
+        anchor=day(p.anchor_date),
+        pathway_title=pathway.title.get("nl", p.pathway_id) if pathway else p.pathway_id,
+        baseline_text=baseline_text(b),
+        chart=chart,
+        alerts=shown[:MAX_ALERTS],
+        more_alerts=max(0, len(shown) - MAX_ALERTS),
+        trial=trial_text(s["trial_rule"], s["trial"]) if s["trial_rule"] else None,
+        side_effect=lambda item: word("side_effect", item),
+        level=lambda v: word("level", str(v)) if v is not None else "–",
+        printed=formatting.moment(now),
+        num=num,
+        day=day,
+    )
 
 
 class ConsultController(Controller):
@@ -184,27 +228,7 @@ class ConsultController(Controller):
             return export_refused(request, exc)
         if found is None:
             raise NotFoundException(messages.text("clinic.no_patient"))
-        p, start, end, rows, alerts, notes = found
-        pathway = system.pathways.get(p.pathway_id)
-        thresholds = patient_thresholds(system.pathways, p.pathway_id, p.thresholds, end)
-        s = consult_summary.summarise(rows, system.library, thresholds, pathway, p.anchor_date, start, end)
-        b = s["baseline"]
-        chart = charts.DayChart(
-            title=f"Pijnscore per dag (0–10), {day(start)} tot en met {day(end)}",
-            first=start,
-            last=end,
-            top=10,
-            width=680,
-            height=160,
-            left=40,
-            series=[
-                charts.Series("gemiddelde pijn", s["timeline"].series("pain_avg"), "#1b1f24"),
-                charts.Series("ergste pijn", s["timeline"].series("pain_worst"), "#a35f00", dash="2 3"),
-            ],
-            levels=[baseline_level(b, end)] if b else [],
-            markers=markers(alerts, system.library),
-        ).svg()
-        shown = _alerts(alerts, notes, system.library)
+        _p, start, end, *_ = found
         await system.db.write(
             lambda conn: clinic.audit_access(
                 conn,
@@ -214,27 +238,8 @@ class ConsultController(Controller):
                 object=f"consult summary {start.isoformat()}..{end.isoformat()}",
             )
         )
-        return clinic.page(
-            request,
-            "clinic/consult.html",
-            p=p,
-            s=s,
-            start=start.isoformat(),
-            end=end.isoformat(),
-            period=f"{day(start)} t/m {day(end)}",
-            anchor=day(p.anchor_date),
-            pathway_title=pathway.title.get("nl", p.pathway_id) if pathway else p.pathway_id,
-            baseline_text=baseline_text(b),
-            chart=chart,
-            alerts=shown[:MAX_ALERTS],
-            more_alerts=max(0, len(shown) - MAX_ALERTS),
-            trial=trial_text(s["trial_rule"], s["trial"]) if s["trial_rule"] else None,
-            side_effect=lambda item: word("side_effect", item),
-            level=lambda v: word("level", str(v)) if v is not None else "–",
-            printed=formatting.moment(now),
-            num=num,
-            day=day,
-        )
+        # Summed, drawn and rendered on the reader pool, not on the event loop.
+        return clinic.page(request, "clinic/consult.html", build=lambda: _summary_context(system, found, now))
 
     @get("/cohort/{pathway_id:str}", name="clinic:cohort")
     async def cohort_page(self, request: Request, system: System, pathway_id: str) -> Template:

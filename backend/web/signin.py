@@ -42,7 +42,7 @@ class AuthController(Controller):
     @get("/login", name="clinic:login")
     async def login_form(self, request: Request) -> Response:
         # No ?error= text from the URL: a page of this site must show only what it chose to say.
-        return self._form(request, None, 200)
+        return await self._form(request, None, 200)
 
     @post("/login", name="clinic:login-submit")
     async def login(self, request: Request, system: System) -> Response:
@@ -51,10 +51,10 @@ class AuthController(Controller):
         password = str(form.get("password", ""))
         cookie_token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         if not cookie_token or not secrets.compare_digest(cookie_token, str(form.get("login_csrf", ""))):
-            return self._form(request, messages.text("login.form_expired"), 403, email)
+            return await self._form(request, messages.text("login.form_expired"), 403, email)
         gate = system.verify_gate
         if gate.locked():
-            response = self._form(request, messages.text("login.busy"), 503, email)
+            response = await self._form(request, messages.text("login.busy"), 503, email)
             response.headers["Retry-After"] = "2"
             return response
         async with gate:
@@ -73,7 +73,9 @@ class AuthController(Controller):
         until = await system.db.write(lambda conn: accounts.reserve_attempt(conn, rules, now))
         if until is not None:
             wait = max(1, math.ceil((until - now).total_seconds()))
-            response = self._form(request, messages.text("login.throttled", wait=wait_text(wait)), 429, email)
+            response = await self._form(
+                request, messages.text("login.throttled", wait=wait_text(wait)), 429, email
+            )
             response.headers["Retry-After"] = str(wait)
             return response
         candidate = await system.db.read(lambda conn: accounts.login_candidate(conn, email))
@@ -89,10 +91,10 @@ class AuthController(Controller):
 
         result = await system.db.write(signed_in) if right else None
         if result is None:
-            return self._form(request, messages.text("login.wrong"), 401, email)
+            return await self._form(request, messages.text("login.wrong"), 401, email)
         token, session = result
         # Back to the form that was posted after the session ran out, if it was this clinician's.
-        held = held_form_waiting(request)
+        held = await held_form_waiting(request)
         back = held.page if held is not None and held.user_id == session.user.id else "/clinic/"
         response = Redirect(path=back)
         response.cookies.append(cookie(request, SESSION_COOKIE, token, max_age=settings.session_hours * 3600))
@@ -101,11 +103,11 @@ class AuthController(Controller):
             response.cookies.append(cookie(request, HELD_COOKIE, "", max_age=0))
         return response
 
-    def _form(self, request: Request, error: str | None, status: int, email: str = "") -> Response:
+    async def _form(self, request: Request, error: str | None, status: int, email: str = "") -> Response:
         """The sign-in page: the server's own message (never text from the URL); the e-mail
         address typed stays in its field."""
         token = secrets.token_urlsafe(24)
-        held = held_form_waiting(request)
+        held = await held_form_waiting(request)
         response = page(
             request,
             "clinic/login.html",

@@ -129,98 +129,102 @@ class PatientPageController(Controller):
         found = await system.db.read(read)
         if found is None:
             raise NotFoundException(messages.text("clinic.no_patient"))
-        p, today, first, thresholds, rows, alerts, notes, overrides, reminders, receipts = found
-        t = diary_timeline.build(rows, first, today, system.library)
-        baseline = t.baseline(thresholds, today)
-        expected = next((o for o in overrides if o.key == EXPECTED and o.in_force and o.until), None)
-        levels = [baseline_level(baseline, today)] if baseline else []
-        if expected is not None:
-            levels.append(
-                charts.Level(
-                    float(expected.value),
-                    f"verwacht pijnniveau {formatting.number(float(expected.value))}"
-                    f" t/m {day(expected.until, year=False)}",
-                    date.fromisoformat(expected.set_on) if expected.set_on else first,
-                    date.fromisoformat(expected.until),
-                    colour="#7a4a9d",
-                )
-            )
-        alert_marks = markers(alerts, system.library)
-        extra = note_marks(t)
-
-        def chart(title: str, series: list[charts.Series], top: float, height: int = 130, **kw: Any):
-            return charts.DayChart(
-                title=f"{title}, {day(first)} tot en met {day(today)}",
-                first=first,
-                last=today,
-                top=top,
-                height=height,
-                series=series,
-                extra=extra,
-                **kw,
-            ).svg()
-
-        rescue = t.series("rescue_doses")
-        pain_chart = chart("Pijn per dag", pain_series(t), 10, 190, levels=levels, markers=alert_marks)
-        drawn = {
-            "pain": pain_chart,
-            "wellbeing": chart(
-                "Stemming, activiteit en slaapkwaliteit (0–10)",
-                [
-                    charts.Series("stemming", t.series("mood"), "#0b5cad"),
-                    charts.Series("activiteit", t.series("activity"), "#2f7d32", dash="5 3"),
-                    charts.Series("slaapkwaliteit", t.series("sleep_quality"), "#7a4a9d", dash="2 2"),
-                ],
-                10,
-                150,
-            ),
-            "sleep": chart(
-                "Slaap (uren)", [charts.Series("slaap", t.series("sleep_hours"), "#2f7d32", unit="uur")], 12
-            ),
-            "rescue": chart(
-                "Noodmedicatie (keer per dag)",
-                [charts.Series("noodmedicatie", rescue, "#7a4a9d", bars=True, unit="keer")],
-                max([4.0, *rescue.values()]),
-                110,
-            ),
-            "side_effects": charts.DayChart(
-                title=f"Bijwerkingen, {day(first)} tot en met {day(today)}",
-                first=first,
-                last=today,
-                top=3,
-                height=16 + 4 * 18 + 24,
-                strips=[(word("side_effect", k), t.series(k), LEVEL_WORDS) for k in SIDE_EFFECTS],
-            ).svg(),
-        }
         await system.db.write(
             lambda conn: audit_access(
                 conn, request, patient_id=patient_id, action="view_patient", object="timeline 90 days"
             )
         )
-        pathway = system.pathways.get(p.pathway_id)
-        names = {a["id"]: present(a, system, now) for a in alerts}
-        return page(
-            request,
-            "inbox/patient.html",
-            p=p,
-            pathway=pathway.title.get("nl", p.pathway_id) if pathway else p.pathway_id,
-            enrolled_on=day(parse_iso(p.enrolled_at).astimezone(p.zone).date()),
-            paused_until=day(p.paused_until) if (p.paused_until or "") >= today.isoformat() else None,
-            delivery=_delivery(reminders, receipts, p.zone),
-            charts=drawn,
-            alerts=list(names.values()),
-            alert_notes=[
-                {"alert": n["alert_id"], "name": n["name"], "at": moment(n["at"]), "text": n["text"]}
-                for n in sorted(notes, key=lambda n: n["at"], reverse=True)[:50]
-            ],
-            patient_notes=[(day(d), text) for d, text in t.notes()],
-            scores=t.scores,
-            first=day(first),
-            today=day(today),
-            baseline=baseline,
-            baseline_text=baseline_text(baseline),
-            expected=expected,
-            trial=trial_summary(pathway, t, p.anchor_date),
-            day=day,
-            number=formatting.number,
+        # Built and rendered on the reader pool: the charts of a long history are the page's work.
+        return page(request, "inbox/patient.html", build=lambda: _page_context(system, found, now))
+
+
+def _page_context(system: System, found: tuple, now: datetime) -> dict[str, Any]:
+    """The timeline page's charts, lists and sums from what `patient` read."""
+    p, today, first, thresholds, rows, alerts, notes, overrides, reminders, receipts = found
+    t = diary_timeline.build(rows, first, today, system.library)
+    baseline = t.baseline(thresholds, today)
+    expected = next((o for o in overrides if o.key == EXPECTED and o.in_force and o.until), None)
+    levels = [baseline_level(baseline, today)] if baseline else []
+    if expected is not None:
+        levels.append(
+            charts.Level(
+                float(expected.value),
+                f"verwacht pijnniveau {formatting.number(float(expected.value))}"
+                f" t/m {day(expected.until, year=False)}",
+                date.fromisoformat(expected.set_on) if expected.set_on else first,
+                date.fromisoformat(expected.until),
+                colour="#7a4a9d",
+            )
         )
+    alert_marks = markers(alerts, system.library)
+    extra = note_marks(t)
+
+    def chart(title: str, series: list[charts.Series], top: float, height: int = 130, **kw: Any):
+        return charts.DayChart(
+            title=f"{title}, {day(first)} tot en met {day(today)}",
+            first=first,
+            last=today,
+            top=top,
+            height=height,
+            series=series,
+            extra=extra,
+            **kw,
+        ).svg()
+
+    rescue = t.series("rescue_doses")
+    pain_chart = chart("Pijn per dag", pain_series(t), 10, 190, levels=levels, markers=alert_marks)
+    drawn = {
+        "pain": pain_chart,
+        "wellbeing": chart(
+            "Stemming, activiteit en slaapkwaliteit (0–10)",
+            [
+                charts.Series("stemming", t.series("mood"), "#0b5cad"),
+                charts.Series("activiteit", t.series("activity"), "#2f7d32", dash="5 3"),
+                charts.Series("slaapkwaliteit", t.series("sleep_quality"), "#7a4a9d", dash="2 2"),
+            ],
+            10,
+            150,
+        ),
+        "sleep": chart(
+            "Slaap (uren)", [charts.Series("slaap", t.series("sleep_hours"), "#2f7d32", unit="uur")], 12
+        ),
+        "rescue": chart(
+            "Noodmedicatie (keer per dag)",
+            [charts.Series("noodmedicatie", rescue, "#7a4a9d", bars=True, unit="keer")],
+            max([4.0, *rescue.values()]),
+            110,
+        ),
+        "side_effects": charts.DayChart(
+            title=f"Bijwerkingen, {day(first)} tot en met {day(today)}",
+            first=first,
+            last=today,
+            top=3,
+            height=16 + 4 * 18 + 24,
+            strips=[(word("side_effect", k), t.series(k), LEVEL_WORDS) for k in SIDE_EFFECTS],
+        ).svg(),
+    }
+    pathway = system.pathways.get(p.pathway_id)
+    names = {a["id"]: present(a, system, now) for a in alerts}
+    return dict(
+        p=p,
+        pathway=pathway.title.get("nl", p.pathway_id) if pathway else p.pathway_id,
+        enrolled_on=day(parse_iso(p.enrolled_at).astimezone(p.zone).date()),
+        paused_until=day(p.paused_until) if (p.paused_until or "") >= today.isoformat() else None,
+        delivery=_delivery(reminders, receipts, p.zone),
+        charts=drawn,
+        alerts=list(names.values()),
+        alert_notes=[
+            {"alert": n["alert_id"], "name": n["name"], "at": moment(n["at"]), "text": n["text"]}
+            for n in sorted(notes, key=lambda n: n["at"], reverse=True)[:50]
+        ],
+        patient_notes=[(day(d), text) for d, text in t.notes()],
+        scores=t.scores,
+        first=day(first),
+        today=day(today),
+        baseline=baseline,
+        baseline_text=baseline_text(baseline),
+        expected=expected,
+        trial=trial_summary(pathway, t, p.anchor_date),
+        day=day,
+        number=formatting.number,
+    )
