@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from datetime import timedelta
+from html import unescape
 
 from backend.patients import enrolment
 from backend.platform.formatting import name_sort_key
@@ -16,6 +17,21 @@ from tests.test_clinic import enrol_form
 
 def names_on(html: str) -> list[str]:
     return re.findall(r'<a href="/clinic/patients/p\w+">([^<]+)</a>', html)
+
+
+def link(html: str, rel: str) -> str:
+    """The address of the pager's "Vorige" (prev) or "Volgende" (next) link."""
+    return unescape(re.search(rf'<a href="([^"]+)" rel="{rel}">', html).group(1))
+
+
+def every_page(client, address: str) -> list[str]:
+    """The names on every page of the list, following "Volgende" from the first page."""
+    names, html = [], client.get(address).text
+    while True:
+        names += names_on(html)
+        if 'rel="next"' not in html:
+            return names
+        html = client.get(link(html, "next")).text
 
 
 def make(services, *names: str, pathway: str = "chronic-pain") -> list[str]:
@@ -62,13 +78,127 @@ def test_the_list_pages_instead_of_silently_stopping(client, services, clinician
     first = client.get("/clinic/patients")
     assert "121 patiënten" in first.text and "Pagina 1 van 3" in first.text
     assert names_on(first.text)[:3] == ["Extra 1", "Extra 2", "Extra 3"] and len(names_on(first.text)) == 50
-    last = client.get("/clinic/patients?page=3")
+    assert 'rel="prev"' not in first.text
+    second = client.get(link(first.text, "next"))
+    assert "Pagina 2 van 3" in second.text and names_on(second.text)[0] == "Extra 51"
+    last = client.get(link(second.text, "next"))
+    assert "Pagina 3 van 3" in last.text
     assert names_on(last.text)[-1] == "Mevr. van Zanten" and len(names_on(last.text)) == 21
     assert 'rel="prev"' in last.text and 'rel="next"' not in last.text
+    back = client.get(link(last.text, "prev"))
+    assert "Pagina 2 van 3" in back.text and names_on(back.text) == names_on(second.text)
+    assert names_on(client.get(link(back.text, "prev")).text) == names_on(first.text)
     by_alerts = client.get("/clinic/patients?sort=open_alerts")
     assert names_on(by_alerts.text)[0] == "Mevr. van Zanten"
     # Nonsense in the address is no error: the defaults.
     assert client.get("/clinic/patients?page=abc&sort=evil&status=x").status_code == 200
+
+
+def _answer(conn, patient_id: str, day: str, n: int) -> None:
+    conn.execute(
+        "INSERT INTO responses (id, patient_id, questionnaire_id, questionnaire_version, authored_at,"
+        " authored_at_client, local_date, answers, content_hash, received_at)"
+        " VALUES (?1, ?2, 'diary', 1, ?3, ?3, ?4, '{}', 'h', ?3)",
+        (f"r-{patient_id}-{n}", patient_id, f"{day}T18:00:00Z", day),
+    )
+
+
+def _alert(conn, patient_id: str, rule: str) -> int:
+    return conn.execute(
+        "INSERT INTO alerts (patient_id, rule_id, category, severity, opened_on, opened_at, updated_at,"
+        " last_evidence_on, reason) VALUES (?, ?, 'pain', 'routine', '2026-12-01', '2026-12-01T08:00:00Z',"
+        " '2026-12-01T08:00:00Z', '2026-12-01', 'r')",
+        (patient_id, rule),
+    ).lastrowid
+
+
+def test_every_sort_pages_along_its_key_through_ties_and_both_statuses(client, services, clinician):
+    """Keyset pages (issue 15): walking "Volgende" gives every patient once, in the order the
+    sort defines, counted from the answers and alerts themselves; the stored last entry and
+    open alerts follow every write (a later answer, an earlier one, an alert resolved)."""
+    names = [f"Extra {i}" for i in range(1, 118)] + ["Mevr. de Boer", "Dhr. Aalders", "Ézra"]
+    ids = make(services, *names)
+
+    def fill(conn):
+        for k, pid in enumerate(ids):
+            if k % 3:  # many equal last entries and alert counts: ties across page edges
+                _answer(conn, pid, f"2026-11-{10 + k % 5:02d}", 1)
+                _answer(conn, pid, "2026-10-01", 2)  # an earlier day, written later
+            for r in range(k % 4 if k % 2 else 0):
+                live = _alert(conn, pid, f"rule{r}")
+                if r == 2:
+                    conn.execute("UPDATE alerts SET status = 'resolved' WHERE id = ?", (live,))
+        for pid in ids[::7]:
+            enrolment.discharge(conn, pid, "klaar")
+
+    services.db.write_sync(fill)
+
+    def expected(status: str, sort: str) -> list[str]:
+        conn = services.db.reader
+        rows = conn.execute(
+            "SELECT p.id, p.display_name, p.status,"
+            " (SELECT coalesce(max(local_date), '') FROM responses r WHERE r.patient_id = p.id) AS last,"
+            " (SELECT count(*) FROM alerts a WHERE a.patient_id = p.id"
+            "  AND a.status IN ('open', 'acknowledged')) AS live FROM patients p"
+        ).fetchall()
+        rows = [r for r in rows if status == "all" or r["status"] == status]
+        rows.sort(key=lambda r: (name_sort_key(r["display_name"]), r["id"]))
+        if sort != "name":
+            rows.sort(key=lambda r: r["last"] if sort == "last_entry" else r["live"], reverse=True)
+        return [r["display_name"] for r in rows]
+
+    for status in ("active", "left", "all"):
+        for sort in ("name", "last_entry", "open_alerts"):
+            want = expected(status, sort)
+            address = f"/clinic/patients?status={status}&sort={sort}"
+            assert every_page(client, address) == want, (status, sort)
+            # The count, kept at write time per pathway and status, is the list's length.
+            assert f"{len(want)} patiënten" in client.get(address).text
+    by_name = every_page(client, "/clinic/patients?status=all")
+    assert by_name[:3] == ["Dhr. Aalders", "Mevr. de Boer", "Extra 1"] and by_name[-1] == "Ézra"
+    assert by_name.index("Extra 7") < by_name.index("Extra 69")
+    # The pathway filter pages the same way; an unknown key shows the first page.
+    assert every_page(client, "/clinic/patients?pathway=chronic-pain&sort=open_alerts") == expected(
+        "active", "open_alerts"
+    )
+    assert "Pagina 1 van" in client.get("/clinic/patients?after=nobody&page=9").text
+
+
+def test_the_list_columns_are_filled_for_the_patients_there_were_before(tmp_path):
+    """The migration that stores last entry and open alerts fills them for existing patients."""
+    from backend.platform import migrations
+    from backend.platform.storage import connect
+
+    path = tmp_path / "old.db"
+    conn = connect(path)
+    for _name, step in migrations.MIGRATIONS.values():
+        if step.__name__ == "patient_list_columns":
+            break
+        conn.execute("BEGIN IMMEDIATE")
+        step(conn)
+        conn.execute("COMMIT")
+    conn.execute("BEGIN IMMEDIATE")
+    for pid in ("p1", "p2"):
+        conn.execute(
+            "INSERT INTO patients (id, display_name, pathway_id, anchor_date, enrolled_at)"
+            " VALUES (?, ?, 'chronic-pain', '2026-11-01', '2026-11-01T09:00:00Z')",
+            (pid, pid),
+        )
+    _answer(conn, "p1", "2026-11-20", 1)
+    _answer(conn, "p1", "2026-11-03", 2)
+    _alert(conn, "p1", "a")
+    conn.execute("UPDATE alerts SET status = 'closed' WHERE id = ?", (_alert(conn, "p1", "b"),))
+    conn.execute("COMMIT")
+    conn.execute("CREATE TABLE _migrations (number INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)")
+    conn.executemany(
+        "INSERT INTO _migrations VALUES (?, ?, '2026-12-01T09:00:00Z')",
+        [(n, name) for n, (name, step) in migrations.MIGRATIONS.items() if name != "patient_list_columns"],
+    )
+    assert migrations.apply(conn)[-1].endswith("patient_list_columns")
+    got = conn.execute("SELECT id, last_entry, open_alerts FROM patients ORDER BY id").fetchall()
+    assert [tuple(r) for r in got] == [("p1", "2026-11-20", 1), ("p2", "", 0)]
+    assert [tuple(r) for r in conn.execute("SELECT * FROM patient_counts")] == [("chronic-pain", "active", 2)]
+    conn.close()
 
 
 def test_filters_by_pathway_and_status_and_sorts_by_last_entry(client, services, clinician):

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import sqlite_utils
 
 from backend.platform.current_response_schema import current_response_table
+from backend.platform.patient_list_schema import patient_list_columns
 from backend.platform.replication import new_generation
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -510,4 +511,5 @@ STEPS: list[tuple[str, Migration]] = [
     ("clinic_sessions_idle_and_held_forms", _sessions_idle),
     ("patients_sort_and_discharge", _patients_sort_and_discharge),
     ("reminder_log_by_patient", _reminder_log_by_patient),
+    ("patient_list_columns", patient_list_columns),
 ]

@@ -89,6 +89,8 @@ class PatientsController(Controller):
         pathway: str = "",
         status: str = "active",
         sort: str = "name",
+        after: str = "",
+        before: str = "",
         page_number: Annotated[str, QueryParameter(name="page")] = "1",
     ) -> Template:
         if len(q) > roster.MAX_SEARCH:
@@ -98,8 +100,12 @@ class PatientsController(Controller):
         status = status if status in roster.STATUSES else "active"
         sort = sort if sort in roster.SORTS else "name"
         number = int(page_number) if page_number.isdigit() and len(page_number) < 7 else 1
+        # A page after (before) a patient: its id, from the list's own links.
+        after, before = after[: roster.MAX_SEARCH], before[: roster.MAX_SEARCH]
         found = await system.db.read(
-            lambda conn: roster.listing(conn, q=q, pathway=pathway, status=status, sort=sort, page=number)
+            lambda conn: roster.listing(
+                conn, q=q, pathway=pathway, status=status, sort=sort, after=after, before=before, page=number
+            )
         )
         await system.db.write(
             lambda conn: audit_shown(
