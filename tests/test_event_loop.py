@@ -209,9 +209,14 @@ def test_no_clinic_page_reads_sqlite_or_renders_a_template_on_the_event_loop(mon
                 f"/clinic/patients/{pid}/name", data={"csrf_token": "wrong", "display_name": "X"}
             )
             watching = False
+            # Compressed once, off the loop too, for a browser that asks (httpx does); plain otherwise.
+            zipped = client.get(f"/clinic/patients/{pid}")
+            plain = client.get(f"/clinic/patients/{pid}", headers={"Accept-Encoding": "identity"})
     finally:
         services.close()
     assert refused.status_code == 403 and "<html" in refused.text.lower()
     assert statuses.pop("/clinic/patients/nobody") == 404
     assert set(statuses.values()) == {200}, statuses
     assert not on_loop, f"on the event loop: {on_loop[:10]}"
+    assert zipped.headers["content-encoding"] == "gzip" and "Pijn per dag" in zipped.text
+    assert "content-encoding" not in plain.headers and "Pijn per dag" in plain.text

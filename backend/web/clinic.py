@@ -15,6 +15,7 @@ server (`kept` in the templates), so without JavaScript too; static/clinic.js co
 
 from __future__ import annotations
 
+import gzip
 import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -25,6 +26,7 @@ from litestar.datastructures import Cookie
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
 from litestar.response import Redirect, Template
+from litestar.utils.scope.state import ScopeState
 
 from backend.alerts import store as alerts_store
 from backend.platform import accounts, audit, messages
@@ -39,6 +41,8 @@ LOGIN_CSRF_COOKIE = "pw_login_csrf"
 _SESSION = "clinic_session"
 _RESTORE = "clinic_restore"
 _HELD_TOKEN = "clinic_held_token"
+# A clinic page's gzip (level 9 costs 4x the time for 10 % fewer bytes).
+GZIP_LEVEL = 6
 # Never held over a sign-in: secrets and the form's own bookkeeping.
 _NOT_HELD = ("csrf_token", "login_csrf", "_page")
 
@@ -179,16 +183,28 @@ class Page(Template):
         return template.render(**context).encode(self.encoding)
 
     def to_asgi_response(self, app: Any, request: Request, **kwargs: Any) -> Any:  # type: ignore[override]
+        zipped = "gzip" in request.headers.get("accept-encoding", "")
+
+        def made(conn: sqlite3.Connection) -> bytes:
+            body = self._render(conn, request)
+            # Compressed here too: gzip of a 170 KB timeline took ~25 ms of the loop.
+            return gzip.compress(body, GZIP_LEVEL, mtime=0) if zipped else body
+
         async def answer(scope: Any, receive: Any, send: Any) -> None:
-            body = await services_of(request).db.read(lambda conn: self._render(conn, request))
+            body = await services_of(request).db.read(made)
+            headers = (
+                {**self.headers, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"} if zipped else {}
+            )
             done = Response(
                 body,
                 media_type=MediaType.HTML,
                 status_code=self.status_code,
-                headers=self.headers,
+                headers=headers or self.headers,
                 cookies=self.cookies,
                 background=self.background,
             )
+            if zipped:  # final bytes: the app's compression middleware passes them on as they are
+                ScopeState.from_scope(scope).is_cached = True
             await done.to_asgi_response(app, request, **kwargs)(scope, receive, send)
 
         return answer

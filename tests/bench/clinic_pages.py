@@ -219,10 +219,14 @@ def patient_list(sizes: tuple[int, ...] = (10_000, 100_000), gets: int = 60) -> 
     """The patient list (issue 15) at each size: the first page and a deep one (90 % down) of
     every sort, and "gevolgd en afgemeld" (both statuses merged), p95 of `gets` loads each.
     1 000 patients have 30 days of diaries, 1 000 open alerts over them, 1 in 20 discharged."""
-    from backend.platform.storage import connect
+    import os
 
+    from backend.platform.storage import connect
+    from tests.bench.edits import _server_from
+
+    before = os.environ.get("BENCH_BEFORE")
     folder = workdir()
-    results: dict[tuple[str, int], list[float]] = {}
+    results: dict[tuple[str, int, str], list[float]] = {}
     for size in sizes:
         db = folder / f"list-{size}.db"
         seed(db, patients=size, history_patients=1000, days=30)
@@ -242,20 +246,29 @@ def patient_list(sizes: tuple[int, ...] = (10_000, 100_000), gets: int = 60) -> 
             for status in ("active", "all")
             for where in ("first page", "deep page")
         }
-        with Server(db) as srv:
-            for name, path in cases.items():
-                timed_gets(srv.port, cookie, [path] * 5)
-                times, statuses = timed_gets(srv.port, cookie, [path] * gets)
-                assert set(statuses) == {200}, (path, set(statuses))
-                results[(name, size)] = times
-                print(
-                    f"  {size:,} patients, {name}: p95 {_p95(times):.1f} ms (median {median(times):.1f})",
-                    flush=True,
-                )
+        # BENCH_BEFORE=<a checkout of older code>: its server too, on the same file (its deep
+        # pages by page=N, which the addresses carry as well).
+        servers = [("after", None)] + ([("before", _server_from(before))] if before else [])
+        for label, command in servers:
+            with Server(db, command=command) as srv:
+                for name, path in cases.items():
+                    timed_gets(srv.port, cookie, [path] * 5)
+                    times, statuses = timed_gets(srv.port, cookie, [path] * gets)
+                    assert set(statuses) == {200}, (path, set(statuses))
+                    results[(name, size, label)] = times
+                    print(
+                        f"  {label}: {size:,} patients, {name}: p95 {_p95(times):.1f} ms"
+                        f" (median {median(times):.1f})",
+                        flush=True,
+                    )
     figures = []
     small, big = sizes[0], sizes[-1]
     for name in cases:
-        p95_small, p95_big = _p95(results[(name, small)]), _p95(results[(name, big)])
+        p95_small, p95_big = _p95(results[(name, small, "after")]), _p95(results[(name, big, "after")])
+        was = ""
+        if before:
+            old_small, old_big = _p95(results[(name, small, "before")]), _p95(results[(name, big, "before")])
+            was = f"; before: {old_small:.1f} / {old_big:.1f} ms"
         figures.append(
             Figure(
                 "5 clinic",
@@ -264,8 +277,8 @@ def patient_list(sizes: tuple[int, ...] = (10_000, 100_000), gets: int = 60) -> 
                 "ms",
                 target=f"p95 < {TARGET_MS:.0f} ms, flat",
                 ok=p95_big < TARGET_MS,
-                note=f"{small:,} patients: {p95_small:.1f} ms ({p95_big / p95_small:.2f}x)",
-                runs=results[(name, big)],
+                note=f"{small:,} patients: {p95_small:.1f} ms ({p95_big / p95_small:.2f}x){was}",
+                runs=results[(name, big, "after")],
             )
         )
     return figures

@@ -12,9 +12,10 @@ PIJNWACHT_MAX_EDITS_PER_HOUR=0, so every PUT really adds an edit):
 - wrk, 16 connections, one patient writing today's diary with fresh UUIDs, against
   `/healthz` on the same server in the same run: the ratio of requests/s (and per CPU-s).
 
-`python -m tests.bench.edits --timeline` measures the timeline alone in those five cases, and
-with BENCH_BEFORE=<a checkout of older code> that code's server too, on the same files, in the
-same run, checking that both give the same page.
+`python -m tests.bench.edits --healthz` repeats the `/healthz` figure (5 runs, plain and with
+gzip as a browser asks). `python -m tests.bench.edits --timeline` measures the timeline alone
+in those five cases, and with BENCH_BEFORE=<a checkout of older code> that code's server too,
+on the same files, in the same run, checking that both give the same page.
 
 Targets (issue 17): PUT after 3 000 edits <= 1.5x after 20; timeline < 100 ms and CSV
 < 500 ms after thousands of edits; /healthz max < 100 ms; PUT >= 40 % of /healthz.
@@ -65,14 +66,18 @@ RSS_MB = 200.0
 ENV = {"PIJNWACHT_MAX_EDITS_PER_HOUR": "0"}
 
 # Loads the three heaviest pages of the patient in a loop, in a process of its own.
+# With a fifth argument "gzip" it asks for gzip, as a browser does (the server compresses).
 CLINICIAN = """
 import http.client, sys
 port, cookie, pid = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+headers = {"Cookie": cookie}
+if sys.argv[4:] == ["gzip"]:
+    headers["Accept-Encoding"] = "gzip"
 c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 base = "/clinic/patients/" + pid
 while True:
     for path in (base, base + "/consult", base + "/consult.csv"):
-        c.request("GET", path, headers={"Cookie": cookie})
+        c.request("GET", path, headers=headers)
         c.getresponse().read()
 """
 
@@ -165,9 +170,13 @@ def timed_gets(port: int, cookie: str, path: str, n: int) -> tuple[list[float], 
     return times, statuses, size
 
 
-def healthz_under_pages(srv: Server, cookie: str, seconds: float) -> tuple[float, float, int]:
+def healthz_under_pages(
+    srv: Server, cookie: str, seconds: float, *, gzip: bool = False
+) -> tuple[float, float, int]:
     """Max and median /healthz (ms) while another process renders the heavy pages in a loop."""
-    worker = subprocess.Popen([sys.executable, "-c", CLINICIAN, str(srv.port), cookie, PID])
+    worker = subprocess.Popen(
+        [sys.executable, "-c", CLINICIAN, str(srv.port), cookie, PID, *(["gzip"] if gzip else [])]
+    )
     waits = []
     try:
         time.sleep(1.0)
@@ -413,11 +422,30 @@ def timeline_flat(gets: int = 9) -> None:
         print(f"{years} y, {edits:,} edits | {was} | {out['after']:.1f} | {same}", flush=True)
 
 
+def healthz_runs(runs: int = 5, seconds: float = 15, edits: int = 30_000) -> None:
+    """`/healthz` max and median while the heavy pages render in a loop (a year, `edits` edits
+    of today): `runs` runs of `seconds`, each on a fresh server, plain and with gzip."""
+    folder = workdir()
+    db, _token, cookie = build(folder, 1, edits)
+    print("run | gzip | healthz max ms | median ms | probes | load")
+    for n in range(runs):
+        for gzip in (False, True):
+            with Server(db, env=ENV) as srv:
+                worst, typical, probes = healthz_under_pages(srv, cookie, seconds, gzip=gzip)
+            load = os.getloadavg()[0]
+            print(
+                f"{n + 1} | {'yes' if gzip else 'no'} | {worst:.1f} | {typical:.1f} | {probes} | {load:.1f}",
+                flush=True,
+            )
+
+
 if __name__ == "__main__":
     from tests.bench.common import table
 
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     if "--timeline" in sys.argv:
         timeline_flat()
+    elif "--healthz" in sys.argv:
+        healthz_runs()
     else:
         print(table(run(quick="--quick" in sys.argv)))
