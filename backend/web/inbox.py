@@ -11,6 +11,7 @@ No SQL here: reads are `backend.alerts.store`, arithmetic is in the domain modul
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import Counter
 from datetime import date, datetime, timedelta
@@ -167,7 +168,7 @@ class InboxController(Controller):
         return page(
             request,
             "inbox/list.html",
-            alerts=[present(r, system, now) for r in rows],
+            build=lambda: {"alerts": [present(r, system, now) for r in rows]},
             users=users,
             chosen=chosen,
             severities=SEVERITIES,
@@ -213,48 +214,56 @@ class InboxController(Controller):
         found = await system.db.read(read)
         if found is None:
             raise NotFoundException(messages.text("clinic.no_alert"))
-        row, notes, history, users, responses, thresholds, first, last = found
-        t = diary_timeline.build(responses, first, last, system.library)
-        judged = date.fromisoformat(row["last_evidence_on"])
-        baseline = t.baseline(thresholds, judged) if row["category"] == "pain" else None
-        window_start = date.fromisoformat(row["opened_on"])
-        if row["category"] == "pain":
-            window_start -= timedelta(days=thresholds.window_days - 1)
-        chart = charts.DayChart(
-            title=f"Pijn per dag, {day(first)} tot en met {day(last)}",
-            first=first,
-            last=last,
-            top=10,
-            height=190,
-            series=pain_series(t),
-            levels=[baseline_level(baseline, judged)] if baseline else [],
-            bands=[(window_start, judged, f"periode van deze melding: {day(window_start)} – {day(judged)}")],
-            markers=markers(history, system.library),
-            extra=note_marks(t),
-        ).svg()
         await system.db.write(
             lambda conn: audit_access(
-                conn, request, patient_id=row["patient_id"], action="view_alert", object=f"alert {alert_id}"
+                conn,
+                request,
+                patient_id=found[0]["patient_id"],
+                action="view_alert",
+                object=f"alert {alert_id}",
             )
         )
-        now = utcnow()
-        return page(
-            request,
-            "inbox/detail.html",
-            a=present(row, system, now),
-            notes=[{"name": n["name"], "at": moment(n["at"]), "text": n["text"]} for n in notes],
-            history=[present(h, system, now) for h in history if h["id"] != alert_id][:20],
-            users=users,
-            outcomes=OUTCOME_WORDS,
-            chart=chart,
-            baseline=baseline,
-            baseline_text=baseline_text(baseline),
-            window=(day(window_start), day(judged)),
-            first=day(first),
-            last=day(last),
-            note_max=NOTE_MAX,
-            targets=deadlines.Targets.of(system.settings),
-        )
+
+        def context() -> dict[str, Any]:  # the chart and the lists, built on the reader pool
+            row, notes, history, users, responses, thresholds, first, last = found
+            t = diary_timeline.build(responses, first, last, system.library)
+            judged = date.fromisoformat(row["last_evidence_on"])
+            baseline = t.baseline(thresholds, judged) if row["category"] == "pain" else None
+            window_start = date.fromisoformat(row["opened_on"])
+            if row["category"] == "pain":
+                window_start -= timedelta(days=thresholds.window_days - 1)
+            chart = charts.DayChart(
+                title=f"Pijn per dag, {day(first)} tot en met {day(last)}",
+                first=first,
+                last=last,
+                top=10,
+                height=190,
+                series=pain_series(t),
+                levels=[baseline_level(baseline, judged)] if baseline else [],
+                bands=[
+                    (window_start, judged, f"periode van deze melding: {day(window_start)} – {day(judged)}")
+                ],
+                markers=markers(history, system.library),
+                extra=note_marks(t),
+            ).svg()
+            now = utcnow()
+            return dict(
+                a=present(row, system, now),
+                notes=[{"name": n["name"], "at": moment(n["at"]), "text": n["text"]} for n in notes],
+                history=[present(h, system, now) for h in history if h["id"] != alert_id][:20],
+                users=users,
+                outcomes=OUTCOME_WORDS,
+                chart=chart,
+                baseline=baseline,
+                baseline_text=baseline_text(baseline),
+                window=(day(window_start), day(judged)),
+                first=day(first),
+                last=day(last),
+                note_max=NOTE_MAX,
+                targets=deadlines.Targets.of(system.settings),
+            )
+
+        return page(request, "inbox/detail.html", build=context)
 
     async def _act(self, request: Request, system: System, alert_id: int, action: str, fn) -> Response:
         form = await request.form()
@@ -330,7 +339,8 @@ class InboxController(Controller):
         if dialect not in CSV_NAMES:
             raise Refusal("clinic.csv_dialect", 400)
         rows = await system.db.read(lambda conn: alerts_store.inbox(conn, chosen))
-        body = inbox_csv(rows, system.library, dialect)  # type: ignore[arg-type]
+        # Every alert of the filter: written on a worker thread, not on the event loop.
+        body = await asyncio.to_thread(inbox_csv, rows, system.library, dialect)  # type: ignore[arg-type]
         await system.db.write(
             lambda conn: audit_shown(
                 conn,

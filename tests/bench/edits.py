@@ -427,16 +427,20 @@ def healthz_runs(runs: int = 5, seconds: float = 15, edits: int = 30_000) -> Non
     of today): `runs` runs of `seconds`, each on a fresh server, plain and with gzip."""
     folder = workdir()
     db, _token, cookie = build(folder, 1, edits)
-    print("run | gzip | healthz max ms | median ms | probes | load")
+    before = os.environ.get("BENCH_BEFORE")  # a checkout of older code: its server too, in turn
+    servers = [("after", None)] + ([("before", _server_from(before))] if before else [])
+    print("run | code | gzip | healthz max ms | median ms | probes | load")
     for n in range(runs):
         for gzip in (False, True):
-            with Server(db, env=ENV) as srv:
-                worst, typical, probes = healthz_under_pages(srv, cookie, seconds, gzip=gzip)
-            load = os.getloadavg()[0]
-            print(
-                f"{n + 1} | {'yes' if gzip else 'no'} | {worst:.1f} | {typical:.1f} | {probes} | {load:.1f}",
-                flush=True,
-            )
+            for label, command in servers:
+                with Server(db, env=ENV, command=command) as srv:
+                    worst, typical, probes = healthz_under_pages(srv, cookie, seconds, gzip=gzip)
+                load = os.getloadavg()[0]
+                print(
+                    f"{n + 1} | {label} | {'yes' if gzip else 'no'} | {worst:.1f} | {typical:.1f}"
+                    f" | {probes} | {load:.1f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":
