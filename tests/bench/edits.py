@@ -172,8 +172,9 @@ def timed_gets(port: int, cookie: str, path: str, n: int) -> tuple[list[float], 
 
 def healthz_under_pages(
     srv: Server, cookie: str, seconds: float, *, gzip: bool = False
-) -> tuple[float, float, int]:
-    """Max and median /healthz (ms) while another process renders the heavy pages in a loop."""
+) -> tuple[float, float, int, float, int]:
+    """Max, median, count, p99 of /healthz (ms) and how many took >= 100 ms, while another
+    process renders the heavy pages in a loop."""
     worker = subprocess.Popen(
         [sys.executable, "-c", CLINICIAN, str(srv.port), cookie, PID, *(["gzip"] if gzip else [])]
     )
@@ -192,7 +193,9 @@ def healthz_under_pages(
     finally:
         worker.terminate()
         worker.wait(30)
-    return max(waits), median(waits), len(waits)
+    ordered = sorted(waits)
+    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+    return max(waits), median(waits), len(waits), p99, sum(w >= HEALTHZ_MS for w in waits)
 
 
 def measure_case(db: Path, token: str, cookie: str, *, puts: int, gets: int) -> dict:
@@ -330,7 +333,7 @@ def run(quick: bool = False) -> list[Figure]:
     # /healthz while the heaviest pages render: a year and the most edits of a day.
     heavy_db, _token, heavy_cookie = dbs[(1, edit_counts[-1])]
     with Server(heavy_db, env=ENV) as srv:
-        worst, typical, n = healthz_under_pages(srv, heavy_cookie, 6 if quick else 15)
+        worst, typical, n, _p99, _over = healthz_under_pages(srv, heavy_cookie, 6 if quick else 15)
         peak_heavy = srv.sample_memory()
     figures.append(
         Figure(
@@ -429,16 +432,16 @@ def healthz_runs(runs: int = 5, seconds: float = 15, edits: int = 30_000) -> Non
     db, _token, cookie = build(folder, 1, edits)
     before = os.environ.get("BENCH_BEFORE")  # a checkout of older code: its server too, in turn
     servers = [("after", None)] + ([("before", _server_from(before))] if before else [])
-    print("run | code | gzip | healthz max ms | median ms | probes | load")
+    print("run | code | gzip | healthz max ms | p99 ms | median ms | probes | >= 100 ms | load")
     for n in range(runs):
         for gzip in (False, True):
             for label, command in servers:
                 with Server(db, env=ENV, command=command) as srv:
-                    worst, typical, probes = healthz_under_pages(srv, cookie, seconds, gzip=gzip)
+                    worst, typical, probes, p99, over = healthz_under_pages(srv, cookie, seconds, gzip=gzip)
                 load = os.getloadavg()[0]
                 print(
-                    f"{n + 1} | {label} | {'yes' if gzip else 'no'} | {worst:.1f} | {typical:.1f}"
-                    f" | {probes} | {load:.1f}",
+                    f"{n + 1} | {label} | {'yes' if gzip else 'no'} | {worst:.1f} | {p99:.1f} | {typical:.1f}"
+                    f" | {probes} | {over} | {load:.1f}",
                     flush=True,
                 )
 
