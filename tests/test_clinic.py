@@ -308,3 +308,21 @@ def test_every_clinic_button_says_what_it_does_in_an_infinitive():
     imperative = re.compile(r"^(Bevestig|Handel|Wijs|Voeg|Toon|Maak|Sla|Zet|Kies|Stuur|Meld)\b")
     assert [t for t in texts if imperative.search(t)] == []
     assert "In behandeling nemen" in texts and "Afhandelen" in texts and "Toewijzen" in texts
+
+
+def test_the_time_zone_list_names_places_and_keeps_a_zone_it_does_not_list(client, services, patient):
+    """A nurse picks "Amsterdam (Nederland)", not an IANA name; a patient whose zone was set
+    elsewhere (the CLI takes any IANA zone) keeps it when the settings page is saved."""
+    pid, _ = patient
+    add_clinician(services, email="boss@example.org", role="admin")
+    login(client, "boss@example.org")
+    html = client.get(f"/clinic/patients/{pid}/settings").text
+    assert '<option value="Europe/Amsterdam" selected>Amsterdam (Nederland)</option>' in html
+    assert ">Europe/Amsterdam<" not in html and 'label="Europa"' in html
+    services.db.write_sync(
+        lambda conn: conn.execute("UPDATE patients SET timezone = 'Etc/GMT-1' WHERE id = ?", (pid,))
+    )
+    html = client.get(f"/clinic/patients/{pid}/settings").text
+    assert html.count(" selected>") >= 1
+    assert '<optgroup label="Nu ingesteld">' in html
+    assert '<option value="Etc/GMT-1" selected>Etc/GMT-1</option>' in html

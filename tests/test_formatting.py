@@ -38,3 +38,12 @@ def test_plurals_follow_the_language_rule():
     assert f.days(0) == "0 dagen"
     assert f.days(1, "en") == "1 day"
     assert f.plural(3, "melding", "meldingen") == "3 meldingen"
+
+
+def test_a_time_zone_is_named_as_a_place():
+    assert f.zone_place("Europe/Amsterdam") == "Amsterdam (Nederland)"
+    assert f.zone_place("Atlantic/Canary") == "Canarische Eilanden (Spanje)"
+    assert f.zone_place("America/Curacao") == "Curaçao"
+    assert f.zone_place("Europe/London", "en") == "London (United Kingdom)"
+    # No country for it in CLDR: the city alone, never "(onbekend gebied)".
+    assert "(" not in f.zone_place("Antarctica/Troll")

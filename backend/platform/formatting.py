@@ -15,7 +15,8 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_date, format_time, get_month_names
+from babel.core import get_global
+from babel.dates import format_date, format_time, get_month_names, get_timezone_location
 from babel.numbers import format_decimal
 
 DEFAULT_LOCALE = "nl"
@@ -91,6 +92,20 @@ def zone(name: str | None) -> tzinfo:
         return ZoneInfo(name or CLINIC_ZONE)
     except (KeyError, ValueError):
         return ZoneInfo(CLINIC_ZONE)
+
+
+@lru_cache(maxsize=1024)
+def zone_place(name: str, language: str | None = None) -> str:
+    """A time zone as a person names it, through Babel's CLDR names: "Amsterdam (Nederland)",
+    "Canarische Eilanden (Spanje)", "Curaçao"; the IANA name when CLDR has no city for it."""
+    locale = Locale.parse(_locale(language))
+    try:
+        city = get_timezone_location(name, locale=locale, return_city=True)
+    except LookupError:
+        return name.replace("_", " ")
+    territory = get_global("zone_territories").get(name, "")
+    country = locale.territories.get(territory, "") if territory.isalpha() else ""
+    return f"{city} ({country})" if country and country != city else city
 
 
 def moment(at: datetime, time_zone: str | None = None, language: str | None = None) -> str:

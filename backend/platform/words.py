@@ -217,6 +217,21 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
         },
         "expected_pain_level": {"nl": "verwacht pijnniveau", "en": "expected pain level"},
     },
+    # The time-zone picker's groups: the first part of an IANA name.
+    "zone_region": {
+        "common": {"nl": "Veelgebruikt", "en": "Common"},
+        "current": {"nl": "Nu ingesteld", "en": "Set now"},
+        "Africa": {"nl": "Afrika", "en": "Africa"},
+        "America": {"nl": "Amerika", "en": "America"},
+        "Antarctica": {"nl": "Antarctica", "en": "Antarctica"},
+        "Arctic": {"nl": "Noordpoolgebied", "en": "Arctic"},
+        "Asia": {"nl": "Azië", "en": "Asia"},
+        "Atlantic": {"nl": "Atlantische Oceaan", "en": "Atlantic"},
+        "Australia": {"nl": "Australië", "en": "Australia"},
+        "Europe": {"nl": "Europa", "en": "Europe"},
+        "Indian": {"nl": "Indische Oceaan", "en": "Indian Ocean"},
+        "Pacific": {"nl": "Grote Oceaan", "en": "Pacific"},
+    },
 }
 
 

@@ -22,7 +22,7 @@ from backend.patients.enrolment import EnrolmentError, Patient
 from backend.platform import formatting, messages
 from backend.platform.messages import Refusal
 from backend.platform.storage import utcnow
-from backend.platform.words import word
+from backend.platform.words import WORDS, word
 from backend.system import System
 from backend.tasks import scheduler
 from backend.web.clinic import audit_access, audit_shown, check_csrf, page, requires_clinician, session_of
@@ -48,14 +48,31 @@ DONE = {"discharged", "resumed", "renamed", "saved"}
 
 
 @lru_cache(maxsize=1)
-def zone_choices() -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """The time-zone picker's groups: the common zones, then every zone by region."""
-    regions: dict[str, list[str]] = {}
+def zone_choices() -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    """The time-zone picker's groups of (IANA name, place as a person names it): the common
+    zones, then every zone by region, by place."""
+    regions: dict[str, list[tuple[str, str]]] = {}
     for name in sorted(available_timezones()):
         area, _, city = name.partition("/")
-        if city and area not in ("Etc", "SystemV", "US", "Brazil", "Canada", "Chile", "Mexico"):
-            regions.setdefault(area, []).append(name)
-    return (("Veelgebruikt", COMMON_ZONES), *((area, tuple(zs)) for area, zs in sorted(regions.items())))
+        if city and area in WORDS["zone_region"]:
+            regions.setdefault(area, []).append((name, formatting.zone_place(name)))
+    common = tuple((name, formatting.zone_place(name)) for name in COMMON_ZONES)
+    return (
+        (word("zone_region", "common"), common),
+        *(
+            (word("zone_region", area), tuple(sorted(zs, key=lambda z: formatting.name_sort_key(z[1]))))
+            for area, zs in sorted(regions.items(), key=lambda r: word("zone_region", r[0]))
+        ),
+    )
+
+
+def zone_groups(current: str | None) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    """The picker's groups; a zone set elsewhere (the CLI, an old enrolment) that is in none of
+    them comes first as it is, so saving the page never changes it unasked."""
+    groups = zone_choices()
+    if not current or any(current == z for _, zones in groups for z, _ in zones):
+        return groups
+    return ((word("zone_region", "current"), ((current, current.replace("_", " ")),)), *groups)
 
 
 def _pathway_choices(system: System) -> list[tuple[str, str]]:
@@ -139,7 +156,7 @@ class PatientsController(Controller):
             request,
             "clinic/enrol.html",
             pathways=_pathway_choices(system),
-            zones=zone_choices(),
+            zones=zone_groups(values.get("timezone") or "Europe/Amsterdam"),
             form=values,
             form_token=token,
             errors=error,
@@ -273,7 +290,7 @@ class PatientsController(Controller):
             patient=patient,
             devices=devices,
             pathways=_pathway_choices(system),
-            zones=zone_choices(),
+            zones=zone_groups(patient.timezone),
             error=error,
             done=done_text,
             overrides=[

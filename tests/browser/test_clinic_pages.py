@@ -275,5 +275,12 @@ def test_the_other_pages_read_in_dutch_without_ids_and_fit_at_double_text(
     zone = page.get_by_label("Tijdzone")
     assert zone.evaluate("e => e.tagName") == "SELECT" and zone.input_value() == "Europe/Amsterdam"
     first = zone.locator("option").all_text_contents()[:3]
-    assert first == ["Europe/Amsterdam", "Europe/Brussels", "Europe/Berlin"], first
+    assert first == ["Amsterdam (Nederland)", "Brussel (België)", "Berlijn (Duitsland)"], first
+    # Every place in Dutch, by region, each region in place order ("Azië" lists Calcutta).
+    regions = zone.locator("optgroup").evaluate_all("gs => gs.map(g => g.label)")
+    assert regions[:3] == ["Veelgebruikt", "Afrika", "Amerika"] and "Europa" in regions, regions
+    asia = zone.locator('optgroup[label="Azië"] option')
+    assert "Calcutta (India)" in asia.all_text_contents()
+    zone.select_option(label="Calcutta (India)")
+    assert zone.input_value() == "Asia/Kolkata"
     ctx.close()
