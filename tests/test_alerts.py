@@ -389,3 +389,5 @@ def test_kept_reads_give_what_a_fresh_read_gives(db, tmp_path, monkeypatch):
     store_response(other, "p1", today, {"pain_avg": 2, "pain_worst": 3}, at=f"{today}T22:00:00Z")
     other.close()
     assert kept() == fresh() and fresh()[-1].answers["pain_avg"] == 2
+    # The nightly sweep (every patient once) reads what is kept and keeps nothing new.
+    assert db.write_sync(lambda conn: alerts.load_entries(conn, "p1", today, 57, keep=False)) == fresh()

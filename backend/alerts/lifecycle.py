@@ -247,7 +247,9 @@ def new_alert(f: Finding, today: date, news: str = "") -> OpenAlert:
 
 
 # -- persistence --------------------------------------------------------------------------------
-def load_entries(conn: sqlite3.Connection, patient_id: str, today: date, diary_days: int) -> list[Entry]:
+def load_entries(
+    conn: sqlite3.Connection, patient_id: str, today: date, diary_days: int, *, keep: bool = True
+) -> list[Entry]:
     """The patient's current responses up to `today` that the rules read, oldest first: the
     diary of the last `diary_days` days (or, after a long silence, its last entry) and the
     last two of every other questionnaire (`diary.store.detection_rows`: one per
@@ -255,7 +257,8 @@ def load_entries(conn: sqlite3.Connection, patient_id: str, today: date, diary_d
 
     A connection keeps what it read of the last KEPT_PATIENTS patients (`_Kept`): the next
     evaluation reads only the days that got a response since (diary.store.changed_rows), the
-    same entries a full read gives.
+    same entries a full read gives. `keep=False` (the nightly sweep, every patient once) uses
+    what is kept but keeps nothing new.
     """
     since = (today - timedelta(days=diary_days)).isoformat()
     until = today.isoformat()
@@ -279,8 +282,8 @@ def load_entries(conn: sqlite3.Connection, patient_id: str, today: date, diary_d
     rows = diary_store.detection_rows(conn, patient_id, since, until)
     rows.sort()  # local_date, then authored_at
     entries = [_entry(r) for r in rows]
-    if any(r[2] == DIARY and r[0] < since for r in rows):
-        return entries  # the last diary before a long silence: read again next time
+    if not keep or any(r[2] == DIARY and r[0] < since for r in rows):
+        return entries  # (a long silence: the last diary before it) read again next time
     by_key = {(r[2], r[0]): ((r[0], r[1], r[2]), e) for r, e in zip(rows, entries, strict=True)}
     kept = _KeptPatient(next(_TOKENS), (since, until), by_key)
     kept.entries = entries
@@ -466,19 +469,21 @@ def evaluate_patient(
     *,
     now: datetime | None = None,
     patient: patients_store.Patient | None = None,
+    keep: bool = True,
 ) -> Changes:
     """Run every rule for one patient as of their local `today` and store the alert changes.
 
     Runs inside the caller's write transaction (the writer connection): after a new response,
     so the alert exists before the HTTP answer returns, and in the nightly sweep. `patient`:
-    the patient's row as read in this transaction, if the caller has it (else it is read).
+    the patient's row as read in this transaction, if the caller has it (else it is read);
+    `keep`: see `load_entries`.
     """
     if patient is None or patient.id != patient_id:
         patient = patients_store.get(conn, patient_id)
     if patient is None:
         raise LookupError("no such patient")
     thresholds = patient_thresholds(pathways, patient.pathway_id, patient.thresholds, today)
-    entries = load_entries(conn, patient_id, today, lookback_days(thresholds))
+    entries = load_entries(conn, patient_id, today, lookback_days(thresholds), keep=keep)
     enrolled_on = _local_date(patient.enrolled_at, patient.timezone)
     heard_on = diary_heard_on(conn, patient_id, patient.timezone)
     paused = date.fromisoformat(patient.paused_until) if patient.paused_until else None
@@ -518,7 +523,10 @@ def sweep(
             for patient_id, today in chunk:
                 conn.execute("SAVEPOINT sweep_patient")
                 try:
-                    changes = evaluate_patient(conn, patient_id, today, library, pathways, now=now)
+                    # Every patient once: keeping each one's read would only push the others out.
+                    changes = evaluate_patient(
+                        conn, patient_id, today, library, pathways, now=now, keep=False
+                    )
                 except Exception as exc:  # noqa: BLE001 - one patient must not stop the sweep
                     conn.execute("ROLLBACK TO sweep_patient")
                     log.error("sweep: patient %s failed with %s", patient_id, type(exc).__name__)
