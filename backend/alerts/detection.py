@@ -242,13 +242,10 @@ def side_effects(ctx: Context) -> list[Finding]:
     recent_from = ctx.today - timedelta(days=t.side_effect_days)
     # Newest first, only as far back as a persisting run can matter.
     oldest = ctx.today - timedelta(days=3 * t.side_effect_persist_days + t.side_effect_days)
-    days = sorted((d for d in ctx.diary if oldest <= d <= ctx.today), reverse=True)
+    days = sorted(((d, e.answers) for d, e in ctx.diary.items() if oldest <= d <= ctx.today), reverse=True)
     for item in SIDE_EFFECTS:
-        levels: list[tuple[date, float]] = []
-        for d in days:
-            v = ctx.diary[d].answers.get(item)
-            if isinstance(v, int | float) and not isinstance(v, bool):
-                levels.append((d, float(v)))
+        # A number (JSON's int or float; a bool is not a level): type(), as in daily_values.
+        levels = [(d, float(v)) for d, answers in days if type(v := answers.get(item)) in _NUMBER]
         if not levels:
             continue
         name = word("side_effect", item)
