@@ -129,8 +129,8 @@ def pain_rise(ctx: Context) -> list[Finding]:
     whichever is smaller, but at least `min_change_points`), (2) at least `persistence_days`
     days (and `persistence_share` of the days) are each raised, so a flare of a day or two
     does not alert, and (3) the rise is beyond what this patient's own day-to-day variability
-    explains: `noise_z` standard errors, from a trimmed SD of the baseline days (heavy tails,
-    flares) and their carry-over from day to day (AR(1)). Short windows catch big rises
+    explains: `noise_z` standard errors, from the SD of the baseline days (their flares and heavy
+    tails included) and their carry-over from day to day (AR(1)). Short windows catch big rises
     fast, long ones smaller rises. The finding carries the pain level now (mean of the last
     entries) so that the lifecycle can tell a materially worse rise; when the full rule does
     not hold but the window is still `hold_share` of the important change up, a finding that
@@ -168,9 +168,13 @@ def pain_rise(ctx: Context) -> list[Finding]:
             continue
         if noise is None:
             if kept.noise is None:
-                kept.noise = Noise.of(base_days)
-                if found.kind != "full":
-                    kept.noise = kept.noise.widened(len(base))
+                if found.kind == "full":
+                    kept.noise = Noise.of(base_days)
+                else:
+                    # A short baseline (warm-up, re-armed): one flare among ten days weighs
+                    # too much, so its highest day is left out, and the SD taken at its upper
+                    # bound.
+                    kept.noise = Noise.of(base_days, drop_highest=1).widened(len(base))
             noise = kept.noise
         z = rise / noise.standard_error(n, len(base))
         if z >= limit and (best is None or z > best[0]):

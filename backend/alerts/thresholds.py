@@ -34,9 +34,10 @@ class Thresholds(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, froze
     min_baseline_span_days: int = 28
     # Until then (the first weeks), a warm-up baseline: every diary day before the recent
     # window, once there are this many spread over as many days (0: none), judged with the
-    # stricter `warmup_noise_z` (a short baseline is an uncertain one).
+    # stricter `warmup_noise_z` (a short baseline is an uncertain one; 3.6 before the noise SD
+    # counted every baseline day: its false alerts put cohort A over the budget, 0.252).
     warmup_days: int = 10
-    warmup_noise_z: float = 3.6
+    warmup_noise_z: float = 3.8
     # Re-arm after an episode: when the `settle_days` before the recent window lie
     # `rearm_share` of the important change below the baseline (the episode still lifts it),
     # the baseline is that settled level, from those days (0: never), judged like a warm-up.
@@ -58,8 +59,9 @@ class Thresholds(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, froze
     persistence_share: float = 0.75
     raised_day_share: float = 0.6
     # The rise must also stand out from the patient's own day-to-day variability:
-    # window mean - baseline >= noise_z * (its standard error, allowing for carry-over).
-    noise_z: float = 2.6
+    # window mean - baseline >= noise_z * (its standard error, allowing for carry-over; the SD
+    # of every baseline day, flares included).
+    noise_z: float = 2.2
     # A rise this large (points) makes the alert high instead of routine.
     high_rise_points: float = 3.0
     # An open pain alert stays open while the window's mean is this share of the important

@@ -138,12 +138,16 @@ class Noise(msgspec.Struct):
     autocorrelation: float
 
     @classmethod
-    def of(cls, days: Sequence[tuple[date, float]]) -> Noise:
+    def of(cls, days: Sequence[tuple[date, float]], drop_highest: int = 0) -> Noise:
+        """From the baseline days: the SD of every day, its flares and odd days included (they
+        are part of the day-to-day variability a window can rise by without news; dropping the
+        two highest, as before, underrated the noise of patients with flares or heavy tails,
+        who then got twice the false alerts of calm ones); `drop_highest` leaves out that many
+        of the highest days (a short baseline, where one flare weighs heavily). A MAD of whole
+        NRS points is too coarse (it jumps in steps of 0.74)."""
         values = [v for _, v in days]
         mean = sum(values) / len(values)
-        # SD without the two highest days: the baseline may hold a flare, and a MAD of whole
-        # NRS points is too coarse (it jumps in steps of 0.74).
-        kept = sorted(values)[: max(2, len(values) - 2)]
+        kept = sorted(values)[: max(2, len(values) - drop_highest)]
         kept_mean = sum(kept) / len(kept)
         sd = max(0.5, math.sqrt(sum((v - kept_mean) ** 2 for v in kept) / (len(kept) - 1)))
         var = sum((v - mean) ** 2 for v in values) / len(values)
@@ -158,7 +162,7 @@ class Noise(msgspec.Struct):
 
     def widened(self, n: int) -> Noise:
         """For a short baseline of n days: an SD this uncertain is taken at its upper bound
-        (about an upper 90 % limit; the two highest days are no longer dropped either)."""
+        (about an upper 90 % limit)."""
         return Noise(self.sd * (1 + 1.3 / math.sqrt(n)), self.autocorrelation)
 
     def standard_error(self, n: int, n_baseline: int) -> float:
