@@ -184,8 +184,7 @@ async def _write_checked(request: Request, patient: Patient, check, receive) -> 
         _device_cache(request).pop(token, None)
         request.scope["state"].pop("pw_cached", None)
         patient = await _patient_of_token(request, cached=True)
-        # The request's patient follows: its refusals speak the language stored now.
-        request.scope["state"]["pw_patient"] = patient
+        request.scope["state"]["pw_patient"] = patient  # refusals speak its language
     raise Refusal("auth.signed_out", 401)  # the patient changed with every attempt
 
 
