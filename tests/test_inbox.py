@@ -86,9 +86,8 @@ def test_inbox_sorts_urgent_first_and_filters(client, clinician, patient, other_
     assert "obstipatie" in only and "ernstige sufheid" not in only
 
 
-def test_alerts_csv_has_the_contract_header_then_status_assignee_and_outcome(
-    client, clinician, patient, services
-):
+def _assigned_and_referred(client, clinician, patient, services) -> None:
+    """An urgent drowsiness alert, assigned to the nurse and resolved as referred."""
     _pid, headers = patient
     report_drowsy(client, headers)
     alert_id = services.db.query_one("SELECT id FROM alerts")["id"]
@@ -97,6 +96,12 @@ def test_alerts_csv_has_the_contract_header_then_status_assignee_and_outcome(
         f"/clinic/alerts/{alert_id}/assign", data={"csrf_token": clinician, "assigned_to": str(user_id)}
     )
     client.post(f"/clinic/alerts/{alert_id}/resolve", data={"csrf_token": clinician, "outcome": "referred"})
+
+
+def test_alerts_csv_has_the_contract_header_then_status_assignee_and_outcome(
+    client, clinician, patient, services
+):
+    _assigned_and_referred(client, clinician, patient, services)
     r = client.get("/clinic/alerts.csv?status=all")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(r.text)))
@@ -111,14 +116,7 @@ def test_alerts_csv_has_the_contract_header_then_status_assignee_and_outcome(
 def test_alerts_csv_for_dutch_excel_has_dutch_columns_and_words_and_its_own_name(
     client, clinician, patient, services
 ):
-    _pid, headers = patient
-    report_drowsy(client, headers)
-    alert_id = services.db.query_one("SELECT id FROM alerts")["id"]
-    user_id = services.db.query_one("SELECT id FROM users")["id"]
-    client.post(
-        f"/clinic/alerts/{alert_id}/assign", data={"csrf_token": clinician, "assigned_to": str(user_id)}
-    )
-    client.post(f"/clinic/alerts/{alert_id}/resolve", data={"csrf_token": clinician, "outcome": "referred"})
+    _assigned_and_referred(client, clinician, patient, services)
     inbox = client.get("/clinic/inbox?status=all").text
     assert 'href="/clinic/alerts.csv?dialect=nl&amp;status=all"' in inbox
     assert 'href="/clinic/alerts.csv?dialect=standard&amp;status=all"' in inbox
