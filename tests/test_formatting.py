@@ -47,3 +47,16 @@ def test_a_time_zone_is_named_as_a_place():
     assert f.zone_place("Europe/London", "en") == "London (United Kingdom)"
     # No country for it in CLDR: the city alone, never "(onbekend gebied)".
     assert "(" not in f.zone_place("Antarctica/Troll")
+
+
+def test_the_time_zone_list_names_each_place_once():
+    """Old IANA aliases (Europe/Kiev, America/Montreal, Africa/Asmera) are left out: a nurse
+    never meets "Toronto" three times or "Asmara" beside "Asmara (Eritrea)"."""
+    from backend.web.patients import zone_choices
+
+    for region, zones in zone_choices():
+        places = [place for _, place in zones]
+        assert len(places) == len(set(places)), region
+    listed = {name for _, zones in zone_choices() for name, _ in zones}
+    assert {"Europe/Kyiv", "America/Toronto", "Africa/Asmara"} <= listed
+    assert not {"Europe/Kiev", "America/Montreal", "Africa/Asmera"} & listed

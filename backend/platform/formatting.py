@@ -108,6 +108,12 @@ def zone_place(name: str, language: str | None = None) -> str:
     return f"{city} ({country})" if country and country != city else city
 
 
+def zone_is_canonical(name: str) -> bool:
+    """A zone CLDR names as it is (not an old alias such as Europe/Kiev or America/Montreal,
+    which would list "Kiev" or "Toronto" twice)."""
+    return name in get_global("zone_territories")
+
+
 def moment(at: datetime, time_zone: str | None = None, language: str | None = None) -> str:
     """An instant in the reader's local time: "3 dec. 2026 om 20:15" / "3 Dec 2026 at 20:15".
 

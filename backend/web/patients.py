@@ -54,7 +54,7 @@ def zone_choices() -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
     regions: dict[str, list[tuple[str, str]]] = {}
     for name in sorted(available_timezones()):
         area, _, city = name.partition("/")
-        if city and area in WORDS["zone_region"]:
+        if city and area in WORDS["zone_region"] and formatting.zone_is_canonical(name):
             regions.setdefault(area, []).append((name, formatting.zone_place(name)))
     common = tuple((name, formatting.zone_place(name)) for name in COMMON_ZONES)
     return (
