@@ -276,6 +276,12 @@ def test_the_audit_page_says_every_action_in_words_with_no_code_or_id(client, se
         f"/clinic/patients/{pid}/thresholds",
         data={"csrf_token": token, "key": "silence_alert_days", "clear": "1"},
     )
+    row = services.db.query_one("SELECT pathway_id, anchor_date FROM patients WHERE id = ?", (pid,))
+    settings_form = {"pathway_id": row["pathway_id"], "anchor_date": row["anchor_date"] or ""}
+    client.post(
+        f"/clinic/patients/{pid}/settings",
+        data={"csrf_token": token, **settings_form, "reminder_time": "20:00", "timezone": "America/Curacao"},
+    )
     assert client.get(f"/clinic/patients/{pid}").status_code == 200
     assert client.get(f"/clinic/patients/{pid}/consult").status_code == 200
     # No answers yet: the CSV button says so on a clinic page, in Dutch, with no id.
@@ -287,6 +293,7 @@ def test_the_audit_page_says_every_action_in_words_with_no_code_or_id(client, se
     cells = re.findall(r"<td[^>]*>(.*?)</td>", page.split("<tbody>", 1)[1], re.S)
     assert "eigen drempel ingesteld" in cells and "verwacht pijnniveau: 6,5, tot en met" in page
     assert "melding na dagen zonder dagboek: 7, blijvend" in page and "tijdlijn bekeken" in cells
+    assert "tijdzone Curaçao" in page and "America/Curacao" not in page
     for code in ("set_threshold", "view_patient", "expected_pain_level", "silence_alert_days", "timeline 90"):
         assert code not in page
     assert pid not in re.sub(r"<[^>]+>", "", page)  # in links and forms only, never shown

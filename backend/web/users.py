@@ -71,7 +71,7 @@ def audit_object(action: str, obj: str | None, pathways: dict[str, str]) -> str:
         if fields.get("reminder"):
             said.append(f"herinnering {fields['reminder']}")
         if fields.get("timezone"):
-            said.append(f"tijdzone {fields['timezone']}")
+            said.append(f"tijdzone {formatting.zone_place(fields['timezone'])}")
         return ", ".join(said)
     if obj.startswith("search="):
         return "gezocht"
