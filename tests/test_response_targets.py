@@ -61,13 +61,25 @@ def test_weekly_response_times_per_severity():
         alert("routine", monday, status="closed"),
         alert("high", monday - timedelta(days=7), monday - timedelta(days=6)),
     ]
-    weeks = deadlines.weekly(TARGETS, rows)
+    weeks = deadlines.weekly(TARGETS, rows, monday + timedelta(days=1))
     assert [w.monday for w in weeks] == [date(2026, 11, 30), date(2026, 11, 23)]
     urgent = weeks[0].cells["urgent"]
     assert (urgent.opened, urgent.median_acknowledge, urgent.median_resolve) == (3, 30, 120)
     assert urgent.share_within == 2 / 3
     assert weeks[0].cells["routine"].closed_unseen == 1
     assert deadlines.minutes(urgent.median_acknowledge) == "30 min"
+
+
+def test_an_urgent_alert_nobody_saw_is_a_miss_not_a_blank():
+    """A week whose one urgent alert is still unseen two days after it opened: 0 % on time
+    and one "nog niet gezien, te laat", not "–" as if there were no data."""
+    opened = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    [week] = deadlines.weekly(TARGETS, [alert("urgent", opened)], opened + timedelta(days=2))
+    urgent = week.cells["urgent"]
+    assert (urgent.open_late, urgent.share_within) == (1, 0.0)
+    # Within its hour it is not late yet: no share to show.
+    [week] = deadlines.weekly(TARGETS, [alert("urgent", opened)], opened + timedelta(minutes=20))
+    assert (week.cells["urgent"].open_late, week.cells["urgent"].share_within) == (0, None)
 
 
 def test_rules_have_the_clinics_names_never_ids():

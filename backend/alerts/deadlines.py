@@ -114,6 +114,7 @@ class Cell:
     within: int = 0
     seen: int = 0
     closed_unseen: int = 0
+    open_late: int = 0  # not seen yet, past its target: a miss already
 
     @property
     def median_acknowledge(self) -> float | None:
@@ -126,7 +127,7 @@ class Cell:
     @property
     def share_within(self) -> float | None:
         """Of the alerts that are seen or due by now, the share seen within target."""
-        due = self.seen + self.closed_unseen
+        due = self.seen + self.closed_unseen + self.open_late
         return self.within / due if due else None
 
 
@@ -136,8 +137,9 @@ class Week:
     cells: dict[str, Cell]
 
 
-def weekly(targets: Targets, alerts: Iterable[Mapping[str, Any]]) -> list[Week]:
-    """Alerts grouped by the (clinic-local) week they opened in, newest week first."""
+def weekly(targets: Targets, alerts: Iterable[Mapping[str, Any]], now: datetime) -> list[Week]:
+    """Alerts grouped by the (clinic-local) week they opened in, newest week first. An alert
+    still unseen after its target counts as missed now (0 % on time, not "no data")."""
     weeks: dict[date, dict[str, Cell]] = {}
     zone = formatting.zone(targets.time_zone)
     for a in alerts:
@@ -154,6 +156,8 @@ def weekly(targets: Targets, alerts: Iterable[Mapping[str, Any]]) -> list[Week]:
             cell.within += at <= targets.due(a["severity"], opened)
         elif a["status"] == "closed":
             cell.closed_unseen += 1
+        elif now > targets.due(a["severity"], opened):
+            cell.open_late += 1
         if a["resolved_at"]:
             cell.to_resolve.append((parse_iso(a["resolved_at"]) - opened).total_seconds() / 60)
     return [Week(m, weeks[m]) for m in sorted(weeks, reverse=True)]

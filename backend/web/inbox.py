@@ -366,7 +366,7 @@ class InboxController(Controller):
             lambda conn: alerts_store.opened_since(conn, since.strftime("%Y-%m-%dT%H:%M:%SZ"))
         )
         targets = deadlines.Targets.of(system.settings)
-        table = deadlines.weekly(targets, rows)[:weeks]
+        table = deadlines.weekly(targets, rows, now)[:weeks]
         await system.db.write(
             lambda conn: audit_access(
                 conn, request, patient_id=None, action="view_response_times", object=None
