@@ -314,6 +314,7 @@ def test_a_form_posted_after_expiry_comes_back_filled_in_after_sign_in(client, s
     assert back.headers["location"] == settings_page
     shown = client.get(settings_page).text
     assert "Uw sessie was verlopen" in shown and "Mevr. Nieuw getypt" in shown and 'id="pw-restore"' in shown
+    assert "niet uitgevoerd" in shown  # the rename was not done: the message says so
     # Held once, for its own clinician; nothing was changed meanwhile.
     assert "Mevr. Nieuw getypt" not in client.get(settings_page).text
     assert enrolment.get_patient(services.db.reader, pid).display_name == "Mevr. Oud"

@@ -365,9 +365,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Your session had expired. Sign in again: what you had typed will be waiting for you.",
     },
     "clinic.session_restored": {
-        "nl": "Uw sessie was verlopen. Wat u had ingevuld staat weer in het formulier: controleer het en"
-        " verstuur het opnieuw.",
-        "en": "Your session had expired. What you had typed is back in the form: check it and send it again.",
+        "nl": "Uw sessie was verlopen, dus wat u deed is niet uitgevoerd. Wat u had ingevuld staat weer in"
+        " het formulier: controleer het en verstuur het opnieuw.",
+        "en": "Your session had expired, so what you did was not carried out. What you had typed is back in"
+        " the form: check it and send it again.",
     },
     "clinic.enrol_done": {
         "nl": "Deze aanmelding is al verwerkt; hieronder staat de patiënt die toen is aangemeld.",
