@@ -266,9 +266,18 @@ def test_the_other_pages_read_in_dutch_without_ids_and_fit_at_double_text(
         assert axe(page) == [], path
         if name:
             page.screenshot(path=str(SCREENSHOTS / name), full_page=False)
+        size = "parseFloat(getComputedStyle(document.querySelector('main td, main p, main label')).fontSize)"
+        before = page.evaluate(size)
         page.evaluate("document.documentElement.style.fontSize = '200%'")
+        # The body text itself grows (not only headings and badges), or this checks nothing.
+        assert page.evaluate(size) == 2 * before, f"{path}: the text does not grow with the user's size"
         wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert wide <= 0, f"{path} is {wide}px wider than the window at 200 % text"
+        # Every button whole on screen: "In behandeling nemen" not cut off at the right edge.
+        cut = page.locator("main button").evaluate_all(
+            "bs => bs.filter(b => b.getBoundingClientRect().right > innerWidth).map(b => b.textContent)"
+        )
+        assert cut == [], f"{path}: buttons past the right edge at 200 % text: {cut}"
     assert "tijdlijn bekeken" in page.locator("body").inner_text()
     # The time zone is picked from a list (the clinic's own first), not typed as an IANA name.
     page.goto("/clinic/patients/new")
