@@ -238,6 +238,34 @@ def test_enrolment_reload_and_double_submit_make_one_patient(client, services, c
     assert forged.status_code == 422 and "verlopen" in forged.text and "Dhr. Herlaad" in forged.text
 
 
+def test_a_second_patient_with_the_same_name_is_enrolled_only_when_confirmed(client, settings, clinician):
+    def count() -> int:
+        conn = sqlite3.connect(settings.db)
+        try:
+            return conn.execute("SELECT count(*) FROM patients WHERE display_name = 'Mevr. Kok'").fetchone()[0]
+        finally:
+            conn.close()
+
+    form = {"display_name": "Mevr. Kok", "pathway_id": "opioid"}
+    first = client.post("/clinic/patients", data={**enrol_form(client), **form}, follow_redirects=False)
+    assert first.status_code in (302, 303) and count() == 1
+    # A fresh form (Back and reload, or a colleague) with the same name: asked, not enrolled.
+    asked = client.post("/clinic/patients", data={**enrol_form(client), **form, "display_name": "mevr. kok"})
+    assert asked.status_code == 422 and count() == 1
+    text = unescape(asked.text)
+    assert re.search(r"Er is al een patiënt 'mevr\. kok' \(aangemeld \d+ \w+\.? \d{4}\)\. Toch een nieuwe", text)
+    assert 'name="same_name_ok"' in asked.text and 'value="mevr. kok"' in asked.text
+    # Confirmed: a second Mevr. Kok, told apart in the list by the day each was enrolled.
+    again = client.post(
+        "/clinic/patients",
+        data={**enrol_form(client), **form, "same_name_ok": "1"},
+        follow_redirects=False,
+    )
+    assert again.status_code in (302, 303) and count() == 2
+    listed = client.get("/clinic/patients?q=Kok").text
+    assert names_on(listed) == ["Mevr. Kok", "Mevr. Kok"] and listed.count('data-label="Aangemeld"') == 2
+
+
 def test_discharge_stops_the_monitoring_keeps_the_data_and_resumes(client, services, clinician):
     pid, headers = enrol_patient(services, client, name="Mevr. Klaar")
     from tests.conftest import new_id
@@ -258,7 +286,7 @@ def test_discharge_stops_the_monitoring_keeps_the_data_and_resumes(client, servi
     # The timeline and the list say it in the same word.
     assert "· afgemeld" in client.get(f"/clinic/patients/{pid}").text
     listed = client.get("/clinic/patients?status=left").text
-    assert re.search(r"<td>afgemeld op \d+ \w+\.? \d{4} ·", listed), listed[-3000:]
+    assert re.search(r"<td[^>]*>afgemeld op \d+ \w+\.? \d{4} ·", listed), listed[-3000:]
     r = client.post(f"/clinic/patients/{pid}/resume", data={"csrf_token": csrf_of(r.text)})
     assert r.status_code == 200 and "wordt weer gevolgd" in r.text
     assert "· gevolgd" in client.get(f"/clinic/patients/{pid}").text

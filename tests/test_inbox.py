@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from backend.alerts import store as alerts_store
 from backend.patients import store as patients_store
-from tests.conftest import diary, new_id
+from tests.conftest import diary, enrol_patient, new_id
 
 AMS = ZoneInfo("Europe/Amsterdam")
 
@@ -166,12 +166,22 @@ def test_a_patient_with_several_alerts_in_the_list_has_a_link_to_them_together(
             at="2026-01-01T08:00:00Z",
         )
     )
+    # A second patient called Mevr. Jansen, with an alert of her own.
+    twin, twin_headers = enrol_patient(services, client, name="Mevr. Jansen")
+    report_drowsy(client, twin_headers)
     inbox = client.get("/clinic/inbox?category=side_effect").text
-    link = 'href="/clinic/inbox?category=side_effect&amp;patient=Mevr.+Jansen"'
+    # The link is by patient (two can share a name), and no id is shown as text.
+    link = f'href="/clinic/inbox?category=side_effect&amp;patient_id={pid}"'
     assert inbox.count(link) == 2 and "2 meldingen, samen tonen" in inbox
-    assert "patient=Dhr." not in inbox  # one alert: no link
-    only = client.get("/clinic/inbox?category=side_effect&patient=Mevr.+Jansen").text
+    assert f"patient_id={other_pid}" not in inbox and f"patient_id={twin}" not in inbox  # one alert: no link
+    shown = re.sub(r"<[^>]+>", " ", inbox)
+    assert pid not in shown and twin not in shown
+    # The two of the same name are told apart by the day each was enrolled; the other is not.
+    assert len(re.findall(r"Mevr\. Jansen</a> <span[^>]*>\(aangemeld \d+ \w+\.? \d{4}\)", inbox)) == 3
+    assert not re.search(r"de Vries</a> <span[^>]*>\(aangemeld", inbox)
+    only = client.get(f"/clinic/inbox?category=side_effect&patient_id={pid}").text
     assert only.count('data-alert="') == 2 and "Dhr. de Vries" not in only
+    assert all(f'href="/clinic/patients/{pid}"' in row for row in only.split('data-alert="')[1:])
 
 
 def test_the_nurse_may_order_the_inbox_newest_or_longest_waiting_first(client, clinician, patient, services):

@@ -177,6 +177,7 @@ ORDERS = {
 }
 SELECT = (
     "SELECT a.*, p.display_name, p.pathway_id, p.timezone, p.thresholds AS patient_thresholds,"
+    " p.status AS patient_status, p.enrolled_at AS patient_enrolled_at,"
     " u.name AS assignee_name,"
     " ack.name AS acknowledged_name, res.name AS resolved_name"
     " FROM alerts a JOIN patients p ON p.id = a.patient_id"
@@ -197,6 +198,7 @@ class Filter:
     assignee: str = ""  # a user id, "none", or "" for anyone
     pathway: str = ""
     patient: str = ""  # part of a name or id
+    patient_id: str = ""  # one patient exactly (two patients can share a name)
     order: str = "urgent"  # a key of ORDERS
 
     def sql(self) -> tuple[str, list[Any]]:
@@ -224,6 +226,9 @@ class Filter:
             like = "%" + self.patient.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             where.append("(p.display_name LIKE ? ESCAPE '\\' OR p.id LIKE ? ESCAPE '\\')")
             params += [like, like]
+        if self.patient_id:
+            where.append("a.patient_id = ?")
+            params.append(self.patient_id)
         return (" WHERE " + " AND ".join(where) if where else ""), params
 
 

@@ -100,6 +100,13 @@ def get_patient(conn: sqlite3.Connection, patient_id: str) -> Patient | None:
     return store.get(conn, patient_id)
 
 
+def same_name_enrolled(conn: sqlite3.Connection, display_name: str) -> list[datetime]:
+    """When the active patients already called `display_name` were enrolled: a second
+    "Mevr. Kok" is enrolled only when the clinician confirms it is someone else."""
+    name = (display_name or "").strip()
+    return [parse_iso(at) for at in store.active_enrolled_as(conn, name)] if name else []
+
+
 def create_patient(
     conn: sqlite3.Connection,
     *,

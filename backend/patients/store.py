@@ -76,6 +76,16 @@ def get(conn: sqlite3.Connection, patient_id: str) -> Patient | None:
     return Patient(*row) if row else None
 
 
+def active_enrolled_as(conn: sqlite3.Connection, display_name: str) -> list[str]:
+    """When the active patients with this display name (ignoring ASCII case) were enrolled."""
+    rows = conn.execute(
+        "SELECT enrolled_at FROM patients WHERE status = 'active' AND lower(display_name) = lower(?)"
+        " ORDER BY enrolled_at",
+        (display_name,),
+    )
+    return [r[0] for r in rows]
+
+
 def exists(conn: sqlite3.Connection, patient_id: str) -> bool:
     return conn.execute("SELECT 1 FROM patients WHERE id = ?", (patient_id,)).fetchone() is not None
 

@@ -370,6 +370,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Your session had expired, so what you did was not carried out. What you had typed is back in"
         " the form: check it and send it again.",
     },
+    "clinic.enrol_same_name": {
+        "nl": "Er is al een patiënt '{name}' (aangemeld {since}). Toch een nieuwe patiënt aanmelden?"
+        " Vink dan hieronder aan dat het een andere patiënt is.",
+        "en": "There is already a patient '{name}' (enrolled {since}). Enrol a new patient anyway?"
+        " Then tick below that this is a different patient.",
+    },
     "clinic.enrol_done": {
         "nl": "Deze aanmelding is al verwerkt; hieronder staat de patiënt die toen is aangemeld.",
         "en": "This enrolment was already processed; below is the patient enrolled then.",

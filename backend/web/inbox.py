@@ -114,6 +114,7 @@ def inbox_filter(
     pathway: str | None = None,
     patient: str | None = None,
     order: str | None = None,
+    patient_id: str | None = None,
 ) -> alerts_store.Filter:
     """The inbox's filters from the query string (unknown values: no filter), handed by
     Litestar's DI to the inbox and its CSV alike."""
@@ -124,6 +125,7 @@ def inbox_filter(
         assignee=assignee or "",
         pathway=pathway or "",
         patient=(patient or "").strip()[:80],
+        patient_id=(patient_id or "")[:40],
         order=order if order in ORDERS else "urgent",
     )
 
@@ -388,9 +390,9 @@ def _together(rows: list[Any], query: Any) -> dict[str, tuple[int, str]]:
     """patient id -> (how many of the listed alerts are theirs, the inbox of only those) for a
     patient listed more than once: the severity order splits them, this brings them together."""
     counts = Counter(r["patient_id"] for r in rows)
-    kept = [(k, v) for k, v in query.items() if k not in ("offset", "patient") and v]
+    kept = [(k, v) for k, v in query.items() if k not in ("offset", "patient", "patient_id") and v]
     return {
-        r["patient_id"]: (counts[r["patient_id"]], urlencode([*kept, ("patient", r["display_name"])]))
+        r["patient_id"]: (counts[r["patient_id"]], urlencode([*kept, ("patient_id", r["patient_id"])]))
         for r in rows
         if counts[r["patient_id"]] > 1
     }

@@ -176,6 +176,13 @@ class PatientsController(Controller):
                 raise EnrolmentError("clinic.form_expired")
             if made.patient_id is not None:
                 return made.patient_id, "again"  # a reload or a second click: the same patient
+            same = enrolment.same_name_enrolled(conn, values["display_name"])
+            if same and not form.get("same_name_ok"):
+                raise EnrolmentError(
+                    "clinic.enrol_same_name",
+                    name=values["display_name"],
+                    since=", ".join(formatting.day(at.astimezone(formatting.zone(None)).date()) for at in same),
+                )
             anchor = (
                 enrolment.check_anchor(values["anchor_date"], today=utcnow().date())
                 if values["anchor_date"]
@@ -202,6 +209,7 @@ class PatientsController(Controller):
         try:
             patient_id, how = await system.db.write(create)
         except EnrolmentError as exc:
+            values["same_name"] = exc.key == "clinic.enrol_same_name"
             response = await self._enrol_page(request, system, values, exc.detail("nl"))
             response.status_code = 422
             return response
