@@ -242,7 +242,8 @@ def test_a_second_patient_with_the_same_name_is_enrolled_only_when_confirmed(cli
     def count() -> int:
         conn = sqlite3.connect(settings.db)
         try:
-            return conn.execute("SELECT count(*) FROM patients WHERE display_name = 'Mevr. Kok'").fetchone()[0]
+            sql = "SELECT count(*) FROM patients WHERE display_name = 'Mevr. Kok'"
+            return conn.execute(sql).fetchone()[0]
         finally:
             conn.close()
 
@@ -253,7 +254,8 @@ def test_a_second_patient_with_the_same_name_is_enrolled_only_when_confirmed(cli
     asked = client.post("/clinic/patients", data={**enrol_form(client), **form, "display_name": "mevr. kok"})
     assert asked.status_code == 422 and count() == 1
     text = unescape(asked.text)
-    assert re.search(r"Er is al een patiënt 'mevr\. kok' \(aangemeld \d+ \w+\.? \d{4}\)\. Toch een nieuwe", text)
+    asked_why = r"Er is al een patiënt 'mevr\. kok' \(aangemeld \d+ \w+\.? \d{4}\)\. Toch een nieuwe"
+    assert re.search(asked_why, text)
     assert 'name="same_name_ok"' in asked.text and 'value="mevr. kok"' in asked.text
     # Confirmed: a second Mevr. Kok, told apart in the list by the day each was enrolled.
     again = client.post(

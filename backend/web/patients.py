@@ -177,11 +177,12 @@ class PatientsController(Controller):
             if made.patient_id is not None:
                 return made.patient_id, "again"  # a reload or a second click: the same patient
             same = enrolment.same_name_enrolled(conn, values["display_name"])
+            local = formatting.zone(None)
             if same and not form.get("same_name_ok"):
                 raise EnrolmentError(
                     "clinic.enrol_same_name",
                     name=values["display_name"],
-                    since=", ".join(formatting.day(at.astimezone(formatting.zone(None)).date()) for at in same),
+                    since=", ".join(formatting.day(at.astimezone(local).date()) for at in same),
                 )
             anchor = (
                 enrolment.check_anchor(values["anchor_date"], today=utcnow().date())
