@@ -274,9 +274,17 @@ def test_discharge_stops_the_monitoring_keeps_the_data_and_resumes(client, servi
 
     assert client.put(f"/api/v1/responses/{new_id()}", json=diary(), headers=headers).status_code == 201
     page = client.get(f"/clinic/patients/{pid}/settings")
-    r = client.post(
+    # The first press only asks: nothing stops until "Ja, afmelden".
+    asked = client.post(
         f"/clinic/patients/{pid}/discharge",
         data={"csrf_token": csrf_of(page.text), "reason": "behandeling afgerond"},
+    )
+    assert asked.status_code == 200 and "Mevr. Klaar afmelden?" in asked.text and "Ja, afmelden" in asked.text
+    assert 'name="confirm" value="yes"' in asked.text and 'value="behandeling afgerond"' in asked.text
+    assert services.db.query_one("SELECT status FROM patients WHERE id = ?", (pid,))["status"] == "active"
+    r = client.post(
+        f"/clinic/patients/{pid}/discharge",
+        data={"csrf_token": csrf_of(asked.text), "reason": "behandeling afgerond", "confirm": "yes"},
     )
     assert r.status_code == 200 and "is afgemeld" in r.text and "behandeling afgerond" in r.text
     open_tasks = services.db.query_one(

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from backend.alerts import store as alerts_store
+from backend.patients import enrolment
 from backend.patients import store as patients_store
 from tests.conftest import diary, enrol_patient, new_id
 
@@ -182,6 +183,22 @@ def test_a_patient_with_several_alerts_in_the_list_has_a_link_to_them_together(
     only = client.get(f"/clinic/inbox?category=side_effect&patient_id={pid}").text
     assert only.count('data-alert="') == 2 and "Dhr. de Vries" not in only
     assert all(f'href="/clinic/patients/{pid}"' in row for row in only.split('data-alert="')[1:])
+
+
+def test_an_open_alert_of_a_discharged_patient_says_so(client, clinician, patient, other_patient, services):
+    pid, headers = patient
+    _other, other_headers = other_patient
+    report_drowsy(client, headers)
+    report_drowsy(client, other_headers)
+    services.db.write_sync(lambda conn: enrolment.discharge(conn, pid, "verhuisd"))
+    inbox = client.get("/clinic/inbox").text
+    rows = {row.split('"', 1)[0]: row for row in inbox.split('data-alert="')[1:]}
+    mine = [row for row in rows.values() if f'href="/clinic/patients/{pid}"' in row]
+    theirs = [row for row in rows.values() if f'href="/clinic/patients/{pid}"' not in row]
+    assert mine and all("patiënt afgemeld" in row for row in mine)
+    assert theirs and not any("patiënt afgemeld" in row for row in theirs)
+    alert_id = next(k for k, row in rows.items() if row in mine)
+    assert "patiënt afgemeld" in client.get(f"/clinic/alerts/{alert_id}").text
 
 
 def test_the_nurse_may_order_the_inbox_newest_or_longest_waiting_first(client, clinician, patient, services):

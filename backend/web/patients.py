@@ -274,7 +274,14 @@ class PatientsController(Controller):
         return await self._settings_page(request, system, patient_id, None, done=done)
 
     async def _settings_page(
-        self, request: Request, system: System, patient_id: str, error: str | None, *, done: str = ""
+        self,
+        request: Request,
+        system: System,
+        patient_id: str,
+        error: str | None,
+        *,
+        done: str = "",
+        confirm_discharge: str | None = None,
     ) -> Template:
         """The settings page; `error` is the server's own message (never text from the URL)."""
 
@@ -302,6 +309,7 @@ class PatientsController(Controller):
             zones=zone_groups(patient.timezone),
             error=error,
             done=done_text,
+            confirm_discharge=confirm_discharge,
             overrides=[
                 {
                     "key": o.key,
@@ -381,6 +389,9 @@ class PatientsController(Controller):
     async def discharge(self, request: Request, system: System, patient_id: str) -> Response:
         form = await request.form()
         reason = str(form.get("reason", ""))
+        if form.get("confirm") != "yes":
+            # A second step, without script: stopping the monitoring is asked once more.
+            return await self._settings_page(request, system, patient_id, None, confirm_discharge=reason)
 
         def change(conn) -> None:
             _patient(system, conn, patient_id)

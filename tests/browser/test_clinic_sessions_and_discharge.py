@@ -93,6 +93,12 @@ def test_discharge_takes_a_patient_off_the_list_and_resume_brings_them_back(
     desk.goto(f"/clinic/patients/{pid}/settings")
     desk.get_by_label("Reden (niet verplicht, bijv. behandeling afgerond)").fill("behandeling afgerond")
     desk.get_by_role("button", name="Afmelden (monitoring stoppen)").click()
+    # Asked once more (no script needed); "Afmelden" is only this: signing out is "Uitloggen".
+    expect(desk.get_by_role("alert")).to_contain_text("Mevr. de Afmeld afmelden?")
+    assert server.query("SELECT status FROM patients WHERE id = ?", (pid,))[0][0] == "active"
+    expect(desk.get_by_role("button", name="Uitloggen")).to_be_visible()
+    expect(desk.get_by_role("button", name="Afmelden", exact=True)).to_have_count(0)
+    desk.get_by_role("button", name="Ja, afmelden").click()
     expect(desk.locator("p.notice[role=status]")).to_contain_text("is afgemeld")
     desk.goto("/clinic/patients?q=Afmeld")
     expect(desk.get_by_role("link", name="Mevr. de Afmeld")).to_have_count(0)
@@ -129,6 +135,8 @@ def test_typed_text_survives_an_expired_session_without_javascript(
     )
     assert server.query("SELECT status FROM patients WHERE id = ?", (pid,))[0][0] == "active"  # not sent
     desk.get_by_role("button", name="Afmelden (monitoring stoppen)").click()
+    desk.get_by_role("button", name="Ja, afmelden").click()
+    desk.get_by_role("button", name="Weer volgen").wait_for()
     assert (
         server.query("SELECT discharge_reason FROM patients WHERE id = ?", (pid,))[0][0]
         == "verhuisd naar Groningen"
