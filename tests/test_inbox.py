@@ -382,3 +382,66 @@ def test_alerts_that_closed_by_themselves_say_whether_anyone_saw_them(client, cl
     assert page.count("vanzelf gesloten") == 2  # drowsiness: acknowledged, then clear
     detail = client.get(f"/clinic/alerts/{rows['drowsiness_severe']['id']}").text
     assert "vanzelf gesloten, niet gezien" in detail  # the history lists the other one
+
+
+def test_a_held_pain_alerts_chart_shows_the_baseline_its_reason_states(client, clinician, services):
+    """The reason is rewritten while weaker evidence holds the alert open (its day of last
+    evidence stays): the chart's baseline is the reason's, for the reason's day, not the
+    baseline of the day of last evidence (the tester saw "baseline 3,8" over "baseline 3,7").
+    Each day is received on its own evening, as in the clinic (and the demo)."""
+    from datetime import UTC, time
+
+    from backend import intake
+    from backend.diary import responses
+    from backend.diary.responses import ResponseIn
+    from backend.patients import enrolment
+
+    today = datetime.now(AMS).date()
+    start = today - timedelta(days=70)
+    patient, _code, _exp = services.db.write_sync(
+        lambda conn: enrolment.create_patient(
+            conn,
+            display_name="Mevr. Baseline",
+            pathway_id="chronic-pain",
+            known_pathways=services.pathway_ids,
+            anchor_date=start,
+            now=datetime.combine(start, time(9), UTC),
+        )
+    )
+    for i in range(70, -1, -1):
+        d = today - timedelta(days=i)
+        pain = (2, 5, 3, 2, 6, 3, 4)[i % 7] + (i < 40) if i > 10 else 8 if i > 5 else 4
+        written = datetime.combine(d, time(20, 15), patient.zone)
+        body = ResponseIn(
+            questionnaire="diary",
+            version=1,
+            authored_at=written.isoformat(),
+            local_date=d.isoformat(),
+            answers={"pain_avg": pain, "pain_worst": min(10, pain + 1)},
+        )
+        checked = responses.check(new_id(), body, patient, services.library, written)
+        services.db.write_sync(
+            lambda conn, c=checked, w=written: intake.receive(
+                conn, patient, [c], library=services.library, pathways=services.pathways, now=w
+            )
+        )
+    (alert,) = services.db.query("SELECT * FROM alerts WHERE rule_id = 'pain_rise' AND status = 'open'")
+    page = client.get(f"/clinic/alerts/{alert['id']}").text
+    stated = re.search(r"baseline (\d+,\d)", alert["reason"]).group(1)
+    charted = re.findall(r">baseline (\d+,\d)</text>", page)
+    assert alert["last_evidence_on"] < today.isoformat()
+    assert charted == [stated], (charted, alert["reason"])
+
+
+def test_a_side_effect_alerts_page_charts_that_side_effects_days(client, clinician, patient, services):
+    """A severe-drowsiness alert is about drowsiness: its page charts the days of drowsiness
+    (geen/licht/matig/ernstig) and says what the chart shows, not only the pain."""
+    _pid, headers = patient
+    report_drowsy(client, headers)
+    (alert,) = services.db.query("SELECT * FROM alerts WHERE rule_id = 'drowsiness_severe'")
+    page = client.get(f"/clinic/alerts/{alert['id']}").text
+    today = datetime.now(AMS).date()
+    side = page[page.index("geen, licht, matig of ernstig") : page.index("<h2>Pijn,")]
+    assert "sufheid ernstig" in side  # the day's value, as its column reads it
+    assert 'aria-label="sufheid per dag' in side.lower() or "sufheid per dag" in side.lower()
+    assert today.isoformat() not in side  # dates as Dutch words

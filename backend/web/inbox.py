@@ -25,7 +25,7 @@ from litestar.response import Redirect, Template
 
 from backend.alerts import deadlines, lifecycle
 from backend.alerts import store as alerts_store
-from backend.alerts.detection import SEVERITY_RANK
+from backend.alerts.detection import SEVERITY_RANK, SIDE_EFFECTS
 from backend.alerts.lifecycle import OUTCOMES, patient_thresholds
 from backend.alerts.names import rule_name, status_name
 from backend.diary import store as diary_store
@@ -230,7 +230,9 @@ class InboxController(Controller):
             row, notes, history, users, responses, thresholds, first, last = found
             t = diary_timeline.build(responses, first, last, system.library)
             judged = date.fromisoformat(row["last_evidence_on"])
-            baseline = t.baseline(thresholds, judged) if row["category"] == "pain" else None
+            baseline = None
+            if row["category"] == "pain":
+                judged, baseline = reason_baseline(t, thresholds, row["reason"], judged, last)
             window_start = date.fromisoformat(row["opened_on"])
             if row["category"] == "pain":
                 window_start -= timedelta(days=thresholds.window_days - 1)
@@ -251,6 +253,7 @@ class InboxController(Controller):
             now = utcnow()
             return dict(
                 a=present(row, system, now),
+                side_chart=side_effect_chart(t, row["rule_id"], first, last, (window_start, judged)),
                 notes=[{"name": n["name"], "at": moment(n["at"]), "text": n["text"]} for n in notes],
                 history=[present(h, system, now) for h in history if h["id"] != alert_id][:20],
                 users=users,
@@ -424,6 +427,42 @@ def baseline_text(b: Any) -> str:
         f"baseline {formatting.number(b.value)} ({len(b.days)} dagboekdagen,"
         f" {day(b.start, year=False)} – {day(last, year=False)}, uitschieters weggelaten)"
     )
+
+
+def reason_baseline(
+    t: diary_timeline.Timeline, thresholds: Any, reason: str, evidence_on: date, last: date
+) -> tuple[date, Any]:
+    """The day a pain alert's reason was written for, and its baseline: the rule rewrites the
+    reason at every evaluation that still finds the rise (a weaker finding that only holds the
+    alert open too), while the day of last evidence moves only with full evidence. So it is the
+    latest day from that evidence on whose baseline is the one the reason states; the chart
+    then shows the level the reason names. Without a match: the day of last evidence."""
+    for i in range((last - evidence_on).days, -1, -1):
+        d = evidence_on + timedelta(days=i)
+        b = t.baseline(thresholds, d)
+        if b is not None and f"baseline {formatting.number(b.value)} " in reason:
+            return d, b
+    return evidence_on, t.baseline(thresholds, evidence_on)
+
+
+def side_effect_chart(
+    t: diary_timeline.Timeline, rule_id: str, first: date, last: date, band: tuple[date, date]
+) -> Any:
+    """A side-effect alert's own item per day, as the diary asks it (geen, licht, matig,
+    ernstig: 0-3): the days the alert is about, above the pain chart. None for other alerts."""
+    item = "se_drowsiness" if rule_id == "drowsiness_severe" else rule_id.rpartition(".")[2]
+    if item not in SIDE_EFFECTS:
+        return None
+    name = word("side_effect", item)
+    return charts.DayChart(
+        title=f"{name} per dag (geen, licht, matig, ernstig), {day(first)} tot en met {day(last)}",
+        first=first,
+        last=last,
+        top=3,
+        height=16 + 18 + 24,
+        strips=[(name, t.series(item), {n: word("level", str(n)) for n in range(4)})],
+        bands=[(band[0], band[1], f"periode van deze melding: {day(band[0])} – {day(band[1])}")],
+    ).svg()
 
 
 def baseline_level(b: Any, judged: date) -> charts.Level:
