@@ -207,10 +207,28 @@ def test_the_one_chart_is_wellformed_svg_with_gaps_dates_values_and_baseline():
     assert "1 mrt." in texts and "7 mrt." in texts  # a date axis
     # One focusable column per day with a value, its title saying the day and the value.
     days = [r for r in root.iter(f"{ns}rect") if r.get("tabindex") == "0"]
-    assert len(days) == 5 and days[0].find(f"{ns}title").text == "1 mrt.: gemiddelde pijn 5,0"
+    # A whole value reads whole ("5", not "5,0"); a half one with its decimal.
+    assert len(days) == 5 and days[0].find(f"{ns}title").text == "1 mrt.: gemiddelde pijn 5"
+    # The values also stand on the chart, in a text that timeline.css shows while the column has
+    # focus (Tab) or the pointer: the page's promise is visible, not only in a tooltip.
+    shown = [t for t in root.iter(f"{ns}text") if t.get("class") == "day-value"]
+    assert [t.text for t in shown] == [r.find(f"{ns}title").text for r in days]
+    assert charts.num(6.0) == "6" and charts.num(6.45) == "6,5" and charts.num(1.96) == "2"
     assert "▼" in texts and "melding &lt;b&gt;" in svg  # markers as the legend shows; escaped
     bars = charts.bar_chart("Mediane pijn", [("intake", 6.5), ("6w", None)])
     assert len(ET.fromstring(bars).findall(f"{ns}rect")) == 1
+
+
+def test_a_chart_without_values_in_its_period_says_so_instead_of_empty_axes():
+    start = date(2026, 3, 1)
+    empty = charts.DayChart(
+        title="Stemming",
+        first=start,
+        last=start + timedelta(days=6),
+        top=10,
+        series=[charts.Series("stemming", {start - timedelta(days=1): 5})],  # before the period
+    ).svg()
+    assert "<svg" not in empty and charts.NO_DATA in empty and "Stemming" in empty
 
 
 def test_alerts_in_the_period_with_outcome_and_note(settings, services, patient):

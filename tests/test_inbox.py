@@ -255,7 +255,12 @@ def test_patient_page_draws_the_charts_and_lists_alerts_with_reasons(client, cli
     report_drowsy(client, headers)
     r = client.get(f"/clinic/patients/{pid}")
     assert r.status_code == 200
-    assert r.text.count("<svg") == 5 and "ernstige sufheid" in r.text
+    assert r.text.count("<svg") == 4 and "ernstige sufheid" in r.text
+    # No mood, activity or sleep quality in these diaries: a sentence, not empty axes.
+    assert r.text.count("Nog geen gegevens in deze periode.") == 1
+    # Counts and whole scores read whole: "noodmedicatie 1 keer", never "1,0 keer".
+    assert "noodmedicatie 1 keer" in r.text and "gemiddelde pijn 4," in r.text
+    assert "1,0 keer" not in r.text and "gemiddelde pijn 4,0" not in r.text
     # Charts are drawn on the server: no inline script (the CSP forbids it), only our own files.
     scripts = re.findall(r"<script[^>]*>", r.text)
     assert all(re.search(r'src="/clinic/static/[\w.-]+\.js"', tag) for tag in scripts), scripts
@@ -445,3 +450,16 @@ def test_a_side_effect_alerts_page_charts_that_side_effects_days(client, clinici
     assert "sufheid ernstig" in side  # the day's value, as its column reads it
     assert 'aria-label="sufheid per dag' in side.lower() or "sufheid per dag" in side.lower()
     assert today.isoformat() not in side  # dates as Dutch words
+
+
+def test_the_demo_clinics_diaries_have_mood_activity_and_sleep_quality_to_chart(client, clinician, services):
+    """The diary asks mood, activity and sleep quality: the demo patients answer them too, so
+    the timeline's chart of them is not empty for every demo patient."""
+    from backend.tools import demo
+
+    demo.fill_demo_cohort(services, patients=1, days=40)
+    (row,) = services.db.query("SELECT id FROM patients WHERE display_name = ?", (demo.DEMO_NAMES[0],))
+    page = client.get(f"/clinic/patients/{row['id']}").text
+    assert "Nog geen gegevens in deze periode." not in page
+    for name in ("stemming", "activiteit", "slaapkwaliteit"):
+        assert re.search(rf"{name} \d+[,<]", page), name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import secrets
 import uuid
 
@@ -129,6 +130,7 @@ def fill_demo_cohort(svc: services.System, patients: int = 30, days: int = 120) 
             return patient
 
         patient = svc.db.write_sync(create)
+        rng = random.Random(f"demo-wellbeing-{n}")  # its own: the simulated pain stays as it was
         for entry in sim.entries:
             written = datetime.combine(entry.local_date, time(20, 15), patient.zone)
             body = ResponseIn(
@@ -136,7 +138,7 @@ def fill_demo_cohort(svc: services.System, patients: int = 30, days: int = 120) 
                 version=1,
                 authored_at=written.isoformat(),
                 local_date=entry.local_date.isoformat(),
-                answers=entry.answers,
+                answers={**entry.answers, **wellbeing(rng, entry.answers["pain_avg"])},
             )
             checked = responses.check(str(uuid.uuid4()), body, patient, svc.library, written)
             svc.db.write_sync(
@@ -150,3 +152,17 @@ def fill_demo_cohort(svc: services.System, patients: int = 30, days: int = 120) 
             )
         )
     return patients
+
+
+def wellbeing(rng: random.Random, pain: float) -> dict[str, int]:
+    """The diary's mood, activity and sleep quality (0-10) for a demo day: lower on worse pain
+    days, so the timeline's chart of them has something to show."""
+
+    def scale(centre: float, sd: float) -> int:
+        return min(10, max(0, round(rng.gauss(centre, sd))))
+
+    return {
+        "mood": scale(7.5 - 0.4 * pain, 1.2),
+        "activity": scale(7 - 0.5 * pain, 1.5),
+        "sleep_quality": scale(7.5 - 0.45 * pain, 1.4),
+    }

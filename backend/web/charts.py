@@ -27,8 +27,15 @@ LEVEL_FILL = {0: "#e8f3ea", 1: "#f6e7a8", 2: "#f0a35e", 3: "#c8372d"}
 MARKER = "▼"
 
 
+# What a chart says instead of empty axes when it has nothing to draw in its period.
+NO_DATA = "Nog geen gegevens in deze periode."
+
+
 def num(x: float) -> str:
-    return formatting.number(x, 1)
+    """A value as a chart reads it: one decimal, none when it is whole ("2", "6,5"): a count,
+    or a pain score whose mean is whole, never reads "1,0"."""
+    rounded = formatting.round_half_up(float(x), 1)
+    return formatting.number(rounded, 0 if rounded.is_integer() else 1)
 
 
 def tick(x: float) -> str:
@@ -112,7 +119,20 @@ class DayChart:
     def days(self) -> list[date]:
         return [self.first + timedelta(days=i) for i in range(self.n)]
 
+    def has_data(self) -> bool:
+        """Whether any series or strip has a value in the chart's days."""
+        return any(
+            self.first <= d <= self.last
+            for values in [*(s.values for s in self.series), *(v for _, v, _ in self.strips)]
+            for d in values
+        )
+
     def svg(self) -> Markup:
+        if not self.has_data():
+            # No empty axes: a sentence says there is nothing yet (the title names the chart).
+            return Markup(
+                f'<p class="chart-empty" role="note" aria-label="{escape(self.title)}">{escape(NO_DATA)}</p>'
+            )
         w, h = self.width, self.height
         out = [
             f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="100%" '
@@ -241,17 +261,23 @@ class DayChart:
         return f"{formatting.day(d, year=False)}: {', '.join(parts)}"
 
     def _day_columns(self, out: list[str]) -> None:
-        # One focusable column per day with values: its title is what hover, keyboard focus and
-        # a screen reader give. Transparent, drawn last so it is on top.
+        # One focusable column per day with values: its title is what hover and a screen reader
+        # give; the text after it (hidden until its column has focus or the pointer, by
+        # timeline.css) shows the values on the chart itself. Drawn last so they are on top.
         top, height = self.pad_top, self.height - self.pad_top - self.bottom
         for d in self.days():
             title = self._day_title(d)
             if title is None:
                 continue
+            xx = self.x(d)
+            anchor = "start" if xx < self.width / 2 else "end"
             out.append(
                 f'<rect class="day" tabindex="0" role="img" aria-label="{escape(title)}" '
-                f'x="{self.x(d) - self.day_width / 2:.1f}" y="{top}" width="{self.day_width:.1f}" '
+                f'x="{xx - self.day_width / 2:.1f}" y="{top}" width="{self.day_width:.1f}" '
                 f'height="{height}" fill="transparent"><title>{escape(title)}</title></rect>'
+                f'<text class="day-value" aria-hidden="true" x="{xx:.1f}" y="{top + 11}" font-size="12" '
+                f'text-anchor="{anchor}" fill="{INK}" stroke="#fff" stroke-width="3" '
+                f'paint-order="stroke" pointer-events="none">{escape(title)}</text>'
             )
 
 
