@@ -93,7 +93,10 @@ def test_consult_csv_downloads_for_dutch_excel_and_is_audited(client, clinician,
     assert "attachment" in r.headers["content-disposition"]
     assert r.content.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig")), delimiter=";"))
-    assert [row[1] for row in rows[1:]] == [days_ago(2), days_ago(1)]
+    # The name beside the pseudonymous id, then the day (YYYY-MM-DD, as contract.md has it).
+    assert rows[0][:3] == ["patiënt", "naam / pseudoniem", "datum"]
+    assert [row[2] for row in rows[1:]] == [days_ago(2), days_ago(1)]
+    assert {row[1] for row in rows[1:]} == {"Mevr. Jansen"} and rows[1][0] == pid
     assert dict(zip(rows[0], rows[1], strict=True))["slaap (uren)"] == "6,5"
     # Two downloads, two file names, neither with the patient's id in it: the pseudonymous
     # name as a slug and the period's last day.

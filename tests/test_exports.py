@@ -230,7 +230,10 @@ def test_wide_csv_for_dutch_excel_has_bom_semicolons_and_decimal_commas(db):
     rows = read_csv(text.removeprefix("\ufeff"), delimiter=";")
     row = dict(zip(rows[0], rows[1], strict=True))
     # Dutch column names and answer words, not ids and codes.
-    assert rows[0][:4] == ["patiënt", "datum", "pijn gemiddeld", "pijn ergst"]
+    # The name beside the pseudonymous id (as in the alerts CSV for Excel); ISO dates, which
+    # Dutch Excel reads as dates too (contract.md: dates as YYYY-MM-DD).
+    assert rows[0][:5] == ["patiënt", "naam / pseudoniem", "datum", "pijn gemiddeld", "pijn ergst"]
+    assert row["patiënt"] == p.id and row["naam / pseudoniem"] == "Mevr. Jansen"
     assert row["slaap (uren)"] == "6,5"
     assert row["misselijkheid"] == "matig"
     assert row["opmerking"] == "moe; heel moe, echt"

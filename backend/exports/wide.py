@@ -2,8 +2,11 @@
 first to last day with data (inside --from/--to), empty days kept so gaps show; diary items in
 definition order, then `<questionnaire>_<score>` columns.
 
-`dialect="nl"` is for Dutch Excel: UTF-8 with BOM, `;`, decimal comma. Free text that a
-spreadsheet would run as a formula gets a leading quote (backend/exports/spreadsheet.py).
+`dialect="nl"` is for Dutch Excel: UTF-8 with BOM, `;`, decimal comma, Dutch column names and
+answer words, and the patient's name beside the pseudonymous id (as in the inbox's alerts
+CSV); dates stay YYYY-MM-DD in both (contract.md; Excel reads them as dates, the alerts CSV
+writes them so too). Free text that a spreadsheet would run as a formula gets a leading quote
+(backend/exports/spreadsheet.py).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from backend.diary.questionnaires import Library
 from backend.exports import spreadsheet
 from backend.exports.files import BOM, Sink, number_text, read_transaction
 from backend.exports.scope import ExportError, check_has_data, check_range
+from backend.patients import store as patients_store
 from backend.platform.words import WORDS, word
 
 Dialect = Literal["standard", "nl"]
@@ -110,13 +114,27 @@ def iter_wide(
     if dialect == "nl":
         header = dutch_header(library, items, scores)
     words = choice_words(library) if dialect == "nl" else {}
-    return _in_snapshot(conn, (patient_id, date_from, date_to), header, items, scores, dialect, words)
+    names = DisplayNames(conn) if dialect == "nl" else None
+    return _in_snapshot(conn, (patient_id, date_from, date_to), header, items, scores, dialect, words, names)
+
+
+class DisplayNames(dict):
+    """The patients' names (or pseudonyms) by id, for the Dutch variant's name column: read
+    as each patient's rows begin (an export of all patients reads no name list up front)."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        super().__init__()
+        self.conn = conn
+
+    def __missing__(self, pid: str) -> str:
+        self[pid] = name = patients_store.names(self.conn, [pid]).get(pid) or ""
+        return name
 
 
 def dutch_header(library: Library, items: list[str], scores: list[tuple[str, str]]) -> list[str]:
     """The Dutch Excel variant's column names, in the clinic's words ("pijn gemiddeld",
     "PHQ-9 totaalscore"), not ids."""
-    out = [word("column", "patient_id"), word("column", "local_date")]
+    out = [word("column", "patient_id"), word("alert_column", "display_name"), word("column", "local_date")]
     out += [word("column", item) if item in WORDS["column"] else item for item in items]
     for qid, sid in scores:
         q = library.get(qid)
@@ -155,6 +173,7 @@ def _wide_chunks(
     scores: list[tuple[str, str]],
     dialect: Dialect,
     words: dict[str, dict[int, str]] | None = None,
+    names: dict[str, str] | None = None,
 ) -> Iterator[str]:
     nl = dialect == "nl"
     words = words or {}
@@ -165,7 +184,7 @@ def _wide_chunks(
     writer.writerow(header)
     item_index = {item: 2 + n for n, item in enumerate(items)}
     score_index = {qs: 2 + len(items) + n for n, qs in enumerate(scores)}
-    width = len(header)
+    width = len(header) - (names is not None)
     decode = msgspec.json.decode
     rows: list[list[str]] = []
 
@@ -173,7 +192,11 @@ def _wide_chunks(
         return [pid, day] + [None] * (width - 2)
 
     def emit(row: list[Any]) -> None:
-        rows.append([row[0], row[1], *(cell(v, nl) for v in row[2:])])
+        values = [cell(v, nl) for v in row[2:]]
+        if names is None:
+            rows.append([row[0], row[1], *values])
+        else:
+            rows.append([row[0], spreadsheet.guard(names[row[0]]), row[1], *values])
 
     pid: str | None = None
     day: date | None = None

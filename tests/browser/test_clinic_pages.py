@@ -203,7 +203,11 @@ def test_timeline_has_dates_values_per_day_mood_notes_and_the_baseline(desk: Pag
     day = pain.locator("rect.day").last
     day.focus()
     name = day.get_attribute("aria-label")
-    assert re.match(month + r": gemiddelde pijn 7,0, ergste pijn 9,0", name), name
+    assert re.match(month + r": gemiddelde pijn 7, ergste pijn 9", name), name  # whole: no ",0"
+    # ... and on the chart itself, visibly, as the page promises (only the focused day's).
+    shown = pain.locator("text.day-value")
+    assert shown.last.is_visible() and shown.last.text_content() == name
+    assert not shown.first.is_visible()
     assert page.evaluate("document.activeElement.classList.contains('day')")
     assert pain.locator("text", has_text="▼").count() >= 2
     assert axe(page) == []
