@@ -184,6 +184,25 @@ def test_cohort_page_and_csv(client, clinician, patient, other_patient, settings
     assert len(rows) == 1 + 2 * 5  # two patients x five time points
     assert {a[0] for a in audit_rows(settings, "export")} == {patient[0], other_patient[0]}
     assert client.get("/clinic/cohort/nope").status_code == 404
+    # Time points as a nurse says them, on the page and its chart: "6 weken", never "6w".
+    assert '<th scope="row">6 weken</th>' in r.text and '<th scope="row">3 maanden</th>' in r.text
+    assert ">6w<" not in r.text and ">12m<" not in r.text and ">12 maanden</text>" in r.text
+    # The Dutch Excel variant, linked from the page: BOM, ';', Dutch headers and words.
+    assert "cohort.csv?dialect=nl" in r.text
+    nl = client.get("/clinic/cohort/chronic-pain/cohort.csv", params={"dialect": "nl"})
+    assert nl.status_code == 200 and nl.content.startswith(b"\xef\xbb\xbf")
+    assert "-excel.csv" in nl.headers["content-disposition"]
+    dutch = list(csv.reader(io.StringIO(nl.content.decode("utf-8-sig")), delimiter=";"))
+    assert dutch[0][:8] == [
+        *["patiënt", "naam / pseudoniem", "startdatum", "meetmoment", "dag", "streefdatum", "status"],
+        "pijn gemiddeld (7 dagen)",
+    ]
+    assert {row[1] for row in dutch[1:]} == {"Mevr. Jansen", "Dhr. de Vries"}
+    assert [row[3] for row in dutch[1:6]] == ["intake", "6 weken", "3 maanden", "6 maanden", "12 maanden"]
+    statuses = {row[6] for row in dutch[1:]}
+    assert statuses <= {"ingevuld", "gemist", "nog open", "nog niet aan de beurt"} and statuses
+    assert csv_r.text == client.get("/clinic/cohort/chronic-pain/cohort.csv").text  # standard unchanged
+    assert client.get("/clinic/cohort/chronic-pain/cohort.csv", params={"dialect": "fr"}).status_code == 400
 
 
 def test_the_one_chart_is_wellformed_svg_with_gaps_dates_values_and_baseline():

@@ -327,6 +327,15 @@ def test_cohort_export_and_summary(db):
     assert summary["intake"].window_open == 0
     with pytest.raises(ExportError, match="no patients in pathway 'palliative'"):
         cohort_outcomes(conn, "palliative")
+    # The Dutch Excel variant: the same rows in the clinic's words, a decimal comma.
+    add(conn, a, (anchor + timedelta(days=1)).isoformat(), diary(7), rid=None)  # a: 6,1 at intake
+    text = "".join(iter_cohort(conn, LIBRARY, "chronic-pain", time_points=points, today=today, dialect="nl"))
+    nl = read_csv(text.removeprefix("\ufeff"), delimiter=";")
+    assert text.startswith("\ufeff") and nl[0][-2] == "PHQ-9 datum" and nl[0][-1].endswith("totaalscore")
+    dutch = {(r[0], r[3]): dict(zip(nl[0], r, strict=True)) for r in nl[1:]}
+    b_6w = dutch[(b.id, "6 weken")]
+    assert b_6w["status"] == "gemist" and b_6w["naam / pseudoniem"] == "B"
+    assert dutch[(a.id, "intake")]["pijn gemiddeld (7 dagen)"] == "6,2"
 
 
 # -- FHIR ---------------------------------------------------------------------------------

@@ -1,6 +1,10 @@
 """The cohort export for outcome registration: PROM scores per patient at the pathway's time
 points (see `outcome_at`), and a summary per time point (completion rate, median pain) from
 `cohort_summary`.
+
+Two variants, as the consult and alerts CSVs: standard (the columns below, codes, a decimal
+point) and `nl` for Dutch Excel (UTF-8 with BOM, `;`, decimal comma, the patient's name beside
+the pseudonymous id, Dutch column names, time points and statuses: "6 weken", "gemist").
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ import msgspec
 
 from backend.diary import store as responses
 from backend.diary.questionnaires import Library
-from backend.exports.files import Sink, read_transaction
+from backend.exports.files import BOM, Sink, read_transaction
 from backend.exports.scope import ExportError
-from backend.exports.wide import cell, ordered_scores, score_column
+from backend.exports.spreadsheet import guard
+from backend.exports.wide import cell, dutch_score_name, ordered_scores, questionnaire_title, score_column
 from backend.patients import store as patients
 from backend.platform.formatting import round_half_up
+from backend.platform.words import time_point, word
 
 
 class TimePoint(msgspec.Struct, frozen=True):
@@ -190,20 +196,54 @@ def iter_cohort(
     *,
     time_points: Sequence[TimePoint] = DEFAULT_TIME_POINTS,
     today: date | None = None,
+    dialect: Literal["standard", "nl"] = "standard",
 ) -> Iterator[str]:
     """The cohort CSV: one row per patient per time point, PROM scores and 7-day pain."""
+    if dialect not in ("standard", "nl"):
+        raise ExportError(f"unknown dialect {dialect!r} (standard or nl)")
     outcomes = cohort_outcomes(conn, pathway_id, time_points=time_points, today=today)
     columns = cohort_score_columns(conn, library, pathway_id)
-    return _cohort_chunks(outcomes, columns)
+    if dialect == "standard":
+        return _cohort_chunks(outcomes, columns)
+    names = patients.names(conn, [pid for pid, _anchor in patients.in_pathway(conn, pathway_id)])
+    return _cohort_chunks(outcomes, columns, dutch=(library, names))
 
 
-def _cohort_chunks(outcomes: Iterator[Outcome], columns: list[tuple[str, list[str]]]) -> Iterator[str]:
+STANDARD_HEADER = (
+    "patient_id",
+    "anchor_date",
+    "time_point",
+    "at_days",
+    "target_date",
+    "status",
+    "pain_avg_7d",
+)
+
+
+def _cohort_chunks(
+    outcomes: Iterator[Outcome],
+    columns: list[tuple[str, list[str]]],
+    dutch: tuple[Library, Mapping[str, str]] | None = None,
+) -> Iterator[str]:
     sink = Sink()
-    writer = csv.writer(sink, lineterminator="\r\n")
-    header = ["patient_id", "anchor_date", "time_point", "at_days", "target_date", "status", "pain_avg_7d"]
+    if dutch is not None:
+        sink.write(BOM)
+    writer = csv.writer(sink, delimiter=";" if dutch else ",", lineterminator="\r\n")
+    header = list(STANDARD_HEADER)
     for qid, keys in columns:
         header += [f"{qid}_date", *(score_column(qid, k) for k in keys)]
+    if dutch is not None:
+        library, names = dutch
+        header = [word("cohort_column", c) for c in STANDARD_HEADER]
+        header.insert(1, word("cohort_column", "display_name"))
+        for qid, keys in columns:
+            title = questionnaire_title(library, qid)
+            header += [
+                f"{title} {word('cohort_column', 'date')}",
+                *(dutch_score_name(library, qid, k) for k in keys),
+            ]
     writer.writerow(header)
+    comma = dutch is not None
     for n, o in enumerate(outcomes, 1):
         row: list[Any] = [
             o.patient_id,
@@ -212,11 +252,14 @@ def _cohort_chunks(outcomes: Iterator[Outcome], columns: list[tuple[str, list[st
             o.point.at_days,
             o.target_date,
             o.status,
-            cell(o.pain_avg_7d, False),
+            cell(o.pain_avg_7d, comma),
         ]
+        if dutch is not None:
+            row[2], row[5] = time_point(o.point.label), word("cohort_status", o.status)
+            row.insert(1, guard(dutch[1].get(o.patient_id) or ""))
         for qid, keys in columns:
             day, scores = o.proms.get(qid, ("", {}))
-            row += [day, *(cell(scores.get(k), False) for k in keys)]
+            row += [day, *(cell(scores.get(k), comma) for k in keys)]
         writer.writerow(row)
         if n % 1000 == 0:
             yield sink.take()

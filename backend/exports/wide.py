@@ -136,12 +136,21 @@ def dutch_header(library: Library, items: list[str], scores: list[tuple[str, str
     "PHQ-9 totaalscore"), not ids."""
     out = [word("column", "patient_id"), word("alert_column", "display_name"), word("column", "local_date")]
     out += [word("column", item) if item in WORDS["column"] else item for item in items]
-    for qid, sid in scores:
-        q = library.get(qid)
-        score = next((x for x in q.scores if x.id == sid), None) if q else None
-        title = (q.short_title or q.title).get("nl", qid) if q else qid
-        out.append(f"{title} {score.label.get('nl', sid)}" if score else score_column(qid, sid))
-    return out
+    return out + [dutch_score_name(library, qid, sid) for qid, sid in scores]
+
+
+def dutch_score_name(library: Library, qid: str, sid: str) -> str:
+    """A score's Dutch column name ("PHQ-9 totaalscore"); unknown: `<questionnaire>_<score>`."""
+    q = library.get(qid)
+    score = next((x for x in q.scores if x.id == sid), None) if q else None
+    title = questionnaire_title(library, qid)
+    return f"{title} {score.label.get('nl', sid)}" if score else score_column(qid, sid)
+
+
+def questionnaire_title(library: Library, qid: str) -> str:
+    """A questionnaire's short Dutch title ("PHQ-9"); unknown: its id."""
+    q = library.get(qid)
+    return (q.short_title or q.title).get("nl", qid) if q else qid
 
 
 def choice_words(library: Library) -> dict[str, dict[int, str]]:

@@ -5,6 +5,7 @@ nowhere else holds a copy. (Sentences with parameters are messages: `catalogue.p
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from backend.platform.messages import DEFAULT
@@ -233,6 +234,45 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
         "Pacific": {"nl": "Grote Oceaan", "en": "Pacific"},
     },
 }
+
+# The cohort CSV for Dutch Excel: its columns (by the standard variant's names) and statuses.
+WORDS["cohort_column"] = {
+    "patient_id": {"nl": "patiënt", "en": "patient"},
+    "display_name": {"nl": "naam / pseudoniem", "en": "name / pseudonym"},
+    "anchor_date": {"nl": "startdatum", "en": "start date"},
+    "time_point": {"nl": "meetmoment", "en": "time point"},
+    "at_days": {"nl": "dag", "en": "day"},
+    "target_date": {"nl": "streefdatum", "en": "target date"},
+    "status": {"nl": "status", "en": "status"},
+    "pain_avg_7d": {"nl": "pijn gemiddeld (7 dagen)", "en": "average pain (7 days)"},
+    "date": {"nl": "datum", "en": "date"},
+}
+WORDS["cohort_status"] = {
+    "completed": {"nl": "ingevuld", "en": "completed"},
+    "missed": {"nl": "gemist", "en": "missed"},
+    "open": {"nl": "nog open", "en": "open"},
+    "not_due": {"nl": "nog niet aan de beurt", "en": "not yet due"},
+}
+_POINT = re.compile(r"(\d+)\s*(w|m|d|y|day)")
+_POINT_UNITS = {
+    "w": ("week", "weken"),
+    "m": ("maand", "maanden"),
+    "d": ("dag", "dagen"),
+    "y": ("jaar", "jaar"),
+}
+
+
+def time_point(label: str) -> str:
+    """A pathway's time point label as the clinic says it: "6w" -> "6 weken", "3m" ->
+    "3 maanden", "day 10" -> "dag 10", "intake" as it is."""
+    if label.startswith("day "):
+        return f"dag {label[4:]}"
+    found = _POINT.fullmatch(label.strip())
+    if found is None:
+        return label
+    n, unit = int(found.group(1)), found.group(2)
+    one, more = _POINT_UNITS.get(unit, (unit, unit))
+    return f"{n} {one if n == 1 else more}"
 
 
 def word(group: str, code: str | None, lang: str = DEFAULT, /, **params: Any) -> str:

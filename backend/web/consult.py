@@ -36,7 +36,7 @@ from backend.patients import consult_summary
 from backend.patients import store as patients
 from backend.platform import formatting, messages
 from backend.platform.storage import utcnow
-from backend.platform.words import word
+from backend.platform.words import time_point, word
 from backend.system import System
 from backend.web import charts, clinic
 from backend.web.inbox import baseline_level, baseline_text, day, markers
@@ -262,7 +262,7 @@ class ConsultController(Controller):
         pathway = system.pathways[pathway_id]
         chart = (
             charts.bar_chart(
-                "Mediane pijn (0–10) per meetmoment", [(p.label, p.median_pain) for p in summary]
+                "Mediane pijn (0–10) per meetmoment", [(time_point(p.label), p.median_pain) for p in summary]
             )
             if summary
             else ""
@@ -277,16 +277,21 @@ class ConsultController(Controller):
             pathways={pid: p.title.get("nl", pid) for pid, p in sorted(system.pathways.items())},
             number=formatting.number,
             percent=formatting.percent,
+            time_point=time_point,
         )
 
     @get("/cohort/{pathway_id:str}/cohort.csv", name="clinic:cohort-csv")
-    async def cohort_csv(self, request: Request, system: System, pathway_id: str) -> Stream | Template:
+    async def cohort_csv(
+        self, request: Request, system: System, pathway_id: str, dialect: str = "standard"
+    ) -> Stream | Template:
         if pathway_id not in system.pathways:
             raise NotFoundException(messages.text("clinic.no_pathway"))
+        if dialect not in CSV_NAMES:
+            raise ValidationException(messages.text("clinic.csv_dialect"))
         points = cohort_time_points(pathway_id, system.pathways)
 
         def make(conn: sqlite3.Connection) -> Iterator[str]:
-            return iter_cohort(conn, system.library, pathway_id, time_points=points)
+            return iter_cohort(conn, system.library, pathway_id, time_points=points, dialect=dialect)  # type: ignore[arg-type]
 
         try:
             body = await asyncio.to_thread(stream_from, system.settings.db, make)
@@ -297,8 +302,12 @@ class ConsultController(Controller):
         def log(conn: sqlite3.Connection) -> None:
             for pid in ids:
                 clinic.audit_access(
-                    conn, request, patient_id=pid, action="export", object=f"cohort csv {pathway_id}"
+                    conn,
+                    request,
+                    patient_id=pid,
+                    action="export",
+                    object=f"cohort csv {pathway_id}" + (" dialect nl" if dialect == "nl" else ""),
                 )
 
         await system.db.write(log)
-        return _csv_response(body, f"cohort-{pathway_id}.csv")
+        return _csv_response(body, f"cohort-{pathway_id}{'-excel' if dialect == 'nl' else ''}.csv")
