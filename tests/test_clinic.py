@@ -88,6 +88,14 @@ def test_enrol_page_makes_a_code_and_qr_and_audits(client, clinician, settings):
     assert r.status_code == 200, r.text
     code = re.search(r'class="code"[^>]*>([A-Z0-9]{4}-[A-Z0-9]{4})<', r.text).group(1)
     assert "<svg" in r.text and f"/#code={code}" in r.text
+    # No public address yet: the nurse is told whom to ask, not the server's setting.
+    assert "openbaar https-adres" in r.text and "Vraag de beheerder van Pijnwacht" in r.text
+    assert "PIJNWACHT_PUBLIC_URL" not in r.text
+    # Nor does the sign-in page give server commands for a forgotten password.
+    client.cookies.clear()
+    login_page = client.get("/clinic/login").text
+    assert "Vraag de beheerder van Pijnwacht om een nieuw wachtwoord." in login_page
+    assert "pijnwacht user" not in login_page
     conn = sqlite3.connect(settings.db)
     row = conn.execute("SELECT id, pathway_id, reminder_time FROM patients").fetchone()
     assert row[1:] == ("opioid", "19:00")

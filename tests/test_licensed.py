@@ -15,7 +15,7 @@ from backend.platform.settings import load_settings
 from backend.system import build
 from backend.tasks import scheduler
 from backend.web.app import create_app
-from tests.conftest import AMS, add_clinician, enrol_patient, login, new_id, response
+from tests.conftest import AMS, add_clinician, csrf_of, enrol_patient, login, new_id, response
 from tests.licensed import QUESTIONNAIRES, write_licensed
 
 LICENSED = {"bpi", "eq5d5l", "odi", "dn4"}
@@ -88,13 +88,21 @@ def test_start_up_names_what_lacks_text_and_the_patient_never_gets_it(settings, 
                 json=response("bpi", {"bpi_worst": 5}),
             )
             assert r.status_code == 422 and r.json()["extra"][0]["field"] == "questionnaire"
-            # The clinic is told which instruments wait and how to supply them.
+            # The clinic is told which instruments wait; how to supply them only an admin is told
+            # (server paths and restarts mean nothing to a nurse).
             add_clinician(services)
+            add_clinician(services, "beheer@example.org", role="admin")
             login(client, "nurse@example.org")
             for path in ("/clinic/patients", "/clinic/patients/new"):
                 page = client.get(path).text
-                assert "Vragenlijsten zonder tekst" in page and "PIJNWACHT_LICENSED_DIR" in page
-                assert "EQ-5D-5L" in page and "BPI-SF" in page
+                assert "Vragenlijsten zonder tekst" in page and "EQ-5D-5L" in page and "BPI-SF" in page
+                assert "Vraag de beheerder van Pijnwacht" in page
+                assert not any(w in page for w in ("PIJNWACHT_LICENSED_DIR", ".toml", "start de server"))
+            client.post("/clinic/logout", data={"csrf_token": csrf_of(page)})
+            login(client, "beheer@example.org")
+            for path in ("/clinic/patients", "/clinic/patients/new"):
+                page = client.get(path).text
+                assert "PIJNWACHT_LICENSED_DIR" in page and "start de server opnieuw" in page
     finally:
         services.close()
 
