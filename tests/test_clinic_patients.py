@@ -215,6 +215,11 @@ def test_filters_by_pathway_and_status_and_sorts_by_last_entry(client, services,
     assert names_on(client.get("/clinic/patients?status=left").text) == ["Dhr. Stil"]
     everyone = client.get("/clinic/patients?status=all").text
     assert names_on(everyone) == ["Mevr. Schrijver", "Dhr. Stil"] and "afgemeld op" in everyone
+    # The patient number from the code page finds its patient by its start, typed in any case;
+    # a start too short to tell patients apart finds no one by number.
+    assert names_on(client.get(f"/clinic/patients?q={writer[:5].upper()}").text) == ["Mevr. Schrijver"]
+    assert names_on(client.get(f"/clinic/patients?q={writer}").text) == ["Mevr. Schrijver"]
+    assert names_on(client.get(f"/clinic/patients?status=all&q={quiet[:3]}").text) == []
 
 
 def test_enrolment_reload_and_double_submit_make_one_patient(client, services, clinician, settings):

@@ -15,6 +15,7 @@ import msgspec
 
 PAGE_SIZE = 50
 MAX_SEARCH = 100
+MIN_NUMBER = 4  # characters of a patient number that find it by its start
 SORTS = ("name", "last_entry", "open_alerts")
 STATUSES = ("active", "left", "all")
 Sort = Literal["name", "last_entry", "open_alerts"]
@@ -72,8 +73,13 @@ def listing(
         params.append(pathway)
     q = q.strip()
     if q:
-        where.append("(display_name LIKE ? ESCAPE '\\' OR id = ?)")
-        params += ["%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%", q]
+        # A part of the name, or the start of the patient number (from the code page; at least
+        # MIN_NUMBER characters, or "p" would find everyone).
+        escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append(
+            "(display_name LIKE ? ESCAPE '\\' OR id = ? OR (length(?) >= ? AND id LIKE ? ESCAPE '\\'))"
+        )
+        params += ["%" + escaped + "%", q, q, MIN_NUMBER, escaped.lower() + "%"]
     statuses = [status] if status in ("active", "left") else ["active", "left"]
     marks = ", ".join("?" * len(statuses))
     if q:  # a search counts what it finds
