@@ -251,7 +251,9 @@ def refused(r, method: str = "GET", path: str = "") -> bool:
         return "pw_session=;" not in r.headers.get("set-cookie", "").replace('=""', "=")
     if r.status_code in (401, 403):
         return True
-    return r.status_code in (302, 303) and r.headers.get("location", "").endswith("/clinic/login")
+    return r.status_code in (302, 303) and r.headers.get("location", "").split("?")[0].endswith(
+        "/clinic/login"
+    )
 
 
 @pytest.fixture

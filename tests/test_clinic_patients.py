@@ -338,7 +338,7 @@ def test_an_idle_session_ends_after_the_idle_minutes(client, services, clinician
     idle = iso(utcnow() - timedelta(minutes=settings.session_idle_minutes + 1))
     services.db.write_sync(lambda conn: conn.execute("UPDATE sessions SET last_seen_at = ?", (idle,)))
     r = client.get("/clinic/patients", follow_redirects=False)
-    assert r.status_code in (302, 303) and r.headers["location"].endswith("/clinic/login")
+    assert r.status_code in (302, 303) and r.headers["location"].split("?")[0].endswith("/clinic/login")
 
 
 def test_a_form_posted_after_expiry_comes_back_filled_in_after_sign_in(client, services, clinician):
@@ -351,7 +351,7 @@ def test_a_form_posted_after_expiry_comes_back_filled_in_after_sign_in(client, s
         data={"csrf_token": csrf, "display_name": "Mevr. Nieuw getypt", "_page": settings_page},
         follow_redirects=False,
     )
-    assert r.status_code in (302, 303) and r.headers["location"].endswith("/clinic/login")
+    assert r.status_code in (302, 303) and r.headers["location"].split("?")[0].endswith("/clinic/login")
     assert "uw sessie was verlopen" in client.get("/clinic/login").text.lower()
     back = login(client, "nurse@example.org", PASSWORD)
     assert back.headers["location"] == settings_page

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from backend.alerts import store as alerts_store
 from backend.patients import enrolment
 from backend.patients import store as patients_store
-from tests.conftest import diary, enrol_patient, new_id
+from tests.conftest import PASSWORD, add_clinician, diary, enrol_patient, login, new_id
 
 AMS = ZoneInfo("Europe/Amsterdam")
 
@@ -463,3 +463,143 @@ def test_the_demo_clinics_diaries_have_mood_activity_and_sleep_quality_to_chart(
     assert "Nog geen gegevens in deze periode." not in page
     for name in ("stemming", "activiteit", "slaapkwaliteit"):
         assert re.search(rf"{name} \d+[,<]", page), name
+
+
+# -- the tester's findings (second wave) -------------------------------------------------------
+REFRESH = {"X-Pijnwacht-Refresh": "1"}
+
+
+def test_the_automatic_refresh_does_not_keep_the_session_alive(client, clinician, services):
+    from backend.platform.storage import iso, utcnow
+
+    settings = services.settings
+    # Ten minutes quiet: a nurse's own click moves the idle clock on, a refresh does not.
+    quiet = iso(utcnow() - timedelta(minutes=10))
+    services.db.write_sync(lambda conn: conn.execute("UPDATE sessions SET last_seen_at = ?", (quiet,)))
+    assert client.get("/clinic/inbox", headers=REFRESH).status_code == 200
+    assert services.db.query_one("SELECT last_seen_at FROM sessions")["last_seen_at"] == quiet
+    client.get("/clinic/inbox")
+    assert services.db.query_one("SELECT last_seen_at FROM sessions")["last_seen_at"] > quiet
+    # Idle past the limit: the refresh is sent to sign in, and that sign-in comes back here.
+    idle = iso(utcnow() - timedelta(minutes=settings.session_idle_minutes + 1))
+    services.db.write_sync(lambda conn: conn.execute("UPDATE sessions SET last_seen_at = ?", (idle,)))
+    r = client.get("/clinic/inbox?severity=urgent", headers=REFRESH, follow_redirects=False)
+    assert r.status_code in (302, 303)
+    assert r.headers["location"] == "/clinic/login?next=%2Fclinic%2Finbox%3Fseverity%3Durgent"
+
+
+def test_refreshes_do_not_flood_the_audit_log_but_a_page_load_still_audits(
+    client, clinician, patient, services
+):
+    _pid, headers = patient
+    report_drowsy(client, headers)
+
+    def viewed():
+        return services.db.query_one("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'list_alerts'")["n"]
+
+    client.get("/clinic/inbox")
+    assert viewed() == 1
+    for _ in range(3):
+        assert client.get("/clinic/inbox", headers=REFRESH).status_code == 200
+    assert viewed() == 1  # the same row for the same patient, within the hour: not again
+    client.get("/clinic/inbox")
+    assert viewed() == 2  # an explicit page load is audited every time (issue 13)
+    client.get("/clinic/inbox?severity=urgent", headers=REFRESH)
+    assert viewed() == 3  # another list (other filters) is another row
+
+
+def test_who_did_what_is_one_list_in_time_order_with_who_and_when(client, clinician, patient, services):
+    from backend.platform.storage import iso, parse_iso
+
+    report_drowsy(client, patient[1])
+    alert_id = services.db.query_one("SELECT id FROM alerts")["id"]
+    user_id = services.db.query_one("SELECT id FROM users")["id"]
+    token = {"csrf_token": clinician}
+    client.post(f"/clinic/alerts/{alert_id}/assign", data=token | {"assigned_to": str(user_id)})
+    client.post(f"/clinic/alerts/{alert_id}/note", data=token | {"text": "Gebeld"})
+    client.post(f"/clinic/alerts/{alert_id}/acknowledge", data=token)
+    client.post(f"/clinic/alerts/{alert_id}/resolve", data=token | {"outcome": "called_patient"})
+    # Spread out in time around the assignment (the audit log's own instant, append-only):
+    # escalated before it, then the note, taken on, resolved.
+    at = parse_iso(services.db.query_one("SELECT at FROM audit_log WHERE action = 'assign_alert'")["at"])
+
+    def spread(conn):
+        conn.execute(
+            "UPDATE alerts SET opened_at = ?, escalated_at = ?, acknowledged_at = ?, resolved_at = ?",
+            tuple(iso(at + timedelta(minutes=m)) for m in (-60, -30, 20, 30)),
+        )
+        conn.execute("UPDATE alert_notes SET at = ?", (iso(at + timedelta(minutes=10)),))
+
+    services.db.write_sync(spread)
+    page = client.get(f"/clinic/alerts/{alert_id}").text
+    listed = re.search(r'<ol class="history" id="who-did-what">(.*?)</ol>', page, re.S).group(1)
+    lines = [re.sub(r"<[^>]+>", "", li).strip() for li in re.findall(r"<li>(.*?)</li>", listed, re.S)]
+    whats = [line.split(" · ")[0] for line in lines]
+    assert whats[:5] == [
+        "Geopend",
+        "Geëscaleerd (niet op tijd gezien)",
+        "Toegewezen aan nurse",
+        "Notitie",
+        "In behandeling genomen",
+    ]
+    assert whats[5].startswith("Afgehandeld") and len(whats) == 6
+    for line in lines:  # each with its local time and who did it
+        assert re.search(r" om \d\d:\d\d · door \S", line), line
+    assert "door nurse" in lines[2] and "door Pijnwacht" in lines[1]
+
+
+def test_sign_in_returns_to_the_page_asked_for_never_elsewhere(client, services):
+    add_clinician(services)
+    r = client.get("/clinic/alerts/81", follow_redirects=False)
+    assert r.headers["location"] == "/clinic/login?next=%2Fclinic%2Falerts%2F81"
+    form = client.get(r.headers["location"]).text
+    assert '<input type="hidden" name="next" value="/clinic/alerts/81">' in form
+
+    def sign_in(next_page):
+        client.cookies.clear()
+        page = client.get("/clinic/login")
+        token = re.search(r'name="login_csrf" value="([^"]+)"', page.text).group(1)
+        data = {"email": "nurse@example.org", "password": PASSWORD, "login_csrf": token, "next": next_page}
+        return client.post("/clinic/login", data=data, follow_redirects=False)
+
+    hostile = (
+        "//evil.example",
+        "https://evil",
+        "/clinic//evil.example",
+        "/\\evil.example",
+        "/clinic/\r\nX: y",
+    )
+    for target in hostile:
+        r = sign_in(target)
+        assert r.status_code in (302, 303) and r.headers["location"] == "/clinic/", target
+    assert sign_in("/clinic/alerts/81").headers["location"] == "/clinic/alerts/81"
+    # The page's own ?next= is shown only when it is a clinic page.
+    assert 'name="next"' not in client.get("/clinic/login?next=https://evil").text
+    assert login(client, "nurse@example.org").headers["location"] == "/clinic/"
+
+
+def test_inbox_pager_total_clear_filters_and_named_buttons(client, clinician, patient, services):
+    report_drowsy(client, patient[1])
+    name = services.db.query_one("SELECT display_name FROM patients")["display_name"]
+    page = client.get("/clinic/inbox").text
+    assert f'aria-label="In behandeling nemen: melding van {name}"' in page
+    alert_id = services.db.query_one("SELECT id FROM alerts")["id"]
+    # Back from acknowledging: to that row (inbox.js puts the focus there).
+    r = client.post(
+        f"/clinic/alerts/{alert_id}/acknowledge",
+        data={"csrf_token": clinician, "back": f"/clinic/inbox#melding-{alert_id}"},
+        follow_redirects=False,
+    )
+    assert r.headers["location"] == f"/clinic/inbox#melding-{alert_id}"
+    assert f'id="melding-{alert_id}"' in page and f"#melding-{alert_id}" in page
+    empty = client.get("/clinic/inbox?severity=info&patient=niemand").text
+    assert (
+        "Geen meldingen." in empty
+        and '<a href="/clinic/inbox" data-focus="clear-filters">Filters wissen</a>' in empty
+    )
+    # No filters set (only another order, another page): nothing to clear.
+    unfiltered_empty = client.get("/clinic/inbox?order=newest&offset=500").text
+    assert "Geen meldingen." in unfiltered_empty and "Filters wissen" not in unfiltered_empty
+    # How many there are in all, for the filters chosen.
+    assert "Meldingen 1–1 van 1" in client.get("/clinic/inbox?status=all").text
+    assert "Meldingen 1–1 van 1" in client.get("/clinic/inbox?status=acknowledged").text

@@ -95,9 +95,8 @@ def deadline(targets: Targets, alert: Mapping[str, Any], now: datetime) -> Deadl
         text = "gezien binnen de tijd" if met else f"gezien {duration(at - due)} te laat"
         return Deadline(due, targets.describe(alert["severity"]), met, False, text)
     if alert["status"] == "closed":
-        return Deadline(
-            due, targets.describe(alert["severity"]), False, False, "vanzelf gesloten, niet gezien"
-        )
+        # The status says "vanzelf gesloten"; the response time says only that nobody looked.
+        return Deadline(due, targets.describe(alert["severity"]), False, False, "niet gezien")
     if now <= due:
         return Deadline(due, targets.describe(alert["severity"]), None, False, f"nog {duration(due - now)}")
     return Deadline(due, targets.describe(alert["severity"]), None, True, f"{duration(now - due)} te laat")

@@ -243,6 +243,13 @@ def inbox(
     return conn.execute(sql, params).fetchall()
 
 
+def inbox_count(conn: sqlite3.Connection, f: Filter) -> int:
+    """How many alerts the inbox's filters match (its "van N")."""
+    where, params = f.sql()
+    sql = "SELECT COUNT(*) FROM alerts a JOIN patients p ON p.id = a.patient_id" + where
+    return conn.execute(sql, params).fetchone()[0]
+
+
 def one(conn: sqlite3.Connection, alert_id: int) -> sqlite3.Row | None:
     if not 0 <= alert_id <= MAX_ID:
         return None

@@ -35,3 +35,39 @@ def history(conn: sqlite3.Connection, patient_id: str, limit: int = 500) -> list
         "SELECT * FROM audit_log WHERE patient_id = ? ORDER BY id DESC LIMIT ?",
         (patient_id, limit),
     ).fetchall()
+
+
+def recently_recorded(
+    conn: sqlite3.Connection,
+    *,
+    user_id: int,
+    action: str,
+    object: str | None,  # noqa: A002
+    patient_ids: list[str],
+    since: str,
+) -> set[str]:
+    """The patients of `patient_ids` for whom this user already has this same row (action and
+    object) since `since`: an automatic refresh need not log them again."""
+    if not patient_ids:
+        return set()
+    marks = ",".join("?" * len(patient_ids))
+    rows = conn.execute(
+        f"SELECT DISTINCT patient_id FROM audit_log WHERE patient_id IN ({marks})"
+        " AND at >= ? AND user_id = ? AND action = ? AND object IS ?",
+        (*patient_ids, since, user_id, action, object),
+    ).fetchall()
+    return {r["patient_id"] for r in rows}
+
+
+def on_object(
+    conn: sqlite3.Connection, patient_id: str, object: str, actions: tuple[str, ...]
+) -> list[sqlite3.Row]:  # noqa: A002
+    """Who did these actions to one object of a patient's data, and when (oldest first)."""
+    marks = ",".join("?" * len(actions))
+    return conn.execute(
+        "SELECT a.at, a.action, COALESCE(u.name, a.user_email) AS name FROM audit_log a"
+        " LEFT JOIN users u ON u.id = a.user_id"
+        f" WHERE a.patient_id = ? AND a.object = ? AND a.action IN ({marks})"
+        " ORDER BY a.id",
+        (patient_id, object, *actions),
+    ).fetchall()

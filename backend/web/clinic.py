@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import sqlite3
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any
 
 from litestar import MediaType, Request, Response
@@ -31,7 +32,7 @@ from litestar.utils.scope.state import ScopeState
 from backend.alerts import store as alerts_store
 from backend.platform import accounts, audit, messages
 from backend.platform.accounts import Session
-from backend.platform.storage import utcnow
+from backend.platform.storage import iso, utcnow
 from backend.web.api import client_address, services_of
 
 SESSION_COOKIE = "pw_session"
@@ -43,6 +44,10 @@ _RESTORE = "clinic_restore"
 _HELD_TOKEN = "clinic_held_token"
 # A clinic page's gzip (level 9 costs 4x the time for 10 % fewer bytes).
 GZIP_LEVEL = 6
+# An automatic refresh (static/inbox.js) says so in this header: it is not the clinician's
+# activity, so it neither moves the session's idle clock on nor repeats the audit of a list.
+REFRESH_HEADER = "x-pijnwacht-refresh"
+REFRESH_AUDIT_MINUTES = 60
 # Never held over a sign-in: secrets and the form's own bookkeeping.
 _NOT_HELD = ("csrf_token", "login_csrf", "_page")
 
@@ -76,11 +81,16 @@ async def requires_clinician(connection: ASGIConnection, _: BaseRouteHandler) ->
         raise NotAuthorizedException(messages.text("clinic.sign_in"))
     services = services_of(connection)
     now = utcnow()
-    if accounts.needs_touch(session, now):
+    if accounts.needs_touch(session, now) and not is_refresh(connection):
         token = connection.cookies.get(SESSION_COOKIE, "")
         await services.db.write(lambda conn: accounts.touch_session(conn, token, now))
     if connection.method == "GET" and (held_token := connection.cookies.get(HELD_COOKIE)):
         await _restore_held_form(connection, session, held_token)
+
+
+def is_refresh(connection: ASGIConnection) -> bool:
+    """An automatic refresh of a page, not a clinician's request (REFRESH_HEADER)."""
+    return connection.headers.get(REFRESH_HEADER) == "1"
 
 
 async def requires_admin(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
@@ -93,6 +103,8 @@ async def requires_admin(connection: ASGIConnection, handler: BaseRouteHandler) 
 def safe_page(path: str | None) -> str | None:
     """A page of the clinic to send someone back to (never another site)."""
     if not path or len(path) > 500 or not path.startswith("/clinic/") or "\\" in path or "//" in path:
+        return None
+    if any(c <= " " or c == "\x7f" for c in path):  # no header tricks (CR/LF) or spaces
         return None
     return path
 
@@ -273,8 +285,23 @@ def audit_shown(
     object: str | None = None,  # noqa: A002
 ) -> None:
     """Log a list or export (NEN 7513): one row for every patient whose data it showed, so
-    each patient's access history holds it; one row without a patient when it showed none."""
+    each patient's access history holds it; one row without a patient when it showed none.
+    An automatic refresh (`is_refresh`) skips the patients this user already has the same row
+    for within REFRESH_AUDIT_MINUTES: a page left open must not flood the log."""
     shown = list(dict.fromkeys(patient_ids))
+    if is_refresh(request):
+        since = iso(utcnow() - timedelta(minutes=REFRESH_AUDIT_MINUTES))
+        done = audit.recently_recorded(
+            conn,
+            user_id=session_of(request).user.id,
+            action=action,
+            object=object,
+            patient_ids=[p for p in shown if p],
+            since=since,
+        )
+        shown = [p for p in shown if p not in done]
+        if not shown:
+            return
     for patient_id in shown or [None]:
         audit_access(conn, request, patient_id=patient_id, action=action, object=object)
 
@@ -302,7 +329,10 @@ def signed_out(request: ASGIConnection, path: str = "/clinic/login") -> Redirect
 def clinic_exception_handler(request: Request, exc: HTTPException) -> Response:
     """HTML answers for the clinic: a sign-in redirect for 401, a readable page otherwise."""
     if exc.status_code == 401:
-        response = Redirect(path="/clinic/login")
+        # Back to the page asked for after signing in (a clinic page only, never another site).
+        asked = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        back = safe_page(asked) if request.method == "GET" else None
+        response = Redirect(path="/clinic/login", query_params={"next": back} if back else None)
         held = request.scope.get("state", {}).get(_HELD_TOKEN)
         if held:
             response.cookies.append(cookie(request, HELD_COOKIE, held, max_age=3600))

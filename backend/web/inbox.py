@@ -31,7 +31,7 @@ from backend.alerts.names import rule_name, status_name
 from backend.diary import store as diary_store
 from backend.diary import timeline as diary_timeline
 from backend.exports.alerts_csv import inbox_csv
-from backend.platform import formatting, messages
+from backend.platform import audit, formatting, messages
 from backend.platform.messages import Refusal
 from backend.platform.storage import parse_iso, utcnow
 from backend.platform.words import WORDS, word
@@ -72,24 +72,28 @@ def day(text: str | date | None, year: bool = True) -> str:
     return formatting.day(d, year=year)
 
 
-def present(a: Any, system: System, now: datetime) -> dict[str, Any]:
-    """What any page shows of an alert: words for every code, who did what when, the target."""
+AUTOMATIC = "Pijnwacht (automatisch)"
+
+
+def present(a: Any, system: System, now: datetime, events: list[tuple[str, str, str]] = ()) -> dict[str, Any]:
+    """What any page shows of an alert: words for every code, who did what when (one list,
+    oldest first, each line with its local time and who), the target. `events` are more lines
+    (stored UTC instant, what, who): the notes and the assignments."""
     targets = deadlines.Targets.of(system.settings)
-    history = [("Geopend", moment(a["opened_at"]), "")]
+    lines = [(a["opened_at"], "Geopend", AUTOMATIC)]
     if a["acknowledged_at"]:
-        history.append(("In behandeling genomen", moment(a["acknowledged_at"]), a["acknowledged_name"] or ""))
+        lines.append((a["acknowledged_at"], "In behandeling genomen", a["acknowledged_name"] or ""))
     if a["escalated_at"]:
-        history.append(("Geëscaleerd (niet op tijd gezien)", moment(a["escalated_at"]), ""))
+        lines.append((a["escalated_at"], "Geëscaleerd (niet op tijd gezien)", AUTOMATIC))
     if a["resolved_at"]:
-        history.append(
-            (
-                f"Afgehandeld: {word('outcome', a['outcome'])}",
-                moment(a["resolved_at"]),
-                a["resolved_name"] or "",
-            )
+        lines.append(
+            (a["resolved_at"], f"Afgehandeld: {word('outcome', a['outcome'])}", a["resolved_name"] or "")
         )
     if a["closed_at"] and a["status"] == "closed":
-        history.append(("Vanzelf gesloten", moment(a["closed_at"]), ""))
+        lines.append((a["closed_at"], "Vanzelf gesloten", AUTOMATIC))
+    lines += events
+    # Stored instants are UTC ISO text of one width: their order is the order in time.
+    history = [(what, moment(at), who) for at, what, who in sorted(lines, key=lambda line: line[0])]
     return {
         "row": a,
         "id": a["id"],
@@ -150,9 +154,13 @@ class InboxController(Controller):
 
         def read(conn):
             # A page the nurse can work through; one more row tells whether there is a next page.
-            return alerts_store.inbox(conn, chosen, PAGE_SIZE + 1, offset), alerts_store.colleagues(conn)
+            return (
+                alerts_store.inbox(conn, chosen, PAGE_SIZE + 1, offset),
+                alerts_store.colleagues(conn),
+                alerts_store.inbox_count(conn, chosen),
+            )
 
-        rows, users = await system.db.read(read)
+        rows, users, total = await system.db.read(read)
         more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
         base_query = urlencode([(k, v) for k, v in request.query_params.items() if k != "offset" and v])
@@ -182,6 +190,8 @@ class InboxController(Controller):
             offset=offset,
             page_size=PAGE_SIZE,
             more=more,
+            total=total,
+            filtered=chosen != alerts_store.Filter(order=chosen.order),
             base_query=base_query,
             together=together,
         )
@@ -202,9 +212,11 @@ class InboxController(Controller):
                 conn, row["patient_id"], since.isoformat(), last.isoformat()
             )
             history = alerts_store.of_patient(conn, row["patient_id"], 21)
+            assigned = audit.on_object(conn, row["patient_id"], f"alert {alert_id}", ("assign_alert",))
             return (
                 row,
                 alerts_store.notes(conn, [alert_id]),
+                assigned,
                 history,
                 alerts_store.colleagues(conn),
                 responses,
@@ -227,7 +239,7 @@ class InboxController(Controller):
         )
 
         def context() -> dict[str, Any]:  # the chart and the lists, built on the reader pool
-            row, notes, history, users, responses, thresholds, first, last = found
+            row, notes, assigned, history, users, responses, thresholds, first, last = found
             t = diary_timeline.build(responses, first, last, system.library)
             judged = date.fromisoformat(row["last_evidence_on"])
             baseline = None
@@ -251,8 +263,18 @@ class InboxController(Controller):
                 extra=note_marks(t),
             ).svg()
             now = utcnow()
+            events = [(n["at"], "Notitie", n["name"]) for n in notes]
+            # Who changed the assignment when (the audit log); the last one says to whom.
+            for i, change in enumerate(assigned):
+                latest = i == len(assigned) - 1
+                what = (
+                    f"Toegewezen aan {row['assignee_name'] or 'niemand'}"
+                    if latest
+                    else "Toewijzing gewijzigd"
+                )
+                events.append((change["at"], what, change["name"] or ""))
             return dict(
-                a=present(row, system, now),
+                a=present(row, system, now, events),
                 side_chart=side_effect_chart(t, row["rule_id"], first, last, (window_start, judged)),
                 notes=[{"name": n["name"], "at": moment(n["at"]), "text": n["text"]} for n in notes],
                 history=[present(h, system, now) for h in history if h["id"] != alert_id][:20],

@@ -24,6 +24,7 @@ from backend.web.clinic import (
     held_form_waiting,
     page,
     requires_clinician,
+    safe_page,
     signed_out,
 )
 
@@ -58,9 +59,11 @@ class AuthController(Controller):
             response.headers["Retry-After"] = "2"
             return response
         async with gate:
-            return await self._sign_in(request, system, email, password)
+            return await self._sign_in(request, system, email, password, str(form.get("next", "")))
 
-    async def _sign_in(self, request: Request, system: System, email: str, password: str) -> Response:
+    async def _sign_in(
+        self, request: Request, system: System, email: str, password: str, next_page: str
+    ) -> Response:
         settings = system.settings
         now = utcnow()
         window = timedelta(minutes=settings.login_lockout_minutes)
@@ -95,7 +98,9 @@ class AuthController(Controller):
         token, session = result
         # Back to the form that was posted after the session ran out, if it was this clinician's.
         held = await held_form_waiting(request)
-        back = held.page if held is not None and held.user_id == session.user.id else "/clinic/"
+        # Else to the page that was asked for when signed out (?next=, a clinic page only).
+        asked = safe_page(next_page) or "/clinic/"
+        back = held.page if held is not None and held.user_id == session.user.id else asked
         response = Redirect(path=back)
         response.cookies.append(cookie(request, SESSION_COOKIE, token, max_age=settings.session_hours * 3600))
         response.cookies.append(cookie(request, LOGIN_CSRF_COOKIE, "", max_age=0))
@@ -108,9 +113,12 @@ class AuthController(Controller):
         address typed stays in its field."""
         token = secrets.token_urlsafe(24)
         held = await held_form_waiting(request)
+        form = await request.form() if request.method == "POST" else {}
+        next_page = safe_page(str(form.get("next") or request.query_params.get("next") or ""))
         response = page(
             request,
             "clinic/login.html",
+            next_page=next_page or "",
             login_csrf=token,
             error=error,
             email=email,

@@ -2,10 +2,16 @@
 // address - so the filters hold - and swaps in the new table rows, keeping the keyboard
 // focus on the same link or button. A new urgent alert is announced to screen readers (the
 // aria-live region). No inline script: the strict CSP stays.
+// A refresh is not the nurse's activity: it says so (X-Pijnwacht-Refresh), so the session's
+// idle sign-out still comes on a shared ward PC, and the audit log is not written again for
+// patients already logged. When the session has ended the refreshing stops, and the page
+// says so with a link to sign in that comes back here.
 const table = document.getElementById('inbox-table');
 const live = document.getElementById('inbox-live');
 const note = document.getElementById('inbox-refreshed');
+const expired = document.getElementById('inbox-expired');
 const seconds = Number(note?.dataset.refreshSeconds || 60);
+let timer = null;
 
 const ids = (root) => new Set([...root.querySelectorAll('tr[data-alert]')].map((tr) => tr.dataset.alert));
 let known = table ? ids(table) : new Set();
@@ -14,11 +20,17 @@ async function refresh() {
   if (!table || document.hidden) return;
   let response;
   try {
-    response = await fetch(location.href, { credentials: 'same-origin', headers: { Accept: 'text/html' } });
+    response = await fetch(location.href, {
+      credentials: 'same-origin',
+      headers: { Accept: 'text/html', 'X-Pijnwacht-Refresh': '1' },
+    });
   } catch {
     return; // offline for a moment: try again next time
   }
-  // Signed out meanwhile (the session expired): leave the page as it is.
+  if (new URL(response.url).pathname.startsWith('/clinic/login')) {
+    signedOut();
+    return;
+  }
   if (!response.ok || !new URL(response.url).pathname.startsWith('/clinic/inbox')) return;
   const doc = new DOMParser().parseFromString(await response.text(), 'text/html');
   const fresh = doc.querySelector('#inbox-table tbody');
@@ -43,9 +55,33 @@ async function refresh() {
   note.textContent = `Deze lijst ververst zichzelf elke minuut; laatst om ${now.toLocaleTimeString('nl-NL', { hour: '2-digit', minute: '2-digit' })}.`;
 }
 
+// The session ended (idle or its hours): stop, and say so where it is seen and heard.
+function signedOut() {
+  clearInterval(timer);
+  document.removeEventListener('visibilitychange', onVisible);
+  const link = document.createElement('a');
+  link.href = expired.dataset.signIn;
+  link.textContent = 'meld u opnieuw aan';
+  expired.className = 'error';
+  expired.replaceChildren('Uw sessie is verlopen — ', link, '. Deze lijst wordt niet meer ververst.');
+  note.textContent = 'Deze lijst wordt niet meer ververst: u bent afgemeld.';
+}
+
+function onVisible() {
+  if (!document.hidden) refresh();
+}
+
+// Back from "In behandeling nemen" (#melding-N): the keyboard goes on at that row, or at the
+// next one if it left the list, not at the top of the page.
+function focusRow() {
+  const id = /^#melding-(\d+)$/.exec(location.hash)?.[1];
+  if (!id || !table) return;
+  const row = document.getElementById(`melding-${id}`) || table.querySelector('tr[data-alert]');
+  row?.querySelector('[data-focus^="alert-"]')?.focus();
+}
+
+focusRow();
 if (table) {
-  setInterval(refresh, seconds * 1000);
-  document.addEventListener('visibilitychange', () => {
-    if (!document.hidden) refresh();
-  });
+  timer = setInterval(refresh, seconds * 1000);
+  document.addEventListener('visibilitychange', onVisible);
 }
