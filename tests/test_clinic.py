@@ -343,3 +343,48 @@ def test_the_time_zone_list_names_places_and_keeps_a_zone_it_does_not_list(clien
     assert html.count(" selected>") >= 1
     assert '<optgroup label="Nu ingesteld">' in html
     assert '<option value="Etc/GMT-1" selected>Etc/GMT-1</option>' in html
+
+
+def test_the_audit_page_pages_newest_first_instead_of_cutting_off(client, services, patient):
+    from backend.platform import audit
+
+    pid, _ = patient
+    add_clinician(services, email="boss@example.org", role="admin")
+    login(client, "boss@example.org")
+
+    def flood(conn):
+        audit.record(
+            conn,
+            user_id=None,
+            user_email="x@example.org",
+            role="clinician",
+            patient_id=pid,
+            action="discharge",
+        )
+        for i in range(620):
+            audit.record(
+                conn,
+                user_id=None,
+                user_email="x@example.org",
+                role="clinician",
+                patient_id=pid,
+                action=f"view_{i}",
+            )
+
+    services.db.write_sync(flood)
+
+    def rows(html):
+        return re.findall(r"<tbody>(.*?)</tbody>", html, re.S)[0].count("<tr>")
+
+    first = client.get(f"/clinic/audit/{pid}").text
+    assert rows(first) == 100 and "Vorige" not in first
+    html, pages = first, 1
+    while (more := re.search(r'href="(/clinic/audit/[^"]+\?before=\d+)">Volgende', html)) is not None:
+        html = client.get(more.group(1)).text
+        pages += 1
+        assert "Vorige (nieuwer)" in html
+    # Over 620 rows: all reachable, the oldest on the last page rather than cut off at 500.
+    assert pages == 7 and "afgemeld (monitoring gestopt)" in html  # the discharge, the oldest
+    back = re.search(r'href="(/clinic/audit/[^"]+\?after=\d+)">', html).group(1)
+    newer = client.get(back).text
+    assert rows(newer) == 100 and "Volgende (ouder)" in newer

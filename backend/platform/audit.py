@@ -29,12 +29,30 @@ def record(
     )
 
 
-def history(conn: sqlite3.Connection, patient_id: str, limit: int = 500) -> list[sqlite3.Row]:
-    """A patient's access history, newest first (for the admin page)."""
+def history(
+    conn: sqlite3.Connection,
+    patient_id: str,
+    limit: int = 500,
+    *,
+    before: int | None = None,
+    after: int | None = None,
+) -> list[sqlite3.Row]:
+    """A patient's access history, newest first (for the admin page): a page of `limit` rows,
+    the newest ones, or those older than row `before`, or the ones just newer than `after`
+    (keyset paging: a page stays the same page however many rows are written meanwhile)."""
+    if after is not None:
+        rows = conn.execute(
+            "SELECT * FROM audit_log WHERE patient_id = ? AND id > ? ORDER BY id LIMIT ?",
+            (patient_id, after, limit),
+        ).fetchall()
+        return rows[::-1]
     return conn.execute(
-        "SELECT * FROM audit_log WHERE patient_id = ? ORDER BY id DESC LIMIT ?",
-        (patient_id, limit),
+        "SELECT * FROM audit_log WHERE patient_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+        (patient_id, MAX_ID if before is None else before, limit),
     ).fetchall()
+
+
+MAX_ID = 2**63 - 1
 
 
 def recently_recorded(

@@ -30,6 +30,9 @@ from backend.web.clinic import (
     signed_out,
 )
 
+# The audit page shows this many rows at a time, with "Vorige/Volgende" (keyset paging).
+AUDIT_PAGE = 100
+
 
 def _day(text: str) -> str:
     try:
@@ -232,11 +235,29 @@ class AccountsController(Controller):
         return Redirect(path="/clinic/users", query_params={"done": action, "email": email})
 
     @get("/audit/{patient_id:str}", name="clinic:audit", guards=[requires_admin])
-    async def audit_page(self, request: Request, system: System, patient_id: str) -> Template:
-        def read(conn):
-            return enrolment.get_patient(conn, patient_id), audit.history(conn, patient_id)
+    async def audit_page(
+        self,
+        request: Request,
+        system: System,
+        patient_id: str,
+        before: int | None = None,
+        after: int | None = None,
+    ) -> Template:
+        # Keyset pages of AUDIT_PAGE rows, newest first; one more row says whether there is more.
+        before = None if before is None else min(max(0, before), audit.MAX_ID)
+        after = None if after is None or before is not None else min(max(0, after), audit.MAX_ID)
 
-        patient, rows = await system.db.read(read)
+        def read(conn):
+            rows = audit.history(conn, patient_id, AUDIT_PAGE + 1, before=before, after=after)
+            if after is not None:  # the newer page: the extra row is at its newest end
+                newer, rows = len(rows) > AUDIT_PAGE, rows[-AUDIT_PAGE:]
+                older = bool(rows) and bool(audit.history(conn, patient_id, 1, before=rows[-1]["id"]))
+            else:
+                older, rows = len(rows) > AUDIT_PAGE, rows[:AUDIT_PAGE]
+                newer = bool(rows) and bool(audit.history(conn, patient_id, 1, after=rows[0]["id"]))
+            return enrolment.get_patient(conn, patient_id), rows, newer, older
+
+        patient, rows, newer, older = await system.db.read(read)
         if patient is None:
             raise NotFoundException(messages.text("clinic.no_patient"))
         await system.db.write(
@@ -246,6 +267,9 @@ class AccountsController(Controller):
             request,
             "clinic/audit.html",
             patient=patient,
+            newer=rows[0]["id"] if rows and newer else None,
+            older=rows[-1]["id"] if rows and older else None,
+            page_size=AUDIT_PAGE,
             rows=audit_rows(
                 rows,
                 formatting.CLINIC_ZONE,
