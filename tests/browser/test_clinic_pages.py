@@ -297,3 +297,30 @@ def test_the_other_pages_read_in_dutch_without_ids_and_fit_at_double_text(
     zone.select_option(label="Calcutta (India)")
     assert zone.input_value() == "Asia/Kolkata"
     ctx.close()
+
+
+def test_inbox_buttons_name_the_patient_focus_stays_on_the_row_and_an_ended_session_is_said(
+    desk: Page, server, patient_with_alerts
+):
+    page = desk
+    page.goto("/clinic/inbox?category=side_effect")
+    button = page.get_by_role("button", name="In behandeling nemen: melding van Mevr. de Boer").first
+    row = button.locator("xpath=ancestor::tr")
+    alert_id = row.get_attribute("data-alert")
+    button.click()
+    page.wait_for_url(f"**/clinic/inbox?category=side_effect#melding-{alert_id}")
+    # The keyboard goes on at the row just taken on, not at the top of the page.
+    assert page.evaluate("document.activeElement.dataset.focus") == f"alert-{alert_id}"
+    # The session ends (its hours, or idle): the next refresh says so, seen and announced.
+    server.execute("UPDATE sessions SET expires_at = '2000-01-01T00:00:00Z'")
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    notice = page.locator("#inbox-expired[role=alert]")
+    notice.filter(has_text="Uw sessie is verlopen — meld u opnieuw aan").wait_for(timeout=10_000)
+    assert "niet meer ververst" in page.locator("#inbox-refreshed").inner_text()
+    assert axe(page) == []
+    notice.get_by_role("link", name="meld u opnieuw aan").click()
+    page.get_by_label("E-mailadres").fill(EMAIL)
+    page.get_by_label("Wachtwoord").fill(PASSWORD)
+    page.get_by_role("button", name="Aanmelden").click()
+    page.wait_for_url("**/clinic/inbox?category=side_effect")  # back to the inbox, filters kept
+    assert page.js_errors == []

@@ -71,16 +71,17 @@ function onVisible() {
   if (!document.hidden) refresh();
 }
 
-// Back from "In behandeling nemen" (#melding-N): the keyboard goes on at that row, or at the
-// next one if it left the list, not at the top of the page.
+// Back from "In behandeling nemen" (#melding-N, the id of that alert's link): the keyboard
+// goes on at that row, or at the first one if it left the list, not at the top of the page.
+// After the load: Chromium's own scroll to the fragment would take the focus away again.
 function focusRow() {
-  const id = /^#melding-(\d+)$/.exec(location.hash)?.[1];
-  if (!id || !table) return;
-  const row = document.getElementById(`melding-${id}`) || table.querySelector('tr[data-alert]');
-  row?.querySelector('[data-focus^="alert-"]')?.focus();
+  if (!table || !/^#melding-\d+$/.test(location.hash)) return;
+  const link = document.getElementById(location.hash.slice(1)) || table.querySelector('[data-focus^="alert-"]');
+  link?.focus();
 }
 
-focusRow();
+if (document.readyState === 'complete') focusRow();
+else window.addEventListener('load', focusRow, { once: true });
 if (table) {
   timer = setInterval(refresh, seconds * 1000);
   document.addEventListener('visibilitychange', onVisible);
