@@ -416,7 +416,7 @@ def write_changes(
         severity = f.severity if SEVERITY_RANK[f.severity] > SEVERITY_RANK[a.severity] else None
         seen_day = day if refreshes(f, hold_days) else a.last_evidence_on.isoformat()
         alerts_store.add_evidence(
-            conn, a.id, day=seen_day, reason=u.reason, severity=severity, level=f.level, at=at
+            conn, a.id, day=seen_day, reason=u.reason, reason_on=day, severity=severity, level=f.level, at=at
         )
 
     def insert(f: Finding, resurfaced_from: int | None = None, news: str = "") -> int | None:

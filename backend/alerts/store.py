@@ -52,17 +52,18 @@ def add_evidence(
     *,
     day: str,
     reason: str,
+    reason_on: str,
     severity: str | None,
     level: float | None,
     at: str,
 ) -> None:
-    """New evidence for an open alert: its day, reason and level, a higher severity if given
-    (the row is left alone when nothing changed)."""
+    """New evidence for an open alert: its day, reason (written for the day `reason_on`) and
+    level, a higher severity if given (the row is left alone when nothing changed)."""
     conn.execute(
-        "UPDATE alerts SET last_evidence_on = ?, reason = ?, severity = coalesce(?, severity),"
+        "UPDATE alerts SET last_evidence_on = ?, reason = ?, reason_on = ?, severity = coalesce(?, severity),"
         " level = ?, updated_at = ? WHERE id = ?"
         " AND (last_evidence_on != ? OR reason != ? OR ? IS NOT NULL OR level IS NOT ?)",
-        (day, reason, severity, level, at, alert_id, day, reason, severity, level),
+        (day, reason, reason_on, severity, level, at, alert_id, day, reason, severity, level),
     )
 
 
@@ -83,10 +84,10 @@ def open_alert(
     """A new open alert; its id, or None when the patient already has one open for the rule."""
     cur = conn.execute(
         "INSERT INTO alerts (patient_id, rule_id, category, severity, status, opened_on,"
-        " opened_at, updated_at, last_evidence_on, reason, level, seen_level, seen_on,"
-        " resurfaced_from, news) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " opened_at, updated_at, last_evidence_on, reason, reason_on, level, seen_level, seen_on,"
+        " resurfaced_from, news) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT DO NOTHING",
-        (patient_id, rule_id, category, severity, day, at, at, day, reason)
+        (patient_id, rule_id, category, severity, day, at, at, day, reason, day)
         + (level, level, day, resurfaced_from, news),
     )
     return int(cur.lastrowid) if cur.rowcount == 1 else None

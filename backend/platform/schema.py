@@ -491,6 +491,14 @@ def _reminder_log_by_patient(conn: sqlite3.Connection) -> None:
     )
 
 
+def _alerts_reason_on(conn: sqlite3.Connection) -> None:
+    # The day an alert's reason was written for: the rule rewrites the reason at every
+    # evaluation that still finds the rise, also on weak evidence that does not move
+    # last_evidence_on, so the alert page's chart shows the baseline of this day.
+    tables(conn)["alerts"].add_column("reason_on", str)
+    conn.execute("UPDATE alerts SET reason_on = last_evidence_on")
+
+
 STEPS: list[tuple[str, Migration]] = [
     ("foundation", _foundation),
     ("push", _push),
@@ -512,4 +520,5 @@ STEPS: list[tuple[str, Migration]] = [
     ("patients_sort_and_discharge", _patients_sort_and_discharge),
     ("reminder_log_by_patient", _reminder_log_by_patient),
     ("patient_list_columns", patient_list_columns),
+    ("alerts_reason_on", _alerts_reason_on),
 ]

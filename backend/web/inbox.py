@@ -241,10 +241,10 @@ class InboxController(Controller):
         def context() -> dict[str, Any]:  # the chart and the lists, built on the reader pool
             row, notes, assigned, history, users, responses, thresholds, first, last = found
             t = diary_timeline.build(responses, first, last, system.library)
-            judged = date.fromisoformat(row["last_evidence_on"])
-            baseline = None
-            if row["category"] == "pain":
-                judged, baseline = reason_baseline(t, thresholds, row["reason"], judged, last)
+            # The day the reason was written for (an alert stored before that was kept: its
+            # last evidence): the chart shows the baseline the reason states.
+            judged = date.fromisoformat(row["reason_on"] or row["last_evidence_on"])
+            baseline = t.baseline(thresholds, judged) if row["category"] == "pain" else None
             window_start = date.fromisoformat(row["opened_on"])
             if row["category"] == "pain":
                 window_start -= timedelta(days=thresholds.window_days - 1)
@@ -449,22 +449,6 @@ def baseline_text(b: Any) -> str:
         f"baseline {formatting.number(b.value)} ({len(b.days)} dagboekdagen,"
         f" {day(b.start, year=False)} – {day(last, year=False)}, uitschieters weggelaten)"
     )
-
-
-def reason_baseline(
-    t: diary_timeline.Timeline, thresholds: Any, reason: str, evidence_on: date, last: date
-) -> tuple[date, Any]:
-    """The day a pain alert's reason was written for, and its baseline: the rule rewrites the
-    reason at every evaluation that still finds the rise (a weaker finding that only holds the
-    alert open too), while the day of last evidence moves only with full evidence. So it is the
-    latest day from that evidence on whose baseline is the one the reason states; the chart
-    then shows the level the reason names. Without a match: the day of last evidence."""
-    for i in range((last - evidence_on).days, -1, -1):
-        d = evidence_on + timedelta(days=i)
-        b = t.baseline(thresholds, d)
-        if b is not None and f"baseline {formatting.number(b.value)} " in reason:
-            return d, b
-    return evidence_on, t.baseline(thresholds, evidence_on)
 
 
 def side_effect_chart(
