@@ -352,23 +352,15 @@ def test_the_audit_page_pages_newest_first_instead_of_cutting_off(client, servic
     add_clinician(services, email="boss@example.org", role="admin")
     login(client, "boss@example.org")
 
-    def flood(conn):
-        audit.record(
-            conn,
-            user_id=None,
-            user_email="x@example.org",
-            role="clinician",
-            patient_id=pid,
-            action="discharge",
-        )
-        for i in range(620):
+    def flood(conn):  # the discharge first, then 620 rows after it
+        for action in ["discharge", *(f"view_{i}" for i in range(620))]:
             audit.record(
                 conn,
                 user_id=None,
                 user_email="x@example.org",
                 role="clinician",
                 patient_id=pid,
-                action=f"view_{i}",
+                action=action,
             )
 
     services.db.write_sync(flood)

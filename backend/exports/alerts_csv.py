@@ -12,12 +12,11 @@ Free text (reason, names) is guarded against formulas in both.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Literal
 
 from backend.alerts.names import rule_name, status_name
-from backend.exports.files import BOM, Sink
+from backend.exports.files import Sink, spreadsheet_writer
 from backend.exports.spreadsheet import guard
 from backend.platform.words import word
 
@@ -70,13 +69,11 @@ def _dutch_row(r: Mapping[str, Any], library: Any) -> list[str]:
 def inbox_csv(rows: Iterable[Mapping[str, Any]], library: Any, dialect: Dialect = "standard") -> str:
     """The inbox's alerts (rows of `alerts.store.inbox`) as the CSV a clinician downloads."""
     sink = Sink()
+    writer = spreadsheet_writer(sink, dialect == "nl")
     if dialect == "nl":
-        sink.write(BOM)
-        writer = csv.writer(sink, delimiter=";", lineterminator="\r\n")
-        writer.writerow([word("alert_column", c) for c in DUTCH_COLUMNS])
+        writer.writerow([word("column", c) for c in DUTCH_COLUMNS])
         writer.writerows(_dutch_row(r, library) for r in rows)
         return sink.take()
-    writer = csv.writer(sink, lineterminator="\r\n")
     rows = list(rows)
     lines = alert_rows(rows)
     writer.writerow([*next(lines), *INBOX_EXTRA])

@@ -20,7 +20,7 @@ import msgspec
 
 from backend.diary import store as responses
 from backend.diary.questionnaires import Library
-from backend.exports.files import BOM, Sink, read_transaction
+from backend.exports.files import Sink, read_transaction, spreadsheet_writer
 from backend.exports.scope import ExportError
 from backend.exports.spreadsheet import guard
 from backend.exports.wide import cell, dutch_score_name, ordered_scores, questionnaire_title, score_column
@@ -226,20 +226,18 @@ def _cohort_chunks(
     dutch: tuple[Library, Mapping[str, str]] | None = None,
 ) -> Iterator[str]:
     sink = Sink()
-    if dutch is not None:
-        sink.write(BOM)
-    writer = csv.writer(sink, delimiter=";" if dutch else ",", lineterminator="\r\n")
+    writer = spreadsheet_writer(sink, dutch is not None)
     header = list(STANDARD_HEADER)
     for qid, keys in columns:
         header += [f"{qid}_date", *(score_column(qid, k) for k in keys)]
     if dutch is not None:
         library, names = dutch
-        header = [word("cohort_column", c) for c in STANDARD_HEADER]
-        header.insert(1, word("cohort_column", "display_name"))
+        header = [word("column", c) for c in STANDARD_HEADER]
+        header.insert(1, word("column", "display_name"))
         for qid, keys in columns:
             title = questionnaire_title(library, qid)
             header += [
-                f"{title} {word('cohort_column', 'date')}",
+                f"{title} {word('column', 'local_date')}",
                 *(dutch_score_name(library, qid, k) for k in keys),
             ]
     writer.writerow(header)

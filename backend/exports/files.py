@@ -8,11 +8,13 @@ over a read-only connection of their own.
 
 from __future__ import annotations
 
+import csv
 import re
 import sqlite3
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from backend.exports.scope import ExportError
 from backend.platform.files import write_atomic
@@ -26,6 +28,14 @@ def slug(text: str, limit: int = 40) -> str:
     ("Mevr. de Boer" -> "mevr-de-boer", "Zoë" -> "zoe"); '' when nothing of it is left."""
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
     return "-".join(re.findall(r"[a-z0-9]+", plain))[:limit].strip("-")
+
+
+def spreadsheet_writer(sink: Sink, dutch: bool) -> Any:
+    """The csv.writer of every CSV download: CRLF lines; for Dutch Excel (`dutch`) a BOM
+    first and `;` between fields (its list separator), else `,`."""
+    if dutch:
+        sink.write(BOM)
+    return csv.writer(sink, delimiter=";" if dutch else ",", lineterminator="\r\n")
 
 
 class Sink:

@@ -11,7 +11,6 @@ writes them so too). Free text that a spreadsheet would run as a formula gets a 
 
 from __future__ import annotations
 
-import csv
 import sqlite3
 from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
@@ -22,7 +21,7 @@ import msgspec
 from backend.diary import store as responses
 from backend.diary.questionnaires import Library
 from backend.exports import spreadsheet
-from backend.exports.files import BOM, Sink, number_text, read_transaction
+from backend.exports.files import Sink, number_text, read_transaction, spreadsheet_writer
 from backend.exports.scope import ExportError, check_has_data, check_range
 from backend.patients import store as patients_store
 from backend.platform.words import WORDS, word
@@ -134,7 +133,7 @@ class DisplayNames(dict):
 def dutch_header(library: Library, items: list[str], scores: list[tuple[str, str]]) -> list[str]:
     """The Dutch Excel variant's column names, in the clinic's words ("pijn gemiddeld",
     "PHQ-9 totaalscore"), not ids."""
-    out = [word("column", "patient_id"), word("alert_column", "display_name"), word("column", "local_date")]
+    out = [word("column", "patient_id"), word("column", "display_name"), word("column", "local_date")]
     out += [word("column", item) if item in WORDS["column"] else item for item in items]
     return out + [dutch_score_name(library, qid, sid) for qid, sid in scores]
 
@@ -187,9 +186,7 @@ def _wide_chunks(
     nl = dialect == "nl"
     words = words or {}
     sink = Sink()
-    if nl:
-        sink.write(BOM)
-    writer = csv.writer(sink, delimiter=";" if nl else ",", lineterminator="\r\n")
+    writer = spreadsheet_writer(sink, nl)
     writer.writerow(header)
     item_index = {item: 2 + n for n, item in enumerate(items)}
     score_index = {qs: 2 + len(items) + n for n, qs in enumerate(scores)}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from backend.platform import formatting
 from backend.platform.messages import DEFAULT
 
 # The diary's side effects as the clinic names them (reason lines, pages, the consult CSV).
@@ -99,9 +100,10 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
         "questionnaire": {"nl": "vragenlijst: {item}", "en": "questionnaire: {item}"},
         "silence": {"nl": "geen dagboek ontvangen", "en": "no diary received"},
     },
-    # Columns of the consult CSV for Dutch Excel.
+    # Columns of the CSVs for Dutch Excel (consult, inbox, cohort), by the standard variant's names.
     "column": {
         "patient_id": {"nl": "patiënt", "en": "patient"},
+        "display_name": {"nl": "naam / pseudoniem", "en": "name / pseudonym"},
         "local_date": {"nl": "datum", "en": "date"},
         "pain_avg": {"nl": "pijn gemiddeld", "en": "average pain"},
         "pain_worst": {"nl": "pijn ergst", "en": "worst pain"},
@@ -112,11 +114,6 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
         "rescue_doses": {"nl": "noodmedicatie (keer)", "en": "rescue medication (doses)"},
         **SIDE_EFFECTS,
         "note": {"nl": "opmerking", "en": "note"},
-    },
-    # Columns of the inbox's alerts CSV for Dutch Excel (by the standard variant's names).
-    "alert_column": {
-        "patient_id": {"nl": "patiënt", "en": "patient"},
-        "display_name": {"nl": "naam / pseudoniem", "en": "name / pseudonym"},
         "rule_id": {"nl": "melding", "en": "alert"},
         "category": {"nl": "soort", "en": "kind"},
         "severity": {"nl": "ernst", "en": "severity"},
@@ -125,6 +122,11 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
         "status": {"nl": "status", "en": "status"},
         "assigned_to": {"nl": "toegewezen aan", "en": "assigned to"},
         "outcome": {"nl": "uitkomst", "en": "outcome"},
+        "anchor_date": {"nl": "startdatum", "en": "start date"},
+        "time_point": {"nl": "meetmoment", "en": "time point"},
+        "at_days": {"nl": "dag", "en": "day"},
+        "target_date": {"nl": "streefdatum", "en": "target date"},
+        "pain_avg_7d": {"nl": "pijn gemiddeld (7 dagen)", "en": "average pain (7 days)"},
     },
     # What a clinician did, as the audit log shows it.
     "action": {
@@ -235,25 +237,14 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
     },
 }
 
-# The cohort CSV for Dutch Excel: its columns (by the standard variant's names) and statuses.
-WORDS["cohort_column"] = {
-    "patient_id": {"nl": "patiënt", "en": "patient"},
-    "display_name": {"nl": "naam / pseudoniem", "en": "name / pseudonym"},
-    "anchor_date": {"nl": "startdatum", "en": "start date"},
-    "time_point": {"nl": "meetmoment", "en": "time point"},
-    "at_days": {"nl": "dag", "en": "day"},
-    "target_date": {"nl": "streefdatum", "en": "target date"},
-    "status": {"nl": "status", "en": "status"},
-    "pain_avg_7d": {"nl": "pijn gemiddeld (7 dagen)", "en": "average pain (7 days)"},
-    "date": {"nl": "datum", "en": "date"},
-}
+# The cohort CSV for Dutch Excel: its statuses.
 WORDS["cohort_status"] = {
     "completed": {"nl": "ingevuld", "en": "completed"},
     "missed": {"nl": "gemist", "en": "missed"},
     "open": {"nl": "nog open", "en": "open"},
     "not_due": {"nl": "nog niet aan de beurt", "en": "not yet due"},
 }
-_POINT = re.compile(r"(\d+)\s*(w|m|d|y|day)")
+_POINT = re.compile(r"(\d+)\s*([wmdy])")
 _POINT_UNITS = {
     "w": ("week", "weken"),
     "m": ("maand", "maanden"),
@@ -270,9 +261,7 @@ def time_point(label: str) -> str:
     found = _POINT.fullmatch(label.strip())
     if found is None:
         return label
-    n, unit = int(found.group(1)), found.group(2)
-    one, more = _POINT_UNITS.get(unit, (unit, unit))
-    return f"{n} {one if n == 1 else more}"
+    return formatting.plural(int(found.group(1)), *_POINT_UNITS[found.group(2)])
 
 
 def word(group: str, code: str | None, lang: str = DEFAULT, /, **params: Any) -> str:
