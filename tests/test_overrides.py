@@ -96,11 +96,27 @@ def test_the_command_sets_lists_and_clears_overrides_audited(capsys, settings, s
     ("args", "message"),
     [
         (["--set", "silence_alarm_days=3"], "onbekende instelling 'silence_alarm_days'"),
-        (["--set", "noise_z=veel"], "'noise_z': 'veel' is geen geldige waarde (een getal van 0 of meer)"),
+        (
+            ["--set", "noise_z=veel"],
+            "'noise_z': 'veel' is geen geldige waarde (een getal van 0 tot en met 6)",
+        ),
+        # Out of its range: 9 999 baseline days are never complete, so pain was never judged.
+        (
+            ["--set", "baseline_days=9999"],
+            "'baseline_days': '9999' is geen geldige waarde (een heel getal van 7 tot en met 90)",
+        ),
+        (["--set", "change_points=0,2"], "(een getal van 0,5 tot en met 6)"),
         (["--set", "quiet_days=2.5"], "'quiet_days': '2.5' is geen geldige waarde (een heel getal"),
         (["--set", "expected_pain_level=11", "--until", "2099-01-01"], "'expected_pain_level': '11' is geen"),
         (["--set", "expected_pain_level=6"], "'expected_pain_level' geldt voor een beperkte tijd"),
-        (["--set", "expected_pain_level=6", "--until", "2020-01-01"], "ligt in het verleden"),
+        (
+            ["--set", "expected_pain_level=6", "--until", "2020-01-01"],
+            "einddatum 1 jan. 2020 ligt in het verleden",
+        ),
+        (
+            ["--set", "expected_pain_level=6", "--until", "2099-06-01"],
+            "einddatum 1 jun. 2099 ligt meer dan 90",
+        ),
         (
             ["--set", "noise_z=2", "--until", "volgende week"],
             "'noise_z': einddatum 'volgende week' is geen datum",
@@ -218,3 +234,112 @@ def test_a_pain_alert_offers_the_expected_level_form(client, services, clinician
     page = client.get(f"/clinic/alerts/{alert_id}").text
     assert f'action="/clinic/patients/{pid}/thresholds"' in page
     assert 'name="key" value="expected_pain_level"' in page
+    # Saved from the alert page: back to that page, which says what was saved.
+    until = datetime.now(AMS).date() + timedelta(days=13)
+    r = client.post(
+        f"/clinic/patients/{pid}/thresholds",
+        data={
+            "csrf_token": csrf_of(page),
+            "key": "expected_pain_level",
+            "value": "6",
+            "until": str(until),
+            "back": f"alert-{alert_id}",
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code in (302, 303)
+    assert r.headers["location"] == f"/clinic/alerts/{alert_id}?saved=expected#expected-saved"
+    shown = client.get(r.headers["location"]).text
+    assert f"Verwacht pijnniveau 6 tot en met {formatting.day(until)} opgeslagen." in shown
+    assert "opgeslagen." not in client.get(f"/clinic/alerts/{alert_id}").text
+    # Only a plain alert number is followed; anything else returns to the settings page.
+    r = client.post(
+        f"/clinic/patients/{pid}/thresholds",
+        data={
+            "csrf_token": csrf_of(page),
+            "key": "expected_pain_level",
+            "value": "6",
+            "until": str(until),
+            "back": "alert-//evil.example",
+        },
+        follow_redirects=False,
+    )
+    assert r.headers["location"] == f"/clinic/patients/{pid}/settings"
+
+
+# -- what may be set ----------------------------------------------------------------------------
+def test_every_threshold_has_a_range_holding_its_default_and_every_pathways_value(services):
+    from backend.alerts.thresholds import COMMON, RANGES, Thresholds
+
+    defaults = Thresholds()
+    assert set(RANGES) == {f for f in Thresholds.__struct_fields__}
+    assert set(COMMON) <= set(RANGES)
+    for key, (low, high) in RANGES.items():
+        assert low <= getattr(defaults, key) <= high, key
+    for pid, pathway in services.pathways.items():
+        for key, value in (pathway.detection or {}).items():
+            low, high = RANGES[key]
+            assert low <= value <= high, (pid, key, value)
+
+
+def test_the_settings_form_shows_each_thresholds_current_value_pathway_value_and_range(
+    client, services, clinician, patient
+):
+    pid, _ = patient
+    form = client.get(f"/clinic/patients/{pid}/settings").text
+    # The few a nurse sets first, the rest after, for the beheerder.
+    assert form.index('<optgroup label="Veelgebruikt">') < form.index(
+        '<optgroup label="Geavanceerd (voor de beheerder)">'
+    )
+    assert form.index('value="change_points"') < form.index('value="baseline_trim"')
+    assert "belangrijke stijging (punten) — nu 2 · zorgpad 2 · toegestaan 0,5 tot en met 6</option>" in form
+    assert "verwacht pijnniveau — nu geen · zorgpad geen · toegestaan 0 tot en met 10</option>" in form
+    r = client.post(
+        f"/clinic/patients/{pid}/thresholds",
+        data={"csrf_token": csrf_of(form), "key": "change_points", "value": "3", "until": ""},
+    )
+    assert "belangrijke stijging (punten) — nu 3 · zorgpad 2 · toegestaan" in r.text
+
+
+def test_the_settings_form_refuses_an_out_of_range_value_keeping_what_was_typed(
+    client, services, clinician, patient
+):
+    pid, _ = patient
+    token = csrf_of(client.get(f"/clinic/patients/{pid}/settings").text)
+    r = client.post(
+        f"/clinic/patients/{pid}/thresholds",
+        data={"csrf_token": token, "key": "baseline_days", "value": "9999", "until": ""},
+    )
+    assert r.status_code == 422
+    assert (
+        "&#39;dagen voor de baseline&#39;: &#39;9999&#39; is geen geldige waarde"
+        " (een heel getal van 7 tot en met 90)" in r.text
+    )
+    # The page keeps the form as it was sent: the same threshold chosen, the value typed.
+    assert re.search(r'<option value="baseline_days" selected>', r.text)
+    assert 'name="value" inputmode="decimal" required value="9999"' in r.text
+    stored = services.db.query_one("SELECT thresholds FROM patients WHERE id = ?", (pid,))["thresholds"]
+    assert stored in (None, "{}")
+
+
+def test_threshold_end_dates_are_refused_with_dates_written_the_dutch_way(
+    client, services, clinician, patient
+):
+    pid, _ = patient
+    today = datetime.now(AMS).date()
+    token = csrf_of(client.get(f"/clinic/patients/{pid}/settings").text)
+    far = today + timedelta(days=120)
+    r = client.post(
+        f"/clinic/patients/{pid}/thresholds",
+        data={"csrf_token": token, "key": "expected_pain_level", "value": "6", "until": str(far)},
+    )
+    last = formatting.day(today + timedelta(days=90))
+    assert r.status_code == 422
+    assert f"einddatum {formatting.day(far)} ligt meer dan 90 dagen vooruit (uiterlijk {last})" in r.text
+    assert str(far) not in re.sub(r'value="[^"]*"', "", r.text)  # no ISO date but in the kept field
+    assert f'name="until" type="date" value="{far}"' in r.text
+    r = client.post(
+        f"/clinic/patients/{pid}/thresholds",
+        data={"csrf_token": token, "key": "noise_z", "value": "2", "until": "2020-11-01"},
+    )
+    assert r.status_code == 422 and "einddatum 1 nov. 2020 ligt in het verleden" in r.text

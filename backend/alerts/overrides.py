@@ -18,7 +18,9 @@ from typing import Any
 import msgspec
 
 from backend.alerts.detection import Thresholds, overrides_in_force, thresholds_for
+from backend.alerts.thresholds import COMMON, RANGES
 from backend.patients import store as patients
+from backend.platform import formatting
 from backend.platform.dates import DATE_RE
 from backend.platform.messages import Refusal
 
@@ -41,15 +43,24 @@ class Override(msgspec.Struct):
     in_force: bool
 
 
+def allowed(key: str) -> tuple[str, str]:
+    """The range a clinician may set `key` to, both ends as a Dutch reader writes them ("0,5")."""
+    low, high = RANGES[key]
+    return formatting.setting(low), formatting.setting(high)
+
+
 def parse_value(key: str, text: str) -> int | float:
-    """A value typed by a clinician (decimal comma or point) for `key`, checked."""
+    """A value typed by a clinician (decimal comma or point) for `key`, checked: a number of
+    the key's kind within its range (backend/alerts/thresholds.py `RANGES`)."""
     if key not in KEYS:
         raise OverrideError("override.unknown_key", key=key, known=", ".join(KEYS))
     whole = isinstance(getattr(_DEFAULTS, key), int)
     bad = OverrideError(
         "override.pain" if key == EXPECTED else "override.whole" if whole else "override.number",
         key=key,
-        value=text.strip(),
+        value=text.strip()[:40],
+        low=allowed(key)[0],
+        high=allowed(key)[1],
     )
     cleaned = text.strip().replace(",", ".")
     try:
@@ -60,7 +71,8 @@ def parse_value(key: str, text: str) -> int | float:
         thresholds_for({}, {key: value})
     except (ValueError, OverflowError):
         raise bad from None
-    if key == EXPECTED and value > 10:
+    low, high = RANGES[key]
+    if not low <= value <= high:
         raise bad
     return value
 
@@ -79,9 +91,15 @@ def parse_until(key: str, text: str | None, today: date) -> date | None:
     except ValueError:
         raise OverrideError("override.until_format", key=key, value=text) from None
     if until < today:
-        raise OverrideError("override.until_past", key=key, value=until.isoformat())
+        raise OverrideError("override.until_past", key=key, value=formatting.day(until))
     if key == EXPECTED and until > today + timedelta(days=MAX_EXPECTED_DAYS):
-        raise OverrideError("override.until_far", key=key, value=until.isoformat(), days=MAX_EXPECTED_DAYS)
+        raise OverrideError(
+            "override.until_far",
+            key=key,
+            value=formatting.day(until),
+            days=MAX_EXPECTED_DAYS,
+            last=formatting.day(today + timedelta(days=MAX_EXPECTED_DAYS)),
+        )
     return until
 
 
@@ -134,6 +152,33 @@ def listing(conn: sqlite3.Connection, patient_id: str, today: date) -> list[Over
     return out
 
 
+def expected_in_force(conn: sqlite3.Connection, patient_id: str, today: date) -> Override | None:
+    """The expected pain level set for this patient that holds today (with its end date), if any."""
+    found = [o for o in listing(conn, patient_id, today) if o.key == EXPECTED and o.in_force and o.until]
+    return found[0] if found else None
+
+
 def describe(key: str, value: Any, until: date | None) -> str:
     """One audit line: which setting, to what, until when (no health data beyond the number)."""
     return f"{key}={value:g}" + (f" tot {until.isoformat()}" if until else " (blijvend)")
+
+
+class Choice(msgspec.Struct, frozen=True):
+    """One threshold as the clinic's form offers it: what holds now for this patient, the
+    pathway's own value, and what may be set (both ends included)."""
+
+    key: str
+    current: int | float
+    pathway: int | float
+    low: str
+    high: str
+
+
+def choices(pathway: Thresholds, current: Thresholds) -> tuple[list[Choice], list[Choice]]:
+    """The form's thresholds: the few a nurse sets (COMMON) first, then the rest (advanced),
+    each with `current` (the patient's thresholds today) and `pathway` (without overrides)."""
+
+    def one(key: str) -> Choice:
+        return Choice(key, getattr(current, key), getattr(pathway, key), *allowed(key))
+
+    return [one(k) for k in COMMON], [one(k) for k in KEYS if k not in COMMON]

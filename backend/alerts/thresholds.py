@@ -103,6 +103,47 @@ class Thresholds(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, froze
 
 _THRESHOLD_FIELDS = {f.name: f for f in msgspec.structs.fields(Thresholds)}
 
+# What a clinician may set each threshold to for one patient (backend/alerts/overrides.py),
+# both ends included: what the rule can meaningfully use. Beyond it a value switches a rule
+# off unseen (a baseline of 9 999 days is never complete, so pain is never judged) or makes it
+# fire on every flare. The pathways' own values lie inside (tests/test_overrides.py).
+RANGES: dict[str, tuple[float, float]] = {
+    "baseline_days": (7, 90),  # a week (post-operative pathways) up to three months back
+    "recent_days": (1, 42),
+    "baseline_trim": (0, 0.4),  # a share cut off at either end: 0.5 would cut every day
+    "baseline_raised_share": (0, 3),
+    "min_baseline_days": (3, 60),
+    "min_baseline_span_days": (3, 90),
+    "warmup_days": (0, 28),
+    "warmup_noise_z": (0, 6),
+    "settle_days": (0, 28),
+    "rearm_share": (0, 3),
+    "window_days": (2, 28),  # a window of one day is a flare
+    "min_window_days": (1, 28),
+    "change_points": (0.5, 6),  # NRS 0-10
+    "change_percent": (5, 100),
+    "min_change_points": (0, 6),
+    "persistence_days": (1, 28),
+    "persistence_share": (0, 1),
+    "raised_day_share": (0, 2),
+    "noise_z": (0, 6),
+    "high_rise_points": (1, 10),
+    "hold_share": (0, 1),
+    "side_effect_days": (0, 14),
+    "side_effect_persist_level": (1, 3),  # licht, matig, ernstig
+    "side_effect_persist_days": (1, 14),
+    "questionnaire_days": (1, 90),
+    "questionnaire_high_level": (1, 4),
+    "silence_reminder_days": (0, 14),  # 0: no reminder
+    "silence_alert_days": (1, 28),
+    "diary_days": (0, 730),  # 0: for as long as enrolled
+    "quiet_days": (1, 28),
+    "hold_days": (0, 60),
+    "expected_pain_level": (0, 10),
+}
+# The few a nurse sets for a patient; the form lists them first, the rest as "geavanceerd".
+COMMON = ("change_points", "change_percent", "window_days", "quiet_days", "expected_pain_level")
+
 
 def thresholds_for(
     pathway_detection: Mapping[str, Any] | None, patient_overrides: Mapping[str, Any] | None

@@ -456,16 +456,16 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "unknown setting '{key}'; known are: {known}",
     },
     "override.whole": {
-        "nl": "'{key}': '{value}' is geen geldige waarde (een heel getal van 0 of meer)",
-        "en": "'{key}': '{value}' is not a valid value (a whole number, 0 or more)",
+        "nl": "'{key}': '{value}' is geen geldige waarde (een heel getal van {low} tot en met {high})",
+        "en": "'{key}': '{value}' is not a valid value (a whole number from {low} to {high})",
     },
     "override.number": {
-        "nl": "'{key}': '{value}' is geen geldige waarde (een getal van 0 of meer)",
-        "en": "'{key}': '{value}' is not a valid value (a number, 0 or more)",
+        "nl": "'{key}': '{value}' is geen geldige waarde (een getal van {low} tot en met {high})",
+        "en": "'{key}': '{value}' is not a valid value (a number from {low} to {high})",
     },
     "override.pain": {
-        "nl": "'{key}': '{value}' is geen geldige waarde (een pijnscore van 0 tot en met 10)",
-        "en": "'{key}': '{value}' is not a valid value (a pain score from 0 to 10)",
+        "nl": "'{key}': '{value}' is geen geldige waarde (een pijnscore van {low} tot en met {high})",
+        "en": "'{key}': '{value}' is not a valid value (a pain score from {low} to {high})",
     },
     "override.until_required": {
         "nl": "'{key}' geldt voor een beperkte tijd: geef een einddatum (uiterlijk {days} dagen vooruit)",
@@ -480,11 +480,32 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "'{key}': end date {value} lies in the past",
     },
     "override.until_far": {
-        "nl": "'{key}': einddatum {value} ligt meer dan {days} dagen vooruit",
-        "en": "'{key}': end date {value} lies more than {days} days ahead",
+        "nl": "'{key}': einddatum {value} ligt meer dan {days} dagen vooruit (uiterlijk {last})",
+        "en": "'{key}': end date {value} lies more than {days} days ahead (at the latest {last})",
     },
     "override.combination": {
         "nl": "'{key}': samen met de andere instellingen ongeldig ({why})",
         "en": "'{key}': invalid together with the other settings ({why})",
+    },
+    # -- the clinic's forms: an expected level saved on an alert, the consult's period ------------
+    "clinic.expected_saved": {
+        "nl": "Verwacht pijnniveau {value} tot en met {until} opgeslagen.",
+        "en": "Expected pain level {value} through {until} saved.",
+    },
+    "consult.period_date": {
+        "nl": "'{field}': '{value}' is geen datum als JJJJ-MM-DD tussen 1900 en 2999",
+        "en": "'{field}': '{value}' is not a date as YYYY-MM-DD between 1900 and 2999",
+    },
+    "consult.period_reversed": {
+        "nl": "De periode is omgekeerd: 'van' ({start}) ligt na 'tot en met' ({end}).",
+        "en": "The period is the wrong way round: 'from' ({start}) is after 'to' ({end}).",
+    },
+    "consult.period_future": {
+        "nl": "'van' ({start}) ligt na vandaag ({today}): er is nog niets te tonen.",
+        "en": "'from' ({start}) is after today ({today}): there is nothing to show yet.",
+    },
+    "consult.period_too_long": {
+        "nl": "De periode {start} tot en met {end} is langer dan {years} jaar: kies een kortere.",
+        "en": "The period {start} to {end} is longer than {years} years: choose a shorter one.",
     },
 }

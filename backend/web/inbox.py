@@ -23,7 +23,7 @@ from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 
-from backend.alerts import deadlines, lifecycle
+from backend.alerts import deadlines, lifecycle, overrides
 from backend.alerts import store as alerts_store
 from backend.alerts.detection import SEVERITY_RANK, SIDE_EFFECTS
 from backend.alerts.lifecycle import OUTCOMES, patient_thresholds
@@ -197,11 +197,24 @@ class InboxController(Controller):
         )
 
     @get("/alerts/{alert_id:int}", name="alerts:detail")
-    async def detail(self, request: Request, system: System, alert_id: int) -> Template:
+    async def detail(self, request: Request, system: System, alert_id: int, saved: str = "") -> Template:
         def read(conn):
             row = alerts_store.one(conn, alert_id)
             if row is None:
                 return None
+            if saved == "expected":  # back from "Verwacht niveau opslaan": say what holds now
+                expected = overrides.expected_in_force(
+                    conn, row["patient_id"], formatting_today(row["timezone"])
+                )
+                confirmed.append(
+                    messages.text(
+                        "clinic.expected_saved",
+                        value=formatting.setting(expected.value),
+                        until=day(expected.until),
+                    )
+                    if expected is not None
+                    else ""
+                )
             last = min(formatting_today(row["timezone"]), _chart_end(row))
             first = last - timedelta(days=CHART_DAYS - 1)
             thresholds = patient_thresholds(
@@ -225,6 +238,7 @@ class InboxController(Controller):
                 last,
             )
 
+        confirmed: list[str] = []
         found = await system.db.read(read)
         if found is None:
             raise NotFoundException(messages.text("clinic.no_alert"))
@@ -288,6 +302,7 @@ class InboxController(Controller):
                 last=day(last),
                 note_max=NOTE_MAX,
                 targets=deadlines.Targets.of(system.settings),
+                expected_saved=confirmed[0] if confirmed else "",
             )
 
         return page(request, "inbox/detail.html", build=context)

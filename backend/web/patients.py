@@ -17,6 +17,8 @@ from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 
 from backend.alerts import overrides
+from backend.alerts.lifecycle import pathway_detection, patient_thresholds
+from backend.alerts.thresholds import thresholds_for
 from backend.patients import enrolment, roster
 from backend.patients.enrolment import EnrolmentError, Patient
 from backend.platform import formatting, messages
@@ -282,6 +284,7 @@ class PatientsController(Controller):
         *,
         done: str = "",
         confirm_discharge: str | None = None,
+        threshold_form: dict[str, str] | None = None,
     ) -> Template:
         """The settings page; `error` is the server's own message (never text from the URL)."""
 
@@ -294,6 +297,12 @@ class PatientsController(Controller):
             )
 
         patient, devices, current = await system.db.read(read)
+        common, advanced = overrides.choices(
+            thresholds_for(pathway_detection(system.pathways, patient.pathway_id), {}),
+            patient_thresholds(
+                system.pathways, patient.pathway_id, patient.thresholds, patient.local_today()
+            ),
+        )
         await system.db.write(
             lambda conn: audit_access(conn, request, patient_id=patient_id, action="view", object="settings")
         )
@@ -320,7 +329,11 @@ class PatientsController(Controller):
                 }
                 for o in current
             ],
-            override_keys=[(k, word("threshold", k)) for k in overrides.KEYS],
+            threshold_groups=[
+                ("Veelgebruikt", [_choice(c) for c in common]),
+                ("Geavanceerd (voor de beheerder)", [_choice(c) for c in advanced]),
+            ],
+            threshold_form=threshold_form or {},
         )
 
     async def _change(self, request: Request, system: System, patient_id: str, change, done: str) -> Response:
@@ -426,7 +439,7 @@ class PatientsController(Controller):
         the settings page or the timeline (back=timeline). A refusal shows the settings page."""
         form = await request.form()
         key = str(form.get("key", "")).strip()
-        back = f"/clinic/patients/{patient_id}" + ("" if form.get("back") == "timeline" else "/settings")
+        back = _back(patient_id, str(form.get("back", "")))
 
         def change(conn) -> None:
             today = _patient(system, conn, patient_id).local_today()
@@ -455,10 +468,38 @@ class PatientsController(Controller):
                 {**exc.params, "key": word("threshold", exc.params["key"])} if "key" in exc.params else {}
             )
             said = messages.text(exc.key, "nl", **params) if params else exc.detail("nl")
-            response = await self._settings_page(request, system, patient_id, said)
+            # As every settings form: the settings page with why (422) and the form as it was
+            # sent, so nothing typed is lost (a reload sends it again and is refused again).
+            kept = {k: str(form.get(k, ""))[:40] for k in ("key", "value", "until")}
+            response = await self._settings_page(request, system, patient_id, said, threshold_form=kept)
             response.status_code = 422
             return response
         return Redirect(path=back)
+
+
+def _back(patient_id: str, back: str) -> str:
+    """Where a saved threshold returns to: the timeline, the alert page it was set from (which
+    then confirms it, #expected-saved), else the settings page."""
+    if back == "timeline":
+        return f"/clinic/patients/{patient_id}"
+    alert = back.removeprefix("alert-")
+    if back.startswith("alert-") and alert.isdigit() and len(alert) < 19:
+        return f"/clinic/alerts/{alert}?saved=expected#expected-saved"
+    return f"/clinic/patients/{patient_id}/settings"
+
+
+def _shown(key: str, value: float) -> str:
+    return "geen" if key == overrides.EXPECTED and not value else formatting.setting(value)
+
+
+def _choice(c: overrides.Choice) -> dict[str, str]:
+    """One option of the threshold form, with its hint: now, the pathway's, what may be set."""
+    return {
+        "key": c.key,
+        "name": word("threshold", c.key),
+        "hint": f"nu {_shown(c.key, c.current)} · zorgpad {_shown(c.key, c.pathway)}"
+        f" · toegestaan {c.low} tot en met {c.high}",
+    }
 
 
 def _query(values: dict[str, Any]) -> str:

@@ -142,3 +142,34 @@ def test_typed_text_survives_an_expired_session_without_javascript(
         == "verhuisd naar Groningen"
     )
     ctx.close()
+
+
+def test_the_threshold_form_shows_what_holds_and_refuses_out_of_range_keeping_the_form(
+    desk: Page, server: Server, nurse: str
+):
+    pid = new_patient(server, "Mevr. Drempel")
+    desk.goto("/clinic/login")
+    sign_in(desk)
+    desk.goto(f"/clinic/patients/{pid}/settings")
+    key = desk.get_by_label("Drempel", exact=True)
+    groups = key.locator("optgroup").evaluate_all("gs => gs.map(g => g.label)")
+    assert groups == ["Veelgebruikt", "Geavanceerd (voor de beheerder)"], groups
+    assert key.locator("option:checked").inner_text() == (
+        "belangrijke stijging (punten) — nu 2 · zorgpad 2 · toegestaan 0,5 tot en met 6"
+    )
+    key.select_option("baseline_days")
+    desk.get_by_label("Waarde").fill("9999")
+    desk.get_by_role("button", name="Drempel opslaan").click()
+    expect(desk.get_by_role("alert")).to_contain_text(
+        "'dagen voor de baseline': '9999' is geen geldige waarde (een heel getal van 7 tot en met 90)"
+    )
+    expect(desk.get_by_label("Drempel", exact=True)).to_have_value("baseline_days")
+    expect(desk.get_by_label("Waarde")).to_have_value("9999")
+    # Its line in the hint list is in view: the advanced list opens for an advanced threshold.
+    expect(
+        desk.get_by_text("dagen voor de baseline: nu 42 · zorgpad 42 · toegestaan 7 tot en met 90")
+    ).to_be_visible()
+    assert axe(desk) == []
+    desk.evaluate("document.documentElement.style.fontSize = '200%'")
+    wide = desk.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert wide <= 0, f"the settings page is {wide}px wider than the window at 200 % text"
