@@ -376,3 +376,51 @@ def test_consult_summary_prints_on_one_a4_page(client, clinician, patient, servi
     pages = pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
     (tmp_path / "consult.pdf").write_bytes(pdf)
     assert pages == 1
+
+
+def test_a_period_that_cannot_be_shown_gives_the_period_form_again_with_why_in_dutch(
+    client, clinician, patient
+):
+    pid, _ = patient
+    r = client.get(f"/clinic/patients/{pid}/consult?from=2026-12-01&to=2026-11-01")
+    assert r.status_code == 400
+    assert (
+        "De periode is omgekeerd: &#39;van&#39; (1 dec. 2026) ligt na &#39;tot en met&#39; (1 nov. 2026)."
+        in r.text
+    )
+    # The consult's own period form, as typed, and the way to the patient (not the patient list).
+    assert 'action="/clinic/patients/' + pid + '/consult"' in r.text
+    assert 'name="from" value="2026-12-01"' in r.text and 'name="to" value="2026-11-01"' in r.text
+    assert f'href="/clinic/patients/{pid}"' in r.text and "Terug naar de patiënten" not in r.text
+    r = client.get(f"/clinic/patients/{pid}/consult?from=2026-13-01")
+    assert r.status_code == 400
+    assert "&#39;van&#39;: &#39;2026-13-01&#39; is geen datum" in r.text and "from &#39;" not in r.text
+    r = client.get(f"/clinic/patients/{pid}/consult?to=morgen")
+    assert "&#39;tot en met&#39;: &#39;morgen&#39; is geen datum" in r.text
+    future = (datetime.now(AMS).date() + timedelta(days=3)).isoformat()
+    r = client.get(f"/clinic/patients/{pid}/consult?from={future}")
+    assert r.status_code == 400 and "ligt na vandaag" in r.text
+
+
+def test_the_consult_counts_diary_days_from_enrolment_and_ends_today_at_the_latest(
+    client, clinician, patient, services
+):
+    pid, headers = patient
+    enrolled_days_ago(services, pid, 10)
+    for n in range(10, 0, -1):
+        send(client, headers, diary(days_ago(n), pain_avg=4))
+    later = (datetime.now(AMS).date() + timedelta(days=30)).isoformat()
+    r = client.get(f"/clinic/patients/{pid}/consult?from=2020-01-01&to={later}")
+    assert r.status_code == 200, r.text
+    today = datetime.now(AMS).date()
+    enrolled = formatting.day(today - timedelta(days=10))
+    # 11 days followed (enrolment up to today), not the 2 500 since 2020; the period ends today.
+    assert f"dagboek 10 van 11 dagen (gevolgd vanaf {enrolled})" in r.text
+    assert f"t/m {formatting.day(today)}" in r.text
+    # A diary day before enrolment (allowed up to 30 days before) counts from that day.
+    send(client, headers, diary(days_ago(14), pain_avg=4))
+    r = client.get(f"/clinic/patients/{pid}/consult?from=2020-01-01")
+    assert f"dagboek 11 van 15 dagen (gevolgd vanaf {formatting.day(today - timedelta(days=14))})" in r.text
+    # A period within the follow-up says nothing about it.
+    r = client.get(f"/clinic/patients/{pid}/consult?from={days_ago(5)}&to={days_ago(1)}")
+    assert "dagboek 5 van 5 dagen</dd>" in r.text

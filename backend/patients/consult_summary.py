@@ -70,8 +70,10 @@ def summarise(
     anchor_date: str,
     start: date,
     end: date,
+    enrolled_on: date | None = None,
 ) -> dict[str, Any]:
-    """Everything the summary shows, from the patient's current responses up to `end`."""
+    """Everything the summary shows, from the patient's current responses up to `end`. The
+    diary days are counted from enrolment (or the first diary day, if earlier), not before."""
     rows = list(rows)
     t = timeline.build([r for r in rows if r[1] == timeline.DIARY], start, end, library)
     proms = [
@@ -80,10 +82,15 @@ def summarise(
         if qid != timeline.DIARY and scores and scores != "{}"
     ]
     baseline = t.baseline(thresholds, end)
-    period = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    first_diary = min((str(r[0])[:10] for r in rows if r[1] == timeline.DIARY), default=None)
+    known = [d for d in (enrolled_on, date.fromisoformat(first_diary) if first_diary else None) if d]
+    counted_from = max(start, min(known)) if known else start
+    period = [counted_from + timedelta(days=i) for i in range((end - counted_from).days + 1)]
     stats = {
         "diary_days": sum(1 for d in period if d in t.diary),
         "period_days": len(period),
+        # Set when the period starts before the patient was followed: counted from then.
+        "counted_from": counted_from if counted_from > start else None,
         **{item: _mean(list(t.series(item).values())) for item in ("pain_avg", "pain_worst", "sleep_hours")},
         **{item: _mean(list(t.series(item).values())) for item in ("sleep_quality", "activity", "mood")},
     }

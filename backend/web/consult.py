@@ -30,12 +30,14 @@ from backend.alerts.names import rule_name, status_name
 from backend.diary import store as diary_store
 from backend.exports.cohort import cohort_summary, cohort_time_points, iter_cohort
 from backend.exports.files import slug, stream_from
-from backend.exports.scope import ExportError, check_period, parse_date
+from backend.exports.scope import MAX_PERIOD_DAYS, REPORT_DATES, ExportError
 from backend.exports.wide import iter_wide
 from backend.patients import consult_summary
 from backend.patients import store as patients
 from backend.platform import formatting, messages
-from backend.platform.storage import utcnow
+from backend.platform.dates import check_date
+from backend.platform.messages import Problem
+from backend.platform.storage import parse_iso, utcnow
 from backend.platform.words import time_point, word
 from backend.system import System
 from backend.web import charts, clinic
@@ -56,12 +58,36 @@ def num(x: float | None, signed: bool = False) -> str:
     return (("+" if x >= 0 else "−") + text) if signed else text
 
 
-def _date_arg(text: str | None, name: str) -> date | None:
-    try:
-        value = parse_date(text, name)
-    except ExportError as exc:
-        raise ValidationException(str(exc)) from None
-    return date.fromisoformat(value) if value else None
+class PeriodError(Exception):
+    """A consult period that cannot be shown; the message says why in Dutch, dates as read."""
+
+
+def _period_date(text: str | None, label: str) -> date | None:
+    if not text:
+        return None
+    day = check_date(label, text, REPORT_DATES)
+    if isinstance(day, Problem):
+        raise PeriodError(messages.text("consult.period_date", field=label, value=text[:40]))
+    return day
+
+
+def consult_period(date_from: str | None, date_to: str | None, today: date) -> tuple[date, date]:
+    """The consult's period from its address (fields "van" and "tot en met"): by default the
+    last four weeks; an end after today is today (there is nothing to show after it)."""
+    start, end = _period_date(date_from, "van"), _period_date(date_to, "tot en met")
+    if start is not None and end is not None and start > end:
+        raise PeriodError(messages.text("consult.period_reversed", start=day(start), end=day(end)))
+    end = min(end or today, today)
+    start = start or end - timedelta(days=consult_summary.DEFAULT_PERIOD_DAYS - 1)
+    if start > end:
+        raise PeriodError(messages.text("consult.period_future", start=day(start), today=day(today)))
+    if (end - start).days > MAX_PERIOD_DAYS:
+        raise PeriodError(
+            messages.text(
+                "consult.period_too_long", start=day(start), end=day(end), years=MAX_PERIOD_DAYS // 365
+            )
+        )
+    return start, end
 
 
 def _csv_response(body: Iterator[bytes], filename: str) -> Stream:
@@ -105,7 +131,10 @@ def _summary_context(system: System, found: tuple, now: datetime) -> dict[str, A
     p, start, end, rows, alerts, notes = found
     pathway = system.pathways.get(p.pathway_id)
     thresholds = patient_thresholds(system.pathways, p.pathway_id, p.thresholds, end)
-    s = consult_summary.summarise(rows, system.library, thresholds, pathway, p.anchor_date, start, end)
+    enrolled_on = parse_iso(p.enrolled_at).astimezone(p.zone).date()
+    s = consult_summary.summarise(
+        rows, system.library, thresholds, pathway, p.anchor_date, start, end, enrolled_on
+    )
     b = s["baseline"]
     chart = charts.DayChart(
         title=f"Pijnscore per dag (0–10), {day(start)} tot en met {day(end)}",
@@ -207,27 +236,34 @@ class ConsultController(Controller):
         date_from: Annotated[str | None, QueryParameter(name="from")] = None,
         date_to: Annotated[str | None, QueryParameter(name="to")] = None,
     ) -> Template:
-        start_arg = _date_arg(date_from, "from")
-        end_arg = _date_arg(date_to, "to")
         now = utcnow()
 
         def read(conn: sqlite3.Connection):
             p = patients.get(conn, patient_id)
             if p is None:
                 return None
-            end = end_arg or p.local_today(now)
-            start = start_arg or end - timedelta(days=consult_summary.DEFAULT_PERIOD_DAYS - 1)
-            check_period(start, end)
+            try:
+                start, end = consult_period(date_from, date_to, p.local_today(now))
+            except PeriodError as exc:
+                return p, str(exc)
             rows = diary_store.current_between(conn, patient_id, "0001-01-01", end.isoformat())
             alerts = alerts_store.in_period(conn, patient_id, start.isoformat(), end.isoformat())
             return p, start, end, rows, alerts, alerts_store.notes(conn, [a["id"] for a in alerts])
 
-        try:
-            found = await system.db.read(read)
-        except ExportError as exc:
-            return export_refused(request, exc)
+        found = await system.db.read(read)
         if found is None:
             raise NotFoundException(messages.text("clinic.no_patient"))
+        if len(found) == 2:  # a period that cannot be shown: the period form again, with why
+            response = clinic.page(
+                request,
+                "clinic/consult_period.html",
+                p=found[0],
+                error=found[1],
+                start=(date_from or "")[:40],
+                end=(date_to or "")[:40],
+            )
+            response.status_code = 400
+            return response
         _p, start, end, *_ = found
         await system.db.write(
             lambda conn: clinic.audit_access(
