@@ -110,6 +110,42 @@ def test_enrol_page_makes_a_code_and_qr_and_audits(client, clinician, settings):
     assert client.post("/api/v1/enrol", json={"code": code}).status_code == 201
 
 
+def test_the_code_page_says_why_no_code_is_shown_and_that_a_new_code_cancels_the_old(
+    client, clinician, settings
+):
+    r = client.post(
+        "/clinic/patients",
+        data={
+            **enrol_form(client),
+            "display_name": "Dhr. Smit",
+            "pathway_id": "opioid",
+            "anchor_date": "",
+            "reminder_time": "19:00",
+            "timezone": "Europe/Amsterdam",
+        },
+    )
+    old = re.search(r'class="code"[^>]*>([A-Z0-9]{4}-[A-Z0-9]{4})<', r.text).group(1)
+    pid = str(r.url).split("/clinic/patients/")[1].split("/")[0]
+    # Minutes later, opened from an address without the enrolment's token: not an hour's limit.
+    page = client.get(f"/clinic/patients/{pid}/code").text
+    assert old not in page and "een uur" not in page and "veiligheidsredenen" not in page
+    assert "alleen op de pagina die direct na het aanmelden" in page
+    assert "de vorige code werkt dan niet meer" in page and "14 dagen geldig" in page
+    # The page reached from enrolment, after its hour: that is the reason then.
+    conn = sqlite3.connect(settings.db)
+    with conn:
+        conn.execute("UPDATE enrol_forms SET created_at = ?", ("2020-01-01T00:00:00Z",))
+    conn.close()
+    again = client.get(str(r.url)).text
+    assert old not in again and "tot een uur na het maken; dat uur is voorbij" in again
+    # What the button does: a new code, and the old one no longer enrols a phone.
+    made = client.post(f"/clinic/patients/{pid}/code", data={"csrf_token": csrf_of(page)})
+    new = re.search(r'class="code"[^>]*>([A-Z0-9]{4}-[A-Z0-9]{4})<', made.text).group(1)
+    assert new != old
+    assert client.post("/api/v1/enrol", json={"code": old}).status_code == 404
+    assert client.post("/api/v1/enrol", json={"code": new}).status_code == 201
+
+
 @pytest.mark.parametrize(
     ("name", "pathway", "words"),
     [

@@ -234,7 +234,8 @@ class PatientsController(Controller):
                 conn, request, patient_id=patient_id, action="view", object="enrolment_code"
             )
         )
-        code = enrolment.shown_code(made) if made is not None and made.patient_id == patient_id else None
+        ours = made is not None and made.patient_id == patient_id
+        code = enrolment.shown_code(made) if ours and made is not None else None
         link = f"{system.settings.base_url}/#code={code}" if code else ""
         qr = (
             segno.make(link, error="m").svg_inline(
@@ -253,6 +254,9 @@ class PatientsController(Controller):
             public_url=system.settings.public_url,
             qr=qr,
             again=messages.text("clinic.enrol_done") if again else None,
+            # Why no code: its hour is over, or this page was not opened from making it.
+            hour_over=ours and code is None,
+            code_days=system.settings.enrol_code_days,
         )
 
     @post("/patients/{patient_id:str}/code", name="clinic:new-code")
