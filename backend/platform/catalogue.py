@@ -125,14 +125,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The e-mail address or the password is not right.",
     },
     "login.throttled": {
-        "nl": "Te veel mislukte aanmeldingen. Wacht {wait} en probeer het dan opnieuw. Wachtwoord"
+        "nl": "Te veel mislukte pogingen om in te loggen. Wacht {wait} en probeer het dan opnieuw. Wachtwoord"
         " vergeten? Een beheerder kan onder Gebruikers een nieuw wachtwoord instellen; daarmee kunt u"
-        " meteen weer aanmelden.",
+        " meteen weer inloggen.",
         "en": "Too many failed sign-ins. Wait {wait}, then try again. Forgot the password? An"
         " administrator can set a new one under Users; with it you can sign in at once.",
     },
     "login.busy": {
-        "nl": "Er melden zich nu veel mensen aan. Probeer het over een paar seconden opnieuw.",
+        "nl": "Er loggen nu veel mensen tegelijk in. Probeer het over een paar seconden opnieuw.",
         "en": "Many people are signing in right now. Try again in a few seconds.",
     },
     "login.form_expired": {
@@ -361,7 +361,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "clinic.no_pathway": {"nl": "Dit zorgpad bestaat niet.", "en": "There is no such pathway."},
     "clinic.no_account": {"nl": "Dit account bestaat niet.", "en": "There is no such account."},
     "clinic.session_expired": {
-        "nl": "Uw sessie was verlopen. Meld u opnieuw aan: wat u had ingevuld staat daarna weer klaar.",
+        "nl": "Uw sessie was verlopen. Log opnieuw in: wat u had ingevuld staat daarna weer klaar.",
         "en": "Your session had expired. Sign in again: what you had typed will be waiting for you.",
     },
     "clinic.session_restored": {

@@ -93,7 +93,7 @@ def desk(browser: Browser, server: Server, nurse: str) -> Iterator[Page]:
     page.goto("/clinic/login")
     page.get_by_label("E-mailadres").fill(EMAIL)
     page.get_by_label("Wachtwoord").fill(PASSWORD)
-    page.get_by_role("button", name="Aanmelden").click()
+    page.get_by_role("button", name="Inloggen").click()
     page.get_by_role("heading", name="Meldingen").wait_for()
     yield page
     ctx.close()
@@ -250,7 +250,7 @@ def test_the_other_pages_read_in_dutch_without_ids_and_fit_at_double_text(
     page.goto("/clinic/login")
     page.get_by_label("E-mailadres").fill(admin)
     page.get_by_label("Wachtwoord").fill(secret)
-    page.get_by_role("button", name="Aanmelden").click()
+    page.get_by_role("button", name="Inloggen").click()
     page.get_by_role("heading", name="Meldingen").wait_for()
     pid = patient_with_alerts["id"]
     page.goto(f"/clinic/patients/{pid}")  # something for the audit log to say
@@ -315,12 +315,12 @@ def test_inbox_buttons_name_the_patient_focus_stays_on_the_row_and_an_ended_sess
     server.execute("UPDATE sessions SET expires_at = '2000-01-01T00:00:00Z'")
     page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
     notice = page.locator("#inbox-expired[role=alert]")
-    notice.filter(has_text="Uw sessie is verlopen — meld u opnieuw aan").wait_for(timeout=10_000)
+    notice.filter(has_text="Uw sessie is verlopen — log opnieuw in").wait_for(timeout=10_000)
     assert "niet meer ververst" in page.locator("#inbox-refreshed").inner_text()
     assert axe(page) == []
-    notice.get_by_role("link", name="meld u opnieuw aan").click()
+    notice.get_by_role("link", name="log opnieuw in").click()
     page.get_by_label("E-mailadres").fill(EMAIL)
     page.get_by_label("Wachtwoord").fill(PASSWORD)
-    page.get_by_role("button", name="Aanmelden").click()
+    page.get_by_role("button", name="Inloggen").click()
     page.wait_for_url("**/clinic/inbox?category=side_effect")  # back to the inbox, filters kept
     assert page.js_errors == []

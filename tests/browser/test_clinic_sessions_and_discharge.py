@@ -52,7 +52,7 @@ def desk(browser: Browser, server: Server) -> Page:
 def sign_in(page: Page) -> None:
     page.get_by_label("E-mailadres").fill(EMAIL)
     page.get_by_label("Wachtwoord").fill(PASSWORD)
-    page.get_by_role("button", name="Aanmelden").click()
+    page.get_by_role("button", name="Inloggen").click()
 
 
 def type_then_send_after_expiry(desk: Page, server: Server, pid: str, label: str, text: str, button: str):

@@ -88,7 +88,7 @@ def test_join_with_code_and_save_the_diary(page, server, patient):
     # The service worker serves the app shell, never in place of the clinic's pages.
     page.wait_for_function("() => navigator.serviceWorker.controller !== null")
     page.goto("/clinic/login")
-    expect(page.locator("h1")).to_have_text("Aanmelden")
+    expect(page.locator("h1")).to_have_text("Inloggen")
     assert page.locator("form.diary").count() == 0
     assert page.js_errors == []
 

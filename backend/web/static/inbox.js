@@ -61,10 +61,10 @@ function signedOut() {
   document.removeEventListener('visibilitychange', onVisible);
   const link = document.createElement('a');
   link.href = expired.dataset.signIn;
-  link.textContent = 'meld u opnieuw aan';
+  link.textContent = 'log opnieuw in';
   expired.className = 'error';
   expired.replaceChildren('Uw sessie is verlopen — ', link, '. Deze lijst wordt niet meer ververst.');
-  note.textContent = 'Deze lijst wordt niet meer ververst: u bent afgemeld.';
+  note.textContent = 'Deze lijst wordt niet meer ververst: u bent uitgelogd.';
 }
 
 function onVisible() {
