@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from backend.alerts import store as alerts_store
 from backend.patients import enrolment
 from backend.patients import store as patients_store
+from backend.platform import formatting
 from tests.conftest import PASSWORD, add_clinician, diary, enrol_patient, login, new_id
 
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -603,3 +604,34 @@ def test_inbox_pager_total_clear_filters_and_named_buttons(client, clinician, pa
     # How many there are in all, for the filters chosen.
     assert "Meldingen 1–1 van 1" in client.get("/clinic/inbox?status=all").text
     assert "Meldingen 1–1 van 1" in client.get("/clinic/inbox?status=acknowledged").text
+
+
+def test_the_audit_page_names_which_alert_was_viewed(client, services, patient, other_patient):
+    """'melding bekeken' says which: its kind and the day it opened, never its number; an
+    alert of another patient is not named on this patient's page."""
+    pid, headers = patient
+    report_drowsy(client, headers)
+    add_clinician(services, email="boss@example.org", role="admin")
+    login(client, "boss@example.org")
+    alert = services.db.query_one("SELECT id, opened_on FROM alerts WHERE patient_id = ?", (pid,))
+    assert client.get(f"/clinic/alerts/{alert['id']}").status_code == 200
+    page = client.get(f"/clinic/audit/{pid}").text
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", page.split("<tbody>", 1)[1], re.S)
+    named = (
+        f"melding bijwerking van {formatting.day(date.fromisoformat(alert['opened_on']))}"  # "2 dec. 2026"
+    )
+    assert "melding bekeken" in cells and named in cells
+    assert f"alert {alert['id']}" not in page
+    # A row about another patient's alert (a forged object) names nothing of it here.
+    other_pid, other_headers = other_patient
+    report_drowsy(client, other_headers)
+    theirs = services.db.query_one("SELECT id FROM alerts WHERE patient_id = ?", (other_pid,))["id"]
+    services.db.write_sync(
+        lambda conn: conn.execute(
+            "INSERT INTO audit_log (at, user_id, user_email, role, patient_id, action, object, source)"
+            " VALUES ('2026-12-01T10:00:00Z', NULL, 'x@example.org', 'nurse', ?, 'view_alert', ?, '')",
+            (pid, f"alert {theirs}"),
+        )
+    )
+    page = client.get(f"/clinic/audit/{pid}").text
+    assert page.count("melding bijwerking van") == 1 and "de melding" in page

@@ -269,6 +269,19 @@ def notes(conn: sqlite3.Connection, alert_ids: Sequence[int]) -> list[sqlite3.Ro
     ).fetchall()
 
 
+def of_patient_by_id(
+    conn: sqlite3.Connection, patient_id: str, alert_ids: Sequence[int]
+) -> list[sqlite3.Row]:
+    """These alerts, those of this patient only (another's id gives nothing)."""
+    ids = [i for i in alert_ids if 0 <= i <= MAX_ID]
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    return conn.execute(
+        SELECT + f" WHERE a.patient_id = ? AND a.id IN ({marks})", (patient_id, *ids)
+    ).fetchall()
+
+
 def of_patient(conn: sqlite3.Connection, patient_id: str, limit: int = 50) -> list[sqlite3.Row]:
     """A patient's alerts, newest first."""
     return conn.execute(

@@ -12,6 +12,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 
+from backend.alerts import store as alerts_store
 from backend.patients import enrolment
 from backend.platform import accounts, audit, formatting, messages
 from backend.platform.accounts import AccountError
@@ -41,9 +42,13 @@ def _day(text: str) -> str:
         return "begin" if text == "start" else "eind" if text == "end" else text
 
 
-def audit_object(action: str, obj: str | None, pathways: dict[str, str]) -> str:
+def audit_object(
+    action: str, obj: str | None, pathways: dict[str, str], alerts: dict[int, Any] | None = None
+) -> str:
     """What an audit row was about, in the clinic's words (the stored text keeps the codes:
-    "alert 25" is "melding", "pathway=chronic-pain reminder=20:00" the pathway's name)."""
+    "alert 25" is "melding pijn van 2 dec. 2026" by its kind and day, from `alerts` (id ->
+    row with category and opened_on), "pathway=chronic-pain reminder=20:00" the pathway's
+    name)."""
     if not obj:
         return ""
     key = f"audit.object.{obj}"
@@ -51,7 +56,10 @@ def audit_object(action: str, obj: str | None, pathways: dict[str, str]) -> str:
         return messages.text(key)
     kind, _, rest = obj.partition(" ")
     if kind == "alert" and rest.isdigit():
-        return "de melding"
+        alert = (alerts or {}).get(int(rest))
+        if alert is None:
+            return "de melding"
+        return f"melding {word('category', alert['category'])} van {_day(alert['opened_on'])}"
     if obj.endswith(" alerts") and kind.isdigit():
         return formatting.plural(int(kind), "melding", "meldingen")
     if obj.startswith("timeline "):
@@ -93,7 +101,10 @@ def audit_object(action: str, obj: str | None, pathways: dict[str, str]) -> str:
 
 
 def audit_rows(
-    rows: list[Any], time_zone: str, pathways: dict[str, str] | None = None
+    rows: list[Any],
+    time_zone: str,
+    pathways: dict[str, str] | None = None,
+    alerts: dict[int, Any] | None = None,
 ) -> list[dict[str, str]]:
     """The audit log in the clinic's words: local time, what was done, by whom in which role."""
     return [
@@ -102,11 +113,17 @@ def audit_rows(
             "who": r["user_email"] or "—",
             "role": word("role", r["role"]) if r["role"] else "—",
             "action": word("action", r["action"]),
-            "object": audit_object(r["action"], r["object"], pathways or {}),
+            "object": audit_object(r["action"], r["object"], pathways or {}, alerts),
             "source": r["source"] or "",
         }
         for r in rows
     ]
+
+
+def alerts_named(conn: Any, patient_id: str, rows: list[Any]) -> dict[int, Any]:
+    """The alerts the audit rows are about (id -> row with category and opened_on)."""
+    ids = {int(o[6:]) for r in rows if (o := r["object"] or "").startswith("alert ") and o[6:].isdigit()}
+    return {r["id"]: r for r in alerts_store.of_patient_by_id(conn, patient_id, sorted(ids))}
 
 
 class AccountsController(Controller):
@@ -255,9 +272,15 @@ class AccountsController(Controller):
             else:
                 older, rows = len(rows) > AUDIT_PAGE, rows[:AUDIT_PAGE]
                 newer = bool(rows) and bool(audit.history(conn, patient_id, 1, after=rows[0]["id"]))
-            return enrolment.get_patient(conn, patient_id), rows, newer, older
+            return (
+                enrolment.get_patient(conn, patient_id),
+                rows,
+                newer,
+                older,
+                alerts_named(conn, patient_id, rows),
+            )
 
-        patient, rows, newer, older = await system.db.read(read)
+        patient, rows, newer, older, alerts = await system.db.read(read)
         if patient is None:
             raise NotFoundException(messages.text("clinic.no_patient"))
         await system.db.write(
@@ -274,5 +297,6 @@ class AccountsController(Controller):
                 rows,
                 formatting.CLINIC_ZONE,
                 {pid: p.title.get("nl", pid) for pid, p in system.pathways.items()},
+                alerts,
             ),
         )
