@@ -202,19 +202,17 @@ class InboxController(Controller):
             row = alerts_store.one(conn, alert_id)
             if row is None:
                 return None
+            confirmed = ""
             if saved == "expected":  # back from "Verwacht niveau opslaan": say what holds now
                 expected = overrides.expected_in_force(
                     conn, row["patient_id"], formatting_today(row["timezone"])
                 )
-                confirmed.append(
-                    messages.text(
+                if expected is not None:
+                    confirmed = messages.text(
                         "clinic.expected_saved",
                         value=formatting.setting(expected.value),
                         until=day(expected.until),
                     )
-                    if expected is not None
-                    else ""
-                )
             last = min(formatting_today(row["timezone"]), _chart_end(row))
             first = last - timedelta(days=CHART_DAYS - 1)
             thresholds = patient_thresholds(
@@ -236,9 +234,9 @@ class InboxController(Controller):
                 thresholds,
                 first,
                 last,
+                confirmed,
             )
 
-        confirmed: list[str] = []
         found = await system.db.read(read)
         if found is None:
             raise NotFoundException(messages.text("clinic.no_alert"))
@@ -253,7 +251,7 @@ class InboxController(Controller):
         )
 
         def context() -> dict[str, Any]:  # the chart and the lists, built on the reader pool
-            row, notes, assigned, history, users, responses, thresholds, first, last = found
+            row, notes, assigned, history, users, responses, thresholds, first, last, confirmed = found
             t = diary_timeline.build(responses, first, last, system.library)
             # The day the reason was written for (an alert stored before that was kept: its
             # last evidence): the chart shows the baseline the reason states.
@@ -302,7 +300,7 @@ class InboxController(Controller):
                 last=day(last),
                 note_max=NOTE_MAX,
                 targets=deadlines.Targets.of(system.settings),
-                expected_saved=confirmed[0] if confirmed else "",
+                expected_saved=confirmed,
             )
 
         return page(request, "inbox/detail.html", build=context)
