@@ -227,18 +227,52 @@ def test_the_one_chart_is_wellformed_svg_with_gaps_dates_values_and_baseline():
     assert "baseline 4,5" in svg and "style=" not in svg  # CSP: no inline style
     texts = [t.text for t in root.iter(f"{ns}text")]
     assert "1 mrt." in texts and "7 mrt." in texts  # a date axis
-    # One focusable column per day with a value, its title saying the day and the value.
-    days = [r for r in root.iter(f"{ns}rect") if r.get("tabindex") == "0"]
+    # One column per day with a value, its title saying the day and the value; none is a Tab
+    # stop of its own (a keyboard reads the table after the chart).
+    days = [r for r in root.iter(f"{ns}rect") if r.get("class") == "day"]
+    assert not [r for r in root.iter(f"{ns}rect") if r.get("tabindex") is not None]
     # A whole value reads whole ("5", not "5,0"); a half one with its decimal.
     assert len(days) == 5 and days[0].find(f"{ns}title").text == "1 mrt.: gemiddelde pijn 5"
-    # The values also stand on the chart, in a text that timeline.css shows while the column has
-    # focus (Tab) or the pointer: the page's promise is visible, not only in a tooltip.
+    # The values also stand on the chart, in a text that timeline.css shows while the pointer is
+    # on the column: the page's promise is visible, not only in a tooltip.
     shown = [t for t in root.iter(f"{ns}text") if t.get("class") == "day-value"]
     assert [t.text for t in shown] == [r.find(f"{ns}title").text for r in days]
     assert charts.num(6.0) == "6" and charts.num(6.45) == "6,5" and charts.num(1.96) == "2"
     assert "▼" in texts and "melding &lt;b&gt;" in svg  # markers as the legend shows; escaped
     bars = charts.bar_chart("Mediane pijn", [("intake", 6.5), ("6w", None)])
     assert len(ET.fromstring(bars).findall(f"{ns}rect")) == 1
+
+
+def test_a_charts_values_are_also_a_table_under_it_for_the_keyboard():
+    """The values per day in a folded table (one Tab stop instead of one per day): a row per
+    day with a value, a column per series and side effect, whole values whole, gaps as '–',
+    notes in their own column; every text escaped; nothing when there is nothing to show."""
+    start = date(2026, 3, 1)
+    chart = charts.DayChart(
+        title="Pijn <en slaap>",
+        first=start,
+        last=start + timedelta(days=6),
+        top=10,
+        series=[
+            charts.Series("gemiddelde pijn", {start: 5, start + timedelta(days=2): 6.5}),
+            charts.Series("slaap", {start: 7}, unit="uur"),
+        ],
+        strips=[("sufheid", {start + timedelta(days=2): 3}, {3: "ernstig"})],
+        extra={start: "notitie"},
+    )
+    table = ET.fromstring(str(chart.table()))
+    assert table.tag == "details" and table.find("summary").text == charts.TABLE_SUMMARY
+    assert table.find("table/caption").text == "Pijn <en slaap>"  # escaped, read back as text
+    heads = [th.text for th in table.find("table/thead/tr")]
+    assert heads == ["Dag", "gemiddelde pijn", "slaap", "sufheid", "Opmerking"]
+    rows = [[c.text or "" for c in tr] for tr in table.find("table/tbody")]
+    assert rows == [
+        ["1 mrt. 2026", "5", "7 uur", "–", "notitie"],
+        ["3 mrt. 2026", "6,5", "–", "ernstig", ""],
+    ]
+    assert str(chart.html()) == str(chart.svg()) + str(chart.table())
+    nothing = charts.DayChart(title="Leeg", first=start, last=start, top=10, series=[])
+    assert nothing.table() == "" and charts.NO_DATA in nothing.html()
 
 
 def test_a_chart_without_values_in_its_period_says_so_instead_of_empty_axes():

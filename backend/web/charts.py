@@ -3,8 +3,9 @@ summary and the cohort page.
 
 Drawn on the server (no script; presentation attributes only, so the strict CSP holds and
 printing is exact). A day chart has a date axis, a y axis, lines or bars per series, and per
-day one focusable column whose title reads that day's values ("3 dec.: gemiddelde pijn 6,
-ergste pijn 8"), so values can be read by hover, keyboard and screen reader alike. Levels
+day a column whose title reads that day's values ("3 dec.: gemiddelde pijn 6, ergste pijn
+8") on hover and to a screen reader; after the chart the same values as a table, folded in a
+<details>, for the keyboard (one Tab stop, not one per day). Levels
 (the baseline, an expected pain level) are labelled lines; an alert's window is a shaded band;
 alerts are ▼ markers at the top, as the legend shows them. Every text is escaped.
 """
@@ -29,6 +30,8 @@ MARKER = "▼"
 
 # What a chart says instead of empty axes when it has nothing to draw in its period.
 NO_DATA = "Nog geen gegevens in deze periode."
+# The fold under a chart with its values as a table.
+TABLE_SUMMARY = "Waarden per dag als tabel"
 
 
 def num(x: float) -> str:
@@ -247,6 +250,38 @@ class DayChart:
                         f'fill="{LEVEL_FILL.get(int(v), "#999")}"/>'
                     )
 
+    def html(self) -> Markup:
+        """The chart as a page shows it: the SVG, then its values as a table (folded away)."""
+        return self.svg() + self.table()
+
+    def table(self) -> Markup:
+        """The chart's values per day as a table in a <details> (one Tab stop: a keyboard or
+        screen-reader user reads the days there instead of stepping through every column)."""
+        days = [d for d in self.days() if self._day_title(d) is not None]
+        if not days:
+            return Markup("")
+        heads = [s.name for s in self.series] + [label for label, _, _ in self.strips]
+        if any(d in self.extra for d in days):
+            heads.append("Opmerking")
+        head = "".join(f'<th scope="col">{escape(h)}</th>' for h in heads)
+        out = [
+            f'<details class="chart-table"><summary>{escape(TABLE_SUMMARY)}</summary>'
+            f"<table><caption>{escape(self.title)}</caption>"
+            f'<thead><tr><th scope="col">Dag</th>{head}</tr></thead><tbody>'
+        ]
+        for d in days:
+            cells = [s.text(s.values[d]) if d in s.values else "–" for s in self.series]
+            cells += [
+                words.get(int(v), num(v)) if (v := vals.get(d)) is not None else "–"
+                for _, vals, words in self.strips
+            ]
+            if len(cells) < len(heads):
+                cells.append(self.extra.get(d, ""))
+            row = "".join(f"<td>{escape(c)}</td>" for c in cells)
+            out.append(f'<tr><th scope="row">{escape(formatting.day(d))}</th>{row}</tr>')
+        out.append("</tbody></table></details>")
+        return Markup("".join(out))
+
     def _day_title(self, d: date) -> str | None:
         parts = [f"{s.name} {s.text(s.values[d])}" for s in self.series if d in s.values]
         parts += [
@@ -261,9 +296,10 @@ class DayChart:
         return f"{formatting.day(d, year=False)}: {', '.join(parts)}"
 
     def _day_columns(self, out: list[str]) -> None:
-        # One focusable column per day with values: its title is what hover and a screen reader
-        # give; the text after it (hidden until its column has focus or the pointer, by
-        # timeline.css) shows the values on the chart itself. Drawn last so they are on top.
+        # One column per day with values: its title is what hover and a screen reader give; the
+        # text after it (hidden until the pointer is on its column, by timeline.css) shows the
+        # values on the chart itself. Drawn last so they are on top. Not a Tab stop each (90 per
+        # chart): the keyboard reads the values in the table after the chart (`table`).
         top, height = self.pad_top, self.height - self.pad_top - self.bottom
         for d in self.days():
             title = self._day_title(d)
@@ -272,7 +308,7 @@ class DayChart:
             xx = self.x(d)
             anchor = "start" if xx < self.width / 2 else "end"
             out.append(
-                f'<rect class="day" tabindex="0" role="img" aria-label="{escape(title)}" '
+                f'<rect class="day" role="img" aria-label="{escape(title)}" '
                 f'x="{xx - self.day_width / 2:.1f}" y="{top}" width="{self.day_width:.1f}" '
                 f'height="{height}" fill="transparent"><title>{escape(title)}</title></rect>'
                 f'<text class="day-value" aria-hidden="true" x="{xx:.1f}" y="{top + 11}" font-size="12" '

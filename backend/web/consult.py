@@ -150,7 +150,7 @@ def _summary_context(system: System, found: tuple, now: datetime) -> dict[str, A
         ],
         levels=[baseline_level(b, end)] if b else [],
         markers=markers(alerts, system.library),
-    ).svg()
+    ).html()
     shown = _alerts(alerts, notes, system.library)
     return dict(
         p=p,

@@ -273,7 +273,7 @@ class InboxController(Controller):
                 ],
                 markers=markers(history, system.library),
                 extra=note_marks(t),
-            ).svg()
+            ).html()
             now = utcnow()
             events = [(n["at"], "Notitie", n["name"]) for n in notes]
             # Who changed the assignment when (the audit log); the last one says to whom.
@@ -481,7 +481,7 @@ def side_effect_chart(
         height=16 + 18 + 24,
         strips=[(name, t.series(item), {n: word("level", str(n)) for n in range(4)})],
         bands=[(band[0], band[1], f"periode van deze melding: {day(band[0])} – {day(band[1])}")],
-    ).svg()
+    ).html()
 
 
 def baseline_level(b: Any, judged: date) -> charts.Level:

@@ -169,7 +169,7 @@ def _page_context(system: System, found: tuple, now: datetime) -> dict[str, Any]
             series=series,
             extra=extra,
             **kw,
-        ).svg()
+        ).html()
 
     rescue = t.series("rescue_doses")
     pain_chart = chart("Pijn per dag", pain_series(t), 10, 190, levels=levels, markers=alert_marks)
@@ -201,7 +201,7 @@ def _page_context(system: System, found: tuple, now: datetime) -> dict[str, Any]
             top=3,
             height=16 + 4 * 18 + 24,
             strips=[(word("side_effect", k), t.series(k), LEVEL_WORDS) for k in SIDE_EFFECTS],
-        ).svg(),
+        ).html(),
     }
     pathway = system.pathways.get(p.pathway_id)
     names = {a["id"]: present(a, system, now) for a in alerts}
