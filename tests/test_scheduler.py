@@ -835,6 +835,37 @@ def test_old_reminder_history_is_pruned_once_a_day(db, settings, pathways):
     assert tick(db, settings, pathways, later + timedelta(minutes=1)).pruned == 0
 
 
+def test_the_reminder_log_prune_goes_a_chunk_at_a_time_along_the_log_and_keeps_the_recent(
+    db, settings, pathways
+):
+    """Older rows first (logged at "now", ids grow with the claim time): chunk after chunk
+    deletes the old, keeps the recent, and stops at the first chunk with nothing old; no
+    index on claimed_at is needed (the 20:00 minute writes one entry less per reminder)."""
+    add_patient(db, "p1", anchor="2026-01-01")
+    tick(db, settings, pathways, local(date(2026, 1, 1), 12))  # plans the tasks
+    task = db.query_one("SELECT id FROM tasks LIMIT 1")["id"]
+    old = [f"2026-01-{1 + i // 100:02d}T20:00:{i % 60:02d}Z" for i in range(250)]
+    recent = [f"2026-03-{1 + i // 10:02d}T20:00:00Z" for i in range(30)]
+
+    def fill(conn):
+        conn.executemany(
+            "INSERT INTO reminder_log (task_id, patient_id, planned_at, claimed_at) VALUES (?, 'p1', ?, ?)",
+            [(task, at, at) for at in old + recent],
+        )
+
+    db.write_sync(fill)
+    before = "2026-02-01T00:00:00Z"
+    steps, after = [], 0
+    while after is not None:
+        deleted, after = db.write_sync(lambda c, a=after: tasks_store.prune_reminder_log(c, before, a, 100))
+        steps.append(deleted)
+    assert steps == [100, 100, 50, 0]  # the third chunk: 50 old and 50 recent; then done
+    left = db.query("SELECT claimed_at FROM reminder_log ORDER BY id")
+    assert [r["claimed_at"] for r in left] == recent
+    indexes = {r["name"] for r in db.query("SELECT name FROM sqlite_schema WHERE tbl_name = 'reminder_log'")}
+    assert "reminder_log_claimed" not in indexes and "reminder_log_patient" in indexes
+
+
 def test_a_failing_alert_pass_does_not_stop_the_reminders_or_the_other_pass(
     db, settings, pathways, monkeypatch
 ):

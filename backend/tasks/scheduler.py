@@ -230,12 +230,12 @@ def prune_daily(db: Database, now: datetime) -> int:
     if not db.write_sync(lambda c: store.claim_day(c, "scheduler.pruned_on", now.date().isoformat())):
         return 0  # done today already (by this or another process)
     before = iso(now - timedelta(days=KEEP_REMINDER_LOG_DAYS))
-    n = 0
-    while True:
-        deleted = db.write_sync(lambda c: store.prune_reminder_log(c, before, push_queue.PRUNE_CHUNK))
+    n, after = 0, 0
+    while after is not None:
+        deleted, after = db.write_sync(
+            lambda c, a=after: store.prune_reminder_log(c, before, a, push_queue.PRUNE_CHUNK)
+        )
         n += deleted
-        if deleted < push_queue.PRUNE_CHUNK:
-            break
     return n + push_queue.prune_queue(db, now=now, keep_days=KEEP_PUSH_QUEUE_DAYS)
 
 
