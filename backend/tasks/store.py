@@ -12,6 +12,7 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from datetime import date, datetime
+from typing import NamedTuple
 
 from backend.platform.storage import iso
 from backend.tasks.schedule import PlannedTask
@@ -360,15 +361,22 @@ _MESSAGES = (
     " min(max(min(unixepoch(m.expires_at), coalesce((SELECT q.starts_s FROM temp.scheduler_quiet q"
     "  WHERE q.timezone = m.timezone), unixepoch(m.expires_at))) - :now_s - :now_frac, 60), :max_ttl),"
     " 'task-' || m.first_id"
-    " FROM (SELECT c.patient_id, c.language, c.timezone, 1 AS n, c.questionnaire_id = :diary AS diary,"
-    "  c.expires_at, c.id AS first_id"
-    f"  FROM temp.scheduler_claim c WHERE NOT {_OTHER_TASK}"
+    " FROM ({rows}) AS m"
+)
+_ONE_TASK = (
+    "SELECT c.patient_id, c.language, c.timezone, 1 AS n, c.questionnaire_id = :diary AS diary,"
+    " c.expires_at, c.id AS first_id FROM temp.scheduler_claim c"
+)
+_GROUPED = (
+    f"{_ONE_TASK} WHERE NOT {_OTHER_TASK}"
     " UNION ALL"
     " SELECT c.patient_id, max(c.language), max(c.timezone), count(*), max(c.questionnaire_id = :diary),"
     "  min(c.expires_at), CAST(substr(min((c.questionnaire_id != :diary)"
     "   || c.planned_at || printf('%020d', c.id)), -20) AS INTEGER)"
-    f"  FROM temp.scheduler_claim c WHERE {_OTHER_TASK} GROUP BY c.patient_id) AS m"
+    f"  FROM temp.scheduler_claim c WHERE {_OTHER_TASK} GROUP BY c.patient_id"
 )
+# Whether any patient has several tasks in the chunk (a walk of the chunk in key order).
+_SEVERAL = "SELECT 1 FROM temp.scheduler_claim GROUP BY patient_id HAVING count(*) > 1 LIMIT 1"
 # The log: per claimed task, how many devices its patient had then.
 _LOG = (
     "INSERT INTO reminder_log (task_id, patient_id, planned_at, claimed_at, pushes)"
@@ -430,15 +438,26 @@ def set_quiet_starts(conn: sqlite3.Connection, starts: Iterable[tuple[str, int]]
     conn.executemany("INSERT INTO temp.scheduler_quiet (timezone, starts_s) VALUES (?, ?)", starts)
 
 
-def messages_sql(head: str) -> str:
-    """The statement writing one message per patient of the chunk into MESSAGES_TABLE;
-    `head`: an SQL expression for the payload's head (see _MESSAGES)."""
-    return _MESSAGES.format(head=head)
+class MessagesSql(NamedTuple):
+    """The statements writing one message per patient of the chunk into MESSAGES_TABLE: when
+    every patient has one task (the 20:00 minute), and when some have several."""
+
+    one_task_each: str
+    grouped: str
 
 
-def write_messages(conn: sqlite3.Connection, sql: str, params: dict) -> None:
-    """Run `messages_sql(head)` with its parameters."""
-    conn.execute(sql, params)
+def messages_sql(head: str) -> MessagesSql:
+    """`head`: an SQL expression for the payload's head (see _MESSAGES)."""
+    return MessagesSql(
+        _MESSAGES.format(head=head, rows=_ONE_TASK), _MESSAGES.format(head=head, rows=_GROUPED)
+    )
+
+
+def write_messages(conn: sqlite3.Connection, sql: MessagesSql, params: dict) -> None:
+    """Run `messages_sql(head)` with its parameters: without the grouping (two probes a
+    message) when no patient has several tasks in the chunk."""
+    several = conn.execute(_SEVERAL).fetchone() is not None
+    conn.execute(sql.grouped if several else sql.one_task_each, params)
 
 
 def log_claims(conn: sqlite3.Connection, at: str) -> None:
