@@ -333,3 +333,25 @@ def test_inbox_buttons_name_the_patient_focus_stays_on_the_row_and_an_ended_sess
     page.get_by_role("button", name="Inloggen").click()
     page.wait_for_url("**/clinic/inbox?category=side_effect")  # back to the inbox, filters kept
     assert page.js_errors == []
+
+
+def test_the_charts_tables_open_read_and_fit_at_200_percent_text(desk: Page, server, patient_with_alerts):
+    """The timeline and an alert's page with every chart's table of values opened: the
+    tables are there (a row per day), axe-clean, and at 200 % text no page is wider than the
+    window; the keyboard reaches each table in one Tab stop, not one per day."""
+    page = desk
+    pid = patient_with_alerts["id"]
+    alert_id = server.query("SELECT id FROM alerts WHERE patient_id = ? AND category = 'pain'", (pid,))[0][0]
+    for path in (f"/clinic/patients/{pid}", f"/clinic/alerts/{alert_id}"):
+        page.goto(path)
+        folds = page.locator("details.chart-table")
+        assert folds.count() >= 1, path
+        for i in range(folds.count()):
+            folds.nth(i).locator("summary").click()
+            assert folds.nth(i).locator("tbody tr").count() >= 1
+        assert page.locator("svg.chart [tabindex]").count() == 0, path
+        assert axe(page) == [], path
+        page.evaluate("document.documentElement.style.fontSize = '200%'")
+        wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert wide <= 0, f"{path} is {wide}px wider than the window at 200 % text with the tables open"
+    assert page.js_errors == []
