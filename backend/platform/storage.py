@@ -101,6 +101,32 @@ _STORAGE_FAULTS = frozenset(
 )
 
 
+def prune_chunk_by_id(
+    conn: sqlite3.Connection, table: str, stamp: str, before: str, after_id: int, limit: int, keep: str = ""
+) -> tuple[int, int | None]:
+    """One chunk of a prune by age along the primary key: delete the rows of `table` whose
+    `stamp` is before `before` among the next `limit` rows after id `after_id`, in id order
+    (`keep`: an SQL condition a row must also meet to go); (how many deleted, the id to go on
+    after, or None when this chunk held nothing older: done).
+
+    For append-only history whose rows are written at "now", so ids grow with the stamp: the
+    old rows are the first ones, a job reads at most `limit` rows, and no index on the stamp
+    is needed (one more index would cost every row written, e.g. at 20:00). `table`, `stamp`
+    and `keep` are the caller's SQL, never input."""
+    hi, oldest = conn.execute(
+        f"SELECT max(id), min({stamp}) FROM (SELECT id, {stamp} FROM {table}"
+        " WHERE id > ? ORDER BY id LIMIT ?)",
+        (after_id, limit),
+    ).fetchone()
+    if hi is None or oldest >= before:
+        return 0, None
+    also = f" AND {keep}" if keep else ""
+    deleted = conn.execute(
+        f"DELETE FROM {table} WHERE id > ? AND id <= ? AND {stamp} < ?{also}", (after_id, hi, before)
+    ).rowcount
+    return deleted, int(hi)
+
+
 def _is_storage_fault(exc: BaseException | None) -> bool:
     # Walk the chain: after SQLITE_FULL or an I/O error SQLite rolls the transaction back
     # itself, so the caller's ROLLBACK TO fails with "no such savepoint" and the real

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from backend.platform.storage import parse_iso
+from backend.platform.storage import parse_iso, prune_chunk_by_id
 
 # -- push_subscriptions -------------------------------------------------------------------
 
@@ -170,27 +170,11 @@ def enqueue_messages(conn: sqlite3.Connection, table: str, *, at: str, at_s: int
 
 
 def prune_chunk(conn: sqlite3.Connection, before: str, after_id: int, limit: int) -> tuple[int, int | None]:
-    """Delete the finished rows (sent or dead) created before `before` among the next `limit`
-    rows after id `after_id`, in id order; (how many deleted, the id to go on after, or None
-    when this chunk held nothing older than `before`: done).
-
-    Walked along the primary key, so a job reads at most `limit` rows and no index on
-    created_at is needed (one more index would cost every push queued at 20:00). Rows are
-    queued at "now", so ids grow with created_at: the old rows are the first ones, and the
-    walk stops at the first chunk with none (a pending old row is passed over, kept).
-    """
-    hi, oldest = conn.execute(
-        "SELECT max(id), min(created_at) FROM (SELECT id, created_at FROM push_queue"
-        " WHERE id > ? ORDER BY id LIMIT ?)",
-        (after_id, limit),
-    ).fetchone()
-    if hi is None or oldest >= before:
-        return 0, None
-    deleted = conn.execute(
-        "DELETE FROM push_queue WHERE id > ? AND id <= ? AND status IN ('sent', 'dead') AND created_at < ?",
-        (after_id, hi, before),
-    ).rowcount
-    return deleted, int(hi)
+    """One chunk of the queue's prune (`storage.prune_chunk_by_id`): the finished rows (sent or
+    dead) created before `before`; a pending old row is passed over, kept."""
+    return prune_chunk_by_id(
+        conn, "push_queue", "created_at", before, after_id, limit, keep="status IN ('sent', 'dead')"
+    )
 
 
 @dataclass

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import NamedTuple
 
-from backend.platform.storage import iso
+from backend.platform.storage import iso, prune_chunk_by_id
 from backend.tasks.schedule import PlannedTask
 
 # -- planning -------------------------------------------------------------------------------
@@ -484,22 +484,9 @@ def claim_day(conn: sqlite3.Connection, key: str, day: str) -> bool:
 def prune_reminder_log(
     conn: sqlite3.Connection, before: str, after_id: int, limit: int
 ) -> tuple[int, int | None]:
-    """Delete the log rows claimed before `before` among the next `limit` rows after id
-    `after_id`, in id order; (how many deleted, the id to go on after, or None when this
-    chunk held none older: done). Walked along the primary key (as the push queue's prune):
-    rows are logged at "now", so ids grow with claimed_at and the old rows are the first ones;
-    no index on claimed_at (one more entry for every reminder of the 20:00 minute)."""
-    hi, oldest = conn.execute(
-        "SELECT max(id), min(claimed_at) FROM (SELECT id, claimed_at FROM reminder_log"
-        " WHERE id > ? ORDER BY id LIMIT ?)",
-        (after_id, limit),
-    ).fetchone()
-    if hi is None or oldest >= before:
-        return 0, None
-    deleted = conn.execute(
-        "DELETE FROM reminder_log WHERE id > ? AND id <= ? AND claimed_at < ?", (after_id, hi, before)
-    ).rowcount
-    return deleted, int(hi)
+    """One chunk of the log's prune (`storage.prune_chunk_by_id`): rows claimed before
+    `before`; no index on claimed_at (one entry less for every reminder of the 20:00 minute)."""
+    return prune_chunk_by_id(conn, "reminder_log", "claimed_at", before, after_id, limit)
 
 
 def take_lease(conn: sqlite3.Connection, name: str, holder: str, *, at: str, expires_at: str) -> bool:
