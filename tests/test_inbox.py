@@ -618,7 +618,7 @@ def test_the_audit_page_names_which_alert_was_viewed(client, services, patient, 
     page = client.get(f"/clinic/audit/{pid}").text
     cells = re.findall(r"<td[^>]*>(.*?)</td>", page.split("<tbody>", 1)[1], re.S)
     named = (
-        f"melding bijwerking van {formatting.day(date.fromisoformat(alert['opened_on']))}"  # "2 dec. 2026"
+        f"melding van {formatting.day(date.fromisoformat(alert['opened_on']))} (bijwerking)"  # "2 dec. 2026"
     )
     assert "melding bekeken" in cells and named in cells
     assert f"alert {alert['id']}" not in page
@@ -634,4 +634,4 @@ def test_the_audit_page_names_which_alert_was_viewed(client, services, patient, 
         )
     )
     page = client.get(f"/clinic/audit/{pid}").text
-    assert page.count("melding bijwerking van") == 1 and "de melding" in page
+    assert page.count("(bijwerking)") == 1 and "de melding" in page

@@ -46,7 +46,7 @@ def audit_object(
     action: str, obj: str | None, pathways: dict[str, str], alerts: dict[int, Any] | None = None
 ) -> str:
     """What an audit row was about, in the clinic's words (the stored text keeps the codes:
-    "alert 25" is "melding pijn van 2 dec. 2026" by its kind and day, from `alerts` (id ->
+    "alert 25" is "melding van 2 dec. 2026 (pijn)" by its day and kind, from `alerts` (id ->
     row with category and opened_on), "pathway=chronic-pain reminder=20:00" the pathway's
     name)."""
     if not obj:
@@ -59,7 +59,7 @@ def audit_object(
         alert = (alerts or {}).get(int(rest))
         if alert is None:
             return "de melding"
-        return f"melding {word('category', alert['category'])} van {_day(alert['opened_on'])}"
+        return f"melding van {_day(alert['opened_on'])} ({word('category', alert['category'])})"
     if obj.endswith(" alerts") and kind.isdigit():
         return formatting.plural(int(kind), "melding", "meldingen")
     if obj.startswith("timeline "):
