@@ -157,6 +157,42 @@ def test_read_runs_off_the_loop_in_one_snapshot_and_the_loop_stays_free(tmp_path
     db.close()
 
 
+def test_heavy_builds_take_turns_while_light_reads_still_get_a_thread(tmp_path):
+    """`await db.build(fn)`: one heavy build on the reader pool at a time (the loop then
+    competes for the GIL with one page's thread, not with several); the others wait on the
+    loop, so a light read meanwhile still runs at once on a free reader thread."""
+    import asyncio
+    import time
+
+    db = open_database(tmp_path / "h.db")
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def heavy(conn):
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.1)
+        with lock:
+            running -= 1
+        return conn.execute("SELECT 1").fetchone()[0]
+
+    async def main():
+        builds = [asyncio.create_task(db.build(heavy)) for _ in range(3)]
+        await asyncio.sleep(0.02)  # the first build runs, two wait their turn
+        t0 = time.perf_counter()
+        light = await db.read(lambda conn: conn.execute("SELECT 2").fetchone()[0])
+        light_s = time.perf_counter() - t0
+        return await asyncio.gather(*builds), light, light_s
+
+    got, light, light_s = asyncio.run(main())
+    assert got == [1, 1, 1] and light == 2
+    assert most == 1  # never two heavy builds at once
+    assert light_s < 0.08  # not behind the builds (each 0.1 s)
+    db.close()
+
+
 def test_the_current_response_of_a_day_is_kept_at_write_time_as_the_old_view_decided(tmp_path):
     """current_response_ids (kept by triggers) gives exactly what the NOT EXISTS view gave:
     per patient, questionnaire and day the last authored_at, and of equal ones the last

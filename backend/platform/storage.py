@@ -25,6 +25,7 @@ import queue
 import sqlite3
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -45,6 +46,11 @@ MAX_GROUP = 256
 # (SQLite releases the GIL while it reads), few enough that their connections stay cheap.
 READER_THREADS = 4
 SWITCH_INTERVAL = 0.001
+# Heavy builds (`Database.build`: a page's charts, sums and template) on the reader pool at
+# once. Pure Python holds the GIL, so two builds side by side take as long in all as one after
+# the other; but the event loop competes for the GIL with every thread that wants it, and
+# waits in line behind each (issue 17). One at a time, the loop competes with one.
+HEAVY_BUILDS = 1
 
 
 class StorageUnavailable(Exception):
@@ -268,6 +274,10 @@ class Database:
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        # One semaphore per event loop (a test may run several in turn).
+        self._heavy: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
 
     # -- set-up ---------------------------------------------------------------------------
     def migrate(self) -> list[str]:
@@ -317,6 +327,17 @@ class Database:
         """
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reader_pool(), self.read_sync, fn)
+
+    async def build(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`read(fn)` for heavy pure-Python work (a clinic page's build and render, tens of ms):
+        HEAVY_BUILDS at a time on the reader pool, the others waiting their turn on the loop
+        (not in a reader thread, so the light reads of other requests still get one)."""
+        loop = asyncio.get_running_loop()
+        turn = self._heavy.get(loop)
+        if turn is None:
+            turn = self._heavy[loop] = asyncio.Semaphore(HEAVY_BUILDS)
+        async with turn:
+            return await self.read(fn)
 
     async def fetch(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
         """`query` off the loop: `rows = await db.fetch(sql, params)`."""

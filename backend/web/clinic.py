@@ -203,7 +203,9 @@ class Page(Template):
             return gzip.compress(body, GZIP_LEVEL, mtime=0) if zipped else body
 
         async def answer(scope: Any, receive: Any, send: Any) -> None:
-            body = await services_of(request).db.read(made)
+            db = services_of(request).db
+            # A page with a build of its own (charts, sums) takes its turn among the heavy ones.
+            body = await (db.build(made) if self.build else db.read(made))
             headers = (
                 {**self.headers, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"} if zipped else {}
             )
