@@ -484,7 +484,7 @@ def evaluate_patient(
         raise LookupError("no such patient")
     thresholds = patient_thresholds(pathways, patient.pathway_id, patient.thresholds, today)
     entries = load_entries(conn, patient_id, today, lookback_days(thresholds), keep=keep)
-    enrolled_on = _local_date(patient.enrolled_at, patient.timezone)
+    enrolled_on = patient.enrolled_on
     heard_on = diary_heard_on(conn, patient_id, patient.timezone)
     paused = date.fromisoformat(patient.paused_until) if patient.paused_until else None
     findings = evaluate(

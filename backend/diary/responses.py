@@ -49,6 +49,8 @@ class Diarist(Protocol):
     @property
     def zone(self) -> ZoneInfo: ...
     def local_today(self, now: datetime | None = None) -> date: ...
+    @property
+    def enrolled_on(self) -> date: ...
 
 
 class ResponseIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -116,7 +118,7 @@ def _normal_number(v: Any) -> Any:
 
 def allowed_dates(patient: Diarist, now: datetime) -> DateRange:
     """The days this patient's responses may be about (contract v2, backend/platform/dates.py)."""
-    enrolled = date.fromisoformat(patient.enrolled_at[:10])
+    enrolled = patient.enrolled_on
     try:
         anchor = date.fromisoformat(patient.anchor_date)
     except (TypeError, ValueError):

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from backend.platform.storage import utcnow
+from backend.platform.storage import parse_iso, utcnow
 
 
 class Patient(msgspec.Struct, frozen=True):
@@ -47,6 +47,12 @@ class Patient(msgspec.Struct, frozen=True):
 
     def local_today(self, now: datetime | None = None) -> date:
         return (now or utcnow()).astimezone(self.zone).date()
+
+    @property
+    def enrolled_on(self) -> date:
+        """The patient's own date of enrolment (in their time zone: enrolled at 00:30 in
+        Amsterdam is that day, not the day before in UTC)."""
+        return self.local_today(parse_iso(self.enrolled_at))
 
 
 COLUMNS = tuple(f.name for f in msgspec.structs.fields(Patient))

@@ -201,7 +201,7 @@ def me_of(services: System, patient: Patient) -> Me:
         timezone=patient.timezone,
         reminder_time=patient.reminder_time,
         # The patient's own date: the app offers no diary day before it.
-        enrolled_on=patient.local_today(parse_iso(patient.enrolled_at)).isoformat(),
+        enrolled_on=patient.enrolled_on.isoformat(),
         team_seen_at=patient.team_seen_at,
         paused_until=patient.paused_until if patient.paused_until and patient.paused_until >= today else None,
         generation=services.generation,

@@ -37,7 +37,7 @@ from backend.patients import store as patients
 from backend.platform import formatting, messages
 from backend.platform.dates import check_date
 from backend.platform.messages import Problem
-from backend.platform.storage import parse_iso, utcnow
+from backend.platform.storage import utcnow
 from backend.platform.words import time_point, word
 from backend.system import System
 from backend.web import charts, clinic
@@ -131,7 +131,7 @@ def _summary_context(system: System, found: tuple, now: datetime) -> dict[str, A
     p, start, end, rows, alerts, notes = found
     pathway = system.pathways.get(p.pathway_id)
     thresholds = patient_thresholds(system.pathways, p.pathway_id, p.thresholds, end)
-    enrolled_on = parse_iso(p.enrolled_at).astimezone(p.zone).date()
+    enrolled_on = p.enrolled_on
     s = consult_summary.summarise(
         rows, system.library, thresholds, pathway, p.anchor_date, start, end, enrolled_on
     )

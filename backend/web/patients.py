@@ -367,9 +367,7 @@ class PatientsController(Controller):
                     value=repr(pathway_id[:80]),
                     known=", ".join(sorted(system.pathway_ids)),
                 )
-            day = enrolment.check_anchor(
-                anchor, today=patient.local_today(), enrolled_on=date.fromisoformat(patient.enrolled_at[:10])
-            )
+            day = enrolment.check_anchor(anchor, today=patient.local_today(), enrolled_on=patient.enrolled_on)
             enrolment.change_schedule(
                 conn,
                 patient_id,

@@ -208,7 +208,7 @@ def _page_context(system: System, found: tuple, now: datetime) -> dict[str, Any]
     return dict(
         p=p,
         pathway=pathway.title.get("nl", p.pathway_id) if pathway else p.pathway_id,
-        enrolled_on=day(parse_iso(p.enrolled_at).astimezone(p.zone).date()),
+        enrolled_on=day(p.enrolled_on),
         paused_until=day(p.paused_until) if (p.paused_until or "") >= today.isoformat() else None,
         delivery=_delivery(reminders, receipts, p.zone),
         charts=drawn,

@@ -41,6 +41,23 @@ def test_a_week_date_is_refused_and_the_same_day_written_right_raises_the_urgent
     assert "drowsiness_severe" in alerts_of(services, pid)
 
 
+def test_the_range_counts_from_the_patients_own_enrolment_day_not_the_utc_one():
+    """Enrolled at 00:30 in Amsterdam on 3 Nov. (23:30 UTC on 2 Nov.): the enrolment day is
+    3 Nov., so the first diary day taken is 4 Oct.; the UTC date made it 3 Oct. (and the
+    hostile test above failed when run between midnight and 01:00 in Amsterdam)."""
+    from backend.diary.responses import allowed_dates
+    from backend.patients.store import Patient
+
+    patient = Patient(
+        id="p1", display_name="x", pathway_id="chronic-pain", timezone="Europe/Amsterdam",
+        language="nl", reminder_time="20:00", anchor_date="2026-12-01",
+        enrolled_at="2026-11-02T23:30:00Z", status="active",
+    )  # fmt: skip
+    assert patient.enrolled_on == date(2026, 11, 3)
+    allowed = allowed_dates(patient, datetime(2026, 12, 3, 10, 0, tzinfo=AMS))
+    assert (allowed.first, allowed.last) == (date(2026, 10, 4), date(2026, 12, 4))
+
+
 @pytest.mark.parametrize(
     "local_date",
     ["20261202", "2026-12-2", "2026-12-02T00:00", " 2026-12-02", "2026-12-02\n", "２０２６-12-02"],
