@@ -7,7 +7,7 @@ import io
 import re
 import sqlite3
 import xml.etree.ElementTree as ET
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from backend.alerts import store as alerts_store
@@ -458,3 +458,30 @@ def test_the_consult_counts_diary_days_from_enrolment_and_ends_today_at_the_late
     # A period within the follow-up says nothing about it.
     r = client.get(f"/clinic/patients/{pid}/consult?from={days_ago(5)}&to={days_ago(1)}")
     assert "dagboek 5 van 5 dagen</dd>" in r.text
+
+
+def test_an_alert_closed_after_midnight_shows_the_patients_own_day(client, clinician, patient, services):
+    """Resolved at 00:30 in Amsterdam on the 3rd (23:30 UTC on the 2nd): the consult says it
+    closed on the 3rd, the day the patient and the nurse lived it (the UTC date said the 2nd)."""
+    pid, _headers = patient
+    enrolled_days_ago(services, pid, 20)
+    opened = datetime.now(AMS).date() - timedelta(days=5)
+    closed_local = datetime.combine(opened + timedelta(days=2), datetime.min.time(), AMS) + timedelta(
+        minutes=30
+    )
+    at = closed_local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def add(conn):
+        user = accounts.accounts_list(conn)[0].id
+        alert = alerts_store.open_alert(
+            conn, pid, rule_id="pain_rise", category="pain", severity="high", day=opened.isoformat(),
+            reason="pijn hoger", level=None, at=f"{opened.isoformat()}T09:00:00Z",
+        )  # fmt: skip
+        assert alerts_store.resolve(conn, alert, user, "called_patient", at)
+        assert alerts_store.close(conn, alert, at)
+
+    services.db.write_sync(add)
+    page = client.get(f"/clinic/patients/{pid}/consult").text
+    shown = formatting.day(closed_local.date())
+    assert f"({shown})" in page, shown
+    assert f"({formatting.day(closed_local.date() - timedelta(days=1))})" not in page

@@ -37,7 +37,7 @@ from backend.patients import store as patients
 from backend.platform import formatting, messages
 from backend.platform.dates import check_date
 from backend.platform.messages import Problem
-from backend.platform.storage import utcnow
+from backend.platform.storage import parse_iso, utcnow
 from backend.platform.words import time_point, word
 from backend.system import System
 from backend.web import charts, clinic
@@ -107,6 +107,10 @@ def export_refused(request: Request, exc: ExportError) -> Template:
     return response
 
 
+def _local_day(at: str | None, time_zone: str) -> date | None:
+    return parse_iso(at).astimezone(formatting.zone(time_zone)).date() if at else None
+
+
 def _alerts(rows: Any, notes: Any, library: Any) -> list[dict[str, Any]]:
     by_alert: dict[int, list[str]] = {}
     for n in notes:
@@ -115,7 +119,8 @@ def _alerts(rows: Any, notes: Any, library: Any) -> list[dict[str, Any]]:
         {
             "row": r,
             "opened": day(r["opened_on"]),
-            "closed": day((r["closed_at"] or r["resolved_at"] or "")[:10]),
+            # The patient's own day, as `opened` is (a UTC date is a day early after midnight).
+            "closed": day(_local_day(r["closed_at"] or r["resolved_at"], r["timezone"])),
             "severity": word("severity", r["severity"]),
             "rule": rule_name(r["rule_id"], library),
             "status": status_name(r),
