@@ -26,6 +26,7 @@ from backend.exports.spreadsheet import guard
 from backend.exports.wide import cell, dutch_score_name, ordered_scores, questionnaire_title, score_column
 from backend.patients import store as patients
 from backend.platform.formatting import round_half_up
+from backend.platform.formatting import today as today_in_clinic
 from backend.platform.words import time_point, word
 
 
@@ -152,9 +153,10 @@ def cohort_outcomes(
     time_points: Sequence[TimePoint] = DEFAULT_TIME_POINTS,
     today: date | None = None,
 ) -> Iterator[Outcome]:
-    """Each patient's outcome at each time point, patient by patient (streams)."""
+    """Each patient's outcome at each time point, patient by patient (streams); by default as of
+    the clinic's today, not the server's."""
     cohort_patients(conn, pathway_id)
-    return _cohort_outcomes(conn, pathway_id, tuple(time_points), today or date.today())
+    return _cohort_outcomes(conn, pathway_id, tuple(time_points), today or today_in_clinic())
 
 
 def _cohort_outcomes(

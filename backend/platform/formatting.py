@@ -87,11 +87,18 @@ def day(d: date, language: str | None = None, *, year: bool = True) -> str:
 
 
 def zone(name: str | None) -> tzinfo:
-    """The named IANA zone, the clinic's own when none (or an unknown one) is given."""
+    """The named IANA zone, the clinic's own when none (or an unknown one) is given; a folder of
+    the zone database ("Europe") raises OSError."""
     try:
         return ZoneInfo(name or CLINIC_ZONE)
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, OSError):
         return ZoneInfo(CLINIC_ZONE)
+
+
+def today(zone_name: str | None = None) -> date:
+    """Today in the named zone (the clinic's when none): after midnight in Amsterdam the UTC
+    date is still yesterday."""
+    return datetime.now(zone(zone_name)).date()
 
 
 @lru_cache(maxsize=1024)

@@ -205,7 +205,7 @@ class InboxController(Controller):
             confirmed = ""
             if saved == "expected":  # back from "Verwacht niveau opslaan": say what holds now
                 expected = overrides.expected_in_force(
-                    conn, row["patient_id"], formatting_today(row["timezone"])
+                    conn, row["patient_id"], formatting.today(row["timezone"])
                 )
                 if expected is not None:
                     confirmed = messages.text(
@@ -213,7 +213,7 @@ class InboxController(Controller):
                         value=formatting.setting(expected.value),
                         until=day(expected.until),
                     )
-            last = min(formatting_today(row["timezone"]), _chart_end(row))
+            last = min(formatting.today(row["timezone"]), _chart_end(row))
             first = last - timedelta(days=CHART_DAYS - 1)
             thresholds = patient_thresholds(
                 system.pathways, row["pathway_id"], row["patient_thresholds"], last
@@ -390,7 +390,7 @@ class InboxController(Controller):
                 object=f"{len(rows)} alerts",
             )
         )
-        name = CSV_NAMES[dialect].format(day=formatting_today(None).isoformat())
+        name = CSV_NAMES[dialect].format(day=formatting.today(None).isoformat())
         return Response(
             content=body.encode("utf-8"),
             media_type="text/csv; charset=utf-8",
@@ -437,10 +437,6 @@ def _together(rows: list[Any], query: Any) -> dict[str, tuple[int, str]]:
 
 
 # -- helpers shared with the patient page ----------------------------------------------------
-def formatting_today(time_zone: str) -> date:
-    return utcnow().astimezone(formatting.zone(time_zone)).date()
-
-
 def _chart_end(row: Any) -> date:
     """An old alert's chart ends some days after its last evidence, a recent one today."""
     return date.fromisoformat(row["last_evidence_on"]) + timedelta(days=14)

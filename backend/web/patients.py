@@ -162,7 +162,7 @@ class PatientsController(Controller):
             form=values,
             form_token=token,
             errors=error,
-            today=date.today().isoformat(),
+            today=formatting.today(values.get("timezone")).isoformat(),
         )
 
     @post("/patients", name="clinic:enrol-submit")
@@ -187,7 +187,7 @@ class PatientsController(Controller):
                     since=", ".join(formatting.day(at.astimezone(local).date()) for at in same),
                 )
             anchor = (
-                enrolment.check_anchor(values["anchor_date"], today=utcnow().date())
+                enrolment.check_anchor(values["anchor_date"], today=formatting.today(values["timezone"]))
                 if values["anchor_date"]
                 else None
             )

@@ -185,3 +185,52 @@ def test_replay_refuses_a_week_date_and_a_stray_year_naming_the_line():
     with pytest.raises(ReplayError, match="line 12, column local_date: 0001-01-02 lies more than 10 years"):
         list(replay(long_rows(days[:10] + ["0001-01-02"] + days[10:]), None, None, None, None))
     assert list(replay(long_rows(days), None, None, None, None)) == []
+
+
+# 25 hours apart: at any moment the UTC date is wrong for at least one of them.
+FAR_ZONES = ["Pacific/Kiritimati", "Pacific/Pago_Pago"]
+
+
+@pytest.mark.parametrize("zone", FAR_ZONES)
+def test_an_anchor_is_judged_by_the_patients_own_today_in_the_clinic_and_the_cli(
+    services, client, clinician, tmp_path, zone
+):
+    from zoneinfo import ZoneInfo
+
+    from backend.platform.dates import ANCHOR_DAYS
+    from tests.test_cli import run
+    from tests.test_clinic import enrol_form
+
+    today = datetime.now(ZoneInfo(zone)).date()
+    first, last = today - timedelta(days=ANCHOR_DAYS), today + timedelta(days=ANCHOR_DAYS)
+    for n, (day, taken) in enumerate(
+        [(first, True), (last, True), (first - timedelta(days=1), False), (last + timedelta(days=1), False)]
+    ):
+        form = {
+            **enrol_form(client),
+            "display_name": f"Dhr. Ver {n}",
+            "pathway_id": "tps",
+            "timezone": zone,
+            "anchor_date": day.isoformat(),
+        }
+        r = client.post("/clinic/patients", data=form, follow_redirects=False)
+        stored = services.db.query(
+            "SELECT anchor_date FROM patients WHERE display_name = ?", (f"Dhr. Ver {n}",)
+        )
+        assert (r.status_code < 400, [s["anchor_date"] for s in stored]) == (
+            (True, [day.isoformat()]) if taken else (False, [])
+        ), (zone, day, r.status_code)
+    for day in (first, last):
+        cli = run(
+            tmp_path,
+            "enrol",
+            "--name",
+            "A",
+            "--pathway",
+            "tps",
+            "--timezone",
+            zone,
+            "--start",
+            day.isoformat(),
+        )
+        assert cli.returncode == 0, (zone, day, cli.stderr)
