@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from backend.alerts import lifecycle as alerts
+from backend.alerts.detection import DIARY
 from backend.diary.questionnaires import Library
 from backend.diary.responses import MAX_EDITS_PER_HOUR, Checked, Outcomes, store
 from backend.patients.enrolment import Patient
@@ -45,7 +46,15 @@ def receive(
             conn,
             "evaluate_alerts",
             patient,
-            lambda: evaluate_alerts(conn, patient, library, pathways, now, current=current),
+            lambda: evaluate_alerts(
+                conn,
+                patient,
+                library,
+                pathways,
+                now,
+                current=current,
+                heard_now=any(c.questionnaire == DIARY for c in new),
+            ),
         )
     return outcomes
 
@@ -70,10 +79,13 @@ def evaluate_alerts(
     now: datetime,
     *,
     current: bool = False,
+    heard_now: bool = False,
 ) -> None:
     today = patient.local_today(now)
     known = patient if current else None
-    alerts.evaluate_patient(conn, patient.id, today, library, pathways, now=now, patient=known)
+    alerts.evaluate_patient(
+        conn, patient.id, today, library, pathways, now=now, patient=known, heard_now=heard_now
+    )
 
 
 def _isolated(conn: sqlite3.Connection, name: str, patient: Patient, step: Callable[[], None]) -> None:

@@ -353,17 +353,23 @@ def test_kept_reads_give_what_a_fresh_read_gives(db, tmp_path, monkeypatch):
 
     def seed(conn):
         add_patient(conn)
-        for i in range(41):
+        for i in range(40):
             add_diary(conn, "p1", START + timedelta(days=i), pain_avg=3 + i % 3)
 
     db.write_sync(seed)
-    assert kept() == fresh() and len(fresh()) == 41
+    assert kept() == fresh() and len(fresh()) == 40
     full_reads = []
     real = alerts.diary_store.detection_rows
     monkeypatch.setattr(alerts.diary_store, "detection_rows", lambda *a: full_reads.append(a) or real(*a))
+    # Today's diary, new (put last in place), then edited (replaced in place).
+    db.write_sync(lambda conn: add_diary(conn, "p1", today, at=f"{today}T19:00:00Z", pain_avg=5))
+    appended = kept()
+    assert full_reads == []  # the new day only
+    assert appended == fresh() and len(appended) == 41 and appended[-1].answers["pain_avg"] == 5
+    full_reads.clear()
     db.write_sync(lambda conn: add_diary(conn, "p1", today, at=f"{today}T20:00:00Z", pain_avg=9))
     assert kept()[-1].answers["pain_avg"] == 9
-    assert full_reads == []  # the edited day only
+    assert full_reads == []  # the changed day only
     assert kept() == fresh() and fresh()[-1].answers["pain_avg"] == 9
 
     def rolled_back(conn):

@@ -108,13 +108,12 @@ _NUMBER = (int, float)
 
 
 def daily_values(diary: Mapping[date, Entry], item: str) -> dict[date, float]:
-    out: dict[date, float] = {}
-    for day, entry in diary.items():
-        value = entry.answers.get(item)
-        # type(), not isinstance: a bool is not a pain score (and this runs 57 times a rule).
-        if type(value) in _NUMBER and math.isfinite(value):
-            out[day] = float(value)
-    return out
+    # type(), not isinstance: a bool is not a pain score (and this runs 57 times a rule).
+    return {
+        day: float(value)
+        for day, entry in diary.items()
+        if type(value := entry.answers.get(item)) in _NUMBER and math.isfinite(value)
+    }
 
 
 def pain_rise(ctx: Context) -> list[Finding]:

@@ -268,13 +268,26 @@ def load_entries(
     if have is not None and have.token == token and have.span == (since, until):
         changed = diary_store.changed_rows(conn, patient_id)
         if all(r[2] == DIARY and since <= r[0] <= until for r in changed):
+            resort = False
             for row in changed:
-                have.rows[row[2], row[0]] = ((row[0], row[1], row[2]), _entry(row))
+                key, order = (row[2], row[0]), (row[0], row[1], row[2])
+                entry, was = _entry(row), have.rows.get(key)
+                last = have.rows[_entry_key(have.entries[-1])][0] if have.entries else None
+                # The usual change, today's diary (new or edited): it sorts last, so it is put
+                # in place; anything else sorts them all again.
+                if last is not None and order > last and was is None:
+                    have.entries.append(entry)
+                elif last is not None and was is not None and was[0] == last and order >= last:
+                    have.entries[-1] = entry
+                else:
+                    resort = True
+                have.rows[key] = (order, entry)
             if changed:
                 have.token = next(_TOKENS)
                 diary_store.kept(conn, patient_id, have.token)
-                # As detection_rows' rows sort: local_date, authored_at (one per questionnaire and day).
-                have.entries = [e for _, e in sorted(have.rows.values())]
+                if resort:
+                    # As detection_rows' rows sort: local_date, authored_at (one per questionnaire and day).
+                    have.entries = [e for _, e in sorted(have.rows.values())]
             memo.patients[patient_id] = have
             return list(have.entries)
     if token is not None:
@@ -292,6 +305,10 @@ def load_entries(
     while len(memo.patients) > KEPT_PATIENTS:
         diary_store.forget(conn, memo.patients.popitem(last=False)[0])
     return list(entries)
+
+
+def _entry_key(e: Entry) -> tuple[str, str]:
+    return e.questionnaire, e.local_date.isoformat()
 
 
 def _entry(row: tuple) -> Entry:
@@ -470,13 +487,15 @@ def evaluate_patient(
     now: datetime | None = None,
     patient: patients_store.Patient | None = None,
     keep: bool = True,
+    heard_now: bool = False,
 ) -> Changes:
     """Run every rule for one patient as of their local `today` and store the alert changes.
 
     Runs inside the caller's write transaction (the writer connection): after a new response,
     so the alert exists before the HTTP answer returns, and in the nightly sweep. `patient`:
     the patient's row as read in this transaction, if the caller has it (else it is read);
-    `keep`: see `load_entries`.
+    `keep`: see `load_entries`; `heard_now`: a diary was received at `now` in this
+    transaction (intake), so the patient was last heard from today without a read.
     """
     if patient is None or patient.id != patient_id:
         patient = patients_store.get(conn, patient_id)
@@ -485,7 +504,7 @@ def evaluate_patient(
     thresholds = patient_thresholds(pathways, patient.pathway_id, patient.thresholds, today)
     entries = load_entries(conn, patient_id, today, lookback_days(thresholds), keep=keep)
     enrolled_on = patient.enrolled_on
-    heard_on = diary_heard_on(conn, patient_id, patient.timezone)
+    heard_on = today if heard_now else diary_heard_on(conn, patient_id, patient.timezone)
     paused = date.fromisoformat(patient.paused_until) if patient.paused_until else None
     findings = evaluate(
         entries, thresholds, today, enrolled_on, library, heard_on=heard_on, paused_until=paused

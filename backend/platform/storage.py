@@ -148,11 +148,41 @@ def _is_storage_fault(exc: BaseException | None) -> bool:
 
 
 class _Job:
-    __slots__ = ("fn", "future")
+    """A write job and where its outcome goes: a thread's Future, or an asyncio future of
+    `loop` (settled on that loop, every job of a group in one call: one wake-up of the loop
+    per commit, not one per job)."""
 
-    def __init__(self, fn: Callable[[sqlite3.Connection], Any]):
+    __slots__ = ("fn", "future", "loop")
+
+    def __init__(
+        self,
+        fn: Callable[[sqlite3.Connection], Any],
+        future: asyncio.Future | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ):
         self.fn = fn
-        self.future: Future = Future()
+        self.future: Future | asyncio.Future = future if future is not None else Future()
+        self.loop = loop
+
+
+def _settle(jobs: list[_Job], outcomes: list[tuple[bool, Any]]) -> None:
+    """Hand each job its outcome (True, value) or (False, exception)."""
+    on_loops: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, tuple[bool, Any]]]] = {}
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        if job.loop is not None:
+            on_loops.setdefault(job.loop, []).append((job.future, outcome))
+        elif not job.future.done():
+            ok, value = outcome
+            job.future.set_result(value) if ok else job.future.set_exception(value)
+    for loop, settled in on_loops.items():
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+            loop.call_soon_threadsafe(_settle_on_loop, settled)
+
+
+def _settle_on_loop(settled: list[tuple[asyncio.Future, tuple[bool, Any]]]) -> None:
+    for future, (ok, value) in settled:
+        if not future.done():  # a waiter that was cancelled (its job ran all the same)
+            future.set_result(value) if ok else future.set_exception(value)
 
 
 class Writer:
@@ -184,11 +214,14 @@ class Writer:
                 self._started = False
 
     def submit(self, fn: Callable[[sqlite3.Connection], T]) -> Future:
+        job = _Job(fn)
+        self.enqueue(job)
+        return job.future
+
+    def enqueue(self, job: _Job) -> None:
         if not self._started:
             self.start()
-        job = _Job(fn)
         self._queue.put(job)
-        return job.future
 
     def _loop(self) -> None:
         conn = self._conn
@@ -242,11 +275,7 @@ class Writer:
                 conn.execute("ROLLBACK")
             self._fail_all(jobs, exc)
             return
-        for job, (ok, value) in zip(jobs, results, strict=True):
-            if ok:
-                job.future.set_result(value)
-            else:
-                job.future.set_exception(value)
+        _settle(jobs, results)
 
     @staticmethod
     def _fail_all(jobs: list[_Job], exc: BaseException) -> None:
@@ -257,9 +286,7 @@ class Writer:
             )
         else:
             err = exc
-        for job in jobs:
-            if not job.future.done():
-                job.future.set_exception(err)
+        _settle(jobs, [(False, err)] * len(jobs))
 
 
 class Database:
@@ -389,7 +416,10 @@ class Database:
 
     # -- writes ---------------------------------------------------------------------------
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.wrap_future(self.writer.submit(fn))
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.writer.enqueue(_Job(fn, future, loop))
+        return await future
 
     def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return self.writer.submit(fn).result()
