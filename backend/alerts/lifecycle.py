@@ -272,9 +272,9 @@ def load_entries(
             for row in changed:
                 key, order = (row[2], row[0]), (row[0], row[1], row[2])
                 entry, was = _entry(row), have.rows.get(key)
-                last = have.rows[_entry_key(have.entries[-1])][0] if have.entries else None
-                # The usual change, today's diary (new or edited): it sorts last, so it is put
-                # in place; anything else sorts them all again.
+                e = have.entries[-1] if have.entries else None
+                last = have.rows[e.questionnaire, e.local_date.isoformat()][0] if e else None
+                # Today's diary, new or edited, sorts last: put in place (else sort them all).
                 if last is not None and order > last and was is None:
                     have.entries.append(entry)
                 elif last is not None and was is not None and was[0] == last and order >= last:
@@ -305,10 +305,6 @@ def load_entries(
     while len(memo.patients) > KEPT_PATIENTS:
         diary_store.forget(conn, memo.patients.popitem(last=False)[0])
     return list(entries)
-
-
-def _entry_key(e: Entry) -> tuple[str, str]:
-    return e.questionnaire, e.local_date.isoformat()
 
 
 def _entry(row: tuple) -> Entry:
@@ -494,8 +490,7 @@ def evaluate_patient(
     Runs inside the caller's write transaction (the writer connection): after a new response,
     so the alert exists before the HTTP answer returns, and in the nightly sweep. `patient`:
     the patient's row as read in this transaction, if the caller has it (else it is read);
-    `keep`: see `load_entries`; `heard_now`: a diary was received at `now` in this
-    transaction (intake), so the patient was last heard from today without a read.
+    `keep`: see `load_entries`; `heard_now`: a diary was received at `now` (intake: no read).
     """
     if patient is None or patient.id != patient_id:
         patient = patients_store.get(conn, patient_id)
