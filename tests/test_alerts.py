@@ -344,7 +344,7 @@ def test_kept_reads_give_what_a_fresh_read_gives(db, tmp_path, monkeypatch):
     def fresh() -> list:
         conn = sqlite3.connect(tmp_path / "pijnwacht.db")
         try:
-            return alerts.load_entries(conn, "p1", today, 57)
+            return alerts.load_entries(conn, "p1", today, 57, keep=False)  # read, keep nothing
         finally:
             conn.close()
 
