@@ -23,7 +23,7 @@ import msgspec
 from backend.alerts import overrides
 from backend.exports.run import add_export_command
 from backend.patients import enrolment
-from backend.platform import accounts, audit, formatting, replication
+from backend.platform import accounts, audit, replication
 from backend.platform.files import atomic_path
 from backend.platform.replication import new_generation
 from backend.platform.settings import Settings, SettingsError, load_settings
@@ -204,11 +204,6 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 # -- enrolment ----------------------------------------------------------------------------
 def cmd_enrol(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    try:
-        today = formatting.today(args.timezone)  # the patient's own today, not the UTC date
-        start = enrolment.check_anchor(args.start, today=today) if args.start else None
-    except enrolment.EnrolmentError as exc:
-        return _fail(f"--start: {exc}")
     svc = build(settings, push=False)
 
     def create(conn):
@@ -218,7 +213,7 @@ def cmd_enrol(args: argparse.Namespace) -> int:
             pathway_id=args.pathway,
             known_pathways=svc.pathway_ids,
             timezone=args.timezone,
-            anchor_date=start,
+            anchor_date=args.start,  # checked there, against the patient's own today
             reminder_time=args.reminder_time,
             code_days=settings.enrol_code_days,
         )

@@ -272,15 +272,15 @@ def load_entries(
             for row in changed:
                 key, order = (row[2], row[0]), (row[0], row[1], row[2])
                 entry, was = _entry(row), have.rows.get(key)
-                e = have.entries[-1] if have.entries else None
-                last = have.rows[e.questionnaire, e.local_date.isoformat()][0] if e else None
+                tail = have.entries[-1] if have.entries else None
+                last = have.rows[tail.questionnaire, tail.local_date.isoformat()][0] if tail else None
                 # Today's diary, new or edited, sorts last: put in place (else sort them all).
-                if last is not None and order > last and was is None:
-                    have.entries.append(entry)
-                elif last is not None and was is not None and was[0] == last and order >= last:
-                    have.entries[-1] = entry
-                else:
+                if last is None or order < last or (was is not None and was[0] != last):
                     resort = True
+                elif was is None:
+                    have.entries.append(entry)
+                else:
+                    have.entries[-1] = entry
                 have.rows[key] = (order, entry)
             if changed:
                 have.token = next(_TOKENS)

@@ -26,7 +26,7 @@ from backend.exports.spreadsheet import guard
 from backend.exports.wide import cell, dutch_score_name, ordered_scores, questionnaire_title, score_column
 from backend.patients import store as patients
 from backend.platform.formatting import round_half_up
-from backend.platform.formatting import today as today_in_clinic
+from backend.platform.formatting import today as clinic_today
 from backend.platform.words import time_point, word
 
 
@@ -156,7 +156,7 @@ def cohort_outcomes(
     """Each patient's outcome at each time point, patient by patient (streams); by default as of
     the clinic's today, not the server's."""
     cohort_patients(conn, pathway_id)
-    return _cohort_outcomes(conn, pathway_id, tuple(time_points), today or today_in_clinic())
+    return _cohort_outcomes(conn, pathway_id, tuple(time_points), today or clinic_today())
 
 
 def _cohort_outcomes(

@@ -114,7 +114,7 @@ def create_patient(
     pathway_id: str,
     known_pathways: set[str] | frozenset[str],
     timezone: str = "Europe/Amsterdam",
-    anchor_date: date | None = None,
+    anchor_date: str | date | None = None,
     reminder_time: str = "20:00",
     language: str = "nl",
     created_by: int | None = None,
@@ -125,7 +125,8 @@ def create_patient(
     """Enrol a patient: returns (patient, one-time code, code expiry as UTC ISO).
 
     `now`: when the enrolment happens (default now; a demo cohort or a test starts in the
-    past, and the anchor is checked against that day). `patient_id`: an id the caller chose
+    past, and the anchor, a date or as the form or `--start` gave it, is checked against that
+    day in the patient's own zone). `patient_id`: an id the caller chose
     (a test's fixture) instead of a fresh random one."""
     if pathway_id not in known_pathways:
         raise EnrolmentError(
@@ -138,8 +139,7 @@ def create_patient(
         raise EnrolmentError("settings.language")
     now = now or utcnow()
     local_today = now.astimezone(ZoneInfo(timezone)).date()
-    anchor = anchor_date or local_today
-    check_anchor(anchor, today=local_today)
+    anchor = check_anchor(anchor_date, today=local_today) if anchor_date else local_today
     pid = patient_id or _fresh_id(conn)
     store.insert(
         conn,

@@ -171,18 +171,26 @@ def _settle(jobs: list[_Job], outcomes: list[tuple[bool, Any]]) -> None:
     for job, outcome in zip(jobs, outcomes, strict=True):
         if job.loop is not None:
             on_loops.setdefault(job.loop, []).append((job.future, outcome))
-        elif not job.future.done():
-            ok, value = outcome
-            job.future.set_result(value) if ok else job.future.set_exception(value)
+        else:
+            _settle_one(job.future, outcome)
     for loop, settled in on_loops.items():
         with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
             loop.call_soon_threadsafe(_settle_on_loop, settled)
 
 
 def _settle_on_loop(settled: list[tuple[asyncio.Future, tuple[bool, Any]]]) -> None:
-    for future, (ok, value) in settled:
-        if not future.done():  # a waiter that was cancelled (its job ran all the same)
-            future.set_result(value) if ok else future.set_exception(value)
+    for future, outcome in settled:
+        _settle_one(future, outcome)
+
+
+def _settle_one(future: Future | asyncio.Future, outcome: tuple[bool, Any]) -> None:
+    if future.done():  # a waiter that was cancelled (its job ran all the same)
+        return
+    ok, value = outcome
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
 
 
 class Writer:

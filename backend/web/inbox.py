@@ -390,7 +390,7 @@ class InboxController(Controller):
                 object=f"{len(rows)} alerts",
             )
         )
-        name = CSV_NAMES[dialect].format(day=formatting.today(None).isoformat())
+        name = CSV_NAMES[dialect].format(day=formatting.today().isoformat())
         return Response(
             content=body.encode("utf-8"),
             media_type="text/csv; charset=utf-8",

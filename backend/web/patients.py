@@ -186,18 +186,13 @@ class PatientsController(Controller):
                     name=values["display_name"],
                     since=", ".join(formatting.day(at.astimezone(local).date()) for at in same),
                 )
-            anchor = (
-                enrolment.check_anchor(values["anchor_date"], today=formatting.today(values["timezone"]))
-                if values["anchor_date"]
-                else None
-            )
             patient, code, expires = enrolment.create_patient(
                 conn,
                 display_name=values["display_name"],
                 pathway_id=values["pathway_id"],
                 known_pathways=system.pathway_ids,
                 timezone=values["timezone"] or "Europe/Amsterdam",
-                anchor_date=anchor,
+                anchor_date=values["anchor_date"] or None,  # checked there, in the patient's zone
                 reminder_time=values["reminder_time"] or "20:00",
                 created_by=user_id,
                 code_days=system.settings.enrol_code_days,
