@@ -78,6 +78,25 @@ def test_an_alert_that_gets_materially_worse_is_a_new_row_on_the_day_it_resurfac
     assert len({row.opened_on for row in pain}) == len(pain)
 
 
+def test_a_noisy_patients_level_wandering_within_one_rise_is_one_row_a_steady_ones_is_news():
+    # The same rise (baseline ~4, then ~8 for three weeks) with the same wander inside it: four
+    # days at 7, then four at 10 (+3: a clinically important change, 30 % of 10). For a
+    # patient whose days swing by 2 to 3 points that wander is their noise, not news; for a
+    # patient whose days barely move it is.
+    noisy = [1, 7, 2, 6, 4, 1, 7, 3, 6, 2]
+    steady = [4, 4, 3, 4, 5, 4, 4, 3, 4, 4]
+    rise = [7, 7, 7, 7, 10, 10, 10, 10, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8]
+
+    def opened(base: list[int]) -> list:
+        rows = history("a", 80, pain=lambda i: base[i % 10] if i < 60 else rise[i - 60])
+        return [a for a in replay(rows, None, None, None, None) if a.rule_id == "pain_rise"]
+
+    assert len(opened(noisy)) == 1, [a.reason for a in opened(noisy)]
+    first, again = opened(steady)
+    assert "sinds 8 mrt. gestegen van 6,3 naar 9,3" in again.reason
+    assert START + timedelta(days=64) <= again.opened_on <= START + timedelta(days=67)
+
+
 def test_a_real_rise_after_a_noise_alert_held_open_by_weak_evidence_is_a_new_row():
     # Four noisy days open an alert; weeks of pain just above the baseline (too weak to open
     # one) must not keep it open until the real rise, which would then show nothing new.

@@ -146,10 +146,9 @@ def pain_rise(ctx: Context) -> list[Finding]:
     found = kept.baseline
     if found is None or len(recent) < 2:
         return []
-    base_days, base, baseline = found.days, found.values, found.value
+    base, baseline = found.values, found.value
     important = important_change(t, baseline)
     raised = t.raised_day_share * important
-    noise: Noise | None = None
     limit = t.warmup_noise_z if found.kind != "full" else t.noise_z
     best: tuple[float, int, float, int] | None = None  # z, days, mean, elevated
     for w in range(t.min_window_days, t.window_days + 1):
@@ -165,25 +164,15 @@ def pain_rise(ctx: Context) -> list[Finding]:
         elevated = sum(1 for v in values if v - baseline >= raised)
         if elevated < t.persistence_days or elevated < t.persistence_share * n:
             continue
-        if noise is None:
-            if kept.noise is None:
-                if found.kind == "full":
-                    kept.noise = Noise.of(base_days)
-                else:
-                    # A short baseline (warm-up, re-armed): one flare among ten days weighs
-                    # too much, so its highest day is left out, and the SD taken at its upper
-                    # bound.
-                    kept.noise = Noise.of(base_days, drop_highest=1).widened(len(base))
-            noise = kept.noise
-        z = rise / noise.standard_error(n, len(base))
+        z = rise / kept.noise_model().standard_error(n, len(base))
         if z >= limit and (best is None or z > best[0]):
             best = (z, n, mean, elevated)
     if best is None:
-        return _pain_holds(t, recent, baseline, important, today)
+        return _pain_holds(t, recent, baseline, important, today, kept)
     _, n, mean, elevated = best
     severity: Severity = "high" if mean - baseline >= t.high_rise_points else "routine"
     reason = f"{_pain_reason(mean, n, baseline)}; {elevated} van {n} dagen ≥ {nl(baseline + raised)}"
-    level, material = _pain_level(t, recent)
+    level, material = _pain_level(t, recent, kept.noise_model())
     return [Finding("pain_rise", "pain", severity, reason, today, level, material)]
 
 
@@ -193,6 +182,19 @@ class _KeptBaseline:
     def __init__(self, baseline: Baseline | None):
         self.baseline = baseline
         self.noise: Noise | None = None
+
+    def noise_model(self) -> Noise:
+        """The patient's noise, from the baseline days (computed once, when first needed)."""
+        if self.noise is None:
+            found = self.baseline
+            assert found is not None
+            if found.kind == "full":
+                self.noise = Noise.of(found.days)
+            else:
+                # A short baseline (warm-up, re-armed): one flare among ten days weighs too
+                # much, so its highest day is left out, and the SD taken at its upper bound.
+                self.noise = Noise.of(found.days, drop_highest=1).widened(len(found.days))
+        return self.noise
 
 
 @functools.lru_cache(maxsize=4096)
@@ -204,16 +206,26 @@ def _baseline(t: Thresholds, today: date, before: tuple[tuple[date, float], ...]
     return _KeptBaseline(pain_baseline(t, before, today))
 
 
-def _pain_level(t: Thresholds, recent: list[tuple[date, float]]) -> tuple[float, float]:
+def _pain_level(t: Thresholds, recent: list[tuple[date, float]], noise: Noise) -> tuple[float, float]:
     """The pain level now (mean of the last `min_window_days` entries), and the rise above a
-    level seen before that is news again: 2 points, or 30 % of the level if less."""
+    level seen before that is news again: a clinically important change (2 points, or 30 %
+    of the level if more) that also stands out from the patient's own day-to-day variability
+    (`noise_z` standard errors of the difference of two such levels). A level of four noisy
+    days swings by more than 2 points in a patient whose days swing by 2; a resurfacing for
+    that is not news, and buries the news that is."""
     last = [v for _, v in recent[-t.min_window_days :]]
     level = sum(last) / len(last)
-    return level, max(t.change_points, t.change_percent / 100 * level)
+    clinical = max(t.change_points, t.change_percent / 100 * level)
+    return level, max(clinical, 3.5 * noise.level_difference(len(last)))
 
 
 def _pain_holds(
-    t: Thresholds, recent: list[tuple[date, float]], baseline: float, important: float, today: date
+    t: Thresholds,
+    recent: list[tuple[date, float]],
+    baseline: float,
+    important: float,
+    today: date,
+    kept: _KeptBaseline,
 ) -> list[Finding]:
     """The recent days still raised by `hold_share` of the important change: an open pain
     alert stays open (the rise goes on), though this would not open one."""
@@ -225,7 +237,7 @@ def _pain_holds(
     mean = sum(values) / len(values)
     if mean - baseline < t.hold_share * important:
         return []
-    level, material = _pain_level(t, recent)
+    level, material = _pain_level(t, recent, kept.noise_model())
     reason = _pain_reason(mean, len(values), baseline)
     return [Finding("pain_rise", "pain", "routine", reason, today, level, material, opens=False)]
 

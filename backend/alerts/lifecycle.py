@@ -2,8 +2,8 @@
 
 One open alert per patient and rule: a finding for a rule without an open alert opens one;
 new evidence for an open alert updates it (never a second) - unless the evidence is news:
-materially worse than the level the alert stood at when it opened or was last seen (a
-clinically important rise above that level, or a higher severity), or a new episode of an
+materially worse than the level the alert stood at when it opened or was last seen (the
+finding's `material` rise above that level, or a higher severity), or a new episode of an
 urgent alert nobody has seen. Then the alert resurfaces: a new alert, open and unseen, whose
 reason says what changed, and the old one points to it. An alert whose condition has been
 clear for the quiet period closes - except an urgent one nobody has seen, which waits for a

@@ -165,11 +165,19 @@ class Noise(msgspec.Struct):
         (about an upper 90 % limit)."""
         return Noise(self.sd * (1 + 1.3 / math.sqrt(n)), self.autocorrelation)
 
+    def level_difference(self, n: int) -> float:
+        """SE of the difference of two means of n consecutive days, weeks apart (a level now
+        against one seen before), allowing for carry-over."""
+        return math.sqrt(2 * self._var_mean(n))
+
+    def _var_mean(self, n: int) -> float:
+        r = self.autocorrelation
+        return self.sd**2 / n * (1 + 2 * sum((1 - k / n) * r**k for k in range(1, n)))
+
     def standard_error(self, n: int, n_baseline: int) -> float:
         """SE of (mean of n consecutive days - baseline median), allowing for carry-over."""
         r = self.autocorrelation
-        inflation = 1 + 2 * sum((1 - k / n) * r**k for k in range(1, n))
-        var_mean = self.sd**2 / n * inflation
+        var_mean = self._var_mean(n)
         # A lightly trimmed mean is nearly as efficient as the mean (a median: 1.57).
         var_base = 1.1 * self.sd**2 / n_baseline * (1 + r) / (1 - r)
         return math.sqrt(var_mean + var_base)
