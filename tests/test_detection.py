@@ -146,6 +146,53 @@ def test_a_noisy_patient_needs_a_bigger_rise_than_a_steady_one():
     assert "pain_rise" not in rules(evaluate(noisy, t, day(63), START))
 
 
+def opioid_thresholds(library) -> Thresholds:
+    from backend.patients.pathways import load_pathways
+
+    return thresholds_for(load_pathways(ROOT / "questionnaires", library)["opioid"].detection, {})
+
+
+def on_rescue(usual: list[int], recent: list[int], pain=lambda i: (4, 3, 4, 5, 4)[i % 5]) -> list[Entry]:
+    """60 diary days on `usual` rescue doses a day (repeating), then `recent` ones."""
+    doses = [usual[i % len(usual)] for i in range(60)] + recent
+    return [diary(i, pain(i), rescue_doses=n) for i, n in enumerate(doses)]
+
+
+def test_escalating_rescue_use_alerts_on_the_opioid_pathway_with_the_numbers(library):
+    t = opioid_thresholds(library)
+    entries = on_rescue([1, 1, 0, 2, 1], [3, 3, 4, 3, 3, 4])
+    found = [f for f in evaluate(entries, t, day(65), START) if f.rule_id == "rescue_rise"]
+    assert [(f.category, f.severity) for f in found] == [("pain", "routine")]
+    assert found[0].reason == (
+        "noodmedicatie gemiddeld 2,9 keer per dag over 8 dagen tegenover baseline 1,0; 7 van 8 dagen ≥ 2,0"
+    )
+    # A patient who never needed rescue medication and now takes it daily: escalation too.
+    assert "rescue_rise" in rules(evaluate(on_rescue([0], [2, 1, 2, 2, 1, 2]), t, day(65), START))
+    # Other pathways do not judge rescue use (they set no `rescue_rise_doses`).
+    assert "rescue_rise" not in rules(evaluate(entries, Thresholds(), day(65), START))
+
+
+def test_a_bad_weekend_or_a_small_rise_on_much_rescue_use_is_no_escalation(library):
+    t = opioid_thresholds(library)
+    weekend = on_rescue([1, 1, 0, 2, 1], [1, 6, 6, 1, 1, 1])
+    assert "rescue_rise" not in rules(evaluate(weekend, t, day(65), START))
+    # Usually 3 a day, now 4-5: a dose more, but not twice the usual.
+    more = on_rescue([3, 3, 2, 4, 3], [4, 5, 4, 5, 4, 4])
+    assert "rescue_rise" not in rules(evaluate(more, t, day(65), START))
+
+
+def test_more_pain_and_more_rescue_medication_together_are_one_pain_alert(library):
+    t = opioid_thresholds(library)
+    entries = on_rescue(
+        [1, 1, 0, 2, 1], [3, 3, 4, 3, 3, 4], pain=lambda i: 7 if i >= 60 else (4, 3, 4, 5)[i % 4]
+    )
+    found = [f for f in evaluate(entries, t, day(65), START) if f.category == "pain"]
+    assert [f.rule_id for f in found] == ["pain_rise"]
+    assert (
+        "gemiddelde pijn 7,0" in found[0].reason and "; noodmedicatie gemiddeld 2,9 keer" in found[0].reason
+    )
+
+
 def test_gaps_duplicates_missing_items_and_a_single_entry_never_crash():
     t = Thresholds()
     # A new patient without any diary: only the silence rule may speak.

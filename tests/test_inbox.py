@@ -453,6 +453,43 @@ def test_a_side_effect_alerts_page_charts_that_side_effects_days(client, clinici
     assert today.isoformat() not in side  # dates as Dutch words
 
 
+def test_escalating_rescue_use_on_the_opioid_pathway_reaches_the_inbox_with_its_own_chart(
+    client, clinician, services
+):
+    """Product: the opioid pathway alerts on escalating rescue use. A patient whose pain stays
+    the same but who needs rescue medication three times a day instead of once gets one alert,
+    named in the clinic's words, whose page charts the doses per day."""
+    today = datetime.now(AMS).date()
+    since = (today - timedelta(days=60)).isoformat()
+
+    def eight_weeks_of_diary(name: str, pathway: str) -> str:
+        pid, headers = enrol_patient(services, client, name=name, pathway=pathway)
+        services.db.write_sync(
+            lambda conn: (
+                patients_store.set_enrolled_at(conn, pid, f"{since}T08:00:00Z"),
+                patients_store.update(conn, pid, {"anchor_date": since}),
+            )
+        )
+        for i in range(56, -1, -1):
+            doses = (1, 0, 1, 2, 1)[i % 5] if i > 5 else (3, 4, 3)[i % 3]
+            put(client, headers, today - timedelta(days=i), pain_avg=(4, 5, 4, 3)[i % 4], rescue_doses=doses)
+        return pid
+
+    pid = eight_weeks_of_diary("Dhr. Opioïd", "opioid")
+    (alert,) = services.db.query("SELECT * FROM alerts WHERE patient_id = ?", (pid,))
+    assert (alert["rule_id"], alert["category"]) == ("rescue_rise", "pain")
+    assert (
+        alert["reason"].startswith("noodmedicatie gemiddeld ") and "tegenover baseline 1,0" in alert["reason"]
+    )
+    assert "meer noodmedicatie dan gewoonlijk" in client.get("/clinic/inbox").text
+    page = client.get(f"/clinic/alerts/{alert['id']}").text
+    chart = page[page.index("hoe vaak de patiënt extra (nood)medicatie nam") : page.index("<h2>Pijn,")]
+    assert "noodmedicatie per dag (keer)" in chart and "rescue_doses" not in chart
+    # On the chronic-pain pathway the same diary is no alert: rescue use is the opioid team's.
+    other = eight_weeks_of_diary("Mevr. Chronisch", "chronic-pain")
+    assert not services.db.query("SELECT * FROM alerts WHERE patient_id = ?", (other,))
+
+
 def test_the_demo_clinics_diaries_have_mood_activity_and_sleep_quality_to_chart(client, clinician, services):
     """The diary asks mood, activity and sleep quality: the demo patients answer them too, so
     the timeline's chart of them is not empty for every demo patient."""

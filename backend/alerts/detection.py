@@ -176,6 +176,47 @@ def pain_rise(ctx: Context) -> list[Finding]:
     return [Finding("pain_rise", "pain", severity, reason, today, level, material)]
 
 
+def rescue_rise(ctx: Context) -> list[Finding]:
+    """Escalating rescue medication (a pathway sets `rescue_rise_doses`; the opioid pathway
+    does): the rescue doses per day over the pain rule's recent window against their mean on
+    the pain baseline's own days, up by `rescue_rise_doses` and `rescue_rise_factor` times it,
+    on `persistence_share` of the window's days each (a bad weekend is no escalation), and
+    `noise_z` standard errors up by the patient's own day-to-day variation in doses."""
+    t, today = ctx.thresholds, ctx.today
+    if not t.rescue_rise_doses:
+        return []
+    start = today - timedelta(days=t.window_days - 1)
+    pain = sorted(daily_values(ctx.diary, "pain_avg").items())
+    found = _baseline(t, today, tuple(pain[: bisect.bisect_left(pain, (start,))])).baseline
+    doses = daily_values(ctx.diary, "rescue_doses")
+    before = [(d, doses[d]) for d, _ in found.days if d in doses] if found else []
+    recent = [v for d, v in doses.items() if start <= d <= today]
+    if len(before) < t.min_window_days or len(recent) < t.min_window_days:
+        return []
+    usual, mean, up = sum(v for _, v in before) / len(before), sum(recent) / len(recent), t.rescue_rise_doses
+    raised = sum(1 for v in recent if v >= usual + up)
+    if mean < usual + up or mean < t.rescue_rise_factor * usual or raised < t.persistence_share * len(recent):
+        return []
+    if mean - usual < t.noise_z * Noise.of(before).standard_error(len(recent), len(before)):
+        return []
+    reason = (
+        f"noodmedicatie gemiddeld {nl(mean)} keer per dag over {len(recent)} dagen tegenover "
+        f"baseline {nl(usual)}; {raised} van {len(recent)} dagen ≥ {nl(usual + up)}"
+    )
+    return [Finding("rescue_rise", "pain", "routine", reason, today)]
+
+
+def one_pain_alert(findings: list[Finding]) -> list[Finding]:
+    """More pain and more rescue medication together are one deterioration: one alert, the
+    pain rule's, its reason saying both."""
+    rescue = next((f for f in findings if f.rule_id == "rescue_rise"), None)
+    pain = next((f for f in findings if f.rule_id == "pain_rise" and f.opens), None)
+    if rescue is None or pain is None:
+        return findings
+    both = msgspec.structs.replace(pain, reason=f"{pain.reason}; {rescue.reason}")
+    return [both if f is pain else f for f in findings if f is not rescue]
+
+
 class _KeptBaseline:
     __slots__ = ("baseline", "noise")
 
@@ -466,7 +507,7 @@ def silence(ctx: Context) -> list[Finding]:
     return []
 
 
-RULES: tuple[Rule, ...] = (pain_rise, side_effects, safety, questionnaire_scores, silence)
+RULES: tuple[Rule, ...] = (pain_rise, rescue_rise, side_effects, safety, questionnaire_scores, silence)
 
 # The recent pain level held against a clinician's expected level: the mean pain of the last
 # few diary days of the past week (a nurse's "up to 6 is expected" reads the last days).
@@ -555,4 +596,4 @@ def evaluate(
         except Exception as exc:  # noqa: BLE001 - one broken rule must not silence the others
             # Only the rule and the error type: the message could echo answers.
             log.error("detection rule %s failed: %s", rule.__name__, type(exc).__name__)
-    return within_expected_level(findings, ctx)
+    return within_expected_level(one_pain_alert(findings), ctx)

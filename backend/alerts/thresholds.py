@@ -67,6 +67,11 @@ class Thresholds(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, froze
     # An open pain alert stays open while the window's mean is this share of the important
     # change above the baseline (0: only while the full rule fires).
     hold_share: float = 0.5
+    # -- rescue medication: escalating use (off unless a pathway sets it; the opioid one does) --
+    # The rise in rescue doses per day over the recent window above their mean on the pain
+    # baseline's days that alerts, if also `rescue_rise_factor` times that mean (0: off).
+    rescue_rise_doses: float = 0.0
+    rescue_rise_factor: float = 2.0
     # -- side effects ----------------------------------------------------------------------------
     # A side effect reported on an entry this many days old or newer still counts as "now".
     side_effect_days: int = 1
@@ -129,6 +134,8 @@ RANGES: dict[str, tuple[float, float]] = {
     "noise_z": (0, 6),
     "high_rise_points": (1, 10),
     "hold_share": (0, 1),
+    "rescue_rise_doses": (0, 10),  # doses a day; 0: off
+    "rescue_rise_factor": (1, 10),
     "side_effect_days": (0, 14),
     "side_effect_persist_level": (1, 3),  # licht, matig, ernstig
     "side_effect_persist_days": (1, 14),

@@ -90,6 +90,10 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
     # Rules by the first part of their id (`side_effect_severe.se_nausea`: the second names the item).
     "rule": {
         "pain_rise": {"nl": "aanhoudend meer pijn dan gewoonlijk", "en": "sustained pain above the usual"},
+        "rescue_rise": {
+            "nl": "meer noodmedicatie dan gewoonlijk",
+            "en": "more rescue medication than usual",
+        },
         "drowsiness_severe": {"nl": "ernstige sufheid", "en": "severe drowsiness"},
         "side_effect_severe": {"nl": "ernstige bijwerking: {item}", "en": "severe side effect: {item}"},
         "side_effect_persistent": {
@@ -190,6 +194,14 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
         "noise_z": {"nl": "boven de dag-tot-dagschommeling (z)", "en": "above day-to-day noise (z)"},
         "high_rise_points": {"nl": "stijging voor een hoge melding (punten)", "en": "rise for a high alert"},
         "hold_share": {"nl": "melding blijft open bij (deel)", "en": "alert stays open at (share)"},
+        "rescue_rise_doses": {
+            "nl": "meer noodmedicatie: stijging (keer per dag, 0: uit)",
+            "en": "more rescue medication: rise (doses a day, 0: off)",
+        },
+        "rescue_rise_factor": {
+            "nl": "meer noodmedicatie: keer de baseline",
+            "en": "more rescue medication: times the baseline",
+        },
         "side_effect_days": {
             "nl": "bijwerking telt als nu (dagen)",
             "en": "side effect counts as now (days)",

@@ -287,7 +287,7 @@ class InboxController(Controller):
                 events.append((change["at"], what, change["name"] or ""))
             return dict(
                 a=present(row, system, now, events),
-                side_chart=side_effect_chart(t, row["rule_id"], first, last, (window_start, judged)),
+                item_chart=item_chart(t, row["rule_id"], first, last, (window_start, judged)),
                 notes=[{"name": n["name"], "at": moment(n["at"]), "text": n["text"]} for n in notes],
                 history=[present(h, system, now) for h in history if h["id"] != alert_id][:20],
                 users=users,
@@ -460,23 +460,37 @@ def baseline_text(b: Any) -> str:
     )
 
 
-def side_effect_chart(
+def item_chart(
     t: diary_timeline.Timeline, rule_id: str, first: date, last: date, band: tuple[date, date]
-) -> Any:
-    """A side-effect alert's own item per day, as the diary asks it (geen, licht, matig,
-    ernstig: 0-3): the days the alert is about, above the pain chart. None for other alerts."""
+) -> tuple[str, Any] | None:
+    """The alert's own diary item per day, above the pain chart, and what its legend says: a
+    side effect as the diary asks it (geen, licht, matig, ernstig: 0-3), or the rescue doses
+    of escalating rescue use. None for other alerts."""
+    bands = [(band[0], band[1], f"periode van deze melding: {day(band[0])} – {day(band[1])}")]
+    if rule_id == "rescue_rise":
+        doses = t.series("rescue_doses")
+        return "Per dag hoe vaak de patiënt extra (nood)medicatie nam", charts.DayChart(
+            title=f"noodmedicatie per dag (keer), {day(first)} tot en met {day(last)}",
+            first=first,
+            last=last,
+            top=max([4.0, *doses.values()]),
+            height=120,
+            series=[charts.Series("noodmedicatie", doses, "#7a4a9d", bars=True, unit="keer")],
+            bands=bands,
+        ).html()
     item = "se_drowsiness" if rule_id == "drowsiness_severe" else rule_id.rpartition(".")[2]
     if item not in SIDE_EFFECTS:
         return None
     name = word("side_effect", item)
-    return charts.DayChart(
+    legend = "Per dag wat de patiënt in het dagboek invulde: geen, licht, matig of ernstig (0–3)"
+    return legend, charts.DayChart(
         title=f"{name} per dag (geen, licht, matig, ernstig), {day(first)} tot en met {day(last)}",
         first=first,
         last=last,
         top=3,
         height=16 + 18 + 24,
         strips=[(name, t.series(item), {n: word("level", str(n)) for n in range(4)})],
-        bands=[(band[0], band[1], f"periode van deze melding: {day(band[0])} – {day(band[1])}")],
+        bands=bands,
     ).html()
 
 
