@@ -257,7 +257,7 @@ def _pain_level(t: Thresholds, recent: list[tuple[date, float]], noise: Noise) -
     last = [v for _, v in recent[-t.min_window_days :]]
     level = sum(last) / len(last)
     clinical = max(t.change_points, t.change_percent / 100 * level)
-    return level, max(clinical, 3.5 * noise.level_difference(len(last)))
+    return level, max(clinical, t.noise_z * noise.level_difference(len(last)))
 
 
 def _pain_holds(
