@@ -103,6 +103,37 @@ def test_step_resurfaces_an_alert_that_became_materially_worse_than_last_seen():
     assert len(step({"pain_rise": unseen}, [pain(6.0, "high")], today, 3).updated) == 1
 
 
+def test_a_noisy_patients_level_wandering_inside_a_rise_is_not_news_a_steady_ones_is():
+    """The same recent days, 8,5 against a level of 5,5 seen before (+3, more than the 2,55
+    of a clinically important change): for a patient whose days swing by 2-3 points
+    that is their noise; for one whose days barely move it is news."""
+    from backend.alerts.detection import Entry, Thresholds, evaluate
+
+    def entries(base: list[int]) -> list[Entry]:
+        days = [*(base[i % 10] for i in range(60)), 8, 9, 8, 9]
+        return [
+            Entry(
+                "diary",
+                START + timedelta(days=i),
+                {"pain_avg": v},
+                {},
+                f"{START + timedelta(days=i)}T19:00:00Z",
+            )
+            for i, v in enumerate(days)
+        ]
+
+    today = START + timedelta(days=63)
+    seen = OpenAlert("pain_rise", "pain", "high", START, today, "x", "acknowledged", 1, 5.5, 5.5, START)
+    noisy, steady = (
+        next(f for f in evaluate(entries(base), Thresholds(), today, START) if f.rule_id == "pain_rise")
+        for base in ([1, 7, 2, 6, 4, 1, 7, 3, 6, 2], [4, 4, 3, 4, 5, 4, 4, 3, 4, 4])
+    )
+    assert noisy.level == steady.level == 8.5 and steady.material == pytest.approx(2.55)
+    assert noisy.material > 3.3
+    assert len(step({"pain_rise": seen}, [noisy], today, 3).updated) == 1
+    assert step({"pain_rise": seen}, [steady], today, 3).resurfaced
+
+
 def test_evidence_too_weak_to_open_keeps_an_open_alert_from_closing_but_opens_nothing():
     late = START + timedelta(days=10)
     a = OpenAlert(

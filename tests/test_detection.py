@@ -6,10 +6,11 @@ import random
 from datetime import date, timedelta
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from backend.alerts import detection
-from backend.alerts.detection import Entry, Thresholds, evaluate, thresholds_for
+from backend.alerts.detection import Entry, Finding, Thresholds, evaluate, thresholds_for
 from backend.diary.baseline import pain_baseline
 from backend.diary.questionnaires import load_library
 from backend.diary.scoring import compute_scores
@@ -158,27 +159,50 @@ def on_rescue(usual: list[int], recent: list[int], pain=lambda i: (4, 3, 4, 5, 4
     return [diary(i, pain(i), rescue_doses=n) for i, n in enumerate(doses)]
 
 
+def rescue_alert(entries: list[Entry], t: Thresholds, today: int) -> Finding | None:
+    """The pain alert's finding if escalating rescue use is (part of) its reason."""
+    found = [f for f in evaluate(entries, t, day(today), START) if f.rule_id == "pain_rise" and f.opens]
+    return next((f for f in found if "noodmedicatie" in f.reason), None)
+
+
 def test_escalating_rescue_use_alerts_on_the_opioid_pathway_with_the_numbers(library):
     t = opioid_thresholds(library)
     entries = on_rescue([1, 1, 0, 2, 1], [3, 3, 4, 3, 3, 4])
-    found = [f for f in evaluate(entries, t, day(65), START) if f.rule_id == "rescue_rise"]
-    assert [(f.category, f.severity) for f in found] == [("pain", "routine")]
-    assert found[0].reason == (
+    found = rescue_alert(entries, t, 65)
+    # More rescue medication is more pain: it is the pain alert, its reason the doses.
+    assert found is not None and (found.category, found.severity) == ("pain", "routine")
+    assert found.reason == (
         "noodmedicatie gemiddeld 2,9 keer per dag over 8 dagen tegenover baseline 1,0; 7 van 8 dagen ≥ 2,0"
     )
-    # A patient who never needed rescue medication and now takes it daily: escalation too.
-    assert "rescue_rise" in rules(evaluate(on_rescue([0], [2, 1, 2, 2, 1, 2]), t, day(65), START))
+    # A patient who never needed rescue medication and now takes it daily: escalation too,
+    # also when "none" was left empty (the app shows no 0 in the optional question).
+    assert rescue_alert(on_rescue([0], [2, 1, 2, 2, 1, 2]), t, 65)
+    blank = [diary(i, (4, 3, 4, 5, 4)[i % 5]) for i in range(60)] + on_rescue([0], [3, 3, 4, 3, 3, 4])[60:]
+    assert rescue_alert(blank, t, 65) and "baseline 0,0;" in rescue_alert(blank, t, 65).reason
+    # Ten or more a day more than usual is high.
+    assert rescue_alert(on_rescue([1], [5, 6, 5, 6, 5, 6]), t, 65).severity == "high"
     # Other pathways do not judge rescue use (they set no `rescue_rise_doses`).
-    assert "rescue_rise" not in rules(evaluate(entries, Thresholds(), day(65), START))
+    assert rescue_alert(entries, Thresholds(), 65) is None
 
 
-def test_a_bad_weekend_or_a_small_rise_on_much_rescue_use_is_no_escalation(library):
+def test_a_bad_weekend_a_small_rise_or_one_odd_day_is_no_escalation(library):
     t = opioid_thresholds(library)
-    weekend = on_rescue([1, 1, 0, 2, 1], [1, 6, 6, 1, 1, 1])
-    assert "rescue_rise" not in rules(evaluate(weekend, t, day(65), START))
+    assert rescue_alert(on_rescue([1, 1, 0, 2, 1], [1, 6, 6, 1, 1, 1]), t, 65) is None
     # Usually 3 a day, now 4-5: a dose more, but not twice the usual.
-    more = on_rescue([3, 3, 2, 4, 3], [4, 5, 4, 5, 4, 4])
-    assert "rescue_rise" not in rules(evaluate(more, t, day(65), START))
+    assert rescue_alert(on_rescue([3, 3, 2, 4, 3], [4, 5, 4, 5, 4, 4]), t, 65) is None
+    # One day of 30 doses in the baseline (a typing slip) does not hide the escalation after it.
+    odd = on_rescue([1, 1, 0, 2, 1], [3, 3, 4, 3, 3, 4])
+    odd[40] = diary(40, 4, rescue_doses=30)
+    assert rescue_alert(odd, t, 65)
+
+
+def test_the_rescue_rule_survives_the_smallest_settings_a_clinician_may_choose(caplog):
+    # One-day windows on a warm-up baseline of one diary day (every value inside RANGES).
+    t = thresholds_for({"rescue_rise_doses": 1, "min_window_days": 1, "warmup_days": 1}, {})
+    entries = [diary(0, 4, rescue_doses=0)] + [diary(i, 4, rescue_doses=4) for i in range(10, 16)]
+    for today in range(10, 16):
+        evaluate(entries, t, day(today), START)
+    assert "failed" not in caplog.text
 
 
 def test_more_pain_and_more_rescue_medication_together_are_one_pain_alert(library):
@@ -189,8 +213,18 @@ def test_more_pain_and_more_rescue_medication_together_are_one_pain_alert(librar
     found = [f for f in evaluate(entries, t, day(65), START) if f.category == "pain"]
     assert [f.rule_id for f in found] == ["pain_rise"]
     assert (
-        "gemiddelde pijn 7,0" in found[0].reason and "; noodmedicatie gemiddeld 2,9 keer" in found[0].reason
+        found[0].reason.startswith("gemiddelde pijn 7,0")
+        and "; noodmedicatie gemiddeld 2,9 keer" in found[0].reason
     )
+
+
+def test_a_nurses_expected_pain_level_does_not_hide_escalating_rescue_use(library):
+    t = msgspec.structs.replace(opioid_thresholds(library), expected_pain_level=6.0)
+    entries = on_rescue([1, 1, 0, 2, 1], [4, 4, 4, 4, 4, 4])
+    assert rescue_alert(entries, t, 65)
+    # ... while the pain itself, up to the level expected, raises nothing.
+    up = on_rescue([1], [1] * 6, pain=lambda i: 6 if i >= 60 else (4, 3, 4, 5)[i % 4])
+    assert not [f for f in evaluate(up, t, day(65), START) if f.rule_id == "pain_rise"]
 
 
 def test_gaps_duplicates_missing_items_and_a_single_entry_never_crash():

@@ -23,7 +23,7 @@ import msgspec
 from backend.alerts.thresholds import Thresholds as Thresholds
 from backend.alerts.thresholds import overrides_in_force as overrides_in_force
 from backend.alerts.thresholds import thresholds_for as thresholds_for
-from backend.diary.baseline import Baseline, Noise, important_change, pain_baseline
+from backend.diary.baseline import Baseline, Noise, important_change, pain_baseline, trimmed_mean
 from backend.diary.questionnaires import Library, Questionnaire, band_for, safety_items
 from backend.platform import formatting
 from backend.platform.words import word
@@ -69,19 +69,13 @@ class Finding(msgspec.Struct):
     evidence_on: date | None = None
 
 
-# -- formatting (Dutch: decimal comma) --------------------------------------------------------
-def nl(x: float, decimals: int = 1) -> str:
-    """A number as the clinic reads it: 6,4 (decimal comma), whole numbers without decimals."""
-    return formatting.number(x, decimals)
+# -- formatting: 6,4 (decimal comma, whole numbers without decimals), "2 dec. 2026" (Babel) ----
+nl = formatting.number
+dutch_date = formatting.day
 
 
 def signed(x: float, decimals: int = 1) -> str:
     return ("+" if x >= 0 else "−") + nl(abs(x), decimals)
-
-
-def dutch_date(d: date) -> str:
-    """A day in a reason line as the pages write it ("2 dec. 2026", Babel's Dutch months)."""
-    return formatting.day(d)
 
 
 # -- the rules ----------------------------------------------------------------------------------
@@ -105,6 +99,7 @@ class Context(msgspec.Struct):
 
 Rule = Callable[[Context], list[Finding]]
 _NUMBER = (int, float)
+NRS_TOP = 10.0
 
 
 def daily_values(diary: Mapping[date, Entry], item: str) -> dict[date, float]:
@@ -178,43 +173,55 @@ def pain_rise(ctx: Context) -> list[Finding]:
 
 def rescue_rise(ctx: Context) -> list[Finding]:
     """Escalating rescue medication (a pathway sets `rescue_rise_doses`; the opioid pathway
-    does): the rescue doses per day over the pain rule's recent window against their mean on
-    the pain baseline's own days, up by `rescue_rise_doses` and `rescue_rise_factor` times it,
-    on `persistence_share` of the window's days each (a bad weekend is no escalation), and
-    `noise_z` standard errors up by the patient's own day-to-day variation in doses."""
-    t, today = ctx.thresholds, ctx.today
-    if not t.rescue_rise_doses:
+    does): the rescue doses per day over the pain rule's recent window against their trimmed
+    mean on the pain baseline's own days, up by `rescue_rise_doses` and `rescue_rise_factor`
+    times it, on `persistence_share` of the window's days each (a bad weekend is no
+    escalation), `noise_z` standard errors up by the patient's own variation. The question
+    left empty counts as none (the app shows no 0); its alert is the pain one (one_pain_alert)."""
+    if not (t := ctx.thresholds).rescue_rise_doses:
         return []
+    today = ctx.today
     start = today - timedelta(days=t.window_days - 1)
     pain = sorted(daily_values(ctx.diary, "pain_avg").items())
     found = _baseline(t, today, tuple(pain[: bisect.bisect_left(pain, (start,))])).baseline
-    doses = daily_values(ctx.diary, "rescue_doses")
+    doses = {d: 0.0 for d in ctx.diary} | daily_values(ctx.diary, "rescue_doses")
     before = [(d, doses[d]) for d, _ in found.days if d in doses] if found else []
     recent = [v for d, v in doses.items() if start <= d <= today]
-    if len(before) < t.min_window_days or len(recent) < t.min_window_days:
+    if len(before) < max(3, t.min_window_days) or len(recent) < t.min_window_days:
         return []
-    usual, mean, up = sum(v for _, v in before) / len(before), sum(recent) / len(recent), t.rescue_rise_doses
+    usual, up = trimmed_mean([v for _, v in before], t.baseline_trim), t.rescue_rise_doses
+    mean = sum(recent) / len(recent)
     raised = sum(1 for v in recent if v >= usual + up)
     if mean < usual + up or mean < t.rescue_rise_factor * usual or raised < t.persistence_share * len(recent):
         return []
-    if mean - usual < t.noise_z * Noise.of(before).standard_error(len(recent), len(before)):
+    noise = Noise.of(before, drop_highest=math.ceil(len(before) * t.baseline_trim))  # as trimmed
+    if mean - usual < t.noise_z * noise.standard_error(len(recent), len(before)):
         return []
     reason = (
         f"noodmedicatie gemiddeld {nl(mean)} keer per dag over {len(recent)} dagen tegenover "
         f"baseline {nl(usual)}; {raised} van {len(recent)} dagen ≥ {nl(usual + up)}"
     )
-    return [Finding("rescue_rise", "pain", "routine", reason, today)]
+    severity: Severity = "high" if mean - usual >= 3 * up else "routine"
+    return [Finding("rescue_rise", "pain", severity, reason, today)]
 
 
 def one_pain_alert(findings: list[Finding]) -> list[Finding]:
-    """More pain and more rescue medication together are one deterioration: one alert, the
-    pain rule's, its reason saying both."""
+    """More pain and more rescue medication are one deterioration, so one alert: the rescue
+    finding is the pain alert's (`pain_rise`), whichever comes first or lasts longer; with the
+    pain rule's finding it is one finding, the stronger first in its reason."""
     rescue = next((f for f in findings if f.rule_id == "rescue_rise"), None)
-    pain = next((f for f in findings if f.rule_id == "pain_rise" and f.opens), None)
-    if rescue is None or pain is None:
+    if rescue is None:
         return findings
-    both = msgspec.structs.replace(pain, reason=f"{pain.reason}; {rescue.reason}")
-    return [both if f is pain else f for f in findings if f is not rescue]
+    pain = next((f for f in findings if f.rule_id == "pain_rise"), None)
+    rest = [f for f in findings if f is not rescue and f is not pain]
+    if pain is None:
+        return [msgspec.structs.replace(rescue, rule_id="pain_rise"), *rest]
+    first, then = (pain, rescue) if pain.opens else (rescue, pain)
+    severity = max(pain.severity, rescue.severity, key=SEVERITY_RANK.__getitem__)
+    return [
+        msgspec.structs.replace(pain, reason=f"{first.reason}; {then.reason}", severity=severity, opens=True),
+        *rest,
+    ]
 
 
 class _KeptBaseline:
@@ -253,11 +260,13 @@ def _pain_level(t: Thresholds, recent: list[tuple[date, float]], noise: Noise) -
     of the level if more) that also stands out from the patient's own day-to-day variability
     (`noise_z` standard errors of the difference of two such levels). A level of four noisy
     days swings by more than 2 points in a patient whose days swing by 2; a resurfacing for
-    that is not news, and buries the news that is."""
+    that is not news, and buries the news that is. No more than the scale leaves: at 10 only
+    the clinical change counts (a noisy patient seen at 7, now at 10 day after day, is news)."""
     last = [v for _, v in recent[-t.min_window_days :]]
     level = sum(last) / len(last)
     clinical = max(t.change_points, t.change_percent / 100 * level)
-    return level, max(clinical, t.noise_z * noise.level_difference(len(last)))
+    beyond_noise = min(t.noise_z * noise.level_difference(len(last)), NRS_TOP - level + clinical)
+    return level, max(clinical, beyond_noise)
 
 
 def _pain_holds(
@@ -309,25 +318,16 @@ def side_effects(ctx: Context) -> list[Finding]:
         if severe:
             when = dutch_date(severe[0])
             if item == "se_drowsiness":
+                reason = f"ernstige sufheid gemeld (3 van 3) op {when}"
                 findings.append(
                     Finding(
-                        "drowsiness_severe",
-                        "side_effect",
-                        "urgent",
-                        f"ernstige sufheid gemeld (3 van 3) op {when}",
-                        ctx.today,
-                        evidence_on=severe[0],
+                        "drowsiness_severe", "side_effect", "urgent", reason, ctx.today, evidence_on=severe[0]
                     )
                 )
             else:
+                reason = f"ernstige {name} gemeld (3 van 3) op {when}"
                 findings.append(
-                    Finding(
-                        f"side_effect_severe.{item}",
-                        "side_effect",
-                        "high",
-                        f"ernstige {name} gemeld (3 van 3) op {when}",
-                        ctx.today,
-                    )
+                    Finding(f"side_effect_severe.{item}", "side_effect", "high", reason, ctx.today)
                 )
         # Persisting: the latest entries, day after day without a gap, at or above the level.
         run: list[float] = []
@@ -515,16 +515,17 @@ EXPECTED_LEVEL_DAYS = 3
 
 
 def within_expected_level(findings: list[Finding], ctx: Context) -> list[Finding]:
-    """Drop pain findings while the recent pain is at or below the expected level."""
+    """Drop the pain rule's findings while the recent pain is at or below the expected level
+    (more rescue medication is still news: the level expected is of pain)."""
     expected = ctx.thresholds.expected_pain_level
-    if expected <= 0 or not any(f.category == "pain" for f in findings):
+    if expected <= 0 or not any(f.rule_id == "pain_rise" for f in findings):
         return findings
     week = ctx.today - timedelta(days=6)
     pain = [v for d, v in sorted(daily_values(ctx.diary, "pain_avg").items()) if d >= week]
     recent = pain[-EXPECTED_LEVEL_DAYS:]
     if not recent or sum(recent) / len(recent) > expected:
         return findings
-    return [f for f in findings if f.category != "pain"]
+    return [f for f in findings if f.rule_id != "pain_rise"]
 
 
 def diary_by_day(entries: Sequence[Entry], today: date, since: date) -> dict[date, Entry]:
@@ -596,4 +597,4 @@ def evaluate(
         except Exception as exc:  # noqa: BLE001 - one broken rule must not silence the others
             # Only the rule and the error type: the message could echo answers.
             log.error("detection rule %s failed: %s", rule.__name__, type(exc).__name__)
-    return within_expected_level(one_pain_alert(findings), ctx)
+    return one_pain_alert(within_expected_level(findings, ctx))

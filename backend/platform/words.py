@@ -90,10 +90,6 @@ WORDS: dict[str, dict[str, dict[str, str]]] = {
     # Rules by the first part of their id (`side_effect_severe.se_nausea`: the second names the item).
     "rule": {
         "pain_rise": {"nl": "aanhoudend meer pijn dan gewoonlijk", "en": "sustained pain above the usual"},
-        "rescue_rise": {
-            "nl": "meer noodmedicatie dan gewoonlijk",
-            "en": "more rescue medication than usual",
-        },
         "drowsiness_severe": {"nl": "ernstige sufheid", "en": "severe drowsiness"},
         "side_effect_severe": {"nl": "ernstige bijwerking: {item}", "en": "severe side effect: {item}"},
         "side_effect_persistent": {

@@ -287,7 +287,9 @@ class InboxController(Controller):
                 events.append((change["at"], what, change["name"] or ""))
             return dict(
                 a=present(row, system, now, events),
-                item_chart=item_chart(t, row["rule_id"], first, last, (window_start, judged)),
+                item_chart=item_chart(
+                    t, row["rule_id"], first, last, (window_start, judged), bool(thresholds.rescue_rise_doses)
+                ),
                 notes=[{"name": n["name"], "at": moment(n["at"]), "text": n["text"]} for n in notes],
                 history=[present(h, system, now) for h in history if h["id"] != alert_id][:20],
                 users=users,
@@ -461,13 +463,18 @@ def baseline_text(b: Any) -> str:
 
 
 def item_chart(
-    t: diary_timeline.Timeline, rule_id: str, first: date, last: date, band: tuple[date, date]
+    t: diary_timeline.Timeline,
+    rule_id: str,
+    first: date,
+    last: date,
+    band: tuple[date, date],
+    rescue: bool = False,
 ) -> tuple[str, Any] | None:
     """The alert's own diary item per day, above the pain chart, and what its legend says: a
-    side effect as the diary asks it (geen, licht, matig, ernstig: 0-3), or the rescue doses
-    of escalating rescue use. None for other alerts."""
+    side effect as the diary asks it (geen, licht, matig, ernstig: 0-3), or, for a pain alert
+    where the pathway judges rescue use (`rescue`), the rescue doses. None for other alerts."""
     bands = [(band[0], band[1], f"periode van deze melding: {day(band[0])} – {day(band[1])}")]
-    if rule_id == "rescue_rise":
+    if rule_id == "pain_rise" and rescue:
         doses = t.series("rescue_doses")
         return "Per dag hoe vaak de patiënt extra (nood)medicatie nam", charts.DayChart(
             title=f"noodmedicatie per dag (keer), {day(first)} tot en met {day(last)}",
