@@ -68,8 +68,9 @@ class Thresholds(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, froze
     # change above the baseline (0: only while the full rule fires).
     hold_share: float = 0.5
     # -- rescue medication: escalating use (off unless a pathway sets it; the opioid one does) --
-    # The rise in rescue doses per day over the recent window above their mean on the pain
-    # baseline's days that alerts, if also `rescue_rise_factor` times that mean (0: off).
+    # The rise in rescue doses per day over the recent window above their trimmed mean on the
+    # pain baseline's days that alerts, if also `rescue_rise_factor` times it (0: off). Its
+    # alert is the pain alert: more rescue medication is more pain.
     rescue_rise_doses: float = 0.0
     rescue_rise_factor: float = 2.0
     # -- side effects ----------------------------------------------------------------------------
