@@ -4,300 +4,35 @@ A rule reads the patient's current entries (oldest first), the thresholds of the
 pathway (with per-patient overrides) and the patient's local `today`, and says what it sees:
 a Finding with a rule id, a category, a severity and a one-line Dutch reason with the numbers.
 No SQL, no clock, no I/O: the same function runs on every new response, in the nightly sweep
-and in `pijnwacht replay`, so a threshold tuned on history behaves the same live.
+and in `pijnwacht replay`, so a threshold tuned on history behaves the same live. The pain
+rules are in `backend.alerts.pain`, what every rule reads and says in `backend.alerts.findings`.
 """
 
 from __future__ import annotations
 
-import bisect
-import functools
 import logging
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import Any, Literal
 
-import msgspec
-
-# Re-exported: the rules' callers import the thresholds from here.
+# Re-exported (`X as X`): the rules' callers import these from here.
+from backend.alerts.findings import DIARY as DIARY
+from backend.alerts.findings import NUMBER, Rule, Severity, daily_values, dutch_date, signed
+from backend.alerts.findings import REMINDER_RULES as REMINDER_RULES
+from backend.alerts.findings import SEVERITY_RANK as SEVERITY_RANK
+from backend.alerts.findings import SIDE_EFFECTS as SIDE_EFFECTS
+from backend.alerts.findings import Context as Context
+from backend.alerts.findings import Entry as Entry
+from backend.alerts.findings import Finding as Finding
+from backend.alerts.findings import nl as nl
+from backend.alerts.pain import one_pain_alert, pain_rise, rescue_rise
 from backend.alerts.thresholds import Thresholds as Thresholds
 from backend.alerts.thresholds import overrides_in_force as overrides_in_force
 from backend.alerts.thresholds import thresholds_for as thresholds_for
-from backend.diary.baseline import Baseline, Noise, important_change, pain_baseline, trimmed_mean
 from backend.diary.questionnaires import Library, Questionnaire, band_for, safety_items
 from backend.platform import formatting
 from backend.platform.words import word
 
 log = logging.getLogger(__name__)
-
-Category = Literal["pain", "side_effect", "safety", "questionnaire", "adherence"]
-Severity = Literal["urgent", "high", "routine"]
-SEVERITY_RANK = {"routine": 0, "high": 1, "urgent": 2}
-
-DIARY = "diary"
-SIDE_EFFECTS = ("se_drowsiness", "se_nausea", "se_constipation", "se_dizziness")
-# Findings that are not alerts for the team: the scheduler turns them into a patient reminder.
-REMINDER_RULES = frozenset({"silence_reminder"})
-
-
-class Entry(msgspec.Struct, frozen=True):
-    """One current response of the patient (edits already resolved), as the rules see it."""
-
-    questionnaire: str
-    local_date: date
-    answers: dict[str, Any]
-    scores: dict[str, float] = {}
-    authored_at: str = ""
-
-
-class Finding(msgspec.Struct):
-    """What a rule saw: which rule, how serious, why (one line with the numbers), on which day."""
-
-    rule_id: str
-    category: Category
-    severity: Severity
-    reason: str
-    local_date: date
-    # A measured level (e.g. recent pain) and the rise above the level a clinician last saw
-    # that is news again (alerts.step resurfaces the alert); None for rules without a level.
-    level: float | None = None
-    material: float | None = None
-    # False: evidence that the condition lasts, too weak to open an alert but enough to keep an
-    # open one from closing (hysteresis: a rise that dips for a day is one alert, not three).
-    opens: bool = True
-    # The day of the answer behind an urgent finding (a report): a later report is a new one.
-    evidence_on: date | None = None
-
-
-# -- formatting: 6,4 (decimal comma, whole numbers without decimals), "2 dec. 2026" (Babel) ----
-nl = formatting.number
-dutch_date = formatting.day
-
-
-def signed(x: float, decimals: int = 1) -> str:
-    return ("+" if x >= 0 else "−") + nl(abs(x), decimals)
-
-
-# -- the rules ----------------------------------------------------------------------------------
-class Context(msgspec.Struct):
-    """What every rule needs, computed once per evaluation."""
-
-    entries: Sequence[Entry]
-    diary: dict[date, Entry]
-    last_diary: date | None
-    questionnaires: dict[str, list[Entry]]
-    thresholds: Thresholds
-    today: date
-    enrolled_on: date
-    library: Library | None
-    # The patient's local date when a diary was last received (live: the server's receipt
-    # time; replay: when the latest entry was written). None: its diary date stands in.
-    heard_on: date | None = None
-    # The last day of the patient's own pause of reminders (a holiday), if any.
-    paused_until: date | None = None
-
-
-Rule = Callable[[Context], list[Finding]]
-_NUMBER = (int, float)
-NRS_TOP = 10.0
-
-
-def daily_values(diary: Mapping[date, Entry], item: str) -> dict[date, float]:
-    # type(), not isinstance: a bool is not a pain score (and this runs 57 times a rule).
-    return {
-        day: float(value)
-        for day, entry in diary.items()
-        if type(value := entry.answers.get(item)) in _NUMBER and math.isfinite(value)
-    }
-
-
-def pain_rise(ctx: Context) -> list[Finding]:
-    """Sustained pain rise: the recent days well above the patient's own baseline.
-
-    Baseline = the trimmed mean of the daily pain over `baseline_days` ending `recent_days`
-    ago (the rise itself does not drag it up; flares and odd days are cut off); in the first
-    weeks a warm-up baseline, after an episode the settled level since (baseline.py), both
-    judged more strictly (`warmup_noise_z`, the noise SD at an upper bound). Each window of
-    the last `min_window_days` to `window_days` days is judged; a rise counts when in one of
-    them (1) the mean is a clinically important rise (2 points or 30 % of the baseline,
-    whichever is smaller, but at least `min_change_points`), (2) at least `persistence_days`
-    days (and `persistence_share` of the days) are each raised, so a flare of a day or two
-    does not alert, and (3) the rise is beyond what this patient's own day-to-day variability
-    explains: `noise_z` standard errors, from the SD of the baseline days (their flares and heavy
-    tails included) and their carry-over from day to day (AR(1)). Short windows catch big rises
-    fast, long ones smaller rises. The finding carries the pain level now (mean of the last
-    entries) so that the lifecycle can tell a materially worse rise; when the full rule does
-    not hold but the window is still `hold_share` of the important change up, a finding that
-    only keeps an open alert open.
-    """
-    t = ctx.thresholds
-    pain = sorted(daily_values(ctx.diary, "pain_avg").items())
-    if not pain:
-        return []
-    today = ctx.today
-    recent_start = today - timedelta(days=t.window_days - 1)
-    recent = [(d, v) for d, v in pain if recent_start <= d <= today]
-    kept = _baseline(t, today, tuple(pain[: bisect.bisect_left(pain, (recent_start,))]))
-    found = kept.baseline
-    if found is None or len(recent) < 2:
-        return []
-    base, baseline = found.values, found.value
-    important = important_change(t, baseline)
-    raised = t.raised_day_share * important
-    limit = t.warmup_noise_z if found.kind != "full" else t.noise_z
-    best: tuple[float, int, float, int] | None = None  # z, days, mean, elevated
-    for w in range(t.min_window_days, t.window_days + 1):
-        start = today - timedelta(days=w - 1)
-        values = [v for d, v in recent if d >= start]
-        n = len(values)
-        if n < t.min_window_days:
-            continue
-        mean = sum(values) / n
-        rise = mean - baseline
-        if rise < important:
-            continue
-        elevated = sum(1 for v in values if v - baseline >= raised)
-        if elevated < t.persistence_days or elevated < t.persistence_share * n:
-            continue
-        z = rise / kept.noise_model().standard_error(n, len(base))
-        if z >= limit and (best is None or z > best[0]):
-            best = (z, n, mean, elevated)
-    if best is None:
-        return _pain_holds(t, recent, baseline, important, today, kept)
-    _, n, mean, elevated = best
-    severity: Severity = "high" if mean - baseline >= t.high_rise_points else "routine"
-    reason = f"{_pain_reason(mean, n, baseline)}; {elevated} van {n} dagen ≥ {nl(baseline + raised)}"
-    level, material = _pain_level(t, recent, kept.noise_model())
-    return [Finding("pain_rise", "pain", severity, reason, today, level, material)]
-
-
-def rescue_rise(ctx: Context) -> list[Finding]:
-    """Escalating rescue medication (a pathway sets `rescue_rise_doses`; the opioid pathway
-    does): the rescue doses per day over the pain rule's recent window against their trimmed
-    mean on the pain baseline's own days, up by `rescue_rise_doses` and `rescue_rise_factor`
-    times it, on `persistence_share` of the window's days each (a bad weekend is no
-    escalation), `noise_z` standard errors up by the patient's own variation. The question
-    left empty counts as none (the app shows no 0); its alert is the pain one (one_pain_alert)."""
-    if not (t := ctx.thresholds).rescue_rise_doses:
-        return []
-    today = ctx.today
-    start = today - timedelta(days=t.window_days - 1)
-    pain = sorted(daily_values(ctx.diary, "pain_avg").items())
-    found = _baseline(t, today, tuple(pain[: bisect.bisect_left(pain, (start,))])).baseline
-    doses = {d: 0.0 for d in ctx.diary} | daily_values(ctx.diary, "rescue_doses")
-    before = [(d, doses[d]) for d, _ in found.days if d in doses] if found else []
-    recent = [v for d, v in doses.items() if start <= d <= today]
-    if len(before) < max(3, t.min_window_days) or len(recent) < t.min_window_days:
-        return []
-    usual, up = trimmed_mean([v for _, v in before], t.baseline_trim), t.rescue_rise_doses
-    mean = sum(recent) / len(recent)
-    raised = sum(1 for v in recent if v >= usual + up)
-    if mean < usual + up or mean < t.rescue_rise_factor * usual or raised < t.persistence_share * len(recent):
-        return []
-    noise = Noise.of(before, drop_highest=math.ceil(len(before) * t.baseline_trim))  # as trimmed
-    if mean - usual < t.noise_z * noise.standard_error(len(recent), len(before)):
-        return []
-    reason = (
-        f"noodmedicatie gemiddeld {nl(mean)} keer per dag over {len(recent)} dagen tegenover "
-        f"baseline {nl(usual)}; {raised} van {len(recent)} dagen ≥ {nl(usual + up)}"
-    )
-    severity: Severity = "high" if mean - usual >= 3 * up else "routine"
-    return [Finding("rescue_rise", "pain", severity, reason, today)]
-
-
-def one_pain_alert(findings: list[Finding]) -> list[Finding]:
-    """More pain and more rescue medication are one deterioration, so one alert: the rescue
-    finding is the pain alert's (`pain_rise`), whichever comes first or lasts longer; with the
-    pain rule's finding it is one finding, the stronger first in its reason."""
-    rescue = next((f for f in findings if f.rule_id == "rescue_rise"), None)
-    if rescue is None:
-        return findings
-    pain = next((f for f in findings if f.rule_id == "pain_rise"), None)
-    rest = [f for f in findings if f is not rescue and f is not pain]
-    if pain is None:
-        return [msgspec.structs.replace(rescue, rule_id="pain_rise"), *rest]
-    first, then = (pain, rescue) if pain.opens else (rescue, pain)
-    severity = max(pain.severity, rescue.severity, key=SEVERITY_RANK.__getitem__)
-    return [
-        msgspec.structs.replace(pain, reason=f"{first.reason}; {then.reason}", severity=severity, opens=True),
-        *rest,
-    ]
-
-
-class _KeptBaseline:
-    __slots__ = ("baseline", "noise")
-
-    def __init__(self, baseline: Baseline | None):
-        self.baseline = baseline
-        self.noise: Noise | None = None
-
-    def noise_model(self) -> Noise:
-        """The patient's noise, from the baseline days (computed once, when first needed)."""
-        if self.noise is None:
-            found = self.baseline
-            assert found is not None
-            if found.kind == "full":
-                self.noise = Noise.of(found.days)
-            else:
-                # A short baseline (warm-up, re-armed): one flare among ten days weighs too
-                # much, so its highest day is left out, and the SD taken at its upper bound.
-                self.noise = Noise.of(found.days, drop_highest=1).widened(len(found.days))
-        return self.noise
-
-
-@functools.lru_cache(maxsize=4096)
-def _baseline(t: Thresholds, today: date, before: tuple[tuple[date, float], ...]) -> _KeptBaseline:
-    """The baseline (and its noise, once needed) from the pain days before the recent window:
-    all that `pain_baseline` reads (its periods end by `today - window_days + 1`). Kept by
-    value: a patient who edits today's diary, or another with the same days, is not
-    computed again."""
-    return _KeptBaseline(pain_baseline(t, before, today))
-
-
-def _pain_level(t: Thresholds, recent: list[tuple[date, float]], noise: Noise) -> tuple[float, float]:
-    """The pain level now (mean of the last `min_window_days` entries), and the rise above a
-    level seen before that is news again: a clinically important change (2 points, or 30 %
-    of the level if more) that also stands out from the patient's own day-to-day variability
-    (`noise_z` standard errors of the difference of two such levels). A level of four noisy
-    days swings by more than 2 points in a patient whose days swing by 2; a resurfacing for
-    that is not news, and buries the news that is. No more than the scale leaves: at 10 only
-    the clinical change counts (a noisy patient seen at 7, now at 10 day after day, is news)."""
-    last = [v for _, v in recent[-t.min_window_days :]]
-    level = sum(last) / len(last)
-    clinical = max(t.change_points, t.change_percent / 100 * level)
-    beyond_noise = min(t.noise_z * noise.level_difference(len(last)), NRS_TOP - level + clinical)
-    return level, max(clinical, beyond_noise)
-
-
-def _pain_holds(
-    t: Thresholds,
-    recent: list[tuple[date, float]],
-    baseline: float,
-    important: float,
-    today: date,
-    kept: _KeptBaseline,
-) -> list[Finding]:
-    """The recent days still raised by `hold_share` of the important change: an open pain
-    alert stays open (the rise goes on), though this would not open one."""
-    values = [v for _, v in recent]
-    # Two entries suffice: a patient who skips bad days (more often than good ones) is still
-    # in the rise.
-    if len(values) < 2 or not t.hold_share:
-        return []
-    mean = sum(values) / len(values)
-    if mean - baseline < t.hold_share * important:
-        return []
-    level, material = _pain_level(t, recent, kept.noise_model())
-    reason = _pain_reason(mean, len(values), baseline)
-    return [Finding("pain_rise", "pain", "routine", reason, today, level, material, opens=False)]
-
-
-def _pain_reason(mean: float, n: int, baseline: float) -> str:
-    rise = mean - baseline
-    pct = f"; {signed(100 * rise / baseline, 0)} %" if baseline > 0 else ""
-    return (
-        f"gemiddelde pijn {nl(mean)} over {n} dagen tegenover baseline {nl(baseline)} ({signed(rise)}{pct})"
-    )
 
 
 def side_effects(ctx: Context) -> list[Finding]:
@@ -310,7 +45,7 @@ def side_effects(ctx: Context) -> list[Finding]:
     days = sorted(((d, e.answers) for d, e in ctx.diary.items() if oldest <= d <= ctx.today), reverse=True)
     for item in SIDE_EFFECTS:
         # A number (JSON's int or float; a bool is not a level): type(), as in daily_values.
-        levels = [(d, float(v)) for d, answers in days if type(v := answers.get(item)) in _NUMBER]
+        levels = [(d, float(v)) for d, answers in days if type(v := answers.get(item)) in NUMBER]
         if not levels:
             continue
         name = word("side_effect", item)
