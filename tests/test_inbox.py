@@ -486,6 +486,7 @@ def test_escalating_rescue_use_on_the_opioid_pathway_reaches_the_inbox_with_its_
     page = client.get(f"/clinic/alerts/{alert['id']}").text
     chart = page[page.index("hoe vaak de patiënt extra (nood)medicatie nam") : page.index("<h2>Pijn,")]
     assert "noodmedicatie per dag (keer)" in chart and "rescue_doses" not in chart
+    assert "gebruikelijk 1,0 keer per dag" in chart  # the usual level the reason states
     # On the chronic-pain pathway the same diary is no alert: rescue use is the opioid team's.
     other = eight_weeks_of_diary("Mevr. Chronisch", "chronic-pain")
     assert not services.db.query("SELECT * FROM alerts WHERE patient_id = ?", (other,))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import bisect
 import functools
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 
 import msgspec
@@ -91,12 +92,12 @@ def rescue_rise(ctx: Context) -> list[Finding]:
     start = today - timedelta(days=t.window_days - 1)
     pain = sorted(daily_values(ctx.diary, "pain_avg").items())
     found = _baseline(t, today, tuple(pain[: bisect.bisect_left(pain, (start,))])).baseline
-    doses = {d: 0.0 for d in ctx.diary} | daily_values(ctx.diary, "rescue_doses")
-    before = [(d, doses[d]) for d, _ in found.days if d in doses] if found else []
+    doses = rescue_doses(ctx.diary.keys(), daily_values(ctx.diary, "rescue_doses"))
+    before = [(d, doses[d]) for d, _ in found.days] if found else []
     recent = [v for d, v in doses.items() if start <= d <= today]
     if len(before) < max(3, t.min_window_days) or len(recent) < t.min_window_days:
         return []
-    usual, up = trimmed_mean([v for _, v in before], t.baseline_trim), t.rescue_rise_doses
+    usual, up = usual_rescue(t, before), t.rescue_rise_doses
     mean = sum(recent) / len(recent)
     raised = sum(1 for v in recent if v >= usual + up)
     if mean < usual + up or mean < t.rescue_rise_factor * usual or raised < t.persistence_share * len(recent):
@@ -110,6 +111,18 @@ def rescue_rise(ctx: Context) -> list[Finding]:
     )
     severity: Severity = "high" if mean - usual >= 3 * up else "routine"
     return [Finding("rescue_rise", "pain", severity, reason, today)]
+
+
+def rescue_doses(diary_days: Iterable[date], answered: Mapping[date, float]) -> dict[date, float]:
+    """Rescue doses by diary day: the question is optional and the app shows no 0, so a diary
+    saved with it empty counts as none."""
+    return {d: 0.0 for d in diary_days} | dict(answered)
+
+
+def usual_rescue(t: Thresholds, days: Sequence[tuple[date, float]]) -> float:
+    """The usual rescue doses a day: their trimmed mean on the pain baseline's days (the value
+    the rule's reason states and the alert's chart draws)."""
+    return trimmed_mean([v for _, v in days], t.baseline_trim)
 
 
 def one_pain_alert(findings: list[Finding]) -> list[Finding]:

@@ -23,7 +23,7 @@ from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 
-from backend.alerts import deadlines, lifecycle, overrides
+from backend.alerts import deadlines, lifecycle, overrides, pain
 from backend.alerts import store as alerts_store
 from backend.alerts.detection import SEVERITY_RANK, SIDE_EFFECTS
 from backend.alerts.lifecycle import OUTCOMES, patient_thresholds
@@ -288,7 +288,12 @@ class InboxController(Controller):
             return dict(
                 a=present(row, system, now, events),
                 item_chart=item_chart(
-                    t, row["rule_id"], first, last, (window_start, judged), bool(thresholds.rescue_rise_doses)
+                    t,
+                    row["rule_id"],
+                    first,
+                    last,
+                    (window_start, judged),
+                    (thresholds, baseline) if thresholds.rescue_rise_doses else None,
                 ),
                 notes=[{"name": n["name"], "at": moment(n["at"]), "text": n["text"]} for n in notes],
                 history=[present(h, system, now) for h in history if h["id"] != alert_id][:20],
@@ -468,21 +473,31 @@ def item_chart(
     first: date,
     last: date,
     band: tuple[date, date],
-    rescue: bool = False,
+    rescue: tuple[Any, Any] | None = None,
 ) -> tuple[str, Any] | None:
     """The alert's own diary item per day, above the pain chart, and what its legend says: a
     side effect as the diary asks it (geen, licht, matig, ernstig: 0-3), or, for a pain alert
-    where the pathway judges rescue use (`rescue`), the rescue doses. None for other alerts."""
+    where the pathway judges rescue use (`rescue`: its thresholds and the pain baseline), the
+    rescue doses with their usual level. None for other alerts."""
     bands = [(band[0], band[1], f"periode van deze melding: {day(band[0])} – {day(band[1])}")]
-    if rule_id == "pain_rise" and rescue:
+    if rule_id == "pain_rise" and rescue is not None:
+        thresholds, baseline = rescue
         doses = t.series("rescue_doses")
-        return "Per dag hoe vaak de patiënt extra (nood)medicatie nam", charts.DayChart(
+        levels = []
+        if baseline is not None:
+            every = pain.rescue_doses(t.diary.keys(), t.series("rescue_doses", shown=False))
+            usual = pain.usual_rescue(thresholds, [(d, every[d]) for d, _ in baseline.days])
+            label = f"gebruikelijk {formatting.number(usual)} keer per dag"
+            levels = [charts.Level(usual, label, baseline.start, band[1])]
+        legend = "Per dag hoe vaak de patiënt extra (nood)medicatie nam (niet ingevuld telt als geen)"
+        return legend, charts.DayChart(
             title=f"noodmedicatie per dag (keer), {day(first)} tot en met {day(last)}",
             first=first,
             last=last,
             top=max([4.0, *doses.values()]),
             height=120,
             series=[charts.Series("noodmedicatie", doses, "#7a4a9d", bars=True, unit="keer")],
+            levels=levels,
             bands=bands,
         ).html()
     item = "se_drowsiness" if rule_id == "drowsiness_severe" else rule_id.rpartition(".")[2]
