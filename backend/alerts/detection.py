@@ -16,7 +16,7 @@ from datetime import date, timedelta
 
 # Re-exported (`X as X`): the rules' callers import these from here.
 from backend.alerts.findings import DIARY as DIARY
-from backend.alerts.findings import NUMBER, Rule, Severity, daily_values, dutch_date, signed
+from backend.alerts.findings import NUMBER, Rule, Severity, dutch_date, signed
 from backend.alerts.findings import REMINDER_RULES as REMINDER_RULES
 from backend.alerts.findings import SEVERITY_RANK as SEVERITY_RANK
 from backend.alerts.findings import SIDE_EFFECTS as SIDE_EFFECTS
@@ -24,7 +24,7 @@ from backend.alerts.findings import Context as Context
 from backend.alerts.findings import Entry as Entry
 from backend.alerts.findings import Finding as Finding
 from backend.alerts.findings import nl as nl
-from backend.alerts.pain import one_pain_alert, pain_rise, rescue_rise
+from backend.alerts.pain import pain_rise
 from backend.alerts.thresholds import Thresholds as Thresholds
 from backend.alerts.thresholds import overrides_in_force as overrides_in_force
 from backend.alerts.thresholds import thresholds_for as thresholds_for
@@ -242,25 +242,7 @@ def silence(ctx: Context) -> list[Finding]:
     return []
 
 
-RULES: tuple[Rule, ...] = (pain_rise, rescue_rise, side_effects, safety, questionnaire_scores, silence)
-
-# The recent pain level held against a clinician's expected level: the mean pain of the last
-# few diary days of the past week (a nurse's "up to 6 is expected" reads the last days).
-EXPECTED_LEVEL_DAYS = 3
-
-
-def within_expected_level(findings: list[Finding], ctx: Context) -> list[Finding]:
-    """Drop the pain rule's findings while the recent pain is at or below the expected level
-    (more rescue medication is still news: the level expected is of pain)."""
-    expected = ctx.thresholds.expected_pain_level
-    if expected <= 0 or not any(f.rule_id == "pain_rise" for f in findings):
-        return findings
-    week = ctx.today - timedelta(days=6)
-    pain = [v for d, v in sorted(daily_values(ctx.diary, "pain_avg").items()) if d >= week]
-    recent = pain[-EXPECTED_LEVEL_DAYS:]
-    if not recent or sum(recent) / len(recent) > expected:
-        return findings
-    return [f for f in findings if f.rule_id != "pain_rise"]
+RULES: tuple[Rule, ...] = (pain_rise, side_effects, safety, questionnaire_scores, silence)
 
 
 def diary_by_day(entries: Sequence[Entry], today: date, since: date) -> dict[date, Entry]:
@@ -332,4 +314,4 @@ def evaluate(
         except Exception as exc:  # noqa: BLE001 - one broken rule must not silence the others
             # Only the rule and the error type: the message could echo answers.
             log.error("detection rule %s failed: %s", rule.__name__, type(exc).__name__)
-    return one_pain_alert(within_expected_level(findings, ctx))
+    return findings

@@ -1,6 +1,7 @@
-"""The pain rules: a sustained rise against the patient's own baseline (`pain_rise`) and, on a
-pathway that asks for it, escalating rescue medication (`rescue_rise`), which is the same
-alert (`one_pain_alert`): more rescue medication is more pain."""
+"""The pain rule (`pain_rise`): a sustained rise of the pain scores against the patient's own
+baseline, muted up to a clinician's expected level, and, on a pathway that asks for it,
+escalating rescue medication: more rescue medication is more pain, so both are one finding
+and one alert, and the baseline and the pain series are read once for both."""
 
 from __future__ import annotations
 
@@ -20,6 +21,46 @@ NRS_TOP = 10.0
 
 
 def pain_rise(ctx: Context) -> list[Finding]:
+    """The pain finding of the day, if any: from the scores (`pain_scores`; none while the
+    recent pain stays within a clinician's expected level) and the rescue doses
+    (`rescue_rise`, not muted by it: the level expected is of pain), as one finding whose
+    reason says both, the stronger first."""
+    t = ctx.thresholds
+    pain = sorted(daily_values(ctx.diary, "pain_avg").items())
+    if not pain:
+        return []
+    start = ctx.today - timedelta(days=t.window_days - 1)
+    kept = _baseline(t, ctx.today, tuple(pain[: bisect.bisect_left(pain, (start,))]))
+    scores = None if within_expected_level(t, pain, ctx.today) else pain_scores(t, pain, kept, ctx.today)
+    rescue = rescue_rise(ctx, kept.baseline) if t.rescue_rise_doses else None
+    if scores is None or rescue is None:
+        return [f for f in (scores, rescue) if f is not None]
+    first, then = (scores, rescue) if scores.opens else (rescue, scores)
+    severity = max(scores.severity, rescue.severity, key=SEVERITY_RANK.__getitem__)
+    return [
+        msgspec.structs.replace(
+            scores, reason=f"{first.reason}; {then.reason}", severity=severity, opens=True
+        )
+    ]
+
+
+# The recent pain level held against a clinician's expected level: the mean pain of the last
+# few diary days of the past week (a nurse's "up to 6 is expected" reads the last days).
+EXPECTED_LEVEL_DAYS = 3
+
+
+def within_expected_level(t: Thresholds, pain: Sequence[tuple[date, float]], today: date) -> bool:
+    """Whether the recent pain is at or below the level a clinician expects for now."""
+    if t.expected_pain_level <= 0:
+        return False
+    week = today - timedelta(days=6)
+    recent = [v for d, v in pain if d >= week][-EXPECTED_LEVEL_DAYS:]
+    return bool(recent) and sum(recent) / len(recent) <= t.expected_pain_level
+
+
+def pain_scores(
+    t: Thresholds, pain: list[tuple[date, float]], kept: _KeptBaseline, today: date
+) -> Finding | None:
     """Sustained pain rise: the recent days well above the patient's own baseline.
 
     Baseline = the trimmed mean of the daily pain over `baseline_days` ending `recent_days`
@@ -38,17 +79,11 @@ def pain_rise(ctx: Context) -> list[Finding]:
     not hold but the window is still `hold_share` of the important change up, a finding that
     only keeps an open alert open.
     """
-    t = ctx.thresholds
-    pain = sorted(daily_values(ctx.diary, "pain_avg").items())
-    if not pain:
-        return []
-    today = ctx.today
     recent_start = today - timedelta(days=t.window_days - 1)
     recent = [(d, v) for d, v in pain if recent_start <= d <= today]
-    kept = _baseline(t, today, tuple(pain[: bisect.bisect_left(pain, (recent_start,))]))
     found = kept.baseline
     if found is None or len(recent) < 2:
-        return []
+        return None
     base, baseline = found.values, found.value
     important = important_change(t, baseline)
     raised = t.raised_day_share * important
@@ -76,41 +111,36 @@ def pain_rise(ctx: Context) -> list[Finding]:
     severity: Severity = "high" if mean - baseline >= t.high_rise_points else "routine"
     reason = f"{_pain_reason(mean, n, baseline)}; {elevated} van {n} dagen ≥ {nl(baseline + raised)}"
     level, material = _pain_level(t, recent, kept.noise_model())
-    return [Finding("pain_rise", "pain", severity, reason, today, level, material)]
+    return Finding("pain_rise", "pain", severity, reason, today, level, material)
 
 
-def rescue_rise(ctx: Context) -> list[Finding]:
+def rescue_rise(ctx: Context, found: Baseline | None) -> Finding | None:
     """Escalating rescue medication (a pathway sets `rescue_rise_doses`; the opioid pathway
     does): the rescue doses per day over the pain rule's recent window against their trimmed
-    mean on the pain baseline's own days, up by `rescue_rise_doses` and `rescue_rise_factor`
-    times it, on `persistence_share` of the window's days each (a bad weekend is no
-    escalation), `noise_z` standard errors up by the patient's own variation. The question
-    left empty counts as none (the app shows no 0); its alert is the pain one (one_pain_alert)."""
-    if not (t := ctx.thresholds).rescue_rise_doses:
-        return []
-    today = ctx.today
+    mean on the pain baseline's own days (`found`), up by `rescue_rise_doses` and
+    `rescue_rise_factor` times it, on `persistence_share` of the window's days each (a bad
+    weekend is no escalation), `noise_z` standard errors up by the patient's own variation."""
+    t, today = ctx.thresholds, ctx.today
     start = today - timedelta(days=t.window_days - 1)
-    pain = sorted(daily_values(ctx.diary, "pain_avg").items())
-    found = _baseline(t, today, tuple(pain[: bisect.bisect_left(pain, (start,))])).baseline
     doses = rescue_doses(ctx.diary.keys(), daily_values(ctx.diary, "rescue_doses"))
     before = [(d, doses[d]) for d, _ in found.days] if found else []
     recent = [v for d, v in doses.items() if start <= d <= today]
     if len(before) < max(3, t.min_window_days) or len(recent) < t.min_window_days:
-        return []
+        return None
     usual, up = usual_rescue(t, before), t.rescue_rise_doses
     mean = sum(recent) / len(recent)
     raised = sum(1 for v in recent if v >= usual + up)
     if mean < usual + up or mean < t.rescue_rise_factor * usual or raised < t.persistence_share * len(recent):
-        return []
+        return None
     noise = Noise.of(before, drop_highest=math.ceil(len(before) * t.baseline_trim))  # as trimmed
     if mean - usual < t.noise_z * noise.standard_error(len(recent), len(before)):
-        return []
+        return None
     reason = (
         f"noodmedicatie gemiddeld {nl(mean)} keer per dag over {len(recent)} dagen tegenover "
         f"baseline {nl(usual)}; {raised} van {len(recent)} dagen ≥ {nl(usual + up)}"
     )
     severity: Severity = "high" if mean - usual >= 3 * up else "routine"
-    return [Finding("rescue_rise", "pain", severity, reason, today)]
+    return Finding("pain_rise", "pain", severity, reason, today)
 
 
 def rescue_doses(diary_days: Iterable[date], answered: Mapping[date, float]) -> dict[date, float]:
@@ -123,25 +153,6 @@ def usual_rescue(t: Thresholds, days: Sequence[tuple[date, float]]) -> float:
     """The usual rescue doses a day: their trimmed mean on the pain baseline's days (the value
     the rule's reason states and the alert's chart draws)."""
     return trimmed_mean([v for _, v in days], t.baseline_trim)
-
-
-def one_pain_alert(findings: list[Finding]) -> list[Finding]:
-    """More pain and more rescue medication are one deterioration, so one alert: the rescue
-    finding is the pain alert's (`pain_rise`), whichever comes first or lasts longer; with the
-    pain rule's finding it is one finding, the stronger first in its reason."""
-    rescue = next((f for f in findings if f.rule_id == "rescue_rise"), None)
-    if rescue is None:
-        return findings
-    pain = next((f for f in findings if f.rule_id == "pain_rise"), None)
-    rest = [f for f in findings if f is not rescue and f is not pain]
-    if pain is None:
-        return [msgspec.structs.replace(rescue, rule_id="pain_rise"), *rest]
-    first, then = (pain, rescue) if pain.opens else (rescue, pain)
-    severity = max(pain.severity, rescue.severity, key=SEVERITY_RANK.__getitem__)
-    return [
-        msgspec.structs.replace(pain, reason=f"{first.reason}; {then.reason}", severity=severity, opens=True),
-        *rest,
-    ]
 
 
 class _KeptBaseline:
@@ -196,20 +207,20 @@ def _pain_holds(
     important: float,
     today: date,
     kept: _KeptBaseline,
-) -> list[Finding]:
+) -> Finding | None:
     """The recent days still raised by `hold_share` of the important change: an open pain
     alert stays open (the rise goes on), though this would not open one."""
     values = [v for _, v in recent]
     # Two entries suffice: a patient who skips bad days (more often than good ones) is still
     # in the rise.
     if len(values) < 2 or not t.hold_share:
-        return []
+        return None
     mean = sum(values) / len(values)
     if mean - baseline < t.hold_share * important:
-        return []
+        return None
     level, material = _pain_level(t, recent, kept.noise_model())
     reason = _pain_reason(mean, len(values), baseline)
-    return [Finding("pain_rise", "pain", "routine", reason, today, level, material, opens=False)]
+    return Finding("pain_rise", "pain", "routine", reason, today, level, material, opens=False)
 
 
 def _pain_reason(mean: float, n: int, baseline: float) -> str:
