@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import msgspec
 import pytest
 
+from backend.alerts import entries
 from backend.alerts import lifecycle as alerts
 from backend.alerts.detection import Finding
 from backend.alerts.lifecycle import OpenAlert, step
@@ -363,6 +364,31 @@ def test_detection_reads_the_current_response_of_each_day_like_the_view(db):
     ]
     assert len(entries) == 20
     assert entries[5].answers["pain_avg"] == 9 and entries[7].answers["pain_avg"] == 3
+
+
+def test_one_off_reads_do_not_push_the_writers_kept_reads_out(db, tmp_path, monkeypatch):
+    """Other connections that read a patient once (keeping nothing) leave the writer's kept
+    reads alone: its next evaluation after an edit reads only the day that changed."""
+    today = START + timedelta(days=40)
+
+    def seed(conn):
+        add_patient(conn)
+        for i in range(40):
+            add_diary(conn, "p1", START + timedelta(days=i), pain_avg=3)
+
+    db.write_sync(seed)
+    db.write_sync(lambda conn: alerts.load_entries(conn, "p1", today, 57))
+    others = [sqlite3.connect(tmp_path / "pijnwacht.db") for _ in range(2 * entries.KEPT_CONNECTIONS)]
+    for conn in others:  # open at once (a closed connection's id is soon another's)
+        alerts.load_entries(conn, "p1", today, 57, keep=False)
+    for conn in others:
+        conn.close()
+    full_reads = []
+    real = alerts.diary_store.detection_rows
+    monkeypatch.setattr(alerts.diary_store, "detection_rows", lambda *a: full_reads.append(a) or real(*a))
+    db.write_sync(lambda conn: add_diary(conn, "p1", today, pain_avg=5))
+    assert db.write_sync(lambda conn: alerts.load_entries(conn, "p1", today, 57))[-1].answers["pain_avg"] == 5
+    assert full_reads == []
 
 
 def test_kept_reads_give_what_a_fresh_read_gives(db, tmp_path, monkeypatch):

@@ -14,11 +14,9 @@ nightly sweep) and for `pijnwacht replay` alike.
 from __future__ import annotations
 
 import functools
-import itertools
 import json
 import logging
 import sqlite3
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -28,10 +26,8 @@ import msgspec
 
 from backend.alerts import store as alerts_store
 from backend.alerts.detection import (
-    DIARY,
     REMINDER_RULES,
     SEVERITY_RANK,
-    Entry,
     Finding,
     Thresholds,
     evaluate,
@@ -40,6 +36,7 @@ from backend.alerts.detection import (
     overrides_in_force,
     thresholds_for,
 )
+from backend.alerts.entries import load_entries as load_entries  # re-exported: what detection reads
 from backend.diary import store as diary_store
 from backend.patients import store as patients_store
 from backend.platform import formatting
@@ -247,114 +244,6 @@ def new_alert(f: Finding, today: date, news: str = "") -> OpenAlert:
 
 
 # -- persistence --------------------------------------------------------------------------------
-def load_entries(
-    conn: sqlite3.Connection, patient_id: str, today: date, diary_days: int, *, keep: bool = True
-) -> list[Entry]:
-    """The patient's current responses up to `today` that the rules read, oldest first: the
-    diary of the last `diary_days` days (or, after a long silence, its last entry) and the
-    last two of every other questionnaire (`diary.store.detection_rows`: one per
-    questionnaire and day, from current_response_ids, so edits and history cost nothing).
-
-    A connection keeps what it read of the last KEPT_PATIENTS patients (`_Kept`): the next
-    evaluation reads only the days that got a response since (diary.store.changed_rows), the
-    same entries a full read gives. `keep=False` (the nightly sweep, every patient once) uses
-    what is kept but keeps nothing new.
-    """
-    since = (today - timedelta(days=diary_days)).isoformat()
-    until = today.isoformat()
-    version, token = diary_store.seen_token(conn, patient_id)
-    memo = _kept_of(conn, version)
-    have = memo.patients.pop(patient_id, None)
-    if have is not None and have.token == token and have.span == (since, until):
-        changed = diary_store.changed_rows(conn, patient_id)
-        if all(r[2] == DIARY and since <= r[0] <= until for r in changed):
-            resort = False
-            for row in changed:
-                key, order = (row[2], row[0]), (row[0], row[1], row[2])
-                entry, was = _entry(row), have.rows.get(key)
-                tail = have.entries[-1] if have.entries else None
-                last = have.rows[tail.questionnaire, tail.local_date.isoformat()][0] if tail else None
-                # Today's diary, new or edited, sorts last: put in place (else sort them all).
-                if last is None or order < last or (was is not None and was[0] != last):
-                    resort = True
-                elif was is None:
-                    have.entries.append(entry)
-                else:
-                    have.entries[-1] = entry
-                have.rows[key] = (order, entry)
-            if changed:
-                have.token = next(_TOKENS)
-                diary_store.kept(conn, patient_id, have.token)
-                if resort:
-                    # As detection_rows' rows sort: local_date, authored_at (one per questionnaire and day).
-                    have.entries = [e for _, e in sorted(have.rows.values())]
-            memo.patients[patient_id] = have
-            return list(have.entries)
-    if token is not None:
-        diary_store.forget(conn, patient_id)
-    rows = diary_store.detection_rows(conn, patient_id, since, until)
-    rows.sort()  # local_date, then authored_at
-    entries = [_entry(r) for r in rows]
-    if not keep or any(r[2] == DIARY and r[0] < since for r in rows):
-        return entries  # (a long silence: the last diary before it) read again next time
-    by_key = {(r[2], r[0]): ((r[0], r[1], r[2]), e) for r, e in zip(rows, entries, strict=True)}
-    kept = _KeptPatient(next(_TOKENS), (since, until), by_key)
-    kept.entries = entries
-    diary_store.kept(conn, patient_id, kept.token)
-    memo.patients[patient_id] = kept
-    while len(memo.patients) > KEPT_PATIENTS:
-        diary_store.forget(conn, memo.patients.popitem(last=False)[0])
-    return list(entries)
-
-
-def _entry(row: tuple) -> Entry:
-    d, at, q, answers, scores = row
-    decode = msgspec.json.decode
-    return Entry(
-        q, date.fromisoformat(d), decode(answers), decode(scores) if scores and scores != "{}" else {}, at
-    )
-
-
-# How many patients' reads one connection keeps (a patient's ~60 entries are ~40 KB).
-KEPT_PATIENTS = 1024
-_TOKENS = itertools.count(1)
-
-
-class _KeptPatient:
-    __slots__ = ("entries", "rows", "span", "token")
-
-    def __init__(self, token: int, span: tuple[str, str], rows: dict[tuple[str, str], tuple[tuple, Entry]]):
-        self.token, self.span, self.rows = token, span, rows
-        self.entries: list[Entry] = []
-
-
-class _Kept:
-    """What one connection read per patient, valid while no other connection wrote."""
-
-    __slots__ = ("patients", "version")
-
-    def __init__(self, version: int):
-        self.version = version
-        self.patients: OrderedDict[str, _KeptPatient] = OrderedDict()
-
-
-# By connection (id: a sqlite3.Connection takes no weak reference). A new connection that got
-# a closed one's id has no `detection_seen` of its own, so nothing kept is taken for true.
-_KEPT: OrderedDict[int, _Kept] = OrderedDict()
-KEPT_CONNECTIONS = 4
-
-
-def _kept_of(conn: sqlite3.Connection, version: int) -> _Kept:
-    memo = _KEPT.get(id(conn))
-    if memo is None or memo.version != version:
-        if memo is not None and memo.patients:
-            diary_store.forget(conn)  # another connection wrote: read everyone afresh
-        memo = _KEPT[id(conn)] = _Kept(version)
-        while len(_KEPT) > KEPT_CONNECTIONS:
-            _KEPT.popitem(last=False)
-    return memo
-
-
 def pathway_detection(pathways: Mapping[str, Any] | None, pathway_id: str) -> Mapping[str, Any]:
     """The `[detection]` table of a pathway (an object with `.detection`, or a plain dict)."""
     p = (pathways or {}).get(pathway_id)
