@@ -26,6 +26,7 @@ from backend.platform.dates import ANY_TIME, DateRange, check_date, check_dateti
 from backend.platform.messages import Problem, Refusal
 from backend.platform.storage import iso, parse_iso, utcnow
 from backend.system import System
+from backend.web import put_path
 from backend.web.api_schema import (
     BatchOut,
     EnrolIn,
@@ -102,26 +103,11 @@ def bearer_token(request: ASGIConnection) -> str:
     return token.strip()
 
 
-# The device tokens of the responses routes (PUT, batch) and their patients, as last read:
-# those routes take the patient from here without a read, and their write job checks in the
-# writer's transaction that the token still gives this very patient (`_write_checked`): a
-# revoked device, a discharge or a changed patient is never written as it was.
-DEVICE_CACHE_MAX = 4096
-
-
-def _device_cache(connection: ASGIConnection) -> dict[str, Patient]:
-    state = connection.app.state
-    cache = getattr(state, "pw_device_patients", None)
-    if cache is None:
-        cache = state.pw_device_patients = {}
-    return cache
-
-
 async def _patient_of_token(connection: ASGIConnection, *, cached: bool = False) -> Patient:
     services = services_of(connection)
     token = bearer_token(connection)
     if cached:
-        patient = _device_cache(connection).get(token)
+        patient = put_path.device_cache(connection.app.state).get(token)
         if patient is not None:
             connection.scope["state"]["pw_cached"] = True
             return patient
@@ -132,8 +118,8 @@ async def _patient_of_token(connection: ASGIConnection, *, cached: bool = False)
             raise Refusal("auth.discharged", 401, headers={ENDED_HEADER: "discharged"})
         raise Refusal("auth.signed_out", 401)
     if cached:
-        cache = _device_cache(connection)
-        if len(cache) >= DEVICE_CACHE_MAX:
+        cache = put_path.device_cache(connection.app.state)
+        if len(cache) >= put_path.DEVICE_CACHE_MAX:
             cache.clear()
         cache[token] = patient
     return patient
@@ -171,17 +157,11 @@ async def _write_checked(request: Request, patient: Patient, check, receive) -> 
             if not request.scope["state"].pop("pw_cached", False):
                 raise
         if checked is not None:
-
-            def job(conn, patient=patient, checked=checked):
-                if enrolment.patient_for_token(conn, token) != patient:
-                    return None
-                return receive(conn, patient, checked)
-
-            got = await services.db.write(job)
+            got = await services.db.write(put_path.device_job(token, patient, checked, receive))
             if got is not None:
                 return patient, checked, got
         # The cached patient was out of date (or refused with it): read it as it is now.
-        _device_cache(request).pop(token, None)
+        put_path.device_cache(request.app.state).pop(token, None)
         request.scope["state"].pop("pw_cached", None)
         patient = await _patient_of_token(request, cached=True)
         request.scope["state"]["pw_patient"] = patient  # refusals speak its language
@@ -412,16 +392,7 @@ class PatientController(Controller):
             request,
             patient,
             lambda patient: responses.check(response_id, data, patient, services.library, now),
-            lambda conn, patient, checked: intake.receive(
-                conn,
-                patient,
-                [checked],
-                library=services.library,
-                pathways=services.pathways,
-                now=now,
-                max_edits=services.settings.max_edits_per_hour,
-                current=True,  # _write_checked read it in this transaction
-            ),
+            put_path.receive_one(services, now),
         )
         [outcome] = outcomes
         if outcome == "conflict":
@@ -430,8 +401,8 @@ class PatientController(Controller):
             raise too_many_edits(
                 checked.local_date, outcomes.retry_at, now, services.settings.max_edits_per_hour
             )
-        status = HTTP_201_CREATED if outcome == "created" else HTTP_200_OK
-        return Response(PutResult(id=checked.id, status=outcome), status_code=status)
+        # The answers put_path gives itself when all goes well: it must give the same.
+        return Response(PutResult(id=checked.id, status=outcome), status_code=put_path.STORED[outcome])
 
     @post(
         "/responses:batch",

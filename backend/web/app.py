@@ -27,7 +27,7 @@ from backend.platform.settings import Settings
 from backend.platform.storage import StorageUnavailable, parse_iso
 from backend.platform.words import word
 from backend.system import System, build
-from backend.web import api, clinic, consult, inbox, patients, signin, timeline, users
+from backend.web import api, clinic, consult, inbox, patients, put_path, signin, timeline, users
 from backend.web.fhir_api import FhirController
 
 log = logging.getLogger(__name__)
@@ -322,7 +322,9 @@ def create_app(settings: Settings, services: System | None = None) -> Litestar:
     )
     # Around the whole app, not as route middleware: that would miss the answers Litestar
     # gives itself for unknown paths and methods (404, 405).
-    app.asgi_handler = security_headers(refuse_nul_paths(app.asgi_handler))
+    # A phone's PUT that goes well is answered before Litestar's request machinery (put_path).
+    hot = put_path.shell(app.asgi_handler, app.state, services, settings.max_body_bytes)
+    app.asgi_handler = security_headers(refuse_nul_paths(hot))
     app.state.services = services
     app.state.settings = settings
     return app

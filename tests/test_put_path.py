@@ -1,0 +1,120 @@
+"""A phone's PUT that goes well is answered before Litestar's machinery (backend/web/put_path.py):
+the answer must be the route's, byte for byte, and every refusal must still be the route's."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from backend.patients import enrolment
+from backend.web import put_path
+from tests.conftest import diary, new_id
+
+
+def answer(r, rid: str | None = None) -> tuple:
+    """What the phone gets: status, headers but the date, the body (`rid` written as ID)."""
+    body = r.content.replace(rid.encode(), b"ID") if rid else r.content
+    return r.status_code, {k: v for k, v in r.headers.items() if k != "date"}, body
+
+
+@pytest.fixture
+def answered(monkeypatch) -> list[bool]:
+    """For each PUT the shell tried: did it answer itself?"""
+    tried: list[bool] = []
+    real = put_path._stored
+
+    async def spy(*args):
+        got = await real(*args)
+        tried.append(got is not None)
+        return got
+
+    monkeypatch.setattr(put_path, "_stored", spy)
+    return tried
+
+
+def test_a_known_device_s_put_gets_the_route_s_answer_from_the_shell(client, patient, settings, answered):
+    pid, headers = patient
+    cache = put_path.device_cache(client.app.state)
+    cache.clear()
+    first, second = new_id(), new_id()
+    by_route = client.put(f"/api/v1/responses/{first}", json=diary(pain_avg=4), headers=headers)
+    assert answered == []  # a device the server had not seen: the route answered, and knows it now
+    by_shell = client.put(f"/api/v1/responses/{second}", json=diary(pain_avg=4), headers=headers)
+    assert answered == [True]
+    assert by_route.status_code == 201 and by_route.json() == {"id": first, "status": "created"}
+    assert answer(by_shell, second) == answer(by_route, first)
+    assert "no-store" in by_shell.headers["cache-control"]  # the security headers still wrap it
+    # Sent again: "duplicate", 200, from either.
+    again = client.put(f"/api/v1/responses/{second}", json=diary(pain_avg=4), headers=headers)
+    cache.clear()
+    again_by_route = client.put(f"/api/v1/responses/{first}", json=diary(pain_avg=4), headers=headers)
+    assert answered == [True, True]
+    assert again.status_code == 200 and answer(again, second) == answer(again_by_route, first)
+    conn = sqlite3.connect(settings.db)
+    stored = conn.execute("SELECT id FROM responses WHERE patient_id = ? ORDER BY id", (pid,)).fetchall()
+    conn.close()
+    assert stored == sorted([(first,), (second,)])
+
+
+def test_an_alert_is_stored_before_the_shell_answers(client, patient, settings, answered):
+    """The alert-before-answer rule holds on the short way too."""
+    pid, headers = patient
+    client.put(f"/api/v1/responses/{new_id()}", json=diary(pain_avg=2), headers=headers)
+    r = client.put(f"/api/v1/responses/{new_id()}", json=diary(pain_avg=2, se_drowsiness=3), headers=headers)
+    assert r.status_code == 201 and answered == [True]
+    conn = sqlite3.connect(settings.db)
+    rules = [row[0] for row in conn.execute("SELECT rule_id FROM alerts WHERE patient_id = ?", (pid,))]
+    conn.close()
+    assert rules == ["drowsiness_severe"]
+
+
+CASES = {
+    "an answer out of range": lambda rid: {"json": diary(pain_avg=11)},
+    "not JSON": lambda rid: {"content": b"{not json", "headers": {"content-type": "application/json"}},
+    "not UTF-8": lambda rid: {"content": b'{"a": "\xff"}', "headers": {"content-type": "application/json"}},
+    "a version that is no number": lambda rid: {"json": {**diary(), "version": "one"}},
+    "a day in another format": lambda rid: {"json": {**diary(), "local_date": "2026-W49-3"}},
+    "too large": lambda rid: {"json": {**diary(), "answers": {"pain_avg": 5, "note": "x" * 3_000_000}}},
+    "the same id with other content": lambda rid: {"json": diary(pain_avg=9)},
+    "the stored id in capitals": lambda rid: {"json": diary(pain_avg=4), "rid": rid.upper()},
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_refusal_of_a_known_device_is_the_route_s(client, patient, answered, case):
+    """The same request refused as an unknown device's (the route alone) and as a known one's
+    (the shell tries first, then hands the request on with the body it read)."""
+    _pid, headers = patient
+    stored = new_id()
+    first = client.put(f"/api/v1/responses/{stored}", json=diary(pain_avg=4), headers=headers)
+    assert first.status_code == 201
+    cache = put_path.device_cache(client.app.state)
+    known = dict(cache)
+    assert known  # the first PUT made the device known
+    request = CASES[case](stored)
+    rid = request.pop("rid", stored if case == "the same id with other content" else new_id())
+    request["headers"] = {**headers, **request.get("headers", {})}
+    cache.clear()
+    by_route = client.put(f"/api/v1/responses/{rid}", **request)
+    cache.update(known)
+    tried = client.put(f"/api/v1/responses/{rid}", **request)
+    assert answer(tried) == answer(by_route)
+    if case == "the stored id in capitals":  # the route normalises it: a duplicate
+        assert tried.status_code == 200 and tried.json() == {"id": stored, "status": "duplicate"}
+    else:
+        assert 400 <= tried.status_code < 500, tried.text
+    assert True not in answered  # the shell answered none of them itself
+
+
+def test_a_device_revoked_since_it_was_known_gets_the_route_s_401(client, patient, services, answered):
+    _pid, headers = patient
+    assert client.put(f"/api/v1/responses/{new_id()}", json=diary(), headers=headers).status_code == 201
+    cache = put_path.device_cache(client.app.state)
+    token = headers["Authorization"].split()[1]
+    assert token in cache
+    services.db.write_sync(lambda conn: enrolment.revoke_token(conn, token))
+    r = client.put(f"/api/v1/responses/{new_id()}", json=diary(), headers=headers)
+    assert answered == [False]  # the write job found the device gone: nothing stored, the route answered
+    assert r.status_code == 401 and "opnieuw aan" in r.json()["detail"]
+    assert token not in cache
