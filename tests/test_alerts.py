@@ -438,10 +438,19 @@ def test_kept_reads_give_what_a_fresh_read_gives(db, tmp_path, monkeypatch):
 
     db.write_sync(rolled_back)
     assert kept() == fresh() and fresh()[-1].answers["pain_avg"] == 9
+    kept()
+    full_reads.clear()
+    # An edit of an earlier day and a late entry for a day before all others: put where they
+    # sort, the others not read again.
     db.write_sync(
         lambda conn: add_diary(conn, "p1", START + timedelta(days=30), at=f"{today}T08:00:00Z", pain_avg=7)
     )
-    assert kept() == fresh()
+    edited = kept()
+    db.write_sync(lambda conn: add_diary(conn, "p1", START - timedelta(days=5), at=f"{today}T08:30:00Z"))
+    late = kept()
+    assert full_reads == []  # (fresh() reads in full: after these)
+    assert edited[30].answers["pain_avg"] == 7 and late[0].local_date == START - timedelta(days=5)
+    assert late == fresh()
     db.write_sync(
         lambda conn: store_response(conn, "p1", today, {}, questionnaire="pgic", scores={"pgic": 6})
     )

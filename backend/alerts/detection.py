@@ -42,13 +42,17 @@ def side_effects(ctx: Context) -> list[Finding]:
     recent_from = ctx.today - timedelta(days=t.side_effect_days)
     # Newest first, only as far back as a persisting run can matter.
     oldest = ctx.today - timedelta(days=3 * t.side_effect_persist_days + t.side_effect_days)
-    days = sorted(((d, e.answers) for d, e in ctx.diary.items() if oldest <= d <= ctx.today), reverse=True)
+    days: list[tuple[date, dict]] = []
+    for d, e in reversed(ctx.diary.items()):  # the diary is by day, oldest first
+        if d < oldest:
+            break
+        if d <= ctx.today:
+            days.append((d, e.answers))
     for item in SIDE_EFFECTS:
         # A number (JSON's int or float; a bool is not a level): type(), as in daily_values.
         levels = [(d, float(v)) for d, answers in days if type(v := answers.get(item)) in NUMBER]
         if not levels:
             continue
-        name = word("side_effect", item)
         severe = [d for d, v in levels if v >= 3 and d >= recent_from]
         if severe:
             when = dutch_date(severe[0])
@@ -60,7 +64,7 @@ def side_effects(ctx: Context) -> list[Finding]:
                     )
                 )
             else:
-                reason = f"ernstige {name} gemeld (3 van 3) op {when}"
+                reason = f"ernstige {word('side_effect', item)} gemeld (3 van 3) op {when}"
                 findings.append(
                     Finding(f"side_effect_severe.{item}", "side_effect", "high", reason, ctx.today)
                 )
@@ -82,7 +86,7 @@ def side_effects(ctx: Context) -> list[Finding]:
                     f"side_effect_persistent.{item}",
                     "side_effect",
                     severity,
-                    f"{name} minstens {word('level', str(low))} ({low} van 3) "
+                    f"{word('side_effect', item)} minstens {word('level', str(low))} ({low} van 3) "
                     f"al {len(run)} dagen achter elkaar",
                     ctx.today,
                 )

@@ -69,7 +69,7 @@ class Context(msgspec.Struct):
     """What every rule needs, computed once per evaluation."""
 
     entries: Sequence[Entry]
-    diary: dict[date, Entry]
+    diary: dict[date, Entry]  # by local date, oldest first (`detection.diary_by_day`)
     last_diary: date | None
     questionnaires: dict[str, list[Entry]]
     thresholds: Thresholds
