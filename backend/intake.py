@@ -1,8 +1,10 @@
 """Intake: what happens to answers a patient sends, in order, in one write transaction.
 
 store (idempotent by UUID) -> complete the tasks they answer -> evaluate the patient's
-alerts, so the alert exists before the HTTP answer returns. The API (one response, a batch)
-and the demo call `receive`; nothing else decides what follows a stored response.
+alerts, so the alert exists before the HTTP answer returns (one patient's writes that come
+in a row in one group commit are judged once, after the last: `storage.afterwards`). The
+API (one response, a batch) and the demo call `receive`; nothing else decides what follows
+a stored response.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from backend.alerts.detection import DIARY
 from backend.diary.questionnaires import Library
 from backend.diary.responses import MAX_EDITS_PER_HOUR, Checked, Outcomes, store
 from backend.patients.enrolment import Patient
+from backend.platform.storage import afterwards
 from backend.tasks import store as tasks
 
 log = logging.getLogger(__name__)
@@ -42,20 +45,21 @@ def receive(
     new = [c for c, outcome in zip(items, outcomes, strict=True) if outcome == "created"]
     if new:
         _isolated(conn, "complete_tasks", patient, lambda: complete_tasks(conn, patient, new))
-        _isolated(
-            conn,
-            "evaluate_alerts",
-            patient,
-            lambda: evaluate_alerts(
+        heard_now = any(c.questionnaire == DIARY for c in new)
+
+        def evaluate(conn: sqlite3.Connection) -> None:
+            _isolated(
                 conn,
+                "evaluate_alerts",
                 patient,
-                library,
-                pathways,
-                now,
-                current=current,
-                heard_now=any(c.questionnaire == DIARY for c in new),
-            ),
-        )
+                lambda: evaluate_alerts(
+                    conn, patient, library, pathways, now, current=current, heard_now=heard_now
+                ),
+            )
+
+        # At once; or, when one patient's writes come in a row (a phone sending a day again
+        # and again), once after the last of them in the same commit, as for a batch.
+        afterwards(conn, evaluate)
     return outcomes
 
 

@@ -118,3 +118,46 @@ def test_a_device_revoked_since_it_was_known_gets_the_route_s_401(client, patien
     assert answered == [False]  # the write job found the device gone: nothing stored, the route answered
     assert r.status_code == 401 and "opnieuw aan" in r.json()["detail"]
     assert token not in cache
+
+
+def test_a_burst_of_one_patient_s_puts_is_judged_once_after_the_last(
+    client, patient, services, settings, monkeypatch
+):
+    """A phone sending one day again and again (8 PUTs at once, in one group commit): each is
+    stored and answered, the patient is judged once, after all of them, as a batch of them is,
+    and the alert is there when the answers come (issue 17: a burst costs one judgement)."""
+    import threading
+
+    from backend.alerts import lifecycle
+
+    pid, headers = patient
+    assert client.put(f"/api/v1/responses/{new_id()}", json=diary(), headers=headers).status_code == 201
+    judged: list[str] = []
+    real = lifecycle.evaluate_patient
+    monkeypatch.setattr(lifecycle, "evaluate_patient", lambda *a, **k: judged.append(a[1]) or real(*a, **k))
+    running, go = threading.Event(), threading.Event()
+    held = services.db.write_soon(lambda conn: running.set() or go.wait(10))
+    assert running.wait(10)
+    statuses: list[int] = []
+
+    def send():
+        body = diary(pain_avg=4, se_drowsiness=3)
+        statuses.append(client.put(f"/api/v1/responses/{new_id()}", json=body, headers=headers).status_code)
+
+    threads = [threading.Thread(target=send) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for _ in range(1000):
+        if services.db.writer._queue.qsize() == 8:
+            break
+        threading.Event().wait(0.005)
+    go.set()
+    for t in threads:
+        t.join()
+    held.result()
+    assert statuses == [201] * 8
+    assert judged == [pid]
+    conn = sqlite3.connect(settings.db)
+    rules = [r[0] for r in conn.execute("SELECT rule_id FROM alerts WHERE patient_id = ?", (pid,))]
+    conn.close()
+    assert rules == ["drowsiness_severe"]

@@ -302,3 +302,77 @@ def test_a_file_is_written_whole_or_not_at_all(tmp_path):
         write_atomic(target, b"other", exclusive=True)  # never over an existing file
     assert target.read_bytes() == b"a;b\r\n1;2\r\n"
     assert [p.name for p in tmp_path.iterdir()] == ["export.csv"]  # no temporary file left
+
+
+def _in_one_group(db: Database, writes: list) -> list:
+    """Run the coroutines `writes()` makes while the writer is held, so that all of them are
+    queued before it takes its next group commit; their values."""
+    import asyncio
+
+    running, go = threading.Event(), threading.Event()
+
+    def hold(conn):
+        running.set()
+        go.wait(10)
+
+    held = db.write_soon(hold)
+    assert running.wait(10)
+
+    async def main():
+        tasks = [asyncio.ensure_future(w) for w in writes]
+        while db.writer._queue.qsize() < len(tasks):
+            await asyncio.sleep(0.001)
+        go.set()
+        return await asyncio.gather(*tasks)
+
+    values = asyncio.run(main())
+    held.result()
+    return values
+
+
+def test_what_one_key_s_writes_in_a_row_leave_for_afterwards_runs_once_after_the_last(tmp_path):
+    """issue 17: a phone sending one day 16 times at once is judged once, after all 16, as a
+    batch is; anything else written in the same commit keeps its order."""
+    from backend.platform.storage import afterwards
+
+    db = open_database(tmp_path / "a.db")
+    done: list[str] = []
+
+    def job(name):
+        def fn(conn):
+            done.append(name)
+            afterwards(conn, lambda conn: done.append(f"after {name}"))
+            return name
+
+        return fn
+
+    writes = [("a1", "p1"), ("a2", "p1"), ("b", "p2"), ("x", None), ("a3", "p1")]
+    values = _in_one_group(db, [db.write(job(name), together=key) for name, key in writes])
+    assert values == ["a1", "a2", "b", "x", "a3"]
+    assert done == ["a1", "a2", "after a2", "b", "after b", "x", "after x", "a3", "after a3"]
+    # Outside a group with a key (a script's write_sync): at once.
+    done.clear()
+    db.write_sync(job("s"))
+    assert done == ["s", "after s"]
+    db.close()
+
+
+def test_a_step_left_for_afterwards_that_fails_rolls_back_only_itself(tmp_path):
+    from backend.platform.storage import afterwards
+
+    db = open_database(tmp_path / "f.db")
+    db.write_sync(lambda conn: conn.execute("CREATE TABLE kept (what TEXT)"))
+
+    def job(conn):
+        conn.execute("INSERT INTO kept VALUES ('the response')")
+
+        def step(conn):
+            conn.execute("INSERT INTO kept VALUES ('half a step')")
+            raise ValueError("a broken rule")
+
+        afterwards(conn, step)
+        return "stored"
+
+    assert _in_one_group(db, [db.write(job, together="p1")]) == ["stored"]
+    assert [r[0] for r in db.query("SELECT what FROM kept")] == ["the response"]
+    db.close()

@@ -152,17 +152,36 @@ class _Job:
     `loop` (settled on that loop, every job of a group in one call: one wake-up of the loop
     per commit, not one per job)."""
 
-    __slots__ = ("fn", "future", "loop")
+    __slots__ = ("fn", "future", "loop", "together")
 
     def __init__(
         self,
         fn: Callable[[sqlite3.Connection], Any],
         future: asyncio.Future | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
+        together: str | None = None,
     ):
         self.fn = fn
         self.future: Future | asyncio.Future = future if future is not None else Future()
         self.loop = loop
+        self.together = together
+
+
+# What the job the writer thread is running left for afterwards (`afterwards`).
+_left = threading.local()
+
+
+def afterwards(conn: sqlite3.Connection, step: Callable[[sqlite3.Connection], None]) -> None:
+    """`step(conn)` after this write job, in its transaction: at once, or, in a job queued
+    with a `together` key (`Database.write`), after the last job of that key in a row of them
+    in one group commit, before anything else is written or committed, the step that job left
+    (the latest) taking the place of the earlier ones'. A phone that sends one day 16 times at
+    once is judged once, on all 16, as a batch of them is (issue 17)."""
+    job = getattr(_left, "job", None)
+    if job is None or job.together is None:
+        step(conn)
+    else:
+        _left.step = step
 
 
 def _settle(jobs: list[_Job], outcomes: list[tuple[bool, Any]]) -> None:
@@ -191,6 +210,20 @@ def _settle_one(future: Future | asyncio.Future, outcome: tuple[bool, Any]) -> N
         future.set_result(value)
     else:
         future.set_exception(value)
+
+
+def _step_left(conn: sqlite3.Connection, step: Callable[[sqlite3.Connection], None]) -> None:
+    """A step jobs left for afterwards; its failure rolls back only itself (the jobs' data
+    stays written), a storage fault fails the group."""
+    conn.execute("SAVEPOINT afterwards")
+    try:
+        step(conn)
+    except Exception as exc:
+        if _is_storage_fault(exc) or not conn.in_transaction:
+            raise
+        conn.execute("ROLLBACK TO afterwards")
+        log.error("a step left for after a write failed with %s", type(exc).__name__)
+    conn.execute("RELEASE afterwards")
 
 
 class Writer:
@@ -261,9 +294,14 @@ class Writer:
             self._fail_all(jobs, exc)
             return
         try:
+            left: tuple[str, Callable[[sqlite3.Connection], None]] | None = None  # (key, step)
             for i, job in enumerate(jobs):
+                if left is not None and job.together != left[0]:
+                    _step_left(conn, left[1])
+                    left = None
                 sp = f"job{i}"
                 conn.execute(f"SAVEPOINT {sp}")
+                _left.job, _left.step = job, None
                 try:
                     value = job.fn(conn)
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller
@@ -277,6 +315,12 @@ class Writer:
                 else:
                     conn.execute(f"RELEASE {sp}")
                     results.append((True, value))
+                    if _left.step is not None:
+                        left = (job.together, _left.step)
+                finally:
+                    _left.job = _left.step = None
+            if left is not None:
+                _step_left(conn, left[1])
             conn.execute("COMMIT")
         except BaseException as exc:  # noqa: BLE001
             with contextlib.suppress(sqlite3.Error):
@@ -423,10 +467,12 @@ class Database:
         return self.reader.execute(sql, params).fetchone()
 
     # -- writes ---------------------------------------------------------------------------
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(self, fn: Callable[[sqlite3.Connection], T], *, together: str | None = None) -> T:
+        """`fn(conn)` in the writer's next group commit; its value once committed.
+        `together`: a key (a patient's id) for `afterwards`."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self.writer.enqueue(_Job(fn, future, loop))
+        self.writer.enqueue(_Job(fn, future, loop, together))
         return await future
 
     def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:

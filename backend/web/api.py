@@ -157,7 +157,8 @@ async def _write_checked(request: Request, patient: Patient, check, receive) -> 
             if not request.scope["state"].pop("pw_cached", False):
                 raise
         if checked is not None:
-            got = await services.db.write(put_path.device_job(token, patient, checked, receive))
+            job = put_path.device_job(token, patient, checked, receive)
+            got = await services.db.write(job, together=patient.id)
             if got is not None:
                 return patient, checked, got
         # The cached patient was out of date (or refused with it): read it as it is now.
@@ -444,7 +445,8 @@ class PatientController(Controller):
                     pathways=services.pathways,
                     now=now,
                     max_edits=services.settings.max_edits_per_hour,
-                )
+                ),
+                together=patient.id,
             )
             if checked
             else responses.Outcomes()

@@ -161,7 +161,8 @@ async def _stored(
     now = utcnow()
     try:
         checked = responses.check(response_id, _BODY.decode(body), patient, services.library, now)
-        outcomes = await services.db.write(device_job(token, patient, checked, receive_one(services, now)))
+        job = device_job(token, patient, checked, receive_one(services, now))
+        outcomes = await services.db.write(job, together=patient.id)
     except Exception:  # noqa: BLE001 - any refusal or failure is the route's to answer
         return None
     if outcomes is None:

@@ -41,9 +41,9 @@ def main(mode: str) -> None:
     else:
         real_write = services.db.write
 
-        async def write(fn):  # the PUT handler unpacks one outcome
+        async def write(fn, **kw):  # the PUT handler unpacks one outcome
             if mode == "empty-write":
-                return await real_write(lambda conn: ["created"])
+                return await real_write(lambda conn: ["created"], **kw)
             return ["created"]
 
         services.db.write = write
