@@ -161,3 +161,22 @@ def test_a_burst_of_one_patient_s_puts_is_judged_once_after_the_last(
     rules = [r[0] for r in conn.execute("SELECT rule_id FROM alerts WHERE patient_id = ?", (pid,))]
     conn.close()
     assert rules == ["drowsiness_severe"]
+
+
+def test_a_known_device_s_conflict_is_refused_after_one_write(client, patient, services, monkeypatch):
+    """The shell's write that the route refuses (409 here; a 429 the same) is handed to the
+    route, which refuses it without writing again: a broken phone's refused PUTs cost one write."""
+    _pid, headers = patient
+    rid = new_id()
+    assert client.put(f"/api/v1/responses/{rid}", json=diary(pain_avg=4), headers=headers).status_code == 201
+    writes: list[str] = []
+    real = services.db.write
+
+    async def counted(fn, **kw):
+        writes.append("write")
+        return await real(fn, **kw)
+
+    monkeypatch.setattr(services.db, "write", counted)
+    r = client.put(f"/api/v1/responses/{rid}", json=diary(pain_avg=9), headers=headers)
+    assert r.status_code == 409 and "nieuw id" in r.json()["detail"]
+    assert writes == ["write"]

@@ -30,7 +30,8 @@ from backend.platform.storage import iso, utcnow
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
-_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# The canonical lower-case form of a UUID, as the PWA sends it.
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # How far the diary day may lie from the day the answer was written (a late entry for last
 # week is fine; an entry for next month is a mistake).
 MAX_DAYS_LATE = 14
@@ -136,7 +137,7 @@ def check(response_id: str, r: ResponseIn, patient: Diarist, library: Library, n
     try:
         # The PWA sends canonical lower-case UUIDs: take those as they are (uuid.UUID() and
         # back costs more than the rest of the id handling); normalise anything else.
-        rid = response_id if _CANONICAL_UUID.fullmatch(response_id) else str(uuid.UUID(response_id))
+        rid = response_id if CANONICAL_UUID.fullmatch(response_id) else str(uuid.UUID(response_id))
     except (ValueError, AttributeError, TypeError):
         bad("id", "response.id")
         rid = ""

@@ -167,7 +167,7 @@ class _Job:
         self.together = together
 
 
-# What the job the writer thread is running left for afterwards (`afterwards`).
+# The key of the job the writer thread is running and the step it left (`afterwards`).
 _left = threading.local()
 
 
@@ -177,8 +177,7 @@ def afterwards(conn: sqlite3.Connection, step: Callable[[sqlite3.Connection], No
     in one group commit, before anything else is written or committed, the step that job left
     (the latest) taking the place of the earlier ones'. A phone that sends one day 16 times at
     once is judged once, on all 16, as a batch of them is (issue 17)."""
-    job = getattr(_left, "job", None)
-    if job is None or job.together is None:
+    if getattr(_left, "together", None) is None:
         step(conn)
     else:
         _left.step = step
@@ -301,7 +300,7 @@ class Writer:
                     left = None
                 sp = f"job{i}"
                 conn.execute(f"SAVEPOINT {sp}")
-                _left.job, _left.step = job, None
+                _left.together, _left.step = job.together, None
                 try:
                     value = job.fn(conn)
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller
@@ -318,7 +317,7 @@ class Writer:
                     if _left.step is not None:
                         left = (job.together, _left.step)
                 finally:
-                    _left.job = _left.step = None
+                    _left.together = _left.step = None
             if left is not None:
                 _step_left(conn, left[1])
             conn.execute("COMMIT")

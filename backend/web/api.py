@@ -147,6 +147,9 @@ async def _write_checked(request: Request, patient: Patient, check, receive) -> 
     token still gives exactly `patient` (it may come from the device cache); else read the
     patient again (a 401 if the device is gone) and check and write with the one now stored.
     Returns (patient, checked, what receive returned)."""
+    written = request.scope["state"].pop(put_path.WRITTEN, None)
+    if written is not None:
+        return written  # put_path wrote it (a conflict, past the cap): refused without a write
     token = bearer_token(request)
     services = services_of(request)
     for _ in range(3):

@@ -17,7 +17,6 @@ writer's transaction, and the outcomes a PUT answers with its result.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime
@@ -85,9 +84,11 @@ def device_job(token: str, patient: Patient, checked: Any, receive: Callable) ->
 
 # The outcomes a PUT answers with its result, and their status; the others are refusals.
 STORED = {"created": 201, "duplicate": 200}
+# The request state's key of a write the shell did and the route refuses: (patient, checked,
+# outcomes), as `api._write_checked` returns them.
+WRITTEN = "pw_written"
 
 PREFIX = "/api/v1/responses/"
-_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # As the route converts its body: typed, not strict ("version": "1" is 1).
 _BODY = msgspec.json.Decoder(ResponseIn, strict=False)
 _JSON = (b"content-type", b"application/json")
@@ -108,7 +109,7 @@ def shell(app: ASGIApp, state: Any, services: System, max_body: int) -> ASGIApp:
             patient is None
             or length is None
             or length > max_body
-            or not _CANONICAL_UUID.fullmatch(response_id)
+            or not responses.CANONICAL_UUID.fullmatch(response_id)
         ):
             await app(scope, receive, send)
             return
@@ -120,7 +121,8 @@ def shell(app: ASGIApp, state: Any, services: System, max_body: int) -> ASGIApp:
             message = await receive()
         answer = None
         if message["type"] == "http.request" and not message.get("more_body", False):
-            answer = await _stored(services, cache, token, patient, response_id, body)
+            state = scope.setdefault("state", {})
+            answer = await _stored(services, cache, token, patient, response_id, body, state)
         if answer is None:
             await app(scope, _handed_on(body, message, receive), send)
             return
@@ -154,10 +156,18 @@ def _head(scope: Scope) -> tuple[str | None, int | None]:
 
 
 async def _stored(
-    services: System, cache: dict[str, Patient], token: str, patient: Patient, response_id: str, body: bytes
+    services: System,
+    cache: dict[str, Patient],
+    token: str,
+    patient: Patient,
+    response_id: str,
+    body: bytes,
+    state: dict[str, Any],
 ) -> tuple[int, bytes] | None:
     """The route's answer if the response is stored (or was already); None: let it answer (a
-    device whose patient changed is dropped from the cache first: the route reads it again)."""
+    device whose patient changed is dropped from the cache first: the route reads it again;
+    a write refused as a conflict or past the cap is handed to it in the request's state,
+    WRITTEN, so that it refuses without writing again)."""
     now = utcnow()
     try:
         checked = responses.check(response_id, _BODY.decode(body), patient, services.library, now)
@@ -169,6 +179,7 @@ async def _stored(
         cache.pop(token, None)
         return None
     if (status := STORED.get(outcomes[0])) is None:
+        state[WRITTEN] = (patient, checked, outcomes)
         return None
     return status, msgspec.json.encode(PutResult(id=checked.id, status=outcomes[0]))
 
