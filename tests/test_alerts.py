@@ -428,6 +428,19 @@ def test_kept_reads_give_what_a_fresh_read_gives(db, tmp_path, monkeypatch):
     assert kept()[-1].answers["pain_avg"] == 9
     assert full_reads == []  # the changed day only
     assert kept() == fresh() and fresh()[-1].answers["pain_avg"] == 9
+    # An edit authored before the current one (a phone that synced late) is not current; of
+    # two edits stored together the later authored is, whatever the order they came in.
+    full_reads.clear()
+    db.write_sync(lambda conn: add_diary(conn, "p1", today, at=f"{today}T18:00:00Z", pain_avg=2))
+    assert kept()[-1].answers["pain_avg"] == 9 and full_reads == []
+
+    def two(conn):
+        add_diary(conn, "p1", today, at=f"{today}T20:40:00Z", pain_avg=8)
+        add_diary(conn, "p1", today, at=f"{today}T20:30:00Z", pain_avg=6)
+
+    db.write_sync(two)
+    assert kept()[-1].answers["pain_avg"] == 8 and full_reads == []
+    assert kept() == fresh()
 
     def rolled_back(conn):
         conn.execute("SAVEPOINT edit")
@@ -437,7 +450,7 @@ def test_kept_reads_give_what_a_fresh_read_gives(db, tmp_path, monkeypatch):
         conn.execute("RELEASE edit")
 
     db.write_sync(rolled_back)
-    assert kept() == fresh() and fresh()[-1].answers["pain_avg"] == 9
+    assert kept() == fresh() and fresh()[-1].answers["pain_avg"] == 8
     kept()
     full_reads.clear()
     # An edit of an earlier day and a late entry for a day before all others: put where they

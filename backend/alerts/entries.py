@@ -39,7 +39,10 @@ def load_entries(
             resort = False
             for row in changed:
                 key, order = (row[2], row[0]), (row[0], row[1], row[2])
-                entry, was = _entry(row), have.rows.get(key)
+                was = have.rows.get(key)
+                if was is not None and was[0] > order:
+                    continue  # authored before the kept one (synced late): not current
+                entry = _entry(row)
                 tail = have.entries[-1] if have.entries else None
                 last = have.rows[tail.questionnaire, tail.local_date.isoformat()][0] if tail else None
                 # Today's diary, new or edited, sorts last: put in place (else sort them all).

@@ -170,16 +170,18 @@ def detection_rows(conn: sqlite3.Connection, patient_id: str, since: str, until:
 # patient; these temporary tables and triggers (this connection's own, inside its
 # transactions: a rolled-back write takes its traces with it) say what changed since.
 # `detection_seen`: the patients whose read is kept, with a token the keeper chose;
-# `detection_changed`: their days a response was stored for since. A change by another
-# connection shows in `data_version`; an update or delete of a response forgets the patient.
+# `detection_stored`: the responses stored for them since (a copy of what detection reads: the
+# read after an edit is the copy, not a join). A change by another connection shows in
+# `data_version`; an update or delete of a response forgets the patient.
 _WATCH = (
     "CREATE TEMP TABLE IF NOT EXISTS detection_seen (patient_id TEXT PRIMARY KEY, token INTEGER NOT NULL)",
-    "CREATE TEMP TABLE IF NOT EXISTS detection_changed"
-    " (patient_id TEXT NOT NULL, questionnaire_id TEXT NOT NULL, local_date TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS temp.detection_changed_patient ON detection_changed (patient_id)",
+    "CREATE TEMP TABLE IF NOT EXISTS detection_stored (patient_id TEXT NOT NULL, local_date TEXT NOT NULL,"
+    " authored_at TEXT NOT NULL, questionnaire_id TEXT NOT NULL, answers TEXT NOT NULL, scores TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS temp.detection_stored_patient ON detection_stored (patient_id)",
     "CREATE TEMP TRIGGER IF NOT EXISTS detection_insert AFTER INSERT ON main.responses"
     " WHEN new.patient_id IN (SELECT patient_id FROM detection_seen) BEGIN"
-    " INSERT INTO detection_changed VALUES (new.patient_id, new.questionnaire_id, new.local_date); END",
+    " INSERT INTO detection_stored VALUES (new.patient_id, new.local_date, new.authored_at,"
+    " new.questionnaire_id, new.answers, new.scores); END",
     "CREATE TEMP TRIGGER IF NOT EXISTS detection_update AFTER UPDATE ON main.responses BEGIN"
     " DELETE FROM detection_seen WHERE patient_id IN (old.patient_id, new.patient_id); END",
     "CREATE TEMP TRIGGER IF NOT EXISTS detection_delete AFTER DELETE ON main.responses BEGIN"
@@ -214,24 +216,28 @@ def forget(conn: sqlite3.Connection, patient_id: str | None = None) -> None:
     """Stop noting changes of the patient (None: of everyone)."""
     if patient_id is None:
         conn.execute("DELETE FROM detection_seen")
-        conn.execute("DELETE FROM detection_changed")
+        conn.execute("DELETE FROM detection_stored")
     else:
         conn.execute("DELETE FROM detection_seen WHERE patient_id = ?", (patient_id,))
-        conn.execute("DELETE FROM detection_changed WHERE patient_id = ?", (patient_id,))
+        conn.execute("DELETE FROM detection_stored WHERE patient_id = ?", (patient_id,))
 
 
 def changed_rows(conn: sqlite3.Connection, patient_id: str) -> list[tuple]:
-    """The current response of each (questionnaire, day) of the patient that got a response
-    since the last call, as `detection_rows` gives them; the notes are cleared."""
-    cur = _tuples(conn)
-    keys = cur.execute(
-        "DELETE FROM detection_changed WHERE patient_id = ? RETURNING questionnaire_id, local_date",
+    """The last response stored for each (questionnaire, day) of the patient since the last
+    call, as `detection_rows` gives them; the notes are cleared. It is that day's current
+    response unless the one the caller kept was authored later (current_response_ids: the
+    latest authored, of equals the last stored; a stored one is the last)."""
+    noted = _tuples(conn).execute(
+        "DELETE FROM detection_stored WHERE patient_id = ?"
+        " RETURNING rowid, local_date, authored_at, questionnaire_id, answers, scores",
         (patient_id,),
     ).fetchall()
-    rows = []
-    for key in set(keys):
-        rows += cur.execute(f"{_ENTRY} AND c.local_date = ?", (patient_id, *key)).fetchall()
-    return rows
+    last: dict[tuple[str, str], tuple] = {}
+    for row in sorted(noted):  # as stored (RETURNING's order is not promised)
+        key = (row[3], row[1])
+        if key not in last or row[2] >= last[key][1]:
+            last[key] = row[1:]
+    return list(last.values())
 
 
 def last_diary_received(conn: sqlite3.Connection, patient_id: str) -> str | None:
