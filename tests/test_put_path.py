@@ -180,3 +180,43 @@ def test_a_known_device_s_conflict_is_refused_after_one_write(client, patient, s
     r = client.put(f"/api/v1/responses/{rid}", json=diary(pain_avg=9), headers=headers)
     assert r.status_code == 409 and "nieuw id" in r.json()["detail"]
     assert writes == ["write"]
+
+
+def test_the_writer_keeps_its_device_check_until_a_device_or_patient_changes(
+    client, patient, other_patient, services, answered, monkeypatch
+):
+    """The writer checks every PUT's device in its own transaction, and keeps what it read
+    until a device or a patient changes, by this server or by another process (the CLI)."""
+    pid, headers = patient
+    other_pid, other_headers = other_patient
+    store = enrolment.store
+    reads: list[str] = []
+    real = store.patient_for_device
+
+    def counted(conn, token_hash, keep=False):
+        if not keep:
+            reads.append(token_hash)
+        return real(conn, token_hash, keep=keep)
+
+    monkeypatch.setattr(store, "patient_for_device", counted)
+
+    def put(h):
+        return client.put(f"/api/v1/responses/{new_id()}", json=diary(), headers=h)
+
+    assert put(headers).status_code == 201 and put(other_headers).status_code == 201
+    reads.clear()
+    assert [put(h).status_code for h in (headers, other_headers, headers)] == [201, 201, 201]
+    assert reads == []  # the writer read neither device again
+    # A patient discharged by this server: their phone is told at once, the other's is not.
+    services.db.write_sync(lambda conn: enrolment.discharge(conn, other_pid, "behandeling afgerond"))
+    ended = put(other_headers)
+    print("DBG", ended.status_code, answered, reads)
+    assert ended.status_code == 401 and ended.headers.get("x-pijnwacht-ended") == "discharged"
+    assert put(headers).status_code == 201
+    # A device revoked by another process (the CLI's own connection): refused too.
+    token = headers["Authorization"].split()[1]
+    cli = sqlite3.connect(services.settings.db, isolation_level=None)
+    enrolment.revoke_token(cli, token)
+    cli.close()
+    assert put(headers).status_code == 401
+    assert answered[-3:] == [False, True, False]  # the shell stored neither refused one

@@ -175,8 +175,9 @@ def detection_rows(conn: sqlite3.Connection, patient_id: str, since: str, until:
 # `data_version`; an update or delete of a response forgets the patient.
 _WATCH = (
     "CREATE TEMP TABLE IF NOT EXISTS detection_seen (patient_id TEXT PRIMARY KEY, token INTEGER NOT NULL)",
-    "CREATE TEMP TABLE IF NOT EXISTS detection_stored (patient_id TEXT NOT NULL, local_date TEXT NOT NULL,"
-    " authored_at TEXT NOT NULL, questionnaire_id TEXT NOT NULL, answers TEXT NOT NULL, scores TEXT NOT NULL)",
+    "CREATE TEMP TABLE IF NOT EXISTS detection_stored (patient_id TEXT NOT NULL,"
+    " local_date TEXT NOT NULL, authored_at TEXT NOT NULL, questionnaire_id TEXT NOT NULL,"
+    " answers TEXT NOT NULL, scores TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS temp.detection_stored_patient ON detection_stored (patient_id)",
     "CREATE TEMP TRIGGER IF NOT EXISTS detection_insert AFTER INSERT ON main.responses"
     " WHEN new.patient_id IN (SELECT patient_id FROM detection_seen) BEGIN"
@@ -227,11 +228,15 @@ def changed_rows(conn: sqlite3.Connection, patient_id: str) -> list[tuple]:
     call, as `detection_rows` gives them; the notes are cleared. It is that day's current
     response unless the one the caller kept was authored later (current_response_ids: the
     latest authored, of equals the last stored; a stored one is the last)."""
-    noted = _tuples(conn).execute(
-        "DELETE FROM detection_stored WHERE patient_id = ?"
-        " RETURNING rowid, local_date, authored_at, questionnaire_id, answers, scores",
-        (patient_id,),
-    ).fetchall()
+    noted = (
+        _tuples(conn)
+        .execute(
+            "DELETE FROM detection_stored WHERE patient_id = ?"
+            " RETURNING rowid, local_date, authored_at, questionnaire_id, answers, scores",
+            (patient_id,),
+        )
+        .fetchall()
+    )
     last: dict[tuple[str, str], tuple] = {}
     for row in sorted(noted):  # as stored (RETURNING's order is not promised)
         key = (row[3], row[1])

@@ -199,11 +199,12 @@ def redeem_code(conn: sqlite3.Connection, code: str) -> tuple[Patient, str]:
     return patient, token
 
 
-def patient_for_token(conn: sqlite3.Connection, token: str) -> Patient | None:
-    """The active patient a device token belongs to, or None (unknown, revoked, left)."""
+def patient_for_token(conn: sqlite3.Connection, token: str, *, keep: bool = False) -> Patient | None:
+    """The active patient a device token belongs to, or None (unknown, revoked, left).
+    `keep`: see `store.patient_for_device` (the writer's check of every PUT)."""
     if not token or len(token) > 200:
         return None
-    return store.patient_for_device(conn, _hash(token))
+    return store.patient_for_device(conn, _hash(token), keep=keep)
 
 
 def token_discharged(conn: sqlite3.Connection, token: str) -> bool:

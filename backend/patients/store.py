@@ -225,14 +225,63 @@ def insert_device(conn: sqlite3.Connection, token_hash: str, patient_id: str, at
     )
 
 
-def patient_for_device(conn: sqlite3.Connection, token_hash: str) -> Patient | None:
-    """The active patient of a device that is not revoked."""
+def patient_for_device(conn: sqlite3.Connection, token_hash: str, *, keep: bool = False) -> Patient | None:
+    """The active patient of a device that is not revoked. `keep` (the writer, which checks
+    the device of every PUT and batch): kept per connection until a device or patient row
+    that this reads changes (`_device_mark`)."""
+    if keep:
+        mark = _device_mark(conn)
+        kept = _KEPT_DEVICES.get(id(conn))
+        if kept is None or kept[0] != mark or len(kept[1]) >= KEPT_DEVICES:
+            kept = _KEPT_DEVICES[id(conn)] = (mark, {})
+            while len(_KEPT_DEVICES) > KEPT_CONNECTIONS:  # the oldest connection's go first
+                del _KEPT_DEVICES[next(iter(_KEPT_DEVICES))]
+        if token_hash not in kept[1]:
+            kept[1][token_hash] = patient_for_device(conn, token_hash)
+        return kept[1][token_hash]
     row = conn.execute(
         f"{_SELECT_P} JOIN devices d ON d.patient_id = p.id"
         " WHERE d.token_hash = ? AND d.revoked_at IS NULL AND p.status = 'active'",
         (token_hash,),
     ).fetchone()
     return Patient(*row) if row else None
+
+
+# What a connection's `patient_for_device(keep=True)` gave, by connection id, with the mark it
+# was read under. The mark: SQLite's data_version (another connection committed) and a random
+# number that this connection's own temporary triggers draw anew whenever a device or a patient
+# column that `patient_for_device` reads changes, inside the transaction (a rolled-back change
+# takes its new mark with it; a mark is never drawn twice, so none is taken for an older one).
+# A new connection that got a closed one's id draws a mark of its own at once.
+_KEPT_DEVICES: dict[int, tuple[tuple[int, int], dict[str, Patient | None]]] = {}
+KEPT_DEVICES = 8192
+KEPT_CONNECTIONS = 4
+_DEVICE_WATCH = (
+    "CREATE TEMP TABLE IF NOT EXISTS device_mark (n INTEGER NOT NULL)",
+    "INSERT INTO device_mark SELECT random() WHERE NOT EXISTS (SELECT 1 FROM device_mark)",
+    *(
+        f"CREATE TEMP TRIGGER IF NOT EXISTS device_mark_{event.lower()} AFTER {event} ON main.devices"
+        " BEGIN UPDATE device_mark SET n = random(); END"
+        for event in ("INSERT", "UPDATE", "DELETE")
+    ),
+    f"CREATE TEMP TRIGGER IF NOT EXISTS device_mark_patient AFTER UPDATE OF {', '.join(COLUMNS)}"
+    " ON main.patients BEGIN UPDATE device_mark SET n = random(); END",
+    "CREATE TEMP TRIGGER IF NOT EXISTS device_mark_patient_gone AFTER DELETE ON main.patients"
+    " BEGIN UPDATE device_mark SET n = random(); END",
+)
+
+
+def _device_mark(conn: sqlite3.Connection) -> tuple[int, int]:
+    read = "SELECT (SELECT data_version FROM pragma_data_version()), (SELECT n FROM device_mark)"
+    try:
+        mark = tuple(conn.execute(read).fetchone())
+    except sqlite3.OperationalError:  # not set up on this connection (or its set-up rolled back)
+        mark = (0, None)
+    if mark[1] is None:
+        for sql in _DEVICE_WATCH:
+            conn.execute(sql)
+        mark = tuple(conn.execute(read).fetchone())
+    return mark
 
 
 def discharged_device(conn: sqlite3.Connection, token_hash: str) -> bool:

@@ -75,7 +75,7 @@ def device_job(token: str, patient: Patient, checked: Any, receive: Callable) ->
     exactly `patient` in the writer's transaction, else None (nothing written)."""
 
     def job(conn: sqlite3.Connection) -> Any:
-        if enrolment.patient_for_token(conn, token) != patient:
+        if enrolment.patient_for_token(conn, token, keep=True) != patient:
             return None
         return receive(conn, patient, checked)
 
