@@ -233,6 +233,7 @@ def patient_for_device(conn: sqlite3.Connection, token_hash: str, *, keep: bool 
         mark = _device_mark(conn)
         kept = _KEPT_DEVICES.get(id(conn))
         if kept is None or kept[0] != mark or len(kept[1]) >= KEPT_DEVICES:
+            _KEPT_DEVICES.pop(id(conn), None)  # (then last in line to be dropped)
             kept = _KEPT_DEVICES[id(conn)] = (mark, {})
             while len(_KEPT_DEVICES) > KEPT_CONNECTIONS:  # the oldest connection's go first
                 del _KEPT_DEVICES[next(iter(_KEPT_DEVICES))]
