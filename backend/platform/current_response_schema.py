@@ -33,10 +33,13 @@ CURRENT_RESPONSE_TRIGGERS = [
                               ELSE edits_until END;
        END""",
     # Responses are never changed or deleted by the application; should an operator do it,
-    # the day is decided again from what is left.
+    # the day is decided again from what is left. A response is current only on its own day
+    # (its key): found by the primary key, so no index on response_id is kept up at each edit.
     """CREATE TRIGGER responses_current_delete AFTER DELETE ON responses
        BEGIN
-         DELETE FROM current_response_ids WHERE response_id = old.id;
+         DELETE FROM current_response_ids WHERE patient_id = old.patient_id
+           AND questionnaire_id = old.questionnaire_id AND local_date = old.local_date
+           AND response_id = old.id;
          INSERT OR IGNORE INTO current_response_ids
              (patient_id, questionnaire_id, local_date, authored_at, seq, response_id)
          SELECT patient_id, questionnaire_id, local_date, authored_at, rowid, id FROM responses
@@ -47,7 +50,9 @@ CURRENT_RESPONSE_TRIGGERS = [
     """CREATE TRIGGER responses_current_update
        AFTER UPDATE OF id, patient_id, questionnaire_id, local_date, authored_at ON responses
        BEGIN
-         DELETE FROM current_response_ids WHERE response_id IN (old.id, new.id);
+         DELETE FROM current_response_ids WHERE patient_id = old.patient_id
+           AND questionnaire_id = old.questionnaire_id AND local_date = old.local_date
+           AND response_id = old.id;
          INSERT OR REPLACE INTO current_response_ids
              (patient_id, questionnaire_id, local_date, authored_at, seq, response_id)
          SELECT patient_id, questionnaire_id, local_date, authored_at, rowid, id FROM responses
@@ -98,5 +103,18 @@ def current_response_table(conn: sqlite3.Connection) -> None:
                        c.authored_at, r.authored_at_client, c.local_date, r.task_id, r.answers,
                        r.scores, r.content_hash, r.received_at
                 FROM current_response_ids c JOIN responses r ON r.id = c.response_id""",
+    ]:
+        conn.execute(sql)
+
+
+def current_response_by_day(conn: sqlite3.Connection) -> None:
+    """The triggers find the current response of a day by its key, and the index on
+    response_id goes: every edit of a day moved one entry in it (issue 17)."""
+    for sql in [
+        "DROP TRIGGER responses_current_insert",
+        "DROP TRIGGER responses_current_delete",
+        "DROP TRIGGER responses_current_update",
+        *CURRENT_RESPONSE_TRIGGERS,
+        "DROP INDEX current_response_ids_response",
     ]:
         conn.execute(sql)

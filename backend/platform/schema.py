@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-from backend.platform.current_response_schema import current_response_table
+from backend.platform.current_response_schema import current_response_by_day, current_response_table
 from backend.platform.patient_list_schema import patient_list_columns
 from backend.platform.replication import new_generation
 
@@ -529,4 +529,5 @@ STEPS: list[tuple[str, Migration]] = [
     ("patient_list_columns", patient_list_columns),
     ("alerts_reason_on", _alerts_reason_on),
     ("reminder_log_prune_by_id", _reminder_log_prune_by_id),
+    ("current_response_by_day", current_response_by_day),
 ]
