@@ -485,3 +485,31 @@ def test_an_alert_closed_after_midnight_shows_the_patients_own_day(client, clini
     shown = formatting.day(closed_local.date())
     assert f"({shown})" in page, shown
     assert f"({formatting.day(closed_local.date() - timedelta(days=1))})" not in page
+
+
+def test_one_odd_day_of_rescue_doses_does_not_flatten_the_others():
+    """A day of 30 doses among days of 1-3 (a typo, or a crisis): the scale stays that of the
+    ordinary days, so they still read, and the odd bar is cut at the top with its number."""
+    first = date(2026, 11, 1)
+    doses = {first + timedelta(days=i): float(1 + i % 3) for i in range(30)}
+    doses[first + timedelta(days=20)] = 30.0
+    top = charts.robust_top(list(doses.values()), 4.0)
+    assert top <= 6
+    chart = charts.DayChart(
+        title="noodmedicatie",
+        first=first,
+        last=first + timedelta(days=29),
+        top=top,
+        height=120,
+        series=[charts.Series("noodmedicatie", doses, "#7a4a9d", bars=True, unit="keer")],
+    )
+    svg = ET.fromstring(str(chart.svg()))
+    ns = "{http://www.w3.org/2000/svg}"
+    heights = sorted(float(r.get("height")) for r in svg.iter(f"{ns}rect") if r.get("fill") == "#7a4a9d")
+    assert len(heights) == 30 and heights[0] > 0.15 * heights[-1]  # a day of 1 is not flat
+    cut = [t.text for t in svg.iter(f"{ns}text") if t.get("class") == "cut"]
+    assert cut == ["30"]
+    # Without an odd day, nothing is cut and the highest day fills the scale.
+    del doses[first + timedelta(days=20)]
+    assert charts.robust_top(list(doses.values()), 4.0) == 4.0
+    assert charts.robust_top([8.0] * 30, 4.0) == 8.0

@@ -12,6 +12,7 @@ alerts are ▼ markers at the top, as the legend shows them. Every text is escap
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -44,6 +45,18 @@ def num(x: float) -> str:
 def tick(x: float) -> str:
     """An axis value with the decimals it needs: 0, 5, 10 (never 0,0 5,0 10); 1,5 for a half."""
     return formatting.setting(x)
+
+
+def robust_top(values: Sequence[float], floor: float) -> float:
+    """A bar chart's scale that one odd day does not set (a day of 30 rescue doses among days
+    of 1-3 would flatten them all): the highest value (at least `floor`), unless that is more
+    than a quarter above 1.5 times the 90th percentile of the values; then that is the top,
+    and a bar above it is cut there and says its number (`DayChart._bars`)."""
+    if not values:
+        return floor
+    ordered = sorted(values)
+    usual = max(floor, float(math.ceil(1.5 * ordered[int(0.9 * (len(ordered) - 1))])))
+    return max(floor, ordered[-1]) if ordered[-1] <= 1.25 * usual else usual
 
 
 @dataclass
@@ -229,10 +242,19 @@ class DayChart:
         bw = self.day_width * 0.7
         for d, v in s.values.items():
             if self.first <= d <= self.last and v > 0:
+                xx = self.x(d)
                 out.append(
-                    f'<rect x="{self.x(d) - bw / 2:.1f}" y="{self.y(v):.1f}" width="{bw:.1f}" '
+                    f'<rect x="{xx - bw / 2:.1f}" y="{self.y(v):.1f}" width="{bw:.1f}" '
                     f'height="{self.y(0) - self.y(v):.1f}" fill="{s.colour}"/>'
                 )
+                if v > self.top:  # cut at the top: a break across the bar, its number above it
+                    yy = self.y(self.top) + 6
+                    out.append(
+                        f'<path class="cut" d="M{xx - bw / 2 - 1:.1f},{yy + 2:.1f}L{xx + bw / 2 + 1:.1f},'
+                        f'{yy - 2:.1f}" stroke="#fff" stroke-width="3"/>'
+                        f'<text class="cut" aria-hidden="true" x="{xx:.1f}" y="{self.pad_top - 3}" '
+                        f'font-size="11" text-anchor="middle" fill="{INK}">{num(v)}</text>'
+                    )
 
     def _strips(self, out: list[str]) -> None:
         row = (self.height - self.pad_top - self.bottom) / max(len(self.strips), 1)

@@ -482,10 +482,11 @@ def item_chart(
     bands = [(band[0], band[1], f"periode van deze melding: {day(band[0])} – {day(band[1])}")]
     if rule_id == "pain_rise" and rescue is not None:
         thresholds, baseline = rescue
-        doses = t.series("rescue_doses")
+        answered = t.series("rescue_doses", shown=False)
+        doses = {d: v for d, v in answered.items() if t.first <= d <= t.last}
         levels = []
         if baseline is not None:
-            every = pain.rescue_doses(t.diary.keys(), t.series("rescue_doses", shown=False))
+            every = pain.rescue_doses(t.diary.keys(), answered)
             usual = pain.usual_rescue(thresholds, [(d, every[d]) for d, _ in baseline.days])
             label = f"gebruikelijk {formatting.number(usual)} keer per dag"
             levels = [charts.Level(usual, label, baseline.start, band[1])]
@@ -494,7 +495,7 @@ def item_chart(
             title=f"noodmedicatie per dag (keer), {day(first)} tot en met {day(last)}",
             first=first,
             last=last,
-            top=max([4.0, *doses.values()]),
+            top=charts.robust_top(list(doses.values()), 4.0),
             height=120,
             series=[charts.Series("noodmedicatie", doses, "#7a4a9d", bars=True, unit="keer")],
             levels=levels,
