@@ -470,6 +470,24 @@ def test_kept_reads_give_what_a_fresh_read_gives(db, tmp_path, monkeypatch):
     assert kept() == fresh() and any(e.questionnaire == "pgic" for e in fresh())
     db.write_sync(lambda conn: conn.execute("DELETE FROM responses WHERE local_date = ?", (str(today),)))
     assert kept() == fresh() and fresh()[-1].local_date < today
+    # An operator's change after an entry not yet read (its copy noted, then deleted or
+    # corrected): neither the deleted entry nor the old answers come back later.
+    late_day = today - timedelta(days=3)
+    db.write_sync(lambda conn: add_diary(conn, "p1", late_day, at=f"{today}T09:00:00Z", pain_avg=9))
+    db.write_sync(lambda conn: conn.execute("DELETE FROM responses WHERE local_date = ?", (str(late_day),)))
+    db.write_sync(
+        lambda conn: add_diary(conn, "p1", START + timedelta(days=38), at=f"{today}T09:05:00Z", pain_avg=8)
+    )
+    db.write_sync(
+        lambda conn: conn.execute(
+            'UPDATE responses SET answers = \'{"pain_avg": 3, "pain_worst": 4}\' WHERE local_date = ?',
+            (str(START + timedelta(days=38)),),
+        )
+    )
+    assert kept() == fresh()
+    db.write_sync(lambda conn: add_diary(conn, "p1", today, at=f"{today}T23:00:00Z", pain_avg=2))
+    assert kept() == fresh() and all(e.local_date != late_day for e in fresh())
+    assert [e.answers["pain_avg"] for e in fresh() if e.local_date == START + timedelta(days=38)] == [3]
     other = sqlite3.connect(tmp_path / "pijnwacht.db", isolation_level=None)
     store_response(other, "p1", today, {"pain_avg": 2, "pain_worst": 3}, at=f"{today}T22:00:00Z")
     other.close()

@@ -183,10 +183,13 @@ _WATCH = (
     " WHEN new.patient_id IN (SELECT patient_id FROM detection_seen) BEGIN"
     " INSERT INTO detection_stored VALUES (new.patient_id, new.local_date, new.authored_at,"
     " new.questionnaire_id, new.answers, new.scores); END",
+    # (its notes too: a copy of a response since changed or deleted must never be read back)
     "CREATE TEMP TRIGGER IF NOT EXISTS detection_update AFTER UPDATE ON main.responses BEGIN"
-    " DELETE FROM detection_seen WHERE patient_id IN (old.patient_id, new.patient_id); END",
+    " DELETE FROM detection_seen WHERE patient_id IN (old.patient_id, new.patient_id);"
+    " DELETE FROM detection_stored WHERE patient_id IN (old.patient_id, new.patient_id); END",
     "CREATE TEMP TRIGGER IF NOT EXISTS detection_delete AFTER DELETE ON main.responses BEGIN"
-    " DELETE FROM detection_seen WHERE patient_id = old.patient_id; END",
+    " DELETE FROM detection_seen WHERE patient_id = old.patient_id;"
+    " DELETE FROM detection_stored WHERE patient_id = old.patient_id; END",
 )
 
 
