@@ -48,18 +48,12 @@ def receive(
         heard_now = any(c.questionnaire == DIARY for c in new)
 
         def evaluate(conn: sqlite3.Connection) -> None:
-            _isolated(
-                conn,
-                "evaluate_alerts",
-                patient,
-                lambda: evaluate_alerts(
-                    conn, patient, library, pathways, now, current=current, heard_now=heard_now
-                ),
-            )
+            evaluate_alerts(conn, patient, library, pathways, now, current=current, heard_now=heard_now)
 
         # At once; or, when one patient's writes come in a row (a phone sending a day again
-        # and again), once after the last of them in the same commit, as for a batch.
-        afterwards(conn, evaluate)
+        # and again), once after the last of them in the same commit, as for a batch. Its own
+        # savepoint either way (as `_isolated`): a failure never loses the responses.
+        afterwards(conn, evaluate, f"intake step evaluate_alerts for patient {patient.id}")
     return outcomes
 
 

@@ -225,3 +225,33 @@ def test_the_writer_keeps_its_device_check_until_a_device_or_patient_changes(
     cli.close()
     assert put(headers).status_code == 401
     assert answered[-3:] == [False, True, False]  # the shell stored neither refused one
+
+
+def test_a_failing_detection_never_loses_the_response(
+    client, patient, services, answered, monkeypatch, caplog
+):
+    """Detection that fails (a bug, a bad threshold) rolls back only itself: every PUT, by
+    the route or the shell, is stored and answered 201, and the log names the step and the
+    patient, never an answer."""
+    from backend.alerts import lifecycle
+
+    pid, headers = patient
+
+    def broken(*args, **kwargs):
+        raise ValueError("pijn 9 en ernstige sufheid")  # a message that quotes answers
+
+    monkeypatch.setattr(lifecycle, "evaluate_patient", broken)
+    ids = [new_id() for _ in range(3)]
+    statuses = [
+        client.put(
+            f"/api/v1/responses/{rid}", json=diary(pain_avg=9, se_drowsiness=3), headers=headers
+        ).status_code
+        for rid in ids
+    ]
+    assert statuses == [201, 201, 201] and answered == [True, True]  # the route, then the shell
+    stored = {r[0] for r in services.db.query("SELECT id FROM responses WHERE patient_id = ?", (pid,))}
+    assert stored == set(ids)
+    failed = [r.getMessage() for r in caplog.records if "evaluate_alerts" in r.getMessage()]
+    assert len(failed) == 3 and all(pid in m and "ValueError" in m for m in failed)
+    assert not any("sufheid" in r.getMessage() or "pijn 9" in r.getMessage() for r in caplog.records)
+    assert not services.db.query("SELECT * FROM alerts WHERE patient_id = ?", (pid,))

@@ -171,16 +171,20 @@ class _Job:
 _left = threading.local()
 
 
-def afterwards(conn: sqlite3.Connection, step: Callable[[sqlite3.Connection], None]) -> None:
+def afterwards(
+    conn: sqlite3.Connection, step: Callable[[sqlite3.Connection], None], what: str = "a step after a write"
+) -> None:
     """`step(conn)` after this write job, in its transaction: at once, or, in a job queued
     with a `together` key (`Database.write`), after the last job of that key in a row of them
     in one group commit, before anything else is written or committed, the step that job left
     (the latest) taking the place of the earlier ones'. A phone that sends one day 16 times at
-    once is judged once, on all 16, as a batch of them is (issue 17)."""
+    once is judged once, on all 16, as a batch of them is (issue 17). Either way the step is
+    a savepoint of its own: its failure rolls back only the step (logged as `what`, with the
+    error's type only), a storage fault fails the write."""
     if getattr(_left, "together", None) is None:
-        step(conn)
+        _step_left(conn, step, what)
     else:
-        _left.step = step
+        _left.step = (step, what)
 
 
 def _settle(jobs: list[_Job], outcomes: list[tuple[bool, Any]]) -> None:
@@ -211,9 +215,9 @@ def _settle_one(future: Future | asyncio.Future, outcome: tuple[bool, Any]) -> N
         future.set_exception(value)
 
 
-def _step_left(conn: sqlite3.Connection, step: Callable[[sqlite3.Connection], None]) -> None:
-    """A step jobs left for afterwards; its failure rolls back only itself (the jobs' data
-    stays written), a storage fault fails the group."""
+def _step_left(conn: sqlite3.Connection, step: Callable[[sqlite3.Connection], None], what: str) -> None:
+    """A step after a write (`afterwards`); its failure rolls back only itself (the jobs'
+    data stays written), a storage fault fails the group."""
     conn.execute("SAVEPOINT afterwards")
     try:
         step(conn)
@@ -221,7 +225,8 @@ def _step_left(conn: sqlite3.Connection, step: Callable[[sqlite3.Connection], No
         if _is_storage_fault(exc) or not conn.in_transaction:
             raise
         conn.execute("ROLLBACK TO afterwards")
-        log.error("a step left for after a write failed with %s", type(exc).__name__)
+        # The type only: an exception's message may quote answers (health data).
+        log.error("%s failed with %s", what, type(exc).__name__)
     conn.execute("RELEASE afterwards")
 
 
@@ -293,10 +298,10 @@ class Writer:
             self._fail_all(jobs, exc)
             return
         try:
-            left: tuple[str, Callable[[sqlite3.Connection], None]] | None = None  # (key, step)
+            left: tuple[str, tuple[Callable[[sqlite3.Connection], None], str]] | None = None  # key, step
             for i, job in enumerate(jobs):
                 if left is not None and job.together != left[0]:
-                    _step_left(conn, left[1])
+                    _step_left(conn, *left[1])
                     left = None
                 sp = f"job{i}"
                 conn.execute(f"SAVEPOINT {sp}")
@@ -319,7 +324,7 @@ class Writer:
                 finally:
                     _left.together = _left.step = None
             if left is not None:
-                _step_left(conn, left[1])
+                _step_left(conn, *left[1])
             conn.execute("COMMIT")
         except BaseException as exc:  # noqa: BLE001
             with contextlib.suppress(sqlite3.Error):
