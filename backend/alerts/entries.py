@@ -13,6 +13,8 @@ import msgspec
 
 from backend.alerts.findings import DIARY, Entry
 from backend.diary import store as diary_store
+from backend.platform.storage import KEPT_CONNECTIONS as KEPT_CONNECTIONS
+from backend.platform.storage import PerConnection
 
 
 def load_entries(
@@ -23,7 +25,7 @@ def load_entries(
     last two of every other questionnaire (`diary.store.detection_rows`: one per
     questionnaire and day, from current_response_ids, so edits and history cost nothing).
 
-    A connection keeps what it read of the last KEPT_PATIENTS patients (`_Kept`): the next
+    A connection keeps what it read of the last KEPT_PATIENTS patients (`_KEPT`): the next
     evaluation reads only the days that got a response since (diary.store.changed_rows), the
     same entries a full read gives. `keep=False` (the nightly sweep, every patient once) uses
     what is kept but keeps nothing new.
@@ -32,7 +34,7 @@ def load_entries(
     until = today.isoformat()
     version, token = diary_store.seen_token(conn, patient_id)
     memo = _kept_of(conn, version, keep)
-    have = memo.patients.pop(patient_id, None) if memo else None
+    have = memo.pop(patient_id, None) if memo is not None else None
     if have is not None and have.token == token and have.span == (since, until):
         changed = diary_store.changed_rows(conn, patient_id)
         if all(r[2] == DIARY and since <= r[0] <= until for r in changed):
@@ -59,7 +61,7 @@ def load_entries(
                 if resort:
                     # As detection_rows' rows sort: local_date, authored_at (one per questionnaire and day).
                     have.entries = [e for _, e in sorted(have.rows.values())]
-            memo.patients[patient_id] = have
+            memo[patient_id] = have
             return list(have.entries)
     if token is not None:
         diary_store.forget(conn, patient_id)
@@ -71,9 +73,9 @@ def load_entries(
     by_key = {(r[2], r[0]): ((r[0], r[1], r[2]), e) for r, e in zip(rows, entries, strict=True)}
     kept = _KeptPatient(next(_TOKENS), (since, until), by_key, entries)
     diary_store.kept(conn, patient_id, kept.token)
-    memo.patients[patient_id] = kept
-    while len(memo.patients) > KEPT_PATIENTS:
-        diary_store.forget(conn, memo.patients.popitem(last=False)[0])
+    memo[patient_id] = kept
+    while len(memo) > KEPT_PATIENTS:
+        diary_store.forget(conn, memo.popitem(last=False)[0])
     return list(entries)
 
 
@@ -101,35 +103,13 @@ class _KeptPatient:
         self.token, self.span, self.rows, self.entries = token, span, rows, entries
 
 
-class _Kept:
-    """What one connection read per patient, valid while no other connection wrote."""
-
-    __slots__ = ("patients", "version")
-
-    def __init__(self, version: int):
-        self.version = version
-        self.patients: OrderedDict[str, _KeptPatient] = OrderedDict()
+# What each connection read per patient (valid while no other connection wrote: data_version).
+_KEPT = PerConnection(OrderedDict)
 
 
-# By connection (id: a sqlite3.Connection takes no weak reference). A new connection that got
-# a closed one's id has no `detection_seen` of its own, so nothing kept is taken for true.
-_KEPT: OrderedDict[int, _Kept] = OrderedDict()
-KEPT_CONNECTIONS = 4
-
-
-def _kept_of(conn: sqlite3.Connection, version: int, keep: bool) -> _Kept | None:
-    """The connection's kept reads (None: none, and `keep` is false). The connection in use is
-    the last to be dropped, and a read that keeps nothing takes no place: one-off connections
-    (a check, an export) no longer push the writer's kept reads out."""
-    memo = _KEPT.get(key := id(conn))
-    if memo is not None and memo.version != version:
-        if memo.patients:
-            diary_store.forget(conn)  # another connection wrote: read everyone afresh
-        memo = _KEPT[key] = _Kept(version)
-    if memo is None and keep:
-        memo = _KEPT[key] = _Kept(version)
-    if memo is not None:
-        _KEPT.move_to_end(key)
-    while len(_KEPT) > KEPT_CONNECTIONS:
-        _KEPT.popitem(last=False)
+def _kept_of(conn: sqlite3.Connection, version: int, keep: bool) -> OrderedDict[str, _KeptPatient] | None:
+    """The connection's kept reads by patient (None: none, and `keep` is false)."""
+    memo, replaced = _KEPT.of(conn, version, create=keep)
+    if replaced:
+        diary_store.forget(conn)  # another connection wrote: read everyone afresh
     return memo

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from backend.platform.storage import parse_iso, utcnow
+from backend.platform.storage import PerConnection, parse_iso, utcnow
 
 
 class Patient(msgspec.Struct, frozen=True):
@@ -230,16 +230,12 @@ def patient_for_device(conn: sqlite3.Connection, token_hash: str, *, keep: bool 
     the device of every PUT and batch): kept per connection until a device or patient row
     that this reads changes (`_device_mark`)."""
     if keep:
-        mark = _device_mark(conn)
-        kept = _KEPT_DEVICES.get(id(conn))
-        if kept is None or kept[0] != mark or len(kept[1]) >= KEPT_DEVICES:
-            _KEPT_DEVICES.pop(id(conn), None)  # (then last in line to be dropped)
-            kept = _KEPT_DEVICES[id(conn)] = (mark, {})
-            while len(_KEPT_DEVICES) > KEPT_CONNECTIONS:  # the oldest connection's go first
-                del _KEPT_DEVICES[next(iter(_KEPT_DEVICES))]
-        if token_hash not in kept[1]:
-            kept[1][token_hash] = patient_for_device(conn, token_hash)
-        return kept[1][token_hash]
+        kept, _ = _KEPT_DEVICES.of(conn, _device_mark(conn))
+        if token_hash not in kept:
+            if len(kept) >= KEPT_DEVICES:
+                kept.clear()
+            kept[token_hash] = patient_for_device(conn, token_hash)
+        return kept[token_hash]
     row = conn.execute(
         f"{_SELECT_P} JOIN devices d ON d.patient_id = p.id"
         " WHERE d.token_hash = ? AND d.revoked_at IS NULL AND p.status = 'active'",
@@ -248,15 +244,14 @@ def patient_for_device(conn: sqlite3.Connection, token_hash: str, *, keep: bool 
     return Patient(*row) if row else None
 
 
-# What a connection's `patient_for_device(keep=True)` gave, by connection id, with the mark it
-# was read under. The mark: SQLite's data_version (another connection committed) and a random
-# number that this connection's own temporary triggers draw anew whenever a device or a patient
-# column that `patient_for_device` reads changes, inside the transaction (a rolled-back change
-# takes its new mark with it; a mark is never drawn twice, so none is taken for an older one).
-# A new connection that got a closed one's id draws a mark of its own at once.
-_KEPT_DEVICES: dict[int, tuple[tuple[int, int], dict[str, Patient | None]]] = {}
+# What a connection's `patient_for_device(keep=True)` gave, valid for the mark it was read
+# under: SQLite's data_version (another connection committed) and a random number that this
+# connection's own temporary triggers draw anew whenever a device or a patient column that
+# `patient_for_device` reads changes, inside the transaction (a rolled-back change takes its
+# new mark with it; a mark is never drawn twice, so none is taken for an older one). A new
+# connection that got a closed one's id draws a mark of its own at once.
+_KEPT_DEVICES = PerConnection(dict)
 KEPT_DEVICES = 8192
-KEPT_CONNECTIONS = 4
 _DEVICE_WATCH = (
     "CREATE TEMP TABLE IF NOT EXISTS device_mark (n INTEGER NOT NULL)",
     "INSERT INTO device_mark SELECT random() WHERE NOT EXISTS (SELECT 1 FROM device_mark)",

@@ -73,6 +73,39 @@ def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+# What a connection keeps between its write jobs (detection's reads, the writer's device
+# checks), valid for one `version` the keeper reads in that connection's own transaction state.
+KEPT_CONNECTIONS = 4
+
+
+class PerConnection:
+    """A memo per connection, by id (a sqlite3.Connection takes no weak reference: a new
+    connection that got a closed one's id must bring a version of its own, which the keepers'
+    temporary tables give it). The connection in use is the last to be dropped, and one that
+    asks without `create` takes no place: one-off connections (a check, an export) do not push
+    the writer's memo out."""
+
+    def __init__(self, make: Callable[[], Any]):
+        self._make = make
+        self._by: dict[int, tuple[Any, Any]] = {}  # id -> (version, memo), oldest first
+
+    def of(self, conn: sqlite3.Connection, version: Any, *, create: bool = True) -> tuple[Any, Any]:
+        """(the connection's memo for `version`, or None if there is none and not `create`;
+        the memo of another version it replaces, if any)."""
+        had = self._by.pop(id(conn), None)
+        old = had[1] if had is not None and had[0] != version else None
+        if had is not None and old is None:
+            memo = had[1]
+        elif create or old is not None:
+            memo = self._make()
+        else:
+            return None, None
+        self._by[id(conn)] = (version, memo)  # (now the last to be dropped)
+        while len(self._by) > KEPT_CONNECTIONS:
+            del self._by[next(iter(self._by))]
+        return memo, old
+
+
 def connect(
     path: str | Path, *, readonly: bool = False, wal_autocheckpoint: int = DEFAULT_WAL_AUTOCHECKPOINT
 ) -> sqlite3.Connection:
@@ -182,7 +215,7 @@ def afterwards(
     a savepoint of its own: its failure rolls back only the step (logged as `what`, with the
     error's type only), a storage fault fails the write."""
     if getattr(_left, "together", None) is None:
-        _step_left(conn, step, what)
+        _step_after(conn, step, what)
     else:
         _left.step = (step, what)
 
@@ -215,7 +248,7 @@ def _settle_one(future: Future | asyncio.Future, outcome: tuple[bool, Any]) -> N
         future.set_exception(value)
 
 
-def _step_left(conn: sqlite3.Connection, step: Callable[[sqlite3.Connection], None], what: str) -> None:
+def _step_after(conn: sqlite3.Connection, step: Callable[[sqlite3.Connection], None], what: str) -> None:
     """A step after a write (`afterwards`); its failure rolls back only itself (the jobs'
     data stays written), a storage fault fails the group."""
     conn.execute("SAVEPOINT afterwards")
@@ -301,7 +334,7 @@ class Writer:
             left: tuple[str, tuple[Callable[[sqlite3.Connection], None], str]] | None = None  # key, step
             for i, job in enumerate(jobs):
                 if left is not None and job.together != left[0]:
-                    _step_left(conn, *left[1])
+                    _step_after(conn, *left[1])
                     left = None
                 sp = f"job{i}"
                 conn.execute(f"SAVEPOINT {sp}")
@@ -324,7 +357,7 @@ class Writer:
                 finally:
                     _left.together = _left.step = None
             if left is not None:
-                _step_left(conn, *left[1])
+                _step_after(conn, *left[1])
             conn.execute("COMMIT")
         except BaseException as exc:  # noqa: BLE001
             with contextlib.suppress(sqlite3.Error):

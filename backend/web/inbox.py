@@ -482,11 +482,10 @@ def item_chart(
     bands = [(band[0], band[1], f"periode van deze melding: {day(band[0])} – {day(band[1])}")]
     if rule_id == "pain_rise" and rescue is not None:
         thresholds, baseline = rescue
-        answered = t.series("rescue_doses", shown=False)
-        doses = {d: v for d, v in answered.items() if t.first <= d <= t.last}
+        doses = t.series("rescue_doses")
         levels = []
         if baseline is not None:
-            every = pain.rescue_doses(t.diary.keys(), answered)
+            every = pain.rescue_doses(t.diary.keys(), t.series("rescue_doses", shown=False))
             usual = pain.usual_rescue(thresholds, [(d, every[d]) for d, _ in baseline.days])
             label = f"gebruikelijk {formatting.number(usual)} keer per dag"
             levels = [charts.Level(usual, label, baseline.start, band[1])]
