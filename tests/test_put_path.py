@@ -191,31 +191,40 @@ def test_the_writer_keeps_its_device_check_until_a_device_or_patient_changes(
     client, patient, other_patient, services, answered, monkeypatch
 ):
     """The writer checks every PUT's device in its own transaction, and keeps what it read
-    until a device or a patient changes, by this server or by another process (the CLI)."""
+    until a device changes, or that patient, by this server or by another process (the CLI):
+    an alert that opens for one patient does not make every other phone's device read again."""
     pid, headers = patient
     other_pid, other_headers = other_patient
     store = enrolment.store
     reads: list[str] = []
-    real = store.patient_for_device
+    real = store.device_row
 
-    def counted(conn, token_hash, keep=False):
-        if not keep:
-            reads.append(token_hash)
-        return real(conn, token_hash, keep=keep)
+    def counted(conn, token_hash, **kw):
+        reads.append(token_hash)
+        return real(conn, token_hash, **kw)
 
-    monkeypatch.setattr(store, "patient_for_device", counted)
+    monkeypatch.setattr(store, "device_row", counted)
 
     def put(h):
         return client.put(f"/api/v1/responses/{new_id()}", json=diary(), headers=h)
+
+    def hashed(h):
+        return enrolment._hash(h["Authorization"].split()[1])
 
     assert put(headers).status_code == 201 and put(other_headers).status_code == 201
     reads.clear()
     assert [put(h).status_code for h in (headers, other_headers, headers)] == [201, 201, 201]
     assert reads == []  # the writer read neither device again
+    # The team's news for one patient (team_seen_at cleared, as an opened alert does): that
+    # patient's device is read again, the other's is not.
+    services.db.write_sync(lambda conn: store.set_team_seen(conn, other_pid, "2026-12-01T10:00:00Z"))
+    assert put(headers).status_code == 201 and reads == []
+    assert put(other_headers).status_code == 201 and hashed(other_headers) in reads
+    reads.clear()
+    assert put(other_headers).status_code == 201 and reads == []
     # A patient discharged by this server: their phone is told at once, the other's is not.
     services.db.write_sync(lambda conn: enrolment.discharge(conn, other_pid, "behandeling afgerond"))
     ended = put(other_headers)
-    print("DBG", ended.status_code, answered, reads)
     assert ended.status_code == 401 and ended.headers.get("x-pijnwacht-ended") == "discharged"
     assert put(headers).status_code == 201
     # A device revoked by another process (the CLI's own connection): refused too.

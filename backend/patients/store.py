@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from backend.platform.storage import PerConnection, parse_iso, utcnow
+from backend.platform.storage import PerConnection, data_version, parse_iso, utcnow
 
 
 class Patient(msgspec.Struct, frozen=True):
@@ -227,33 +227,56 @@ def insert_device(conn: sqlite3.Connection, token_hash: str, patient_id: str, at
 
 def patient_for_device(conn: sqlite3.Connection, token_hash: str, *, keep: bool = False) -> Patient | None:
     """The active patient of a device that is not revoked. `keep` (the writer, which checks
-    the device of every PUT and batch): kept per connection until a device or patient row
-    that this reads changes (`_device_mark`)."""
+    the device of every PUT and batch): a patient found is kept per connection until a device
+    changes, or that patient's row (`_device_mark`); a device without one is read each time."""
     if keep:
-        kept, _ = _KEPT_DEVICES.of(conn, _device_mark(conn))
-        if token_hash not in kept:
-            if len(kept) >= KEPT_DEVICES:
-                kept.clear()
-            kept[token_hash] = patient_for_device(conn, token_hash)
-        return kept[token_hash]
-    row = conn.execute(
-        f"{_SELECT_P} JOIN devices d ON d.patient_id = p.id"
-        " WHERE d.token_hash = ? AND d.revoked_at IS NULL AND p.status = 'active'",
-        (token_hash,),
-    ).fetchone()
+        had = _KEPT_DEVICES.peek(conn)
+        known = had.get(token_hash) if had is not None else None
+        mark = _device_mark(conn, known[0].id if known is not None else "")
+        kept, _ = _KEPT_DEVICES.of(conn, mark[:2])
+        if kept is had and known is not None and known[1] == mark[2]:
+            return known[0]
+        row = device_row(conn, token_hash, with_mark=True)
+        if row is None:
+            kept.pop(token_hash, None)
+            return None
+        if len(kept) >= KEPT_DEVICES:
+            kept.clear()
+            conn.execute("DELETE FROM device_patient_mark")  # (no mark: read again)
+        patient = Patient(*row[:-1])
+        kept[token_hash] = (patient, row[-1])
+        return patient
+    row = device_row(conn, token_hash)
     return Patient(*row) if row else None
 
 
-# What a connection's `patient_for_device(keep=True)` gave, valid for the mark it was read
-# under: SQLite's data_version (another connection committed) and a random number that this
-# connection's own temporary triggers draw anew whenever a device or a patient column that
-# `patient_for_device` reads changes, inside the transaction (a rolled-back change takes its
-# new mark with it; a mark is never drawn twice, so none is taken for an older one). A new
-# connection that got a closed one's id draws a mark of its own at once.
+def device_row(conn: sqlite3.Connection, token_hash: str, *, with_mark: bool = False) -> tuple | None:
+    """The row of `patient_for_device` (`with_mark`: and the patient's mark last)."""
+    return conn.execute(_FOR_DEVICE_KEPT if with_mark else _FOR_DEVICE, (token_hash,)).fetchone()
+
+
+_FOR_DEVICE = (
+    f"{_SELECT_P} JOIN devices d ON d.patient_id = p.id"
+    " WHERE d.token_hash = ? AND d.revoked_at IS NULL AND p.status = 'active'"
+)
+_FOR_DEVICE_KEPT = _FOR_DEVICE.replace(
+    " FROM patients p", ", (SELECT n FROM device_patient_mark WHERE patient_id = p.id) FROM patients p", 1
+)
+
+# What a connection's `patient_for_device(keep=True)` found, valid for the marks it was read
+# under. The connection's mark: SQLite's data_version (another connection committed) and a
+# random number that this connection's own temporary triggers draw anew whenever a device
+# changes or a patient is deleted. The patient's mark: a random number the triggers draw
+# anew, in `device_patient_mark`, whenever a column of that patient that this reads changes
+# (an alert that opens clears `team_seen_at`: the other patients stay kept). Both are drawn
+# inside the transaction (a rolled-back change takes its new mark with it; a mark is never
+# drawn twice, so none is taken for an older one). A new connection that got a closed one's
+# id draws a mark of its own at once.
 _KEPT_DEVICES = PerConnection(dict)
 KEPT_DEVICES = 8192
 _DEVICE_WATCH = (
     "CREATE TEMP TABLE IF NOT EXISTS device_mark (n INTEGER NOT NULL)",
+    "CREATE TEMP TABLE IF NOT EXISTS device_patient_mark (patient_id TEXT PRIMARY KEY, n INTEGER NOT NULL)",
     "INSERT INTO device_mark SELECT random() WHERE NOT EXISTS (SELECT 1 FROM device_mark)",
     *(
         f"CREATE TEMP TRIGGER IF NOT EXISTS device_mark_{event.lower()} AFTER {event} ON main.devices"
@@ -261,23 +284,26 @@ _DEVICE_WATCH = (
         for event in ("INSERT", "UPDATE", "DELETE")
     ),
     f"CREATE TEMP TRIGGER IF NOT EXISTS device_mark_patient AFTER UPDATE OF {', '.join(COLUMNS)}"
-    " ON main.patients BEGIN UPDATE device_mark SET n = random(); END",
+    " ON main.patients BEGIN"
+    " INSERT OR REPLACE INTO device_patient_mark (patient_id, n) VALUES (old.id, random());"
+    " INSERT OR REPLACE INTO device_patient_mark (patient_id, n) VALUES (new.id, random()); END",
     "CREATE TEMP TRIGGER IF NOT EXISTS device_mark_patient_gone AFTER DELETE ON main.patients"
     " BEGIN UPDATE device_mark SET n = random(); END",
 )
 
 
-def _device_mark(conn: sqlite3.Connection) -> tuple[int, int]:
-    read = "SELECT (SELECT data_version FROM pragma_data_version()), (SELECT n FROM device_mark)"
+def _device_mark(conn: sqlite3.Connection, patient_id: str) -> tuple[int, int, int | None]:
+    """The connection's mark (data_version, its number) and the patient's (None: none drawn)."""
+    read = "SELECT (SELECT n FROM device_mark), (SELECT n FROM device_patient_mark WHERE patient_id = ?)"
     try:
-        mark = tuple(conn.execute(read).fetchone())
+        mark = tuple(conn.execute(read, (patient_id,)).fetchone())
     except sqlite3.OperationalError:  # not set up on this connection (or its set-up rolled back)
-        mark = (0, None)
-    if mark[1] is None:
+        mark = (None, None)
+    if mark[0] is None:
         for sql in _DEVICE_WATCH:
             conn.execute(sql)
-        mark = tuple(conn.execute(read).fetchone())
-    return mark
+        mark = tuple(conn.execute(read, (patient_id,)).fetchone())
+    return (data_version(conn), *mark)
 
 
 def discharged_device(conn: sqlite3.Connection, token_hash: str) -> bool:

@@ -105,6 +105,11 @@ class PerConnection:
             del self._by[next(iter(self._by))]
         return memo, old
 
+    def peek(self, conn: sqlite3.Connection) -> Any:
+        """The connection's memo as last kept, whatever its version (None: none)."""
+        had = self._by.get(id(conn))
+        return had[1] if had is not None else None
+
 
 def connect(
     path: str | Path, *, readonly: bool = False, wal_autocheckpoint: int = DEFAULT_WAL_AUTOCHECKPOINT
@@ -200,8 +205,19 @@ class _Job:
         self.together = together
 
 
-# The key of the job the writer thread is running and the step it left (`afterwards`).
+# The key of the job the writer thread is running and the step it left (`afterwards`), and
+# the data_version its group's transaction was begun at (`data_version`).
 _left = threading.local()
+
+
+def data_version(conn: sqlite3.Connection) -> int:
+    """SQLite's data_version of `conn`: it changes when another connection committed. Read
+    once per group commit in the writer's own transaction (it holds the write lock from its
+    BEGIN IMMEDIATE: no other connection can commit until it ends), else asked."""
+    kept = getattr(_left, "version", None)
+    if kept is not None and kept[0] is conn:
+        return kept[1]
+    return conn.execute("PRAGMA data_version").fetchone()[0]
 
 
 def afterwards(
@@ -327,7 +343,10 @@ class Writer:
         results: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
+            _left.version = (conn, conn.execute("PRAGMA data_version").fetchone()[0])
         except Exception as exc:  # locked past busy_timeout, read-only file, ...
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
             self._fail_all(jobs, exc)
             return
         try:
@@ -364,6 +383,8 @@ class Writer:
                 conn.execute("ROLLBACK")
             self._fail_all(jobs, exc)
             return
+        finally:
+            _left.version = None
         _settle(jobs, results)
 
     @staticmethod
