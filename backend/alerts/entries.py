@@ -4,6 +4,7 @@ and again: an edit re-reads only the days that changed)."""
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import sqlite3
 from collections import OrderedDict
@@ -32,35 +33,28 @@ def load_entries(
     """
     since = (today - timedelta(days=diary_days)).isoformat()
     until = today.isoformat()
-    version, token = diary_store.seen_token(conn, patient_id)
+    renewed = next(_TOKENS)
+    version, token = diary_store.seen_token(conn, patient_id, renewed)
     memo = _kept_of(conn, version, keep)
     have = memo.pop(patient_id, None) if memo is not None else None
     if have is not None and have.token == token and have.span == (since, until):
         changed = diary_store.changed_rows(conn, patient_id)
         if all(r[2] == DIARY and since <= r[0] <= until for r in changed):
-            resort = False
             for row in changed:
                 key, order = (row[2], row[0]), (row[0], row[1], row[2])
                 was = have.rows.get(key)
-                if was is not None and was[0] > order:
-                    continue  # authored before the kept one (synced late): not current
-                entry = _entry(row)
-                tail = have.entries[-1] if have.entries else None
-                last = have.rows[tail.questionnaire, tail.local_date.isoformat()][0] if tail else None
-                # Today's diary, new or edited, sorts last: put in place (else sort them all).
-                if last is None or order < last or (was is not None and was[0] != last):
-                    resort = True
-                elif was is None:
-                    have.entries.append(entry)
-                else:
-                    have.entries[-1] = entry
-                have.rows[key] = (order, entry)
-            if changed:
-                have.token = next(_TOKENS)
-                diary_store.kept(conn, patient_id, have.token)
-                if resort:
-                    # As detection_rows' rows sort: local_date, authored_at (one per questionnaire and day).
-                    have.entries = [e for _, e in sorted(have.rows.values())]
+                if was is not None:
+                    if was > order:
+                        continue  # authored before the kept one (synced late): not current
+                    i = bisect.bisect_left(have.orders, was)
+                    del have.orders[i], have.entries[i]
+                # In place, as detection_rows' rows sort: local_date, authored_at (one per
+                # questionnaire and day, so no two are equal).
+                i = bisect.bisect_left(have.orders, order)
+                have.orders.insert(i, order)
+                have.entries.insert(i, _entry(row))
+                have.rows[key] = order
+            have.token = renewed
             memo[patient_id] = have
             return list(have.entries)
     if token is not None:
@@ -70,8 +64,8 @@ def load_entries(
     entries = [_entry(r) for r in rows]
     if not keep or any(r[2] == DIARY and r[0] < since for r in rows):
         return entries  # (a long silence: the last diary before it) read again next time
-    by_key = {(r[2], r[0]): ((r[0], r[1], r[2]), e) for r, e in zip(rows, entries, strict=True)}
-    kept = _KeptPatient(next(_TOKENS), (since, until), by_key, entries)
+    orders = [(r[0], r[1], r[2]) for r in rows]
+    kept = _KeptPatient(next(_TOKENS), (since, until), {(o[2], o[0]): o for o in orders}, orders, entries)
     diary_store.kept(conn, patient_id, kept.token)
     memo[patient_id] = kept
     while len(memo) > KEPT_PATIENTS:
@@ -91,16 +85,20 @@ _TOKENS = itertools.count(1)
 
 
 class _KeptPatient:
-    __slots__ = ("entries", "rows", "span", "token")
+    """A patient's kept read: the entries in order, the order of each (local_date, authored_at,
+    questionnaire) alongside, and by (questionnaire, day) the order of its current one."""
+
+    __slots__ = ("entries", "orders", "rows", "span", "token")
 
     def __init__(
         self,
         token: int,
         span: tuple[str, str],
-        rows: dict[tuple[str, str], tuple[tuple, Entry]],
+        rows: dict[tuple[str, str], tuple[str, str, str]],
+        orders: list[tuple[str, str, str]],
         entries: list[Entry],
     ):
-        self.token, self.span, self.rows, self.entries = token, span, rows, entries
+        self.token, self.span, self.rows, self.orders, self.entries = token, span, rows, orders, entries
 
 
 # What each connection read per patient (valid while no other connection wrote: data_version).

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from backend.platform.storage import data_version
+
 if TYPE_CHECKING:
     from backend.diary.responses import Checked
 
@@ -174,7 +176,8 @@ def detection_rows(conn: sqlite3.Connection, patient_id: str, since: str, until:
 # read after an edit is the copy, not a join). A change by another connection shows in
 # `data_version`; an update or delete of a response forgets the patient.
 _WATCH = (
-    "CREATE TEMP TABLE IF NOT EXISTS detection_seen (patient_id TEXT PRIMARY KEY, token INTEGER NOT NULL)",
+    "CREATE TEMP TABLE IF NOT EXISTS detection_seen (patient_id TEXT PRIMARY KEY, token INTEGER NOT NULL,"
+    " was INTEGER)",
     "CREATE TEMP TABLE IF NOT EXISTS detection_stored (patient_id TEXT NOT NULL,"
     " local_date TEXT NOT NULL, authored_at TEXT NOT NULL, questionnaire_id TEXT NOT NULL,"
     " answers TEXT NOT NULL, scores TEXT NOT NULL)",
@@ -193,20 +196,21 @@ _WATCH = (
 )
 
 
-def seen_token(conn: sqlite3.Connection, patient_id: str) -> tuple[int, int | None]:
+def seen_token(conn: sqlite3.Connection, patient_id: str, token: int) -> tuple[int, int | None]:
     """SQLite's data_version (it changes when another connection committed) and the token
     `kept` last stored for the patient in this connection's transaction state (None: nothing
-    kept, or it was rolled back or forgotten since); sets the watch up on first use."""
+    kept, or it was rolled back or forgotten since), which `token` replaces (one statement:
+    the keeper's next token is taken with the check); sets the watch up on first use."""
     try:
-        return conn.execute(
-            "SELECT (SELECT data_version FROM pragma_data_version()),"
-            " (SELECT token FROM detection_seen WHERE patient_id = ?)",
-            (patient_id,),
+        row = conn.execute(
+            "UPDATE detection_seen SET token = ?, was = token WHERE patient_id = ? RETURNING was",
+            (token, patient_id),
         ).fetchone()
     except sqlite3.OperationalError:  # not set up on this connection (or its set-up rolled back)
         for sql in _WATCH:
             conn.execute(sql)
-        return conn.execute("PRAGMA data_version").fetchone()[0], None
+        row = None
+    return data_version(conn), row[0] if row is not None else None
 
 
 def kept(conn: sqlite3.Connection, patient_id: str, token: int) -> None:
