@@ -218,20 +218,21 @@ def silence(ctx: Context) -> list[Finding]:
     last = ctx.last_diary
     # Never started: count from the day before enrolment (the first diary day is enrolment day).
     since = last if last is not None else ctx.enrolled_on - timedelta(days=1)
-    what = f"laatste dagboek {dutch_date(last)}" if last is not None else "nog geen dagboek"
+    # What the count is from, said only when there is a finding (Babel's dates cost).
+    said: list[tuple[str, date | None]] = [("laatste dagboek", last)]
     if ctx.heard_on is not None and ctx.heard_on > since:
         since = min(ctx.heard_on, ctx.today)
-        what += f", ontvangen {dutch_date(since)}"
+        said.append(("ontvangen", since))
     if ctx.paused_until is not None:
         # A patient on a pause is not silent; after it, silence counts from its last day.
         if ctx.today <= ctx.paused_until:
             return []
         if ctx.paused_until > since:
             since = ctx.paused_until
-            what += f", pauze tot {dutch_date(since)}"
+            said.append(("pauze tot", since))
     silent = (ctx.today - since).days
     if t.silence_alert_days and silent >= t.silence_alert_days:
-        reason = f"{formatting.days(silent)} stil ({what})"
+        reason = f"{formatting.days(silent)} stil ({_since_what(said)})"
         return [Finding("silence", "adherence", "routine", reason, ctx.today)]
     if t.silence_reminder_days and silent >= t.silence_reminder_days:
         return [
@@ -239,11 +240,18 @@ def silence(ctx: Context) -> list[Finding]:
                 "silence_reminder",
                 "adherence",
                 "routine",
-                f"{silent} dagen geen dagboek ({what})",
+                f"{silent} dagen geen dagboek ({_since_what(said)})",
                 ctx.today,
             )
         ]
     return []
+
+
+def _since_what(said: list[tuple[str, date | None]]) -> str:
+    """'laatste dagboek 2 dec. 2026, ontvangen 4 dec. 2026' ('nog geen dagboek': none yet)."""
+    return ", ".join(
+        f"{what} {dutch_date(day)}" if day is not None else "nog geen dagboek" for what, day in said
+    )
 
 
 RULES: tuple[Rule, ...] = (pain_rise, side_effects, safety, questionnaire_scores, silence)
