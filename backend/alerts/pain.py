@@ -84,25 +84,31 @@ def pain_scores(
     found = kept.baseline
     if found is None or len(recent) < 2:
         return None
-    base, baseline = found.values, found.value
+    baseline = found.value
     important = important_change(t, baseline)
     raised = t.raised_day_share * important
     limit = t.warmup_noise_z if found.kind != "full" else t.noise_z
+    # A window is the days since its start: a tail of `recent` (oldest first), summed in the
+    # same order; windows with the same days (a missing day) are judged once.
+    days = [d for d, _ in recent]
+    values = [v for _, v in recent]
+    up = [1 if v - baseline >= raised else 0 for v in values]
     best: tuple[float, int, float, int] | None = None  # z, days, mean, elevated
+    judged = -1
     for w in range(t.min_window_days, t.window_days + 1):
-        start = today - timedelta(days=w - 1)
-        values = [v for d, v in recent if d >= start]
-        n = len(values)
-        if n < t.min_window_days:
+        i = bisect.bisect_left(days, today - timedelta(days=w - 1))
+        n = len(values) - i
+        if n < t.min_window_days or i == judged:
             continue
-        mean = sum(values) / n
+        judged = i
+        mean = sum(values[i:]) / n
         rise = mean - baseline
         if rise < important:
             continue
-        elevated = sum(1 for v in values if v - baseline >= raised)
+        elevated = sum(up[i:])
         if elevated < t.persistence_days or elevated < t.persistence_share * n:
             continue
-        z = rise / kept.noise_model().standard_error(n, len(base))
+        z = rise / kept.noise_model().standard_error(n, len(found.days))
         if z >= limit and (best is None or z > best[0]):
             best = (z, n, mean, elevated)
     if best is None:

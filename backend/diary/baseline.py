@@ -12,6 +12,7 @@ is no baseline yet.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -131,6 +132,13 @@ def trimmed_mean(values: Sequence[float], share: float) -> float:
     return sum(kept) / len(kept)
 
 
+@functools.lru_cache(maxsize=4096)
+def _var_mean(sd: float, r: float, n: int) -> float:
+    """The variance of the mean of n consecutive days of AR(1) noise (kept: every evaluation
+    asks it for a dozen windows of a patient whose noise stays the same for weeks)."""
+    return sd**2 / n * (1 + 2 * sum((1 - k / n) * r**k for k in range(1, n)))
+
+
 class Noise(msgspec.Struct):
     """A patient's own day-to-day variability of pain, from the baseline days."""
 
@@ -171,8 +179,7 @@ class Noise(msgspec.Struct):
         return math.sqrt(2 * self._var_mean(n))
 
     def _var_mean(self, n: int) -> float:
-        r = self.autocorrelation
-        return self.sd**2 / n * (1 + 2 * sum((1 - k / n) * r**k for k in range(1, n)))
+        return _var_mean(self.sd, self.autocorrelation, n)
 
     def standard_error(self, n: int, n_baseline: int) -> float:
         """SE of (mean of n consecutive days - baseline median), allowing for carry-over."""
