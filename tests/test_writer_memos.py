@@ -75,8 +75,11 @@ def _fresh(path, pid: str, token: str) -> tuple[list, object]:
         conn.close()
 
 
+@pytest.mark.parametrize("kept_devices", [patients_store.KEPT_DEVICES, 2])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_what_the_writer_keeps_is_what_a_fresh_read_gives(tmp_path, seed):
+def test_what_the_writer_keeps_is_what_a_fresh_read_gives(tmp_path, monkeypatch, seed, kept_devices):
+    """(With room for 2 devices, the device checks start again often: their marks with them.)"""
+    monkeypatch.setattr(patients_store, "KEPT_DEVICES", kept_devices)
     rng = random.Random(seed)
     path = tmp_path / "pijnwacht.db"
     db = open_database(path)
@@ -126,4 +129,37 @@ def test_what_the_writer_keeps_is_what_a_fresh_read_gives(tmp_path, seed):
                 )
             )
             assert kept == _fresh(path, pid, tokens[pid]), f"step {step}, {pid}"
+    db.close()
+
+
+def test_a_device_check_kept_after_a_full_memo_was_cleared_goes_with_a_rollback(tmp_path, monkeypatch):
+    """The memo of device checks, full, starts again; a patient changed just before in the
+    same job, then rolled back: the check kept of them is not the one given afterwards."""
+    monkeypatch.setattr(patients_store, "KEPT_DEVICES", 2)
+    db = open_database(tmp_path / "pijnwacht.db")
+    tokens = {pid: f"token-{pid}" for pid in PATIENTS}
+
+    def seed_patients(conn):
+        for pid in PATIENTS:
+            make_patient(
+                conn, pid, name="Test", pathway="opioid", anchor=START, enrolled_at=f"{START}T08:00:00Z"
+            )
+            patients_store.insert_device(conn, enrolment._hash(tokens[pid]), pid, f"{START}T08:00:00Z")
+            patients_store.set_team_seen(conn, pid, "2026-04-01T00:00:00Z")
+
+    def check(conn, pid):
+        return enrolment.patient_for_token(conn, tokens[pid], keep=True)
+
+    db.write_sync(seed_patients)
+    db.write_sync(lambda conn: [check(conn, pid) for pid in ("p1", "p2")])  # the memo is full
+
+    def job(conn):
+        patients_store.set_team_seen(conn, "p1", None)  # p1 changes (its first mark)
+        check(conn, "p3")  # no room: the memo starts again
+        assert check(conn, "p1").team_seen_at is None
+        raise RolledBack
+
+    with contextlib.suppress(RolledBack):
+        db.write_sync(job)
+    assert db.write_sync(lambda conn: check(conn, "p1")).team_seen_at == "2026-04-01T00:00:00Z"
     db.close()

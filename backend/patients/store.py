@@ -236,13 +236,16 @@ def patient_for_device(conn: sqlite3.Connection, token_hash: str, *, keep: bool 
         kept, _ = _KEPT_DEVICES.of(conn, mark[:2])
         if kept is had and known is not None and known[1] == mark[2]:
             return known[0]
+        if len(kept) >= KEPT_DEVICES:
+            # Full: start again under a new connection mark, the patients' marks dropped with
+            # it (a rollback brings the old marks back together, and the new memo is dropped).
+            conn.execute("UPDATE device_mark SET n = random()")
+            conn.execute("DELETE FROM device_patient_mark")
+            kept, _ = _KEPT_DEVICES.of(conn, _device_mark(conn, "")[:2])
         row = device_row(conn, token_hash, with_mark=True)
         if row is None:
             kept.pop(token_hash, None)
             return None
-        if len(kept) >= KEPT_DEVICES:
-            kept.clear()
-            conn.execute("DELETE FROM device_patient_mark")  # (no mark: read again)
         patient = Patient(*row[:-1])
         kept[token_hash] = (patient, row[-1])
         return patient
