@@ -10,9 +10,7 @@ rules are in `backend.alerts.pain`, what every rule reads and says in `backend.a
 
 from __future__ import annotations
 
-import bisect
 import logging
-import operator
 from collections.abc import Sequence
 from datetime import date, timedelta
 
@@ -262,14 +260,19 @@ RULES: tuple[Rule, ...] = (pain_rise, side_effects, safety, questionnaire_scores
 def diary_by_day(entries: Sequence[Entry], today: date, since: date) -> dict[date, Entry]:
     """The diary entries from `since` to today by local date; two on one day: the later wins.
 
-    Entries are oldest first: those from `since` on are a tail (found by bisection), so a year
-    of history costs no more than the days the rules look at.
+    Walks back from the newest entry and stops at `since`, so a year of history costs no more
+    than the days the rules look at.
     """
-    tail = entries[bisect.bisect_left(entries, since, key=_local_date) :]
-    return {e.local_date: e for e in tail if e.questionnaire == DIARY and e.local_date <= today}
-
-
-_local_date = operator.attrgetter("local_date")
+    picked: list[Entry] = []
+    for e in reversed(entries):
+        if e.local_date < since:
+            break
+        if e.questionnaire == DIARY and e.local_date <= today:
+            picked.append(e)
+    out: dict[date, Entry] = {}
+    for e in reversed(picked):
+        out[e.local_date] = e
+    return out
 
 
 def _last_diary_day(entries: Sequence[Entry], today: date) -> date | None:
