@@ -34,26 +34,24 @@ def load_entries(
     since = (today - timedelta(days=diary_days)).isoformat()
     until = today.isoformat()
     renewed = next(_TOKENS)
-    version, token = diary_store.seen_token(conn, patient_id, renewed)
+    version, token = diary_store.renew_token(conn, patient_id, renewed)
     memo = _kept_of(conn, version, keep)
     have = memo.pop(patient_id, None) if memo is not None else None
     if have is not None and have.token == token and have.span == (since, until):
         changed = diary_store.changed_rows(conn, patient_id)
         if all(r[2] == DIARY and since <= r[0] <= until for r in changed):
             for row in changed:
-                key, order = (row[2], row[0]), (row[0], row[1], row[2])
-                was = have.rows.get(key)
-                if was is not None:
-                    if was > order:
+                order = (row[0], row[1], row[2])
+                i = _current(have.orders, row[2], row[0])
+                if i is not None:
+                    if have.orders[i] > order:
                         continue  # authored before the kept one (synced late): not current
-                    i = bisect.bisect_left(have.orders, was)
                     del have.orders[i], have.entries[i]
                 # In place, as detection_rows' rows sort: local_date, authored_at (one per
                 # questionnaire and day, so no two are equal).
                 i = bisect.bisect_left(have.orders, order)
                 have.orders.insert(i, order)
                 have.entries.insert(i, _entry(row))
-                have.rows[key] = order
             have.token = renewed
             memo[patient_id] = have
             return list(have.entries)
@@ -64,13 +62,22 @@ def load_entries(
     entries = [_entry(r) for r in rows]
     if not keep or any(r[2] == DIARY and r[0] < since for r in rows):
         return entries  # (a long silence: the last diary before it) read again next time
-    orders = [(r[0], r[1], r[2]) for r in rows]
-    kept = _KeptPatient(next(_TOKENS), (since, until), {(o[2], o[0]): o for o in orders}, orders, entries)
+    kept = _KeptPatient(renewed, (since, until), [(r[0], r[1], r[2]) for r in rows], entries)
     diary_store.kept(conn, patient_id, kept.token)
     memo[patient_id] = kept
     while len(memo) > KEPT_PATIENTS:
         diary_store.forget(conn, memo.popitem(last=False)[0])
     return list(entries)
+
+
+def _current(orders: list[tuple[str, str, str]], questionnaire: str, day: str) -> int | None:
+    """Where the kept entry of this questionnaire and day is in `orders` (None: none)."""
+    i = bisect.bisect_left(orders, (day,))
+    while i < len(orders) and orders[i][0] == day:
+        if orders[i][2] == questionnaire:
+            return i
+        i += 1
+    return None
 
 
 def _entry(row: tuple) -> Entry:
@@ -85,20 +92,15 @@ _TOKENS = itertools.count(1)
 
 
 class _KeptPatient:
-    """A patient's kept read: the entries in order, the order of each (local_date, authored_at,
-    questionnaire) alongside, and by (questionnaire, day) the order of its current one."""
+    """A patient's kept read: the entries in order and, alongside, the order of each
+    (local_date, authored_at, questionnaire)."""
 
-    __slots__ = ("entries", "orders", "rows", "span", "token")
+    __slots__ = ("entries", "orders", "span", "token")
 
     def __init__(
-        self,
-        token: int,
-        span: tuple[str, str],
-        rows: dict[tuple[str, str], tuple[str, str, str]],
-        orders: list[tuple[str, str, str]],
-        entries: list[Entry],
+        self, token: int, span: tuple[str, str], orders: list[tuple[str, str, str]], entries: list[Entry]
     ):
-        self.token, self.span, self.rows, self.orders, self.entries = token, span, rows, orders, entries
+        self.token, self.span, self.orders, self.entries = token, span, orders, entries
 
 
 # What each connection read per patient (valid while no other connection wrote: data_version).

@@ -176,15 +176,12 @@ class Noise(msgspec.Struct):
     def level_difference(self, n: int) -> float:
         """SE of the difference of two means of n consecutive days, weeks apart (a level now
         against one seen before), allowing for carry-over."""
-        return math.sqrt(2 * self._var_mean(n))
-
-    def _var_mean(self, n: int) -> float:
-        return _var_mean(self.sd, self.autocorrelation, n)
+        return math.sqrt(2 * _var_mean(self.sd, self.autocorrelation, n))
 
     def standard_error(self, n: int, n_baseline: int) -> float:
         """SE of (mean of n consecutive days - baseline median), allowing for carry-over."""
         r = self.autocorrelation
-        var_mean = self._var_mean(n)
+        var_mean = _var_mean(self.sd, r, n)
         # A lightly trimmed mean is nearly as efficient as the mean (a median: 1.57).
         var_base = 1.1 * self.sd**2 / n_baseline * (1 + r) / (1 - r)
         return math.sqrt(var_mean + var_base)

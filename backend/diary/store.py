@@ -196,7 +196,7 @@ _WATCH = (
 )
 
 
-def seen_token(conn: sqlite3.Connection, patient_id: str, token: int) -> tuple[int, int | None]:
+def renew_token(conn: sqlite3.Connection, patient_id: str, token: int) -> tuple[int, int | None]:
     """SQLite's data_version (it changes when another connection committed) and the token
     `kept` last stored for the patient in this connection's transaction state (None: nothing
     kept, or it was rolled back or forgotten since), which `token` replaces (one statement:
