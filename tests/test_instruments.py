@@ -309,6 +309,44 @@ def test_check_answers_rejects_out_of_range_answers(library: Library, qid: str) 
             assert [e.item for e in errors] == [item.id], f"{qid}.{item.id} accepted {bad!r}"
 
 
+@pytest.mark.parametrize("qid", [*INSTRUMENTS, "diary"])
+def test_an_answer_found_on_the_item_s_grid_is_judged_as_the_full_check_judges_it(
+    library: Library, qid: str
+) -> None:
+    """issue 17: the common answer is a set lookup (`_accepted_values`); whatever it lets
+    through, the full check takes too, and what it refuses is refused for the same reason:
+    bools (True == 1), NaN, infinities, off-grid and out-of-range values, 3.0 for 3."""
+    from backend.diary.questionnaires import _check_value
+
+    q = q_(library, qid)
+    good = complete(q)
+    for item in q.items:
+        if item.type == "text":
+            continue
+        if item.type == "choice":
+            grid = [float(o.value) for o in item.options or []]
+            step = 1.0
+        else:
+            assert item.min is not None and item.max is not None
+            step = item.step or 1.0
+            grid = [item.min + k * step for k in range(int((item.max - item.min) / step) + 1)]
+        tried = 0
+        for v in grid:
+            for value in (v, int(v) if v.is_integer() else v, v + step / 2, v + 1e-9, -v - step):
+                want = _check_value(item, value)
+                errors = check_answers(q, good | {item.id: value})
+                got = [(e.item, e.key) for e in errors if e.item == item.id]
+                assert got == ([(item.id, want[0])] if want else []), f"{qid}.{item.id} = {value!r}"
+                tried += 1
+        for odd in (True, False, float("nan"), float("inf"), -float("inf"), "3", None):
+            errors = [e for e in check_answers(q, good | {item.id: odd}) if e.item == item.id]
+            if odd is None:
+                assert [e.key for e in errors] == (["answer.required"] if item.required else [])
+            else:
+                assert errors and errors[0].key == _check_value(item, odd)[0], f"{qid}.{item.id} = {odd!r}"
+        assert tried >= 5 * len(grid)
+
+
 def test_specific_wrong_answers_are_explained(library: Library) -> None:
     phq9 = q_(library, "phq9")
     errors = check_answers(phq9, complete(phq9, phq9_1=4))

@@ -295,12 +295,15 @@ def check_answers(q: Questionnaire, answers: Mapping[str, Any]) -> list[AnswerEr
     for key in answers:
         if key not in items:
             errors.append(AnswerError(key, "answer.unknown_item", {"questionnaire": q.id, "item": repr(key)}))
+    accepted = _accepted_values(q)
     for item in q.items:
         value = answers.get(item.id)
         if value is None:
             if item.required:
                 errors.append(AnswerError(item.id, "answer.required"))
             continue
+        if type(value) in _NUMBERS and value in accepted[item.id]:
+            continue  # one of the item's answers (found as `_check_value` takes them)
         why = _check_value(item, value)
         if why:
             errors.append(AnswerError(item.id, *why))
@@ -327,6 +330,36 @@ def _unscored(q: Questionnaire, answers: Mapping[str, Any]) -> list[AnswerError]
             }
             errors.append(AnswerError(missing[0] if missing else score.id, "answer.too_few_scored", params))
     return errors
+
+
+# A JSON number as msgspec decodes it (a bool is not one: True == 1 would pass a set lookup).
+_NUMBERS = (int, float)
+# An item with at most this many answers on its grid has them listed (`_accepted_values`).
+ACCEPTED_LISTED = 1001
+
+
+def _accepted_values(q: Questionnaire) -> dict[str, frozenset[float]]:
+    """Per item, the answers on its grid that `_check_value` takes (a choice's options, a
+    scale's whole numbers, a number's steps from its minimum; empty: none listed), so the
+    common answer is one set lookup. Built once per definition from `_check_value` itself:
+    a value not listed (0.3 on a 0.1 grid is not 3 × 0.1 in floating point) is checked in full."""
+    cached = q.__dict__.get("_accepted")
+    if cached is None:
+        cached = q.__dict__["_accepted"] = {item.id: _grid(item) for item in q.items}
+    return cached
+
+
+def _grid(item: Item) -> frozenset[float]:
+    if item.type == "choice":
+        candidates = [o.value for o in item.options or []]
+    elif item.type == "text" or item.min is None or item.max is None:
+        return frozenset()
+    else:
+        step = 1.0 if item.type in ("scale", "count") else item.step
+        if not step or step <= 0 or (item.max - item.min) / step >= ACCEPTED_LISTED:
+            return frozenset()
+        candidates = [item.min + k * step for k in range(int((item.max - item.min) / step) + 1)]
+    return frozenset(v for v in candidates if type(v) in _NUMBERS and _check_value(item, v) is None)
 
 
 def _check_value(item: Item, value: Any) -> tuple[str, dict[str, Any]] | None:

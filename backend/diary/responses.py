@@ -7,6 +7,7 @@ the same UUID with the same content is a no-op ("duplicate"), with other content
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -111,20 +112,19 @@ class Checked(msgspec.Struct, frozen=True):
     content_hash: str
 
 
-def _normal_number(v: Any) -> Any:
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
-    return v
-
-
 def allowed_dates(patient: Diarist, now: datetime) -> DateRange:
     """The days this patient's responses may be about (contract v2, backend/platform/dates.py)."""
-    enrolled = patient.enrolled_on
+    return _allowed_dates(patient.enrolled_on, patient.anchor_date, patient.local_today(now))
+
+
+@functools.lru_cache(maxsize=4096)
+def _allowed_dates(enrolled: date, anchor_date: str | None, today: date) -> DateRange:
+    # Once per patient and day (every response of the day after the first).
     try:
-        anchor = date.fromisoformat(patient.anchor_date)
+        anchor = date.fromisoformat(anchor_date)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         anchor = enrolled  # a malformed anchor stored before the date rule: enrolment counts
-    return response_range(enrolled, anchor, patient.local_today(now))
+    return response_range(enrolled, anchor, today)
 
 
 def check(response_id: str, r: ResponseIn, patient: Diarist, library: Library, now: datetime) -> Checked:
@@ -173,7 +173,10 @@ def check(response_id: str, r: ResponseIn, patient: Diarist, library: Library, n
     if problems:
         raise Invalid(problems)
     assert q is not None and isinstance(authored, datetime) and isinstance(local, date)
-    answers = {k: _normal_number(v) for k, v in r.answers.items() if v is not None}
+    # A whole float is stored as the int it is (3.0 as 3: one content hash for one answer).
+    answers = {
+        k: int(v) if type(v) is float and v.is_integer() else v for k, v in r.answers.items() if v is not None
+    }
     utc = iso(authored.astimezone(UTC))
     content = msgspec.json.encode(
         [r.questionnaire, r.version, utc, r.local_date, r.task_id, dict(sorted(answers.items()))]

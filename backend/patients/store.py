@@ -8,6 +8,7 @@ Every function takes the connection it runs on: a reader for reads, the writer's
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
@@ -52,7 +53,13 @@ class Patient(msgspec.Struct, frozen=True):
     def enrolled_on(self) -> date:
         """The patient's own date of enrolment (in their time zone: enrolled at 00:30 in
         Amsterdam is that day, not the day before in UTC)."""
-        return self.local_today(parse_iso(self.enrolled_at))
+        return _local_day(self.enrolled_at, self.timezone)
+
+
+@functools.lru_cache(maxsize=4096)
+def _local_day(utc_text: str, timezone: str) -> date:
+    # Read on every response (its allowed dates, detection): once per patient.
+    return parse_iso(utc_text).astimezone(ZoneInfo(timezone)).date()
 
 
 COLUMNS = tuple(f.name for f in msgspec.structs.fields(Patient))
