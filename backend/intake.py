@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -44,7 +44,7 @@ def receive(
     outcomes = store(conn, patient, items, now=now, max_edits=max_edits)
     new = [c for c, outcome in zip(items, outcomes, strict=True) if outcome == "created"]
     if new:
-        _isolated(conn, "complete_tasks", patient, lambda: complete_tasks(conn, patient, new))
+        _tasks_completed(conn, patient, new)
         heard_now = any(c.questionnaire == DIARY for c in new)
 
         def evaluate(conn: sqlite3.Connection) -> None:
@@ -86,14 +86,14 @@ def evaluate_alerts(
     )
 
 
-def _isolated(conn: sqlite3.Connection, name: str, patient: Patient, step: Callable[[], None]) -> None:
-    # A failing step (task bookkeeping, detection) must never lose the response: it rolls
-    # back only itself; the nightly sweep evaluates the patient again.
-    conn.execute(f"SAVEPOINT {name}")
+def _tasks_completed(conn: sqlite3.Connection, patient: Patient, new: Sequence[Checked]) -> None:
+    # A failing task step must never lose the responses. It needs no savepoint of its own:
+    # each task is completed in one statement (SQLite undoes a failing one by itself), and a
+    # task completed before the failure was answered by a response that stays stored.
     try:
-        step()
+        complete_tasks(conn, patient, new)
     except Exception as exc:
-        conn.execute(f"ROLLBACK TO {name}")
+        if not conn.in_transaction:
+            raise  # the storage failed the whole transaction: the write fails, the phone retries
         # The type only: an exception's message may quote answers (health data).
-        log.error("intake step %s failed with %s for patient %s", name, type(exc).__name__, patient.id)
-    conn.execute(f"RELEASE {name}")
+        log.error("intake step complete_tasks failed with %s for patient %s", type(exc).__name__, patient.id)

@@ -384,3 +384,51 @@ def test_a_device_signed_out_or_discharged_after_its_last_put_is_refused_and_not
     services.db.write_sync(lambda conn: enrolment.resume(conn, other))
     r = client.put(f"/api/v1/responses/{new_id()}", json=diary(pain_avg=3), headers=other_headers)
     assert r.status_code == 201 and count_responses(settings, other) == 2
+
+
+def test_a_failing_task_step_keeps_the_responses_their_alert_and_the_tasks_done_before_it(
+    client, patient, settings, services, monkeypatch, caplog
+):
+    """A batch whose second task completion fails: every response stays stored and judged
+    (the severe drowsiness opens its urgent alert), the task completed before the failure
+    stays done (its response is stored), and the log names the step, not the answers."""
+    from backend.tasks import store as tasks_store
+
+    pid, headers = patient
+    today = datetime.now(ZoneInfo("Europe/Amsterdam")).date()
+    days = [today - timedelta(days=1), today]
+    services.db.write_sync(
+        lambda conn: conn.executemany(
+            "INSERT INTO tasks (patient_id, questionnaire_id, local_date, until_date, opens_at,"
+            " due_at, expires_at, created_at) VALUES (?, 'diary', ?, ?, '', '', '', '')",
+            [(pid, d.isoformat(), d.isoformat()) for d in days],
+        )
+    )
+    real, calls = tasks_store.complete_task, []
+
+    def failing_second(conn, **kw):
+        calls.append(kw["local_date"])
+        if len(calls) == 2:
+            raise RuntimeError("pain_avg 7 se_drowsiness 3")  # a message that quotes answers
+        return real(conn, **kw)
+
+    monkeypatch.setattr(tasks_store, "complete_task", failing_second)
+    items = [
+        {"id": new_id(), **diary(days[0].isoformat(), pain_avg=4)},
+        {"id": new_id(), **diary(days[1].isoformat(), pain_avg=7, se_drowsiness=3)},
+    ]
+    r = client.post("/api/v1/responses:batch", json={"responses": items}, headers=headers)
+    assert r.status_code == 200, r.text
+    assert [x["status"] for x in r.json()["results"]] == ["created", "created"]
+    assert count_responses(settings, pid) == 2
+    tasks = services.db.query(
+        "SELECT local_date, status FROM tasks WHERE patient_id = ? ORDER BY local_date", (pid,)
+    )
+    assert [(t["local_date"], t["status"]) for t in tasks] == [
+        (days[0].isoformat(), "done"),
+        (days[1].isoformat(), "open"),
+    ]
+    alerts = services.db.query("SELECT rule_id, severity FROM alerts WHERE patient_id = ?", (pid,))
+    assert ("drowsiness_severe", "urgent") in [(a["rule_id"], a["severity"]) for a in alerts]
+    logged = caplog.text
+    assert "complete_tasks failed with RuntimeError" in logged and "se_drowsiness 3" not in logged

@@ -1,13 +1,14 @@
 """What the writer keeps between jobs (issue 17) never differs from what a fresh read gives.
 
-The writer connection keeps detection's read of each patient (`alerts.entries.load_entries`)
+The writer connection keeps detection's read of each patient (`alerts.entries.read_patient`:
+their entries and open alerts)
 and its check of each device (`patients.store.patient_for_device(keep=True)`), and reads
 again only what changed. Here both are compared with a new connection's read after every
 step of seeded random work through the real writer: diary entries for today, for earlier
 days and for days before all others, with tied and out-of-order authored times; another
 questionnaire; savepoints and whole jobs rolled back; an operator's updates and deletes of
-responses; patient and device changes (the team's news, a discharge, a revoke) and writes by
-another connection (the CLI).
+responses; alerts opened, acknowledged, resolved, closed and deleted; patient and device
+changes (the team's news, a discharge, a revoke) and writes by another connection (the CLI).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from backend.alerts import entries
+from backend.alerts import entries, lifecycle
+from backend.alerts import store as alerts_store
 from backend.patients import enrolment
 from backend.patients import store as patients_store
 from backend.platform.storage import connect, open_database
@@ -60,16 +62,40 @@ def _change(conn: sqlite3.Connection, rng: random.Random, tokens: dict[str, str]
     elif k < 0.86:
         revoked = rng.choice([None, "2026-04-01T00:00:00Z"])
         conn.execute("UPDATE devices SET revoked_at = ? WHERE patient_id = ?", (revoked, pid))
+    elif k < 0.89:  # the lifecycle opens an alert
+        alerts_store.open_alert(
+            conn,
+            pid,
+            rule_id=rng.choice(["pain_rise", "silence", "drowsiness_severe"]),
+            category="pain",
+            severity=rng.choice(["routine", "urgent"]),
+            day=day.isoformat(),
+            reason=f"reden {rng.randint(0, 99)}",
+            level=rng.choice([None, 5.5]),
+            at=at,
+        )
+    elif k < 0.93:  # a clinician acknowledges or resolves one, new evidence, it closes
+        status, level = rng.choice(["open", "acknowledged", "resolved", "closed"]), rng.randint(0, 10)
+        alert = "(SELECT id FROM alerts WHERE patient_id = ? ORDER BY random() LIMIT 1)"
+        conn.execute(f"UPDATE alerts SET status = ?, level = ? WHERE id = {alert}", (status, level, pid))
+    elif k < 0.95:
+        newest = "(SELECT max(id) FROM alerts WHERE patient_id = ?)"
+        conn.execute(f"DELETE FROM alerts WHERE id = {newest}", (pid,))
     else:  # read (and keep) in the middle of the job, before what follows in it
-        entries.load_entries(conn, pid, TODAY, DAYS)
+        if rng.random() < 0.5:
+            entries.load_entries(conn, pid, TODAY, DAYS)  # the entries alone
+        else:
+            entries.read_patient(conn, pid, TODAY, DAYS, lifecycle.load_open_alerts)
         enrolment.patient_for_token(conn, tokens[pid], keep=True)
 
 
 def _fresh(path, pid: str, token: str) -> tuple[list, object]:
     conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row  # as the project's connections read
     try:
-        return entries.load_entries(conn, pid, TODAY, DAYS, keep=False), enrolment.patient_for_token(
-            conn, token
+        return (
+            entries.read_patient(conn, pid, TODAY, DAYS, lifecycle.load_open_alerts, keep=False),
+            enrolment.patient_for_token(conn, token),
         )
     finally:
         conn.close()
@@ -124,7 +150,7 @@ def test_what_the_writer_keeps_is_what_a_fresh_read_gives(tmp_path, monkeypatch,
         for pid in PATIENTS:
             kept = db.write_sync(
                 lambda conn, pid=pid: (
-                    entries.load_entries(conn, pid, TODAY, DAYS),
+                    entries.read_patient(conn, pid, TODAY, DAYS, lifecycle.load_open_alerts),
                     enrolment.patient_for_token(conn, tokens[pid], keep=True),
                 )
             )

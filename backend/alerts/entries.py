@@ -8,7 +8,9 @@ import bisect
 import itertools
 import sqlite3
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import date, timedelta
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -17,24 +19,42 @@ from backend.diary import store as diary_store
 from backend.platform.storage import KEPT_CONNECTIONS as KEPT_CONNECTIONS
 from backend.platform.storage import PerConnection
 
+A = TypeVar("A")
+
 
 def load_entries(
     conn: sqlite3.Connection, patient_id: str, today: date, diary_days: int, *, keep: bool = True
 ) -> list[Entry]:
-    """The patient's current responses up to `today` that the rules read, oldest first: the
-    diary of the last `diary_days` days (or, after a long silence, its last entry) and the
-    last two of every other questionnaire (`diary.store.detection_rows`: one per
-    questionnaire and day, from current_response_ids, so edits and history cost nothing).
+    """The patient's current responses up to `today` that the rules read, oldest first (see
+    `read_patient`)."""
+    return read_patient(conn, patient_id, today, diary_days, None, keep=keep)[0]
+
+
+def read_patient(
+    conn: sqlite3.Connection,
+    patient_id: str,
+    today: date,
+    diary_days: int,
+    open_alerts: Callable[[sqlite3.Connection, str], A] | None,
+    *,
+    keep: bool = True,
+) -> tuple[list[Entry], A | None]:
+    """What detection reads of a patient: their current responses up to `today`, oldest
+    first: the diary of the last `diary_days` days (or, after a long silence, its last entry)
+    and the last two of every other questionnaire (`diary.store.detection_rows`: one per
+    questionnaire and day, from current_response_ids, so edits and history cost nothing);
+    and their open alerts as `open_alerts(conn, patient_id)` reads them (None: not read).
 
     A connection keeps what it read of the last KEPT_PATIENTS patients (`_KEPT`): the next
     evaluation reads only the days that got a response since (diary.store.changed_rows), the
-    same entries a full read gives. `keep=False` (the nightly sweep, every patient once) uses
-    what is kept but keeps nothing new.
+    same entries a full read gives, and the open alerts again only if one of them changed
+    since (the watch's alerts token). `keep=False` (the nightly sweep, every patient once)
+    uses what is kept but keeps nothing new.
     """
     since = (today - timedelta(days=diary_days)).isoformat()
     until = today.isoformat()
     renewed = next(_TOKENS)
-    version, token = diary_store.renew_token(conn, patient_id, renewed)
+    version, token, alerts_token = diary_store.renew_token(conn, patient_id, renewed)
     memo = _kept_of(conn, version, keep)
     have = memo.pop(patient_id, None) if memo is not None else None
     if have is not None and have.token == token and have.span == (since, until):
@@ -53,21 +73,26 @@ def load_entries(
                 have.orders.insert(i, order)
                 have.entries.insert(i, _entry(row))
             have.token = renewed
+            if alerts_token != token:
+                have.alerts = None  # one of them changed (or that was rolled back)
+            if have.alerts is None and open_alerts is not None:
+                have.alerts = open_alerts(conn, patient_id)
             memo[patient_id] = have
-            return list(have.entries)
+            return list(have.entries), have.alerts
     if token is not None:
         diary_store.forget(conn, patient_id)
     rows = diary_store.detection_rows(conn, patient_id, since, until)
     rows.sort()  # local_date, then authored_at
     entries = [_entry(r) for r in rows]
+    alerts = open_alerts(conn, patient_id) if open_alerts is not None else None
     if not keep or any(r[2] == DIARY and r[0] < since for r in rows):
-        return entries  # (a long silence: the last diary before it) read again next time
-    kept = _KeptPatient(renewed, (since, until), [(r[0], r[1], r[2]) for r in rows], entries)
+        return entries, alerts  # (a long silence: the last diary before it) read again next time
+    kept = _KeptPatient(renewed, (since, until), [(r[0], r[1], r[2]) for r in rows], entries, alerts)
     diary_store.kept(conn, patient_id, kept.token)
     memo[patient_id] = kept
     while len(memo) > KEPT_PATIENTS:
         diary_store.forget(conn, memo.popitem(last=False)[0])
-    return list(entries)
+    return list(entries), alerts
 
 
 def _current(orders: list[tuple[str, str, str]], questionnaire: str, day: str) -> int | None:
@@ -93,14 +118,19 @@ _TOKENS = itertools.count(1)
 
 class _KeptPatient:
     """A patient's kept read: the entries in order and, alongside, the order of each
-    (local_date, authored_at, questionnaire)."""
+    (local_date, authored_at, questionnaire); the open alerts as read (None: not read)."""
 
-    __slots__ = ("entries", "orders", "span", "token")
+    __slots__ = ("alerts", "entries", "orders", "span", "token")
 
     def __init__(
-        self, token: int, span: tuple[str, str], orders: list[tuple[str, str, str]], entries: list[Entry]
+        self,
+        token: int,
+        span: tuple[str, str],
+        orders: list[tuple[str, str, str]],
+        entries: list[Entry],
+        alerts: Any,
     ):
-        self.token, self.span, self.orders, self.entries = token, span, orders, entries
+        self.token, self.span, self.orders, self.entries, self.alerts = token, span, orders, entries, alerts
 
 
 # What each connection read per patient (valid while no other connection wrote: data_version).

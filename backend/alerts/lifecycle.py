@@ -37,6 +37,7 @@ from backend.alerts.detection import (
     thresholds_for,
 )
 from backend.alerts.entries import load_entries as load_entries  # re-exported: what detection reads
+from backend.alerts.entries import read_patient
 from backend.diary import store as diary_store
 from backend.patients import store as patients_store
 from backend.platform import formatting
@@ -386,14 +387,17 @@ def evaluate_patient(
     if patient is None:
         raise LookupError("no such patient")
     thresholds = patient_thresholds(pathways, patient.pathway_id, patient.thresholds, today)
-    entries = load_entries(conn, patient_id, today, lookback_days(thresholds), keep=keep)
+    # The open alerts are read with the entries (kept alike: read again once one changed).
+    entries, open_alerts = read_patient(
+        conn, patient_id, today, lookback_days(thresholds), load_open_alerts, keep=keep
+    )
     enrolled_on = patient.enrolled_on
     heard_on = today if heard_now else diary_heard_on(conn, patient_id, patient.timezone)
     paused = date.fromisoformat(patient.paused_until) if patient.paused_until else None
     findings = evaluate(
         entries, thresholds, today, enrolled_on, library, heard_on=heard_on, paused_until=paused
     )
-    open_alerts = load_open_alerts(conn, patient_id)
+    assert open_alerts is not None
     changes = step(open_alerts, findings, today, thresholds.quiet_days, thresholds.hold_days)
     changes.opened_ids = write_changes(
         conn, patient_id, changes, today, now or utcnow(), thresholds.hold_days

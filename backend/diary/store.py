@@ -174,10 +174,12 @@ def detection_rows(conn: sqlite3.Connection, patient_id: str, since: str, until:
 # `detection_seen`: the patients whose read is kept, with a token the keeper chose;
 # `detection_stored`: the responses stored for them since (a copy of what detection reads: the
 # read after an edit is the copy, not a join). A change by another connection shows in
-# `data_version`; an update or delete of a response forgets the patient.
+# `data_version`; an update or delete of a response forgets the patient. Detection also reads
+# the patient's open alerts: `alerts` is the token under which they were read, cleared by any
+# write of one of the patient's alerts (the lifecycle's own, a clinician's acknowledgement).
 _WATCH = (
     "CREATE TEMP TABLE IF NOT EXISTS detection_seen (patient_id TEXT PRIMARY KEY, token INTEGER NOT NULL,"
-    " was INTEGER)",
+    " was INTEGER, alerts INTEGER, alerts_was INTEGER)",
     "CREATE TEMP TABLE IF NOT EXISTS detection_stored (patient_id TEXT NOT NULL,"
     " local_date TEXT NOT NULL, authored_at TEXT NOT NULL, questionnaire_id TEXT NOT NULL,"
     " answers TEXT NOT NULL, scores TEXT NOT NULL)",
@@ -193,30 +195,40 @@ _WATCH = (
     "CREATE TEMP TRIGGER IF NOT EXISTS detection_delete AFTER DELETE ON main.responses BEGIN"
     " DELETE FROM detection_seen WHERE patient_id = old.patient_id;"
     " DELETE FROM detection_stored WHERE patient_id = old.patient_id; END",
+    "CREATE TEMP TRIGGER IF NOT EXISTS detection_alert_insert AFTER INSERT ON main.alerts BEGIN"
+    " UPDATE detection_seen SET alerts = NULL WHERE patient_id = new.patient_id; END",
+    "CREATE TEMP TRIGGER IF NOT EXISTS detection_alert_update AFTER UPDATE ON main.alerts BEGIN"
+    " UPDATE detection_seen SET alerts = NULL WHERE patient_id IN (old.patient_id, new.patient_id); END",
+    "CREATE TEMP TRIGGER IF NOT EXISTS detection_alert_delete AFTER DELETE ON main.alerts BEGIN"
+    " UPDATE detection_seen SET alerts = NULL WHERE patient_id = old.patient_id; END",
 )
 
 
-def renew_token(conn: sqlite3.Connection, patient_id: str, token: int) -> tuple[int, int | None]:
-    """SQLite's data_version (it changes when another connection committed) and the token
+def renew_token(conn: sqlite3.Connection, patient_id: str, token: int) -> tuple[int, int | None, int | None]:
+    """SQLite's data_version (it changes when another connection committed), the token
     `kept` last stored for the patient in this connection's transaction state (None: nothing
-    kept, or it was rolled back or forgotten since), which `token` replaces (one statement:
-    the keeper's next token is taken with the check); sets the watch up on first use."""
+    kept, or it was rolled back or forgotten since) and the token the patient's alerts were
+    last kept under (None: one of them changed since), both of which `token` replaces (one
+    statement: the keeper's next token is taken with the check); sets the watch up on first use."""
     try:
         row = conn.execute(
-            "UPDATE detection_seen SET token = ?, was = token WHERE patient_id = ? RETURNING was",
+            "UPDATE detection_seen SET token = ?1, was = token, alerts_was = alerts, alerts = ?1"
+            " WHERE patient_id = ?2 RETURNING was, alerts_was",
             (token, patient_id),
         ).fetchone()
     except sqlite3.OperationalError:  # not set up on this connection (or its set-up rolled back)
         for sql in _WATCH:
             conn.execute(sql)
         row = None
-    return data_version(conn), row[0] if row is not None else None
+    return (data_version(conn), *(row if row is not None else (None, None)))
 
 
 def kept(conn: sqlite3.Connection, patient_id: str, token: int) -> None:
-    """From now on, note the days the patient's responses change (`changed_rows`)."""
+    """From now on, note the days the patient's responses change (`changed_rows`), and
+    whether one of their alerts does."""
     conn.execute(
-        "INSERT OR REPLACE INTO detection_seen (patient_id, token) VALUES (?, ?)", (patient_id, token)
+        "INSERT OR REPLACE INTO detection_seen (patient_id, token, alerts) VALUES (?1, ?2, ?2)",
+        (patient_id, token),
     )
 
 
