@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -47,12 +47,12 @@ def receive(
         _tasks_completed(conn, patient, new)
         heard_now = any(c.questionnaire == DIARY for c in new)
 
-        def evaluate(conn: sqlite3.Connection) -> None:
-            evaluate_alerts(conn, patient, library, pathways, now, current=current, heard_now=heard_now)
+        def evaluate(conn: sqlite3.Connection) -> Callable[[sqlite3.Connection], None] | None:
+            return judge_alerts(conn, patient, library, pathways, now, current=current, heard_now=heard_now)
 
         # At once; or, when one patient's writes come in a row (a phone sending a day again
-        # and again), once after the last of them in the same commit, as for a batch. Its own
-        # savepoint either way (as `_isolated`): a failure never loses the responses.
+        # and again), once after the last of them in the same commit, as for a batch. Its
+        # writes in a savepoint of their own either way: a failure never loses the responses.
         afterwards(conn, evaluate, f"intake step evaluate_alerts for patient {patient.id}")
     return outcomes
 
@@ -69,7 +69,7 @@ def complete_tasks(conn: sqlite3.Connection, patient: Patient, new: Sequence[Che
         )
 
 
-def evaluate_alerts(
+def judge_alerts(
     conn: sqlite3.Connection,
     patient: Patient,
     library: Library,
@@ -78,12 +78,14 @@ def evaluate_alerts(
     *,
     current: bool = False,
     heard_now: bool = False,
-) -> None:
+) -> Callable[[sqlite3.Connection], None] | None:
+    """The patient's alerts judged as of their local today; the writes that store the changes
+    (None: nothing changes)."""
     today = patient.local_today(now)
     known = patient if current else None
-    alerts.evaluate_patient(
+    return alerts.judge_patient(
         conn, patient.id, today, library, pathways, now=now, patient=known, heard_now=heard_now
-    )
+    )[1]
 
 
 def _tasks_completed(conn: sqlite3.Connection, patient: Patient, new: Sequence[Checked]) -> None:

@@ -138,8 +138,8 @@ def test_a_burst_of_one_patient_s_puts_is_judged_once_after_the_last(
     pid, headers = patient
     assert client.put(f"/api/v1/responses/{new_id()}", json=diary(), headers=headers).status_code == 201
     judged: list[str] = []
-    real = lifecycle.evaluate_patient
-    monkeypatch.setattr(lifecycle, "evaluate_patient", lambda *a, **k: judged.append(a[1]) or real(*a, **k))
+    real = lifecycle.judge_patient
+    monkeypatch.setattr(lifecycle, "judge_patient", lambda *a, **k: judged.append(a[1]) or real(*a, **k))
     running, go = threading.Event(), threading.Event()
     held = services.db.write_soon(lambda conn: running.set() or go.wait(10))
     assert running.wait(10)
@@ -249,7 +249,7 @@ def test_a_failing_detection_never_loses_the_response(
     def broken(*args, **kwargs):
         raise ValueError("pijn 9 en ernstige sufheid")  # a message that quotes answers
 
-    monkeypatch.setattr(lifecycle, "evaluate_patient", broken)
+    monkeypatch.setattr(lifecycle, "judge_patient", broken)
     ids = [new_id() for _ in range(3)]
     statuses = [
         client.put(

@@ -355,7 +355,7 @@ def test_what_one_key_s_writes_in_a_row_leave_for_afterwards_runs_once_after_the
     def job(name):
         def fn(conn):
             done.append(name)
-            afterwards(conn, lambda conn: done.append(f"after {name}"))
+            afterwards(conn, lambda conn: done.append(f"after {name}"))  # (and nothing to write)
             return name
 
         return fn
@@ -371,22 +371,42 @@ def test_what_one_key_s_writes_in_a_row_leave_for_afterwards_runs_once_after_the
     db.close()
 
 
-def test_a_step_left_for_afterwards_that_fails_rolls_back_only_itself(tmp_path):
+def test_a_step_left_for_afterwards_that_fails_rolls_back_only_its_writes(tmp_path, caplog):
+    """A step reads and hands back its writes, run in a savepoint of their own: writes that
+    fail half-way leave nothing, a step that fails before writing leaves the job's data, and
+    the next step's writes are stored (each failure logged by type, not by message)."""
     from backend.platform.storage import afterwards
 
     db = open_database(tmp_path / "f.db")
     db.write_sync(lambda conn: conn.execute("CREATE TABLE kept (what TEXT)"))
 
-    def job(conn):
-        conn.execute("INSERT INTO kept VALUES ('the response')")
+    def half_written(conn):
+        conn.execute("INSERT INTO kept VALUES ('half a step')")
+        raise ValueError("a broken rule: pijn 9")
 
-        def step(conn):
-            conn.execute("INSERT INTO kept VALUES ('half a step')")
-            raise ValueError("a broken rule")
+    def failing_before(conn):
+        raise ValueError("a broken read: pijn 9")
 
-        afterwards(conn, step)
-        return "stored"
+    def writes_one(conn):
+        conn.execute("INSERT INTO kept VALUES ('a whole step')")
 
-    assert _in_one_group(db, [db.write(job, together="p1")]) == ["stored"]
-    assert [r[0] for r in db.query("SELECT what FROM kept")] == ["the response"]
+    def job(name, step):
+        def fn(conn):
+            conn.execute("INSERT INTO kept VALUES (?)", (name,))
+            afterwards(conn, step, f"step of {name}")
+            return name
+
+        return fn
+
+    steps = [
+        ("r1", lambda conn: half_written),
+        ("r2", failing_before),
+        ("r3", lambda conn: writes_one),
+    ]
+    values = _in_one_group(db, [db.write(job(name, step), together=name) for name, step in steps])
+    assert values == ["r1", "r2", "r3"]
+    assert [r[0] for r in db.query("SELECT what FROM kept")] == ["r1", "r2", "r3", "a whole step"]
+    logged = [r.getMessage() for r in caplog.records if "failed with" in r.getMessage()]
+    assert logged == ["step of r1 failed with ValueError", "step of r2 failed with ValueError"]
+    assert "pijn 9" not in caplog.text
     db.close()

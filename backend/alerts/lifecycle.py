@@ -17,7 +17,7 @@ import functools
 import json
 import logging
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -375,12 +375,37 @@ def evaluate_patient(
     keep: bool = True,
     heard_now: bool = False,
 ) -> Changes:
-    """Run every rule for one patient as of their local `today` and store the alert changes.
+    """Run every rule for one patient as of their local `today` and store the alert changes
+    (`judge_patient`, then its writes).
 
     Runs inside the caller's write transaction (the writer connection): after a new response,
-    so the alert exists before the HTTP answer returns, and in the nightly sweep. `patient`:
-    the patient's row as read in this transaction, if the caller has it (else it is read);
-    `keep`: see `load_entries`; `heard_now`: a diary was received at `now` (intake: no read).
+    so the alert exists before the HTTP answer returns, and in the nightly sweep.
+    """
+    changes, writes = judge_patient(
+        conn, patient_id, today, library, pathways, now=now, patient=patient, keep=keep, heard_now=heard_now
+    )
+    if writes is not None:
+        writes(conn)
+    return changes
+
+
+def judge_patient(
+    conn: sqlite3.Connection,
+    patient_id: str,
+    today: date,
+    library: Any,
+    pathways: Mapping[str, Any] | None,
+    *,
+    now: datetime | None = None,
+    patient: patients_store.Patient | None = None,
+    keep: bool = True,
+    heard_now: bool = False,
+) -> tuple[Changes, Callable[[sqlite3.Connection], None] | None]:
+    """What every rule says of one patient as of their local `today` and what that changes,
+    read in the caller's transaction; and the writes that store the changes (None: nothing
+    changes, the commonest case), which fill in `changes.opened_ids`. `patient`: the
+    patient's row as read in this transaction, if the caller has it (else it is read);
+    `keep`: see `read_patient`; `heard_now`: a diary was received at `now` (intake: no read).
     """
     if patient is None or patient.id != patient_id:
         patient = patients_store.get(conn, patient_id)
@@ -399,10 +424,15 @@ def evaluate_patient(
     )
     assert open_alerts is not None
     changes = step(open_alerts, findings, today, thresholds.quiet_days, thresholds.hold_days)
-    changes.opened_ids = write_changes(
-        conn, patient_id, changes, today, now or utcnow(), thresholds.hold_days
-    )
-    return changes
+    if not (changes.opened or changes.updated or changes.resurfaced or changes.closed):
+        return changes, None
+
+    def writes(conn: sqlite3.Connection) -> None:
+        changes.opened_ids = write_changes(
+            conn, patient_id, changes, today, now or utcnow(), thresholds.hold_days
+        )
+
+    return changes, writes
 
 
 SWEEP_CHUNK = 200

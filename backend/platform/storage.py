@@ -220,16 +220,21 @@ def data_version(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA data_version").fetchone()[0]
 
 
-def afterwards(
-    conn: sqlite3.Connection, step: Callable[[sqlite3.Connection], None], what: str = "a step after a write"
-) -> None:
+# A step after a write (`afterwards`): it reads and decides, and hands back what it writes
+# (None: nothing), which runs in a savepoint of its own.
+Step = Callable[[sqlite3.Connection], Callable[[sqlite3.Connection], None] | None]
+
+
+def afterwards(conn: sqlite3.Connection, step: Step, what: str = "a step after a write") -> None:
     """`step(conn)` after this write job, in its transaction: at once, or, in a job queued
     with a `together` key (`Database.write`), after the last job of that key in a row of them
     in one group commit, before anything else is written or committed, the step that job left
     (the latest) taking the place of the earlier ones'. A phone that sends one day 16 times at
-    once is judged once, on all 16, as a batch of them is (issue 17). Either way the step is
-    a savepoint of its own: its failure rolls back only the step (logged as `what`, with the
-    error's type only), a storage fault fails the write."""
+    once is judged once, on all 16, as a batch of them is (issue 17). Either way the step
+    only reads (and keeps its connection's own temporary notes) and returns its writes, which
+    run in a savepoint of their own: a failure of the step or its writes rolls back only
+    those writes (logged as `what`, with the error's type only), a storage fault fails the
+    write. Most steps find nothing to write, and then take no savepoint."""
     if getattr(_left, "together", None) is None:
         _step_after(conn, step, what)
     else:
@@ -264,19 +269,26 @@ def _settle_one(future: Future | asyncio.Future, outcome: tuple[bool, Any]) -> N
         future.set_exception(value)
 
 
-def _step_after(conn: sqlite3.Connection, step: Callable[[sqlite3.Connection], None], what: str) -> None:
-    """A step after a write (`afterwards`); its failure rolls back only itself (the jobs'
-    data stays written), a storage fault fails the group."""
-    conn.execute("SAVEPOINT afterwards")
+def _step_after(conn: sqlite3.Connection, step: Step, what: str) -> None:
+    """A step after a write (`afterwards`) and the writes it hands back; a failure rolls
+    back only those writes (the jobs' data stays written), a storage fault fails the group."""
     try:
-        step(conn)
+        writes = step(conn)
+        if writes is not None:
+            conn.execute("SAVEPOINT afterwards")
+            try:
+                writes(conn)
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK TO afterwards")
+                    conn.execute("RELEASE afterwards")
+                raise
+            conn.execute("RELEASE afterwards")
     except Exception as exc:
         if _is_storage_fault(exc) or not conn.in_transaction:
             raise
-        conn.execute("ROLLBACK TO afterwards")
         # The type only: an exception's message may quote answers (health data).
         log.error("%s failed with %s", what, type(exc).__name__)
-    conn.execute("RELEASE afterwards")
 
 
 class Writer:
@@ -350,7 +362,7 @@ class Writer:
             self._fail_all(jobs, exc)
             return
         try:
-            left: tuple[str, tuple[Callable[[sqlite3.Connection], None], str]] | None = None  # key, step
+            left: tuple[str, tuple[Step, str]] | None = None  # key, step
             for i, job in enumerate(jobs):
                 if left is not None and job.together != left[0]:
                     _step_after(conn, *left[1])

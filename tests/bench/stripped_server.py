@@ -37,7 +37,7 @@ def main(mode: str) -> None:
     services = build(settings)
     if mode == "no-detection":
         # intake.receive calls its steps by name: the last one, detection, does nothing here.
-        intake.evaluate_alerts = lambda *args, **kwargs: None
+        intake.judge_alerts = lambda *args, **kwargs: None
     else:
         real_write = services.db.write
 
