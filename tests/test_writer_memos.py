@@ -189,3 +189,42 @@ def test_a_device_check_kept_after_a_full_memo_was_cleared_goes_with_a_rollback(
         db.write_sync(job)
     assert db.write_sync(lambda conn: check(conn, "p1")).team_seen_at == "2026-04-01T00:00:00Z"
     db.close()
+
+
+def test_a_batch_of_thousands_for_a_kept_patient_stops_the_notes_and_reads_afresh(tmp_path):
+    """The notes of what was stored for a kept patient stop growing past NOTES_MAX (a
+    phone's backlog of thousands in one job): the patient is read afresh, as a fresh read
+    gives it, and the connection holds no copy of the backlog."""
+    path = tmp_path / "pijnwacht.db"
+    db = open_database(path)
+    rng = random.Random(7)
+
+    def seed_patient(conn):
+        make_patient(
+            conn, "p1", name="Test", pathway="opioid", anchor=START, enrolled_at=f"{START}T08:00:00Z"
+        )
+        for i in range(30):
+            day = START + timedelta(days=i)
+            store_response(conn, "p1", day, {"pain_avg": rng.randint(0, 10)}, at=f"{day}T19:00:00Z")
+
+    db.write_sync(seed_patient)
+    db.write_sync(lambda conn: entries.load_entries(conn, "p1", TODAY, DAYS))  # kept
+
+    def backlog(conn):
+        for i in range(3000):
+            day = TODAY - timedelta(days=i % 20)
+            at = f"{day}T20:{i // 60 % 60:02d}:{i % 60:02d}Z"
+            store_response(conn, "p1", day, {"pain_avg": rng.randint(0, 10), "note": "x" * 40}, at=at)
+        return conn.execute(
+            "SELECT token, length(stored) FROM detection_seen WHERE patient_id = 'p1'"
+        ).fetchone()
+
+    token, length = db.write_sync(backlog)
+    assert token == -1 and length is None  # (its notes dropped)
+    kept = db.write_sync(lambda conn: entries.load_entries(conn, "p1", TODAY, DAYS))
+    conn = sqlite3.connect(path)
+    try:
+        assert kept == entries.load_entries(conn, "p1", TODAY, DAYS, keep=False)
+    finally:
+        conn.close()
+    db.close()

@@ -46,7 +46,7 @@ def read_patient(
     and their open alerts as `open_alerts(conn, patient_id)` reads them (None: not read).
 
     A connection keeps what it read of the last KEPT_PATIENTS patients (`_KEPT`): the next
-    evaluation reads only the days that got a response since (diary.store.changed_rows), the
+    evaluation reads only the days that got a response since (diary.store.Seen.stored), the
     same entries a full read gives, and the open alerts again only if one of them changed
     since (the watch's alerts token). `keep=False` (the nightly sweep, every patient once)
     uses what is kept but keeps nothing new.
@@ -54,31 +54,35 @@ def read_patient(
     since = (today - timedelta(days=diary_days)).isoformat()
     until = today.isoformat()
     renewed = next(_TOKENS)
-    version, token, alerts_token = diary_store.renew_token(conn, patient_id, renewed)
-    memo = _kept_of(conn, version, keep)
+    seen = diary_store.renew_token(conn, patient_id, renewed)
+    token, changed = seen.token, seen.stored
+    memo = _kept_of(conn, seen.version, keep)
     have = memo.pop(patient_id, None) if memo is not None else None
-    if have is not None and have.token == token and have.span == (since, until):
-        changed = diary_store.changed_rows(conn, patient_id)
-        if all(r[2] == DIARY and since <= r[0] <= until for r in changed):
-            for row in changed:
-                order = (row[0], row[1], row[2])
-                i = _current(have.orders, row[2], row[0])
-                if i is not None:
-                    if have.orders[i] > order:
-                        continue  # authored before the kept one (synced late): not current
-                    del have.orders[i], have.entries[i]
-                # In place, as detection_rows' rows sort: local_date, authored_at (one per
-                # questionnaire and day, so no two are equal).
-                i = bisect.bisect_left(have.orders, order)
-                have.orders.insert(i, order)
-                have.entries.insert(i, _entry(row))
-            have.token = renewed
-            if alerts_token != token:
-                have.alerts = None  # one of them changed (or that was rolled back)
-            if have.alerts is None and open_alerts is not None:
-                have.alerts = open_alerts(conn, patient_id)
-            memo[patient_id] = have
-            return list(have.entries), have.alerts
+    if (
+        have is not None
+        and have.token == token
+        and have.span == (since, until)
+        and all(r[2] == DIARY and since <= r[0] <= until for r in changed)
+    ):
+        for row in changed:
+            order = (row[0], row[1], row[2])
+            i = _current(have.orders, row[2], row[0])
+            if i is not None:
+                if have.orders[i] > order:
+                    continue  # authored before the kept one (synced late): not current
+                del have.orders[i], have.entries[i]
+            # In place, as detection_rows' rows sort: local_date, authored_at (one per
+            # questionnaire and day, so no two are equal).
+            i = bisect.bisect_left(have.orders, order)
+            have.orders.insert(i, order)
+            have.entries.insert(i, _entry(row))
+        have.token = renewed
+        if seen.alerts != token:
+            have.alerts = None  # one of them changed (or that was rolled back)
+        if have.alerts is None and open_alerts is not None:
+            have.alerts = open_alerts(conn, patient_id)
+        memo[patient_id] = have
+        return list(have.entries), have.alerts
     if token is not None:
         diary_store.forget(conn, patient_id)
     rows = diary_store.detection_rows(conn, patient_id, since, until)

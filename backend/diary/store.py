@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import msgspec
 
@@ -169,32 +169,32 @@ def detection_rows(conn: sqlite3.Connection, patient_id: str, since: str, until:
 
 # -- what changed since detection last read a patient (incremental detection, issue 17) -------
 # A connection that evaluates patients again and again (the writer) keeps what it read per
-# patient; these temporary tables and triggers (this connection's own, inside its
+# patient; this temporary table and its triggers (this connection's own, inside its
 # transactions: a rolled-back write takes its traces with it) say what changed since.
-# `detection_seen`: the patients whose read is kept, with a token the keeper chose;
-# `detection_stored`: the responses stored for them since (a copy of what detection reads: the
-# read after an edit is the copy, not a join). A change by another connection shows in
-# `data_version`; an update or delete of a response forgets the patient. Detection also reads
-# the patient's open alerts: `alerts` is the token under which they were read, cleared by any
-# write of one of the patient's alerts (the lifecycle's own, a clinician's acknowledgement).
+# `detection_seen`: the patients whose read is kept, with a token the keeper chose, and in
+# `stored` the responses stored for them since, as a JSON list (a copy of what detection
+# reads: the read after an edit is the copy, not a join), returned and emptied with the next
+# token. A change by another connection shows in `data_version`; an update or delete of a
+# response forgets the patient, and so does a list grown past NOTES_MAX (a batch of
+# thousands: the patient is read afresh). Detection also reads the patient's open alerts:
+# `alerts` is the token under which they were read, cleared by any write of one of the
+# patient's alerts (the lifecycle's own, a clinician's acknowledgement).
+NOTES_MAX = 200_000
 _WATCH = (
     "CREATE TEMP TABLE IF NOT EXISTS detection_seen (patient_id TEXT PRIMARY KEY, token INTEGER NOT NULL,"
-    " was INTEGER, alerts INTEGER, alerts_was INTEGER)",
-    "CREATE TEMP TABLE IF NOT EXISTS detection_stored (patient_id TEXT NOT NULL,"
-    " local_date TEXT NOT NULL, authored_at TEXT NOT NULL, questionnaire_id TEXT NOT NULL,"
-    " answers TEXT NOT NULL, scores TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS temp.detection_stored_patient ON detection_stored (patient_id)",
-    "CREATE TEMP TRIGGER IF NOT EXISTS detection_insert AFTER INSERT ON main.responses"
-    " WHEN new.patient_id IN (SELECT patient_id FROM detection_seen) BEGIN"
-    " INSERT INTO detection_stored VALUES (new.patient_id, new.local_date, new.authored_at,"
-    " new.questionnaire_id, new.answers, new.scores); END",
-    # (its notes too: a copy of a response since changed or deleted must never be read back)
+    " was INTEGER, alerts INTEGER, alerts_was INTEGER, stored TEXT, got TEXT)",
+    # (a token of -1 is never a keeper's: the patient is read afresh)
+    "CREATE TEMP TRIGGER IF NOT EXISTS detection_insert AFTER INSERT ON main.responses BEGIN"
+    " UPDATE detection_seen SET"
+    f" token = CASE WHEN length(stored) > {NOTES_MAX} THEN -1 ELSE token END,"
+    f" stored = CASE WHEN length(stored) > {NOTES_MAX} OR token = -1 THEN NULL"
+    " ELSE json_insert(coalesce(stored, '[]'), '$[#]', json_array(new.local_date, new.authored_at,"
+    " new.questionnaire_id, CAST(new.answers AS TEXT), CAST(new.scores AS TEXT))) END"
+    " WHERE patient_id = new.patient_id; END",
     "CREATE TEMP TRIGGER IF NOT EXISTS detection_update AFTER UPDATE ON main.responses BEGIN"
-    " DELETE FROM detection_seen WHERE patient_id IN (old.patient_id, new.patient_id);"
-    " DELETE FROM detection_stored WHERE patient_id IN (old.patient_id, new.patient_id); END",
+    " DELETE FROM detection_seen WHERE patient_id IN (old.patient_id, new.patient_id); END",
     "CREATE TEMP TRIGGER IF NOT EXISTS detection_delete AFTER DELETE ON main.responses BEGIN"
-    " DELETE FROM detection_seen WHERE patient_id = old.patient_id;"
-    " DELETE FROM detection_stored WHERE patient_id = old.patient_id; END",
+    " DELETE FROM detection_seen WHERE patient_id = old.patient_id; END",
     "CREATE TEMP TRIGGER IF NOT EXISTS detection_alert_insert AFTER INSERT ON main.alerts BEGIN"
     " UPDATE detection_seen SET alerts = NULL WHERE patient_id = new.patient_id; END",
     "CREATE TEMP TRIGGER IF NOT EXISTS detection_alert_update AFTER UPDATE ON main.alerts BEGIN"
@@ -204,27 +204,44 @@ _WATCH = (
 )
 
 
-def renew_token(conn: sqlite3.Connection, patient_id: str, token: int) -> tuple[int, int | None, int | None]:
-    """SQLite's data_version (it changes when another connection committed), the token
-    `kept` last stored for the patient in this connection's transaction state (None: nothing
-    kept, or it was rolled back or forgotten since) and the token the patient's alerts were
-    last kept under (None: one of them changed since), both of which `token` replaces (one
-    statement: the keeper's next token is taken with the check); sets the watch up on first use."""
+class Seen(NamedTuple):
+    """What `renew_token` found of a patient in this connection's transaction state."""
+
+    version: int  # SQLite's data_version: it changes when another connection committed
+    token: int | None  # the token `kept` last stored (None: nothing kept, rolled back, forgotten)
+    alerts: int | None  # the token the open alerts were kept under (None: one changed since)
+    stored: list[tuple]  # the responses stored since, as `detection_rows` gives them
+
+
+def renew_token(conn: sqlite3.Connection, patient_id: str, token: int) -> Seen:
+    """What the keeper of a patient's read needs to know (`Seen`), the tokens replaced by
+    `token` and the stored responses taken (one statement: the keeper's next token is taken
+    with the check); sets the watch up on first use. `stored`: the last response stored for
+    each (questionnaire, day) since; it is that day's current response unless the one the
+    caller kept was authored later (current_response_ids: the latest authored, of equals the
+    last stored; a stored one is the last)."""
     try:
         row = conn.execute(
-            "UPDATE detection_seen SET token = ?1, was = token, alerts_was = alerts, alerts = ?1"
-            " WHERE patient_id = ?2 RETURNING was, alerts_was",
+            "UPDATE detection_seen SET token = ?1, was = token, alerts_was = alerts, alerts = ?1,"
+            " got = stored, stored = NULL WHERE patient_id = ?2 RETURNING was, alerts_was, got",
             (token, patient_id),
         ).fetchone()
     except sqlite3.OperationalError:  # not set up on this connection (or its set-up rolled back)
         for sql in _WATCH:
             conn.execute(sql)
         row = None
-    return (data_version(conn), *(row if row is not None else (None, None)))
+    if row is None:
+        return Seen(data_version(conn), None, None, [])
+    last: dict[tuple[str, str], tuple] = {}
+    for note in msgspec.json.decode(row[2]) if row[2] else ():  # as stored
+        key = (note[2], note[0])
+        if key not in last or note[1] >= last[key][1]:
+            last[key] = tuple(note)
+    return Seen(data_version(conn), row[0], row[1], list(last.values()))
 
 
 def kept(conn: sqlite3.Connection, patient_id: str, token: int) -> None:
-    """From now on, note the days the patient's responses change (`changed_rows`), and
+    """From now on, note the days the patient's responses change (`Seen.stored`), and
     whether one of their alerts does."""
     conn.execute(
         "INSERT OR REPLACE INTO detection_seen (patient_id, token, alerts) VALUES (?1, ?2, ?2)",
@@ -236,32 +253,8 @@ def forget(conn: sqlite3.Connection, patient_id: str | None = None) -> None:
     """Stop noting changes of the patient (None: of everyone)."""
     if patient_id is None:
         conn.execute("DELETE FROM detection_seen")
-        conn.execute("DELETE FROM detection_stored")
     else:
         conn.execute("DELETE FROM detection_seen WHERE patient_id = ?", (patient_id,))
-        conn.execute("DELETE FROM detection_stored WHERE patient_id = ?", (patient_id,))
-
-
-def changed_rows(conn: sqlite3.Connection, patient_id: str) -> list[tuple]:
-    """The last response stored for each (questionnaire, day) of the patient since the last
-    call, as `detection_rows` gives them; the notes are cleared. It is that day's current
-    response unless the one the caller kept was authored later (current_response_ids: the
-    latest authored, of equals the last stored; a stored one is the last)."""
-    noted = (
-        _tuples(conn)
-        .execute(
-            "DELETE FROM detection_stored WHERE patient_id = ?"
-            " RETURNING rowid, local_date, authored_at, questionnaire_id, answers, scores",
-            (patient_id,),
-        )
-        .fetchall()
-    )
-    last: dict[tuple[str, str], tuple] = {}
-    for row in sorted(noted):  # as stored (RETURNING's order is not promised)
-        key = (row[3], row[1])
-        if key not in last or row[2] >= last[key][1]:
-            last[key] = row[1:]
-    return list(last.values())
 
 
 def last_diary_received(conn: sqlite3.Connection, patient_id: str) -> str | None:
