@@ -49,7 +49,9 @@ def read_patient(
     evaluation reads only the days that got a response since (diary.store.Seen.stored), the
     same entries a full read gives, and the open alerts again only if one of them changed
     since (the watch's alerts token). `keep=False` (the nightly sweep, every patient once)
-    uses what is kept but keeps nothing new.
+    uses what is kept but keeps nothing new. The open alerts handed out are the kept ones:
+    the caller reads them and must not change them (the lifecycle writes changes to the
+    table, and the trigger has them read again).
     """
     since = (today - timedelta(days=diary_days)).isoformat()
     until = today.isoformat()

@@ -179,7 +179,8 @@ def detection_rows(conn: sqlite3.Connection, patient_id: str, since: str, until:
 # thousands: the patient is read afresh). Detection also reads the patient's open alerts:
 # `alerts` is the token under which they were read, cleared by any write of one of the
 # patient's alerts (the lifecycle's own, a clinician's acknowledgement).
-NOTES_MAX = 200_000
+# (~70 diary entries: each note re-writes the list, and a full read costs less than that)
+NOTES_MAX = 20_000
 _WATCH = (
     "CREATE TEMP TABLE IF NOT EXISTS detection_seen (patient_id TEXT PRIMARY KEY, token INTEGER NOT NULL,"
     " was INTEGER, alerts INTEGER, alerts_was INTEGER, stored TEXT, got TEXT)",
