@@ -369,21 +369,15 @@ def evaluate_patient(
     today: date,
     library: Any,
     pathways: Mapping[str, Any] | None,
-    *,
-    now: datetime | None = None,
-    patient: patients_store.Patient | None = None,
-    keep: bool = True,
-    heard_now: bool = False,
+    **options: Any,
 ) -> Changes:
     """Run every rule for one patient as of their local `today` and store the alert changes
-    (`judge_patient`, then its writes).
+    (`judge_patient`, with its `options`, then its writes).
 
     Runs inside the caller's write transaction (the writer connection): after a new response,
     so the alert exists before the HTTP answer returns, and in the nightly sweep.
     """
-    changes, writes = judge_patient(
-        conn, patient_id, today, library, pathways, now=now, patient=patient, keep=keep, heard_now=heard_now
-    )
+    changes, writes = judge_patient(conn, patient_id, today, library, pathways, **options)
     if writes is not None:
         writes(conn)
     return changes
