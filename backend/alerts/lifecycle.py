@@ -42,7 +42,7 @@ from backend.diary import store as diary_store
 from backend.patients import store as patients_store
 from backend.platform import formatting
 from backend.platform.settings import Settings
-from backend.platform.storage import Database, iso, parse_iso, utcnow
+from backend.platform.storage import Database, iso, utcnow
 from backend.platform.words import word
 
 log = logging.getLogger(__name__)
@@ -353,14 +353,10 @@ def write_changes(
     return opened
 
 
-def _local_date(utc_text: str, timezone: str) -> date:
-    return parse_iso(utc_text).astimezone(ZoneInfo(timezone)).date()
-
-
 def diary_heard_on(conn: sqlite3.Connection, patient_id: str, timezone: str) -> date | None:
     """The patient's local date when a diary last reached the server (its receipt time)."""
     received = diary_store.last_diary_received(conn, patient_id)
-    return _local_date(received, timezone) if received is not None else None
+    return patients_store.local_day(received, timezone) if received is not None else None
 
 
 def evaluate_patient(

@@ -53,12 +53,13 @@ class Patient(msgspec.Struct, frozen=True):
     def enrolled_on(self) -> date:
         """The patient's own date of enrolment (in their time zone: enrolled at 00:30 in
         Amsterdam is that day, not the day before in UTC)."""
-        return _local_day(self.enrolled_at, self.timezone)
+        return local_day(self.enrolled_at, self.timezone)
 
 
 @functools.lru_cache(maxsize=4096)
-def _local_day(utc_text: str, timezone: str) -> date:
-    # Read on every response (its allowed dates, detection): once per patient.
+def local_day(utc_text: str, timezone: str) -> date:
+    """The local date in `timezone` of a stored UTC time (kept: a patient's enrolment is read
+    on every response, for its allowed dates and by detection)."""
     return parse_iso(utc_text).astimezone(ZoneInfo(timezone)).date()
 
 
